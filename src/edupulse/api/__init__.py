@@ -1,0 +1,1 @@
+"""HTTP API: routers per resource, auth dependencies; no SQL here."""

@@ -1,0 +1,47 @@
+"""Admin API: quarantine, identity warnings, status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from edupulse import __version__
+from edupulse.api.auth import api_project, platform
+from edupulse.meta.db import ProjectInfo
+
+router = APIRouter(tags=["admin"])
+
+
+@router.get("/api/v1/quarantine", summary="Records refused at ingestion, newest first, with reasons")
+def quarantine(
+    request: Request,
+    project: ProjectInfo = Depends(api_project),
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    meta = platform(request).meta
+    return {
+        "project": project.name,
+        "total": meta.quarantine_count(project.id),
+        "records": meta.quarantine(project.id, limit, offset),
+    }
+
+
+@router.get("/api/v1/identity/warnings", summary="Identity links that were refused")
+def identity_warnings(
+    request: Request, project: ProjectInfo = Depends(api_project), limit: int = Query(100, ge=1, le=1000)
+) -> dict[str, Any]:
+    return {"project": project.name, "warnings": platform(request).meta.warnings(project.id, limit)}
+
+
+@router.get("/api/v1/status", summary="Server health: version and loading progress")
+def status(request: Request) -> dict[str, Any]:
+    plat = platform(request)
+    loader = plat.loader
+    return {
+        "version": __version__,
+        "log_durable": str(plat.wal.durable),
+        "log_applied": str(loader.applied) if loader else None,
+        "loader_error": loader.last_error if loader else None,
+    }

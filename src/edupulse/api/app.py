@@ -1,0 +1,56 @@
+"""The application factory: builds the FastAPI app around a Platform it opens and closes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+
+from edupulse import __version__
+from edupulse.api import admin, ingest
+from edupulse.conf import Settings
+from edupulse.runtime import Platform
+
+STATUS_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>EduPulse</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:46rem;margin:3rem auto;color:#1f2933}}
+code{{background:#f1f5f9;padding:.1rem .3rem}}</style></head><body>
+<h1>EduPulse {version}</h1>
+<p>教育机构数据驱动运营平台 · Data-driven operations for education organizations</p>
+<ul><li>API 文档 / API docs: <a href="/docs">/docs</a> (OpenAPI: <a href="/openapi.json">/openapi.json</a>)</li>
+<li>状态 / Status: <a href="/api/v1/status">/api/v1/status</a></li></ul>
+<p>Projects: {projects}</p></body></html>"""
+
+
+def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
+    """Build the app; the platform is opened at start-up unless one is passed in already open."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = platform is None
+        plat = platform or Platform(settings).open()
+        app.state.platform = plat
+        app.state.api_key_cache = {}
+        try:
+            yield
+        finally:
+            if owned:
+                plat.close()
+
+    app = FastAPI(
+        title="EduPulse",
+        version=__version__,
+        lifespan=lifespan,
+        description="Data-driven operations platform for education organizations.",
+    )
+    app.include_router(ingest.router)
+    app.include_router(admin.router)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index(request: Request) -> str:
+        projects = request.app.state.platform.meta.projects()
+        names = ", ".join(p.name for p in projects) or "none yet (edupulse project create NAME)"
+        return STATUS_PAGE.format(version=__version__, projects=names)
+
+    return app

@@ -1,0 +1,195 @@
+"""The `edupulse` command: parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edupulse import __version__
+from edupulse.conf import Settings
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data directory (default ./edupulse-data, or EDUPULSE_DATA_DIR).",
+)
+@click.option("--metadata-url", default=None, help="Metadata database URL (default SQLite in the data directory).")
+@click.version_option(__version__, prog_name="edupulse")
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path | None, metadata_url: str | None) -> None:
+    """EduPulse: data-driven operations for education organizations."""
+    overrides: dict[str, Any] = {}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    if metadata_url is not None:
+        overrides["metadata_url"] = metadata_url
+    ctx.obj = Settings(**overrides)
+
+
+def _meta(settings: Settings) -> Any:
+    from edupulse.meta.db import MetadataStore
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    meta = MetadataStore(settings.resolved_metadata_url)
+    meta.migrate()
+    return meta
+
+
+def _project(meta: Any, name: str) -> Any:
+    project = meta.project_by_name(name)
+    if project is None:
+        names = ", ".join(p.name for p in meta.projects()) or "none"
+        _fail(f"no project named {name!r} (projects: {names}); create it with 'edupulse project create {name}'")
+    return project
+
+
+# projects ---------------------------------------------------------------------------------------
+
+
+@main.group()
+def project() -> None:
+    """Create and list projects (one per school brand or app)."""
+
+
+@project.command("create")
+@click.argument("name")
+@click.option("--timezone", default=None, help="IANA time zone for days, weeks and months (default Asia/Shanghai).")
+@click.option("--json", "as_json", is_flag=True, help="Print the project and its keys as JSON.")
+@click.pass_context
+def project_create(ctx: click.Context, name: str, timezone: str | None, as_json: bool) -> None:
+    """Create a project and print its write key and secret API key (shown once)."""
+    from edupulse.meta.db import MetadataError
+
+    settings = _settings(ctx)
+    meta = _meta(settings)
+    try:
+        new = meta.create_project(name, timezone or settings.default_timezone)
+    except MetadataError as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "project": new.project.name,
+                    "project_id": new.project.id,
+                    "timezone": new.project.timezone,
+                    "write_key": new.project.write_key,
+                    "api_key": new.api_key,
+                }
+            )
+        )
+    else:
+        click.echo(f"project   {new.project.name} (time zone {new.project.timezone})")
+        click.echo(f"write key {new.project.write_key}   (ingestion only; safe to embed in apps)")
+        click.echo(f"API key   {new.api_key}   (secret: query and admin; shown only now)")
+
+
+@project.command("list")
+@click.pass_context
+def project_list(ctx: click.Context) -> None:
+    """List projects with their write keys."""
+    for p in _meta(_settings(ctx)).projects():
+        click.echo(f"{p.id}\t{p.name}\t{p.timezone}\t{p.write_key}")
+
+
+# quarantine -------------------------------------------------------------------------------------
+
+
+@main.group()
+def quarantine() -> None:
+    """Records refused at ingestion."""
+
+
+@quarantine.command("list")
+@click.option("--project", "project_name", required=True, help="Project name.")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_context
+def quarantine_list(ctx: click.Context, project_name: str, limit: int, as_json: bool) -> None:
+    """Show refused records, newest first, with the reason and where in the input."""
+    meta = _meta(_settings(ctx))
+    proj = _project(meta, project_name)
+    rows = meta.quarantine(proj.id, limit)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo(f"nothing quarantined in {proj.name}")
+    for row in rows:
+        click.echo(
+            f"{row['received_at']}  {row['source']}  {row['location']}\n  reason: {row['reason']}\n"
+            f"  record: {row['record'][:300]}"
+        )
+
+
+@main.group()
+def identity() -> None:
+    """One-ID: identity warnings."""
+
+
+@identity.command("warnings")
+@click.option("--project", "project_name", required=True)
+@click.option("--limit", default=50, show_default=True)
+@click.pass_context
+def identity_warnings(ctx: click.Context, project_name: str, limit: int) -> None:
+    """Links that were refused because they would join two different logged-in persons."""
+    meta = _meta(_settings(ctx))
+    proj = _project(meta, project_name)
+    for row in meta.warnings(proj.id, limit):
+        click.echo(f"{row['event_time']}  {row['kind']}  {row['message']}")
+
+
+# server -----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default=None, help="Listen address (default 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default 8000).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the API and pages."""
+    settings = _settings(ctx)
+    serve_settings(settings, host or settings.host, port or settings.port)
+
+
+def serve_settings(settings: Settings, host: str, port: int, banner: str | None = None) -> None:
+    import uvicorn
+
+    from edupulse.api.app import create_app
+    from edupulse.store.duckdb import StoreLockedError
+
+    app = create_app(settings)
+    if banner:
+        click.echo(banner)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, loop="uvloop", http="httptools")
+    except StoreLockedError as exc:
+        _fail(str(exc))
+
+
+@main.command("db-upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Create or upgrade the metadata database schema."""
+    _meta(_settings(ctx))
+    click.echo("metadata schema is up to date")
+
+
+def run() -> None:  # pragma: no cover - console entry
+    sys.exit(main())

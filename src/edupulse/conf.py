@@ -1,0 +1,42 @@
+"""Settings: one pydantic-settings model for env vars (EDUPULSE_ prefix, __ nesting) and CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IngestSettings(BaseModel):
+    """Limits and batching of the write path."""
+
+    max_body_bytes: int = Field(20 * 1024 * 1024, description="Largest accepted request body (after gunzip).")
+    max_batch_records: int = Field(10_000, description="Most records in one ingestion request.")
+    max_record_bytes: int = Field(256 * 1024, description="Largest single record, serialized.")
+    max_future_seconds: int = Field(24 * 3600, description="How far in the future an event time may be.")
+    max_past_days: int = Field(3650 * 2, description="How far in the past an event time may be.")
+    load_batch_records: int = Field(100_000, description="Records the loader moves into the store at once.")
+    load_interval_ms: int = Field(200, description="How often the loader looks for new log records.")
+    wal_segment_bytes: int = Field(64 * 1024 * 1024, description="Size at which the write-ahead log rolls.")
+
+
+class Settings(BaseSettings):
+    """Everything EduPulse can be configured with. CLI flags override environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="EDUPULSE_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Field(Path("./edupulse-data"), description="Directory holding events, log and metadata.")
+    metadata_url: str | None = Field(
+        None, description="SQLAlchemy URL of the metadata database; default is SQLite in the data directory."
+    )
+    host: str = Field("127.0.0.1", description="Address the server listens on.")
+    port: int = Field(8000, description="Port the server listens on.")
+    default_timezone: str = Field("Asia/Shanghai", description="Time zone of new projects.")
+    ingest: IngestSettings = IngestSettings()
+
+    @property
+    def resolved_metadata_url(self) -> str:
+        if self.metadata_url:
+            return self.metadata_url
+        return f"sqlite:///{(self.data_dir / 'metadata.sqlite').resolve()}"

@@ -1,0 +1,1 @@
+"""One-ID: typed identities linked into persons, with merge rules."""

@@ -1,0 +1,237 @@
+"""Turn normalized records into one WriteBatch: dedupe, resolve identities, fold properties, columnize."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from edupulse.identity.graph import IdentityGraph, LinkWarning
+from edupulse.identity.profile import OP_NAMES, fold
+from edupulse.ingest.records import PROFILE_OPS, TRACK, from_micros
+from edupulse.store.base import EventStore, WriteBatch, event_schema
+from edupulse.store.schema import GROUP_SLOTS, property_column
+
+# (project_id, received_at_us, normalized record)
+Item = tuple[int, int, dict[str, Any]]
+_TABLE_OF = {TRACK: "events", "group_set": "entity_ops", "item_set": "entity_ops"}
+
+
+@dataclass
+class BuiltBatch:
+    batch: WriteBatch
+    warnings: list[tuple[int, int, LinkWarning]] = field(default_factory=list)  # project, time_us, warning
+    duplicates: int = 0
+    records: int = 0
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class BatchBuilder:
+    """Stateful across batches only through the identity graph and the sequence counter."""
+
+    def __init__(
+        self, store: EventStore, graph: IdentityGraph, group_slots: Callable[[int], dict[str, int]], next_seq: int = 1
+    ) -> None:
+        self.store = store
+        self.graph = graph
+        self.group_slots = group_slots
+        self.seq = next_seq
+
+    def build(self, items: Sequence[Item], checkpoint: tuple[str, str] | None = None) -> BuiltBatch:
+        items, duplicates = self._dedupe(items)
+        out = BuiltBatch(batch=WriteBatch(checkpoint=checkpoint), duplicates=duplicates, records=len(items))
+        tracks: list[tuple[int, int, dict[str, Any], int]] = []
+        dirty_persons: dict[int, set[int]] = defaultdict(set)
+        batch_person_ops: dict[int, list[tuple[int, int, int, str, dict[str, Any]]]] = defaultdict(list)
+        dirty_entities: dict[int, dict[tuple[str, str, str], list[tuple[int, int, str, dict[str, Any]]]]] = defaultdict(
+            dict
+        )
+        b = out.batch
+        for project_id, received_us, rec in items:
+            kind = rec["type"]
+            person = None
+            if "ids" in rec:
+                resolution = self.graph.resolve(project_id, rec["ids"])
+                person = resolution.person_id
+                for warning in resolution.warnings:
+                    out.warnings.append((project_id, rec["time"], warning))
+            if kind == TRACK:
+                tracks.append((project_id, received_us, rec, person))  # type: ignore[arg-type]
+            elif kind in PROFILE_OPS:
+                assert person is not None
+                seq = self._next_seq()
+                op = OP_NAMES[kind]
+                b.profile_ops.append(
+                    (project_id, person, rec["time"], seq, op, _dumps(rec["properties"]), rec.get("insert_id"))
+                )
+                batch_person_ops[project_id].append((person, rec["time"], seq, op, rec["properties"]))
+                dirty_persons[project_id].add(person)
+            elif kind in ("group_set", "item_set"):
+                seq = self._next_seq()
+                entity_kind = "group" if kind == "group_set" else "item"
+                b.entity_ops.append(
+                    (
+                        project_id,
+                        entity_kind,
+                        rec["entity_type"],
+                        rec["entity_key"],
+                        rec["time"],
+                        seq,
+                        _dumps(rec["properties"]),
+                        rec.get("insert_id"),
+                    )
+                )
+                key = (entity_kind, rec["entity_type"], rec["entity_key"])
+                dirty_entities[project_id].setdefault(key, []).append((rec["time"], seq, "set", rec["properties"]))
+        changes = self.graph.take_changes()
+        b.identities = changes.new_identities
+        b.merges = changes.merges
+        self._fold_persons(b, changes.new_persons, dirty_persons, batch_person_ops)
+        self._fold_entities(b, dirty_entities)
+        if tracks:
+            b.events = self._event_table(tracks)
+        return out
+
+    def _next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    # dedupe -------------------------------------------------------------------------------------
+
+    def _dedupe(self, items: Sequence[Item]) -> tuple[list[Item], int]:
+        groups: dict[tuple[int, str], list[int]] = defaultdict(list)
+        for index, (project_id, _, rec) in enumerate(items):
+            if rec.get("insert_id") is not None:
+                groups[(project_id, _TABLE_OF.get(rec["type"], "profile_ops"))].append(index)
+        if not groups:
+            return list(items), 0
+        drop: set[int] = set()
+        for (project_id, table), indexes in groups.items():
+            seen: set[str] = set()
+            times = [items[i][2]["time"] for i in indexes]
+            stored = self.store.existing_insert_ids(
+                table, project_id, [items[i][2]["insert_id"] for i in indexes], min(times), max(times)
+            )
+            for i in indexes:
+                key = items[i][2]["insert_id"]
+                if key in stored or key in seen:
+                    drop.add(i)
+                seen.add(key)
+        return [item for i, item in enumerate(items) if i not in drop], len(drop)
+
+    # properties ---------------------------------------------------------------------------------
+
+    def _fold_persons(
+        self,
+        b: WriteBatch,
+        new_persons: list[tuple[int, int]],
+        dirty: dict[int, set[int]],
+        batch_ops: dict[int, list[tuple[int, int, int, str, Any]]],
+    ) -> None:
+        merge_map: dict[tuple[int, int], int] = {}
+        for project_id, loser, survivor in b.merges:
+            for key, target in list(merge_map.items()):
+                if key[0] == project_id and target == loser:
+                    merge_map[key] = survivor
+            merge_map[(project_id, loser)] = survivor
+            dirty[project_id].add(survivor)
+            dirty[project_id].add(loser)
+        done: set[tuple[int, int]] = set()
+        for project_id, persons in dirty.items():
+            ops_by_person: dict[int, list[tuple[int, int, str, dict[str, Any]]]] = defaultdict(list)
+            for pid, t, seq, op, props in self.store.person_ops(project_id, sorted(persons)):
+                ops_by_person[merge_map.get((project_id, pid), pid)].append((t, seq, op, orjson.loads(props)))
+            for pid, t, seq, op, props in batch_ops.get(project_id, []):
+                ops_by_person[merge_map.get((project_id, pid), pid)].append((t, seq, op, props))
+            finals = {merge_map.get((project_id, p), p) for p in persons}
+            for pid in sorted(finals):
+                b.persons.append((project_id, pid, _dumps(fold(ops_by_person.get(pid, [])))))
+                done.add((project_id, pid))
+        for project_id, pid in new_persons:
+            final = merge_map.get((project_id, pid), pid)
+            if (project_id, final) not in done:
+                b.persons.append((project_id, final, "{}"))
+                done.add((project_id, final))
+
+    def _fold_entities(
+        self, b: WriteBatch, dirty: dict[int, dict[tuple[str, str, str], list[tuple[int, int, str, dict[str, Any]]]]]
+    ) -> None:
+        for project_id, entities in dirty.items():
+            ops: dict[tuple[str, str, str], list[tuple[int, int, str, dict[str, Any]]]] = defaultdict(list)
+            for kind, etype, key, t, seq, props in self.store.entity_ops(project_id, list(entities)):
+                ops[(kind, etype, key)].append((t, seq, "set", orjson.loads(props)))
+            for entity, new_ops in entities.items():
+                b.entities.append((project_id, *entity, _dumps(fold(ops[entity] + new_ops))))
+
+    # events -------------------------------------------------------------------------------------
+
+    def _event_table(self, tracks: list[tuple[int, int, dict[str, Any], int]]) -> pa.Table:
+        typed = self.store.typed_properties()
+        n = len(tracks)
+        typed_values: dict[str, list[Any]] = {name: [None] * n for name in typed}
+        group_values = [[None] * n for _ in range(GROUP_SLOTS)]
+        project_ids, events, times, distinct, persons, insert_ids, received, props_json = (
+            [],
+            [],
+            [],
+            [],
+            [],
+            [],
+            [],
+            [],
+        )
+        slots_cache: dict[int, dict[str, int]] = {}
+        for i, (project_id, received_us, rec, person) in enumerate(tracks):
+            project_ids.append(project_id)
+            events.append(rec["event"])
+            times.append(rec["time"])
+            distinct.append(rec["ids"][0][1])
+            persons.append(person)
+            insert_ids.append(rec.get("insert_id"))
+            received.append(received_us)
+            rest = None
+            for key, value in rec["properties"].items():
+                column = typed_values.get(key)
+                if column is not None:
+                    column[i] = value
+                else:
+                    if rest is None:
+                        rest = {}
+                    rest[key] = value
+            props_json.append(_dumps(rest) if rest else None)
+            groups = rec.get("groups")
+            if groups:
+                slots = slots_cache.get(project_id)
+                if slots is None:
+                    slots = slots_cache[project_id] = self.group_slots(project_id)
+                for group_type, key in groups.items():
+                    group_values[slots[group_type]][i] = key
+        schema = event_schema(typed)
+        arrays: list[Any] = [
+            project_ids,
+            events,
+            times,
+            distinct,
+            persons,
+            insert_ids,
+            received,
+            *group_values,
+            props_json,
+            *typed_values.values(),
+        ]
+        return pa.Table.from_arrays([pa.array(a, f.type) for a, f in zip(arrays, schema, strict=True)], schema=schema)
+
+
+def warning_time(time_us: int) -> dt.datetime:
+    return from_micros(time_us)
+
+
+__all__ = ["BatchBuilder", "BuiltBatch", "Item", "property_column"]

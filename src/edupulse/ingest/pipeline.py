@@ -1,0 +1,300 @@
+"""The write path: validate -> quarantine the bad -> log the good durably -> load into the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from edupulse.conf import IngestSettings
+from edupulse.identity.graph import IdentityGraph
+from edupulse.ingest.batch import BatchBuilder, Item
+from edupulse.ingest.records import RecordError, ValidationContext, from_micros, normalize, to_micros
+from edupulse.ingest.wal import Position, WriteAheadLog
+from edupulse.meta.db import MetadataError, MetadataStore, ProjectInfo, QuarantineEntry, WarningEntry
+from edupulse.store.base import EventStore
+
+log = logging.getLogger(__name__)
+
+
+class ProjectCatalog:
+    """Cached project facts the hot path needs: keys, time zones, group-type slots."""
+
+    def __init__(self, meta: MetadataStore) -> None:
+        self.meta = meta
+        self._by_write_key: dict[str, ProjectInfo] = {}
+        self._slots: dict[int, dict[str, int]] = {}
+        self._zones: dict[str, ZoneInfo] = {}
+        self._lock = threading.Lock()
+
+    def by_write_key(self, key: str) -> ProjectInfo | None:
+        project = self._by_write_key.get(key)
+        if project is None:
+            project = self.meta.project_by_write_key(key)
+            if project is not None:
+                self._by_write_key[key] = project
+        return project
+
+    def zone(self, project: ProjectInfo) -> ZoneInfo:
+        zone = self._zones.get(project.timezone)
+        if zone is None:
+            zone = self._zones[project.timezone] = ZoneInfo(project.timezone)
+        return zone
+
+    def group_slots(self, project_id: int) -> dict[str, int]:
+        slots = self._slots.get(project_id)
+        if slots is None:
+            slots = self._slots[project_id] = self.meta.group_types(project_id)
+        return slots
+
+    def ensure_group_type(self, project_id: int, name: str) -> int:
+        slots = self.group_slots(project_id)
+        if name in slots:
+            return slots[name]
+        with self._lock:
+            slot = self.meta.add_group_type(project_id, name)
+            self._slots[project_id] = {**self.group_slots(project_id), name: slot}
+            return slot
+
+
+@dataclass
+class IngestOutcome:
+    """Per-record results of one request, in request order."""
+
+    results: list[dict[str, Any]] = field(default_factory=list)
+    accepted: int = 0
+    rejected: int = 0
+
+    def as_response(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "rejected": self.rejected, "results": self.results}
+
+
+@dataclass
+class PreparedBatch:
+    outcome: IngestOutcome
+    payload: bytes | None
+    quarantine: list[QuarantineEntry]
+
+
+def _record_text(record: Any) -> str:
+    try:
+        text = orjson.dumps(record).decode()
+    except TypeError:
+        text = repr(record)
+    return text[:65536]
+
+
+class Ingestor:
+    """Validates records of one request and prepares the durable log frame."""
+
+    def __init__(
+        self, catalog: ProjectCatalog, store: EventStore, wal: WriteAheadLog, settings: IngestSettings
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.wal = wal
+        self.settings = settings
+
+    def prepare(
+        self, project: ProjectInfo, records: Sequence[Any], source: str = "native", request_id: str | None = None
+    ) -> PreparedBatch:
+        now = dt.datetime.now(dt.UTC)
+        now_us = to_micros(now)
+        ctx = ValidationContext(
+            now_us=now_us,
+            timezone=self.catalog.zone(project),
+            typed_properties=self.store.typed_properties(),
+            max_future_us=self.settings.max_future_seconds * 1_000_000,
+            max_past_us=self.settings.max_past_days * 86_400_000_000,
+        )
+        outcome = IngestOutcome()
+        good: list[dict[str, Any]] = []
+        quarantine: list[QuarantineEntry] = []
+        request_id = request_id or f"{now_us}-{id(records)}"
+        for index, record in enumerate(records):
+            try:
+                normalized = normalize(record, ctx)
+                for group_type in normalized.get("groups", ()):
+                    try:
+                        self.catalog.ensure_group_type(project.id, group_type)
+                    except MetadataError as exc:
+                        raise RecordError(f"groups.{group_type}", str(exc)) from None
+            except RecordError as exc:
+                outcome.rejected += 1
+                outcome.results.append({"index": index, "status": "rejected", "field": exc.field, "reason": exc.reason})
+                quarantine.append(
+                    QuarantineEntry(
+                        project_id=project.id,
+                        received_at=now,
+                        source=source,
+                        location=f"record {index}: {exc.field}",
+                        reason=exc.reason,
+                        record=_record_text(record),
+                        dedupe_key=f"{request_id}:{index}",
+                    )
+                )
+                continue
+            good.append(normalized)
+            outcome.accepted += 1
+            outcome.results.append({"index": index, "status": "accepted"})
+        payload = None
+        if good:
+            payload = orjson.dumps({"p": project.id, "r": now_us, "s": source, "recs": good})
+        return PreparedBatch(outcome=outcome, payload=payload, quarantine=quarantine)
+
+    def quarantine_body(self, project: ProjectInfo, source: str, reason: str, body: bytes) -> None:
+        """Keep an unparseable request body where an admin can see it."""
+        now = dt.datetime.now(dt.UTC)
+        text = body[:65536].decode("utf-8", errors="replace")
+        self.catalog.meta.add_quarantine(
+            [
+                QuarantineEntry(
+                    project_id=project.id,
+                    received_at=now,
+                    source=source,
+                    location="request body",
+                    reason=reason,
+                    record=text,
+                    dedupe_key=f"body:{to_micros(now)}:{id(body)}",
+                )
+            ]
+        )
+
+    def commit(self, prepared: PreparedBatch) -> Future[Position] | None:
+        """Store quarantined records, then queue the good ones; the future resolves when they are durable."""
+        if prepared.quarantine:
+            self.catalog.meta.add_quarantine(prepared.quarantine)
+        if prepared.payload is None:
+            return None
+        return self.wal.submit(prepared.payload)
+
+    def ingest(self, project: ProjectInfo, records: Sequence[Any], source: str = "native") -> IngestOutcome:
+        """Validate and durably log records, blocking until they are on disk."""
+        prepared = self.prepare(project, records, source)
+        future = self.commit(prepared)
+        if future is not None:
+            future.result()
+        return prepared.outcome
+
+
+class Loader:
+    """Moves durable log frames into the event store, exactly once, in a background thread."""
+
+    SOURCE = "wal"
+
+    def __init__(
+        self,
+        store: EventStore,
+        wal: WriteAheadLog,
+        graph: IdentityGraph,
+        builder: BatchBuilder,
+        catalog: ProjectCatalog,
+        settings: IngestSettings,
+    ) -> None:
+        self.store = store
+        self.wal = wal
+        self.graph = graph
+        self.builder = builder
+        self.catalog = catalog
+        self.settings = settings
+        self.applied = Position.parse(store.checkpoint(self.SOURCE))
+        self.applied_changed = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.loaded_records = 0
+        self.last_error: str | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="loader", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self.wal.durable_changed:
+            self.wal.durable_changed.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        interval = self.settings.load_interval_ms / 1000
+        while not self._stop.is_set():
+            try:
+                moved = self.step()
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("loading from the log failed; will retry")
+                self._recover()
+                self._stop.wait(1.0)
+                continue
+            if not moved:
+                with self.wal.durable_changed:
+                    if self.wal.durable <= self.applied and not self._stop.is_set():
+                        self.wal.durable_changed.wait(interval)
+
+    def _recover(self) -> None:
+        """After a failed write the in-memory graph may be ahead of the store: rebuild it."""
+        fresh = IdentityGraph()
+        fresh.load(self.store.identity_rows())
+        max_person, max_seq = self.store.max_ids()
+        fresh.next_person_id = max(fresh.next_person_id, max_person + 1)
+        self.graph.__dict__.update(fresh.__dict__)
+        self.builder.seq = max_seq
+
+    def step(self) -> int:
+        """Load the next batch of durable frames; return how many records were moved."""
+        items: list[Item] = []
+        last: Position | None = None
+        for position, payload in self.wal.read(self.applied):
+            frame = orjson.loads(payload)
+            project_id, received_us = frame["p"], frame["r"]
+            items.extend((project_id, received_us, rec) for rec in frame["recs"])
+            last = position
+            if len(items) >= self.settings.load_batch_records:
+                break
+        if last is None:
+            return 0
+        built = self.builder.build(items, checkpoint=(self.SOURCE, str(last)))
+        self.store.write(built.batch)
+        if built.warnings:
+            self.catalog.meta.add_warnings(
+                WarningEntry(
+                    project_id=p,
+                    kind=w.kind,
+                    message=w.message,
+                    detail=w.detail,
+                    dedupe_key=f"{last}:{i}",
+                    event_time=from_micros(t),
+                )
+                for i, (p, t, w) in enumerate(built.warnings)
+            )
+        with self.applied_changed:
+            self.applied = last
+            self.loaded_records += built.records
+            self.applied_changed.notify_all()
+        self.wal.release(last)
+        return len(items)
+
+    def catch_up(self) -> None:
+        """Load everything durable now, in the calling thread (used on start and by batch tools)."""
+        while self.step():
+            pass
+
+    def wait_for(self, position: Position, timeout: float = 60.0) -> bool:
+        """Block until the loader has applied `position` (for tools and tests that read what they wrote)."""
+        deadline = time.monotonic() + timeout
+        with self.applied_changed:
+            while self.applied < position:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self.applied_changed.wait(remaining)
+        return True

@@ -1,0 +1,65 @@
+"""The running platform: settings -> metadata, event store, log, identity graph, loader."""
+
+from __future__ import annotations
+
+import logging
+
+from edupulse.conf import Settings
+from edupulse.identity.graph import IdentityGraph
+from edupulse.ingest.batch import BatchBuilder
+from edupulse.ingest.pipeline import Ingestor, Loader, ProjectCatalog
+from edupulse.ingest.wal import WriteAheadLog
+from edupulse.meta.db import MetadataStore
+from edupulse.store.duckdb import DuckDBStore
+
+log = logging.getLogger(__name__)
+
+
+class Platform:
+    """Owns every long-lived part; `open()` replays the log so the store is current before use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.meta = MetadataStore(settings.resolved_metadata_url)
+        self.store = DuckDBStore(settings.data_dir)
+        self.wal = WriteAheadLog(settings.data_dir / "wal", settings.ingest.wal_segment_bytes)
+        self.graph = IdentityGraph()
+        self.catalog = ProjectCatalog(self.meta)
+        self.ingestor = Ingestor(self.catalog, self.store, self.wal, settings.ingest)
+        self.builder: BatchBuilder | None = None
+        self.loader: Loader | None = None
+
+    def open(self, background_loader: bool = True) -> Platform:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.meta.migrate()
+        self.store.open()
+        self.graph.load(self.store.identity_rows())
+        max_person, max_seq = self.store.max_ids()
+        self.graph.next_person_id = max(self.graph.next_person_id, max_person + 1)
+        self.builder = BatchBuilder(self.store, self.graph, self.catalog.group_slots, next_seq=max_seq)
+        self.wal.open()
+        self.loader = Loader(self.store, self.wal, self.graph, self.builder, self.catalog, self.settings.ingest)
+        self.loader.catch_up()
+        if background_loader:
+            self.loader.start()
+        return self
+
+    def flush(self, timeout: float = 120.0) -> None:
+        """Wait until everything durable in the log is in the store."""
+        assert self.loader is not None
+        if not self.loader.wait_for(self.wal.durable, timeout):
+            raise TimeoutError("the loader did not catch up in time")
+
+    def close(self) -> None:
+        if self.loader is not None:
+            self.loader.stop()
+            self.loader.catch_up()
+        self.wal.close()
+        self.store.close()
+        self.meta.close()
+
+    def __enter__(self) -> Platform:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

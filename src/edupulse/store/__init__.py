@@ -1,0 +1,1 @@
+"""The event-store seam: one interface (base.py), one implementation per engine."""

@@ -1,0 +1,128 @@
+"""The event-store interface. DuckDB (embedded) and ClickHouse (scale-out) implement it.
+
+The surface is small on purpose: append a batch atomically, read back what the loader needs to
+keep identities and properties right, run a compiled query, and manage typed property columns.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from edupulse.store.schema import GROUP_SLOTS, STANDARD_PROPERTIES, PropertyType, property_column
+
+BASE_EVENT_COLUMNS: list[tuple[str, pa.DataType]] = [
+    ("project_id", pa.int32()),
+    ("event", pa.string()),
+    ("time", pa.timestamp("us", tz="UTC")),
+    ("distinct_id", pa.string()),
+    ("person_id", pa.int64()),
+    ("insert_id", pa.string()),
+    ("received_at", pa.timestamp("us", tz="UTC")),
+    *[(f"group_{i}", pa.string()) for i in range(GROUP_SLOTS)],
+    ("properties", pa.string()),
+]
+
+ARROW_TYPES: dict[PropertyType, pa.DataType] = {
+    PropertyType.STRING: pa.string(),
+    PropertyType.NUMBER: pa.float64(),
+    PropertyType.BOOLEAN: pa.bool_(),
+    PropertyType.TIME: pa.timestamp("us", tz="UTC"),
+}
+
+
+def event_schema(typed: dict[str, PropertyType]) -> pa.Schema:
+    """Arrow schema of an events batch: base columns then one column per typed property."""
+    fields = [pa.field(name, kind) for name, kind in BASE_EVENT_COLUMNS]
+    fields += [pa.field(property_column(name), ARROW_TYPES[kind]) for name, kind in typed.items()]
+    return pa.schema(fields)
+
+
+@dataclass
+class WriteBatch:
+    """Everything one loader step writes, applied in one transaction."""
+
+    events: pa.Table | None = None
+    # (project_id, person_id, time_us, seq, op, properties_json, insert_id)
+    profile_ops: list[tuple[int, int, int, int, str, str, str | None]] = field(default_factory=list)
+    # (project_id, kind, entity_type, entity_key, time_us, seq, properties_json, insert_id)
+    entity_ops: list[tuple[int, str, str, str, int, int, str, str | None]] = field(default_factory=list)
+    identities: list[tuple[int, str, str, int]] = field(default_factory=list)
+    merges: list[tuple[int, int, int]] = field(default_factory=list)  # project, loser, survivor
+    persons: list[tuple[int, int, str]] = field(default_factory=list)  # project, person, properties json
+    entities: list[tuple[int, str, str, str, str]] = field(default_factory=list)  # project, kind, type, key, json
+    spend: pa.Table | None = None
+    checkpoint: tuple[str, str] | None = None  # (source, position) stored with the data
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+class EventStore(ABC):
+    """Where events, identities and properties live."""
+
+    @abstractmethod
+    def open(self) -> None:
+        """Connect and create or upgrade the schema."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def typed_properties(self) -> dict[str, PropertyType]:
+        """Properties that have typed columns (standard plus declared)."""
+
+    @abstractmethod
+    def declare_property(self, name: str, kind: PropertyType) -> None:
+        """Give a property a typed column, filled from the JSON of rows already stored."""
+
+    @abstractmethod
+    def identity_rows(self) -> Iterator[tuple[int, str, str, int]]:
+        """(project_id, id_type, value, person_id) of every identity, for rebuilding the graph."""
+
+    @abstractmethod
+    def max_ids(self) -> tuple[int, int]:
+        """The highest person id and operation sequence number stored."""
+
+    @abstractmethod
+    def checkpoint(self, source: str) -> str | None:
+        """The position stored with the last batch written from `source`."""
+
+    @abstractmethod
+    def existing_insert_ids(
+        self, table: str, project_id: int, insert_ids: Sequence[str], min_time_us: int, max_time_us: int
+    ) -> set[str]:
+        """Which of these insert ids are stored already (`table` is events, profile_ops or entity_ops)."""
+
+    @abstractmethod
+    def person_ops(self, project_id: int, person_ids: Sequence[int]) -> list[tuple[int, int, int, str, str]]:
+        """(resolved person, time_us, seq, op, properties_json) of every operation on these persons."""
+
+    @abstractmethod
+    def entity_ops(
+        self, project_id: int, keys: Sequence[tuple[str, str, str]]
+    ) -> list[tuple[str, str, str, int, int, str]]:
+        """(kind, type, key, time_us, seq, properties_json) of every operation on these groups / items."""
+
+    @abstractmethod
+    def write(self, batch: WriteBatch) -> None:
+        """Apply a batch atomically: all of it, with its checkpoint, or none of it."""
+
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
+        """Run a compiled, read-only query."""
+
+    @abstractmethod
+    def storage_bytes(self) -> int:
+        """Bytes the store occupies on disk."""
+
+
+def typed_columns(store: EventStore) -> dict[str, PropertyType]:
+    return {**STANDARD_PROPERTIES, **store.typed_properties()}
