@@ -30,10 +30,12 @@ class LinkWarning:
     detail: dict[str, Any]
 
 
-@dataclass
 class Resolution:
-    person_id: int
-    warnings: list[LinkWarning] = field(default_factory=list)
+    __slots__ = ("person_id", "warnings")
+
+    def __init__(self, person_id: int) -> None:
+        self.person_id = person_id
+        self.warnings: list[LinkWarning] = []
 
 
 @dataclass
@@ -71,6 +73,10 @@ class ProjectGraph:
 
     def resolve(self, ids: Sequence[Sequence[str]], changes: GraphChanges) -> Resolution:
         """Link a record's identities; return the person the record belongs to."""
+        if len(ids) == 1:  # the common case: one identity, already known
+            owner = self.person_of.get((ids[0][0], ids[0][1]))
+            if owner is not None:
+                return Resolution(owner)
         keys = [(t, v) for t, v in ids]
         target = self._target(keys, changes)
         result = Resolution(person_id=target)

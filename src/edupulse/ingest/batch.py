@@ -14,8 +14,8 @@ import pyarrow as pa
 from edupulse.identity.graph import IdentityGraph, LinkWarning
 from edupulse.identity.profile import OP_NAMES, fold
 from edupulse.ingest.records import PROFILE_OPS, TRACK, from_micros
-from edupulse.store.base import EventStore, WriteBatch, event_schema
-from edupulse.store.schema import GROUP_SLOTS, property_column
+from edupulse.store.base import EventStore, WriteBatch, raw_event_schema
+from edupulse.store.schema import GROUP_SLOTS
 
 # (project_id, received_at_us, normalized record)
 Item = tuple[int, int, dict[str, Any]]
@@ -97,7 +97,7 @@ class BatchBuilder:
         self._fold_persons(b, changes.new_persons, dirty_persons, batch_person_ops)
         self._fold_entities(b, dirty_entities)
         if tracks:
-            b.events = self._event_table(tracks)
+            b.raw_events = self._event_table(tracks)
         return out
 
     def _next_seq(self) -> int:
@@ -174,21 +174,13 @@ class BatchBuilder:
     # events -------------------------------------------------------------------------------------
 
     def _event_table(self, tracks: list[tuple[int, int, dict[str, Any], int]]) -> pa.Table:
-        typed = self.store.typed_properties()
+        """Base columns plus all properties as JSON; the store splits typed ones into columns."""
         n = len(tracks)
-        typed_values: dict[str, list[Any]] = {name: [None] * n for name in typed}
-        group_values = [[None] * n for _ in range(GROUP_SLOTS)]
+        group_values: list[list[str | None]] = [[None] * n for _ in range(GROUP_SLOTS)]
         project_ids, events, times, distinct, persons, insert_ids, received, props_json = (
-            [],
-            [],
-            [],
-            [],
-            [],
-            [],
-            [],
-            [],
-        )
+            [], [], [], [], [], [], [], [])
         slots_cache: dict[int, dict[str, int]] = {}
+        dumps = orjson.dumps
         for i, (project_id, received_us, rec, person) in enumerate(tracks):
             project_ids.append(project_id)
             events.append(rec["event"])
@@ -197,16 +189,8 @@ class BatchBuilder:
             persons.append(person)
             insert_ids.append(rec.get("insert_id"))
             received.append(received_us)
-            rest = None
-            for key, value in rec["properties"].items():
-                column = typed_values.get(key)
-                if column is not None:
-                    column[i] = value
-                else:
-                    if rest is None:
-                        rest = {}
-                    rest[key] = value
-            props_json.append(_dumps(rest) if rest else None)
+            props = rec["properties"]
+            props_json.append(dumps(props) if props else None)
             groups = rec.get("groups")
             if groups:
                 slots = slots_cache.get(project_id)
@@ -214,24 +198,15 @@ class BatchBuilder:
                     slots = slots_cache[project_id] = self.group_slots(project_id)
                 for group_type, key in groups.items():
                     group_values[slots[group_type]][i] = key
-        schema = event_schema(typed)
-        arrays: list[Any] = [
-            project_ids,
-            events,
-            times,
-            distinct,
-            persons,
-            insert_ids,
-            received,
-            *group_values,
-            props_json,
-            *typed_values.values(),
-        ]
-        return pa.Table.from_arrays([pa.array(a, f.type) for a, f in zip(arrays, schema, strict=True)], schema=schema)
+        schema = raw_event_schema()
+        arrays: list[Any] = [project_ids, events, times, distinct, persons, insert_ids, received, *group_values,
+                             props_json]
+        return pa.Table.from_arrays([pa.array(a, f.type) for a, f in zip(arrays, schema, strict=True)],
+                                    schema=schema)
 
 
 def warning_time(time_us: int) -> dt.datetime:
     return from_micros(time_us)
 
 
-__all__ = ["BatchBuilder", "BuiltBatch", "Item", "property_column"]
+__all__ = ["BatchBuilder", "BuiltBatch", "Item"]

@@ -51,6 +51,8 @@ MAX_ID_LEN = 255
 MAX_NAME_LEN = 100
 MAX_PROP_NAME_LEN = 255
 MAX_STRING_LEN = 8192
+_STRING = PropertyType.STRING
+_NUMBER = PropertyType.NUMBER
 
 
 class RecordError(ValueError):
@@ -184,20 +186,29 @@ def _properties(raw: Any, ctx: ValidationContext, field: str = "properties") -> 
         raise RecordError(field, f"must be an object, got {type(raw).__name__}")
     out: dict[str, Any] = {}
     typed = ctx.typed_properties
+    # The hot path of ingestion: plain type checks first, the general rules only when they fail.
     for key, value in raw.items():
-        if not key or len(key) > MAX_PROP_NAME_LEN or _NAME_BAD.search(key):
+        if key.__class__ is not str or not key or len(key) > MAX_PROP_NAME_LEN or (
+            not key.isprintable() and _NAME_BAD.search(key)
+        ):
             raise RecordError(
-                f"{field}.{key[:40]}", "property names must be 1-255 characters without control characters"
+                f"{field}.{str(key)[:40]}", "property names must be 1-255 characters without control characters"
             )
         kind = typed.get(key)
-        if kind is not None:
-            out[key] = _coerce(key, value, kind, ctx.timezone)
-        elif isinstance(value, str) and len(value) > MAX_STRING_LEN:
-            raise RecordError(f"{field}.{key}", f"text is {len(value)} characters; at most {MAX_STRING_LEN}")
-        elif isinstance(value, float) and not math.isfinite(value):
-            raise RecordError(f"{field}.{key}", "must be a finite number")
-        else:
+        cls = value.__class__
+        if kind is None:
+            if cls is str:
+                if len(value) > MAX_STRING_LEN:
+                    raise RecordError(f"{field}.{key}", f"text is {len(value)} characters; at most {MAX_STRING_LEN}")
+            elif cls is float and not math.isfinite(value):
+                raise RecordError(f"{field}.{key}", "must be a finite number")
             out[key] = value
+        elif (kind is _STRING and cls is str) or (
+            kind is _NUMBER and (cls is int or (cls is float and math.isfinite(value)))
+        ):
+            out[key] = value
+        else:
+            out[key] = _coerce(key, value, kind, ctx.timezone)
     return out
 
 

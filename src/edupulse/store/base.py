@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from edupulse.store.schema import GROUP_SLOTS, STANDARD_PROPERTIES, PropertyType, property_column
+from edupulse.store.schema import GROUP_SLOTS, PropertyType, property_column
 
 BASE_EVENT_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("project_id", pa.int32()),
@@ -42,11 +42,20 @@ def event_schema(typed: dict[str, PropertyType]) -> pa.Schema:
     return pa.schema(fields)
 
 
+def raw_event_schema() -> pa.Schema:
+    """Arrow schema of a raw events batch: base columns, `properties` holding every property as JSON.
+
+    The store splits typed properties into their columns itself (in the engine, not in Python).
+    """
+    return pa.schema([pa.field(name, kind) for name, kind in BASE_EVENT_COLUMNS])
+
+
 @dataclass
 class WriteBatch:
     """Everything one loader step writes, applied in one transaction."""
 
-    events: pa.Table | None = None
+    events: pa.Table | None = None  # already split: event_schema()
+    raw_events: pa.Table | None = None  # to be split by the store: raw_event_schema()
     # (project_id, person_id, time_us, seq, op, properties_json, insert_id)
     profile_ops: list[tuple[int, int, int, int, str, str, str | None]] = field(default_factory=list)
     # (project_id, kind, entity_type, entity_key, time_us, seq, properties_json, insert_id)
@@ -124,5 +133,3 @@ class EventStore(ABC):
         """Bytes the store occupies on disk."""
 
 
-def typed_columns(store: EventStore) -> dict[str, PropertyType]:
-    return {**STANDARD_PROPERTIES, **store.typed_properties()}

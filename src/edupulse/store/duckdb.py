@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from edupulse.store.base import EventStore, QueryResult, WriteBatch
+from edupulse.store.base import BASE_EVENT_COLUMNS, EventStore, QueryResult, WriteBatch
 from edupulse.store.schema import GROUP_SLOTS, STANDARD_PROPERTIES, PropertyType, property_column
 
 SQL_TYPES = {
@@ -71,6 +72,7 @@ class DuckDBStore(EventStore):
         self._con: duckdb.DuckDBPyConnection | None = None
         self._write_lock = threading.Lock()
         self._typed: dict[str, PropertyType] = {}
+        self._shred_cache: tuple[dict[str, PropertyType], str] | None = None
 
     # lifecycle ----------------------------------------------------------------------------------
 
@@ -249,6 +251,10 @@ class DuckDBStore(EventStore):
             names = ", ".join(f'"{n}"' for n in b.events.column_names)
             cur.execute(f"INSERT INTO events ({names}) SELECT {names} FROM new_events")
             cur.unregister("new_events")
+        if b.raw_events is not None and b.raw_events.num_rows:
+            cur.register("raw_events", b.raw_events)
+            cur.execute(self._shred_sql())
+            cur.unregister("raw_events")
         if b.identities:
             p, t, v, person = zip(*b.identities, strict=True)
             cur.register(
@@ -344,6 +350,30 @@ class DuckDBStore(EventStore):
         if b.checkpoint is not None:
             cur.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", list(b.checkpoint))
 
+    def _shred_sql(self) -> str:
+        """INSERT that splits typed properties out of the JSON into their columns, in one parse per row."""
+        typed = self._typed
+        if self._shred_cache is not None and self._shred_cache[0] == typed:
+            return self._shred_cache[1]
+        spec = {name: ("BIGINT" if kind is PropertyType.TIME else SQL_TYPES[kind]) for name, kind in typed.items()}
+        nulls = dict.fromkeys(typed)
+        base = [name for name, _ in BASE_EVENT_COLUMNS if name != "properties"]
+        columns = [f'"{property_column(name)}"' for name in typed]
+        values = [
+            f"make_timestamptz(s.\"{name}\")" if kind is PropertyType.TIME else f's."{name}"'
+            for name, kind in typed.items()
+        ]
+        sql = (
+            f"INSERT INTO events ({', '.join(base)}, properties, {', '.join(columns)}) "
+            f"SELECT {', '.join(base)}, "
+            f"CASE WHEN properties IS NOT NULL THEN "
+            f"nullif(json_merge_patch(properties, {_sql_text(json.dumps(nulls))})::VARCHAR, '{{}}') END, "
+            f"{', '.join(values)} "
+            f"FROM (SELECT *, json_transform(properties, {_sql_text(json.dumps(spec))}) AS s FROM raw_events)"
+        )
+        self._shred_cache = (dict(typed), sql)
+        return sql
+
     @staticmethod
     def _apply_merges(cur: duckdb.DuckDBPyConnection, merges: list[tuple[int, int, int]]) -> None:
         # Flatten chains within the batch so every loser points at its final survivor.
@@ -395,6 +425,10 @@ class DuckDBStore(EventStore):
             if path.exists():
                 total += path.stat().st_size
         return total
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _json_key(name: str) -> str:
