@@ -82,7 +82,7 @@ async def ingest(request: Request, project: ProjectInfo = Depends(write_project)
         return error(400, 'body must be a JSON object {"batch": [record, ...]}')
     if len(batch) > limits.max_batch_records:
         return error(413, f"batch has {len(batch)} records; at most {limits.max_batch_records} per request")
-    prepared = plat.ingestor.prepare(project, batch)
+    prepared = plat.ingestor.prepare(project, batch, body_bytes=len(body))
     if prepared.quarantine:
         await run_in_threadpool(plat.catalog.meta.add_quarantine, prepared.quarantine)
         prepared.quarantine = []

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -84,12 +85,12 @@ class PreparedBatch:
     quarantine: list[QuarantineEntry]
 
 
-def _record_text(record: Any) -> str:
+def _record_text(record: Any, limit: int | None = 65536) -> str:
     try:
         text = orjson.dumps(record).decode()
     except TypeError:
         text = repr(record)
-    return text[:65536]
+    return text if limit is None else text[:limit]
 
 
 class Ingestor:
@@ -104,8 +105,14 @@ class Ingestor:
         self.settings = settings
 
     def prepare(
-        self, project: ProjectInfo, records: Sequence[Any], source: str = "native", request_id: str | None = None
+        self,
+        project: ProjectInfo,
+        records: Sequence[Any],
+        source: str = "native",
+        request_id: str | None = None,
+        body_bytes: int | None = None,
     ) -> PreparedBatch:
+        """Validate records; `body_bytes` (the request size) lets small requests skip the per-record size check."""
         now = dt.datetime.now(dt.UTC)
         now_us = to_micros(now)
         ctx = ValidationContext(
@@ -118,9 +125,15 @@ class Ingestor:
         outcome = IngestOutcome()
         good: list[dict[str, Any]] = []
         quarantine: list[QuarantineEntry] = []
-        request_id = request_id or f"{now_us}-{id(records)}"
+        request_id = request_id or uuid.uuid4().hex
+        max_record = self.settings.max_record_bytes
+        check_size = body_bytes is None or body_bytes > max_record
         for index, record in enumerate(records):
             try:
+                if check_size:
+                    size = len(_record_text(record, limit=None))
+                    if size > max_record:
+                        raise RecordError("record", f"is {size} bytes as JSON; at most {max_record} per record")
                 normalized = normalize(record, ctx)
                 for group_type in normalized.get("groups", ()):
                     try:
@@ -163,7 +176,7 @@ class Ingestor:
                     location="request body",
                     reason=reason,
                     record=text,
-                    dedupe_key=f"body:{to_micros(now)}:{id(body)}",
+                    dedupe_key=f"body:{uuid.uuid4().hex}",
                 )
             ]
         )
