@@ -170,10 +170,11 @@ class WriteAheadLog:
             view = view[written:]
         os.fsync(self._fd)
         self._offset += len(data)
+        # The end of the last frame written; after a roll the next frames start a new segment, which
+        # readers reach by themselves, so the durable mark never points at a position with nothing before it.
         end = Position(self._segment, self._offset)
         if self._offset >= self.segment_bytes:
             self._roll()
-            end = Position(self._segment, 0)
         return end
 
     def _roll(self) -> None:
