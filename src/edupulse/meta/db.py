@@ -156,6 +156,17 @@ class MetadataStore:
             info = _info(project)
         return NewProject(project=info, api_key=api_key)
 
+    def rotate_api_key(self, project_id: int) -> str:
+        """Replace a project's secret API key; the old one stops working. Returns the new key (shown once)."""
+        api_key = "sk_" + secrets.token_urlsafe(32)
+        with self.session() as s, s.begin():
+            project = s.get(Project, project_id)
+            if project is None:
+                raise MetadataError(f"no project with id {project_id}")
+            project.api_key_hash = hash_key(api_key)
+            project.api_key_prefix = api_key[:10]
+        return api_key
+
     def projects(self) -> list[ProjectInfo]:
         with self.session() as s:
             return [_info(p) for p in s.scalars(select(Project).order_by(Project.id))]
