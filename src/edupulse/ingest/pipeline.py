@@ -293,7 +293,10 @@ class Loader:
             self.applied = last
             self.loaded_records += built.records
             self.applied_changed.notify_all()
-        self.wal.release(last)
+        segments = self.wal.segments()
+        # A log segment is deleted only once the store has checkpointed what came from it.
+        if segments and segments[0] < last.segment and self.store.sync():
+            self.wal.release(last)
         return len(items)
 
     def catch_up(self) -> None:

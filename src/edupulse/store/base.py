@@ -129,6 +129,10 @@ class EventStore(ABC):
         """Run a compiled, read-only query."""
 
     @abstractmethod
+    def sync(self) -> bool:
+        """Make everything committed so far durable in the store's own files; False if it could not now."""
+
+    @abstractmethod
     def storage_bytes(self) -> int:
         """Bytes the store occupies on disk."""
 

@@ -418,6 +418,14 @@ class DuckDBStore(EventStore):
         finally:
             cur.close()
 
+    def sync(self) -> bool:
+        try:
+            with self._write_lock:
+                self.con.execute("CHECKPOINT")
+        except duckdb.Error:  # e.g. a long query holds an old snapshot; try again at the next segment
+            return False
+        return True
+
     def storage_bytes(self) -> int:
         total = 0
         for suffix in ("", ".wal"):
