@@ -11,6 +11,7 @@ import click
 
 from edupulse import __version__
 from edupulse.conf import Settings
+from edupulse.sim.cli import simulate
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -193,3 +194,6 @@ def db_upgrade(ctx: click.Context) -> None:
 
 def run() -> None:  # pragma: no cover - console entry
     sys.exit(main())
+
+
+main.add_command(simulate)
