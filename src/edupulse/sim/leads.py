@@ -158,7 +158,7 @@ def plan_leads(n: int, seed: int, clock: Clock, rng: random.Random) -> tuple[lis
             mobile=ids.mobile(i),
             anon_id=ids.hex_id(i),
             login_id=f"u{300001 + i}",
-            wechat_unionid="oU" + ids.hex_id(i + (1 << 40))[:14],
+            wechat_unionid="oU" + ids.hex_id(i + (1 << 40)),
             name=SURNAMES[rng.randrange(len(SURNAMES))] + "".join(
                 GIVEN[rng.randrange(len(GIVEN))] for _ in range(rng.randint(1, 2))),
             city=city_pick.pick(rng),
@@ -193,7 +193,7 @@ def _course_picks() -> dict[int, Weighted[int]]:
 
 
 def _evening(ms: int, clock: Clock) -> int:
-    """A trial-class slot: 19:00 on a weekday or 10:00 at the weekend, on or after the day of `ms`."""
+    """A trial-class slot on the day after `ms`: 19:00 on a weekday, 10:00 at the weekend."""
     day = clock.day_of(ms) + 1
     return clock.at(day, 10.0 if clock.weekday(day) >= 5 else 19.0)
 
