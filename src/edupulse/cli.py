@@ -11,6 +11,7 @@ import click
 
 from edupulse import __version__
 from edupulse.conf import Settings
+from edupulse.demo import demo
 from edupulse.sim.cli import simulate
 
 
@@ -197,3 +198,4 @@ def run() -> None:  # pragma: no cover - console entry
 
 
 main.add_command(simulate)
+main.add_command(demo)
