@@ -12,6 +12,7 @@ import click
 from edupulse import __version__
 from edupulse.conf import Settings
 from edupulse.demo import demo
+from edupulse.importer.cli import import_group
 from edupulse.sim.cli import simulate
 
 
@@ -199,3 +200,4 @@ def run() -> None:  # pragma: no cover - console entry
 
 main.add_command(simulate)
 main.add_command(demo)
+main.add_command(import_group)
