@@ -253,14 +253,15 @@ def _primary_type(record: dict[str, Any], default: str) -> str:
 
 
 def _insert_id(record: dict[str, Any]) -> str | None:
-    raw = record.get("event_id", record.get("$insert_id"))
+    field = "event_id" if record.get("event_id") is not None else "$insert_id"
+    raw = record.get(field)
     if raw is None:
         return None
     if isinstance(raw, bool) or not isinstance(raw, str | int):
-        raise RecordError("event_id", "must be a string")
+        raise RecordError(field, "must be a string")
     raw = str(raw)
     if not raw or len(raw) > 128:
-        raise RecordError("event_id", "must be 1 to 128 characters")
+        raise RecordError(field, "must be 1 to 128 characters")
     return raw
 
 
