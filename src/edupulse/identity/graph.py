@@ -90,6 +90,7 @@ class ProjectGraph:
                 )
                 if conflict:
                     result.warnings.append(self._warning("unique_conflict", key, result.person_id, None, conflict))
+                    self._new_person(key, changes)  # known from now on, as a person of its own
                     continue
                 self._attach(key, result.person_id, changes)
                 continue
