@@ -27,7 +27,7 @@ def _has_events(platform: Platform, project_id: int) -> bool:
 @click.command()
 @click.option("--project", "project_name", default=DEMO_PROJECT, show_default=True, help="Project to fill and serve.")
 @click.option("--learners", default=120_000, show_default=True, type=click.IntRange(min=1),
-              help="Learners to simulate (about 25 events each: some 3 million events, about two minutes on two cores).")
+              help="Learners to simulate (about 25 events each: some 3 million events, two minutes on two cores).")
 @click.option("--seed", default=2026, show_default=True, type=int, help="Simulation seed.")
 @click.option("--days", default=120, show_default=True, type=int, help="Simulated period in days.")
 @click.option("--fresh", is_flag=True, help="Simulate again even if the project already has data.")

@@ -43,5 +43,7 @@ def status(request: Request) -> dict[str, Any]:
         "version": __version__,
         "log_durable": str(plat.wal.durable),
         "log_applied": str(loader.applied) if loader else None,
+        "log_frames_written": plat.wal.frames_written,
+        "log_fsyncs": plat.wal.fsyncs,
         "loader_error": loader.last_error if loader else None,
     }

@@ -83,6 +83,8 @@ class WriteAheadLog:
         self._fd = -1
         self.durable = Position(0, 0)
         self.durable_changed = threading.Condition()
+        self.fsyncs = 0  # since this process opened the log: group commit shows as frames_written / fsyncs
+        self.frames_written = 0
 
     # lifecycle ----------------------------------------------------------------------------------
 
@@ -169,6 +171,8 @@ class WriteAheadLog:
             written = os.write(self._fd, view)
             view = view[written:]
         os.fsync(self._fd)
+        self.fsyncs += 1
+        self.frames_written += len(batch)
         self._offset += len(data)
         # The end of the last frame written; after a roll the next frames start a new segment, which
         # readers reach by themselves, so the durable mark never points at a position with nothing before it.
