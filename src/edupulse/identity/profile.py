@@ -44,7 +44,7 @@ def fold(ops: Iterable[tuple[int, int, str, dict[str, Any]]]) -> dict[str, Any]:
             for name, value in values.items():
                 current = props.get(name)
                 items = list(current) if isinstance(current, list) else ([] if current is None else [current])
-                props[name] = items + list(value)
+                props[name] = items + (list(value) if isinstance(value, list | tuple) else [value])
         elif op == "unset":
             for name in values:
                 props.pop(name, None)
