@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -19,6 +20,16 @@ class IngestSettings(BaseModel):
     load_batch_records: int = Field(100_000, description="Records the loader moves into the store at once.")
     load_interval_ms: int = Field(200, description="How often the loader looks for new log records.")
     wal_segment_bytes: int = Field(64 * 1024 * 1024, description="Size at which the write-ahead log rolls.")
+    validator_processes: int | None = Field(
+        None, ge=0, le=64,
+        description="Worker processes that validate ingestion requests beside the server process (default: one "
+                    "fewer than the CPUs, at most 4; 0: validate in the server process).",
+    )
+
+    def validators(self) -> int:
+        if self.validator_processes is not None:
+            return self.validator_processes
+        return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
 class Settings(BaseSettings):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -11,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from edupulse import __version__
 from edupulse.api import admin, ingest
 from edupulse.conf import Settings
+from edupulse.ingest.validate import warm_up, watch_parent
 from edupulse.runtime import Platform
 
 STATUS_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>EduPulse</title>
@@ -23,6 +27,18 @@ code{{background:#f1f5f9;padding:.1rem .3rem}}</style></head><body>
 <p>Projects: {projects}</p></body></html>"""
 
 
+def _validator_pool(processes: int) -> ProcessPoolExecutor | None:
+    """Worker processes for validating ingestion requests, started fresh (not forked from a process that
+    has a database and threads open) and warmed up so the first requests do not wait for imports."""
+    if processes <= 0:
+        return None
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=watch_parent,
+                               initargs=(os.getpid(),))
+    for future in [pool.submit(warm_up) for _ in range(processes)]:
+        future.result(timeout=120)
+    return pool
+
+
 def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     """Build the app; the platform is opened at start-up unless one is passed in already open."""
 
@@ -32,9 +48,12 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
         plat = platform or Platform(settings).open()
         app.state.platform = plat
         app.state.api_key_cache = {}
+        app.state.validators = _validator_pool(settings.ingest.validators())
         try:
             yield
         finally:
+            if app.state.validators is not None:
+                app.state.validators.shutdown(wait=True, cancel_futures=True)
             if owned:
                 plat.close()
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 import zlib
+from concurrent.futures import Executor
 from typing import Any
 
 import orjson
@@ -11,16 +13,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from edupulse.api.auth import platform, write_project
+from edupulse.ingest.validate import BodyError, PreparedBatch, parse_body, validate_body
 from edupulse.meta.db import ProjectInfo
 
 router = APIRouter(tags=["ingestion"])
-
-
-class BodyError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def error(status: int, message: str, **extra: Any) -> Response:
@@ -48,20 +44,11 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise BodyError(400, f"body is not valid gzip: {exc}") from None
         if len(body) > limit or inflater.unconsumed_tail:
             raise BodyError(413, f"body is over {limit} bytes once decompressed: send smaller batches")
+        if not inflater.eof:
+            raise BodyError(400, "body is not valid gzip: the compressed data ends before the end of the stream")
     elif encoding not in ("", "identity"):
         raise BodyError(415, f"content-encoding {encoding!r} is not supported; use gzip or none")
     return body
-
-
-def parse_json(body: bytes) -> Any:
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BodyError(400, f"body is not UTF-8: invalid byte at offset {exc.start}") from None
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BodyError(400, f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
 
 
 @router.post(
@@ -72,21 +59,27 @@ async def ingest(request: Request, project: ProjectInfo = Depends(write_project)
     limits = plat.settings.ingest
     try:
         body = await read_body(request, limits.max_body_bytes)
-        data = parse_json(body)
     except BodyError as exc:
-        if exc.status == 400 and "body" in locals():
-            await run_in_threadpool(plat.ingestor.quarantine_body, project, "native", exc.message, body)
         return error(exc.status, exc.message)
-    batch = data.get("batch") if isinstance(data, dict) else None
-    if not isinstance(batch, list):
-        return error(400, 'body must be a JSON object {"batch": [record, ...]}')
-    if len(batch) > limits.max_batch_records:
-        return error(413, f"batch has {len(batch)} records; at most {limits.max_batch_records} per request")
-    prepared = plat.ingestor.prepare(project, batch, body_bytes=len(body))
-    if prepared.quarantine:
-        await run_in_threadpool(plat.catalog.meta.add_quarantine, prepared.quarantine)
-        prepared.quarantine = []
-    future = plat.ingestor.commit(prepared)
+    request_id = uuid.uuid4().hex
+    prepared: PreparedBatch | BodyError | None = None
+    pool: Executor | None = getattr(request.app.state, "validators", None)
+    if pool is not None:  # validate in a worker process, in parallel with this one
+        rules = plat.ingestor.rules(project)
+        prepared = await asyncio.get_running_loop().run_in_executor(pool, validate_body, rules, body, request_id)
+    if prepared is None:  # no workers, or a group type new to the project: here
+        try:
+            prepared = plat.ingestor.prepare(project, parse_body(body, limits.max_batch_records), request_id=request_id,
+                                             body_bytes=len(body))
+        except BodyError as exc:
+            prepared = exc
+    if isinstance(prepared, BodyError):
+        if prepared.status == 400:
+            await run_in_threadpool(plat.ingestor.quarantine_body, project, "native", prepared.message, body)
+        return error(prepared.status, prepared.message)
+    if prepared.rejections:
+        await run_in_threadpool(plat.ingestor.quarantine, project, prepared)
+    future = plat.ingestor.commit(project, prepared)
     if future is not None:
         try:
             await asyncio.wrap_future(future)

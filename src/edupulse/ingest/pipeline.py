@@ -9,7 +9,6 @@ import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,7 +17,8 @@ import orjson
 from edupulse.conf import IngestSettings
 from edupulse.identity.graph import IdentityGraph
 from edupulse.ingest.batch import BatchBuilder, Item
-from edupulse.ingest.records import RecordError, ValidationContext, from_micros, normalize, to_micros
+from edupulse.ingest.records import RecordError, from_micros
+from edupulse.ingest.validate import IngestOutcome, Limits, PreparedBatch, ProjectRules, prepare_records
 from edupulse.ingest.wal import Position, WriteAheadLog
 from edupulse.meta.db import MetadataError, MetadataStore, ProjectInfo, QuarantineEntry, WarningEntry
 from edupulse.store.base import EventStore
@@ -66,33 +66,6 @@ class ProjectCatalog:
             return slot
 
 
-@dataclass
-class IngestOutcome:
-    """Per-record results of one request, in request order."""
-
-    results: list[dict[str, Any]] = field(default_factory=list)
-    accepted: int = 0
-    rejected: int = 0
-
-    def as_response(self) -> dict[str, Any]:
-        return {"accepted": self.accepted, "rejected": self.rejected, "results": self.results}
-
-
-@dataclass
-class PreparedBatch:
-    outcome: IngestOutcome
-    payload: bytes | None
-    quarantine: list[QuarantineEntry]
-
-
-def _record_text(record: Any, limit: int | None = 65536) -> str:
-    try:
-        text = orjson.dumps(record).decode()
-    except TypeError:
-        text = repr(record)
-    return text if limit is None else text[:limit]
-
-
 class Ingestor:
     """Validates records of one request and prepares the durable log frame."""
 
@@ -104,6 +77,16 @@ class Ingestor:
         self.wal = wal
         self.settings = settings
 
+    def rules(self, project: ProjectInfo) -> ProjectRules:
+        """The project's validation rules as they are now (typed properties, known group types, limits)."""
+        limits = self.settings
+        return ProjectRules(
+            project_id=project.id, timezone=project.timezone, typed_properties=self.store.typed_properties(),
+            group_types=frozenset(self.catalog.group_slots(project.id)),
+            limits=Limits(limits.max_record_bytes, limits.max_batch_records, limits.max_future_seconds,
+                          limits.max_past_days),
+        )
+
     def prepare(
         self,
         project: ProjectInfo,
@@ -112,56 +95,15 @@ class Ingestor:
         request_id: str | None = None,
         body_bytes: int | None = None,
     ) -> PreparedBatch:
-        """Validate records; `body_bytes` (the request size) lets small requests skip the per-record size check."""
-        now = dt.datetime.now(dt.UTC)
-        now_us = to_micros(now)
-        ctx = ValidationContext(
-            now_us=now_us,
-            timezone=self.catalog.zone(project),
-            typed_properties=self.store.typed_properties(),
-            max_future_us=self.settings.max_future_seconds * 1_000_000,
-            max_past_us=self.settings.max_past_days * 86_400_000_000,
-        )
-        outcome = IngestOutcome()
-        good: list[dict[str, Any]] = []
-        quarantine: list[QuarantineEntry] = []
-        request_id = request_id or uuid.uuid4().hex
-        max_record = self.settings.max_record_bytes
-        check_size = body_bytes is None or body_bytes > max_record
-        for index, record in enumerate(records):
+        """Validate records in this process; new group types get their slots here."""
+
+        def group_type(name: str) -> None:
             try:
-                if check_size:
-                    size = len(_record_text(record, limit=None))
-                    if size > max_record:
-                        raise RecordError("record", f"is {size} bytes as JSON; at most {max_record} per record")
-                normalized = normalize(record, ctx)
-                for group_type in normalized.get("groups", ()):
-                    try:
-                        self.catalog.ensure_group_type(project.id, group_type)
-                    except MetadataError as exc:
-                        raise RecordError(f"groups.{group_type}", str(exc)) from None
-            except RecordError as exc:
-                outcome.rejected += 1
-                outcome.results.append({"index": index, "status": "rejected", "field": exc.field, "reason": exc.reason})
-                quarantine.append(
-                    QuarantineEntry(
-                        project_id=project.id,
-                        received_at=now,
-                        source=source,
-                        location=f"record {index}: {exc.field}",
-                        reason=exc.reason,
-                        record=_record_text(record),
-                        dedupe_key=f"{request_id}:{index}",
-                    )
-                )
-                continue
-            good.append(normalized)
-            outcome.accepted += 1
-            outcome.results.append({"index": index, "status": "accepted"})
-        payload = None
-        if good:
-            payload = orjson.dumps({"p": project.id, "r": now_us, "s": source, "recs": good})
-        return PreparedBatch(outcome=outcome, payload=payload, quarantine=quarantine)
+                self.catalog.ensure_group_type(project.id, name)
+            except MetadataError as exc:
+                raise RecordError(f"groups.{name}", str(exc)) from None
+
+        return prepare_records(self.rules(project), records, group_type, source, request_id, body_bytes)
 
     def quarantine_body(self, project: ProjectInfo, source: str, reason: str, body: bytes) -> None:
         """Keep an unparseable request body where an admin can see it."""
@@ -181,10 +123,19 @@ class Ingestor:
             ]
         )
 
-    def commit(self, prepared: PreparedBatch) -> Future[Position] | None:
-        """Store quarantined records, then queue the good ones; the future resolves when they are durable."""
-        if prepared.quarantine:
-            self.catalog.meta.add_quarantine(prepared.quarantine)
+    def quarantine(self, project: ProjectInfo, prepared: PreparedBatch, source: str = "native") -> None:
+        """Keep the refused records of a prepared batch where an admin looks (once per request and record)."""
+        if prepared.rejections:
+            self.catalog.meta.add_quarantine(
+                QuarantineEntry(project_id=project.id, received_at=prepared.received_at, source=source,
+                                location=r.location, reason=r.reason, record=r.record, dedupe_key=r.dedupe_key)
+                for r in prepared.rejections
+            )
+            prepared.rejections = []
+
+    def commit(self, project: ProjectInfo, prepared: PreparedBatch, source: str = "native") -> Future[Position] | None:
+        """Store refused records, then queue the good ones; the future resolves when they are durable."""
+        self.quarantine(project, prepared, source)
         if prepared.payload is None:
             return None
         return self.wal.submit(prepared.payload)
@@ -192,7 +143,7 @@ class Ingestor:
     def ingest(self, project: ProjectInfo, records: Sequence[Any], source: str = "native") -> IngestOutcome:
         """Validate and durably log records, blocking until they are on disk."""
         prepared = self.prepare(project, records, source)
-        future = self.commit(prepared)
+        future = self.commit(project, prepared, source)
         if future is not None:
             future.result()
         return prepared.outcome
