@@ -1,15 +1,18 @@
-"""Shared fixtures: settings in a temporary data directory, a project, and a real server process."""
+"""Shared fixtures: settings in a temporary directory, a project, and a real server process.
+
+The server is `python -m edupulse serve` in its own process on a free loopback port, configured only through
+EDUPULSE_ environment variables, so it can be SIGKILLed and started again on the same data directory.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,18 +22,53 @@ import httpx
 import pytest
 
 from edupulse.conf import Settings
+from edupulse.meta.db import MetadataStore
 
 
-@dataclass
+@dataclass(frozen=True)
 class ProjectKeys:
     name: str
     write_key: str
     api_key: str
 
 
+def make_settings(root: Path) -> Settings:
+    """Data directory and SQLite metadata under `root`; the metadata deliberately outside the data directory."""
+    return Settings(data_dir=root / "data", metadata_url=f"sqlite:///{root / 'metadata.sqlite'}")
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data")
+    return make_settings(tmp_path)
+
+
+def create_project(settings: Settings, name: str = "Spring English") -> ProjectKeys:
+    meta = MetadataStore(settings.resolved_metadata_url)
+    try:
+        meta.migrate()
+        new = meta.create_project(name)
+    finally:
+        meta.close()
+    return ProjectKeys(new.project.name, new.project.write_key, new.api_key)
+
+
+@pytest.fixture
+def project(settings: Settings) -> ProjectKeys:
+    return create_project(settings)
+
+
+def settings_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child process that uses `settings` (and nothing inherited from EDUPULSE_ variables)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDUPULSE_")}
+    env["EDUPULSE_DATA_DIR"] = str(settings.data_dir)
+    env["EDUPULSE_METADATA_URL"] = settings.resolved_metadata_url
+    return {**env, **(extra or {})}
+
+
+def cli(settings: Settings, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run `python -m edupulse ARGS` in a fresh process configured by environment variables."""
+    return subprocess.run([sys.executable, "-m", "edupulse", *args], capture_output=True, text=True, check=check,
+                          env=settings_env(settings), timeout=120)
 
 
 def free_port() -> int:
@@ -39,86 +77,96 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cli(data_dir: Path, *args: str, env: dict[str, str] | None = None, check: bool = True,
-        ) -> subprocess.CompletedProcess[str]:
-    """Run `python -m edupulse --data-dir DATA ARGS` in a fresh process."""
-    return subprocess.run([sys.executable, "-m", "edupulse", "--data-dir", str(data_dir), *args],
-                          capture_output=True, text=True, check=check, env={**os.environ, **(env or {})},
-                          timeout=120)
-
-
 class Server:
     """`edupulse serve` in its own process on a free loopback port; can be killed and started again."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
-        self.data_dir = data_dir
+    def __init__(self, settings: Settings, env: dict[str, str] | None = None) -> None:
+        self.settings = settings
         self.env = env or {}
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log = data_dir.parent / "server.log"
+        self.log = settings.data_dir.parent / f"server-{self.port}.log"
+        self.starts = 0
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def create_project(self, name: str = "Test School") -> ProjectKeys:
-        out = json.loads(cli(self.data_dir, "project", "create", name, "--json").stdout)
-        return ProjectKeys(out["project"], out["write_key"], out["api_key"])
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def start(self, timeout: float = 60.0) -> Server:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        assert not self.running, "the server is running already"
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        env = settings_env(self.settings, {"EDUPULSE_HOST": "127.0.0.1", "EDUPULSE_PORT": str(self.port), **self.env})
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "edupulse", "--data-dir", str(self.data_dir), "serve", "--port",
-                 str(self.port)], stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
-            )
+            self.proc = subprocess.Popen([sys.executable, "-m", "edupulse", "serve"], stdout=log,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        self.starts += 1
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/api/v1/status", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server did not answer in {timeout} s:\n{self.log.read_text()[-3000:]}")
+        with httpx.Client(timeout=1) as http:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    code = self.proc.returncode
+                    self.proc = None
+                    raise RuntimeError(f"the server exited with {code}:\n{self.output()}")
+                try:
+                    if http.get(f"{self.url}/api/v1/status").status_code == 200:
+                        return self
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"the server did not answer in {timeout} s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=30)
         self.proc = None
 
     def stop(self) -> None:
         """A clean stop (Ctrl+C): the loader catches up and the store checkpoints."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(timeout=60)
+                code = self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                self.kill()
                 raise
-        self.proc = None
+            self.proc = None
+            assert code == 0, f"the server exited with {code} on SIGINT:\n{self.output()}"
+
+    def status(self) -> dict[str, Any]:
+        return httpx.get(f"{self.url}/api/v1/status", timeout=10).json()
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        """Read the event store directly; the server must be stopped."""
-        assert self.proc is None, "stop the server before reading its store"
-        con = duckdb.connect(str(self.data_dir / "events.duckdb"), read_only=True)
+        """Read the event store file directly (read-only); the server must be stopped."""
+        assert not self.running, "stop the server before reading its store"
+        con = duckdb.connect(str(self.settings.data_dir / "events.duckdb"), read_only=True)
         try:
             return con.execute(sql, params or []).fetchall()
         finally:
             con.close()
 
 
+ServerFactory = Callable[..., Server]
+
+
 @pytest.fixture
-def server_factory(tmp_path: Path) -> Iterator[Any]:
+def server_factory(settings: Settings) -> Iterator[ServerFactory]:
+    """make(env=None, settings=None) -> a Server, not started; every one made is killed at teardown."""
     servers: list[Server] = []
 
-    def make(env: dict[str, str] | None = None, name: str = "data") -> Server:
-        server = Server(tmp_path / name, env)
+    def make(env: dict[str, str] | None = None, settings_: Settings | None = None) -> Server:
+        server = Server(settings_ or settings, env)
         servers.append(server)
         return server
 
@@ -128,5 +176,6 @@ def server_factory(tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture
-def server(server_factory: Any) -> Server:
-    return server_factory()
+def server(server_factory: ServerFactory, project: ProjectKeys) -> Server:
+    """A started server on the `settings` data directory, with `project` in its metadata."""
+    return server_factory().start()

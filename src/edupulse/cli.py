@@ -175,15 +175,23 @@ def serve_settings(settings: Settings, host: str, port: int, banner: str | None 
     import uvicorn
 
     from edupulse.api.app import create_app
+    from edupulse.runtime import Platform
     from edupulse.store.duckdb import StoreLockedError
 
-    app = create_app(settings)
-    if banner:
-        click.echo(banner)
+    # Opened here, not at application start-up, where uvicorn would turn a held data directory into a traceback.
+    platform = Platform(settings)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, loop="uvloop", http="httptools")
+        platform.open()
     except StoreLockedError as exc:
+        platform.close()
         _fail(str(exc))
+    try:
+        app = create_app(settings, platform)
+        if banner:
+            click.echo(banner)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, loop="uvloop", http="httptools")
+    finally:
+        platform.close()
 
 
 @main.command("db-upgrade")

@@ -108,17 +108,24 @@ class BatchBuilder:
 
     def _dedupe(self, items: Sequence[Item]) -> tuple[list[Item], int]:
         groups: dict[tuple[int, str], list[int]] = defaultdict(list)
-        for index, (project_id, _, rec) in enumerate(items):
+        stamped: set[tuple[int, str]] = set()
+        for index, (project_id, received_us, rec) in enumerate(items):
             if rec.get("insert_id") is not None:
-                groups[(project_id, _TABLE_OF.get(rec["type"], "profile_ops"))].append(index)
+                key = (project_id, _TABLE_OF.get(rec["type"], "profile_ops"))
+                groups[key].append(index)
+                if rec["time"] == received_us:
+                    stamped.add(key)
         if not groups:
             return list(items), 0
         drop: set[int] = set()
         for (project_id, table), indexes in groups.items():
             seen: set[str] = set()
             times = [items[i][2]["time"] for i in indexes]
+            # A record sent without a time got the time it arrived, so an earlier attempt of it was stored
+            # with an earlier time: look for its ID at any time before.
+            earliest = 0 if (project_id, table) in stamped else min(times)
             stored = self.store.existing_insert_ids(
-                table, project_id, [items[i][2]["insert_id"] for i in indexes], min(times), max(times)
+                table, project_id, [items[i][2]["insert_id"] for i in indexes], earliest, max(times)
             )
             for i in indexes:
                 key = items[i][2]["insert_id"]
