@@ -14,6 +14,7 @@ import pyarrow as pa
 from edupulse.identity.graph import IdentityGraph, LinkWarning
 from edupulse.identity.profile import OP_NAMES, fold
 from edupulse.ingest.records import PROFILE_OPS, TRACK, from_micros
+from edupulse.ingest.track_columns import TrackColumns, column_table
 from edupulse.store.base import EventStore, WriteBatch, raw_event_schema
 from edupulse.store.schema import GROUP_SLOTS
 
@@ -45,7 +46,10 @@ class BatchBuilder:
         self.group_slots = group_slots
         self.seq = next_seq
 
-    def build(self, items: Sequence[Item], checkpoint: tuple[str, str] | None = None) -> BuiltBatch:
+    def build(
+        self, items: Sequence[Item], checkpoint: tuple[str, str] | None = None, columns: Sequence[TrackColumns] = ()
+    ) -> BuiltBatch:
+        """One WriteBatch of whole records (`items`) and of track records that came as columns."""
         items, duplicates = self._dedupe(items)
         out = BuiltBatch(batch=WriteBatch(checkpoint=checkpoint), duplicates=duplicates, records=len(items))
         tracks: list[tuple[int, int, dict[str, Any], int]] = []
@@ -91,13 +95,20 @@ class BatchBuilder:
                 )
                 key = (entity_kind, rec["entity_type"], rec["entity_key"])
                 dirty_entities[project_id].setdefault(key, []).append((rec["time"], seq, "set", rec["properties"]))
+        column_events = None
+        if columns:
+            seen = {(p, r["insert_id"]) for p, _, r, _ in tracks if r.get("insert_id") is not None}
+            column_events, kept, dropped = column_table(list(columns), self.graph, self.store, self.group_slots, seen)
+            out.records += kept
+            out.duplicates += dropped
         changes = self.graph.take_changes()
         b.identities = changes.new_identities
         b.merges = changes.merges
         self._fold_persons(b, changes.new_persons, dirty_persons, batch_person_ops)
         self._fold_entities(b, dirty_entities)
-        if tracks:
-            b.raw_events = self._event_table(tracks)
+        tables = ([self._event_table(tracks)] if tracks else []) + ([column_events] if column_events else [])
+        if tables:
+            b.raw_events = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         return out
 
     def _next_seq(self) -> int:

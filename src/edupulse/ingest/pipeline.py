@@ -18,6 +18,7 @@ from edupulse.conf import IngestSettings
 from edupulse.identity.graph import IdentityGraph
 from edupulse.ingest.batch import BatchBuilder, Item
 from edupulse.ingest.records import RecordError, from_micros
+from edupulse.ingest.track_columns import TrackColumns
 from edupulse.ingest.validate import IngestOutcome, Limits, PreparedBatch, ProjectRules, prepare_records
 from edupulse.ingest.wal import Position, WriteAheadLog
 from edupulse.meta.db import MetadataError, MetadataStore, ProjectInfo, QuarantineEntry, WarningEntry
@@ -216,17 +217,24 @@ class Loader:
     def step(self) -> int:
         """Load the next batch of durable frames; return how many records were moved."""
         items: list[Item] = []
+        columns: list[TrackColumns] = []
+        count = 0
         last: Position | None = None
         for position, payload in self.wal.read(self.applied):
             frame = orjson.loads(payload)
             project_id, received_us = frame["p"], frame["r"]
             items.extend((project_id, received_us, rec) for rec in frame["recs"])
+            count += len(frame["recs"])
+            tracks = frame.get("tc")
+            if tracks:
+                columns.append((project_id, received_us, tracks))
+                count += len(tracks["e"])
             last = position
-            if len(items) >= self.settings.load_batch_records:
+            if count >= self.settings.load_batch_records:
                 break
         if last is None:
             return 0
-        built = self.builder.build(items, checkpoint=(self.SOURCE, str(last)))
+        built = self.builder.build(items, checkpoint=(self.SOURCE, str(last)), columns=columns)
         self.store.write(built.batch)
         if built.warnings:
             self.catalog.meta.add_warnings(
@@ -248,7 +256,7 @@ class Loader:
         # A log segment is deleted only once the store has checkpointed what came from it.
         if segments and segments[0] < last.segment and self.store.sync():
             self.wal.release(last)
-        return len(items)
+        return count
 
     def catch_up(self) -> None:
         """Load everything durable now, in the calling thread (used on start and by batch tools)."""

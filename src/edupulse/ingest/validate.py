@@ -90,6 +90,48 @@ def record_text(record: Any, limit: int | None = 65536) -> str:
     return text if limit is None else text[:limit]
 
 
+class ColumnWriter:
+    """Collects single-identity track records of one request as columns (see track_columns.py)."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.times: list[int] = []
+        self.id_types: list[str] = []
+        self.id_values: list[str] = []
+        self.insert_ids: list[str | None] = []
+        self.props: list[str | None] = []
+        self.groups: dict[str, list[str | None]] = {}
+
+    def add(self, record: dict[str, Any]) -> None:
+        n = len(self.events)
+        self.events.append(record["event"])
+        self.times.append(record["time"])
+        id_type, value = record["ids"][0]
+        self.id_types.append(id_type)
+        self.id_values.append(value)
+        self.insert_ids.append(record["insert_id"])
+        props = record["properties"]
+        self.props.append(orjson.dumps(props).decode() if props else None)
+        groups = record.get("groups")
+        if groups:
+            for group_type, key in groups.items():
+                column = self.groups.get(group_type)
+                if column is None:
+                    column = self.groups[group_type] = [None] * n
+                column.append(key)
+        if self.groups:
+            for column in self.groups.values():
+                if len(column) == n:
+                    column.append(None)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def as_frame(self) -> dict[str, Any]:
+        return {"e": self.events, "t": self.times, "it": self.id_types, "iv": self.id_values,
+                "iid": self.insert_ids, "pj": self.props, "g": self.groups}
+
+
 _ZONES: dict[str, ZoneInfo] = {}
 
 
@@ -129,6 +171,7 @@ def prepare_records(
     max_record = limits.max_record_bytes
     check_size = body_bytes is None or body_bytes > max_record
     known = rules.group_types
+    columns = ColumnWriter()
     for index, record in enumerate(records):
         try:
             if check_size:
@@ -147,12 +190,18 @@ def prepare_records(
             rejections.append(Rejection(f"record {index}: {exc.field}", exc.reason, record_text(record),
                                         f"{request_id}:{index}"))
             continue
-        good.append(normalized)
+        if normalized["type"] == "track" and len(normalized["ids"]) == 1:
+            columns.add(normalized)
+        else:
+            good.append(normalized)
         outcome.accepted += 1
         results.append({"index": index, "status": "accepted"})
     payload = None
-    if good:
-        payload = orjson.dumps({"p": rules.project_id, "r": now_us, "s": source, "recs": good})
+    if good or len(columns):
+        frame: dict[str, Any] = {"p": rules.project_id, "r": now_us, "s": source, "recs": good}
+        if len(columns):
+            frame["tc"] = columns.as_frame()
+        payload = orjson.dumps(frame)
     return PreparedBatch(outcome=outcome, payload=payload, rejections=rejections, received_at=now)
 
 
