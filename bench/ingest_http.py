@@ -57,10 +57,9 @@ def free_port() -> int:
 
 
 def body_template(batch: int) -> bytes:
-    """A request body whose event ids carry the placeholder RRRRRRRRRR, replaced per request."""
-    import datetime as dt
-
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    """A request body whose event ids carry the placeholder RRRRRRRRRR and whose times (milliseconds) the
+    placeholder 1111111111111, both replaced per request: ids are unique and times advance as in live traffic."""
+    now = 1111111111111
     records = []
     for i in range(batch):
         event, props = EVENTS[i % len(EVENTS)]
@@ -84,7 +83,8 @@ async def connection(port: int, key: str, template: bytes, prefix: str, stop_at:
         if started >= stop_at:
             break
         n += 1
-        body = template.replace(b"RRRRRRRRRR", f"{prefix}{n:07d}".encode())
+        body = template.replace(b"RRRRRRRRRR", f"{prefix}{n:07d}".encode()).replace(
+            b"1111111111111", str(int(time.time() * 1000)).encode())
         writer.write(head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
         status_line = await reader.readline()
         length = 0
