@@ -388,3 +388,12 @@ def test_cli_errors_are_clear(tmp_path: Path) -> None:
     result = runner.invoke(main, [*data, "import", "events", str(bad), "--project", PROJECT, "--strict"])
     assert result.exit_code == 1
     assert "bad.jsonl line 1 column time" in result.output
+
+
+def test_given_ids_repeated_across_chunks_are_stored_once(platform: Platform, tmp_path: Path) -> None:
+    records = [{**r, "event_id": f"e-{i % 12}"} for i, r in enumerate(event_rows(12))]
+    records += [dict(r) for r in records[:5]]  # the same events again, later in the file (other chunks)
+    path = write_parquet(tmp_path / "events.parquet", records)
+    summary = imp(platform, "events", path, chunk_rows=4)
+    assert (summary.imported, summary.duplicates) == (12, 5)
+    assert rows(platform, "SELECT count(*), count(DISTINCT insert_id) FROM events") == [(12, 12)]

@@ -41,6 +41,7 @@ class EventsImporter:
         )
         self.writer = BackgroundWriter(self.store)
         self._before = self._stored_range()
+        self._given_hashes = np.empty(0, dtype=np.uint64)
 
     # setup --------------------------------------------------------------------------------------
 
@@ -233,28 +234,58 @@ class EventsImporter:
         """Rows whose event is stored already, or whose given id came earlier in the chunk."""
         duplicates = np.zeros(len(keep), dtype=bool)
         given_rows = keep & col.mask(pc.is_valid(given.values))
+        earlier = np.zeros(len(keep), dtype=bool)  # given ids whose hash met one of an earlier chunk
         if given_rows.any():
             rows = np.flatnonzero(given_rows)
             values = insert_ids.take(pa.array(rows)) if len(rows) < len(keep) else insert_ids
-            if len(pc.unique(values)) < len(values):  # a cheaper test than encoding, and the usual case
+            hashes = self._id_hashes(values)
+            order = np.argsort(hashes, kind="stable")
+            ordered = hashes[order]
+            if np.any(ordered[1:] == ordered[:-1]):  # equal hashes are rare: then compare the ids themselves
                 codes = pc.dictionary_encode(values).indices.to_numpy()
                 repeated = np.ones(len(rows), dtype=bool)
                 repeated[np.unique(codes, return_index=True)[1]] = False
                 duplicates[rows[repeated]] = True
+            earlier[rows[order]] = self._seen_given(ordered)
         check = np.flatnonzero(keep & ~duplicates)
         if not len(check):
             return duplicates
         micros = cols.time.take(pa.array(check)).cast(pa.int64())
         low, high = (v.as_py() for v in pc.min_max(micros).values())
         before = self._before
-        if not given_rows.any() and (before is None or high < before[0] or low > before[1]):
-            return duplicates  # derived ids are unique within an import: only events stored before can match
+        if before is None or high < before[0] or low > before[1]:
+            # Nothing stored before this import is in range: only ids given in earlier chunks can repeat
+            # (derived ids are unique within an import), and only where their hashes met.
+            check = check[earlier[check]]
+            if not len(check):
+                return duplicates
         candidates = insert_ids.take(pa.array(check))
         self.writer.drain()
         found = self.store.existing_insert_ids("events", self.project_id, candidates.to_pylist(), low, high)
         if found:
             duplicates[check[col.mask(pc.is_in(candidates, value_set=pa.array(list(found), pa.string())))]] = True
         return duplicates
+
+    def _id_hashes(self, values: pa.Array) -> np.ndarray:
+        """64-bit hashes of insert ids (DuckDB's hash, in the engine)."""
+        cur = self.job.con.cursor()
+        try:
+            cur.register("given_ids", pa.table({"v": values}))
+            hashes = cur.sql("SELECT hash(v) AS h FROM given_ids").to_arrow_table().column(0)
+        finally:
+            cur.close()
+        return np.asarray(hashes.to_numpy(), dtype=np.uint64)
+
+    def _seen_given(self, ordered: np.ndarray) -> np.ndarray:
+        """Which of these sorted hashes met one of an earlier chunk of this import; remembers them (8 bytes
+        an id)."""
+        seen = self._given_hashes
+        met = np.zeros(len(ordered), dtype=bool)
+        if len(seen):
+            at = np.minimum(np.searchsorted(seen, ordered), len(seen) - 1)
+            met = seen[at] == ordered
+        self._given_hashes = np.sort(np.concatenate([seen, ordered]), kind="stable")  # merges two sorted runs
+        return met
 
     def _persons(self, cols: EventColumns, keep: np.ndarray) -> np.ndarray:
         """The person of every kept row, resolving each distinct identity once."""
