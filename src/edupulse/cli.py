@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -20,7 +20,7 @@ def _settings(ctx: click.Context) -> Settings:
     return ctx.obj
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise click.ClickException(message)
 
 
@@ -209,3 +209,35 @@ def run() -> None:  # pragma: no cover - console entry
 main.add_command(simulate)
 main.add_command(demo)
 main.add_command(import_group)
+
+
+@main.command("query")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--project", "project_name", required=True, help="Project to query.")
+@click.pass_context
+def query_command(ctx: click.Context, file: str, project_name: str) -> None:
+    """Run an analysis described by a JSON file (- for standard input); print the result as JSON, the same
+    as POST /api/v1/query. See docs/queries.md."""
+    from edupulse.queries import QueryError, run_query
+    from edupulse.runtime import Platform
+    from edupulse.store.duckdb import StoreLockedError
+
+    try:
+        with click.open_file(file, encoding="utf-8") as stream:
+            data = json.loads(stream.read())
+    except (OSError, ValueError) as exc:
+        _fail(f"{file}: {exc}")
+    platform = Platform(_settings(ctx))
+    try:
+        platform.open(background_loader=False)
+    except StoreLockedError as exc:
+        _fail(f"{exc}; while the server runs, send the query to it: POST /api/v1/query")
+    try:
+        project_info = _project(platform.meta, project_name)
+        try:
+            result = run_query(platform.store, project_info, data)
+        except QueryError as exc:
+            _fail(f"{file}: {exc}")
+        click.echo(json.dumps(result, ensure_ascii=False, default=str))
+    finally:
+        platform.close()
