@@ -16,12 +16,8 @@ from click.testing import CliRunner
 
 from conftest import ProjectKeys, Server
 from edupulse.cli import main
-from edupulse.conf import Settings
-from edupulse.meta.db import ProjectInfo
 from edupulse.queries import QueryError, run_query
-from edupulse.runtime import Platform
-
-NOW = dt.datetime(2026, 9, 10, 4, tzinfo=dt.UTC)  # 12:00 on 10 September in Asia/Shanghai
+from engines import NOW, History
 
 
 def sh(text: str) -> str:
@@ -58,20 +54,16 @@ HISTORY: list[dict[str, Any]] = [
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Platform, ProjectInfo]]:
-    platform = Platform(Settings(data_dir=tmp_path_factory.mktemp("trends") / "data")).open()
-    project = platform.meta.create_project("Trends School", "Asia/Shanghai").project
-    outcome = platform.ingestor.ingest(project, HISTORY)
-    assert outcome.rejected == 0, outcome.results
-    platform.flush()
-    yield platform, project
-    platform.close()
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
+    history = History(tmp_path_factory.mktemp("trends"), HISTORY, name="Trends School")
+    yield history
+    history.close()
 
 
-def trends(loaded: tuple[Platform, ProjectInfo], **query: Any) -> dict[str, Any]:
-    platform, project = loaded
+def trends(loaded: History, **query: Any) -> dict[str, Any]:
+    """Run on DuckDB and ClickHouse; both must agree."""
     query.setdefault("date_range", {"date_from": "2026-09-01", "date_to": "2026-09-03"})
-    return run_query(platform.store, project, {"kind": "trends", **query}, now=NOW)
+    return loaded.both({"kind": "trends", **query})
 
 
 def data(result: dict[str, Any], index: int = 0) -> list[Any]:
@@ -189,7 +181,7 @@ def test_hours_and_previous_period(loaded: Any) -> None:
     ],
 )
 def test_errors_say_what_and_where(loaded: Any, query: dict[str, Any], words: str) -> None:
-    platform, project = loaded
+    platform, project = loaded.platform, loaded.project
     with pytest.raises(QueryError, match=words):
         run_query(platform.store, project, query, now=NOW)
 

@@ -11,9 +11,7 @@ from sqlglot import exp
 
 from edupulse.queries.base import QueryRunner, register
 from edupulse.queries.common import (
-    EVENTS,
     OTHER,
-    PERSONS,
     Breakdown,
     DateRange,
     Filter,
@@ -23,6 +21,8 @@ from edupulse.queries.common import (
     buckets,
     local_midnight,
 )
+from edupulse.queries.compile import EVENTS
+from edupulse.queries.dialect import Dialect, wall_clock
 
 NONE = "$none"
 
@@ -120,7 +120,7 @@ class TrendsRunner(QueryRunner):
             for row in by_bucket:
                 bucket, keys, value = row[0], tuple(row[1:1 + width]), row[1 + width]
                 data = rows.setdefault(keys, [0] * len(walls))
-                position = index.get(_naive(bucket))
+                position = index.get(wall_clock(bucket))
                 if position is not None:
                     data[position] = _number(value)
             aggregate = {tuple(row[:width]): _number(row[width]) for row in totals}
@@ -135,19 +135,14 @@ class TrendsRunner(QueryRunner):
     # the SQL ----------------------------------------------------------------------------------
 
     def _tree(self, series: Series, low: dt.datetime, high: dt.datetime, per_bucket: bool) -> exp.Expr:
-        q, ctx, d = self.query, self.ctx, self.ctx.dialect
-        ctx.needs_persons = False
+        q, ctx = self.query, self.ctx
         e = exp.column
-        conditions: list[exp.Expr] = [
-            e("project_id", EVENTS).eq(exp.Literal.number(ctx.project_id)),
-            exp.GTE(this=e("time", EVENTS), expression=d.timestamp(low)),
-            exp.LT(this=e("time", EVENTS), expression=d.timestamp(high)),
-        ]
+        conditions: list[exp.Expr] = ctx.in_time(low, high)
         if series.event is not None:
             conditions.append(e("event", EVENTS).eq(exp.Literal.string(series.event)))
-        conditions += [ctx.condition(f) for f in [*q.filters, *series.filters]]
+        conditions += ctx.conditions([*q.filters, *series.filters])
         columns: list[exp.Expr] = [
-            d.truncate(d.local_time(e("time", EVENTS), ctx.timezone.key), q.granularity).as_("bucket"),
+            ctx.bucket(q.granularity, low, high).as_("bucket"),
             e("resolved_person_id", EVENTS).as_("person"),
         ]
         keys = [f"b{i}" for i in range(len(q.breakdown.properties))] if q.breakdown else []
@@ -156,14 +151,7 @@ class TrendsRunner(QueryRunner):
                 columns.append(exp.func("coalesce", ctx.text(prop), exp.Literal.string(NONE)).as_(key))
         if series.property is not None:
             columns.append(ctx.number(series.property).as_("v"))
-        source = exp.select(*columns).from_(exp.table_("events_resolved").as_(EVENTS)).where(exp.and_(*conditions))
-        if ctx.needs_persons:
-            source = source.join(
-                exp.table_("persons").as_(PERSONS),
-                on=exp.and_(e("project_id", PERSONS).eq(e("project_id", EVENTS)),
-                            e("person_id", PERSONS).eq(e("resolved_person_id", EVENTS))),
-                join_type="left",
-            )
+        source = ctx.scan(columns, conditions)
         tree = exp.select().with_("base", as_=source)
         groups: list[exp.Expr] = []
         if per_bucket:
@@ -177,14 +165,14 @@ class TrendsRunner(QueryRunner):
             inside = exp.In(this=exp.Tuple(expressions=[e(k) for k in keys]),
                             query=exp.select(*[e(k) for k in keys]).from_("top").subquery())
             for k in keys:
-                groups.append(exp.If(this=inside, true=e(k), false=exp.Literal.string(OTHER)).as_(k))
-        tree = tree.select(*groups, _aggregate(series, d.name).as_("value")).from_("base")
+                groups.append(exp.If(this=inside, true=e(k), false=exp.Literal.string(OTHER)).as_(f"out_{k}"))
+        tree = tree.select(*groups, _aggregate(series, ctx.dialect).as_("value")).from_("base")
         if groups:
             tree = tree.group_by(*[g.this if isinstance(g, exp.Alias) else g for g in groups])
         return tree
 
 
-def _aggregate(series: Series, dialect: str) -> exp.Expr:
+def _aggregate(series: Series, d: Dialect) -> exp.Expr:
     v = exp.column("v")
     math = series.math
     if math is Math.total:
@@ -195,10 +183,7 @@ def _aggregate(series: Series, dialect: str) -> exp.Expr:
         return exp.Div(this=exp.cast(exp.Count(this=exp.Star()), exp.DataType.build("DOUBLE")),
                        expression=exp.Count(this=exp.Distinct(expressions=[exp.column("person")])))
     if math in QUANTILES:
-        q = exp.Literal.number(QUANTILES[math])
-        if dialect == "clickhouse":
-            return exp.ParameterizedAgg(this="quantileExactInclusive", expressions=[q], params=[v])
-        return exp.func("quantile_cont", v, q)
+        return d.quantile(v, QUANTILES[math])
     return {Math.sum: exp.Sum, Math.avg: exp.Avg, Math.min: exp.Min, Math.max: exp.Max}[math](this=v)
 
 
@@ -206,14 +191,6 @@ def _label(wall: dt.datetime, granularity: Granularity) -> str:
     if granularity in (Granularity.minute, Granularity.hour):
         return wall.strftime("%Y-%m-%dT%H:%M")
     return wall.date().isoformat()
-
-
-def _naive(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None)
-    if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time())
-    return value
 
 
 def _number(value: Any) -> float | int:
