@@ -14,7 +14,12 @@ $(STAMP): requirements.lock pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
-install: $(STAMP)
+# Front-end libraries (the charting library) come from npm into the folder the server serves them from.
+WEB := src/edupulse/web
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json $(WEB)/package.json
+	npm ci --prefix $(WEB) --no-audit --no-fund --ignore-scripts --loglevel=error
+
+install: $(STAMP) $(WEB)/node_modules/.package-lock.json
 
 demo: install
 	$(BIN)/edupulse demo
@@ -38,4 +43,4 @@ lock:
 	  --python-version 3.11 -o requirements.lock
 
 clean:
-	rm -rf $(VENV) edupulse-data
+	rm -rf $(VENV) edupulse-data $(WEB)/node_modules

@@ -7,24 +7,18 @@ import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 
 from edupulse import __version__
-from edupulse.api import admin, ingest, query
+from edupulse.api import admin, catalog, ingest, query, reports
 from edupulse.conf import Settings
 from edupulse.ingest.validate import warm_up, watch_parent
 from edupulse.runtime import Platform
-
-STATUS_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>EduPulse</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:46rem;margin:3rem auto;color:#1f2933}}
-code{{background:#f1f5f9;padding:.1rem .3rem}}</style></head><body>
-<h1>EduPulse {version}</h1>
-<p>教育机构数据驱动运营平台 · Data-driven operations for education organizations</p>
-<ul><li>API 文档 / API docs: <a href="/docs">/docs</a> (OpenAPI: <a href="/openapi.json">/openapi.json</a>)</li>
-<li>状态 / Status: <a href="/api/v1/status">/api/v1/status</a></li></ul>
-<p>Projects: {projects}</p></body></html>"""
+from edupulse.web import pages
 
 
 def _validator_pool(processes: int) -> ProcessPoolExecutor | None:
@@ -37,6 +31,18 @@ def _validator_pool(processes: int) -> ProcessPoolExecutor | None:
     for future in [pool.submit(warm_up) for _ in range(processes)]:
         future.result(timeout=120)
     return pool
+
+
+def mount_web(app: FastAPI) -> None:
+    """The web UI: pages, our static files and the charting library installed by npm (`make install`)."""
+    app.include_router(pages.router)
+    vendor = pages.WEB_DIR / "node_modules" / "echarts" / "dist"
+    app.mount("/static/vendor/echarts", StaticFiles(directory=vendor, check_dir=False), name="echarts")
+    app.mount("/static", StaticFiles(directory=pages.WEB_DIR / "static"), name="static")
+
+    @app.exception_handler(pages.LoginRequired)
+    async def to_login(request: Request, exc: pages.LoginRequired) -> Response:
+        return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
 
 
 def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
@@ -67,10 +73,7 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(query.router)
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index(request: Request) -> str:
-        projects = request.app.state.platform.meta.projects()
-        names = ", ".join(p.name for p in projects) or "none yet (edupulse project create NAME)"
-        return STATUS_PAGE.format(version=__version__, projects=names)
-
+    app.include_router(reports.router)
+    app.include_router(catalog.router)
+    mount_web(app)
     return app

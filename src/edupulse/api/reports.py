@@ -1,0 +1,243 @@
+"""Saved reports, dashboards and their share links, and CSV export of a query: the JSON API the web UI
+uses (with a signed-in session) and that scripts can use with the secret API key."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from edupulse.api.auth import api_project, platform
+from edupulse.meta.db import MetadataError, ProjectInfo
+from edupulse.meta.ui import UIStore
+from edupulse.queries import QueryError, parse_query, run_query
+from edupulse.queries.base import to_csv
+
+router = APIRouter(tags=["reports"])
+
+
+class ReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    query: dict[str, Any]
+    dashboard_id: int | None = Field(None, description="Also add the report to this dashboard.")
+
+
+class DashboardIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    refresh_seconds: int | None = Field(None, ge=10, le=86400, description="Refresh interval; at least 10 s.")
+    date_from: str | None = Field(None, max_length=20, description="Date filter applied to every report.")
+    date_to: str | None = Field(None, max_length=20)
+
+
+class ItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    report_id: int
+    width: int = Field(6, ge=3, le=12)
+
+
+class ShareIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool
+
+
+def ui_store(request: Request) -> UIStore:
+    return UIStore(platform(request).meta)
+
+
+def actor(request: Request) -> str:
+    from edupulse.web import session
+
+    return session.current(request).email or "api key"
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS), status_code=status,
+                    media_type="application/json")
+
+
+def _missing(exc: MetadataError) -> HTTPException:
+    return HTTPException(404 if str(exc).startswith("no ") else 400, str(exc))
+
+
+def _checked_query(query: dict[str, Any]) -> None:
+    try:
+        parse_query(query)
+    except QueryError as exc:
+        raise HTTPException(400, f"the query cannot run: {exc}") from None
+
+
+def with_date_filter(query: dict[str, Any], date_from: str | None, date_to: str | None) -> dict[str, Any]:
+    """The query with a dashboard's date filter in place of its own date range (when the filter is set)."""
+    if not date_from and not date_to:
+        return query
+    date_range = {k: v for k, v in (("date_from", date_from), ("date_to", date_to)) if v}
+    return {**query, "date_range": date_range}
+
+
+async def run(request: Request, project: ProjectInfo, query: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return await run_in_threadpool(run_query, platform(request).store, project, query)
+    except QueryError as exc:
+        raise HTTPException(getattr(exc, "status", 400), str(exc)) from None
+
+
+@router.get("/api/v1/reports", summary="Saved reports of the project")
+def list_reports(request: Request, project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+    return {"reports": ui_store(request).reports(project.id)}
+
+
+@router.post("/api/v1/reports", summary="Save a query as a report (optionally onto a dashboard)")
+def create_report(request: Request, body: ReportIn, project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+    _checked_query(body.query)
+    store = ui_store(request)
+    try:
+        report = store.save_report(project.id, body.name, body.query, actor(request))
+        if body.dashboard_id is not None:
+            store.add_to_dashboard(project.id, body.dashboard_id, report["id"])
+    except MetadataError as exc:
+        raise _missing(exc) from None
+    return report
+
+
+@router.put("/api/v1/reports/{report_id}", summary="Change a report's name or query")
+def update_report(request: Request, report_id: int, body: ReportIn,
+                  project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+    _checked_query(body.query)
+    try:
+        return ui_store(request).save_report(project.id, body.name, body.query, actor(request), report_id)
+    except MetadataError as exc:
+        raise _missing(exc) from None
+
+
+@router.delete("/api/v1/reports/{report_id}", summary="Delete a report (and take it off dashboards)")
+def delete_report(request: Request, report_id: int, project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+    ui_store(request).delete_report(project.id, report_id)
+    return {"deleted": report_id}
+
+
+@router.get("/api/v1/dashboards", summary="Dashboards of the project")
+def list_dashboards(request: Request, project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+    return {"dashboards": ui_store(request).dashboards(project.id)}
+
+
+@router.post("/api/v1/dashboards", summary="Create a dashboard")
+def create_dashboard(request: Request, body: DashboardIn,
+                     project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+    try:
+        return ui_store(request).save_dashboard(project.id, body.name, body.refresh_seconds, body.date_from,
+                                                body.date_to)
+    except MetadataError as exc:
+        raise _missing(exc) from None
+
+
+@router.get("/api/v1/dashboards/{dashboard_id}", summary="A dashboard with its reports")
+def get_dashboard(request: Request, dashboard_id: int, project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+    try:
+        return ui_store(request).dashboard(project.id, dashboard_id)
+    except MetadataError as exc:
+        raise _missing(exc) from None
+
+
+@router.put("/api/v1/dashboards/{dashboard_id}", summary="Rename; set the refresh interval and date filter")
+def update_dashboard(request: Request, dashboard_id: int, body: DashboardIn,
+                     project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+    try:
+        return ui_store(request).save_dashboard(project.id, body.name, body.refresh_seconds, body.date_from,
+                                                body.date_to, dashboard_id)
+    except MetadataError as exc:
+        raise _missing(exc) from None
+
+
+@router.delete("/api/v1/dashboards/{dashboard_id}", summary="Delete a dashboard (its reports stay)")
+def delete_dashboard(request: Request, dashboard_id: int,
+                     project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+    ui_store(request).delete_dashboard(project.id, dashboard_id)
+    return {"deleted": dashboard_id}
+
+
+@router.post("/api/v1/dashboards/{dashboard_id}/items", summary="Put a report on a dashboard")
+def add_item(request: Request, dashboard_id: int, body: ItemIn,
+             project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+    store = ui_store(request)
+    try:
+        store.add_to_dashboard(project.id, dashboard_id, body.report_id, body.width)
+        return store.dashboard(project.id, dashboard_id)
+    except MetadataError as exc:
+        raise _missing(exc) from None
+
+
+@router.delete("/api/v1/dashboards/{dashboard_id}/items/{report_id}", summary="Take a report off a dashboard")
+def remove_item(request: Request, dashboard_id: int, report_id: int,
+                project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+    try:
+        ui_store(request).remove_from_dashboard(project.id, dashboard_id, report_id)
+    except MetadataError as exc:
+        raise _missing(exc) from None
+    return {"removed": report_id}
+
+
+@router.post("/api/v1/dashboards/{dashboard_id}/share",
+             summary="Create a new read-only share link (enabled: true) or withdraw it (false)")
+def share_dashboard(request: Request, dashboard_id: int, body: ShareIn,
+                    project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+    try:
+        token = ui_store(request).share(project.id, dashboard_id, body.enabled)
+    except MetadataError as exc:
+        raise _missing(exc) from None
+    return {"share_token": token, "url": f"/share/{token}" if token else None}
+
+
+@router.get("/api/v1/share/{token}/reports/{report_id}",
+            summary="Result of one report of a shared dashboard (the token is the only credential)")
+async def shared_report(request: Request, token: str, report_id: int) -> Response:
+    found = ui_store(request).dashboard_by_token(token)
+    if found is None:
+        raise HTTPException(404, "this share link does not exist or was withdrawn")
+    project_id, dashboard = found
+    item = next((i for i in dashboard["items"] if i["report"]["id"] == report_id), None)
+    project = next((p for p in platform(request).meta.projects() if p.id == project_id), None)
+    if item is None or project is None:
+        raise HTTPException(404, f"report {report_id} is not on this shared dashboard")
+    query = with_date_filter(item["report"]["query"], dashboard["date_from"], dashboard["date_to"])
+    return json_response(await run(request, project, query))
+
+
+def _series_csv(result: dict[str, Any]) -> str | None:
+    """CSV of a result made of series over buckets (trends), for engines without a table form of it."""
+    if not isinstance(result.get("series"), list) or not isinstance(result.get("buckets"), list):
+        return None
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["series", "breakdown", "bucket", "value"])
+    for series in result["series"]:
+        breakdown = " / ".join("" if v is None else str(v) for v in series.get("breakdown") or [])
+        for bucket, value in zip(result["buckets"], series.get("data", []), strict=False):
+            writer.writerow([series.get("label", ""), breakdown, bucket, value])
+    return out.getvalue()
+
+
+@router.post("/api/v1/query/csv", summary="Run a query and return its result table as CSV")
+async def query_csv(request: Request, body: Annotated[Any, Body()],
+                    project: ProjectInfo = Depends(api_project)) -> Response:
+    if not isinstance(body, dict):
+        raise HTTPException(400, "a query is a JSON object with a \"kind\"")
+    result = await run(request, project, body)
+    text: str | None
+    try:
+        text = to_csv(result)
+    except NotImplementedError:
+        text = _series_csv(result)
+    except QueryError:
+        text = None
+    if text is None:
+        raise HTTPException(400, f"results of kind {body.get('kind')!r} have no table form for CSV yet")
+    name = f"edupulse-{body.get('kind', 'query')}.csv"
+    return Response("\ufeff" + text, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
