@@ -1,0 +1,203 @@
+"""The web UI over HTTP on a real server: sign-in, sessions and CSRF, the session path of the JSON API,
+reports, dashboards and share links, the data catalogue, ingestion status, CSV export, both languages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from web_site import ADMIN, ANALYST, Site, site  # noqa: F401  (the session-wide server fixture)
+
+from edupulse.web.i18n import from_accept_language
+
+WEB = Path(__file__).parents[1] / "src" / "edupulse" / "web"
+TRENDS = {"kind": "trends", "series": [{"event": "page_view"}, {"event": "page_view", "math": "unique_persons"}],
+          "date_range": {"date_from": "-14d"}}
+
+
+def test_pages_need_sign_in_and_say_where_to_go(site: Site) -> None:
+    with httpx.Client(base_url=site.url) as http:
+        for path in ("/", "/analysis/trends", "/dashboards", "/people", "/catalog", "/ingestion", "/settings"):
+            response = http.get(path)
+            assert response.status_code == 303, path
+            assert response.headers["location"] == f"/login?next={path.replace('/', '%2F')}" or \
+                response.headers["location"].startswith("/login?next=")
+        assert http.get("/docs").status_code == 200  # the API docs stay
+
+
+def test_sign_in_sets_a_signed_http_only_cookie_and_follows_only_local_next(site: Site) -> None:
+    with httpx.Client(base_url=site.url) as http:
+        page = http.get("/login")
+        cookie = page.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        wrong = http.post("/login", data={"email": ADMIN[0], "password": "nope", "csrf_token": token})
+        assert wrong.status_code == 401
+        assert "Wrong email or password" in wrong.text or "邮箱或密码错误" in wrong.text
+        ok = http.post("/login", data={"email": ADMIN[0], "password": ADMIN[1], "csrf_token": token,
+                                       "next": "//evil.example/x"})
+        assert ok.status_code == 303 and ok.headers["location"] == "/"
+        session_cookie = ok.headers["set-cookie"]
+        assert "HttpOnly" in session_cookie
+        assert http.get("/").status_code == 200
+        # a forged cookie signs nobody in
+        http.cookies.set("edupulse_session", "x" + http.cookies["edupulse_session"][1:])
+        assert http.get("/").status_code == 303
+
+
+def test_sign_in_without_the_form_token_is_refused(site: Site) -> None:
+    with httpx.Client(base_url=site.url) as http:
+        response = http.post("/login", data={"email": ADMIN[0], "password": ADMIN[1], "csrf_token": "forged"})
+        assert response.status_code == 303 and "error=csrf" in response.headers["location"]
+        assert http.get("/").status_code == 303
+
+
+def test_the_session_cookie_is_renewed_at_sign_in(site: Site) -> None:
+    """No session fixation: the CSRF token (and cookie) of the anonymous visit are not kept."""
+    with httpx.Client(base_url=site.url) as http:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', http.get("/login").text).group(1)  # type: ignore[union-attr]
+        http.post("/login", data={"email": ADMIN[0], "password": ADMIN[1], "csrf_token": token})
+        after = re.search(r'"csrf":"([^"]+)"', http.get("/").text).group(1)  # type: ignore[union-attr]
+        assert after != token
+
+
+def test_query_api_with_a_session_needs_the_csrf_header_and_equals_the_key_path(site: Site) -> None:
+    with site.signed_in() as (http, csrf):
+        assert http.post("/api/v1/query", json=TRENDS).status_code == 403
+        by_session = http.post("/api/v1/query", json=TRENDS, headers={"X-CSRF-Token": csrf})
+        assert by_session.status_code == 200, by_session.text
+        by_key = site.query(TRENDS)
+        assert by_session.json()["series"] == by_key["series"]
+        # a wrong key is not rescued by a valid cookie
+        bad = http.post("/api/v1/query", json=TRENDS, headers={"X-CSRF-Token": csrf, "Authorization": "Bearer sk_x"})
+        assert bad.status_code == 401
+        # GET endpoints read with the cookie alone
+        assert http.get("/api/v1/quarantine").status_code == 200
+    assert httpx.post(f"{site.url}/api/v1/query", json=TRENDS).status_code == 401
+
+
+def test_catalogue_lists_events_and_properties_with_volumes(site: Site) -> None:
+    with site.api() as http:
+        catalogue = http.get("/api/v1/catalog").json()
+    events = {e["name"]: e for e in catalogue["events"]}
+    assert "page_view" in events and "order_paid" in events
+    everything = site.query({"kind": "trends", "series": [{"event": "order_paid"}],
+                             "date_range": {"date_from": "2000-01-01"}, "granularity": "month"})
+    assert events["order_paid"]["volume"] == everything["series"][0]["aggregated_value"]
+    assert events["order_paid"]["first_seen"] <= events["order_paid"]["last_seen"]
+    props = {p["name"]: p for p in catalogue["properties"]}
+    assert props["amount"]["type"] == "number" and "order_paid" in props["amount"]["events"]
+    assert props["amount"]["volume"] >= events["order_paid"]["volume"]
+    assert catalogue["person_properties"], "the simulated persons have properties"
+
+
+def test_only_admins_edit_catalogue_descriptions(site: Site) -> None:
+    with site.signed_in(ANALYST) as (http, csrf):
+        refused = http.put("/api/v1/catalog/descriptions", headers={"X-CSRF-Token": csrf},
+                           json={"kind": "event", "name": "order_paid", "description": "x"})
+        assert refused.status_code == 403
+    with site.signed_in(ADMIN) as (http, csrf):
+        done = http.put("/api/v1/catalog/descriptions", headers={"X-CSRF-Token": csrf},
+                        json={"kind": "event", "name": "order_paid", "description": "首单或续费 / a paid order"})
+        assert done.status_code == 200, done.text
+        bad = http.put("/api/v1/catalog/descriptions", headers={"X-CSRF-Token": csrf},
+                       json={"kind": "table", "name": "x", "description": ""})
+        assert bad.status_code == 422
+        events = {e["name"]: e for e in http.get("/api/v1/catalog").json()["events"]}
+    assert events["order_paid"]["description"] == "首单或续费 / a paid order"
+
+
+def test_reports_dashboards_and_share_links(site: Site) -> None:
+    with site.api() as http:
+        refused = http.post("/api/v1/reports", json={"name": "x", "query": {"kind": "trends", "series": []}})
+        assert refused.status_code == 400 and "series" in refused.json()["detail"]
+        dashboard = http.post("/api/v1/dashboards", json={"name": "Channel board", "refresh_seconds": 10}).json()
+        too_fast = http.post("/api/v1/dashboards", json={"name": "x", "refresh_seconds": 5})
+        assert too_fast.status_code == 422
+        report = http.post("/api/v1/reports", json={"name": "Page views", "query": TRENDS,
+                                                    "dashboard_id": dashboard["id"]}).json()
+        board = http.get(f"/api/v1/dashboards/{dashboard['id']}").json()
+        assert [i["report"]["id"] for i in board["items"]] == [report["id"]]
+        share = http.post(f"/api/v1/dashboards/{dashboard['id']}/share", json={"enabled": True}).json()
+        token = share["share_token"]
+        assert len(token) >= 40
+        http.put(f"/api/v1/dashboards/{dashboard['id']}", json={"name": "Channel board", "refresh_seconds": 10,
+                                                                 "date_from": "-3d", "date_to": "today"})
+    with httpx.Client(base_url=site.url) as anonymous:  # the token is the only credential
+        page = anonymous.get(f"/share/{token}")
+        assert page.status_code == 200 and "Channel board" in page.text
+        shared = anonymous.get(f"/api/v1/share/{token}/reports/{report['id']}").json()
+        assert shared["date_from"] == (dt.date.fromisoformat(shared["date_to"]) - dt.timedelta(days=3)).isoformat()
+        assert shared["series"] == site.query({**TRENDS, "date_range": {"date_from": "-3d"}})["series"]
+        assert anonymous.get(f"/api/v1/share/{token}/reports/999999").status_code == 404
+        assert anonymous.get(f"/share/{token[:-1]}x").status_code == 404
+        assert anonymous.get(f"/api/v1/dashboards/{dashboard['id']}").status_code == 401
+    with site.api() as http:
+        http.post(f"/api/v1/dashboards/{dashboard['id']}/share", json={"enabled": False})
+    assert httpx.get(f"{site.url}/share/{token}").status_code == 404
+
+
+def test_csv_export_of_a_query(site: Site) -> None:
+    with site.api() as http:
+        response = http.post("/api/v1/query/csv", json=TRENDS)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    lines = response.text.lstrip("\ufeff").splitlines()
+    buckets = len(site.query(TRENDS)["buckets"])
+    assert len(lines) >= 1 + buckets  # a header, then at least a line per bucket
+    assert "page_view" in response.text
+
+
+def test_ingestion_status_counts_new_events_by_minute(site: Site) -> None:
+    with site.api() as http:
+        before = http.get("/api/v1/ingestion/stats", params={"minutes": 5}).json()
+    site.ingest([{"type": "track", "event": "status_probe", "distinct_id": f"probe-{uuid.uuid4().hex[:8]}"}
+                 for _ in range(7)])
+    site.ingest([{"type": "track", "event": "", "distinct_id": "x"}])  # refused: quarantined with a reason
+    with site.api() as http:
+        for _ in range(100):
+            after = http.get("/api/v1/ingestion/stats", params={"minutes": 5}).json()
+            if sum(m["events"] for m in after["per_minute"]) >= sum(m["events"] for m in before["per_minute"]) + 7:
+                break
+        quarantine = http.get("/api/v1/quarantine").json()
+    assert sum(m["events"] for m in after["per_minute"]) - sum(m["events"] for m in before["per_minute"]) >= 7
+    assert len(after["per_minute"]) == 5
+    assert quarantine["total"] >= 1 and quarantine["records"][0]["reason"]
+
+
+def test_language_from_the_browser_then_from_the_switch(site: Site) -> None:
+    assert from_accept_language("en-US,en;q=0.9,zh-CN;q=0.8") == "en"
+    assert from_accept_language("zh-CN,zh;q=0.9,en;q=0.8") == "zh"
+    assert from_accept_language("fr-FR, en;q=0.5") == "en"
+    assert from_accept_language("") == "zh"
+    with httpx.Client(base_url=site.url, headers={"Accept-Language": "en-US,en;q=0.9"}) as http:
+        assert ">Sign in<" in http.get("/login").text
+        switched = http.get("/lang/zh", params={"next": "/login"})
+        assert switched.status_code == 303 and switched.headers["location"] == "/login"
+        assert ">登录<" in http.get("/login").text
+        assert http.get("/lang/zh", params={"next": "https://evil.example"}).headers["location"] == "/"
+
+
+def test_message_catalogues_cover_every_key_the_ui_uses() -> None:
+    english = json.loads((WEB / "messages" / "en.json").read_text())
+    chinese = json.loads((WEB / "messages" / "zh.json").read_text())
+    assert set(english) == set(chinese)
+    used = set()
+    for path in (WEB / "templates").glob("*.html"):
+        used |= set(re.findall(r"t\['([a-z_]+\.[a-z_.]+)'\]", path.read_text()))
+    for path in (WEB / "static").glob("*.js"):
+        used |= set(re.findall(r"\bt\(\"([a-z_]+\.[a-z_.]+)\"", path.read_text()))
+    used = {key for key in used if not key.startswith("kind.")} | {f"kind.{k}" for k in
+                                                                    ("trends", "funnel", "retention")}
+    assert used - set(english) == set()
+
+
+@pytest.mark.parametrize("path", ["/static/app.js", "/static/app.css", "/static/vendor/echarts/echarts.min.js"])
+def test_front_end_files_are_served_from_this_server(site: Site, path: str) -> None:
+    response = httpx.get(site.url + path)
+    assert response.status_code == 200, f"{path}: run `make install` (npm ci installs the charting library)"

@@ -1,0 +1,94 @@
+"""A simulated school served by one real server for the web UI's tests (HTTP and browser): a project
+filled by `edupulse simulate` (a few hundred learners), an admin and an analyst who can sign in."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from conftest import ProjectKeys, Server, cli, create_project, make_settings
+
+from edupulse.conf import Settings
+from edupulse.meta.db import MetadataStore
+from edupulse.meta.models import User
+
+ADMIN = ("admin@edupulse.local", "admin-password-1")
+ANALYST = ("analyst@edupulse.local", "analyst-password-1")
+PROJECT = "Demo School"
+
+
+@dataclass
+class Site:
+    server: Server
+    settings: Settings
+    project: ProjectKeys
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def api(self) -> httpx.Client:
+        """A client with the project's secret API key."""
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.project.api_key}"},
+                            timeout=60)
+
+    def query(self, query: dict[str, Any]) -> dict[str, Any]:
+        with self.api() as http:
+            response = http.post("/api/v1/query", json=query)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def ingest(self, records: list[dict[str, Any]]) -> None:
+        response = httpx.post(f"{self.url}/api/v1/ingest", json={"batch": records}, timeout=30,
+                              headers={"Authorization": f"Bearer {self.project.write_key}"})
+        assert response.status_code == 200, response.text
+
+    @contextmanager
+    def signed_in(self, who: tuple[str, str] = ADMIN) -> Iterator[tuple[httpx.Client, str]]:
+        """A client signed in through the form, and its session's CSRF token."""
+        with httpx.Client(base_url=self.url, timeout=60) as http:
+            yield http, self._sign_in(http, who)
+
+    def _sign_in(self, http: httpx.Client, who: tuple[str, str]) -> str:
+        page = http.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token, page.text
+        response = http.post("/login", data={"email": who[0], "password": who[1], "csrf_token": token.group(1),
+                                             "next": "/"})
+        assert response.status_code == 303, response.text
+        home = http.get("/")
+        csrf = re.search(r'"csrf":"([^"]+)"', home.text)
+        assert csrf, home.text
+        return csrf.group(1)
+
+
+def _add_users(settings: Settings) -> None:
+    meta = MetadataStore(settings.resolved_metadata_url)
+    try:
+        meta.ensure_admin(*ADMIN)
+        meta.ensure_admin(*ANALYST)
+        with meta.session() as s, s.begin():  # until roles per project exist: a user who is not an admin
+            user = s.query(User).filter(User.email == ANALYST[0]).one()
+            user.is_admin = False
+    finally:
+        meta.close()
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """One server for every web test of the run, on a simulated school."""
+    root = tmp_path_factory.mktemp("web")
+    settings = make_settings(root)
+    keys = create_project(settings, PROJECT)
+    cli(settings, "simulate", "--project", PROJECT, "--seed", "11", "--learners", "300", "--days", "60")
+    _add_users(settings)
+    server = Server(settings).start()
+    try:
+        yield Site(server, settings, keys)
+    finally:
+        server.kill()
