@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from web_site import ADMIN, ANALYST, Site, site  # noqa: F401  (the session-wide server fixture)
 
 from edupulse.web.i18n import from_accept_language
+from web_site import ADMIN, ANALYST, Site, site_fixture  # noqa: F401  (the session-wide server fixture)
 
 WEB = Path(__file__).parents[1] / "src" / "edupulse" / "web"
 TRENDS = {"kind": "trends", "series": [{"event": "page_view"}, {"event": "page_view", "math": "unique_persons"}],
@@ -34,14 +34,16 @@ def test_sign_in_sets_a_signed_http_only_cookie_and_follows_only_local_next(site
     with httpx.Client(base_url=site.url) as http:
         page = http.get("/login")
         cookie = page.headers["set-cookie"]
-        assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+        assert "HttpOnly" in cookie
+        assert "SameSite=lax" in cookie.replace("Lax", "lax")
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
         wrong = http.post("/login", data={"email": ADMIN[0], "password": "nope", "csrf_token": token})
         assert wrong.status_code == 401
         assert "Wrong email or password" in wrong.text or "邮箱或密码错误" in wrong.text
         ok = http.post("/login", data={"email": ADMIN[0], "password": ADMIN[1], "csrf_token": token,
                                        "next": "//evil.example/x"})
-        assert ok.status_code == 303 and ok.headers["location"] == "/"
+        assert ok.status_code == 303
+        assert ok.headers["location"] == "/"
         session_cookie = ok.headers["set-cookie"]
         assert "HttpOnly" in session_cookie
         assert http.get("/").status_code == 200
@@ -53,7 +55,8 @@ def test_sign_in_sets_a_signed_http_only_cookie_and_follows_only_local_next(site
 def test_sign_in_without_the_form_token_is_refused(site: Site) -> None:
     with httpx.Client(base_url=site.url) as http:
         response = http.post("/login", data={"email": ADMIN[0], "password": ADMIN[1], "csrf_token": "forged"})
-        assert response.status_code == 303 and "error=csrf" in response.headers["location"]
+        assert response.status_code == 303
+        assert "error=csrf" in response.headers["location"]
         assert http.get("/").status_code == 303
 
 
@@ -85,13 +88,15 @@ def test_catalogue_lists_events_and_properties_with_volumes(site: Site) -> None:
     with site.api() as http:
         catalogue = http.get("/api/v1/catalog").json()
     events = {e["name"]: e for e in catalogue["events"]}
-    assert "page_view" in events and "order_paid" in events
+    assert "page_view" in events
+    assert "order_paid" in events
     everything = site.query({"kind": "trends", "series": [{"event": "order_paid"}],
                              "date_range": {"date_from": "2000-01-01"}, "granularity": "month"})
     assert events["order_paid"]["volume"] == everything["series"][0]["aggregated_value"]
     assert events["order_paid"]["first_seen"] <= events["order_paid"]["last_seen"]
     props = {p["name"]: p for p in catalogue["properties"]}
-    assert props["amount"]["type"] == "number" and "order_paid" in props["amount"]["events"]
+    assert props["amount"]["type"] == "number"
+    assert "order_paid" in props["amount"]["events"]
     assert props["amount"]["volume"] >= events["order_paid"]["volume"]
     assert catalogue["person_properties"], "the simulated persons have properties"
 
@@ -115,7 +120,8 @@ def test_only_admins_edit_catalogue_descriptions(site: Site) -> None:
 def test_reports_dashboards_and_share_links(site: Site) -> None:
     with site.api() as http:
         refused = http.post("/api/v1/reports", json={"name": "x", "query": {"kind": "trends", "series": []}})
-        assert refused.status_code == 400 and "series" in refused.json()["detail"]
+        assert refused.status_code == 400
+        assert "series" in refused.json()["detail"]
         dashboard = http.post("/api/v1/dashboards", json={"name": "Channel board", "refresh_seconds": 10}).json()
         too_fast = http.post("/api/v1/dashboards", json={"name": "x", "refresh_seconds": 5})
         assert too_fast.status_code == 422
@@ -130,7 +136,8 @@ def test_reports_dashboards_and_share_links(site: Site) -> None:
                                                                  "date_from": "-3d", "date_to": "today"})
     with httpx.Client(base_url=site.url) as anonymous:  # the token is the only credential
         page = anonymous.get(f"/share/{token}")
-        assert page.status_code == 200 and "Channel board" in page.text
+        assert page.status_code == 200
+        assert "Channel board" in page.text
         shared = anonymous.get(f"/api/v1/share/{token}/reports/{report['id']}").json()
         assert shared["date_from"] == (dt.date.fromisoformat(shared["date_to"]) - dt.timedelta(days=3)).isoformat()
         assert shared["series"] == site.query({**TRENDS, "date_range": {"date_from": "-3d"}})["series"]
@@ -167,7 +174,8 @@ def test_ingestion_status_counts_new_events_by_minute(site: Site) -> None:
         quarantine = http.get("/api/v1/quarantine").json()
     assert sum(m["events"] for m in after["per_minute"]) - sum(m["events"] for m in before["per_minute"]) >= 7
     assert len(after["per_minute"]) == 5
-    assert quarantine["total"] >= 1 and quarantine["records"][0]["reason"]
+    assert quarantine["total"] >= 1
+    assert quarantine["records"][0]["reason"]
 
 
 def test_language_from_the_browser_then_from_the_switch(site: Site) -> None:
@@ -178,7 +186,8 @@ def test_language_from_the_browser_then_from_the_switch(site: Site) -> None:
     with httpx.Client(base_url=site.url, headers={"Accept-Language": "en-US,en;q=0.9"}) as http:
         assert ">Sign in<" in http.get("/login").text
         switched = http.get("/lang/zh", params={"next": "/login"})
-        assert switched.status_code == 303 and switched.headers["location"] == "/login"
+        assert switched.status_code == 303
+        assert switched.headers["location"] == "/login"
         assert ">登录<" in http.get("/login").text
         assert http.get("/lang/zh", params={"next": "https://evil.example"}).headers["location"] == "/"
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ProjectKeys, Server, cli, create_project, make_settings
 
+from conftest import ProjectKeys, Server, cli, create_project, make_settings
 from edupulse.conf import Settings
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.models import User
@@ -79,8 +79,8 @@ def _add_users(settings: Settings) -> None:
         meta.close()
 
 
-@pytest.fixture(scope="session")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+@pytest.fixture(scope="session", name="site")
+def site_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """One server for every web test of the run, on a simulated school."""
     root = tmp_path_factory.mktemp("web")
     settings = make_settings(root)
