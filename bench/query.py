@@ -76,8 +76,8 @@ SELECT 1, ev, t, 'learner-' || p, p + 1, NULL, t, props, utm, amount, lesson, co
     '{{"page": "/course/' || (p % 30) || '", "grade": "G' || (p % 9 + 1) || '"}}' AS props
   FROM (
     SELECT p, k,
-      make_timestamptz(({START_US} + (hash(p, 1) % {DAYS * 86_400_000_000}) + k * (600000000 + (hash(p, 2) % 3600000000))
-                       + (hash(p, k) % 600000000))::BIGINT) AS t,
+      make_timestamptz(({START_US} + (hash(p, 1) % {DAYS * 86_400_000_000})
+                        + k * (600000000 + (hash(p, 2) % 3600000000)) + (hash(p, k) % 600000000))::BIGINT) AS t,
       (hash(p, 3) % 1000000) / 1000000.0 AS u1,
       (hash(p, k, 4) % 1000000) / 1000000.0 AS u2
     FROM (SELECT i // {EVENTS_PER_PERSON} AS p, i % {EVENTS_PER_PERSON} AS k FROM range(?, ?) r(i))))
@@ -138,8 +138,8 @@ def clickhouse_funnel(platform: Any, repeat: int) -> dict[str, Any]:
     ch = session.Session()
     ch.query("CREATE DATABASE IF NOT EXISTS bench")
     ch.query("DROP TABLE IF EXISTS bench.funnel_events")
-    ch.query("CREATE TABLE bench.funnel_events (person_id Int64, time DateTime64(6, 'UTC'), event LowCardinality(String)) "
-             "ENGINE = MergeTree ORDER BY (event, time)")
+    ch.query("CREATE TABLE bench.funnel_events (person_id Int64, time DateTime64(6, 'UTC'), "
+             "event LowCardinality(String)) ENGINE = MergeTree ORDER BY (event, time)")
     started = time.perf_counter()
     ch.query(f"INSERT INTO bench.funnel_events SELECT person_id, time, event FROM file('{path}', Parquet)")
     loaded = time.perf_counter() - started

@@ -36,6 +36,8 @@ RECORDS = [
     lesson("b", "2026-09-09T10:00:00", "S1"),
     lesson("c", "2026-08-20T10:00:00", "S2"),  # before the range: only in the 30-day window
     lesson("c", "2026-09-08T10:00:00", "S2"),
+    {"type": "group_set", "group_type": "school", "group_key": "S1", "properties": {"tier": "A", "students": 2400}},
+    {"type": "group_set", "group_type": "school", "group_key": "S2", "properties": {"tier": "B", "students": 800}},
 ]
 RANGE = {"date_from": "2026-09-01", "date_to": "2026-09-10"}
 
@@ -83,6 +85,19 @@ def test_groups_as_the_unit(history: History) -> None:
     assert wau["data"] == [1, 1, 1, 1, 1, 1, 1, 2, 2, 2]
     with pytest.raises(QueryError, match="unit 'campus' is not a group type"):
         history.run({"kind": "trends", "unit": "campus", "series": [{"event": "lesson_attended"}]})
+
+
+def test_group_keys_and_group_properties(history: History) -> None:
+    by_school = trends(history, series=[{"event": "lesson_attended"}],
+                       breakdown={"properties": ["group.school", "group.school.tier"]})
+    assert {tuple(s["breakdown"]): s["aggregated_value"] for s in by_school["series"]} == {
+        ("S1", "A"): 6, ("S2", "B"): 1}
+    large = trends(history, series=[{"event": "lesson_attended", "math": "unique"}],
+                   filters=[{"property": "group.school.students", "op": "gt", "value": 2000}])
+    assert large["series"][0]["aggregated_value"] == 2  # a and b
+    with pytest.raises(QueryError, match="group type 'campus' is not known"):
+        history.run({"kind": "trends", "series": [{"event": "x"}],
+                     "filters": [{"property": "group.campus.size", "op": "is_set"}]})
 
 
 def test_formula_over_series(history: History) -> None:

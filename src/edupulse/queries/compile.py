@@ -31,6 +31,7 @@ from edupulse.store.schema import PropertyType, property_column
 
 EVENTS = "e"  # alias of events_resolved in every query
 PERSONS = "p"  # alias of persons
+GROUP_ALIAS = "g"  # g0..g4: the entities row of the event's group in slot 0..4
 PERSON_COLUMN = "resolved_person_id"
 
 # name or id of a segment -> a query selecting `person_id` of its members
@@ -66,6 +67,13 @@ class Context:
     def property(self, text: str, table: str = EVENTS) -> tuple[exp.Expr, PropertyType | None]:
         """The expression of a property and its type (None: untyped, read from JSON as text)."""
         ref = PropertyRef.parse(text)
+        if ref.source == "group":
+            assert ref.group is not None
+            slot = self._slot(ref.group)
+            if ref.name is None:
+                return exp.column(f"group_{slot}", table), None
+            return self.dialect.json_text(exp.column("properties", f"{GROUP_ALIAS}{slot}"), ref.name), None
+        assert ref.name is not None
         if ref.source == "person":
             return self.dialect.json_text(exp.column("properties", PERSONS), ref.name), None
         kind = self.typed.get(ref.name)
@@ -96,6 +104,13 @@ class Context:
             known = ", ".join(["person", *sorted(self.groups)])
             raise ValueError(f"unit {name!r} is not a group type of this project; use one of {known}")
         return exp.column(f"group_{slot}", table)
+
+    def _slot(self, group_type: str) -> int:
+        slot = self.groups.get(group_type)
+        if slot is None:
+            known = ", ".join(sorted(self.groups)) or "none yet"
+            raise ValueError(f"group type {group_type!r} is not known in this project (known: {known})")
+        return slot
 
     # filters ---------------------------------------------------------------------------------------
 
@@ -181,20 +196,32 @@ class Context:
         column or condition reads a person property."""
         where = [exp.column("project_id", EVENTS).eq(exp.Literal.number(self.project_id)), *conditions]
         select = exp.select(*columns).from_(exp.table_("events_resolved").as_(EVENTS)).where(exp.and_(*where))
-        if any(uses_persons(node) for node in [*columns, *conditions]):
+        nodes = [*columns, *conditions]
+        if any(uses_table(node, PERSONS) for node in nodes):
             select = select.join(
                 exp.table_("persons").as_(PERSONS),
                 on=exp.and_(exp.column("project_id", PERSONS).eq(exp.Literal.number(self.project_id)),
                             exp.column("person_id", PERSONS).eq(exp.column(PERSON_COLUMN, EVENTS))),
                 join_type="left",
             )
+        for group_type, slot in sorted(self.groups.items(), key=lambda item: item[1]):
+            alias = f"{GROUP_ALIAS}{slot}"
+            if any(uses_table(node, alias) for node in nodes):
+                select = select.join(
+                    exp.table_("entities").as_(alias),
+                    on=exp.and_(exp.column("project_id", alias).eq(exp.Literal.number(self.project_id)),
+                                exp.column("kind", alias).eq(exp.Literal.string("group")),
+                                exp.column("entity_type", alias).eq(exp.Literal.string(group_type)),
+                                exp.column("entity_key", alias).eq(exp.column(f"group_{slot}", EVENTS))),
+                    join_type="left",
+                )
         return select
 
 
-def uses_persons(node: exp.Expr) -> bool:
-    """Whether the expression reads the persons table (outside subqueries, which bring their own)."""
+def uses_table(node: exp.Expr, alias: str) -> bool:
+    """Whether the expression reads the table of this alias (outside subqueries, which bring their own)."""
     for column in node.find_all(exp.Column):
-        if column.table == PERSONS:
+        if column.table == alias:
             ancestor = column.find_ancestor(exp.Subquery)
             if ancestor is None or node.find_ancestor(exp.Subquery) is ancestor:
                 return True
