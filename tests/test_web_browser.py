@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from web_site import ADMIN, Site, site_fixture  # noqa: F401  (the session-wide server fixture)
 
 from edupulse.queries import RUNNERS
+from web_site import ADMIN, Site, site_fixture  # noqa: F401  (the session-wide server fixture)
 
 CHROMIUM = os.environ.get("EDUPULSE_TEST_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

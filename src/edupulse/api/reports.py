@@ -1,14 +1,12 @@
-"""Saved reports, dashboards and their share links, and CSV export of a query: the JSON API the web UI
-uses (with a signed-in session) and that scripts can use with the secret API key."""
+"""Saved reports, dashboards and their share links: the JSON API the web UI uses (with a signed-in session)
+and that scripts can use with the secret API key."""
 
 from __future__ import annotations
 
-import csv
-import io
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,7 +14,6 @@ from edupulse.api.auth import api_project, platform
 from edupulse.meta.db import MetadataError, ProjectInfo
 from edupulse.meta.ui import UIStore
 from edupulse.queries import QueryError, parse_query, run_query
-from edupulse.queries.base import to_csv
 
 router = APIRouter(tags=["reports"])
 
@@ -83,7 +80,7 @@ def with_date_filter(query: dict[str, Any], date_from: str | None, date_to: str 
 
 async def run(request: Request, project: ProjectInfo, query: dict[str, Any]) -> dict[str, Any]:
     try:
-        return await run_in_threadpool(run_query, platform(request).store, project, query)
+        return await run_in_threadpool(run_query, platform(request).query_env(), project, query)
     except QueryError as exc:
         raise HTTPException(getattr(exc, "status", 400), str(exc)) from None
 
@@ -207,37 +204,3 @@ async def shared_report(request: Request, token: str, report_id: int) -> Respons
         raise HTTPException(404, f"report {report_id} is not on this shared dashboard")
     query = with_date_filter(item["report"]["query"], dashboard["date_from"], dashboard["date_to"])
     return json_response(await run(request, project, query))
-
-
-def _series_csv(result: dict[str, Any]) -> str | None:
-    """CSV of a result made of series over buckets (trends), for engines without a table form of it."""
-    if not isinstance(result.get("series"), list) or not isinstance(result.get("buckets"), list):
-        return None
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["series", "breakdown", "bucket", "value"])
-    for series in result["series"]:
-        breakdown = " / ".join("" if v is None else str(v) for v in series.get("breakdown") or [])
-        for bucket, value in zip(result["buckets"], series.get("data", []), strict=False):
-            writer.writerow([series.get("label", ""), breakdown, bucket, value])
-    return out.getvalue()
-
-
-@router.post("/api/v1/query/csv", summary="Run a query and return its result table as CSV")
-async def query_csv(request: Request, body: Annotated[Any, Body()],
-                    project: ProjectInfo = Depends(api_project)) -> Response:
-    if not isinstance(body, dict):
-        raise HTTPException(400, "a query is a JSON object with a \"kind\"")
-    result = await run(request, project, body)
-    text: str | None
-    try:
-        text = to_csv(result)
-    except NotImplementedError:
-        text = _series_csv(result)
-    except QueryError:
-        text = None
-    if text is None:
-        raise HTTPException(400, f"results of kind {body.get('kind')!r} have no table form for CSV yet")
-    name = f"edupulse-{body.get('kind', 'query')}.csv"
-    return Response("\ufeff" + text, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -124,7 +124,7 @@
   };
 
   EP.exportCsv = async function (query) {
-    const response = await EP.api("POST", "/api/v1/query/csv", query, { raw: true });
+    const response = await EP.api("POST", "/api/v1/query?format=csv", query, { raw: true });
     const blob = await response.blob();
     const url = URL.createObjectURL(blob);
     EP.download(url, "edupulse-" + query.kind + ".csv");
