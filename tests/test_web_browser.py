@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from edupulse.meta.db import MetadataStore
 from edupulse.queries import RUNNERS
 from web_site import ADMIN, Site, site_fixture  # noqa: F401  (the session-wide server fixture)
 
@@ -195,7 +196,7 @@ def test_retention_table_on_the_page_equals_the_api(page: Any, site: Site) -> No
 
 def test_save_a_report_onto_a_new_dashboard(page: Any, site: Site) -> None:
     page.goto(site.url + "/dashboards")
-    page.fill("#dashboard-name", "Channel board")
+    page.fill("#dashboard-name", "Orders board")
     page.click("#new-dashboard button[type=submit]")
     page.wait_for_url("**/dashboards/*")
     dashboard_url = page.url
@@ -205,7 +206,7 @@ def test_save_a_report_onto_a_new_dashboard(page: Any, site: Site) -> None:
     set_value(page, "date-from", "-30d")
     query = run(page)
     page.fill("#report-name", "Orders per day")
-    page.select_option("#report-dashboard", label="Channel board")
+    page.select_option("#report-dashboard", label="Orders board")
     page.click("#save-report")
     page.wait_for_function("document.body.dataset.savedReport")
     page.goto(dashboard_url)
@@ -214,6 +215,14 @@ def test_save_a_report_onto_a_new_dashboard(page: Any, site: Site) -> None:
     assert float(tile.locator("[data-testid=agg-0]").get_attribute("data-value")) == \
         site.query(query)["series"][0]["aggregated_value"]
     shot(page, "dashboard")
+    # the dashboard's date filter applies to every report on it
+    refreshed = page.evaluate("Number(document.body.dataset.refreshed || 0)")
+    page.fill("#dash-from", "-3d")
+    page.click("#dash-apply")
+    page.wait_for_function(f"Number(document.body.dataset.refreshed || 0) > {refreshed}")
+    narrowed = site.query({**query, "date_range": {"date_from": "-3d"}})["series"][0]
+    assert float(tile.locator("[data-testid=agg-0]").get_attribute("data-value")) == narrowed["aggregated_value"]
+    assert tile.locator("[data-testid^=cell-0-]").count() == len(narrowed["data"])
     page.click("#share-create")
     link = page.locator("#share-url").get_attribute("href")
     assert link.startswith("/share/")
@@ -278,6 +287,27 @@ def test_other_pages_render_with_their_data(page: Any, site: Site) -> None:
     shot(page, "settings")
     page.goto(site.url + "/people")
     shot(page, "people")
+
+
+def test_project_switcher_and_the_empty_state_of_a_new_project(page: Any, site: Site) -> None:
+    meta = MetadataStore(site.settings.resolved_metadata_url)
+    try:
+        meta.create_project("Empty School")
+    finally:
+        meta.close()
+    page.goto(site.url + "/")
+    page.select_option("#project-select", label="Empty School")
+    page.wait_for_load_state()
+    page.wait_for_selector(".empty")
+    assert page.inner_text("#event-count") == "0"
+    assert "POST /api/v1/ingest" in page.inner_text(".empty")
+    page.goto(site.url + "/analysis/trends")
+    page.wait_for_selector("#result-empty")
+    page.wait_for_function("document.getElementById('result-empty').textContent.includes('edupulse simulate')")
+    page.goto(site.url + "/")
+    page.select_option("#project-select", label=site.project.name)
+    page.wait_for_load_state()
+    assert int(page.inner_text("#event-count").replace(",", "")) > 1000
 
 
 def test_switch_language(page: Any, site: Site) -> None:

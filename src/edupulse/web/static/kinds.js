@@ -20,7 +20,7 @@
           const propBox = el("span");
           const drawProp = () => propBox.replaceChildren(PROPERTY_MATHS.includes(item.math) ?
             F.propertyInput(cat, item.property, (v) => { item.property = v; changed(); }, key + "-property-" + i) : "");
-          parts.push(F.select(MATHS.map((m) => [m, m]), item.math || "total", (v) => {
+          parts.push(F.select(MATHS.map((m) => [m, t("math." + m)]), item.math || "total", (v) => {
             item.math = v;
             if (!PROPERTY_MATHS.includes(v)) delete item.property;
             drawProp();

@@ -103,7 +103,7 @@
     const grid = $("dash-grid");
     const tiles = d.items.map((item) => {
       const r = item.report;
-      const chart = el("div.chart.tile-chart"), table = el("div.table-wrap"), status = el("div.error", { hidden: true });
+      const chart = el("div.chart.tile-chart"), table = el("div.table-wrap", {}, el("span.muted", { text: t("common.loading") })), status = el("div.error", { hidden: true });
       const tile = el("section.card.tile", { style: "grid-column: span " + item.width, "data-report": r.id },
         el("header.tile-head", {}, shared ? el("h3", { text: r.name }) : el("h3", {}, el("a", { href: "/analysis/" + r.kind + "?report=" + r.id, text: r.name })),
           shared ? null : el("button.link.danger", { type: "button", text: t("dashboard.remove"), onclick: async () => {
