@@ -157,6 +157,8 @@ def test_errors_say_what_went_wrong(page: Any, site: Site) -> None:
 def test_funnel_built_on_the_page_equals_the_api(page: Any, site: Site) -> None:
     page.goto(site.url + "/analysis/funnel")
     page.wait_for_selector("[data-testid=steps-event-1]")
+    while page.locator("[data-testid=steps-remove-2]").count():  # start from the two first steps
+        page.click("[data-testid=steps-remove-2]")
     page.select_option("[data-testid=steps-event-0]", "lead_created")
     page.select_option("[data-testid=steps-event-1]", "lead_assigned")
     page.click("[data-testid=add-steps]")
@@ -252,7 +254,6 @@ def test_real_time_dashboard_changes_without_reloading(page: Any, site: Site) ->
 
 @needs_person
 def test_a_persons_timeline(page: Any, site: Site) -> None:
-    found = site.query({"kind": "persons", "search": "lead", "limit": 5})
     page.goto(site.url + "/people")
     person = next(p for p in site.query({"kind": "persons", "limit": 50})["persons"] if p["identities"])
     identity = person["identities"][0]
@@ -266,7 +267,6 @@ def test_a_persons_timeline(page: Any, site: Site) -> None:
     api = site.query({"kind": "person", "person_id": person_id, "limit": 50})
     assert page.locator("[data-testid=timeline-event]").count() == len(api["events"])
     assert page.inner_text("#timeline-total") == f"({api['total_events']:,})"
-    assert found is not None
     shot(page, "person")
 
 

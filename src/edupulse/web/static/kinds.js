@@ -29,7 +29,8 @@
           drawProp();
         }
         if (list.length > (opts.min || 1))
-          parts.push(el("button.link.danger", { type: "button", text: "×", onclick: () => { list.splice(i, 1); redraw(); changed(); } }));
+          parts.push(el("button.link.danger", { type: "button", text: "×", "data-testid": key + "-remove-" + i,
+            onclick: () => { list.splice(i, 1); redraw(); changed(); } }));
         item.filters = item.filters || [];
         return el("div.event-item", {}, el("div.inline", {}, parts),
           el("details.sub", { open: item.filters.length > 0 }, el("summary", { text: t("builder.filters") }),
