@@ -106,6 +106,10 @@ def test_only_admins_edit_catalogue_descriptions(site: Site) -> None:
         refused = http.put("/api/v1/catalog/descriptions", headers={"X-CSRF-Token": csrf},
                            json={"kind": "event", "name": "order_paid", "description": "x"})
         assert refused.status_code == 403
+        other_scheme = http.put("/api/v1/catalog/descriptions", json={"kind": "event", "name": "order_paid",
+                                                                       "description": "x"},
+                                headers={"X-CSRF-Token": csrf, "Authorization": "Basic YTpi"})
+        assert other_scheme.status_code == 403  # only a valid secret API key acts as an admin
     with site.signed_in(ADMIN) as (http, csrf):
         done = http.put("/api/v1/catalog/descriptions", headers={"X-CSRF-Token": csrf},
                         json={"kind": "event", "name": "order_paid", "description": "首单或续费 / a paid order"})

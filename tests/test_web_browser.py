@@ -234,6 +234,17 @@ def test_save_a_report_onto_a_new_dashboard(page: Any, site: Site) -> None:
     shot(page, "dashboard-shared")
 
 
+def test_a_saved_report_opens_in_the_builder_and_runs(page: Any, site: Site) -> None:
+    page.goto(site.url + "/reports")
+    page.click("#reports a:text('Orders per day')")
+    page.wait_for_function("document.body.dataset.resultReady")
+    assert page.input_value("[data-testid=series-event-0]") == "order_paid"
+    assert page.input_value("#report-name") == "Orders per day"
+    query = json.loads(page.text_content("#query-json"))
+    assert number(page, "[data-testid=agg-0]") == site.query(query)["series"][0]["aggregated_value"]
+    shot(page, "reports-open")
+
+
 def test_real_time_dashboard_changes_without_reloading(page: Any, site: Site) -> None:
     event = f"live_{uuid.uuid4().hex[:6]}"
     with site.api() as http:

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlglot import exp
 
-from edupulse.api.auth import api_project, platform
+from edupulse.api.auth import api_project, bearer, platform
 from edupulse.api.reports import actor, ui_store
 from edupulse.meta.db import MetadataError, ProjectInfo
 from edupulse.store.catalog import build_catalogue
@@ -40,11 +40,14 @@ def _catalogue(request: Request, project: ProjectInfo) -> dict[str, Any]:
 
 
 def is_admin(request: Request) -> bool:
-    """Secret API keys act as admins of their project; a web session as its user's role."""
+    """Secret API keys act as admins of their project; a web session as its user's role. Called after
+    `api_project`, so a bearer token here is a valid secret API key."""
     from edupulse.web import session
 
+    if bearer(request) is not None:
+        return True
     found = session.current(request)
-    return found.is_admin if found.signed_in and "authorization" not in request.headers else True
+    return found.signed_in and found.is_admin
 
 
 @router.get("/api/v1/catalog", summary="Events and properties seen: types, volumes, first/last seen, descriptions")
