@@ -52,8 +52,9 @@ def _ch_timestamp(moment: dt.datetime) -> exp.Expr:
 
 
 def _duck_json_text(column: exp.Expr, name: str) -> exp.Expr:
-    path = exp.JSONPath(expressions=[exp.JSONPathRoot(), exp.JSONPathKey(this=name)])
-    return exp.JSONExtractScalar(this=column, expression=path)
+    # A JSON pointer (RFC 6901) reaches any member name: no quoting rules of JSONPath to get wrong.
+    pointer = "/" + name.replace("~", "~0").replace("/", "~1")
+    return exp.func("json_extract_string", column, _s(pointer))
 
 
 def _ch_json_text(column: exp.Expr, name: str) -> exp.Expr:
