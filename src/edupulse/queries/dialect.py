@@ -103,6 +103,7 @@ class Dialect:
     count_if: Fn
     any_value: Fn
     array_agg: Fn
+    arg_min: Fn  # the value of the first argument on the row with the smallest second argument
 
 
 DUCKDB = Dialect(
@@ -119,6 +120,7 @@ DUCKDB = Dialect(
     count_if=lambda cond: exp.func("count_if", cond),
     any_value=lambda v: exp.func("any_value", v),
     array_agg=lambda v: exp.func("list", v),
+    arg_min=lambda v, by: exp.func("arg_min", v, by),
 )
 
 CLICKHOUSE = Dialect(
@@ -135,6 +137,7 @@ CLICKHOUSE = Dialect(
     count_if=lambda cond: exp.func("countIf", cond),
     any_value=lambda v: exp.func("any", v),
     array_agg=lambda v: exp.func("groupArray", v),
+    arg_min=lambda v, by: exp.func("argMin", v, by),
 )
 
 DIALECTS = {d.name: d for d in (DUCKDB, CLICKHOUSE)}
