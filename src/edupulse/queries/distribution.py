@@ -226,16 +226,16 @@ def equal_edges(smallest: float, largest: float, count: int, whole: bool) -> lis
     power of ten) with edges on its multiples."""
     if whole:
         first = math.floor(smallest)
-        width = max(1, math.ceil((math.floor(largest) - first + 1) / count))
-        return [float(first + i * width) for i in range(count) if first + i * width <= largest]
+        step = max(1, math.ceil((math.floor(largest) - first + 1) / count))
+        return [float(first + i * step) for i in range(count) if first + i * step <= largest]
     span = max(largest - smallest, 0.0)
-    width = 10 ** math.floor(math.log10(span / count)) if span > 0 else 1.0
+    width: float = 10.0 ** math.floor(math.log10(span / count)) if span > 0 else 1.0
     for factor in (1, 2, 5, 10):
         if width * factor * count >= span:
             width *= factor
             break
-    first = math.floor(smallest / width) * width
-    return [float(round(first + i * width, 12)) for i in range(count + 1) if first + i * width <= largest or i == 0]
+    base = math.floor(smallest / width) * width
+    return [float(round(base + i * width, 12)) for i in range(count + 1) if base + i * width <= largest or i == 0]
 
 
 def _label(low: float, high: float, integral: bool) -> str:
