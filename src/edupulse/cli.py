@@ -13,6 +13,7 @@ from edupulse import __version__
 from edupulse.conf import Settings
 from edupulse.demo import demo
 from edupulse.importer.cli import import_group
+from edupulse.ops.cli import segment_group
 from edupulse.sim.cli import simulate
 
 
@@ -209,6 +210,7 @@ def run() -> None:  # pragma: no cover - console entry
 main.add_command(simulate)
 main.add_command(demo)
 main.add_command(import_group)
+main.add_command(segment_group)
 
 
 @main.command("query")
@@ -219,6 +221,7 @@ def query_command(ctx: click.Context, file: str, project_name: str) -> None:
     """Run an analysis described by a JSON file (- for standard input); print the result as JSON, the same
     as POST /api/v1/query. See docs/queries.md."""
     from edupulse.queries import QueryError, run_query
+    from edupulse.queries.base import QueryEnv
     from edupulse.runtime import Platform
     from edupulse.store.duckdb import StoreLockedError
 
@@ -235,7 +238,8 @@ def query_command(ctx: click.Context, file: str, project_name: str) -> None:
     try:
         project_info = _project(platform.meta, project_name)
         try:
-            result = run_query(platform.store, project_info, data)
+            env = QueryEnv(platform.store, platform.meta, limits=platform.settings.query)
+            result = run_query(env, project_info, data)
         except QueryError as exc:
             _fail(f"{file}: {exc}")
         click.echo(json.dumps(result, ensure_ascii=False, default=str))

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from edupulse.api.auth import api_project, platform
 from edupulse.meta.db import ProjectInfo
 from edupulse.queries import QueryError, run_query
+from edupulse.queries.base import QueryEnv
 
 router = APIRouter(tags=["analysis"])
 
@@ -22,7 +23,8 @@ async def query(
 ) -> Response:
     plat = platform(request)
     try:
-        result = await run_in_threadpool(run_query, plat.store, project, body)
+        env = QueryEnv(plat.store, plat.meta, limits=plat.settings.query)  # the metadata holds saved segments
+        result = await run_in_threadpool(run_query, env, project, body)
     except QueryError as exc:
         return Response(orjson.dumps({"error": str(exc)}), status_code=400, media_type="application/json")
     return Response(orjson.dumps(result, option=orjson.OPT_NON_STR_KEYS), media_type="application/json")

@@ -60,6 +60,7 @@ class Context:
     dialect: Dialect = DUCKDB
     groups: dict[str, int] = field(default_factory=dict)
     segments: SegmentResolver = _no_segments
+    now: dt.datetime | None = None  # the query's "now", for relative windows of segments
 
     # properties ------------------------------------------------------------------------------------
 
