@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from edupulse import __version__
-from edupulse.api import admin, catalog, ingest, query, reports
+from edupulse.api import admin, catalog, ingest, query, reports, segments
 from edupulse.conf import Settings
 from edupulse.ingest.validate import warm_up, watch_parent
 from edupulse.runtime import Platform
@@ -72,6 +72,7 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(admin.router)
     app.include_router(query.router)
+    app.include_router(segments.router)
 
     app.include_router(reports.router)
     app.include_router(catalog.router)
