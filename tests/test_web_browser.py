@@ -196,6 +196,34 @@ def test_retention_table_on_the_page_equals_the_api(page: Any, site: Site) -> No
     shot(page, "analysis-retention")
 
 
+def _first_numbers(kind: str, result: dict[str, Any]) -> dict[str, float]:
+    """testid -> number the page must show, for the default analysis of each further model."""
+    if kind == "distribution":
+        return {f"dist-0-{i}": n for i, n in enumerate(result["series"][0]["counts"])}
+    if kind == "interval":
+        return {"interval-0-count": result["series"][0]["count"]}
+    if kind == "ltv":
+        return {f"ltv-0-{i}": v for i, v in enumerate(result["series"][0]["per_person"]) if v is not None}
+    if kind == "paths":
+        return {f"path-{i}": p["count"] for i, p in enumerate(result["paths"])}
+    channel = result["channels"][0]
+    return {f"attr-0-{m}": channel["models"][m]["conversions"] for m in result["models"]}
+
+
+@pytest.mark.parametrize("kind", ["distribution", "interval", "ltv", "paths", "attribution"])
+def test_further_models_on_the_page_equal_the_api(page: Any, site: Site, kind: str) -> None:
+    if kind not in RUNNERS:
+        pytest.skip(f"the {kind} model is not in the analysis engine of this build yet")
+    page.goto(f"{site.url}/analysis/{kind}")
+    page.wait_for_selector("#builder-form select")
+    query = run(page)
+    expected = _first_numbers(kind, site.query(query))
+    assert expected, f"the default {kind} analysis has no numbers on the simulated school"
+    for testid, value in expected.items():
+        assert number(page, f"[data-testid={testid}]") == pytest.approx(value), testid
+    shot(page, f"analysis-{kind}")
+
+
 def test_save_a_report_onto_a_new_dashboard(page: Any, site: Site) -> None:
     page.goto(site.url + "/dashboards")
     page.fill("#dashboard-name", "Orders board")
