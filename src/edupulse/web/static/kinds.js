@@ -162,39 +162,52 @@
       const start = firstEvent(cat, preset === "lessons" ? "course_enrolled" : null);
       const back = firstEvent(cat, "lesson_attended");
       return { kind: "retention", start_event: { event: start }, return_event: { event: back }, period: "week",
-        periods: 8, date_range: { date_from: "-60d", date_to: "today" } };
+        periods: 8, date_range: { date_from: "-8w", date_to: "today" } };
     },
     form(cat, q, changed) {
+      const choice = (title, key, options, fallback, testid) => F.row(title, F.select(options.map((o) => [o, o]),
+        q[key] || fallback, (v) => { q[key] = v; changed(); }, testid));
       return [
         F.row(t("builder.start_event"), F.eventSelect(cat, q.start_event.event, (v) => { q.start_event.event = v; changed(); }, false, "start-event")),
         F.row(t("builder.return_event"), F.eventSelect(cat, q.return_event.event, (v) => { q.return_event.event = v; changed(); }, false, "return-event")),
         el("div.inline", {},
-          F.row(t("builder.period"), F.select(["day", "week", "month"].map((p) => [p, p]), q.period || "week",
-            (v) => { q.period = v; changed(); }, "period")),
-          F.row(t("builder.periods"), F.number(q.periods || 8, (v) => { q.periods = v; changed(); }, { min: 1, max: 60, style: "width:5em", "data-testid": "periods" }))),
+          choice(t("builder.period"), "period", ["day", "week", "month"], "day", "period"),
+          F.row(t("builder.periods"), F.number(q.periods || 7, (v) => { q.periods = v; changed(); }, { min: 1, max: 120, style: "width:5em", "data-testid": "periods" }))),
+        el("div.inline", {},
+          choice(t("builder.cohort"), "cohort", ["first_time", "recurring"], "first_time", "cohort"),
+          choice(t("builder.retention_mode"), "mode", ["on", "on_or_after"], "on", "retention-mode")),
         ...common(cat, q, changed, false),
       ];
     },
     render(result, out) {
-      const cohorts = result.cohorts || [];
-      if (!cohorts.length) return false;
-      const width = Math.max(...cohorts.map((c) => (c.values || c.retained || []).length));
-      const rows = cohorts.map((c, ci) => {
-        const values = c.values || c.retained || [];
-        const size = c.size !== undefined ? c.size : values[0];
-        return [c.cohort || c.date || c.label, { text: size, attrs: { "data-testid": "size-" + ci, "data-value": size } },
-          ...Array.from({ length: width }, (_, i) => {
-            const v = values[i];
+      const groups = result.results || [];
+      if (!groups.length || !groups.some((g) => g.cohorts.length)) return false;
+      const width = (result.periods || 0) + 1;
+      const rows = [];
+      groups.forEach((g, gi) => {
+        const name = g.breakdown ? [].concat(g.breakdown).map((v) => (v === null ? "∅" : v)).join(" / ") : "";
+        const avg = g.average || { values: [], rates: [] };
+        rows.push([name, { node: el("strong", { text: t("result.average") }) }, avg.values[0],
+          ...Array.from({ length: width - 1 }, (_, i) => EP.pct(avg.rates[i + 1]))]);
+        g.cohorts.forEach((c, ci) => rows.push([name, c.cohort,
+          { text: c.size, attrs: { "data-testid": "size-" + gi + "-" + ci, "data-value": c.size } },
+          ...Array.from({ length: width - 1 }, (_, k) => {
+            const v = c.values[k + 1];
             if (v === undefined || v === null) return "";
-            const share = size ? v / size : 0;
+            const share = c.size ? v / c.size : 0;
             return { node: el("span", {}, EP.fmt(v), el("small", { text: " " + EP.pct(share) })),
-              attrs: { "data-testid": "ret-" + ci + "-" + i, "data-value": v, class: "heat" },
-              style: "background: rgba(37, 99, 235, " + (0.08 + 0.8 * share).toFixed(2) + ")" + (share > 0.5 ? ";color:#fff" : "") };
-          })];
+              attrs: { "data-testid": "ret-" + gi + "-" + ci + "-" + (k + 1), "data-value": v, class: "heat" },
+              style: "background: rgba(37, 99, 235, " + (0.06 + 0.8 * share).toFixed(2) + ")" + (share > 0.5 ? ";color:#fff" : "") };
+          })]));
       });
-      out.chart.hidden = true;
-      out.table.replaceChildren(EP.table([t("builder.cohort"), t("result.cohort_size"),
-        ...Array.from({ length: width }, (_, i) => (result.period || "") + " " + i)], rows, "grid retention-table"));
+      const avg = groups[0].average;
+      EP.chart(out.chart, { legend: { top: 0 }, xAxis: { type: "category", data: Array.from({ length: width - 1 }, (_, i) => result.period + " " + (i + 1)) },
+        yAxis: { type: "value", axisLabel: { formatter: (v) => Math.round(v * 100) + "%" } },
+        series: groups.slice(0, 10).map((g) => ({ type: "line", name: g.breakdown ? [].concat(g.breakdown).join(" / ") : t("result.average"),
+          data: (g.average ? g.average.rates : avg.rates).slice(1) })) });
+      out.table.replaceChildren(EP.table([t("builder.breakdown"), t("builder.cohort"), t("result.cohort_size"),
+        ...Array.from({ length: width - 1 }, (_, i) => result.period + " " + (i + 1))], rows, "grid retention-table"));
+      if (groups.length === 1) out.table.querySelectorAll("tr > :first-child").forEach((c) => (c.hidden = true));
       return true;
     },
   };
