@@ -313,6 +313,20 @@ def test_a_persons_timeline(page: Any, site: Site) -> None:
     assert page.locator("[data-testid=timeline-event]").count() == len(api["events"])
     assert page.inner_text("#timeline-total") == f"({api['total_events']:,})"
     shot(page, "person")
+    # persons of a saved segment
+    with site.api() as http:
+        created = http.post("/api/v1/segments", json={"name": "paid learners", "definition": {
+            "condition": {"event": "order_paid", "at_least": 1}}})
+    assert created.status_code == 201, created.text
+    expected = site.query({"kind": "persons", "filters": [{"segment": created.json()["id"]}], "limit": 50})
+    page.goto(site.url + "/people")
+    page.wait_for_selector("#people-segment option:text('paid learners')", state="attached")
+    page.select_option("#people-segment", label="paid learners")
+    page.click("#people-search button[type=submit]")
+    page.wait_for_function("/^[0-9,]+$/.test(document.getElementById('people-status').textContent)")
+    assert page.inner_text("#people-status") == f"{expected['total']:,}"
+    assert page.locator("[data-testid=person-link]").count() == len(expected["persons"])
+    shot(page, "people")
 
 
 def test_other_pages_render_with_their_data(page: Any, site: Site) -> None:
@@ -330,8 +344,6 @@ def test_other_pages_render_with_their_data(page: Any, site: Site) -> None:
     page.goto(site.url + "/settings")
     assert site.project.write_key in page.inner_text("#snippet")
     shot(page, "settings")
-    page.goto(site.url + "/people")
-    shot(page, "people")
 
 
 def test_project_switcher_and_the_empty_state_of_a_new_project(page: Any, site: Site) -> None:

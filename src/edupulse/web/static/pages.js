@@ -177,6 +177,8 @@
         const name = prop.trim();
         query.filters = [{ property: name.startsWith("person.") ? name : "person." + name, op: "eq", value: value.trim() }];
       } else if (text) query.search = text;
+      const segment = $("people-segment").value;
+      if (segment) query.filters = (query.filters || []).concat([{ segment: Number(segment) }]);
       try {
         const result = await EP.api("POST", "/api/v1/query", query);
         $("people-status").textContent = EP.fmt(result.total);
@@ -188,6 +190,8 @@
       } catch (err) { $("people-status").textContent = ""; EP.toast(err.message, true); }
     }
     formNode.addEventListener("submit", (e) => { e.preventDefault(); search($("people-q").value.trim()); });
+    EP.api("GET", "/api/v1/segments").then((found) => $("people-segment").append(...(found.segments || []).map((s) =>
+      el("option", { value: s.id, text: s.name })))).catch(() => { $("people-segment").closest("label").hidden = true; });
     if (data.q) search(data.q);
   };
 
