@@ -59,6 +59,7 @@
 
   // trends ------------------------------------------------------------------------------------
   K.trends = {
+    chartTypes: true,
     defaults(cat, preset) {
       const event = preset === "attendance" ? firstEvent(cat, "lesson_attended") : firstEvent(cat);
       return { kind: "trends", series: [{ event: event, math: preset === "attendance" ? "unique_persons" : "total" }],
@@ -81,7 +82,9 @@
         legend: { type: "scroll", top: 0 },
         xAxis: { type: "category", data: result.buckets },
         yAxis: { type: "value" },
-        series: series.map((s) => ({ name: seriesName(s), type: kind, data: s.data, showSymbol: result.buckets.length < 60 })),
+        series: series.map((s) => ({ name: seriesName(s), type: kind, data: s.data, showSymbol: result.buckets.length < 60 }))
+          .concat(((result.previous || {}).series || []).map((s) => ({ name: seriesName(s) + " · " + t("builder.previous"),
+            type: "line", data: s.data, lineStyle: { type: "dashed" }, showSymbol: false }))),
       });
       const rows = series.map((s, i) => [seriesName(s),
         { text: s.aggregated_value, attrs: { "data-testid": "agg-" + i, "data-value": s.aggregated_value } },
@@ -111,7 +114,9 @@
           F.row(t("builder.window_unit"), F.select(["minute", "hour", "day", "week"].map((u) => [u, u]), q.window.unit,
             (v) => { q.window.unit = v; changed(); }, "window-unit")),
           F.row(t("builder.order"), F.select(["ordered", "strict", "any"].map((o) => [o, o]), q.order || "ordered",
-            (v) => { q.order = v; changed(); }, "funnel-order"))),
+            (v) => { q.order = v; changed(); }, "funnel-order")),
+          F.row(t("builder.conversion_trend"), F.select([["", t("builder.none")], ["day", "day"], ["week", "week"], ["month", "month"]],
+            q.trend || "", (v) => { if (v) q.trend = v; else delete q.trend; changed(); }, "funnel-trend"))),
         ...common(cat, q, changed, false),
       ];
     },
@@ -120,7 +125,14 @@
       if (!groups.length || !groups[0].steps.length) return false;
       const main = groups[0].steps;
       const first = stepCount(main[0]) || 0;
-      EP.chart(out.chart, {
+      if (result.trend) EP.chart(out.chart, {
+        legend: { top: 0 }, xAxis: { type: "category", data: result.trend.buckets },
+        yAxis: [{ type: "value" }, { type: "value", axisLabel: { formatter: (v) => Math.round(v * 100) + "%" }, max: 1 }],
+        series: [{ type: "bar", name: t("result.entered"), data: result.trend.entered },
+          { type: "bar", name: t("result.converted"), data: result.trend.converted },
+          { type: "line", name: t("result.conversion"), yAxisIndex: 1, data: result.trend.conversion_rate }],
+      });
+      else EP.chart(out.chart, {
         tooltip: { trigger: "axis" },
         xAxis: { type: "category", data: main.map((s, i) => i + 1 + ". " + (s.event || s.name)) },
         yAxis: { type: "value" },

@@ -41,7 +41,8 @@
         lastResult = result;
         $("result-empty").hidden = true;
         const render = model && model.render ? model.render : EP.genericRender;
-        const hasData = render(result, out, {});
+        const hasData = render(result, out, { chartType: $("chart-type").value });
+        $("chart-type-box").hidden = !(model && model.chartTypes);
         if (!hasData) { $("result-empty").hidden = false; $("result-empty").textContent = t("builder.no_data"); }
         $("status").textContent = (result.timings ? result.timings.seconds + " " + t("builder.seconds") : "") + (result.cached ? " · " + t("builder.cached") : "");
         $("export-csv").disabled = false;
@@ -57,6 +58,9 @@
       }
     }
     $("run").addEventListener("click", run);
+    $("chart-type").addEventListener("change", () => {
+      if (lastResult && model && model.render) model.render(lastResult, out, { chartType: $("chart-type").value });
+    });
     $("copy-json").addEventListener("click", async () => {
       try { await navigator.clipboard.writeText($("query-json").textContent); EP.toast(t("builder.copied")); }
       catch (_) { window.getSelection().selectAllChildren($("query-json")); }
