@@ -84,7 +84,9 @@ def _typed(store: EventStore, project_id: int) -> tuple[list[dict[str, Any]], di
 def _json_keys(store: EventStore, project_id: int, table: str, with_event: bool) -> list[tuple[Any, ...]]:
     """(event,) key, count over a sample of the JSON `properties` column of `table`."""
     dialect = store.dialect
-    keys = _call(ARRAY_ROWS[dialect], _call(JSON_KEYS[dialect], exp.column("properties"))).as_("key")
+    # rows without properties read as an empty object (ClickHouse cannot make an array of a NULL)
+    properties = exp.Coalesce(this=exp.column("properties"), expressions=[exp.Literal.string("{}")])
+    keys = _call(ARRAY_ROWS[dialect], _call(JSON_KEYS[dialect], properties)).as_("key")
     inner = exp.select(*([exp.column("event")] if with_event else []), keys).from_(table) \
         .where(_project(project_id)).limit(SAMPLE_ROWS)
     group = [exp.column("event"), exp.column("key")] if with_event else [exp.column("key")]
