@@ -4,6 +4,7 @@ ingestion status of a project (events per minute)."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -26,16 +27,21 @@ class DescriptionIn(BaseModel):
     description: str = Field(max_length=2000)
 
 
+FRESH_SECONDS = 30.0
+
+
 def _catalogue(request: Request, project: ProjectInfo) -> dict[str, Any]:
-    """Computed once per data version (new events change it), so the pickers stay cheap."""
+    """Computed again only when the data changed and the last one is older than FRESH_SECONDS: it scans
+    every event of the project (about 1 s per million events), and live traffic changes the data constantly."""
     store = platform(request).store
-    cache: dict[int, tuple[int, dict[str, Any]]] = request.app.state.__dict__.setdefault("catalogue_cache", {})
+    cache: dict[int, tuple[int, float, dict[str, Any]]] = request.app.state.__dict__.setdefault(
+        "catalogue_cache", {})
     version = store.data_version()
     hit = cache.get(project.id)
-    if hit is not None and hit[0] == version:
-        return hit[1]
+    if hit is not None and (hit[0] == version or time.monotonic() - hit[1] < FRESH_SECONDS):
+        return hit[2]
     data = build_catalogue(store, project.id).as_dict()
-    cache[project.id] = (version, data)
+    cache[project.id] = (version, time.monotonic(), data)
     return data
 
 
