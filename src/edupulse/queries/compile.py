@@ -31,6 +31,8 @@ from edupulse.store.schema import PropertyType, property_column
 
 EVENTS = "e"  # alias of events_resolved in every query
 PERSONS = "p"  # alias of persons
+OVERRIDES = "o"  # alias of person_overrides
+GROUP_ALIAS = "g"  # g0..g4: the entities row of the event's group in slot 0..4
 PERSON_COLUMN = "resolved_person_id"
 
 # name or id of a segment -> a query selecting `person_id` of its members
@@ -66,6 +68,13 @@ class Context:
     def property(self, text: str, table: str = EVENTS) -> tuple[exp.Expr, PropertyType | None]:
         """The expression of a property and its type (None: untyped, read from JSON as text)."""
         ref = PropertyRef.parse(text)
+        if ref.source == "group":
+            assert ref.group is not None
+            slot = self._slot(ref.group)
+            if ref.name is None:
+                return exp.column(f"group_{slot}", table), None
+            return self.dialect.json_text(exp.column("properties", f"{GROUP_ALIAS}{slot}"), ref.name), None
+        assert ref.name is not None
         if ref.source == "person":
             return self.dialect.json_text(exp.column("properties", PERSONS), ref.name), None
         kind = self.typed.get(ref.name)
@@ -96,6 +105,13 @@ class Context:
             known = ", ".join(["person", *sorted(self.groups)])
             raise ValueError(f"unit {name!r} is not a group type of this project; use one of {known}")
         return exp.column(f"group_{slot}", table)
+
+    def _slot(self, group_type: str) -> int:
+        slot = self.groups.get(group_type)
+        if slot is None:
+            known = ", ".join(sorted(self.groups)) or "none yet"
+            raise ValueError(f"group type {group_type!r} is not known in this project (known: {known})")
+        return slot
 
     # filters ---------------------------------------------------------------------------------------
 
@@ -177,28 +193,78 @@ class Context:
     # the scan --------------------------------------------------------------------------------------
 
     def scan(self, columns: Sequence[exp.Expr], conditions: Sequence[exp.Expr]) -> exp.Select:
-        """SELECT columns FROM the project's events WHERE conditions, joined with the persons table when a
-        column or condition reads a person property."""
+        """SELECT columns FROM the project's events WHERE conditions.
+
+        The person after merges (`e.resolved_person_id`) costs a join with the merge overrides, so it is
+        joined only when a column or condition reads it; persons and group entities are joined when a person
+        or group property is read."""
+        nodes = [*columns, *conditions]
+        needs_persons = any(uses_table(node, PERSONS) for node in nodes)
+        resolved = self.dialect.resolved(exp.column("person_id", OVERRIDES), exp.column("person_id", EVENTS))
+        if needs_persons or any(uses_column(node, EVENTS, PERSON_COLUMN) for node in nodes):
+            columns = [swap_column(node, EVENTS, PERSON_COLUMN, resolved) for node in columns]
+            conditions = [swap_column(node, EVENTS, PERSON_COLUMN, resolved) for node in conditions]
+            joined = True
+        else:
+            joined = False
         where = [exp.column("project_id", EVENTS).eq(exp.Literal.number(self.project_id)), *conditions]
-        select = exp.select(*columns).from_(exp.table_("events_resolved").as_(EVENTS)).where(exp.and_(*where))
-        if any(uses_persons(node) for node in [*columns, *conditions]):
+        select = exp.select(*columns).from_(exp.table_("events").as_(EVENTS)).where(exp.and_(*where))
+        if joined:
+            select = select.join(
+                exp.table_("person_overrides").as_(OVERRIDES),
+                on=exp.and_(exp.column("project_id", OVERRIDES).eq(exp.Literal.number(self.project_id)),
+                            exp.column("old_person_id", OVERRIDES).eq(exp.column("person_id", EVENTS))),
+                join_type="left",
+            )
+        if needs_persons:
             select = select.join(
                 exp.table_("persons").as_(PERSONS),
                 on=exp.and_(exp.column("project_id", PERSONS).eq(exp.Literal.number(self.project_id)),
-                            exp.column("person_id", PERSONS).eq(exp.column(PERSON_COLUMN, EVENTS))),
+                            exp.column("person_id", PERSONS).eq(resolved.copy())),
                 join_type="left",
             )
+        for group_type, slot in sorted(self.groups.items(), key=lambda item: item[1]):
+            alias = f"{GROUP_ALIAS}{slot}"
+            if any(uses_table(node, alias) for node in nodes):
+                select = select.join(
+                    exp.table_("entities").as_(alias),
+                    on=exp.and_(exp.column("project_id", alias).eq(exp.Literal.number(self.project_id)),
+                                exp.column("kind", alias).eq(exp.Literal.string("group")),
+                                exp.column("entity_type", alias).eq(exp.Literal.string(group_type)),
+                                exp.column("entity_key", alias).eq(exp.column(f"group_{slot}", EVENTS))),
+                    join_type="left",
+                )
         return select
 
 
-def uses_persons(node: exp.Expr) -> bool:
-    """Whether the expression reads the persons table (outside subqueries, which bring their own)."""
+def _own_columns(node: exp.Expr) -> list[exp.Column]:
+    """The columns of an expression outside the subqueries it contains (which bring their own tables)."""
+    own = []
     for column in node.find_all(exp.Column):
-        if column.table == PERSONS:
-            ancestor = column.find_ancestor(exp.Subquery)
-            if ancestor is None or node.find_ancestor(exp.Subquery) is ancestor:
-                return True
-    return False
+        ancestor = column.find_ancestor(exp.Subquery)
+        if ancestor is None or node.find_ancestor(exp.Subquery) is ancestor:
+            own.append(column)
+    return own
+
+
+def uses_column(node: exp.Expr, table: str, name: str) -> bool:
+    return any(c.table == table and c.name == name for c in _own_columns(node))
+
+
+def swap_column(node: exp.Expr, table: str, name: str, replacement: exp.Expr) -> exp.Expr:
+    """A copy of the expression with `table.name` (outside subqueries) replaced."""
+    node = node.copy()
+    for column in _own_columns(node):
+        if column.table == table and column.name == name:
+            if column is node:
+                return replacement.copy()
+            column.replace(replacement.copy())
+    return node
+
+
+def uses_table(node: exp.Expr, alias: str) -> bool:
+    """Whether the expression reads the table of this alias (outside subqueries, which bring their own)."""
+    return any(c.table == alias for c in _own_columns(node))
 
 
 def json_scalar_text(value: Any) -> str:
