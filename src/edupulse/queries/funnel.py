@@ -243,4 +243,4 @@ def _seconds(value: Any) -> float | None:
 
 
 def _sort_key(values: list[Any] | None) -> tuple[Any, ...]:
-    return tuple((v is not None, str(v)) for v in values or [])
+    return tuple((v is None, str(v)) for v in values or [])
