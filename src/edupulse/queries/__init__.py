@@ -2,6 +2,7 @@
 See docs/queries.md."""
 
 from edupulse.queries import funnel as _funnel  # noqa: F401  (registers the runner)
+from edupulse.queries import retention as _retention  # noqa: F401  (registers the runner)
 from edupulse.queries import trends as _trends  # noqa: F401  (registers the runner)
 from edupulse.queries.base import RUNNERS, QueryError, parse_query, run_query
 
