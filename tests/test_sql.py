@@ -213,3 +213,23 @@ def test_time_limit(loaded: History) -> None:
 def test_csv(loaded: History) -> None:
     text = to_csv(loaded.run({"kind": "sql", "sql": "SELECT event, count(*) AS n FROM events GROUP BY 1 ORDER BY 1"}))
     assert text == "event,n\norder_paid,1\npage_view,2\n"
+
+
+def test_documented_examples_are_valid(loaded: History) -> None:
+    """The JSON examples of the person, persons, segments and sql sections of docs/queries.md parse; the sql
+    one runs."""
+    import json
+    import re
+    from pathlib import Path
+
+    from edupulse.queries import parse_query
+
+    text = (Path(__file__).parent.parent / "docs" / "queries.md").read_text(encoding="utf-8")
+    examples = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, re.S)]
+    kinds = {e["kind"] for e in examples}
+    assert {"person", "persons", "segments", "sql"} <= kinds
+    for example in examples:
+        if example["kind"] in {"person", "persons", "segments", "sql"}:
+            parse_query(example)
+    (documented,) = [e for e in examples if e["kind"] == "sql"]
+    assert sql(loaded, documented["sql"])["rows"] == [["page_view", 2, 2], ["order_paid", 1, 1]]
