@@ -142,6 +142,9 @@ def test_segments_filter_trends(loaded: History) -> None:
     assert persons({"or": [{"segment": "x' OR 1=1 --"}, {"property": "mode", "value": "replay"}]}) == 3
     with pytest.raises(QueryError, match="segment 'nope': no such segment"):
         loaded.run({"kind": "trends", "series": [{"event": "x"}], "filters": [{"segment": "nope"}]})
+    found = loaded.both({"kind": "persons", "filters": [{"segment": "paying learners"},
+                                                        {"property": "person.grade", "value": "G5"}]})
+    assert found["total"] == 1  # alice
 
 
 def test_cycles_and_references_are_refused(loaded: History) -> None:

@@ -71,6 +71,8 @@ def test_views_hold_the_project_rows(loaded: History) -> None:
     assert rows(loaded, "SELECT sum(prop_amount) AS n FROM events") == [[100.0]]
     assert rows(loaded, "SELECT count(*) AS n FROM spend") == [[0]]
     assert rows(loaded, "SELECT group_school FROM events WHERE event = 'order_paid'") == [[None]]
+    # times are UTC instants: 23:30 on 1 September in Shanghai
+    assert rows(loaded, "SELECT time FROM events ORDER BY time LIMIT 1") == [["2026-09-01T15:30:00+00:00"]]
 
 
 @pytest.mark.parametrize(
