@@ -24,7 +24,7 @@ from sqlglot import exp
 from edupulse.conf import QuerySettings
 from edupulse.meta.db import MetadataStore, ProjectInfo
 from edupulse.queries.common import Model
-from edupulse.queries.compile import Context, SegmentResolver, _no_segments
+from edupulse.queries.compile import Context, SegmentResolver, _no_segments, resolve_persons
 from edupulse.queries.dialect import DIALECTS
 from edupulse.store.base import EventStore, QueryControl, QueryInterrupted
 
@@ -68,7 +68,7 @@ class QueryRunner:
 
     def run(self, tree: exp.Expr, max_rows: int | None = None) -> list[tuple[Any, ...]]:
         """Run one statement; more than `max_rows` rows (default: the result row limit) is an error."""
-        sql = tree.sql(self.ctx.dialect.name)
+        sql = resolve_persons(tree, self.ctx.dialect).sql(self.ctx.dialect.name)
         self.statements.append(sql)
         limit = max_rows or self.limits.max_result_rows
         try:
