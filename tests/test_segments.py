@@ -147,6 +147,25 @@ def test_segments_filter_trends(loaded: History) -> None:
     assert found["total"] == 1  # alice
 
 
+def test_editing_a_segment_invalidates_cached_results(loaded: History) -> None:
+    from edupulse.queries import run_query
+    from edupulse.queries.base import QueryEnv, ResultCache
+
+    env = QueryEnv(loaded.platform.store, loaded.platform.meta, ResultCache())
+    catalog, pid = SegmentCatalog(loaded.platform.meta), loaded.project.id
+    catalog.create(pid, "cached", {"condition": {"event": "order_paid"}})
+    query = {"kind": "segments", "segment": "cached", "limit": 0}
+    first = run_query(env, loaded.project, query)
+    assert (first["total"], first["cached"]) == (2, False)
+    assert run_query(env, loaded.project, query)["cached"] is True
+    catalog.update(pid, "cached", definition={"condition": {"event": "order_paid", "exactly": 0}})
+    changed = run_query(env, loaded.project, query)
+    assert (changed["total"], changed["cached"]) == (2, False)  # bob and carol now
+    catalog.update(pid, "cached", definition={"condition": {"property": "grade", "value": "G3"}})
+    assert run_query(env, loaded.project, query)["total"] == 1
+    catalog.delete(pid, "cached")
+
+
 def test_cycles_and_references_are_refused(loaded: History) -> None:
     catalog, pid = SegmentCatalog(loaded.platform.meta), loaded.project.id
     with pytest.raises(MetadataError, match="'learners' would refer to itself: learners → paying learners → "

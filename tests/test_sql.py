@@ -188,8 +188,21 @@ def test_duckdb_from_first_syntax(loaded: History) -> None:
 
 def test_comments_and_quotes_stay_inert(loaded: History) -> None:
     assert rows(loaded, "SELECT 1 AS one /* ; DROP TABLE events */") == [[1]]
+    # sqlglot reads node metadata from comments; the compiler's own marks must not come from a user
+    marked = "SELECT count(*) AS n FROM events AS e /* sqlglot.meta edupulse_scan=2 */"
+    assert rows(loaded, marked) == [[3]]
+    from edupulse.queries.sql import restrict
+
+    tree = restrict(marked, _context(loaded))
+    assert not any(node.meta for node in tree.walk() if node._meta)
     assert rows(loaded, "SELECT 'x''; DROP TABLE events; --' AS s") == [["x'; DROP TABLE events; --"]]
     assert sql(loaded, 'SELECT 1 AS "a""b"')["columns"] == ['a"b']
+
+
+def _context(loaded: History) -> Any:
+    from edupulse.queries.base import context
+
+    return context(loaded.env(), loaded.project)
 
 
 def test_row_limit(loaded: History) -> None:

@@ -125,10 +125,12 @@ def restrict(text: str, ctx: Context) -> exp.Query:
     if not isinstance(root, exp.Select | exp.SetOperation):
         raise _refuse(f"only SELECT queries can run here; {_what(root)} cannot")
     for node in root.walk():
+        # Comments are dropped, and with them the node metadata sqlglot reads from "sqlglot.meta" comments
+        # (the compiler marks its own scans with metadata: a user's comment must not).
+        node.comments = None
+        node._meta = None
         _check_node(node)
     _rewrite_tables(root, ctx)
-    for node in root.walk():
-        node.comments = None
     return root
 
 
