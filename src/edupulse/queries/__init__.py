@@ -10,6 +10,7 @@ from edupulse.queries import paths as _paths  # noqa: F401  (registers the runne
 from edupulse.queries import person as _person  # noqa: F401  (registers the runner)
 from edupulse.queries import retention as _retention  # noqa: F401  (registers the runner)
 from edupulse.queries import segments as _segments  # noqa: F401  (registers the runner and segment look-up)
+from edupulse.queries import sql as _sql  # noqa: F401  (registers the runner)
 from edupulse.queries import trends as _trends  # noqa: F401  (registers the runner)
 from edupulse.queries.base import RUNNERS, QueryError, parse_query, run_query
 
