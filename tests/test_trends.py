@@ -208,6 +208,23 @@ def test_api_and_command_line_give_the_same_answer(server: Server, project: Proj
         if answer.json()["series"][0]["aggregated_value"] == 3 or dt.datetime.now() > deadline:
             break
     assert answer.json()["series"][0]["data"] == [1, 2, 1]
+    again = httpx.post(f"{server.url}/api/v1/query", json=query, headers=api).json()
+    assert again["cached"] is True
+    assert again["series"] == answer.json()["series"]
+    httpx.post(f"{server.url}/api/v1/ingest", headers={"Authorization": f"Bearer {project.write_key}"},
+               json={"batch": [{"type": "track", "event": "page_view", "distinct_id": "erin",
+                                "time": sh("2026-09-03T12:00:00")}]})
+    deadline = dt.datetime.now() + dt.timedelta(seconds=10)
+    while True:  # new data changes the data version: the cached result is not served
+        fresh = httpx.post(f"{server.url}/api/v1/query", json=query, headers=api).json()
+        if fresh["series"][0]["aggregated_value"] == 4 or dt.datetime.now() > deadline:
+            break
+    assert fresh["series"][0]["data"] == [1, 2, 2]
+    as_csv = httpx.post(f"{server.url}/api/v1/query?format=csv", json=query, headers=api)
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    assert as_csv.text.splitlines()[0] == "series,breakdown,2026-09-01,2026-09-02,2026-09-03,total"
+    missing = httpx.delete(f"{server.url}/api/v1/query/nothing-here", headers=api)
+    assert missing.status_code == 404
     bad = httpx.post(f"{server.url}/api/v1/query", json={"kind": "trends"}, headers=api)
     assert bad.status_code == 400
     assert "series" in bad.json()["error"]
@@ -220,4 +237,9 @@ def test_api_and_command_line_give_the_same_answer(server: Server, project: Proj
                                        server.settings.resolved_metadata_url, "query", str(path),
                                        "--project", project.name])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["series"][0]["data"] == [1, 2, 1]
+    assert json.loads(result.stdout)["series"][0]["data"] == [1, 2, 2]
+    result = CliRunner().invoke(main, ["--data-dir", str(server.settings.data_dir), "--metadata-url",
+                                       server.settings.resolved_metadata_url, "query", str(path),
+                                       "--project", project.name, "--csv"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1].endswith(",1,2,2,4")

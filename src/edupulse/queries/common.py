@@ -129,20 +129,27 @@ def buckets(start: dt.date, end: dt.date, granularity: Granularity, tz: ZoneInfo
 
 PropertyName = Annotated[str, Field(min_length=1, max_length=300)]
 _PROPERTY = re.compile(r"^(?:(event|person)\.)?(.+)$", re.S)
+_GROUP_PROPERTY = re.compile(r"^group\.([^.]+)(?:\.(.+))?$", re.S)
 
 
 @dataclass(frozen=True)
 class PropertyRef:
-    """`amount` or `event.amount` (an event property), `person.grade` (a person property)."""
+    """`amount` or `event.amount` (an event property), `person.grade` (a person property),
+    `group.school` (the key of the event's school), `group.school.tier` (a property of that school)."""
 
-    source: Literal["event", "person"]
-    name: str
+    source: Literal["event", "person", "group"]
+    name: str | None  # None: the group's key
+    group: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> PropertyRef:
+        grouped = _GROUP_PROPERTY.match(text)
+        if grouped is not None:
+            return cls("group", grouped.group(2), grouped.group(1))
         match = _PROPERTY.match(text)
         if match is None or not match.group(2):
-            raise ValueError(f"{text!r} is not a property: write NAME, event.NAME or person.NAME")
+            raise ValueError(f"{text!r} is not a property: write NAME, event.NAME, person.NAME, group.TYPE or "
+                             "group.TYPE.NAME")
         return cls("person" if match.group(1) == "person" else "event", match.group(2))
 
 

@@ -31,6 +31,9 @@ from edupulse.store.schema import PropertyType, property_column
 
 EVENTS = "e"  # alias of events_resolved in every query
 PERSONS = "p"  # alias of persons
+OVERRIDES = "o"  # alias of person_overrides
+SCAN_MARK = "edupulse_scan"  # meta of a scan's SELECT: its project id
+GROUP_ALIAS = "g"  # g0..g4: the entities row of the event's group in slot 0..4
 PERSON_COLUMN = "resolved_person_id"
 
 # name or id of a segment -> a query selecting `person_id` of its members
@@ -60,12 +63,20 @@ class Context:
     dialect: Dialect = DUCKDB
     groups: dict[str, int] = field(default_factory=dict)
     segments: SegmentResolver = _no_segments
+    now: dt.datetime | None = None  # the query's "now", for relative windows of segments
 
     # properties ------------------------------------------------------------------------------------
 
     def property(self, text: str, table: str = EVENTS) -> tuple[exp.Expr, PropertyType | None]:
         """The expression of a property and its type (None: untyped, read from JSON as text)."""
         ref = PropertyRef.parse(text)
+        if ref.source == "group":
+            assert ref.group is not None
+            slot = self._slot(ref.group)
+            if ref.name is None:
+                return exp.column(f"group_{slot}", table), None
+            return self.dialect.json_text(exp.column("properties", f"{GROUP_ALIAS}{slot}"), ref.name), None
+        assert ref.name is not None
         if ref.source == "person":
             return self.dialect.json_text(exp.column("properties", PERSONS), ref.name), None
         kind = self.typed.get(ref.name)
@@ -96,6 +107,13 @@ class Context:
             known = ", ".join(["person", *sorted(self.groups)])
             raise ValueError(f"unit {name!r} is not a group type of this project; use one of {known}")
         return exp.column(f"group_{slot}", table)
+
+    def _slot(self, group_type: str) -> int:
+        slot = self.groups.get(group_type)
+        if slot is None:
+            known = ", ".join(sorted(self.groups)) or "none yet"
+            raise ValueError(f"group type {group_type!r} is not known in this project (known: {known})")
+        return slot
 
     # filters ---------------------------------------------------------------------------------------
 
@@ -177,28 +195,70 @@ class Context:
     # the scan --------------------------------------------------------------------------------------
 
     def scan(self, columns: Sequence[exp.Expr], conditions: Sequence[exp.Expr]) -> exp.Select:
-        """SELECT columns FROM the project's events WHERE conditions, joined with the persons table when a
-        column or condition reads a person property."""
+        """SELECT columns FROM the project's events AS e WHERE conditions; persons and group entities are
+        joined when a person or group property is read. The select may be extended (group by, order by...)
+        and may read `e.resolved_person_id` anywhere: `resolve_persons` (run before rendering) joins the
+        merge overrides only where that column is read, since the engine cannot drop that LEFT JOIN itself."""
+        nodes = [*columns, *conditions]
         where = [exp.column("project_id", EVENTS).eq(exp.Literal.number(self.project_id)), *conditions]
-        select = exp.select(*columns).from_(exp.table_("events_resolved").as_(EVENTS)).where(exp.and_(*where))
-        if any(uses_persons(node) for node in [*columns, *conditions]):
+        select = exp.select(*columns).from_(exp.table_("events").as_(EVENTS)).where(exp.and_(*where))
+        if any(uses_table(node, PERSONS) for node in nodes):
             select = select.join(
                 exp.table_("persons").as_(PERSONS),
                 on=exp.and_(exp.column("project_id", PERSONS).eq(exp.Literal.number(self.project_id)),
                             exp.column("person_id", PERSONS).eq(exp.column(PERSON_COLUMN, EVENTS))),
                 join_type="left",
             )
+        for group_type, slot in sorted(self.groups.items(), key=lambda item: item[1]):
+            alias = f"{GROUP_ALIAS}{slot}"
+            if any(uses_table(node, alias) for node in nodes):
+                select = select.join(
+                    exp.table_("entities").as_(alias),
+                    on=exp.and_(exp.column("project_id", alias).eq(exp.Literal.number(self.project_id)),
+                                exp.column("kind", alias).eq(exp.Literal.string("group")),
+                                exp.column("entity_type", alias).eq(exp.Literal.string(group_type)),
+                                exp.column("entity_key", alias).eq(exp.column(f"group_{slot}", EVENTS))),
+                    join_type="left",
+                )
+        select.meta[SCAN_MARK] = self.project_id
         return select
 
 
-def uses_persons(node: exp.Expr) -> bool:
-    """Whether the expression reads the persons table (outside subqueries, which bring their own)."""
+def resolve_persons(tree: exp.Expr, dialect: Dialect) -> exp.Expr:
+    """Give every scan that reads `e.resolved_person_id` the join with the merge overrides, and read the
+    person after merges from it; scans that do not read the person stay a plain read of the events."""
+    tree = tree.copy()
+    for select in list(tree.find_all(exp.Select)):
+        project = select.meta.get(SCAN_MARK)
+        if project is None:
+            continue
+        own = [c for c in select.find_all(exp.Column)
+               if c.table == EVENTS and c.name == PERSON_COLUMN and c.find_ancestor(exp.Select) is select]
+        if not own:
+            continue
+        resolved = dialect.resolved(exp.column("person_id", OVERRIDES), exp.column("person_id", EVENTS))
+        for column in own:
+            column.replace(resolved.copy())
+        join = exp.Join(this=exp.table_("person_overrides").as_(OVERRIDES), side="LEFT", on=exp.and_(
+            exp.column("project_id", OVERRIDES).eq(exp.Literal.number(project)),
+            exp.column("old_person_id", OVERRIDES).eq(exp.column("person_id", EVENTS))))
+        select.set("joins", [join, *(select.args.get("joins") or [])])
+    return tree
+
+
+def _own_columns(node: exp.Expr) -> list[exp.Column]:
+    """The columns of an expression outside the subqueries it contains (which bring their own tables)."""
+    own = []
     for column in node.find_all(exp.Column):
-        if column.table == PERSONS:
-            ancestor = column.find_ancestor(exp.Subquery)
-            if ancestor is None or node.find_ancestor(exp.Subquery) is ancestor:
-                return True
-    return False
+        ancestor = column.find_ancestor(exp.Subquery)
+        if ancestor is None or node.find_ancestor(exp.Subquery) is ancestor:
+            own.append(column)
+    return own
+
+
+def uses_table(node: exp.Expr, alias: str) -> bool:
+    """Whether the expression reads the table of this alias (outside subqueries, which bring their own)."""
+    return any(c.table == alias for c in _own_columns(node))
 
 
 def json_scalar_text(value: Any) -> str:
