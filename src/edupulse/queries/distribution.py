@@ -24,9 +24,10 @@ from edupulse.queries.common import (
     UnitName,
     local_midnight,
 )
-from edupulse.queries.compile import Context
+from edupulse.queries.compile import PERSONS, Context
 from edupulse.queries.dialect import DAY_US
 from edupulse.queries.pieces import (
+    NONE,
     EventStep,
     breakdown_value,
     count_distinct,
@@ -52,6 +53,24 @@ class BucketMode(StrEnum):
     equal = "equal"  # `bucket_count` buckets of one round width from the smallest to the largest value
 
 
+class Population(Model):
+    """The units counted, with 0 for those without the measured event: units with this event (None: any
+    event) and filters in the date range, or the members of a saved segment (persons only)."""
+
+    event: str | None = Field(None, min_length=1, max_length=100)
+    filters: list[Filter] = Field(default_factory=list, max_length=50)
+    segment: str | int | None = Field(None, description="every member, active in the range or not")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Population:
+        if self.segment is not None and (self.event is not None or self.filters):
+            raise ValueError("a population is either a segment or an event with filters, not both")
+        return self
+
+    def step(self) -> EventStep:
+        return EventStep(event=self.event, filters=self.filters)
+
+
 class DistributionQuery(Model):
     kind: Literal["distribution"]
     event: str | None = Field(None, min_length=1, max_length=100, description="None: any event")
@@ -59,9 +78,7 @@ class DistributionQuery(Model):
     property: PropertyName | None = None
     date_range: DateRange = DateRange()
     filters: list[Filter] = Field(default_factory=list, max_length=50)
-    population: EventStep | None = Field(
-        None, description="the units counted, with 0 for those who did not do the event: units with this "
-                          "event (or any event) and filters in the date range")
+    population: Population | None = None
     buckets: list[float] | None = Field(None, min_length=1, max_length=MAX_BUCKETS,
                                         description="lower edges, ascending: [1, 3, 5, 10] gives 1-2, 3-4, 5-9, 10+")
     bucket_mode: BucketMode = BucketMode.auto
@@ -85,6 +102,8 @@ class DistributionQuery(Model):
             raise ValueError("measure sum needs a numeric property")
         if self.measure is not Measure.sum and self.property is not None:
             raise ValueError(f"property is only used by measure sum, not {self.measure.value}")
+        if self.population is not None and self.population.segment is not None and self.unit != PERSON:
+            raise ValueError(f"population.segment: a segment holds persons; it cannot count unit {self.unit!r}")
         if self.population is not None and self.breakdown is not None:
             for prop in self.breakdown.properties:
                 if PropertyRef.parse(prop).source != "person":
@@ -177,10 +196,13 @@ class DistributionRunner(QueryRunner):
                               aggregate.as_("v")).from_("base")
                    .group_by(exp.column("u"), *labels))
             return tree.with_("per", as_=per)
-        pop_conditions = [*ctx.in_time(low, high), exp.Not(this=exp.Is(this=unit, expression=exp.null())),
-                          *q.population.conditions(ctx)]
-        pop = ctx.scan([unit.as_("u"), *key_columns(ctx, q.breakdown)], pop_conditions)
-        pop = pop.group_by(exp.column("u"), *[exp.column(k) for k in keys])
+        if q.population.segment is not None:
+            pop = self._members(q.population.segment)
+        else:
+            pop_conditions = [*ctx.in_time(low, high), exp.Not(this=exp.Is(this=unit, expression=exp.null())),
+                              *q.population.step().conditions(ctx)]
+            pop = ctx.scan([unit.as_("u"), *key_columns(ctx, q.breakdown)], pop_conditions)
+            pop = pop.group_by(exp.column("u"), *[exp.column(k) for k in keys])
         did = exp.select(exp.column("u"), aggregate.as_("v")).from_("base").group_by(exp.column("u"))
         tree = tree.with_("pop", as_=pop).with_("did", as_=did)
         tree, labels = with_top(tree, "pop", q.breakdown, count_distinct(exp.column("u")))
@@ -188,6 +210,22 @@ class DistributionRunner(QueryRunner):
                           exp.func("coalesce", exp.column("v", "did"), exp.Literal.number(0)).as_("v"))
                .from_("pop").join("did", on=exp.column("u", "pop").eq(exp.column("u", "did")), join_type="left"))
         return tree.with_("per", as_=per)
+
+
+    def _members(self, segment: str | int) -> exp.Select:
+        """The segment's persons (u) with their breakdown keys (person properties)."""
+        q, ctx = self.query, self.ctx
+        members = exp.Subquery(this=ctx.segments(segment, ctx), alias=exp.TableAlias(this=exp.to_identifier("m")))
+        person = exp.column("person_id", "m")
+        keys = [exp.func("coalesce", ctx.text(prop), exp.Literal.string(NONE)).as_(key)
+                for key, prop in zip(key_names(q.breakdown), q.breakdown.properties if q.breakdown else [],
+                                     strict=True)]
+        tree = exp.select(person.as_("u"), *keys).from_(members)
+        if keys:  # person properties are read from p (see Context.property)
+            tree = tree.join(exp.table_("persons").as_(PERSONS), join_type="left", on=exp.and_(
+                exp.column("project_id", PERSONS).eq(exp.Literal.number(ctx.project_id)),
+                exp.column("person_id", PERSONS).eq(person)))
+        return tree
 
 
 def _aggregate(measure: Measure) -> exp.Expr:
