@@ -61,10 +61,14 @@ class IntervalRunner(QueryRunner):
         start, end = q.date_range.days(ctx.timezone, self.now)
         low, high = local_midnight(start, ctx.timezone), local_midnight(end + dt.timedelta(days=1), ctx.timezone)
         width = len(key_names(q.breakdown))
-        stats = self.run(self._stats(low, high))
+        stats: list[tuple[Any, ...]] = []
         histogram: dict[tuple[Any, ...], list[int]] = {}
-        for row in self.run(self._histogram(low, high)):
-            histogram.setdefault(tuple(row[:width]), [0] * len(EDGES))[int(row[width]) - 1] = int(row[width + 1])
+        for row in self.run(self._tree(low, high)):
+            keys, bucket, whole = tuple(row[:width]), row[width], row[width + 1]
+            if whole:
+                stats.append((*keys, *row[width + 2:]))
+            else:
+                histogram.setdefault(keys, [0] * len(EDGES))[int(bucket) - 1] = int(row[width + 2])
         used = [i for counts in histogram.values() for i, n in enumerate(counts) if n]
         first, last = (min(used), max(used)) if used else (0, 0)
         series = []
@@ -126,24 +130,24 @@ class IntervalRunner(QueryRunner):
         labelled = exp.select(*[lab.as_(f"k{i}") for i, lab in enumerate(labels)], c("d")).from_("pairs")
         return tree.with_("labelled", as_=labelled)
 
-    def _stats(self, low: dt.datetime, high: dt.datetime) -> exp.Expr:
-        d, quantile = exp.column("d"), self.ctx.dialect.quantile
-        keys = [exp.column(f"k{i}") for i in range(len(key_names(self.query.breakdown)))]
-        tree = self._pairs(low, high).select(
-            *keys, exp.Count(this=exp.Star()), exp.Min(this=d), exp.Max(this=d), exp.Avg(this=d),
-            quantile(d, 0.25), quantile(d, 0.5), quantile(d, 0.75), quantile(d, 0.9)).from_("labelled")
-        return tree.group_by(*keys) if keys else tree
-
-    def _histogram(self, low: dt.datetime, high: dt.datetime) -> exp.Expr:
-        d, n = exp.column("d"), exp.Literal.number
-        keys = [exp.column(f"k{i}") for i in range(len(key_names(self.query.breakdown)))]
+    def _tree(self, low: dt.datetime, high: dt.datetime) -> exp.Expr:
+        """The statistics per breakdown value and the histogram per value and bucket, in one statement
+        (grouping sets; `whole` is 1 on the statistics rows)."""
+        c, n, quantile = exp.column, exp.Literal.number, self.ctx.dialect.quantile
+        d = c("d")
+        keys = [c(f"k{i}") for i in range(len(key_names(self.query.breakdown)))]
         index: exp.Expr = n(0)
         for edge in EDGES:  # 1 + the number of edges above 0 at or below d
             index = exp.Add(this=index, expression=exp.Case().when(exp.GTE(this=d, expression=n(edge)), n(1)).else_(
                 n(0)))
-        tree = self._pairs(low, high).select(*keys, exp.Paren(this=index).as_("bucket"),
-                                             exp.Count(this=exp.Star())).from_("labelled")
-        return tree.group_by(*keys, exp.column("bucket"))
+        tree = self._pairs(low, high)
+        tree = tree.with_("binned", as_=exp.select(*keys, exp.Paren(this=index).as_("bucket"), d).from_("labelled"))
+        tree = tree.select(*keys, c("bucket"), exp.func("grouping", c("bucket")).as_("whole"),
+                           exp.Count(this=exp.Star()), exp.Min(this=d), exp.Max(this=d), exp.Avg(this=d),
+                           quantile(d, 0.25), quantile(d, 0.5), quantile(d, 0.75), quantile(d, 0.9)).from_("binned")
+        sets = exp.GroupingSets(expressions=[exp.Tuple(expressions=[*keys, c("bucket")]), exp.Tuple(expressions=keys)])
+        tree.set("group", exp.Group(expressions=[sets]))
+        return tree
 
 
 def human(seconds: float | int | None) -> str | None:
