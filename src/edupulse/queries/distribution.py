@@ -128,13 +128,24 @@ class DistributionRunner(QueryRunner):
         start, end = q.date_range.days(ctx.timezone, self.now)
         low, high = local_midnight(start, ctx.timezone), local_midnight(end + dt.timedelta(days=1), ctx.timezone)
         width = len(key_names(q.breakdown))
-        summary = self.run(_summary(self._values(low, high), width, ctx))
-        low_value = min((row[width + 2] for row in summary if row[width + 2] is not None), default=0)
-        high_value = max((row[width + 3] for row in summary if row[width + 3] is not None), default=0)
-        edges = self._edges(float(low_value), float(high_value))
         counts: dict[tuple[Any, ...], list[int]] = {}
-        for row in self.run(_histogram(self._values(low, high), width, edges)):
-            counts.setdefault(tuple(row[:width]), [0] * (len(edges) + 1))[int(row[width])] = int(row[width + 1])
+        if q.buckets is not None or (q.bucket_mode is BucketMode.auto and q.measure is not Measure.sum):
+            # edges known before the data: the summary and the histogram in one statement
+            edges = self._edges(0, 0)
+            summary = []
+            for row in self.run(_together(self._values(low, high), width, edges, ctx)):
+                keys, bucket, whole = tuple(row[:width]), row[width], row[width + 1]
+                if whole:
+                    summary.append((*keys, *row[width + 2:]))
+                else:
+                    counts.setdefault(keys, [0] * (len(edges) + 1))[int(bucket)] = int(row[width + 2])
+        else:  # equal widths from the smallest to the largest value: first those, then the histogram
+            summary = self.run(_summary(self._values(low, high), width, ctx))
+            low_value = min((row[width + 2] for row in summary if row[width + 2] is not None), default=0)
+            high_value = max((row[width + 3] for row in summary if row[width + 3] is not None), default=0)
+            edges = self._edges(float(low_value), float(high_value))
+            for row in self.run(_histogram(self._values(low, high), width, edges)):
+                counts.setdefault(tuple(row[:width]), [0] * (len(edges) + 1))[int(row[width])] = int(row[width + 1])
         keep_below = any(c[0] for c in counts.values())
         last = max((i for c in counts.values() for i, n in enumerate(c) if n), default=0)
         stop = len(edges) + 1 if q.buckets is not None else max(last + 1, 2)
@@ -237,25 +248,44 @@ def _aggregate(measure: Measure) -> exp.Expr:
     return exp.Count(this=exp.Star())
 
 
+def _statistics(v: exp.Expr, ctx: Context) -> list[exp.Expr]:
+    double = exp.cast(v, exp.DataType.build("DOUBLE"))
+    return [exp.Count(this=exp.Star()), exp.Avg(this=double), exp.Min(this=v), exp.Max(this=v),
+            ctx.dialect.quantile(double, 0.5), ctx.dialect.quantile(double, 0.9)]
+
+
 def _summary(values: exp.Select, width: int, ctx: Context) -> exp.Expr:
     keys = [exp.column(f"k{i}") for i in range(width)]  # labelled: in the top or $other
-    v = exp.column("v")
-    double = exp.cast(v, exp.DataType.build("DOUBLE"))
-    tree = values.select(*keys, exp.Count(this=exp.Star()), exp.Avg(this=double), exp.Min(this=v), exp.Max(this=v),
-                         ctx.dialect.quantile(double, 0.5), ctx.dialect.quantile(double, 0.9)).from_("per")
+    tree = values.select(*keys, *_statistics(exp.column("v"), ctx)).from_("per")
     return tree.group_by(*keys) if keys else tree
+
+
+def _index(v: exp.Expr, edges: list[float]) -> exp.Expr:
+    """The number of edges at or below the value: 0 is below the first edge."""
+    index: exp.Expr = exp.Literal.number(0)
+    for edge in edges:
+        step = exp.Case().when(exp.GTE(this=v, expression=exp.Literal.number(edge)), exp.Literal.number(1)).else_(
+            exp.Literal.number(0))
+        index = exp.Add(this=index, expression=step)
+    return exp.Paren(this=index)
 
 
 def _histogram(values: exp.Select, width: int, edges: list[float]) -> exp.Expr:
     keys = [exp.column(f"k{i}") for i in range(width)]  # labelled: in the top or $other
-    v = exp.column("v")
-    index: exp.Expr = exp.Literal.number(0)
-    for edge in edges:  # the number of edges at or below the value: 0 is below the first edge
-        step = exp.Case().when(exp.GTE(this=v, expression=exp.Literal.number(edge)), exp.Literal.number(1)).else_(
-            exp.Literal.number(0))
-        index = exp.Add(this=index, expression=step)
-    tree = values.select(*keys, exp.Paren(this=index).as_("bucket"), exp.Count(this=exp.Star())).from_("per")
+    tree = values.select(*keys, _index(exp.column("v"), edges).as_("bucket"), exp.Count(this=exp.Star())).from_("per")
     return tree.group_by(*keys, exp.column("bucket"))
+
+
+def _together(values: exp.Select, width: int, edges: list[float], ctx: Context) -> exp.Expr:
+    """Counts per breakdown value and bucket, and the summary per value (`whole` = 1), by grouping sets."""
+    c = exp.column
+    keys = [c(f"k{i}") for i in range(width)]
+    binned = exp.select(*keys, _index(c("v"), edges).as_("bucket"), c("v")).from_("per")
+    tree = values.with_("binned", as_=binned).select(*keys, c("bucket"), exp.func("grouping", c("bucket")).as_("whole"),
+                                                     *_statistics(c("v"), ctx)).from_("binned")
+    sets = exp.GroupingSets(expressions=[exp.Tuple(expressions=[*keys, c("bucket")]), exp.Tuple(expressions=keys)])
+    tree.set("group", exp.Group(expressions=[sets]))
+    return tree
 
 
 def equal_edges(smallest: float, largest: float, count: int, whole: bool) -> list[float]:
