@@ -242,6 +242,7 @@ def test_hostile_names_and_values_stay_literals(loaded: History) -> None:
     ({"breakdown_attribution": "step", "attribution_step": 4}, "past the last step"),
     ({"unit": "galaxy"}, "unit 'galaxy'"),
     ({"order": "loose"}, "order"),
+    ({"trend": "minute"}, "trend minute covers at most 2 days"),
     ({"stpes": []}, "stpes"),
 ])
 def test_errors_say_what_and_where(loaded: History, query: dict[str, Any], words: str) -> None:

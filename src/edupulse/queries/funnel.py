@@ -143,6 +143,9 @@ class FunnelRunner(QueryRunner):
             "results": self._period(start, end),
         }
         if q.trend is not None:
+            limit = {Granularity.minute: 2, Granularity.hour: 62}.get(q.trend)
+            if limit is not None and (end - start).days > limit:
+                raise ValueError(f"trend {q.trend.value} covers at most {limit} days; choose a coarser one")
             result["trend"] = self._trend(start, end, q.trend)
         if q.compare_previous:
             length = (end - start).days + 1

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 NONE = "$none"
 OTHER = "$other"
 QUANTILES = (0.5, 0.25, 0.75, 0.9)
+START_BITS = 2**52
 
 
 def _c(name: str) -> exp.Column:
@@ -144,14 +145,31 @@ class FunnelPlan:
                     keep.append(exp.LTE(this=last, expression=exp.column("t", "a")))
             self._layer(f"s{k}", select.where(exp.and_(*keep)))
         union: exp.Query | None = None
+        # step 1 carries only its latest event per unit (the start of an attempt is its step-1 event, so
+        # the deepest attempt's step-1 time is its start), unless the breakdown reads the step-1 event
+        every_first = bool(q.breakdown) and (q.attribution_step or 1) == 1
         for k in range(1, n + 1):
-            part = exp.select(_c("u"), _n(k).as_("k"), _c("r"), _c("t"), *[v.copy() for v in values]).from_(f"s{k}")
+            if k == 1 and not every_first:
+                # (aggregated under other names: ClickHouse reads a select's aliases in its other columns)
+                latest = (exp.select(_c("u"), exp.Max(this=_c("r")).as_("mr"),
+                                     *[exp.Max(this=v.copy()).as_(f"m{v.name}") for v in values])
+                          .from_("s1").group_by(_c("u")))
+                part = (exp.select(_c("u"), _n(1).as_("k"), _c("mr").as_("r"), _c("mr").as_("t"),
+                                   *[_c(f"m{v.name}").as_(v.name) for v in values])
+                        .from_(latest.subquery("m1")))
+            else:
+                part = exp.select(_c("u"), _n(k).as_("k"), _c("r"), _c("t"),
+                                  *[v.copy() for v in values]).from_(f"s{k}")
             union = part if union is None else exp.union(union, part, distinct=False)
         assert union is not None
         lv = self._layer("lv", union)  # type: ignore[arg-type]
-        # the deepest attempt: the latest start among those reaching the deepest step
-        sd = exp.ArgMax(this=_c("r"), expression=exp.Tuple(expressions=[_c("k"), _c("r")]))
-        return self._layer("ranked", self._star(lv, _over(sd, [_c("u")], order=False).as_("sd")))
+        # the deepest attempt: the latest start among those reaching the deepest step, as the maximum of
+        # one integer k * 2^52 + r (starts are local microseconds below 2^52, i.e. before 2112): a plain
+        # maximum is several times faster than an arg_max over (k, r) pairs
+        key = exp.Add(this=exp.Mul(this=_c("k"), expression=_n(START_BITS)), expression=_c("r"))
+        deepest = exp.Mod(this=exp.Paren(this=_over(exp.Max(this=key), [_c("u")], order=False)),
+                          expression=_n(START_BITS))
+        return self._layer("ranked", self._star(lv, deepest.as_("sd")))
 
     def _ordered(self) -> str:
         """Ordered by window functions (used for strict order, which must look at every event): rk on
@@ -251,7 +269,9 @@ class FunnelPlan:
                 case = case.when(_not_null(exp.Max(this=_c(f"r{k}"))), _n(k))
             level = case.else_(_n(0))
         columns: list[exp.Expr] = [_c("u"), level.as_("lvl"), exp.Max(this=_c("sd")).as_("start")]
-        columns += [exp.Min(this=exp.Case().when(self._member(k), _c("t"))).as_(f"at{k}") for k in range(1, n + 1)]
+        columns += [(exp.Max(this=_c("sd")) if k == 1 and order == "ordered"
+                     else exp.Min(this=exp.Case().when(self._member(k), _c("t")))).as_(f"at{k}")
+                    for k in range(1, n + 1)]
         if q.breakdown:
             if q.order.value == "any" and q.attribution_step is None:
                 # any order: the attempt's first event, whichever step it is
