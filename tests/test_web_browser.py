@@ -353,8 +353,8 @@ def test_project_switcher_and_the_empty_state_of_a_new_project(page: Any, site: 
     finally:
         meta.close()
     page.goto(site.url + "/")
-    page.select_option("#project-select", label="Empty School")
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the switcher posts its form
+        page.select_option("#project-select", label="Empty School")
     page.wait_for_selector(".empty")
     assert page.inner_text("#event-count") == "0"
     assert "POST /api/v1/ingest" in page.inner_text(".empty")
@@ -362,21 +362,22 @@ def test_project_switcher_and_the_empty_state_of_a_new_project(page: Any, site: 
     page.wait_for_selector("#result-empty")
     page.wait_for_function("document.getElementById('result-empty').textContent.includes('edupulse simulate')")
     page.goto(site.url + "/")
-    page.select_option("#project-select", label=site.project.name)
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.select_option("#project-select", label=site.project.name)
     assert int(page.inner_text("#event-count").replace(",", "")) > 1000
 
 
 def test_switch_language(page: Any, site: Site) -> None:
     page.goto(site.url + "/dashboards")
     assert page.inner_text("nav.main-nav a[href='/reports']") == "Reports"
-    page.click("#lang-switch")
-    page.wait_for_url("**/dashboards")
+    with page.expect_navigation():
+        page.click("#lang-switch")
     assert page.inner_text("nav.main-nav a[href='/reports']") == "报表"
     assert page.get_attribute("html", "lang") == "zh-CN"
     page.goto(site.url + "/analysis/trends")
     assert page.inner_text("#run") == "查询"
     shot(page, "analysis-trends-zh")
-    page.click("#lang-switch")
+    with page.expect_navigation():
+        page.click("#lang-switch")
     assert page.inner_text("#run") == "Run"
     assert httpx.get(site.url + "/login", headers={"Accept-Language": "zh-CN"}).text.count("登录") >= 1
