@@ -17,7 +17,8 @@ $(STAMP): requirements.lock pyproject.toml
 # Front-end libraries (the charting library) come from npm into the folder the server serves them from.
 WEB := src/edupulse/web
 $(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json $(WEB)/package.json
-	npm ci --prefix $(WEB) --no-audit --no-fund --ignore-scripts --loglevel=error
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(WEB) --no-audit --no-fund --ignore-scripts --loglevel=error; \
+	else echo "npm not found: the web UI will show tables without charts (install Node.js and npm, then make install)"; fi
 
 install: $(STAMP) $(WEB)/node_modules/.package-lock.json
 
