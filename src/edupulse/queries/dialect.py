@@ -105,6 +105,7 @@ class Dialect:
     any_value: Fn
     array_agg: Fn
     resolved: Fn  # (override's person, event's person) -> the person after merges, after a LEFT JOIN
+    arg_min: Fn  # the value of the first argument on the row with the smallest second argument
 
 
 DUCKDB = Dialect(
@@ -122,6 +123,7 @@ DUCKDB = Dialect(
     any_value=lambda v: exp.func("any_value", v),
     array_agg=lambda v: exp.func("list", v),
     resolved=lambda merged, own: exp.func("coalesce", merged, own),
+    arg_min=lambda v, by: exp.func("arg_min", v, by),
 )
 
 CLICKHOUSE = Dialect(
@@ -140,6 +142,7 @@ CLICKHOUSE = Dialect(
     array_agg=lambda v: exp.func("groupArray", v),
     # a LEFT JOIN without a match gives 0, not NULL (person ids start at 1)
     resolved=lambda merged, own: exp.If(this=exp.GT(this=merged, expression=_n(0)), true=merged, false=own),
+    arg_min=lambda v, by: exp.func("argMin", v, by),
 )
 
 DIALECTS = {d.name: d for d in (DUCKDB, CLICKHOUSE)}
