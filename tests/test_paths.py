@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from edupulse.queries import QueryError
+from edupulse.queries.base import to_csv
 from engines import History
 
 HOSTILE = "点击'); DROP TABLE events; --\"x"
@@ -28,7 +29,7 @@ def track(who: str, event: str, time: str, login: bool = True, **properties: Any
 
 
 HISTORY: list[dict[str, Any]] = [
-    # alice browses anonymously as dev-1, then signs in: one person, one session
+    # alice browses anonymously as dev-1, then signs in: one person, one session (page_view x3, signup, order)
     track("dev-1", "page_view", "02T09:00:00", login=False, url="/"),
     track("dev-1", "page_view", "02T09:01:00", login=False, url="/math"),
     {"type": "identify", "distinct_id": "alice", "anonymous_id": "dev-1", "time": sh("02T09:01:30")},
@@ -196,6 +197,9 @@ def test_other_nodes_and_paths_limit(loaded: History) -> None:
     assert links(result)[("1:page_view", "2:$other")] == (3, 3)
     assert len(result["paths"]) == 2
     assert result["other_paths"] == 3
+    lines = to_csv(result).splitlines()
+    assert lines[0] == "step,source,target,count,persons"
+    assert lines[1] == "1,1:page_view,2:$other,3,3"
 
 
 def test_hostile_names_and_values(loaded: History) -> None:
