@@ -4,7 +4,9 @@ $other and $drop_off nodes, days cut in the project's time zone, hostile names, 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -225,3 +227,15 @@ def test_hostile_names_and_values(loaded: History) -> None:
 def test_errors_name_the_field(loaded: History, query: dict[str, Any], message: str) -> None:
     with pytest.raises(QueryError, match=message):
         loaded.run({"kind": "paths", **query})
+
+
+def documented_example(kind: str) -> dict[str, Any]:
+    """The JSON example of a model's section in docs/queries.md."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "queries.md").read_text(encoding="utf-8")
+    section = text.split(f"\n## {kind} (", 1)[1]
+    return dict(json.loads(section.split("```json", 1)[1].split("```", 1)[0]))
+
+
+def test_the_documented_example_runs(loaded: History) -> None:
+    result = loaded.both(documented_example("paths"))
+    assert result["mode"] == "start"
