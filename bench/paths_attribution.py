@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from query import NOW, QUERIES, RANGE, peak_mb, prepare, timed  # noqa: E402
+from query import NOW, QUERIES, RANGE, peak_mb, prepare, timed
 
 MODELS: dict[str, dict[str, Any]] = {
     "paths_after_lead_5_steps": {"kind": "paths", "start_event": "lead_created", "steps": 5, "date_range": RANGE},
