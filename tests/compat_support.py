@@ -61,7 +61,14 @@ class ModuleServer:
 
     def stored(self, project: Project) -> Stored:
         """Stop the server (the loader catches up) and read what the project has in the store."""
+        return self.stored_many([project])[project.id]
+
+    def stored_many(self, projects: list[Project]) -> dict[int, Stored]:
+        """Stop the server once and read what each project has in the store."""
         self.server.stop()
+        return {project.id: self._read(project) for project in projects}
+
+    def _read(self, project: Project) -> Stored:
         pid = [project.id]
         q = self.server.query
         events = q("SELECT event, distinct_id, epoch_ms(time), insert_id, properties, prop_url, prop_utm_source, "
@@ -69,8 +76,8 @@ class ModuleServer:
         identities = q("SELECT id_type, id_value, person_id FROM identities WHERE project_id = ?", pid)
         persons = q("SELECT person_id, properties FROM persons WHERE project_id = ?", pid)
         entities = q("SELECT kind, entity_type, entity_key, properties FROM entities WHERE project_id = ?", pid)
-        resolved = q("SELECT event, resolved_person_id FROM events_resolved WHERE project_id = ? ORDER BY time, received_at",
-                     pid)
+        resolved = q("SELECT event, resolved_person_id FROM events_resolved WHERE project_id = ? "
+                     "ORDER BY time, received_at", pid)
         return Stored(events, identities, {p: json.loads(props or "{}") for p, props in persons},
                       {(k, t, key): json.loads(props or "{}") for k, t, key, props in entities}, resolved)
 
