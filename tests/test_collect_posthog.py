@@ -38,10 +38,10 @@ def test_python_sdk(shared: ModuleServer) -> None:
     ph.capture("$pageview", distinct_id="anon-1",
                properties={"$current_url": "https://edu.example/math", "utm_source": "douyin"})
     ph.alias(previous_id="anon-1", distinct_id="13800000001")
-    ph.capture("lesson_attended", distinct_id="13800000001", properties={"lesson_id": "L-1", "duration_s": 2700},
-               groups={"school": "S-1"}, uuid=str(uuid.UUID(int=7)))
-    ph.capture("lesson_attended", distinct_id="13800000001", properties={"lesson_id": "L-1"},
-               uuid=str(uuid.UUID(int=7)))  # the same uuid again: stored once
+    at = dt.datetime.now(dt.UTC)
+    for _ in range(2):  # a client's retry: the same event again, stored once
+        ph.capture("lesson_attended", distinct_id="13800000001", properties={"lesson_id": "L-1", "duration_s": 2700},
+                   groups={"school": "S-1"}, uuid=str(uuid.UUID(int=7)), timestamp=at)
     ph.set(distinct_id="anon-1", properties={"grade": "G5"})
     ph.set_once(distinct_id="anon-1", properties={"first_channel": "douyin"})
     ph.set_once(distinct_id="anon-1", properties={"first_channel": "baidu"})

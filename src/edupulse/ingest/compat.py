@@ -18,6 +18,7 @@ from edupulse.ingest.records import RecordError, parse_time, to_micros
 from edupulse.ingest.validate import PreparedBatch, Rejection, record_text
 
 _UTC = dt.UTC
+MIN_SKEW_US = 60_000_000
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,11 @@ class Clock:
     def __init__(self, received_us: int, sent_us: int | None, field: str = "timestamp") -> None:
         self.received_us = received_us
         self.field = field
-        self.skew_us = 0 if sent_us is None else received_us - sent_us
+        skew = 0 if sent_us is None else received_us - sent_us
+        # Below a minute the difference is mostly network time, not a wrong clock. Above, the skew is rounded
+        # to the second: a retried request then gets the same times as the first attempt (its sent_at and
+        # arrival differ by about as much), so the store recognizes the retried records by their IDs.
+        self.skew_us = 0 if abs(skew) < MIN_SKEW_US else round(skew / 1_000_000) * 1_000_000
 
     def time(self, event: dict[str, Any]) -> float | None:
         """Milliseconds since the epoch of an event, or None (the server's receive time)."""

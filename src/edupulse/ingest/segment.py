@@ -89,6 +89,15 @@ def _context_properties(context: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _traits(message: dict[str, Any]) -> dict[str, Any]:
+    """identify's and group's traits: at the root (Segment) or in the context (RudderStack's clients)."""
+    traits = object_or_empty(message.get("traits"), "traits")
+    if not traits:
+        context = object_or_empty(message.get("context"), "context")
+        traits = object_or_empty(context.get("traits"), "context.traits")
+    return traits
+
+
 def _event_id(message: dict[str, Any]) -> str | None:
     raw = message.get("messageId")
     if raw is None:
@@ -108,7 +117,7 @@ def translate(message: Any, clock: Clock) -> Iterator[dict[str, Any]]:
     common: dict[str, Any] = {} if time is None else {"time": time}
     event_id = _event_id(message)
     if kind == "group":
-        traits = dict(object_or_empty(message.get("traits"), "traits"))
+        traits = dict(_traits(message))
         group_type = traits.pop("group_type", None) or DEFAULT_GROUP_TYPE
         yield {"type": "group_set", "group_type": group_type, "group_key": text_id(message.get("groupId"), "groupId"),
                "properties": traits, **common}
@@ -124,7 +133,7 @@ def translate(message: Any, clock: Clock) -> Iterator[dict[str, Any]]:
         if "identities" in person:
             yield {"type": "identify", "distinct_id": person["distinct_id"],
                    "anonymous_id": person["identities"]["anonymous_id"], **common}
-        traits = object_or_empty(message.get("traits"), "traits")
+        traits = _traits(message)
         if traits:
             yield {"type": "profile_set", **person, "properties": traits}
         return
