@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +126,52 @@ def chromium_or_skip() -> None:
         pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)")
     if not NODE_MODULES.is_dir():
         pytest.skip("needs the npm packages of tests/browser (make browser-deps)")
+
+
+class StaticSite:
+    """A web site of an education organization on loopback (its own origin, not the server's): pages given as
+    text, and the SDK files from tests/browser/node_modules."""
+
+    def __init__(self, pages: dict[str, str]) -> None:
+        self.pages = pages
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path in site.pages:
+                    body, kind = site.pages[path].encode(), "text/html; charset=utf-8"
+                else:
+                    file = (NODE_MODULES / path.lstrip("/")).resolve()
+                    if NODE_MODULES.resolve() not in file.parents or not file.is_file():
+                        self.send_error(404)
+                        return
+                    body, kind = file.read_bytes(), "application/javascript"
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def origin(self) -> str:
+        # "localhost" is another origin than the server's "127.0.0.1", so the SDKs send cross-origin as on a
+        # real site, while both stay on loopback
+        return f"http://localhost:{self.httpd.server_address[1]}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def browser_page(playwright: Any) -> tuple[Any, Any]:
+    """A fresh headless Chromium (Debian's) and a page in it."""
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+    return browser, browser.new_page()

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from edupulse import __version__
-from edupulse.api import admin, ingest, posthog, query, segment, sensors
+from edupulse.api import admin, compat, ingest, posthog, query, segment, sensors
 from edupulse.conf import Settings
 from edupulse.ingest.validate import warm_up, watch_parent
 from edupulse.runtime import Platform
@@ -69,6 +69,7 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     app.include_router(sensors.router)
     app.include_router(posthog.router)
     app.include_router(segment.router)
+    app.add_middleware(compat.CollectionCORS)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(request: Request) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
@@ -50,3 +51,47 @@ async def store(request: Request, project: ProjectInfo, translation: Translation
         except Exception as exc:  # nothing was acknowledged: the client must retry
             raise BodyError(503, f"could not store the batch durably ({exc}); retry later") from None
     return outcome
+
+
+COLLECTION_PATHS = frozenset({"/sa", "/sa.gif", "/capture", "/capture/", "/batch", "/batch/", "/e", "/e/", "/i/v0/e",
+                              "/i/v0/e/"})
+
+
+def is_collection_path(path: str) -> bool:
+    """Paths that browsers send to from other sites' pages (the SDKs' collection endpoints)."""
+    return path in COLLECTION_PATHS or path.startswith("/v1/")
+
+
+class CollectionCORS:
+    """Cross-origin access to the collection endpoints only: web pages on the organization's own sites send to
+    them with the browser SDKs. Write keys are public, so any origin may send; the rest of the API stays
+    same-origin. A pure ASGI wrapper, so other requests pay one set lookup."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not is_collection_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        origin = headers.get(b"origin")
+        if origin is None:
+            await self.app(scope, receive, send)
+            return
+        allow = [(b"access-control-allow-origin", origin), (b"access-control-allow-credentials", b"true"),
+                 (b"vary", b"Origin")]
+        if scope["method"] == "OPTIONS":
+            requested = headers.get(b"access-control-request-headers", b"content-type")
+            await send({"type": "http.response.start", "status": 204, "headers": [
+                *allow, (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+                (b"access-control-allow-headers", requested), (b"access-control-max-age", b"86400")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def send_with_cors(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *allow]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
