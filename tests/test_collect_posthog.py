@@ -187,7 +187,7 @@ def test_bad_requests_and_keys(shared: ModuleServer) -> None:
     assert [q["source"] for q in shared.quarantine(project)] == ["posthog"] * 4
 
 
-def test_many_events_in_one_batch(shared: ModuleServer) -> None:
+def test_acknowledged_batch_survives_kill_9(shared: ModuleServer) -> None:
     project = shared.project()
     now = time.time()
     batch = [{"event": "quiz_answered", "distinct_id": f"d-{i % 50}", "uuid": str(uuid.UUID(int=i)),
@@ -196,4 +196,6 @@ def test_many_events_in_one_batch(shared: ModuleServer) -> None:
     response = httpx.post(f"{shared.running().url}/batch/", content=gzip.compress(orjson.dumps(
         {"api_key": project.keys.write_key, "batch": batch})), headers={"Content-Encoding": "gzip"}, timeout=60)
     assert response.json()["accepted"] == 2000
+    shared.server.kill()  # SIGKILL right after the answer: acknowledged means on disk
+    shared.running()
     assert len(shared.stored(project).events) == 2000
