@@ -1,6 +1,9 @@
 """Analysis models: a JSON query (`kind` plus its options) compiled to SQL and run on a project's events.
 See docs/queries.md."""
 
+from edupulse.queries import distribution as _distribution  # noqa: F401  (registers the runner)
+from edupulse.queries import interval as _interval  # noqa: F401  (registers the runner)
+from edupulse.queries import ltv as _ltv  # noqa: F401  (registers the runner)
 from edupulse.queries import trends as _trends  # noqa: F401  (registers the runner)
 from edupulse.queries.base import RUNNERS, QueryError, parse_query, run_query
 
