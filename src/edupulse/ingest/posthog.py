@@ -178,7 +178,8 @@ def translate(event: Any, clock: Clock) -> Iterator[dict[str, Any]]:
         uuid = event.get("uuid")
         if uuid is not None:
             out["event_id"] = uuid
-        clean = {k: v for k, v in props.items() if k not in _PROTOCOL_PROPERTIES}
+        clean = {k: v for k, v in props.items() if k not in _PROTOCOL_PROPERTIES} if any(
+            k in props for k in _PROTOCOL_PROPERTIES) else props
         out["properties"] = with_standard_names(clean, STANDARD_NAMES)
         yield out
     yield from _person_ops(person, event, props)

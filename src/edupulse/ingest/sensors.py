@@ -145,6 +145,11 @@ def _identities(record: dict[str, Any], props: dict[str, Any]) -> tuple[str, str
 
 
 def _person(record: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+    distinct = record.get("distinct_id")
+    if distinct.__class__ is str and distinct and record.get("identities") is None and record.get(
+            "anonymous_id") in (None, distinct):  # the common case of the server SDKs: one ID
+        is_login = props.get("$is_login_id") is True or record.get("login_id") == distinct
+        return {"distinct_id": distinct, "distinct_id_type": "login_id" if is_login else "anonymous_id"}
     primary_type, primary, extra = _identities(record, props)
     out: dict[str, Any] = {"distinct_id": primary, "distinct_id_type": primary_type}
     if extra:
