@@ -1,9 +1,9 @@
 """What the routers of other analytics protocols share: the native write path for translated records.
 
-Each protocol router (sensors.py, posthog.py, segment.py) authenticates in its own way, decodes its wire
-format into a Translation (edupulse.ingest.compat) and hands it here: the records are validated like native
-ones, refused ones are quarantined under the protocol's name, and the accepted ones are durably logged
-before the router answers, exactly as POST /api/v1/ingest does.
+Each protocol router (collect_sensors.py, collect_posthog.py, collect_segment.py) authenticates in its own
+way, decodes its wire format into a Translation (edupulse.ingest.compat) and hands it here: the records
+are validated like native ones, refused ones are quarantined under the protocol's name, and the accepted
+ones are durably logged before the router answers, exactly as POST /api/v1/ingest does.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ See docs/queries.md."""
 from edupulse.queries import distribution as _distribution  # noqa: F401  (registers the runner)
 from edupulse.queries import interval as _interval  # noqa: F401  (registers the runner)
 from edupulse.queries import ltv as _ltv  # noqa: F401  (registers the runner)
+from edupulse.queries import person as _person  # noqa: F401  (registers the runner)
+from edupulse.queries import segments as _segments  # noqa: F401  (registers the runner and segment look-up)
 from edupulse.queries import trends as _trends  # noqa: F401  (registers the runner)
 from edupulse.queries.base import RUNNERS, QueryError, parse_query, run_query
 
