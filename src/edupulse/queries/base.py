@@ -68,7 +68,12 @@ class QueryRunner:
 
     def run(self, tree: exp.Expr, max_rows: int | None = None) -> list[tuple[Any, ...]]:
         """Run one statement; more than `max_rows` rows (default: the result row limit) is an error."""
-        sql = resolve_persons(tree, self.ctx.dialect).sql(self.ctx.dialect.name)
+        tree = resolve_persons(tree, self.ctx.dialect)
+        if self.ctx.dialect.limit_needs_offset:
+            for select in tree.find_all(exp.Select):
+                if select.args.get("limit") is not None and select.args.get("offset") is None:
+                    select.offset(0, copy=False)
+        sql = tree.sql(self.ctx.dialect.name)
         self.statements.append(sql)
         limit = max_rows or self.limits.max_result_rows
         try:
