@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,9 @@ from sqlglot import exp
 from edupulse.meta.db import ProjectInfo
 from edupulse.queries.common import DUCKDB, Context, Dialect, Model
 from edupulse.store.base import EventStore
+
+# name -> the metric's current definition, or None when there is no such metric
+MetricLookup = Callable[[str], Any]
 
 
 class QueryError(ValueError):
@@ -67,13 +71,21 @@ def parse_query(data: Any) -> Any:
 
 
 def run_query(
-    store: EventStore, project: ProjectInfo, data: Any, now: dt.datetime | None = None, dialect: Dialect = DUCKDB
+    store: EventStore, project: ProjectInfo, data: Any, now: dt.datetime | None = None, dialect: Dialect = DUCKDB,
+    *, metrics: MetricLookup | None = None, person_scope: exp.Expr | None = None,
 ) -> dict[str, Any]:
-    """Parse, compile and run one query for one project; the response carries the SQL that ran."""
+    """Parse, compile and run one query for one project; the response carries the SQL that ran.
+
+    `metrics` resolves series that name a catalogue metric (`{"metric": "attendance_rate"}`, see
+    edupulse.queries.metrics); `person_scope` restricts every runner to some persons (edupulse.auth.scope)."""
+    from edupulse.queries.metrics import references_metrics, run_with_metrics
+
+    if references_metrics(data):
+        return run_with_metrics(store, project, data, metrics, now=now, dialect=dialect, person_scope=person_scope)
     query = parse_query(data)
     started = time.perf_counter()
     ctx = Context(project_id=project.id, timezone=ZoneInfo(project.timezone), typed=dict(store.typed_properties()),
-                  dialect=dialect)
+                  dialect=dialect, person_scope=person_scope)
     runner = RUNNERS[query.kind](query, ctx, store, now or dt.datetime.now(dt.UTC))
     try:
         result = runner.calculate()

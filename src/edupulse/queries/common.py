@@ -305,6 +305,9 @@ class Context:
     typed: dict[str, PropertyType]
     dialect: Dialect = DUCKDB
     needs_persons: bool = False
+    # Access control: when set, every runner ANDs this condition (on events_resolved) into what it reads, so
+    # callers restricted to some persons (advisors) see only them. See edupulse.auth.scope.
+    person_scope: exp.Expr | None = None
 
     def property(self, text: str) -> tuple[exp.Expr, PropertyType | None]:
         """The expression of a property and its type (None: untyped, read from JSON as text)."""

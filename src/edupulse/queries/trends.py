@@ -145,6 +145,8 @@ class TrendsRunner(QueryRunner):
         ]
         if series.event is not None:
             conditions.append(e("event", EVENTS).eq(exp.Literal.string(series.event)))
+        if ctx.person_scope is not None:
+            conditions.append(ctx.person_scope.copy())
         conditions += [ctx.condition(f) for f in [*q.filters, *series.filters]]
         columns: list[exp.Expr] = [
             d.truncate(d.local_time(e("time", EVENTS), ctx.timezone.key), q.granularity).as_("bucket"),

@@ -1,0 +1,1 @@
+"""Operations that run on their own: the account lifecycle, notifications and the daily scheduler."""
