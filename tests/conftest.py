@@ -179,3 +179,11 @@ def server_factory(settings: Settings) -> Iterator[ServerFactory]:
 def server(server_factory: ServerFactory, project: ProjectKeys) -> Server:
     """A started server on the `settings` data directory, with `project` in its metadata."""
     return server_factory().start()
+
+
+@pytest.fixture(scope="session")
+def gov(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One app (TestClient) with two projects, a user and a personal key of every role: gov_fixtures.py."""
+    from gov_fixtures import build
+
+    yield from build(tmp_path_factory.mktemp("governance"))

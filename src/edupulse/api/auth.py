@@ -16,6 +16,7 @@ import hmac
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import parse_qs
 
 from fastapi import Depends, HTTPException, Request
 
@@ -160,14 +161,14 @@ def _user_project(plat: Platform, user: UserInfo, ref: str | None) -> tuple[Proj
 
 async def _check_csrf(request: Request, expected: str) -> None:
     """Synchronizer token: a state-changing request signed in by cookie must carry the session's CSRF token
-    in the X-CSRF-Token header or a `csrf_token` form field."""
+    in the X-CSRF-Token header or a `csrf_token` field of a URL-encoded form (multipart forms: the header)."""
     if request.method in SAFE_METHODS:
         return
     sent = request.headers.get(CSRF_HEADER)
-    if sent is None and request.headers.get("content-type", "").startswith(
-            ("application/x-www-form-urlencoded", "multipart/form-data")):
-        value = (await request.form()).get(CSRF_FIELD)
-        sent = value if isinstance(value, str) else None
+    if sent is None and request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        # the body is cached by the request, so the route can still read the form afterwards
+        values = parse_qs((await request.body()).decode("utf-8", "replace")).get(CSRF_FIELD)
+        sent = values[0] if values else None
     if not sent or not hmac.compare_digest(sent, expected):
         raise HTTPException(403, f"missing or wrong CSRF token: send the token from sign-in (or GET "
                                  f"/api/v1/auth/me) in the {CSRF_HEADER} header or a {CSRF_FIELD} form field")
