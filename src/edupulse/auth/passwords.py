@@ -13,18 +13,20 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 MIN_LENGTH = 10
 
 
-_PARAMETERS: dict[str, int] = {}
+_COST: list[int] = []  # time cost, memory cost in KiB; empty: the library's defaults
 
 
 @cache
 def _hasher() -> PasswordHasher:
-    return PasswordHasher(**_PARAMETERS)
+    if _COST:
+        return PasswordHasher(time_cost=_COST[0], memory_cost=_COST[1], parallelism=1)
+    return PasswordHasher()
 
 
 def set_cost(time_cost: int, memory_cost_kib: int) -> None:
     """Change the argon2 cost of new hashes (the defaults are argon2-cffi's, RFC 9106 low-memory; tests lower
     them to stay fast). Existing hashes keep verifying with their own parameters."""
-    _PARAMETERS.update(time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=1)
+    _COST[:] = [time_cost, memory_cost_kib]
     _hasher.cache_clear()
     dummy_hash.cache_clear()
 
