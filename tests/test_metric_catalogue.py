@@ -121,3 +121,40 @@ def test_spend_metrics(gov: Gov) -> None:
     assert roi["aggregated_value"] is None  # no spend
     assert cac["unit"] == "CNY"
 
+
+
+def test_cac_and_roi_use_the_spend_table(tmp_path: Any) -> None:
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from edupulse.conf import Settings
+    from edupulse.importer.spend import SPEND_SCHEMA
+    from edupulse.runtime import Platform
+    from edupulse.store.base import WriteBatch
+    from gov_fixtures import sh
+
+    platform = Platform(Settings(data_dir=tmp_path / "data")).open(background_loader=False)
+    try:
+        project = platform.meta.create_project("Spend School").project
+        orders = [{"type": "track", "event": "order_paid", "distinct_id": who, "distinct_id_type": "login_id",
+                   "time": sh(f"2026-09-0{day}T12:00:00"), "properties": {"amount": amount, "order_type": "first"}}
+                  for who, day, amount in (("p1", 2, 1000), ("p2", 2, 3000), ("p3", 4, 2000))]
+        assert platform.ingestor.ingest(project, orders).rejected == 0
+        platform.loader.catch_up()  # type: ignore[union-attr]
+        rows = [(project.id, dt.date(2026, 9, d), "douyin", "autumn", cost, None, None)
+                for d, cost in ((2, 800.0), (3, 400.0), (4, 300.0))]
+        spend = pa.Table.from_arrays([pa.array(col, f.type) for col, f in zip(zip(*rows, strict=True), SPEND_SCHEMA,
+                                                                             strict=True)], schema=SPEND_SCHEMA)
+        platform.store.write(WriteBatch(spend=spend))
+        result = run_query(platform.store, project, {
+            "kind": "trends", "series": [{"metric": "cac"}, {"metric": "roi"}],
+            "date_range": {"date_from": "2026-09-01", "date_to": "2026-09-04"}}, now=NOW,
+            metrics=platform.meta.metrics.lookup(project.id))
+    finally:
+        platform.close()
+    cac, roi = result["series"]
+    assert cac["data"] == [None, pytest.approx(400.0), None, pytest.approx(300.0)]  # 800/2, nobody on the 3rd
+    assert cac["aggregated_value"] == pytest.approx(1500 / 3)
+    assert roi["data"] == [None, pytest.approx(5.0), 0.0, pytest.approx(2000 / 300)]
+    assert roi["aggregated_value"] == pytest.approx(6000 / 1500)
