@@ -43,23 +43,31 @@ def test_permissions_doc_is_generated_from_the_matrix() -> None:
         "run: python -m edupulse.auth.permissions > docs/permissions.md"
 
 
-def _call(gov: Gov, method: str, path: str, headers: dict[str, str]) -> int:
+def _call(gov: Gov, method: str, path: str, headers: dict[str, str], client: Any = None) -> int:
+    client = client or gov.client
     url = re.sub(r"\{[^}]+\}", "999999", path)
     if method in ("GET", "DELETE"):
-        return gov.client.request(method, url, headers=headers).status_code
-    return gov.client.request(method, url, headers=headers, json={}).status_code
+        return client.request(method, url, headers=headers).status_code
+    return client.request(method, url, headers=headers, json={}).status_code
 
 
+@pytest.mark.parametrize("via", ["key", "session"])
 @pytest.mark.parametrize("role", [*Role, "superuser"])
-def test_route_role_matrix(gov: Gov, role: Role | str) -> None:
-    """Every route, called as every role: 403 exactly where the matrix says no."""
+def test_route_role_matrix(gov: Gov, role: Role | str, via: str) -> None:
+    """Every route, called as every role (with a personal key, or signed in): 403 exactly where the matrix
+    says no."""
     who = role.value if isinstance(role, Role) else role
+    if via == "key":
+        client, headers = gov.client, gov.bearer(who)
+    else:
+        client, csrf = gov.session(who)
+        headers = {"X-CSRF-Token": csrf}
     wrong = []
     for methods, path, permission, organization in api_routes(gov):
         if permission is None:
             continue
         for method in methods.split(","):
-            status = _call(gov, method, path, gov.bearer(who))
+            status = _call(gov, method, path, headers, client)
             allowed = who == "superuser" if organization else who == "superuser" or permission in MATRIX[Role(who)]
             if (status == 403) == allowed or status == 401:
                 wrong.append(f"{method} {path} as {who}: {status} ({permission.value})")

@@ -65,6 +65,8 @@ class LoginLimiter:
 
     def allow(self, client: str, now: float) -> float | None:
         """None when allowed, else the seconds to wait."""
+        if len(self.attempts) > 10_000:  # forget addresses whose attempts are all old
+            self.attempts = {k: w for k, w in self.attempts.items() if w and now - w[-1] <= LOGIN_WINDOW_SECONDS}
         window = self.attempts.setdefault(client, deque())
         while window and now - window[0] > LOGIN_WINDOW_SECONDS:
             window.popleft()

@@ -260,6 +260,8 @@ def _note_activity(request: Request, principal: Principal, permission: Permissio
     seen: set[tuple[int, str, dt.date]] = request.app.state.activity_seen
     mark = (principal.user.id, kind, now.date())
     if mark not in seen:  # one write per user, kind and day in each process
+        if len(seen) > 10_000:
+            seen.clear()
         seen.add(mark)
         platform(request).meta.accounts.record_activity(principal.user.id, kind, now)
 
