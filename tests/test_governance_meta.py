@@ -111,3 +111,17 @@ def test_accounts_and_catalogue(url: str) -> None:
         assert meta.metrics.ensure_defaults(project.id) == []  # never twice
     finally:
         meta.close()
+
+
+def test_settings_and_commands_are_documented() -> None:
+    from edupulse.auth.cli import accounts_group, key_group, user_group
+    from edupulse.conf import AuthSettings, SchedulerSettings, SmtpSettings
+
+    text = (Path(__file__).parent.parent / "docs" / "accounts.md").read_text(encoding="utf-8")
+    for prefix, model in (("AUTH", AuthSettings), ("SMTP", SmtpSettings), ("SCHEDULER", SchedulerSettings)):
+        for name in model.model_fields:
+            assert f"EDUPULSE_{prefix}__{name.upper()}" in text or (
+                prefix == "SMTP" and f"`__{name.upper()}`" in text), f"{prefix}.{name} is not in docs/accounts.md"
+    for group in (user_group, key_group, accounts_group):
+        for command in group.commands:
+            assert f"edupulse {group.name} {command}" in text, f"edupulse {group.name} {command} is undocumented"
