@@ -17,7 +17,7 @@ from gov_fixtures import Gov
 
 # Routes that need no permission: status, sign-in, ingestion (write key), and what any signed-in caller may do
 # to their own session.
-PUBLIC = {"/api/v1/status", "/api/v1/auth/login", "/api/v1/ingest", "/"}
+PUBLIC = {"/api/v1/status", "/api/v1/auth/login", "/api/v1/ingest", "/", "/login"}
 SIGNED_IN = {"/api/v1/auth/logout", "/api/v1/auth/logout-everywhere", "/api/v1/auth/me"}
 DOCS = Path(__file__).parent.parent / "docs" / "permissions.md"
 

@@ -214,3 +214,21 @@ def test_legacy_scrypt_hashes_verify_and_are_upgraded(gov: Gov) -> None:
         assert row is not None
         assert row.password_hash.startswith("$argon2id$")
     assert login(gov, "legacy@school.example")[1].status_code == 200
+
+
+def test_sign_in_page_works_without_javascript(gov: Gov) -> None:
+    new_user(gov, "page")
+    client = TestClient(gov.client.app)
+    page = client.get("/login")
+    assert page.status_code == 200
+    assert '<form method="post" action="/login">' in page.text
+    wrong = client.post("/login", data={"email": "page@school.example", "password": "nope nope nope"})
+    assert wrong.status_code == 401
+    assert "wrong email or password" in wrong.text
+    foreign = client.post("/login", data={"email": "page@school.example", "password": PASSWORD},
+                          headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 403
+    ok = client.post("/login", data={"email": "page@school.example", "password": PASSWORD}, follow_redirects=False)
+    assert ok.status_code == 303
+    assert "HttpOnly" in ok.headers["set-cookie"]
+    assert client.get("/api/v1/auth/me").json()["user"]["email"] == "page@school.example"

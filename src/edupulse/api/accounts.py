@@ -80,7 +80,8 @@ def _fail(exc: AccountError) -> HTTPException:
     return HTTPException(400, str(exc))
 
 
-def _set_cookie(request: Request, response: Response, token: str, max_age: int) -> None:
+def set_session_cookie(request: Request, response: Response, token: str, max_age: int) -> None:
+    """The session cookie: HttpOnly, SameSite=Lax, Secure over HTTPS (or as configured)."""
     mode = platform(request).settings.auth.cookie_secure
     secure = mode == "always" or (mode == "auto" and request.url.scheme == "https")
     response.set_cookie(SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax", secure=secure,
@@ -123,7 +124,7 @@ def login(request: Request, response: Response, body: LoginBody) -> dict[str, An
     if old:  # whatever session the browser had ends; the new one gets a fresh token
         plat.meta.accounts.revoke_session(old, now)
     token, session = plat.meta.accounts.create_session(user.id, now, client, dt.timedelta(days=auth.session_days))
-    _set_cookie(request, response, token, auth.session_days * 86400)
+    set_session_cookie(request, response, token, auth.session_days * 86400)
     plat.meta.audit.record("auth.sign_in", user.email, actor_user_id=user.id, target=user.email, client=client, at=now)
     return {"user": user.as_dict(), "csrf_token": session.csrf_token,
             "projects": [{"id": p.id, "name": p.name, "role": user.role_in(p.id)}
