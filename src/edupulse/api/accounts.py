@@ -186,7 +186,7 @@ def create_user(request: Request, body: NewUserBody,
         created = user is None
         if user is None:
             user = accounts.create_user(body.email, body.password, body.name)
-        accounts.set_role(user.id, principal.project.id, role)
+        before = accounts.set_role(user.id, principal.project.id, role)
     except AccountError as exc:
         raise _fail(exc) from None
     actor_id = principal.user.id if principal.user else None
@@ -194,7 +194,7 @@ def create_user(request: Request, body: NewUserBody,
         plat.meta.audit.record("user.create", principal.actor, actor_user_id=actor_id, project_id=principal.project.id,
                                target=user.email, client=client_of(request))
     plat.meta.audit.record("user.role", principal.actor, actor_user_id=actor_id, project_id=principal.project.id,
-                           target=user.email, detail={"before": None if created else "?", "after": role.value},
+                           target=user.email, detail={"before": before.value if before else None, "after": role.value},
                            client=client_of(request))
     fresh = accounts.user(user.id)
     assert fresh is not None
