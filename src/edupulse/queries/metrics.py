@@ -11,16 +11,19 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationError, model_validator
 from sqlglot import exp
 
 from edupulse.meta.db import ProjectInfo
-from edupulse.queries.common import DUCKDB, Dialect, Filter, Granularity, Model, PropertyName
+from edupulse.queries.common import Filter, Granularity, Model, PropertyName
 from edupulse.queries.trends import PROPERTY_MATH, Math
-from edupulse.store.base import EventStore
+
+if TYPE_CHECKING:
+    from edupulse.queries.base import QueryEnv
+    from edupulse.store.base import QueryControl
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 SERIES_KEYS = frozenset({"metric", "name", "filters"})
@@ -88,8 +91,8 @@ class _Plan:
     name: str | None = None
 
 
-def run_with_metrics(store: EventStore, project: ProjectInfo, data: dict[str, Any], lookup: Any, *,
-                     now: dt.datetime | None, dialect: Dialect = DUCKDB,
+def run_with_metrics(env: QueryEnv, project: ProjectInfo, data: dict[str, Any], lookup: Any, *,
+                     now: dt.datetime | None, control: QueryControl | None = None,
                      person_scope: exp.Expr | None = None) -> dict[str, Any]:
     """Expand metric series into plain ones, run, and fold the components back into one series per metric."""
     from edupulse.queries.base import QueryError, run_query
@@ -99,11 +102,14 @@ def run_with_metrics(store: EventStore, project: ProjectInfo, data: dict[str, An
     if lookup is None:
         raise QueryError("series name metrics, but this caller has no metric catalogue; send the query to "
                          "POST /api/v1/query")
+    if data.get("formula") is not None:
+        raise QueryError("formula: a query with a formula cannot name metrics yet; a ratio metric is a formula "
+                         "of its own (numerator / denominator)")
     expanded, plans = _expand(data, lookup)
     if not expanded:
         expanded = [{"event": "$metric_placeholder"}]  # a query of spend terms only still needs the buckets
-    result = run_query(store, project, {**data, "series": expanded}, now=now, dialect=dialect,
-                       person_scope=person_scope)
+    result = run_query(env, project, {**data, "series": expanded}, now, control, person_scope=person_scope)
+    store = env.store
     tz = ZoneInfo(project.timezone)
     granularity = Granularity(data.get("granularity", "day"))
     result["series"] = _fold(result["series"], plans, _spender(store, project, result, granularity, tz))
@@ -208,7 +214,7 @@ def _ratio(numerator: Any, denominator: Any, scale: float) -> float | None:
     return round(float(numerator) * scale / float(denominator), 10)
 
 
-def _spender(store: EventStore, project: ProjectInfo, frame: dict[str, Any], granularity: Granularity,
+def _spender(store: Any, project: ProjectInfo, frame: dict[str, Any], granularity: Granularity,
              tz: ZoneInfo) -> Any:
     """Ad spend per bucket of a result frame, computed only when a metric asks for it."""
 
@@ -222,7 +228,7 @@ def _spender(store: EventStore, project: ProjectInfo, frame: dict[str, Any], gra
         labels = frame["buckets"]
         position = {label: i for i, label in enumerate(labels)}
         data = [0.0] * len(labels)
-        for day, cost in store.query(tree.sql("duckdb")).rows:
+        for day, cost in store.query(tree.sql(store.dialect)).rows:
             label = _bucket_label(day, granularity)
             if label in position:
                 data[position[label]] += float(cost)
