@@ -182,3 +182,22 @@ def test_personal_properties_are_masked_without_the_permission(gov: Gov) -> None
     assert [s["breakdown"][0] for s in matched["series"]] == ["138****5678"]
     assert mask_value("person.name", "王小明") == "王**"
     assert match_token("+86 138-1234-5678", b"k") == match_token("13812345678", b"k") != match_token("139", b"k")
+
+
+def test_csv_exports_need_the_permission_are_masked_and_audited(gov: Gov) -> None:
+    from edupulse.meta.audit import AuditFilter
+
+    query = {"kind": "trends", "series": [{"event": "lesson_scheduled"}],
+             "date_range": {"date_from": "2026-09-01", "date_to": "2026-09-05"},
+             "breakdown": {"properties": ["person.phone"]}}
+    denied = gov.client.post("/api/v1/query", params={"format": "csv"}, json=query, headers=gov.bearer("viewer"))
+    assert denied.status_code == 403
+    assert "export" in denied.json()["detail"]
+    exported = gov.client.post("/api/v1/query", params={"format": "csv"}, json=query, headers=gov.bearer("analyst"))
+    assert exported.status_code == 200, exported.text
+    assert "138****5678" in exported.text
+    assert "13812345678" not in exported.text
+    entry = gov.platform.meta.audit.entries(AuditFilter(action="export", limit=1))[0]
+    assert entry["actor"].startswith("analyst@school.example")
+    assert entry["detail"]["format"] == "csv"
+    assert entry["project_id"] == gov.a.id
