@@ -280,6 +280,16 @@ def route_permissions(app: Any) -> list[tuple[str, str, Permission | None, bool]
     return out
 
 
+def uses_dependency(app: Any, path: str, dependency: Callable[..., Any]) -> bool:
+    """Whether the routes at `path` depend on `dependency` (e.g. write_project: ingestion by write key)."""
+    from fastapi.routing import APIRoute
+
+    def walk(dependant: Any) -> bool:
+        return any(sub.call is dependency or walk(sub) for sub in dependant.dependencies)
+
+    return any(isinstance(r, APIRoute) and r.path == path and walk(r.dependant) for r in app.routes)
+
+
 def _find_require(dependant: Any) -> tuple[Permission, bool] | None:
     for sub in dependant.dependencies:
         permission = getattr(sub.call, "permission", None)
