@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs
@@ -225,7 +225,8 @@ def require(permission: Permission, *, organization: bool = False) -> Dependency
 
     async def dependency(request: Request, principal: Principal = Depends(current_principal)) -> Principal:
         if organization:
-            if not (principal.superuser and principal.can(permission)):
+            # superusers act for the whole organization, whatever project (if any) the request names
+            if not (principal.superuser and permission in permissions_of(Role.admin, principal.scopes)):
                 raise HTTPException(403, f"{permission.value} for the whole organization is for superusers only")
         elif principal.project is None:
             names = ", ".join(sorted(_member_projects(request, principal))) or "none"
@@ -266,28 +267,37 @@ def _note_activity(request: Request, principal: Principal, permission: Permissio
         platform(request).meta.accounts.record_activity(principal.user.id, kind, now)
 
 
-def route_permissions(app: Any) -> list[tuple[str, str, Permission | None, bool]]:
-    """(methods, path, permission, organization) of every API route; permission None: public or write key."""
+def api_routes(routes: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(path, APIRoute) of every API route, included routers walked (newer FastAPI keeps them as nodes)."""
     from fastapi.routing import APIRoute
 
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield prefix + route.path, route
+        elif hasattr(route, "original_router"):
+            inner = getattr(getattr(route, "include_context", None), "prefix", "") or ""
+            yield from api_routes(route.original_router.routes, prefix + inner)
+        elif hasattr(route, "routes") and hasattr(route, "path"):  # a mounted router
+            yield from api_routes(route.routes, prefix + route.path)
+
+
+def route_permissions(app: Any) -> list[tuple[str, str, Permission | None, bool]]:
+    """(methods, path, permission, organization) of every API route; permission None: public or write key."""
     out = []
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            continue
+    for path, route in api_routes(app.routes):
         found = _find_require(route.dependant)
         methods = ",".join(sorted(route.methods or []))
-        out.append((methods, route.path, found[0] if found else None, found[1] if found else False))
+        out.append((methods, path, found[0] if found else None, found[1] if found else False))
     return out
 
 
 def uses_dependency(app: Any, path: str, dependency: Callable[..., Any]) -> bool:
     """Whether the routes at `path` depend on `dependency` (e.g. write_project: ingestion by write key)."""
-    from fastapi.routing import APIRoute
 
     def walk(dependant: Any) -> bool:
         return any(sub.call is dependency or walk(sub) for sub in dependant.dependencies)
 
-    return any(isinstance(r, APIRoute) and r.path == path and walk(r.dependant) for r in app.routes)
+    return any(p == path and walk(r.dependant) for p, r in api_routes(app.routes))
 
 
 def _find_require(dependant: Any) -> tuple[Permission, bool] | None:
