@@ -85,8 +85,11 @@ def permissions_of(role: Role, scopes: frozenset[Scope] | None = None) -> frozen
     return granted
 
 
-def render_markdown() -> str:
-    """docs/permissions.md."""
+RouteRow = tuple[str, str, "Permission | None", bool]  # methods, path, permission, organization-wide
+
+
+def render_markdown(routes: list[RouteRow] | None = None, public: dict[str, str] | None = None) -> str:
+    """docs/permissions.md; with `routes` (edupulse.api.auth.route_permissions), a table of every route."""
     roles = list(Role)
     lines = [
         "# Roles and permissions",
@@ -112,8 +115,33 @@ def render_markdown() -> str:
     for scope in Scope:
         names = ", ".join(f"`{p.value}`" for p in Permission if p in SCOPES[scope])
         lines.append(f"| `{scope.value}` | {names} |")
+    if routes:
+        lines += ["", "## Routes", "", "| route | needs |", "|---|---|"]
+        for methods, path, permission, organization in sorted(routes, key=lambda r: (r[1], r[0])):
+            if permission is None:
+                needs = (public or {}).get(path, "public")
+            else:
+                needs = f"`{permission.value}`" + (" (superusers, whole organization)" if organization else "")
+            lines.append(f"| {methods.replace(',', ', ')} `{path}` | {needs} |")
+        lines += ["", "`POST /api/v1/query` also needs `query:sql` for kind `sql` and `export` for `?format=csv`;",
+                  "revoking another member's key needs `keys:manage`."]
     return "\n".join(lines) + "\n"
 
 
+def documented_routes() -> str:
+    """The whole docs/permissions.md, from the app's routes."""
+    from edupulse.api.app import create_app
+    from edupulse.api.auth import route_permissions, uses_dependency, write_project
+    from edupulse.conf import Settings
+
+    app = create_app(Settings())
+    rows = [r for r in route_permissions(app) if r[1] not in ("/openapi.json", "/docs", "/redoc",
+                                                               "/docs/oauth2-redirect")]
+    public = {path: "the project's write key" for _, path, _, _ in rows if uses_dependency(app, path, write_project)}
+    signed_in = ("/api/v1/auth/logout", "/api/v1/auth/logout-everywhere", "/api/v1/auth/me")
+    public.update(dict.fromkeys(signed_in, "signed in (any role)"))
+    return render_markdown(rows, public)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    print(render_markdown(), end="")
+    print(documented_routes(), end="")
