@@ -22,9 +22,19 @@ SIGNED_IN = {"/api/v1/auth/logout", "/api/v1/auth/logout-everywhere", "/api/v1/a
 DOCS = Path(__file__).parent.parent / "docs" / "permissions.md"
 
 # One small query per analysis model, so the cross-project test covers every kind the engine has.
+RANGE = {"date_from": "2026-09-01", "date_to": "2026-09-05"}
 EXAMPLES: dict[str, dict[str, Any]] = {
-    "trends": {"kind": "trends", "series": [{"event": "lesson_scheduled"}],
-               "date_range": {"date_from": "2026-09-01", "date_to": "2026-09-05"}},
+    "trends": {"kind": "trends", "series": [{"event": "lesson_scheduled"}], "date_range": RANGE},
+    "distribution": {"kind": "distribution", "event": "lesson_scheduled", "date_range": RANGE},
+    "interval": {"kind": "interval", "start": {"event": "lesson_scheduled"}, "end": {"event": "lesson_attended"},
+                 "date_range": RANGE},
+    "ltv": {"kind": "ltv", "start": {"event": "lesson_scheduled"}, "date_range": RANGE},
+    "paths": {"kind": "paths", "start_event": "lesson_scheduled", "date_range": RANGE},
+    "attribution": {"kind": "attribution", "conversion": {"event": "lesson_attended"},
+                    "touches": [{"event": "lesson_scheduled", "channel": "lesson_id"}], "date_range": RANGE},
+    "person": {"kind": "person", "identity": {"type": "login_id", "value": "alice"}},
+    "persons": {"kind": "persons"},
+    "segments": {"kind": "segments", "definition": {"condition": {"event": "lesson_scheduled"}}},
 }
 
 
@@ -109,10 +119,13 @@ def test_a_viewer_cannot_reach_another_project_through_any_query_kind(gov: Gov, 
     # an unknown project answers like a project one is not a member of
     unknown = gov.client.post("/api/v1/query", json=query, params={"project": "Nope"}, headers=gov.bearer("viewer"))
     assert unknown.status_code == 403
-    # and B's own viewer sees B's data only
-    b_result = gov.client.post("/api/v1/query", json=query, headers=gov.bearer("viewer_b")).json()
-    a_result = own.json()
-    assert b_result != a_result
+    # and B's own viewer sees B's data only (alice is a person of A)
+    b_result = gov.client.post("/api/v1/query", json=query, headers=gov.bearer("viewer_b"))
+    if kind == "person":
+        assert b_result.status_code == 400
+    else:
+        assert b_result.status_code == 200, b_result.text
+        assert b_result.json() != own.json()
 
 
 def test_sql_kind_needs_query_sql(gov: Gov) -> None:
@@ -163,6 +176,21 @@ def test_key_scopes_cannot_escalate(gov: Gov) -> None:
     assert all("key" not in k for k in listed)
     assert {k["prefix"] for k in listed}
     assert any(k["last_used_at"] for k in listed)
+
+
+def test_advisor_sees_only_assigned_persons_in_person_listings(gov: Gov) -> None:
+    def post(who: str, body: dict[str, Any]) -> Any:
+        return gov.client.post("/api/v1/query", json=body, headers=gov.bearer(who))
+
+    assert post("analyst", EXAMPLES["persons"]).json()["total"] == 2
+    assert post("advisor", EXAMPLES["persons"]).json()["total"] == 1
+    assert post("analyst", EXAMPLES["segments"]).json()["total"] == 2
+    assert post("advisor", EXAMPLES["segments"]).json()["total"] == 1
+    assert post("advisor", EXAMPLES["person"]).status_code == 200  # alice is assigned
+    bob = post("advisor", {"kind": "person", "identity": {"type": "login_id", "value": "bob"}})
+    assert bob.status_code == 400
+    assert "bob" not in bob.text
+    assert "no such person" in bob.json()["error"]
 
 
 def test_advisor_sees_only_assigned_persons(gov: Gov) -> None:

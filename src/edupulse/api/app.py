@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from edupulse import __version__
-from edupulse.api import accounts, admin, governance, ingest, query, signin
+from edupulse.api import accounts, admin, governance, ingest, query, segments, signin
 from edupulse.api.accounts import LoginLimiter
 from edupulse.conf import Settings
 from edupulse.ingest.validate import warm_up, watch_parent
@@ -82,6 +82,7 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
     app.include_router(accounts.router)
     app.include_router(governance.router)
     app.include_router(signin.router)
+    app.include_router(segments.router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(request: Request) -> str:

@@ -361,7 +361,9 @@ class TrendsRunner(QueryRunner):
         unit = ctx.unit(q.unit)
         if q.unit != PERSON and series.math is not Math.total and series.math not in PROPERTY_MATH:
             conditions.append(exp.Not(this=exp.Is(this=unit, expression=exp.null())))
-        columns: list[exp.Expr] = [ctx.bucket(granularity, low, high).as_("bucket"), unit.as_("person")]
+        columns: list[exp.Expr] = [ctx.bucket(granularity, low, high).as_("bucket")]
+        if series.math not in ADDITIVE:  # reading the person costs a join with the merge overrides
+            columns.append(unit.as_("person"))
         keys = [f"b{i}" for i in range(len(q.breakdown.properties))] if q.breakdown else []
         if q.breakdown:
             for key, prop in zip(keys, q.breakdown.properties, strict=True):

@@ -2,7 +2,7 @@
 organization settings, notifications, advisor assignments, metric catalogue.
 
 Revision ID: 0002_governance
-Revises: 0001
+Revises: 0003_segments
 Create Date: 2026-11-23
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_governance"
-down_revision = "0001"
+down_revision = "0003_segments"
 branch_labels = None
 depends_on = None
 
