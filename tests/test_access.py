@@ -35,7 +35,14 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "person": {"kind": "person", "identity": {"type": "login_id", "value": "alice"}},
     "persons": {"kind": "persons"},
     "segments": {"kind": "segments", "definition": {"condition": {"event": "lesson_scheduled"}}},
+    "funnel": {"kind": "funnel", "steps": [{"event": "lesson_scheduled"}, {"event": "lesson_attended"}],
+               "date_range": RANGE},
+    "retention": {"kind": "retention", "start_event": {"event": "lesson_scheduled"},
+                  "return_event": {"event": "lesson_attended"}, "period": "day", "periods": 2, "date_range": RANGE},
+    "sql": {"kind": "sql", "sql": "SELECT event, count(*) AS n FROM events GROUP BY event ORDER BY event"},
 }
+# who runs the example in project A: SQL reads raw properties, so it is for admins (query:sql and personal:view)
+RUNS_AS = {"sql": "admin"}
 
 
 def api_routes(gov: Gov) -> list[tuple[str, str, Permission | None, bool]]:
@@ -104,11 +111,12 @@ def test_a_viewer_cannot_reach_another_project_through_any_query_kind(gov: Gov, 
     if kind not in EXAMPLES:
         pytest.fail(f"add an example query of kind {kind!r} to EXAMPLES in {__file__}")
     query = EXAMPLES[kind]
-    own = gov.client.post("/api/v1/query", json=query, headers=gov.bearer("viewer"))
+    who = RUNS_AS.get(kind, "viewer")
+    own = gov.client.post("/api/v1/query", json=query, headers=gov.bearer(who))
     assert own.status_code == 200, own.text
     for attempt in ({"params": {"project": "School B"}}, {"params": {"project": str(gov.b.id)}},
                     {"headers_extra": {"X-EduPulse-Project": "School B"}}):
-        headers = {**gov.bearer("viewer"), **attempt.get("headers_extra", {})}
+        headers = {**gov.bearer(who), **attempt.get("headers_extra", {})}
         response = gov.client.post("/api/v1/query", json=query, headers=headers, params=attempt.get("params"))
         assert response.status_code == 403, response.text
         assert "only-in-B" not in response.text
@@ -117,21 +125,32 @@ def test_a_viewer_cannot_reach_another_project_through_any_query_kind(gov: Gov, 
                                headers={"Authorization": f"Bearer {gov.a_api_key}"})
     assert response.status_code == 403
     # an unknown project answers like a project one is not a member of
-    unknown = gov.client.post("/api/v1/query", json=query, params={"project": "Nope"}, headers=gov.bearer("viewer"))
+    unknown = gov.client.post("/api/v1/query", json=query, params={"project": "Nope"}, headers=gov.bearer(who))
     assert unknown.status_code == 403
     # and B's own viewer sees B's data only (alice is a person of A)
     b_result = gov.client.post("/api/v1/query", json=query, headers=gov.bearer("viewer_b"))
-    if kind == "person":
+    if kind == "sql":
+        assert b_result.status_code == 403
+        b_result = gov.client.post("/api/v1/query", json=query, headers={"Authorization": f"Bearer {gov.b_api_key}"})
+        assert b_result.json()["rows"] == [["lesson_scheduled", 1]]
+    elif kind == "person":
         assert b_result.status_code == 400
     else:
         assert b_result.status_code == 200, b_result.text
         assert b_result.json() != own.json()
 
 
-def test_sql_kind_needs_query_sql(gov: Gov) -> None:
-    response = gov.client.post("/api/v1/query", json={"kind": "sql", "sql": "select 1"}, headers=gov.bearer("viewer"))
-    assert response.status_code == 403
-    assert "query:sql" in response.text
+def test_sql_kind_needs_query_sql_and_personal_view(gov: Gov) -> None:
+    body = {"kind": "sql", "sql": "SELECT properties FROM persons"}
+    viewer = gov.client.post("/api/v1/query", json=body, headers=gov.bearer("viewer"))
+    assert viewer.status_code == 403
+    assert "query:sql" in viewer.text
+    analyst = gov.client.post("/api/v1/query", json=body, headers=gov.bearer("analyst"))
+    assert analyst.status_code == 403  # raw SQL would show phone numbers unmasked
+    assert "personal:view" in analyst.text
+    admin = gov.client.post("/api/v1/query", json=body, headers=gov.bearer("admin"))
+    assert admin.status_code == 200, admin.text
+    assert any("13812345678" in str(row) for row in admin.json()["rows"])
 
 
 def test_project_secret_key_still_works_as_admin_of_its_project(gov: Gov) -> None:

@@ -43,8 +43,11 @@ async def query(
     plat = platform(request)
     project = principal.project
     assert project is not None
-    if isinstance(body, dict) and body.get("kind") == "sql" and not principal.can(Permission.query_sql):
-        raise HTTPException(403, f"{Permission.query_sql.value} is needed for SQL analyses")
+    if isinstance(body, dict) and body.get("kind") == "sql" and not (
+            principal.can(Permission.query_sql) and principal.can(Permission.personal_view)):
+        # raw SQL reads every property as stored, so it cannot be masked: it needs personal:view as well
+        raise HTTPException(403, f"SQL analyses need {Permission.query_sql.value} and "
+                                 f"{Permission.personal_view.value} (SQL reads personal data unmasked)")
     if output == "csv" and not principal.can(Permission.export):
         raise HTTPException(403, f"{Permission.export.value} is needed for CSV exports")
     scope = None

@@ -40,7 +40,7 @@ class Scope(StrEnum):
 DESCRIPTIONS: dict[Permission, str] = {
     Permission.reports_view: "see dashboards and shared reports",
     Permission.query_run: "run analyses (trends, funnels, ...) through the query API",
-    Permission.query_sql: "run SQL analyses (kind `sql`)",
+    Permission.query_sql: "run SQL analyses (kind `sql`; with `personal:view` too, as SQL reads data unmasked)",
     Permission.analyses_save: "build and save analyses, segments and dashboards",
     Permission.export: "export results (audited)",
     Permission.metrics_view: "read the metric catalogue",
@@ -123,7 +123,8 @@ def render_markdown(routes: list[RouteRow] | None = None, public: dict[str, str]
             else:
                 needs = f"`{permission.value}`" + (" (superusers, whole organization)" if organization else "")
             lines.append(f"| {methods.replace(',', ', ')} `{path}` | {needs} |")
-        lines += ["", "`POST /api/v1/query` also needs `query:sql` for kind `sql` and `export` for `?format=csv`;",
+        lines += ["", "`POST /api/v1/query` also needs `query:sql` and `personal:view` for kind `sql` (SQL reads",
+                  "personal data unmasked) and `export` for `?format=csv`;",
                   "revoking another member's key needs `keys:manage`."]
     return "\n".join(lines) + "\n"
 
