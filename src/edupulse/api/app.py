@@ -13,15 +13,19 @@ from fastapi.responses import HTMLResponse
 
 from edupulse import __version__
 from edupulse.api import (
+    accounts,
     admin,
     collect_posthog,
     collect_segment,
     collect_sensors,
     compat,
+    governance,
     ingest,
     query,
     segments,
+    signin,
 )
+from edupulse.api.accounts import LoginLimiter
 from edupulse.conf import Settings
 from edupulse.ingest.validate import warm_up, watch_parent
 from edupulse.runtime import Platform
@@ -48,8 +52,9 @@ def _validator_pool(processes: int) -> ProcessPoolExecutor | None:
     return pool
 
 
-def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
-    """Build the app; the platform is opened at start-up unless one is passed in already open."""
+def create_app(settings: Settings, platform: Platform | None = None, run_scheduler: bool = True) -> FastAPI:
+    """Build the app; the platform is opened at start-up unless one is passed in already open. The daily
+    scheduler runs in the server process unless `run_scheduler` is False or settings turn it off."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,10 +62,21 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
         plat = platform or Platform(settings).open()
         app.state.platform = plat
         app.state.api_key_cache = {}
+        app.state.activity_seen = set()
+        app.state.login_limiter = LoginLimiter(settings.auth.login_attempts_per_ip)
         app.state.validators = _validator_pool(settings.ingest.validators())
+        scheduler = None
+        if settings.scheduler.enabled and run_scheduler:
+            from edupulse.ops.scheduler import Scheduler
+
+            scheduler = Scheduler(plat.meta, settings)
+            scheduler.start()
+        app.state.scheduler = scheduler
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             if app.state.validators is not None:
                 app.state.validators.shutdown(wait=True, cancel_futures=True)
             if owned:
@@ -75,6 +91,9 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(admin.router)
     app.include_router(query.router)
+    app.include_router(accounts.router)
+    app.include_router(governance.router)
+    app.include_router(signin.router)
     app.include_router(segments.router)
     app.include_router(collect_sensors.router)
     app.include_router(collect_posthog.router)
