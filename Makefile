@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test lint bench lock clean browser-deps
+.PHONY: install demo test lint bench bench-query lock clean browser-deps
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,14 @@ bench: install
 	$(BIN)/python bench/import_parquet.py
 	$(BIN)/python bench/storage.py
 	$(BIN)/python bench/ingest_compat.py
+	$(BIN)/python bench/auth.py
+
+# Analysis on 10 and 100 million synthetic events (made once under bench/out/, about 15 minutes the first time).
+bench-query: install
+	$(BIN)/python bench/query.py
+	$(BIN)/python bench/per_unit.py
+	$(BIN)/python bench/paths_attribution.py
+	$(BIN)/python bench/people.py
 
 # Regenerate the lock file after changing dependencies in pyproject.toml.
 lock:
