@@ -179,3 +179,19 @@ def server_factory(settings: Settings) -> Iterator[ServerFactory]:
 def server(server_factory: ServerFactory, project: ProjectKeys) -> Server:
     """A started server on the `settings` data directory, with `project` in its metadata."""
     return server_factory().start()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashes() -> None:
+    """argon2 at its lowest cost: the tests create many users; production keeps the library's defaults."""
+    from edupulse.auth.passwords import set_cost
+
+    set_cost(time_cost=1, memory_cost_kib=64)
+
+
+@pytest.fixture(scope="session")
+def gov(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One app (TestClient) with two projects, a user and a personal key of every role: gov_fixtures.py."""
+    from gov_fixtures import build
+
+    yield from build(tmp_path_factory.mktemp("governance"))

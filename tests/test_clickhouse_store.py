@@ -61,6 +61,18 @@ def pair(tmp_path: Path) -> Iterator[tuple[Platform, Any]]:
     platform.open()
     yield platform, house
     platform.close()
+    # Columns declared here would outlive the test in the process's one ClickHouse engine (and turn other
+    # histories' untyped properties into empty typed columns there): drop them.
+    from edupulse.store.clickhouse import RESOLVED_VIEW
+    from edupulse.store.schema import STANDARD_PROPERTIES, property_column
+
+    for name in sorted(set(house.typed_properties()) - set(STANDARD_PROPERTIES)):
+        house._execute(f"ALTER TABLE {DB}.events DROP COLUMN IF EXISTS `{property_column(name)}`")
+        house._execute(f"DELETE FROM {DB}.property_columns WHERE name = '{name}'")
+    house._execute(RESOLVED_VIEW)
+    if _Mirror.store is not None:
+        _Mirror.store._typed = {k: v for k, v in _Mirror.store._typed.items() if k in STANDARD_PROPERTIES}
+    _Mirror.holder = None
 
 
 def test_same_batches_same_rows_same_answers(pair: tuple[Platform, Any]) -> None:

@@ -13,9 +13,10 @@ import httpx
 import pytest
 
 from conftest import ProjectKeys, Server, cli, create_project, make_settings
+from edupulse.api.auth import PROJECT_HEADER
+from edupulse.auth.permissions import Role
 from edupulse.conf import Settings
 from edupulse.meta.db import MetadataStore
-from edupulse.meta.models import User
 
 ADMIN = ("admin@edupulse.local", "admin-password-1")
 ANALYST = ("analyst@edupulse.local", "analyst-password-1")
@@ -55,11 +56,8 @@ class Site:
             yield http, self._sign_in(http, who)
 
     def _sign_in(self, http: httpx.Client, who: tuple[str, str]) -> str:
-        page = http.get("/login")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-        assert token, page.text
-        response = http.post("/login", data={"email": who[0], "password": who[1], "csrf_token": token.group(1),
-                                             "next": "/"})
+        http.headers[PROJECT_HEADER] = PROJECT
+        response = http.post("/login", data={"email": who[0], "password": who[1]})
         assert response.status_code == 303, response.text
         home = http.get("/")
         csrf = re.search(r'"csrf":"([^"]+)"', home.text)
@@ -67,14 +65,15 @@ class Site:
         return csrf.group(1)
 
 
-def _add_users(settings: Settings) -> None:
+def _add_users(settings: Settings, project: str) -> None:
+    """A superuser (admin of every project) and an analyst of the project."""
     meta = MetadataStore(settings.resolved_metadata_url)
     try:
-        meta.ensure_admin(*ADMIN)
-        meta.ensure_admin(*ANALYST)
-        with meta.session() as s, s.begin():  # until roles per project exist: a user who is not an admin
-            user = s.query(User).filter(User.email == ANALYST[0]).one()
-            user.is_admin = False
+        meta.accounts.create_user(ADMIN[0], ADMIN[1], superuser=True)
+        analyst = meta.accounts.create_user(ANALYST[0], ANALYST[1])
+        found = meta.project_by_name(project)
+        assert found is not None
+        meta.accounts.set_role(analyst.id, found.id, Role.analyst)
     finally:
         meta.close()
 
@@ -86,7 +85,7 @@ def site_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     settings = make_settings(root)
     keys = create_project(settings, PROJECT)
     cli(settings, "simulate", "--project", PROJECT, "--seed", "11", "--learners", "300", "--days", "60")
-    _add_users(settings)
+    _add_users(settings, PROJECT)
     server = Server(settings).start()
     try:
         yield Site(server, settings, keys)

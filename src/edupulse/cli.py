@@ -245,3 +245,13 @@ def query_command(ctx: click.Context, file: str, project_name: str, as_csv: bool
         click.echo(to_csv(result) if as_csv else json.dumps(result, ensure_ascii=False, default=str), nl=not as_csv)
     finally:
         platform.close()
+
+
+def _register_accounts() -> None:
+    from edupulse.auth.cli import accounts_group, key_group, user_group
+
+    for group in (user_group, key_group, accounts_group):
+        main.add_command(group)
+
+
+_register_accounts()

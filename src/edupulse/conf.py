@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,40 @@ class QuerySettings(BaseModel):
     cache_entries: int = Field(256, ge=0, description="Results kept in the result cache (0: no cache).")
 
 
+class AuthSettings(BaseModel):
+    """Sign-in, sessions and lockout."""
+
+    session_days: int = Field(14, ge=1, le=365, description="How long a sign-in session lasts.")
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto", description="Secure flag of the session cookie: auto sets it when the request came over HTTPS "
+                            "(directly or through a proxy that sends X-Forwarded-Proto).")
+    max_failed_logins: int = Field(5, ge=1, description="Failed sign-ins in a row that lock an account.")
+    lockout_minutes: int = Field(15, ge=1, description="How long a locked account stays locked.")
+    login_attempts_per_ip: int = Field(
+        30, ge=1, description="Sign-in attempts one client address may make in 5 minutes before it gets 429.")
+
+
+class SmtpSettings(BaseModel):
+    """Outgoing email (notifications to admins); nothing is sent when host is empty."""
+
+    host: str = Field("", description="SMTP server; empty: notifications are only kept in the database.")
+    port: int = Field(25, description="SMTP port (587 for STARTTLS, 465 for TLS).")
+    sender: str = Field("edupulse@localhost", description="From address.")
+    username: str = Field("", description="SMTP user name, if the server needs one.")
+    password: str = Field("", description="SMTP password.")
+    security: Literal["none", "starttls", "tls"] = Field("none", description="Connection security.")
+    timeout_seconds: float = Field(10.0, description="Time limit of one SMTP conversation.")
+
+
+class SchedulerSettings(BaseModel):
+    """The built-in scheduler of daily jobs (account review) in the server process."""
+
+    enabled: bool = Field(True, description="Run daily jobs in the server process.")
+    daily_at: str = Field("03:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                          description="Local time (default time zone) at which daily jobs run.")
+    check_seconds: int = Field(300, ge=1, description="How often the scheduler looks whether a job is due.")
+
+
 class Settings(BaseSettings):
     """Everything EduPulse can be configured with. CLI flags override environment variables."""
 
@@ -55,6 +90,9 @@ class Settings(BaseSettings):
     default_timezone: str = Field("Asia/Shanghai", description="Time zone of new projects.")
     ingest: IngestSettings = IngestSettings()
     query: QuerySettings = QuerySettings()
+    auth: AuthSettings = AuthSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
 
     @property
     def resolved_metadata_url(self) -> str:

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from edupulse import __version__
-from edupulse.api.auth import api_project, platform
-from edupulse.meta.db import ProjectInfo
+from edupulse.api.auth import Principal, platform, require
+from edupulse.auth.permissions import Permission
 
 router = APIRouter(tags=["admin"])
 
@@ -16,10 +16,12 @@ router = APIRouter(tags=["admin"])
 @router.get("/api/v1/quarantine", summary="Records refused at ingestion, newest first, with reasons")
 def quarantine(
     request: Request,
-    project: ProjectInfo = Depends(api_project),
+    principal: Principal = Depends(require(Permission.quarantine_view)),
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ) -> dict[str, Any]:
+    project = principal.project
+    assert project is not None
     meta = platform(request).meta
     return {
         "project": project.name,
@@ -30,8 +32,11 @@ def quarantine(
 
 @router.get("/api/v1/identity/warnings", summary="Identity links that were refused")
 def identity_warnings(
-    request: Request, project: ProjectInfo = Depends(api_project), limit: int = Query(100, ge=1, le=1000)
+    request: Request, principal: Principal = Depends(require(Permission.quarantine_view)),
+    limit: int = Query(100, ge=1, le=1000),
 ) -> dict[str, Any]:
+    project = principal.project
+    assert project is not None
     return {"project": project.name, "warnings": platform(request).meta.warnings(project.id, limit)}
 
 

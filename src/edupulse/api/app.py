@@ -7,14 +7,28 @@ import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
-from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from edupulse import __version__
-from edupulse.api import admin, catalog, ingest, query, reports, segments
+from edupulse.api import (
+    accounts,
+    admin,
+    catalog,
+    collect_posthog,
+    collect_segment,
+    collect_sensors,
+    compat,
+    governance,
+    ingest,
+    query,
+    reports,
+    segments,
+    signin,
+)
+from edupulse.api.accounts import LoginLimiter
 from edupulse.conf import Settings
 from edupulse.ingest.validate import warm_up, watch_parent
 from edupulse.runtime import Platform
@@ -42,11 +56,12 @@ def mount_web(app: FastAPI) -> None:
 
     @app.exception_handler(pages.LoginRequired)
     async def to_login(request: Request, exc: pages.LoginRequired) -> Response:
-        return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
+        return RedirectResponse("/login", status_code=303)
 
 
-def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
-    """Build the app; the platform is opened at start-up unless one is passed in already open."""
+def create_app(settings: Settings, platform: Platform | None = None, run_scheduler: bool = True) -> FastAPI:
+    """Build the app; the platform is opened at start-up unless one is passed in already open. The daily
+    scheduler runs in the server process unless `run_scheduler` is False or settings turn it off."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,10 +69,21 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
         plat = platform or Platform(settings).open()
         app.state.platform = plat
         app.state.api_key_cache = {}
+        app.state.activity_seen = set()
+        app.state.login_limiter = LoginLimiter(settings.auth.login_attempts_per_ip)
         app.state.validators = _validator_pool(settings.ingest.validators())
+        scheduler = None
+        if settings.scheduler.enabled and run_scheduler:
+            from edupulse.ops.scheduler import Scheduler
+
+            scheduler = Scheduler(plat.meta, settings)
+            scheduler.start()
+        app.state.scheduler = scheduler
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             if app.state.validators is not None:
                 app.state.validators.shutdown(wait=True, cancel_futures=True)
             if owned:
@@ -72,7 +98,14 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(admin.router)
     app.include_router(query.router)
+    app.include_router(accounts.router)
+    app.include_router(governance.router)
+    app.include_router(signin.router)
     app.include_router(segments.router)
+    app.include_router(collect_sensors.router)
+    app.include_router(collect_posthog.router)
+    app.include_router(collect_segment.router)
+    app.add_middleware(compat.CollectionCORS)
 
     app.include_router(reports.router)
     app.include_router(catalog.router)

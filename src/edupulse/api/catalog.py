@@ -12,12 +12,16 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlglot import exp
 
-from edupulse.api.auth import api_project, bearer, platform
+from edupulse.api.auth import platform, require_project
 from edupulse.api.reports import actor, ui_store
+from edupulse.auth.permissions import Permission
 from edupulse.meta.db import MetadataError, ProjectInfo
 from edupulse.store.catalog import build_catalogue
 
 router = APIRouter(tags=["catalogue"])
+CAN_QUERY = Depends(require_project(Permission.query_run))
+CAN_DESCRIBE = Depends(require_project(Permission.catalogue_manage))
+CAN_WATCH = Depends(require_project(Permission.quarantine_view))
 
 
 class DescriptionIn(BaseModel):
@@ -45,19 +49,8 @@ def _catalogue(request: Request, project: ProjectInfo) -> dict[str, Any]:
     return data
 
 
-def is_admin(request: Request) -> bool:
-    """Secret API keys act as admins of their project; a web session as its user's role. Called after
-    `api_project`, so a bearer token here is a valid secret API key."""
-    from edupulse.web import session
-
-    if bearer(request) is not None:
-        return True
-    found = session.current(request)
-    return found.signed_in and found.is_admin
-
-
 @router.get("/api/v1/catalog", summary="Events and properties seen: types, volumes, first/last seen, descriptions")
-async def catalogue(request: Request, project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+async def catalogue(request: Request, project: ProjectInfo = CAN_QUERY) -> dict[str, Any]:
     data = await run_in_threadpool(_catalogue, request, project)
     described = ui_store(request).descriptions(project.id)
     return {
@@ -70,9 +63,8 @@ async def catalogue(request: Request, project: ProjectInfo = Depends(api_project
 
 
 @router.put("/api/v1/catalog/descriptions", summary="Describe an event or property (admins)")
-def describe(request: Request, body: DescriptionIn, project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
-    if not is_admin(request):
-        raise HTTPException(403, "only admins can edit descriptions in the data catalogue")
+def describe(request: Request, body: DescriptionIn,
+             project: ProjectInfo = CAN_DESCRIBE) -> dict[str, Any]:
     try:
         ui_store(request).describe(project.id, body.kind, body.name, body.description, actor(request))
     except MetadataError as exc:
@@ -99,7 +91,7 @@ def _per_minute(request: Request, project: ProjectInfo, minutes: int) -> list[di
 
 
 @router.get("/api/v1/ingestion/stats", summary="Events stored per minute (by arrival) and refused records")
-async def ingestion_stats(request: Request, project: ProjectInfo = Depends(api_project),
+async def ingestion_stats(request: Request, project: ProjectInfo = CAN_WATCH,
                           minutes: int = Query(60, ge=1, le=1440)) -> dict[str, Any]:
     series = await run_in_threadpool(_per_minute, request, project, minutes)
     return {"project": project.name, "per_minute": series,

@@ -1,4 +1,7 @@
-"""POST /api/v1/query: run an analysis model (see docs/queries.md) with the project's secret API key.
+"""POST /api/v1/query: run an analysis model (see docs/queries.md) in the request's project.
+
+Metrics are resolved by name from the project's catalogue, advisors see only persons assigned to them,
+personal properties are masked for callers without `personal:view`, and CSV exports are audited.
 
 `?format=csv` answers with the result as CSV. `?query_id=ID` names the running query so that
 `DELETE /api/v1/query/ID` can cancel it (from another request)."""
@@ -9,13 +12,16 @@ import re
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from edupulse.api.auth import api_project, platform
-from edupulse.meta.db import ProjectInfo
+from edupulse.api.auth import Principal, client_of, platform, require
+from edupulse.auth.masking import mask_result
+from edupulse.auth.permissions import Permission
+from edupulse.auth.scope import person_scope
 from edupulse.queries import QueryError, run_query
 from edupulse.queries.base import to_csv
+from edupulse.queries.dialect import DIALECTS
 from edupulse.store.base import QueryControl
 
 router = APIRouter(tags=["analysis"])
@@ -30,11 +36,24 @@ def _error(status: int, message: str) -> Response:
 async def query(
     request: Request,
     body: Annotated[Any, Body(examples=[{"kind": "trends", "series": [{"event": "page_view"}]}])],
-    project: ProjectInfo = Depends(api_project),
+    principal: Principal = Depends(require(Permission.query_run)),
     output: Annotated[str, Query(alias="format", pattern="^(json|csv)$")] = "json",
     query_id: Annotated[str | None, Query(description="a name to cancel the query by")] = None,
 ) -> Response:
     plat = platform(request)
+    project = principal.project
+    assert project is not None
+    if isinstance(body, dict) and body.get("kind") == "sql" and not (
+            principal.can(Permission.query_sql) and principal.can(Permission.personal_view)):
+        # raw SQL reads every property as stored, so it cannot be masked: it needs personal:view as well
+        raise HTTPException(403, f"SQL analyses need {Permission.query_sql.value} and "
+                                 f"{Permission.personal_view.value} (SQL reads personal data unmasked)")
+    if output == "csv" and not principal.can(Permission.export):
+        raise HTTPException(403, f"{Permission.export.value} is needed for CSV exports")
+    scope = None
+    if principal.restricted_to_assigned and principal.user is not None:
+        scope = person_scope(project.id, plat.meta.accounts.assignments(project.id, principal.user.id),
+                             DIALECTS[plat.store.dialect])
     if query_id is not None and not _QUERY_ID.match(query_id):
         return _error(400, "query_id: use 1-64 letters, digits and _ . : -")
     key = f"{project.id}:{query_id}" if query_id else None
@@ -44,20 +63,32 @@ async def query(
             return _error(409, f"a query named {query_id!r} is running already")
         plat.running_queries[key] = control
     try:
-        result = await run_in_threadpool(run_query, plat.query_env(), project, body, None, control)
+        result = await run_in_threadpool(lambda: run_query(plat.query_env(), project, body, None, control,
+                                                           person_scope=scope))
     except QueryError as exc:
         return _error(exc.status, str(exc))
     finally:
         if key is not None:
             plat.running_queries.pop(key, None)
+    if not principal.can(Permission.personal_view):
+        breakdown = body.get("breakdown") if isinstance(body, dict) else None
+        props = breakdown.get("properties") if isinstance(breakdown, dict) else None
+        result = mask_result(result, breakdown=props if isinstance(props, list) else None)
     if output == "csv":
+        plat.meta.audit.record("export", principal.actor, actor_user_id=principal.user.id if principal.user else None,
+                               project_id=project.id, target=str(result.get("kind")),
+                               detail={"format": "csv", "query": body if isinstance(body, dict) else None},
+                               client=client_of(request))
         return Response(to_csv(result), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{result["kind"]}.csv"'})
     return Response(orjson.dumps(result, option=orjson.OPT_NON_STR_KEYS), media_type="application/json")
 
 
 @router.delete("/api/v1/query/{query_id}", summary="Cancel a running query started with ?query_id=ID")
-def cancel(request: Request, query_id: str, project: ProjectInfo = Depends(api_project)) -> Response:
+def cancel(request: Request, query_id: str,
+           principal: Principal = Depends(require(Permission.query_run))) -> Response:
+    project = principal.project
+    assert project is not None
     control = platform(request).running_queries.get(f"{project.id}:{query_id}")
     if control is None:
         return _error(404, f"no query named {query_id!r} is running in this project")

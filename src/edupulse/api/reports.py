@@ -10,12 +10,15 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from edupulse.api.auth import api_project, platform
+from edupulse.api.auth import Principal, platform, require_project
+from edupulse.auth.permissions import Permission
 from edupulse.meta.db import MetadataError, ProjectInfo
 from edupulse.meta.ui import UIStore
 from edupulse.queries import QueryError, parse_query, run_query
 
 router = APIRouter(tags=["reports"])
+CAN_VIEW = Depends(require_project(Permission.reports_view))  # viewers see dashboards and reports
+CAN_SAVE = Depends(require_project(Permission.analyses_save))  # analysts and admins build them
 
 
 class ReportIn(BaseModel):
@@ -49,9 +52,8 @@ def ui_store(request: Request) -> UIStore:
 
 
 def actor(request: Request) -> str:
-    from edupulse.web import session
-
-    return session.current(request).email or "api key"
+    principal: Principal | None = getattr(request.state, "principal", None)
+    return principal.actor if principal is not None else "unknown"
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -86,12 +88,12 @@ async def run(request: Request, project: ProjectInfo, query: dict[str, Any]) -> 
 
 
 @router.get("/api/v1/reports", summary="Saved reports of the project")
-def list_reports(request: Request, project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+def list_reports(request: Request, project: ProjectInfo = CAN_VIEW) -> dict[str, Any]:
     return {"reports": ui_store(request).reports(project.id)}
 
 
 @router.post("/api/v1/reports", summary="Save a query as a report (optionally onto a dashboard)")
-def create_report(request: Request, body: ReportIn, project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+def create_report(request: Request, body: ReportIn, project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
     _checked_query(body.query)
     store = ui_store(request)
     try:
@@ -105,7 +107,7 @@ def create_report(request: Request, body: ReportIn, project: ProjectInfo = Depen
 
 @router.put("/api/v1/reports/{report_id}", summary="Change a report's name or query")
 def update_report(request: Request, report_id: int, body: ReportIn,
-                  project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+                  project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
     _checked_query(body.query)
     try:
         return ui_store(request).save_report(project.id, body.name, body.query, actor(request), report_id)
@@ -114,19 +116,19 @@ def update_report(request: Request, report_id: int, body: ReportIn,
 
 
 @router.delete("/api/v1/reports/{report_id}", summary="Delete a report (and take it off dashboards)")
-def delete_report(request: Request, report_id: int, project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+def delete_report(request: Request, report_id: int, project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
     ui_store(request).delete_report(project.id, report_id)
     return {"deleted": report_id}
 
 
 @router.get("/api/v1/dashboards", summary="Dashboards of the project")
-def list_dashboards(request: Request, project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+def list_dashboards(request: Request, project: ProjectInfo = CAN_VIEW) -> dict[str, Any]:
     return {"dashboards": ui_store(request).dashboards(project.id)}
 
 
 @router.post("/api/v1/dashboards", summary="Create a dashboard")
 def create_dashboard(request: Request, body: DashboardIn,
-                     project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+                     project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
     try:
         return ui_store(request).save_dashboard(project.id, body.name, body.refresh_seconds, body.date_from,
                                                 body.date_to)
@@ -135,7 +137,7 @@ def create_dashboard(request: Request, body: DashboardIn,
 
 
 @router.get("/api/v1/dashboards/{dashboard_id}", summary="A dashboard with its reports")
-def get_dashboard(request: Request, dashboard_id: int, project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+def get_dashboard(request: Request, dashboard_id: int, project: ProjectInfo = CAN_VIEW) -> dict[str, Any]:
     try:
         return ui_store(request).dashboard(project.id, dashboard_id)
     except MetadataError as exc:
@@ -144,7 +146,7 @@ def get_dashboard(request: Request, dashboard_id: int, project: ProjectInfo = De
 
 @router.put("/api/v1/dashboards/{dashboard_id}", summary="Rename; set the refresh interval and date filter")
 def update_dashboard(request: Request, dashboard_id: int, body: DashboardIn,
-                     project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+                     project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
     try:
         return ui_store(request).save_dashboard(project.id, body.name, body.refresh_seconds, body.date_from,
                                                 body.date_to, dashboard_id)
@@ -154,14 +156,14 @@ def update_dashboard(request: Request, dashboard_id: int, body: DashboardIn,
 
 @router.delete("/api/v1/dashboards/{dashboard_id}", summary="Delete a dashboard (its reports stay)")
 def delete_dashboard(request: Request, dashboard_id: int,
-                     project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+                     project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
     ui_store(request).delete_dashboard(project.id, dashboard_id)
     return {"deleted": dashboard_id}
 
 
 @router.post("/api/v1/dashboards/{dashboard_id}/items", summary="Put a report on a dashboard")
 def add_item(request: Request, dashboard_id: int, body: ItemIn,
-             project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+             project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
     store = ui_store(request)
     try:
         store.add_to_dashboard(project.id, dashboard_id, body.report_id, body.width)
@@ -172,7 +174,7 @@ def add_item(request: Request, dashboard_id: int, body: ItemIn,
 
 @router.delete("/api/v1/dashboards/{dashboard_id}/items/{report_id}", summary="Take a report off a dashboard")
 def remove_item(request: Request, dashboard_id: int, report_id: int,
-                project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+                project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
     try:
         ui_store(request).remove_from_dashboard(project.id, dashboard_id, report_id)
     except MetadataError as exc:
@@ -183,7 +185,7 @@ def remove_item(request: Request, dashboard_id: int, report_id: int,
 @router.post("/api/v1/dashboards/{dashboard_id}/share",
              summary="Create a new read-only share link (enabled: true) or withdraw it (false)")
 def share_dashboard(request: Request, dashboard_id: int, body: ShareIn,
-                    project: ProjectInfo = Depends(api_project)) -> dict[str, Any]:
+                    project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
     try:
         token = ui_store(request).share(project.id, dashboard_id, body.enabled)
     except MetadataError as exc:

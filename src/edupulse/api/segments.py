@@ -1,4 +1,5 @@
-"""/api/v1/segments: saved person definitions of a project (secret API key), usable as filters in every
+"""/api/v1/segments: saved person definitions of a project (reading needs reports:view, changing
+analyses:save), usable as filters in every
 analysis ({"segment": NAME}) and listed by the `segments` query kind."""
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from edupulse.api.auth import api_project, platform
+from edupulse.api.auth import platform, require_project
+from edupulse.auth.permissions import Permission
 from edupulse.meta.db import MetadataError, ProjectInfo
 from edupulse.ops.segments import SegmentCatalog
 
@@ -43,13 +45,15 @@ def _error(exc: Exception, status: int = 400) -> Response:
 
 
 @router.get("/api/v1/segments", summary="The project's saved segments")
-def list_segments(request: Request, project: ProjectInfo = Depends(api_project)) -> Response:
+def list_segments(request: Request,
+                  project: ProjectInfo = Depends(require_project(Permission.reports_view))) -> Response:
     catalog = SegmentCatalog(platform(request).meta)
     return _json({"project": project.name, "segments": [s.to_json() for s in catalog.all(project.id)]})
 
 
 @router.post("/api/v1/segments", summary="Save a segment", status_code=201)
-async def create_segment(request: Request, body: SegmentBody, project: ProjectInfo = Depends(api_project)) -> Response:
+async def create_segment(request: Request, body: SegmentBody,
+                         project: ProjectInfo = Depends(require_project(Permission.analyses_save))) -> Response:
     catalog = SegmentCatalog(platform(request).meta)
     try:
         saved = await run_in_threadpool(catalog.create, project.id, body.name, body.definition, body.description)
@@ -59,7 +63,8 @@ async def create_segment(request: Request, body: SegmentBody, project: ProjectIn
 
 
 @router.get("/api/v1/segments/{segment}", summary="One segment, by name or id")
-def show_segment(request: Request, segment: str, project: ProjectInfo = Depends(api_project)) -> Response:
+def show_segment(request: Request, segment: str,
+                 project: ProjectInfo = Depends(require_project(Permission.reports_view))) -> Response:
     found = SegmentCatalog(platform(request).meta).get(project.id, segment)
     if found is None:
         return _error(MetadataError(f"segment {segment!r}: no such segment in this project"), 404)
@@ -68,7 +73,7 @@ def show_segment(request: Request, segment: str, project: ProjectInfo = Depends(
 
 @router.put("/api/v1/segments/{segment}", summary="Change a segment's name, description or definition")
 async def update_segment(request: Request, segment: str, body: SegmentChange,
-                         project: ProjectInfo = Depends(api_project)) -> Response:
+                         project: ProjectInfo = Depends(require_project(Permission.analyses_save))) -> Response:
     catalog = SegmentCatalog(platform(request).meta)
     try:
         saved = await run_in_threadpool(lambda: catalog.update(
@@ -79,7 +84,8 @@ async def update_segment(request: Request, segment: str, body: SegmentChange,
 
 
 @router.delete("/api/v1/segments/{segment}", summary="Delete a segment no other segment refers to")
-def delete_segment(request: Request, segment: str, project: ProjectInfo = Depends(api_project)) -> Response:
+def delete_segment(request: Request, segment: str,
+                   project: ProjectInfo = Depends(require_project(Permission.analyses_save))) -> Response:
     try:
         gone = SegmentCatalog(platform(request).meta).delete(project.id, segment)
     except MetadataError as exc:

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from edupulse.auth.passwords import hash_password, verify_password
+from edupulse.meta import governance as _governance  # noqa: F401  (registers the tables)
 from edupulse.meta.models import GroupType, IdentityWarning, Project, QuarantinedRecord, User
+
+if TYPE_CHECKING:
+    from edupulse.meta.accounts import Accounts
+    from edupulse.meta.audit import AuditLog
+    from edupulse.meta.catalogue import MetricCatalogue
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 GROUP_SLOTS = 5
@@ -65,23 +72,6 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
-    return f"scrypt${salt.hex()}${digest.hex()}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    try:
-        scheme, salt_hex, digest_hex = stored.split("$")
-    except ValueError:
-        return False
-    if scheme != "scrypt":
-        return False
-    digest = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt_hex), n=2**14, r=8, p=1)
-    return hmac.compare_digest(digest.hex(), digest_hex)
-
-
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -113,6 +103,27 @@ class MetadataStore:
 
     def session(self) -> Session:
         return self._sessions()
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        """Users, memberships, sessions, personal keys (edupulse.meta.accounts)."""
+        from edupulse.meta.accounts import Accounts
+
+        return Accounts(self)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        """The append-only audit log (edupulse.meta.audit)."""
+        from edupulse.meta.audit import AuditLog
+
+        return AuditLog(self)
+
+    @cached_property
+    def metrics(self) -> MetricCatalogue:
+        """The metric catalogue (edupulse.meta.catalogue)."""
+        from edupulse.meta.catalogue import MetricCatalogue
+
+        return MetricCatalogue(self)
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (idempotent)."""

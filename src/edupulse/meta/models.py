@@ -37,6 +37,14 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # governance (0002): lifecycle, lockout and activity
+    name: Mapped[str] = mapped_column(String(100), default="")
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    last_active_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
 
 class QuarantinedRecord(Base):

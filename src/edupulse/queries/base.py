@@ -31,6 +31,10 @@ from edupulse.store.base import EventStore, QueryControl, QueryInterrupted
 Table = tuple[list[str], list[list[Any]]]
 
 
+# name -> the metric's current definition (queries.metrics.MetricRef), or None when there is no such metric
+MetricLookup = Callable[[str], Any]
+
+
 class QueryError(ValueError):
     """The query cannot run as written; the message says what to change (and where)."""
 
@@ -68,7 +72,12 @@ class QueryRunner:
 
     def run(self, tree: exp.Expr, max_rows: int | None = None) -> list[tuple[Any, ...]]:
         """Run one statement; more than `max_rows` rows (default: the result row limit) is an error."""
-        sql = resolve_persons(tree, self.ctx.dialect).sql(self.ctx.dialect.name)
+        tree = resolve_persons(tree, self.ctx.dialect)
+        if self.ctx.dialect.limit_needs_offset:
+            for select in tree.find_all(exp.Select):
+                if select.args.get("limit") is not None and select.args.get("offset") is None:
+                    select.offset(0, copy=False)
+        sql = tree.sql(self.ctx.dialect.name)
         self.statements.append(sql)
         limit = max_rows or self.limits.max_result_rows
         try:
@@ -177,30 +186,43 @@ class QueryEnv:
     limits: QuerySettings = field(default_factory=QuerySettings)
 
 
-def context(env: QueryEnv, project: ProjectInfo) -> Context:
+def context(env: QueryEnv, project: ProjectInfo, person_scope: exp.Expr | None = None) -> Context:
     groups = env.meta.group_types(project.id) if env.meta is not None else {}
     segments = SEGMENT_LOOKUP[0](env.meta, project) if SEGMENT_LOOKUP and env.meta is not None else _no_segments
     return Context(project_id=project.id, timezone=ZoneInfo(project.timezone), typed=dict(env.store.typed_properties()),
-                   dialect=DIALECTS[env.store.dialect], groups=groups, segments=segments)
+                   dialect=DIALECTS[env.store.dialect], groups=groups, segments=segments, person_scope=person_scope)
 
 
 def run_query(
     store: EventStore | QueryEnv, project: ProjectInfo, data: Any, now: dt.datetime | None = None,
-    control: QueryControl | None = None,
+    control: QueryControl | None = None, *, person_scope: exp.Expr | None = None,
+    metrics: MetricLookup | None = None,
 ) -> dict[str, Any]:
-    """Parse, compile and run one query for one project; the response carries the SQL that ran."""
+    """Parse, compile and run one query for one project; the response carries the SQL that ran.
+
+    Series that name a catalogue metric (`{"metric": "attendance_rate"}`) are resolved by `metrics` or the
+    environment's metadata (edupulse.queries.metrics); `person_scope` restricts every read of events to some
+    persons (edupulse.auth.scope)."""
     env = store if isinstance(store, QueryEnv) else QueryEnv(store)
+    from edupulse.queries.metrics import references_metrics, run_with_metrics
+
+    if references_metrics(data):
+        if metrics is None and env.meta is not None:
+            metrics = env.meta.metrics.lookup(project.id)
+        return run_with_metrics(env, project, data, metrics, now=now, control=control, person_scope=person_scope)
     query = parse_query(data)
     started = time.perf_counter()
     now = now or dt.datetime.now(dt.UTC)
-    ctx = context(env, project)
+    ctx = context(env, project, person_scope)
     ctx.now = now
     key = None
     if env.cache is not None:
         today = now.astimezone(ctx.timezone).date().isoformat()
         stamps = [stamp(env.meta, project) for stamp in CACHE_STAMPS] if env.meta is not None else []
+        scope = person_scope.sql(ctx.dialect.name) if person_scope is not None else None  # advisors' own results
         material = orjson.dumps([project.id, project.timezone, today, env.store.dialect, env.store.data_version(),
-                                 stamps, query.model_dump(mode="json", by_alias=True)], option=orjson.OPT_SORT_KEYS)
+                                 stamps, query.model_dump(mode="json", by_alias=True), scope],
+                                option=orjson.OPT_SORT_KEYS)
         key = hashlib.sha256(material).hexdigest()
         cached = env.cache.get(key)
         if cached is not None:

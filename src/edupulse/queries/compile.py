@@ -63,7 +63,19 @@ class Context:
     dialect: Dialect = DUCKDB
     groups: dict[str, int] = field(default_factory=dict)
     segments: SegmentResolver = _no_segments
+    # Access control: a condition on `e.resolved_person_id` that `scan` adds to every read of events, so
+    # callers restricted to some persons (advisors) see only them (edupulse.auth.scope).
+    person_scope: exp.Expr | None = None
     now: dt.datetime | None = None  # the query's "now", for relative windows of segments
+
+    def in_scope(self, person: exp.Expr) -> exp.Expr | None:
+        """The person scope applied to another person column (persons.person_id, a literal), or None."""
+        if self.person_scope is None:
+            return None
+        scope = self.person_scope.copy()
+        if isinstance(scope, exp.In):
+            scope.set("this", person.copy())
+        return scope
 
     # properties ------------------------------------------------------------------------------------
 
@@ -199,6 +211,8 @@ class Context:
         joined when a person or group property is read. The select may be extended (group by, order by...)
         and may read `e.resolved_person_id` anywhere: `resolve_persons` (run before rendering) joins the
         merge overrides only where that column is read, since the engine cannot drop that LEFT JOIN itself."""
+        if self.person_scope is not None:  # access control: see the field
+            conditions = [*conditions, self.person_scope.copy()]
         nodes = [*columns, *conditions]
         where = [exp.column("project_id", EVENTS).eq(exp.Literal.number(self.project_id)), *conditions]
         select = exp.select(*columns).from_(exp.table_("events").as_(EVENTS)).where(exp.and_(*where))

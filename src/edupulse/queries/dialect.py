@@ -126,6 +126,10 @@ class Dialect:
     resolved: Fn  # (override's person, event's person) -> the person after merges, after a LEFT JOIN
     arg_min: Fn  # the value of the first argument on the row with the smallest second argument
 
+    # DuckDB 2.0.0 can drop a LIMIT over a LEFT JOIN of two keys (the events_resolved view); an explicit
+    # OFFSET 0 keeps it
+    limit_needs_offset: bool = False
+
 
 DUCKDB = Dialect(
     name="duckdb",
@@ -144,6 +148,7 @@ DUCKDB = Dialect(
     array_agg=lambda v: exp.func("list", v),
     resolved=lambda merged, own: exp.func("coalesce", merged, own),
     arg_min=lambda v, by: exp.func("arg_min", v, by),
+    limit_needs_offset=True,
 )
 
 CLICKHOUSE = Dialect(

@@ -123,13 +123,18 @@ class FunnelPlan:
             self._layer(f"xs{j + 1}", events(f"x{j + 1}"))
         for k in range(2, n + 1):
             step = events(f"f{k}", *[v.copy() for v in values]).subquery("b")
+            # only units with a step-k event need their step-(k-1) events sorted for the ASOF join: a hash
+            # semi-join drops the others first (most units never get past step 1)
+            doers = exp.select(_c("u")).from_(base).where(_is(f"f{k}"))
+            previous = (exp.select(_c("u"), _c("t"), _c("r")).from_(f"s{k - 1}")
+                        .where(exp.In(this=_c("u"), query=doers.subquery())))
             on = exp.and_(exp.column("u", "b").eq(exp.column("u", "a")),
                           exp.GTE(this=exp.column("t", "b"), expression=exp.column("t", "a")))
             select = (exp.select(exp.column("u", "b").as_("u"), exp.column("t", "b").as_("t"),
                                  exp.column("r", "a").as_("r"), *[exp.column(f"b{i}", "b").as_(f"b{i}")
                                                                   for i in range(self.width)])
                       .from_(step)
-                      .join(exp.Join(this=exp.table_(f"s{k - 1}").as_("a"), on=on, method="ASOF")))
+                      .join(exp.Join(this=previous.subquery("a"), on=on, method="ASOF")))
             keep = [exp.LTE(this=exp.column("t", "b"),
                             expression=exp.Add(this=exp.column("r", "a"), expression=_n(self.window)))]
             for j, x in enumerate(q.exclusions):

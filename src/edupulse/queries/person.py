@@ -119,6 +119,9 @@ def persons_source(ctx: Context) -> exp.Expr:
     segments) applies to them as it does to events."""
     inner = (exp.select(exp.column("person_id"), exp.column("person_id").as_(PERSON_COLUMN), exp.column("properties"))
              .from_("persons").where(project_rows(ctx, "persons")))
+    scope = ctx.in_scope(exp.column("person_id"))
+    if scope is not None:  # callers restricted to some persons (advisors) list only those
+        inner = inner.where(scope)
     return inner.subquery(PERSONS)
 
 
@@ -192,6 +195,11 @@ class PersonRunner(QueryRunner):
     def calculate(self) -> dict[str, Any]:
         q = self.query
         person_id, found_by = self._resolve()
+        scope = self.ctx.in_scope(_n(person_id))
+        if scope is not None and not self.run(exp.select(_n(1)).where(scope)):
+            # the same answer as for a person who does not exist: restricted callers learn nothing
+            raise QueryError(f"{'person_id' if q.person_id is not None else 'identity'}: no such person in this "
+                             "project")
         profile = self.run(exp.select(self.ctx.dialect.to_text(exp.column("properties"))).from_("persons").where(
             exp.and_(project_rows(self.ctx, "persons"), exp.column("person_id").eq(_n(person_id)))))
         merged = self.run(exp.select("old_person_id").from_("person_overrides").where(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Form, Request
@@ -62,15 +61,13 @@ def render(request: Request, template: str, page: str, data: dict[str, Any] | No
     project = session.project(request) if not public else None
     boot = {"page": page, "lang": lang, "csrf": web.csrf, "messages": messages, "kinds": sorted(registered_kinds()),
             "project": {"id": project.id, "name": project.name, "timezone": project.timezone} if project else None,
-            "is_admin": web.is_admin, "data": data or {}}
+            "is_admin": session.is_admin(request) if not public else False, "data": data or {}}
     context = {"request": request, "t": messages, "lang": lang, "session": web, "project": project,
                "projects": session.projects(request) if not public else [], "page": page, "version": __version__,
                "csrf": web.csrf, "kinds": BUILDER_KINDS, "available": registered_kinds(), "data": data or {},
                "public": public,
                "boot": Markup(orjson.dumps(boot).decode().replace("<", "\\u003c"))}
-    response = templates(request).TemplateResponse(request, template, context, status_code=status)
-    session.persist(request, response)
-    return response
+    return templates(request).TemplateResponse(request, template, context, status_code=status)
 
 
 def signed_in(request: Request) -> session.WebSession:
@@ -82,35 +79,6 @@ def signed_in(request: Request) -> session.WebSession:
 
 def ui_store(request: Request) -> UIStore:
     return UIStore(request.app.state.platform.meta)
-
-
-@router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str = "/", error: str | None = None) -> Response:
-    return render(request, "login.html", "login", {"next": local_path(next), "error": error}, public=True)
-
-
-@router.post("/login")
-def login(request: Request, email: str = Form(""), password: str = Form(""), csrf_token: str = Form(""),
-          next: str = Form("/")) -> Response:
-    target = local_path(next)
-    if not session.check_csrf(request, csrf_token):
-        response: Response = RedirectResponse(f"/login?error=csrf&next={quote(target)}", status_code=303)
-        session.persist(request, response)
-        return response
-    response = RedirectResponse(target, status_code=303)
-    if not session.sign_in(request, response, email, password):
-        return render(request, "login.html", "login", {"next": target, "error": "failed", "email": email},
-                      status=401, public=True)
-    return response
-
-
-@router.post("/logout")
-def logout(request: Request, csrf_token: str = Form("")) -> Response:
-    if not session.check_csrf(request, csrf_token):
-        return render(request, "error.html", "error", {"message": "error.csrf"}, status=403, public=True)
-    response = RedirectResponse("/login", status_code=303)
-    session.sign_out(request, response)
-    return response
 
 
 @router.get("/lang/{code}")

@@ -145,6 +145,14 @@
     };
   };
 
+  document.addEventListener("DOMContentLoaded", () => {
+    const out = document.getElementById("sign-out");
+    if (out) out.addEventListener("click", async () => {
+      try { await EP.api("POST", "/api/v1/auth/logout"); } catch (_) { /* signed out already */ }
+      location.href = "/login";
+    });
+  });
+
   /* The data catalogue, loaded once per page, for the event and property pickers. */
   EP.catalogue = function () {
     if (!EP._catalogue) EP._catalogue = EP.api("GET", "/api/v1/catalog").catch((err) => {
