@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -113,15 +113,22 @@ class StatementStore:
             return self._save(project_id, statements)
 
     def _save(self, project_id: int, statements: Sequence[NewStatement]) -> list[dict[str, Any]]:
-        ids = [s.document["id"] for s in statements]
+        ids = [n.document["id"] for n in statements]
+        mine = XapiStatement.project_id == project_id
         with self.meta.session() as s, s.begin():
             existing = {row.statement_id: row for row in s.scalars(
-                select(XapiStatement).where(XapiStatement.project_id == project_id, XapiStatement.statement_id.in_(ids))
-            )}
-            batch_voids = {s.document["id"] for s in statements if s.document["verb"]["id"] == VOIDED}
+                select(XapiStatement).where(mine, XapiStatement.statement_id.in_(ids)))}
+            # Targets of voiding statements in this request, and new statements voided earlier (a voiding statement
+            # may arrive before its target).
+            targets = {n.document["object"]["id"]: i for i, n in enumerate(statements)
+                       if n.document["verb"]["id"] == VOIDED and n.document["id"] not in existing}
+            self._check_void_targets(s, project_id, targets, statements)
+            voided = set(targets)
+            voided.update(s.scalars(select(XapiStatement.voids).where(mine, XapiStatement.voids.in_(ids))))
             out: list[dict[str, Any]] = []
-            targets: list[str] = []
-            for index, new in enumerate(statements):
+            rows: list[dict[str, Any]] = []
+            added: list[dict[str, Any]] = []
+            for new in statements:
                 doc = new.document
                 old = existing.get(doc["id"])
                 if old is not None:
@@ -131,40 +138,45 @@ class StatementStore:
                     out.append(stored)
                     continue
                 ref = doc["object"]["id"] if doc["object"].get("objectType") == "StatementRef" else None
-                voids = ref if doc["verb"]["id"] == VOIDED else None
-                if voids is not None:
-                    self._check_void_target(s, project_id, voids, batch_voids, index)
-                    targets.append(voids)
-                row = XapiStatement(
-                    project_id=project_id, statement_id=doc["id"], stored_us=new.stored_us, verb_id=doc["verb"]["id"],
-                    registration=doc.get("context", {}).get("registration"), voids=voids, ref_id=ref,
-                    signature=new.signature, document=orjson.dumps(doc).decode(),
-                    voided=bool(s.scalar(select(exists().where(
-                        XapiStatement.project_id == project_id, XapiStatement.voids == doc["id"])))) or any(
-                        o.document.get("object", {}).get("id") == doc["id"] and o.document["verb"]["id"] == VOIDED
-                        for o in statements),
-                )
-                s.add(row)
-                s.flush()
-                s.add_all(XapiStatementAgent(statement_pk=row.id, project_id=project_id, agent_key=key, direct=direct)
-                          for key, direct in set(_agents(doc)))
-                s.add_all(XapiStatementActivity(statement_pk=row.id, project_id=project_id, activity_id=key,
-                                                direct=direct) for key, direct in set(_activities(doc)))
-                existing[doc["id"]] = row
+                rows.append({"project_id": project_id, "statement_id": doc["id"], "stored_us": new.stored_us,
+                             "verb_id": doc["verb"]["id"], "registration": doc.get("context", {}).get("registration"),
+                             "ref_id": ref, "voids": ref if doc["verb"]["id"] == VOIDED else None,
+                             "voided": doc["id"] in voided, "signature": new.signature,
+                             "document": orjson.dumps(doc).decode()})
+                added.append(doc)
                 out.append(doc)
+            if rows:  # bulk inserts: the ORM's unit of work costs more than the rest of a request
+                pks = s.scalars(insert(XapiStatement).returning(XapiStatement.id, sort_by_parameter_order=True), rows)
+                agents: list[dict[str, Any]] = []
+                activities: list[dict[str, Any]] = []
+                for pk, doc in zip(pks, added, strict=True):
+                    agents.extend({"statement_pk": pk, "project_id": project_id, "agent_key": key, "direct": direct}
+                                  for key, direct in set(_agents(doc)))
+                    activities.extend({"statement_pk": pk, "project_id": project_id, "activity_id": key,
+                                       "direct": direct} for key, direct in set(_activities(doc)))
+                if agents:
+                    s.execute(insert(XapiStatementAgent), agents)
+                if activities:
+                    s.execute(insert(XapiStatementActivity), activities)
             if targets:
-                s.execute(update(XapiStatement).where(XapiStatement.project_id == project_id,
-                                                      XapiStatement.statement_id.in_(targets)).values(voided=True))
+                s.execute(update(XapiStatement).where(mine, XapiStatement.statement_id.in_(list(targets)))
+                          .values(voided=True))
         return out
 
     @staticmethod
-    def _check_void_target(s: Session, project_id: int, target: str, batch_voids: set[str], index: int) -> None:
-        stored_voiding = s.scalar(select(exists().where(
-            XapiStatement.project_id == project_id, XapiStatement.statement_id == target,
+    def _check_void_targets(s: Session, project_id: int, targets: dict[str, int],
+                            statements: Sequence[NewStatement]) -> None:
+        """A voiding statement cannot be voided (Data 2.3.2)."""
+        if not targets:
+            return
+        voiding = set(s.scalars(select(XapiStatement.statement_id).where(
+            XapiStatement.project_id == project_id, XapiStatement.statement_id.in_(list(targets)),
             XapiStatement.voids.is_not(None))))
-        if stored_voiding or target in batch_voids:
-            raise StatementError(f"statement[{index}].object.id",
-                                 f"statement {target} is itself a voiding statement, which cannot be voided")
+        voiding |= {n.document["id"] for n in statements if n.document["verb"]["id"] == VOIDED}
+        for target, index in targets.items():
+            if target in voiding:
+                raise StatementError(f"statement[{index}].object.id",
+                                     f"statement {target} is itself a voiding statement, which cannot be voided")
 
     def get(self, project_id: int, statement_id: str, voided: bool) -> tuple[str, int] | None:
         """The stored JSON and stored time of a statement; `voided` asks for a voided one (voidedStatementId)."""
