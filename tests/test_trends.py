@@ -16,12 +16,8 @@ from click.testing import CliRunner
 
 from conftest import ProjectKeys, Server
 from edupulse.cli import main
-from edupulse.conf import Settings
-from edupulse.meta.db import ProjectInfo
 from edupulse.queries import QueryError, run_query
-from edupulse.runtime import Platform
-
-NOW = dt.datetime(2026, 9, 10, 4, tzinfo=dt.UTC)  # 12:00 on 10 September in Asia/Shanghai
+from engines import NOW, History
 
 
 def sh(text: str) -> str:
@@ -58,20 +54,16 @@ HISTORY: list[dict[str, Any]] = [
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Platform, ProjectInfo]]:
-    platform = Platform(Settings(data_dir=tmp_path_factory.mktemp("trends") / "data")).open()
-    project = platform.meta.create_project("Trends School", "Asia/Shanghai").project
-    outcome = platform.ingestor.ingest(project, HISTORY)
-    assert outcome.rejected == 0, outcome.results
-    platform.flush()
-    yield platform, project
-    platform.close()
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
+    history = History(tmp_path_factory.mktemp("trends"), HISTORY, name="Trends School")
+    yield history
+    history.close()
 
 
-def trends(loaded: tuple[Platform, ProjectInfo], **query: Any) -> dict[str, Any]:
-    platform, project = loaded
+def trends(loaded: History, **query: Any) -> dict[str, Any]:
+    """Run on DuckDB and ClickHouse; both must agree."""
     query.setdefault("date_range", {"date_from": "2026-09-01", "date_to": "2026-09-03"})
-    return run_query(platform.store, project, {"kind": "trends", **query}, now=NOW)
+    return loaded.both({"kind": "trends", **query})
 
 
 def data(result: dict[str, Any], index: int = 0) -> list[Any]:
@@ -189,7 +181,7 @@ def test_hours_and_previous_period(loaded: Any) -> None:
     ],
 )
 def test_errors_say_what_and_where(loaded: Any, query: dict[str, Any], words: str) -> None:
-    platform, project = loaded
+    platform, project = loaded.platform, loaded.project
     with pytest.raises(QueryError, match=words):
         run_query(platform.store, project, query, now=NOW)
 
@@ -216,6 +208,23 @@ def test_api_and_command_line_give_the_same_answer(server: Server, project: Proj
         if answer.json()["series"][0]["aggregated_value"] == 3 or dt.datetime.now() > deadline:
             break
     assert answer.json()["series"][0]["data"] == [1, 2, 1]
+    again = httpx.post(f"{server.url}/api/v1/query", json=query, headers=api).json()
+    assert again["cached"] is True
+    assert again["series"] == answer.json()["series"]
+    httpx.post(f"{server.url}/api/v1/ingest", headers={"Authorization": f"Bearer {project.write_key}"},
+               json={"batch": [{"type": "track", "event": "page_view", "distinct_id": "erin",
+                                "time": sh("2026-09-03T12:00:00")}]})
+    deadline = dt.datetime.now() + dt.timedelta(seconds=10)
+    while True:  # new data changes the data version: the cached result is not served
+        fresh = httpx.post(f"{server.url}/api/v1/query", json=query, headers=api).json()
+        if fresh["series"][0]["aggregated_value"] == 4 or dt.datetime.now() > deadline:
+            break
+    assert fresh["series"][0]["data"] == [1, 2, 2]
+    as_csv = httpx.post(f"{server.url}/api/v1/query?format=csv", json=query, headers=api)
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    assert as_csv.text.splitlines()[0] == "series,breakdown,2026-09-01,2026-09-02,2026-09-03,total"
+    missing = httpx.delete(f"{server.url}/api/v1/query/nothing-here", headers=api)
+    assert missing.status_code == 404
     bad = httpx.post(f"{server.url}/api/v1/query", json={"kind": "trends"}, headers=api)
     assert bad.status_code == 400
     assert "series" in bad.json()["error"]
@@ -228,4 +237,9 @@ def test_api_and_command_line_give_the_same_answer(server: Server, project: Proj
                                        server.settings.resolved_metadata_url, "query", str(path),
                                        "--project", project.name])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["series"][0]["data"] == [1, 2, 1]
+    assert json.loads(result.stdout)["series"][0]["data"] == [1, 2, 2]
+    result = CliRunner().invoke(main, ["--data-dir", str(server.settings.data_dir), "--metadata-url",
+                                       server.settings.resolved_metadata_url, "query", str(path),
+                                       "--project", project.name, "--csv"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1].endswith(",1,2,2,4")

@@ -214,11 +214,13 @@ main.add_command(import_group)
 @main.command("query")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--project", "project_name", required=True, help="Project to query.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the result as CSV instead of JSON.")
 @click.pass_context
-def query_command(ctx: click.Context, file: str, project_name: str) -> None:
+def query_command(ctx: click.Context, file: str, project_name: str, as_csv: bool) -> None:
     """Run an analysis described by a JSON file (- for standard input); print the result as JSON, the same
     as POST /api/v1/query. See docs/queries.md."""
     from edupulse.queries import QueryError, run_query
+    from edupulse.queries.base import to_csv
     from edupulse.runtime import Platform
     from edupulse.store.duckdb import StoreLockedError
 
@@ -235,9 +237,9 @@ def query_command(ctx: click.Context, file: str, project_name: str) -> None:
     try:
         project_info = _project(platform.meta, project_name)
         try:
-            result = run_query(platform.store, project_info, data)
+            result = run_query(platform.query_env(), project_info, data)
         except QueryError as exc:
             _fail(f"{file}: {exc}")
-        click.echo(json.dumps(result, ensure_ascii=False, default=str))
+        click.echo(to_csv(result) if as_csv else json.dumps(result, ensure_ascii=False, default=str), nl=not as_csv)
     finally:
         platform.close()

@@ -33,6 +33,14 @@ class IngestSettings(BaseModel):
         return max(0, min(4, (os.cpu_count() or 1) - 2))
 
 
+class QuerySettings(BaseModel):
+    """Guard rails of the analysis engine."""
+
+    timeout_seconds: float = Field(60.0, gt=0, description="Time limit of one analysis query.")
+    max_result_rows: int = Field(100_000, ge=1, description="Most rows one statement of an analysis may return.")
+    cache_entries: int = Field(256, ge=0, description="Results kept in the result cache (0: no cache).")
+
+
 class Settings(BaseSettings):
     """Everything EduPulse can be configured with. CLI flags override environment variables."""
 
@@ -46,6 +54,7 @@ class Settings(BaseSettings):
     port: int = Field(8000, description="Port the server listens on.")
     default_timezone: str = Field("Asia/Shanghai", description="Time zone of new projects.")
     ingest: IngestSettings = IngestSettings()
+    query: QuerySettings = QuerySettings()
 
     @property
     def resolved_metadata_url(self) -> str:

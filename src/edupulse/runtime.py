@@ -11,6 +11,8 @@ from edupulse.ingest.batch import BatchBuilder
 from edupulse.ingest.pipeline import Ingestor, Loader, ProjectCatalog
 from edupulse.ingest.wal import WriteAheadLog
 from edupulse.meta.db import MetadataStore
+from edupulse.queries.base import QueryEnv, ResultCache
+from edupulse.store.base import QueryControl
 from edupulse.store.duckdb import DuckDBStore
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,12 @@ class Platform:
         self.ingestor = Ingestor(self.catalog, self.store, self.wal, settings.ingest)
         self.builder: BatchBuilder | None = None
         self.loader: Loader | None = None
+        self.query_cache = ResultCache(settings.query.cache_entries)
+        self.running_queries: dict[str, QueryControl] = {}
+
+    def query_env(self) -> QueryEnv:
+        """Where analyses run: this platform's store, metadata, result cache and limits."""
+        return QueryEnv(self.store, self.meta, self.query_cache, self.settings.query)
 
     def open(self, background_loader: bool = True) -> Platform:
         tune_gc()

@@ -1,8 +1,7 @@
-"""What every analysis model shares: date ranges cut in the project's time zone, granularity, property
-references, filters (and/or groups), breakdowns, and the SQL pieces they compile to.
+"""What every analysis model's JSON shares: date ranges cut in the project's time zone, granularity,
+property references, filters (and/or groups, segments), breakdowns, the unit counted (persons or groups).
 
-SQL is built as sqlglot trees and rendered per dialect; user values only ever become literals made by
-the tree, never pasted text. Dialect differences live in the small `Dialect` tables below.
+Compiling these to SQL trees is in compile.py; engine differences in dialect.py.
 """
 
 from __future__ import annotations
@@ -15,9 +14,6 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlglot import exp
-
-from edupulse.store.schema import PropertyType, property_column
 
 EVENTS = "e"  # alias of events_resolved in every query
 PERSONS = "p"  # alias of persons
@@ -133,20 +129,27 @@ def buckets(start: dt.date, end: dt.date, granularity: Granularity, tz: ZoneInfo
 
 PropertyName = Annotated[str, Field(min_length=1, max_length=300)]
 _PROPERTY = re.compile(r"^(?:(event|person)\.)?(.+)$", re.S)
+_GROUP_PROPERTY = re.compile(r"^group\.([^.]+)(?:\.(.+))?$", re.S)
 
 
 @dataclass(frozen=True)
 class PropertyRef:
-    """`amount` or `event.amount` (an event property), `person.grade` (a person property)."""
+    """`amount` or `event.amount` (an event property), `person.grade` (a person property),
+    `group.school` (the key of the event's school), `group.school.tier` (a property of that school)."""
 
-    source: Literal["event", "person"]
-    name: str
+    source: Literal["event", "person", "group"]
+    name: str | None  # None: the group's key
+    group: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> PropertyRef:
+        grouped = _GROUP_PROPERTY.match(text)
+        if grouped is not None:
+            return cls("group", grouped.group(2), grouped.group(1))
         match = _PROPERTY.match(text)
         if match is None or not match.group(2):
-            raise ValueError(f"{text!r} is not a property: write NAME, event.NAME or person.NAME")
+            raise ValueError(f"{text!r} is not a property: write NAME, event.NAME, person.NAME, group.TYPE or "
+                             "group.TYPE.NAME")
         return cls("person" if match.group(1) == "person" else "event", match.group(2))
 
 
@@ -212,11 +215,18 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+class SegmentFilter(Model):
+    """Persons in (or, with `op` "not_in", not in) a saved segment, by name or id."""
+
+    segment: str | int
+    op: Literal["in", "not_in"] = "in"
+
+
 class FilterGroup(Model):
     """All (`and`) or any (`or`) of its conditions, which may be groups themselves."""
 
-    all: list[PropertyFilter | FilterGroup] | None = Field(None, alias="and")
-    any: list[PropertyFilter | FilterGroup] | None = Field(None, alias="or")
+    all: list[PropertyFilter | SegmentFilter | FilterGroup] | None = Field(None, alias="and")
+    any: list[PropertyFilter | SegmentFilter | FilterGroup] | None = Field(None, alias="or")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -227,7 +237,11 @@ class FilterGroup(Model):
         return self
 
 
-Filter = PropertyFilter | FilterGroup
+Filter = PropertyFilter | SegmentFilter | FilterGroup
+
+PERSON = "person"
+UnitName = Annotated[str, Field(min_length=1, max_length=64,
+                                description="what is counted: person (default) or a group type (school, class...)")]
 
 
 class Breakdown(Model):
@@ -245,145 +259,3 @@ class Breakdown(Model):
 
 
 OTHER = "$other"
-
-
-# compiling ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Dialect:
-    """What differs between engines, as functions from trees to trees."""
-
-    name: str
-
-    def local_time(self, column: exp.Expr, tz: str) -> exp.Expr:
-        if self.name == "clickhouse":
-            return exp.func("toTimeZone", column, exp.Literal.string(tz))
-        return exp.func("timezone", exp.Literal.string(tz), column)
-
-    def truncate(self, local: exp.Expr, granularity: Granularity) -> exp.Expr:
-        if self.name == "clickhouse":
-            name = {"minute": "toStartOfMinute", "hour": "toStartOfHour", "day": "toStartOfDay",
-                    "month": "toStartOfMonth"}.get(granularity.value)
-            if granularity is Granularity.week:
-                return exp.func("toDateTime", exp.func("toMonday", local))
-            if granularity is Granularity.month:
-                return exp.func("toDateTime", exp.func(str(name), local))
-            return exp.func(str(name), local)
-        return exp.func("date_trunc", exp.Literal.string(granularity.value), local)
-
-    def timestamp(self, moment: dt.datetime) -> exp.Expr:
-        text = moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        if self.name == "clickhouse":
-            return exp.func("toDateTime64", exp.Literal.string(text), exp.Literal.number(6), exp.Literal.string("UTC"))
-        return exp.cast(exp.Literal.string(text + "+00"), exp.DataType.build("TIMESTAMPTZ"))
-
-    def to_double(self, value: exp.Expr) -> exp.Expr:
-        if self.name == "clickhouse":
-            return exp.func("toFloat64OrNull", exp.func("toString", value))
-        return exp.TryCast(this=value, to=exp.DataType.build("DOUBLE"))
-
-
-DUCKDB = Dialect("duckdb")
-CLICKHOUSE = Dialect("clickhouse")
-
-
-def literal(value: Scalar) -> exp.Expr:
-    if isinstance(value, bool):
-        return exp.true() if value else exp.false()
-    if isinstance(value, int | float):
-        return exp.Literal.number(value)
-    return exp.Literal.string(value)
-
-
-@dataclass
-class Context:
-    """What compiling a query needs to know: the project, its time zone, the store's typed columns."""
-
-    project_id: int
-    timezone: ZoneInfo
-    typed: dict[str, PropertyType]
-    dialect: Dialect = DUCKDB
-    needs_persons: bool = False
-
-    def property(self, text: str) -> tuple[exp.Expr, PropertyType | None]:
-        """The expression of a property and its type (None: untyped, read from JSON as text)."""
-        ref = PropertyRef.parse(text)
-        if ref.source == "person":
-            self.needs_persons = True
-            return _json_text(exp.column("properties", PERSONS), ref.name), None
-        kind = self.typed.get(ref.name)
-        if kind is not None:
-            return exp.column(property_column(ref.name), EVENTS), kind
-        return _json_text(exp.column("properties", EVENTS), ref.name), None
-
-    def number(self, text: str) -> exp.Expr:
-        expression, kind = self.property(text)
-        return expression if kind is PropertyType.NUMBER else self.dialect.to_double(expression)
-
-    def text(self, text: str) -> exp.Expr:
-        expression, kind = self.property(text)
-        return expression if kind in (None, PropertyType.STRING) else exp.cast(expression, exp.DataType.build("TEXT"))
-
-    def condition(self, node: Filter) -> exp.Expr:
-        if isinstance(node, FilterGroup):
-            parts = [self.condition(child) for child in (node.all if node.all is not None else node.any) or []]
-            if not parts:
-                return exp.true()
-            return exp.and_(*parts) if node.all is not None else exp.or_(*parts)
-        return self._leaf(node)
-
-    def _leaf(self, f: PropertyFilter) -> exp.Expr:
-        op, value = f.op, f.value
-        expression, kind = self.property(f.property)
-        if op is Op.is_set:
-            return exp.Not(this=exp.Is(this=expression, expression=exp.null()))
-        if op is Op.is_not_set:
-            return exp.Is(this=expression, expression=exp.null())
-        if op in (Op.gt, Op.gte, Op.lt, Op.lte, Op.between):
-            number = expression if kind is PropertyType.NUMBER else self.dialect.to_double(expression)
-            if op is Op.between:
-                assert isinstance(value, list)
-                return exp.Between(this=number, low=literal(value[0]), high=literal(value[1]))
-            cls = {Op.gt: exp.GT, Op.gte: exp.GTE, Op.lt: exp.LT, Op.lte: exp.LTE}[op]
-            assert isinstance(value, int | float)
-            return cls(this=number, expression=literal(value))
-        if op in (Op.contains, Op.not_contains, Op.regex):
-            text = self.text(f.property)
-            if op is Op.regex:
-                return exp.RegexpLike(this=text, expression=exp.Literal.string(str(value)))
-            found = exp.func("strpos" if self.dialect.name == "duckdb" else "position", text,
-                             exp.Literal.string(str(value))) > 0
-            if op is Op.contains:
-                return found
-            return exp.or_(exp.Not(this=found), exp.Is(this=text, expression=exp.null()))
-        values = value if isinstance(value, list) else [value]
-        left, items = self._comparable(expression, kind, values)
-        if op in (Op.eq, Op.in_):
-            return exp.In(this=left, expressions=items) if len(items) > 1 else exp.EQ(this=left, expression=items[0])
-        inside = exp.In(this=left, expressions=items) if len(items) > 1 else exp.EQ(this=left, expression=items[0])
-        return exp.or_(exp.Not(this=inside), exp.Is(this=left, expression=exp.null()))
-
-    def _comparable(
-        self, expression: exp.Expr, kind: PropertyType | None, values: list[Any]
-    ) -> tuple[exp.Expr, list[exp.Expr]]:
-        if kind is PropertyType.NUMBER:
-            return expression, [literal(float(v)) if _is_number(v) else self.dialect.to_double(literal(str(v)))
-                                for v in values]
-        if kind is PropertyType.BOOLEAN:
-            return expression, [literal(v if isinstance(v, bool) else str(v).lower() == "true") for v in values]
-        # text: JSON numbers and booleans read as their JSON text (1, 2.5, true)
-        return expression, [literal(_json_scalar_text(v)) for v in values]
-
-
-def _json_scalar_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _json_text(column: exp.Expr, name: str) -> exp.Expr:
-    path = exp.JSONPath(expressions=[exp.JSONPathRoot(), exp.JSONPathKey(this=name)])
-    return exp.JSONExtractScalar(this=column, expression=path)

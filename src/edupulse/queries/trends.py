@@ -9,28 +9,44 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from sqlglot import exp
 
-from edupulse.queries.base import QueryRunner, register
+from edupulse.queries.base import QueryRunner, Table, register
 from edupulse.queries.common import (
-    EVENTS,
     OTHER,
-    PERSONS,
+    PERSON,
     Breakdown,
     DateRange,
     Filter,
     Granularity,
     Model,
     PropertyName,
+    UnitName,
     buckets,
     local_midnight,
 )
+from edupulse.queries.compile import EVENTS
+from edupulse.queries.dialect import DAY_US, Dialect, paren, wall_clock
+from edupulse.queries.formula import FormulaError, evaluate
+from edupulse.queries.formula import parse as parse_formula
 
 NONE = "$none"
+LETTERS = "ABCDEFGHIJ"
 
 
 class Math(StrEnum):
     total = "total"  # events
-    unique_persons = "unique_persons"  # persons who did it (DAU at day granularity)
-    avg_per_person = "avg_per_person"  # events per person who did it
+    unique = "unique"  # distinct units (persons, or the query's group type) who did it
+    unique_persons = "unique_persons"  # the same as unique (kept for its name)
+    dau = "dau"  # units active on the day (day granularity)
+    wau = "wau"  # units active in the 7 days ending on the day
+    mau = "mau"  # units active in the 30 days ending on the day
+    avg_per_person = "avg_per_person"  # events per unit who did it
+    min_per_person = "min_per_person"
+    max_per_person = "max_per_person"
+    median_per_person = "median_per_person"
+    p75_per_person = "p75_per_person"
+    p90_per_person = "p90_per_person"
+    p95_per_person = "p95_per_person"
+    p99_per_person = "p99_per_person"
     sum = "sum"
     avg = "avg"
     min = "min"
@@ -43,7 +59,10 @@ class Math(StrEnum):
 
 
 PROPERTY_MATH = {Math.sum, Math.avg, Math.min, Math.max, Math.median, Math.p75, Math.p90, Math.p95, Math.p99}
-QUANTILES = {Math.median: 0.5, Math.p75: 0.75, Math.p90: 0.9, Math.p95: 0.95, Math.p99: 0.99}
+QUANTILES = {"median": 0.5, "p75": 0.75, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+PER_PERSON = {m for m in Math if m.value.endswith("_per_person")}
+ROLLING = {Math.dau: 1, Math.wau: 7, Math.mau: 30}
+UNIQUE = {Math.unique, Math.unique_persons}
 
 
 class Series(Model):
@@ -57,6 +76,8 @@ class Series(Model):
     def _property_for_math(self) -> Series:
         if self.math in PROPERTY_MATH and self.property is None:
             raise ValueError(f"math {self.math.value} needs a numeric property")
+        if self.math not in PROPERTY_MATH and self.property is not None:
+            raise ValueError(f"math {self.math.value} takes no property; sum, avg, min, max, median and p75-p99 do")
         return self
 
     def title(self) -> str:
@@ -74,7 +95,22 @@ class TrendsQuery(Model):
     granularity: Granularity = Granularity.day
     filters: list[Filter] = Field(default_factory=list, max_length=50)
     breakdown: Breakdown | None = None
+    unit: UnitName = PERSON
+    formula: str | None = Field(None, max_length=500, description="e.g. A / B * 100 over the series in order")
+    formula_name: str | None = Field(None, max_length=200)
     compare_previous: bool = False
+
+    @model_validator(mode="after")
+    def _checks(self) -> TrendsQuery:
+        if self.formula is not None:
+            try:
+                parse_formula(self.formula, len(self.series))
+            except FormulaError as exc:
+                raise ValueError(str(exc)) from None
+        rolling = [s.math.value for s in self.series if s.math in ROLLING]
+        if rolling and self.granularity is not Granularity.day:
+            raise ValueError(f"math {rolling[0]} is a daily figure: use granularity day")
+        return self
 
 
 @register
@@ -111,94 +147,202 @@ class TrendsRunner(QueryRunner):
         labels = [_label(w, q.granularity) for w in walls]
         index = {w: i for i, w in enumerate(walls)}
         low, high = local_midnight(start, tz), local_midnight(end + dt.timedelta(days=1), tz)
+        width = len(q.breakdown.properties) if q.breakdown else 0
         out: list[dict[str, Any]] = []
         for number, series in enumerate(q.series):
-            by_bucket = self.run(self._tree(series, low, high, per_bucket=True))
-            totals = self.run(self._tree(series, low, high, per_bucket=False))
-            width = len(q.breakdown.properties) if q.breakdown else 0
-            rows: dict[tuple[Any, ...], list[float | int]] = {}
-            for row in by_bucket:
-                bucket, keys, value = row[0], tuple(row[1:1 + width]), row[1 + width]
-                data = rows.setdefault(keys, [0] * len(walls))
-                position = index.get(_naive(bucket))
-                if position is not None:
-                    data[position] = _number(value)
-            aggregate = {tuple(row[:width]): _number(row[width]) for row in totals}
+            if series.math in ROLLING:
+                rows, aggregate = self._rolling(series, start, end, walls)
+            else:
+                rows = {}
+                for row in self.run(self._tree(series, low, high, per_bucket=True)):
+                    bucket, keys, value = row[0], tuple(row[1:1 + width]), row[1 + width]
+                    data = rows.setdefault(keys, [0] * len(walls))
+                    position = index.get(wall_clock(bucket))
+                    if position is not None:
+                        data[position] = _number(value)
+                totals = self.run(self._tree(series, low, high, per_bucket=False))
+                aggregate = {tuple(row[:width]): _number(row[width]) for row in totals}
             for keys in sorted(set(rows) | set(aggregate), key=lambda k: (-(aggregate.get(k) or 0), k)):
                 out.append({
                     "index": number, "label": series.title(), "event": series.event, "math": series.math.value,
                     "breakdown": [_breakdown_value(k) for k in keys] if q.breakdown else None,
                     "data": rows.get(keys, [0] * len(walls)), "aggregated_value": aggregate.get(keys, 0),
                 })
+        if q.formula is not None:
+            out.append(self._formula(out, len(walls)))
         return labels, out
+
+    @classmethod
+    def table(cls, result: dict[str, Any]) -> Table:
+        """One row per series (and breakdown value): its value per bucket, then over the whole range."""
+        columns = ["series", "breakdown", *result["buckets"], "total"]
+        rows = []
+        for item in result["series"]:
+            for line in item.get("by_breakdown") or [item]:
+                breakdown = " / ".join("" if v is None else str(v) for v in line["breakdown"] or [])
+                rows.append([item["label"], breakdown, *line["data"], line["aggregated_value"]])
+        return columns, rows
+
+    def _formula(self, series: list[dict[str, Any]], width: int) -> dict[str, Any]:
+        """The formula per bucket and over the range, per breakdown value (a value missing in a series is 0)."""
+        q = self.query
+        assert q.formula is not None
+        tree = parse_formula(q.formula, len(q.series))
+        by_key: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
+        for item in series:
+            key = tuple(item["breakdown"] or ())
+            by_key.setdefault(key, {})[LETTERS[item["index"]]] = item
+        lines = []
+        for key, items in by_key.items():
+            data = [evaluate(tree, {letter: it["data"][i] for letter, it in items.items()}) for i in range(width)]
+            total = evaluate(tree, {letter: it["aggregated_value"] for letter, it in items.items()})
+            lines.append({"breakdown": list(key) if q.breakdown else None, "data": data, "aggregated_value": total})
+        title = q.formula_name or q.formula
+        if not q.breakdown:
+            return {"index": len(q.series), "label": title, "formula": q.formula, "event": None, "math": "formula",
+                    "breakdown": None, "data": lines[0]["data"] if lines else [None] * width,
+                    "aggregated_value": lines[0]["aggregated_value"] if lines else None}
+        return {"index": len(q.series), "label": title, "formula": q.formula, "event": None, "math": "formula",
+                "breakdown": None, "data": [None] * width, "aggregated_value": None, "by_breakdown": lines}
+
+    def _rolling(self, series: Series, start: dt.date, end: dt.date,
+                 walls: list[dt.datetime]) -> tuple[dict[tuple[Any, ...], list[Any]], dict[tuple[Any, ...], Any]]:
+        """Units active in the N days ending on each day (DAU, WAU, MAU); over the range: the mean of the days.
+
+        Each unit's active days are turned into intervals of days on which it counts (from an active day to
+        the earlier of its next active day and N days later), so the engine sorts active days once and adds
+        up +1/-1 at the interval ends, whatever N is."""
+        tz = self.ctx.timezone
+        n = ROLLING[series.math]
+        low = local_midnight(start - dt.timedelta(days=n - 1), tz)
+        high = local_midnight(end + dt.timedelta(days=1), tz)
+        width = len(self.query.breakdown.properties) if self.query.breakdown else 0
+        first_day = (dt.datetime.combine(start, dt.time()) - dt.datetime(1970, 1, 1)).days
+        deltas: dict[tuple[Any, ...], dict[int, int]] = {}
+        for row in self.run(self._rolling_tree(series, low, high, n)):
+            keys, day, delta = tuple(row[:width]), int(row[width]), int(row[width + 1])
+            deltas.setdefault(keys, {})[day] = delta
+        rows: dict[tuple[Any, ...], list[Any]] = {}
+        aggregate: dict[tuple[Any, ...], Any] = {}
+        for keys, changes in deltas.items():
+            active, values = 0, []
+            for day in sorted(changes):
+                if day >= first_day:
+                    break
+                active += changes[day]
+            for offset in range(len(walls)):
+                active += changes.get(first_day + offset, 0)
+                values.append(active)
+            rows[keys] = values
+            aggregate[keys] = _number(sum(values) / len(values)) if values else 0
+        return rows, aggregate
 
     # the SQL ----------------------------------------------------------------------------------
 
-    def _tree(self, series: Series, low: dt.datetime, high: dt.datetime, per_bucket: bool) -> exp.Expr:
-        q, ctx, d = self.query, self.ctx, self.ctx.dialect
-        ctx.needs_persons = False
+    def _base(self, series: Series, low: dt.datetime, high: dt.datetime,
+              granularity: str) -> tuple[exp.Expr, list[str]]:
+        """The CTE of the series' events: bucket, unit, breakdown keys, value; and the breakdown key names."""
+        q, ctx = self.query, self.ctx
         e = exp.column
-        conditions: list[exp.Expr] = [
-            e("project_id", EVENTS).eq(exp.Literal.number(ctx.project_id)),
-            exp.GTE(this=e("time", EVENTS), expression=d.timestamp(low)),
-            exp.LT(this=e("time", EVENTS), expression=d.timestamp(high)),
-        ]
+        conditions: list[exp.Expr] = ctx.in_time(low, high)
         if series.event is not None:
             conditions.append(e("event", EVENTS).eq(exp.Literal.string(series.event)))
-        conditions += [ctx.condition(f) for f in [*q.filters, *series.filters]]
-        columns: list[exp.Expr] = [
-            d.truncate(d.local_time(e("time", EVENTS), ctx.timezone.key), q.granularity).as_("bucket"),
-            e("resolved_person_id", EVENTS).as_("person"),
-        ]
+        conditions += ctx.conditions([*q.filters, *series.filters])
+        unit = ctx.unit(q.unit)
+        if q.unit != PERSON and series.math is not Math.total and series.math not in PROPERTY_MATH:
+            conditions.append(exp.Not(this=exp.Is(this=unit, expression=exp.null())))
+        columns: list[exp.Expr] = [ctx.bucket(granularity, low, high).as_("bucket"), unit.as_("person")]
         keys = [f"b{i}" for i in range(len(q.breakdown.properties))] if q.breakdown else []
         if q.breakdown:
             for key, prop in zip(keys, q.breakdown.properties, strict=True):
                 columns.append(exp.func("coalesce", ctx.text(prop), exp.Literal.string(NONE)).as_(key))
         if series.property is not None:
             columns.append(ctx.number(series.property).as_("v"))
-        source = exp.select(*columns).from_(exp.table_("events_resolved").as_(EVENTS)).where(exp.and_(*conditions))
-        if ctx.needs_persons:
-            source = source.join(
-                exp.table_("persons").as_(PERSONS),
-                on=exp.and_(e("project_id", PERSONS).eq(e("project_id", EVENTS)),
-                            e("person_id", PERSONS).eq(e("resolved_person_id", EVENTS))),
-                join_type="left",
-            )
-        tree = exp.select().with_("base", as_=source)
-        groups: list[exp.Expr] = []
-        if per_bucket:
-            groups.append(e("bucket"))
-        if keys:
-            assert q.breakdown is not None
-            top = (exp.select(*[e(k) for k in keys]).from_("base").group_by(*[e(k) for k in keys])
-                   .order_by(exp.Ordered(this=exp.Count(this=exp.Star()), desc=True), *[e(k) for k in keys])
-                   .limit(q.breakdown.limit))
-            tree = tree.with_("top", as_=top)
-            inside = exp.In(this=exp.Tuple(expressions=[e(k) for k in keys]),
-                            query=exp.select(*[e(k) for k in keys]).from_("top").subquery())
-            for k in keys:
-                groups.append(exp.If(this=inside, true=e(k), false=exp.Literal.string(OTHER)).as_(k))
-        tree = tree.select(*groups, _aggregate(series, d.name).as_("value")).from_("base")
+        return ctx.scan(columns, conditions), keys
+
+    def _with_top(self, tree: exp.Select, keys: list[str]) -> tuple[exp.Select, list[exp.Expr]]:
+        """The top breakdown combinations (by events) as a CTE, and the key expressions that fold the rest
+        into $other."""
+        e = exp.column
+        if not keys:
+            return tree, []
+        assert self.query.breakdown is not None
+        top = (exp.select(*[e(k) for k in keys]).from_("base").group_by(*[e(k) for k in keys])
+               .order_by(exp.Ordered(this=exp.Count(this=exp.Star()), desc=True), *[e(k) for k in keys])
+               .limit(self.query.breakdown.limit))
+        tree = tree.with_("top", as_=top)
+        inside = exp.In(this=exp.Tuple(expressions=[e(k) for k in keys]),
+                        query=exp.select(*[e(k) for k in keys]).from_("top").subquery())
+        return tree, [exp.If(this=inside, true=e(k), false=exp.Literal.string(OTHER)) for k in keys]
+
+    def _tree(self, series: Series, low: dt.datetime, high: dt.datetime, per_bucket: bool) -> exp.Expr:
+        e = exp.column
+        source, keys = self._base(series, low, high, self.query.granularity)
+        tree, folded = self._with_top(exp.select().with_("base", as_=source), keys)
+        groups: list[exp.Expr] = [e("bucket")] if per_bucket else []
+        groups += folded
+        names = (["bucket"] if per_bucket else []) + [f"out_{k}" for k in keys]
+        if series.math in PER_PERSON:
+            # events per unit (per bucket and breakdown value), then the statistic over units
+            inner = (exp.select(*[g.as_(n) for g, n in zip(groups, names, strict=True)],
+                                exp.Count(this=exp.Star()).as_("n"))
+                     .from_("base").group_by(*groups, e("person")))
+            value = _per_person(series.math, self.ctx.dialect)
+            outer = exp.select(*[e(n) for n in names], value.as_("value")).from_(inner.subquery("per_unit"))
+            if names:
+                outer = outer.group_by(*[e(n) for n in names])
+            for cte in tree.args.get("with_").expressions:  # type: ignore[union-attr]
+                outer = outer.with_(cte.alias, as_=cte.this)
+            return outer
+        tree = tree.select(*[g.as_(n) for g, n in zip(groups, names, strict=True)],
+                           _aggregate(series, self.ctx.dialect).as_("value")).from_("base")
         if groups:
-            tree = tree.group_by(*[g.this if isinstance(g, exp.Alias) else g for g in groups])
+            tree = tree.group_by(*groups)
         return tree
 
+    def _rolling_tree(self, series: Series, low: dt.datetime, high: dt.datetime, n: int) -> exp.Expr:
+        e = exp.column
+        source, keys = self._base(series, low, high, "day")
+        tree, folded = self._with_top(exp.select().with_("base", as_=source), keys)
+        names = [f"out_{k}" for k in keys]
+        day = self.ctx.dialect.int_div(e("bucket"), exp.Literal.number(DAY_US))
+        active = (exp.select(*[g.as_(name) for g, name in zip(folded, names, strict=True)], day.as_("day"),
+                             e("person")).from_("base").distinct())
+        partition = [*[e(name) for name in names], e("person")]
+        following = exp.Window(
+            this=exp.func("lead", e("day"), exp.Literal.number(1), paren(exp.Add(this=e("day"),
+                                                                                 expression=exp.Literal.number(n)))),
+            partition_by=partition, order=exp.Order(expressions=[exp.Ordered(this=e("day"))]))
+        spans = exp.select(*[e(name) for name in names], e("day"),
+                           exp.func("least", following, paren(exp.Add(this=e("day"), expression=exp.Literal.number(n))))
+                           .as_("until")).from_("active")
+        starts = exp.select(*[e(name) for name in names], e("day").as_("d"), exp.Literal.number(1).as_("delta"))
+        stops = exp.select(*[e(name) for name in names], e("until").as_("d"), exp.Literal.number(-1).as_("delta"))
+        ends = exp.union(starts.from_("spans"), stops.from_("spans"), distinct=False)
+        tree = tree.with_("active", as_=active).with_("spans", as_=spans)
+        return (tree.select(*[e(name) for name in names], e("d"), exp.Sum(this=e("delta")).as_("delta"))
+                .from_(ends.subquery("ends")).group_by(*[e(name) for name in names], e("d")))
 
-def _aggregate(series: Series, dialect: str) -> exp.Expr:
+
+def _per_person(math: Math, d: Dialect) -> exp.Expr:
+    n = exp.column("n")
+    stat = math.value.removesuffix("_per_person")
+    if stat in QUANTILES:
+        return d.quantile(n, QUANTILES[stat])
+    if stat == "avg":
+        return exp.Avg(this=n)
+    return {"min": exp.Min, "max": exp.Max}[stat](this=n)
+
+
+def _aggregate(series: Series, d: Dialect) -> exp.Expr:
     v = exp.column("v")
     math = series.math
     if math is Math.total:
         return exp.Count(this=exp.Star())
-    if math is Math.unique_persons:
+    if math in UNIQUE:
         return exp.Count(this=exp.Distinct(expressions=[exp.column("person")]))
-    if math is Math.avg_per_person:
-        return exp.Div(this=exp.cast(exp.Count(this=exp.Star()), exp.DataType.build("DOUBLE")),
-                       expression=exp.Count(this=exp.Distinct(expressions=[exp.column("person")])))
-    if math in QUANTILES:
-        q = exp.Literal.number(QUANTILES[math])
-        if dialect == "clickhouse":
-            return exp.ParameterizedAgg(this="quantileExactInclusive", expressions=[q], params=[v])
-        return exp.func("quantile_cont", v, q)
+    if math.value in QUANTILES:
+        return d.quantile(v, QUANTILES[math.value])
     return {Math.sum: exp.Sum, Math.avg: exp.Avg, Math.min: exp.Min, Math.max: exp.Max}[math](this=v)
 
 
@@ -206,14 +350,6 @@ def _label(wall: dt.datetime, granularity: Granularity) -> str:
     if granularity in (Granularity.minute, Granularity.hour):
         return wall.strftime("%Y-%m-%dT%H:%M")
     return wall.date().isoformat()
-
-
-def _naive(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None)
-    if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time())
-    return value
 
 
 def _number(value: Any) -> float | int:

@@ -6,8 +6,10 @@ keep identities and properties right, run a compiled query, and manage typed pro
 
 from __future__ import annotations
 
+import threading
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,8 +76,54 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
 
 
+class QueryInterrupted(RuntimeError):
+    """A query was stopped: it ran past its time limit or was cancelled."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason  # "timeout" or "cancelled"
+
+
+class QueryControl:
+    """Time limit and cancellation of one analysis, which may run several statements. A store registers
+    how to interrupt the statement it is running; `cancel()` from another thread interrupts it."""
+
+    def __init__(self, timeout: float | None = None) -> None:
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.timeout = timeout
+        self.cancelled = False
+        self._interrupt: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+
+    def remaining(self) -> float | None:
+        """Seconds left; raises QueryInterrupted when none are."""
+        if self.cancelled:
+            raise QueryInterrupted("cancelled")
+        if self.deadline is None:
+            return None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise QueryInterrupted("timeout")
+        return left
+
+    def attach(self, interrupt: Callable[[], None] | None) -> None:
+        with self._lock:
+            self._interrupt = interrupt
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            if self._interrupt is not None:
+                self._interrupt()
+
+    def reason(self) -> str:
+        return "cancelled" if self.cancelled else "timeout"
+
+
 class EventStore(ABC):
     """Where events, identities and properties live."""
+
+    dialect: str  # the SQL dialect its queries are compiled for (queries/dialect.py)
 
     @abstractmethod
     def open(self) -> None:
@@ -125,8 +173,16 @@ class EventStore(ABC):
         """Apply a batch atomically: all of it, with its checkpoint, or none of it."""
 
     @abstractmethod
-    def query(self, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
-        """Run a compiled, read-only query."""
+    def query(
+        self, sql: str, params: Sequence[Any] | None = None, control: QueryControl | None = None,
+        max_rows: int | None = None,
+    ) -> QueryResult:
+        """Run a compiled, read-only query, interruptible through `control`; at most `max_rows` + 1 rows
+        are fetched (so a caller can tell that there were more)."""
+
+    @abstractmethod
+    def data_version(self) -> int:
+        """A number that changes whenever stored data changes (for caching query results)."""
 
     @abstractmethod
     def sync(self) -> bool:

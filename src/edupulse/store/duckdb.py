@@ -11,7 +11,14 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from edupulse.store.base import BASE_EVENT_COLUMNS, EventStore, QueryResult, WriteBatch
+from edupulse.store.base import (
+    BASE_EVENT_COLUMNS,
+    EventStore,
+    QueryControl,
+    QueryInterrupted,
+    QueryResult,
+    WriteBatch,
+)
 from edupulse.store.schema import GROUP_SLOTS, STANDARD_PROPERTIES, PropertyType, property_column
 
 SQL_TYPES = {
@@ -65,6 +72,8 @@ class StoreLockedError(RuntimeError):
 class DuckDBStore(EventStore):
     """Events, identities and properties in `<data_dir>/events.duckdb`."""
 
+    dialect = "duckdb"
+
     def __init__(self, data_dir: Path | str, read_only: bool = False, memory_limit: str | None = None) -> None:
         self.path = Path(data_dir) / "events.duckdb"
         self.read_only = read_only
@@ -73,6 +82,7 @@ class DuckDBStore(EventStore):
         self._write_lock = threading.Lock()
         self._typed: dict[str, PropertyType] = {}
         self._shred_cache: tuple[dict[str, PropertyType], str] | None = None
+        self._version = 0
 
     # lifecycle ----------------------------------------------------------------------------------
 
@@ -151,6 +161,7 @@ class DuckDBStore(EventStore):
             return
         with self._write_lock:
             self._add_column(name, kind)
+            self._version += 1
         # The events_resolved view lists columns at creation; recreate it to include the new one.
         self.con.execute(SCHEMA[-1])
 
@@ -239,6 +250,7 @@ class DuckDBStore(EventStore):
             try:
                 self._write(cur, batch)
                 cur.execute("COMMIT")
+                self._version += 1
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
@@ -355,22 +367,9 @@ class DuckDBStore(EventStore):
         typed = self._typed
         if self._shred_cache is not None and self._shred_cache[0] == typed:
             return self._shred_cache[1]
-        spec = {name: ("BIGINT" if kind is PropertyType.TIME else SQL_TYPES[kind]) for name, kind in typed.items()}
-        nulls = dict.fromkeys(typed)
-        base = [name for name, _ in BASE_EVENT_COLUMNS if name != "properties"]
+        base = [name for name, _ in BASE_EVENT_COLUMNS]
         columns = [f'"{property_column(name)}"' for name in typed]
-        values = [
-            f"make_timestamptz(s.\"{name}\")" if kind is PropertyType.TIME else f's."{name}"'
-            for name, kind in typed.items()
-        ]
-        sql = (
-            f"INSERT INTO events ({', '.join(base)}, properties, {', '.join(columns)}) "
-            f"SELECT {', '.join(base)}, "
-            f"CASE WHEN properties IS NOT NULL THEN "
-            f"nullif(json_merge_patch(properties, {_sql_text(json.dumps(nulls))})::VARCHAR, '{{}}') END, "
-            f"{', '.join(values)} "
-            f"FROM (SELECT *, json_transform(properties, {_sql_text(json.dumps(spec))}) AS s FROM raw_events)"
-        )
+        sql = f"INSERT INTO events ({', '.join(base)}, {', '.join(columns)}) {shred_select(typed)}"
         self._shred_cache = (dict(typed), sql)
         return sql
 
@@ -409,14 +408,36 @@ class DuckDBStore(EventStore):
 
     # queries ------------------------------------------------------------------------------------
 
-    def query(self, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
+    def query(
+        self, sql: str, params: Sequence[Any] | None = None, control: QueryControl | None = None,
+        max_rows: int | None = None,
+    ) -> QueryResult:
         cur = self.con.cursor()
+        timer: threading.Timer | None = None
         try:
-            cur.execute(sql, list(params or []))
-            columns = [d[0] for d in cur.description or []]
-            return QueryResult(columns=columns, rows=cur.fetchall())
+            if control is not None:
+                control.attach(cur.interrupt)
+                left = control.remaining()
+                if left is not None:
+                    timer = threading.Timer(left, cur.interrupt)
+                    timer.daemon = True
+                    timer.start()
+            try:
+                cur.execute(sql, list(params or []))
+                columns = [d[0] for d in cur.description or []]
+                rows = cur.fetchall() if max_rows is None else cur.fetchmany(max_rows + 1)
+            except duckdb.InterruptException:
+                raise QueryInterrupted(control.reason() if control is not None else "cancelled") from None
+            return QueryResult(columns=columns, rows=rows)
         finally:
+            if timer is not None:
+                timer.cancel()
+            if control is not None:
+                control.attach(None)
             cur.close()
+
+    def data_version(self) -> int:
+        return self._version
 
     def sync(self) -> bool:
         try:
@@ -433,6 +454,26 @@ class DuckDBStore(EventStore):
             if path.exists():
                 total += path.stat().st_size
         return total
+
+
+def shred_select(typed: dict[str, PropertyType]) -> str:
+    """SELECT over `raw_events` giving the base columns, the JSON without typed properties, then one column per
+    typed property (in `typed` order), with one JSON parse per row."""
+    spec = {name: ("BIGINT" if kind is PropertyType.TIME else SQL_TYPES[kind]) for name, kind in typed.items()}
+    nulls = dict.fromkeys(typed)
+    base = [name for name, _ in BASE_EVENT_COLUMNS if name != "properties"]
+    values = [
+        f"make_timestamptz(s.\"{name}\") AS \"{property_column(name)}\"" if kind is PropertyType.TIME
+        else f's."{name}" AS "{property_column(name)}"'
+        for name, kind in typed.items()
+    ]
+    return (
+        f"SELECT {', '.join(base)}, "
+        f"CASE WHEN properties IS NOT NULL THEN "
+        f"nullif(json_merge_patch(properties, {_sql_text(json.dumps(nulls))})::VARCHAR, '{{}}') END AS properties, "
+        f"{', '.join(values)} "
+        f"FROM (SELECT *, json_transform(properties, {_sql_text(json.dumps(spec))}) AS s FROM raw_events)"
+    )
 
 
 def _sql_text(text: str) -> str:

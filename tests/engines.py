@@ -1,0 +1,117 @@
+"""Conformance harness: one hand-built history written through the real write path into the DuckDB store,
+the same rows copied into the ClickHouse store (chDB, in-process), and every query run on both.
+
+    history = History(tmp_path, RECORDS)             # ingests, flushes
+    result = history.both({"kind": "funnel", ...})   # runs on DuckDB and on ClickHouse, asserts equal
+    result = history.run(query, engine="duckdb")     # one engine
+
+ClickHouse's engine is one per process (chDB), so the mirror holds one history at a time: running a query
+of another history on ClickHouse reloads it. Without chDB installed, `both` runs DuckDB only and the
+ClickHouse comparison is skipped (CI installs it with the dev extra).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edupulse.conf import Settings
+from edupulse.meta.db import ProjectInfo
+from edupulse.queries import run_query
+from edupulse.queries.base import QueryEnv
+from edupulse.runtime import Platform
+from edupulse.store.base import EventStore
+
+NOW = dt.datetime(2026, 9, 10, 4, tzinfo=dt.UTC)  # 12:00 on 10 September in Asia/Shanghai
+VOLATILE = ("sql", "timings", "cached")
+
+
+def have_chdb() -> bool:
+    try:
+        import chdb  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class _Mirror:
+    """The process's one ClickHouse store and which history it holds."""
+
+    store: Any = None
+    holder: int | None = None
+
+    @classmethod
+    def load(cls, history: History) -> EventStore:
+        from edupulse.store.clickhouse import DB, ClickHouseStore
+
+        if cls.store is None:
+            cls.store = ClickHouseStore()
+            cls.store.open()
+        if cls.holder != id(history):
+            for table in ("events", "identities", "person_overrides", "persons", "profile_ops", "entity_ops",
+                          "entities", "spend", "checkpoints"):
+                cls.store._execute(f"TRUNCATE TABLE {DB}.{table}")
+            cls.store.copy_from(history.platform.store)
+            cls.holder = id(history)
+        return cls.store
+
+
+class History:
+    """A project with these records, stored through the real write path (and mirrored on ClickHouse)."""
+
+    def __init__(self, root: Path, records: Sequence[dict[str, Any]], timezone: str = "Asia/Shanghai",
+                 name: str = "Conformance School", expect_rejected: int = 0) -> None:
+        self.platform = Platform(Settings(data_dir=root / "data")).open()
+        self.project: ProjectInfo = self.platform.meta.create_project(name, timezone).project
+        if records:
+            outcome = self.platform.ingestor.ingest(self.project, list(records))
+            assert outcome.rejected == expect_rejected, outcome.results
+        self.platform.flush()
+
+    def add(self, records: Sequence[dict[str, Any]]) -> None:
+        outcome = self.platform.ingestor.ingest(self.project, list(records))
+        assert outcome.rejected == 0, outcome.results
+        self.platform.flush()
+        if _Mirror.holder == id(self):
+            _Mirror.holder = None
+
+    def env(self, engine: str = "duckdb") -> QueryEnv:
+        store = self.platform.store if engine == "duckdb" else _Mirror.load(self)
+        return QueryEnv(store, self.platform.meta)
+
+    def run(self, query: dict[str, Any], engine: str = "duckdb", now: dt.datetime = NOW) -> dict[str, Any]:
+        return run_query(self.env(engine), self.project, query, now=now)
+
+    def both(self, query: dict[str, Any], now: dt.datetime = NOW) -> dict[str, Any]:
+        """Run on DuckDB and on ClickHouse; assert the results are equal; return DuckDB's."""
+        duck = self.run(query, "duckdb", now)
+        if have_chdb():
+            house = self.run(query, "clickhouse", now)
+            assert normalized(house) == normalized(duck), f"DuckDB and ClickHouse differ for {query}"
+        return duck
+
+    def close(self) -> None:
+        if _Mirror.holder == id(self):
+            _Mirror.holder = None
+        self.platform.close()
+
+
+def normalized(value: Any) -> Any:
+    """A result without what may differ between engines (SQL text, timings), floats to 9 significant digits."""
+    if isinstance(value, dict):
+        return {k: normalized(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list | tuple):
+        return [normalized(v) for v in value]
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return float(f"{value:.9g}")
+    return value
+
+
+requires_chdb = pytest.mark.skipif(not have_chdb(), reason="chDB is not installed: pip install 'edupulse[clickhouse]'")
