@@ -4,12 +4,8 @@ identifies, tracks, and its last records leave with sendBeacon when the page is 
 
 from __future__ import annotations
 
-import http.server
-import os
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,10 +13,7 @@ import orjson
 import pytest
 
 from conftest import ProjectKeys, ServerFactory
-
-CHROMIUM = Path(os.environ.get("EDUPULSE_TEST_CHROMIUM", "/usr/bin/chromium"))
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+from tracker_support import ARGS, CHROMIUM, SchoolSite
 
 
 @pytest.fixture(scope="module")
@@ -32,39 +25,6 @@ def browser() -> Iterator[Any]:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield browser
         browser.close()
-
-
-def page_html(server_url: str, write_key: str, title: str, options: str = "") -> str:
-    return f"""<!doctype html><html><head><title>{title}</title>
-<script src="{server_url}/static/edupulse.js"></script>
-<script>edupulse.init({{writeKey: {write_key!r}{options}}});</script></head><body>{title}</body></html>"""
-
-
-class SchoolSite:
-    """The organization's own web site on loopback: /NAME serves a page that loads the tracker from the server."""
-
-    def __init__(self, server_url: str, write_key: str) -> None:
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                name = self.path.strip("/").split("?")[0]
-                options = ", flushInterval: 60000, batchSize: 100" if name == "lesson" else ""
-                body = page_html(server_url, write_key, name, options).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def test_tracker_script_is_served(server_factory: ServerFactory, project: ProjectKeys) -> None:
@@ -80,7 +40,7 @@ def test_tracker_script_is_served(server_factory: ServerFactory, project: Projec
 
 def test_tracker_in_chromium(browser: Any, server_factory: ServerFactory, project: ProjectKeys) -> None:
     server = server_factory().start()
-    school = SchoolSite(server.url, project.write_key)
+    school = SchoolSite(server.url, project.write_key, {"lesson": ", flushInterval: 60000, batchSize: 100"})
     site = school.url
     context = browser.new_context()
     page = context.new_page()

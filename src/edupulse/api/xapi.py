@@ -198,6 +198,9 @@ async def post_statements(request: Request) -> Response:
         raw = data if isinstance(data, list) else [data]
         if not raw:
             raise XapiError(400, "the list of statements is empty", "body")
+        most = plat.settings.ingest.max_batch_records
+        if len(raw) > most:
+            raise XapiError(413, f"the request has {len(raw)} statements; at most {most} per request", "body")
         ids, prepared = await run_in_threadpool(store_statements, plat, project, raw, _authority(request, project))
         await _commit(plat, project, prepared)
         return respond(orjson.dumps(ids))

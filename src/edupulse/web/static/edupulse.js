@@ -51,6 +51,12 @@
     return target;
   }
 
+  function when(record, options) {
+    // A record's own time and id, e.g. for records kept while offline: {time: ISO 8601, event_id: "..."}.
+    if (options && options.time) { record.time = options.time; }
+    if (options && options.event_id) { record.event_id = options.event_id; }
+    return record;
+  }
   function who(record) {
     if (state.loginId) {
       record.distinct_id = state.loginId;
@@ -135,7 +141,8 @@
   var api = {
     version: "1",
     /** Start: options writeKey (required), host (default: where this script came from), autoPageview (true),
-     *  batchSize (20), flushInterval (ms, 1000), maxQueue (1000), cookieDomain. */
+     *  batchSize (20), flushInterval (ms, 1000), maxQueue (1000), cookieDomain, anonymousId (an id the page
+     *  already has for this browser, e.g. the app's device id in a WebView; it replaces the cookie's). */
     init: function (options) {
       var origin = script && script.src ? new URL(script.src).origin : window.location.origin;
       state.options = assign({host: origin, autoPageview: true, batchSize: 20, flushInterval: 1000, maxQueue: 1000},
@@ -143,7 +150,7 @@
       state.options.host = state.options.host.replace(/\/$/, "");
       state.sent = 0;
       state.dropped = 0;
-      state.anonymousId = readCookie("ep_aid") || uuid();
+      state.anonymousId = state.options.anonymousId || readCookie("ep_aid") || uuid();
       writeCookie("ep_aid", state.anonymousId, 730);
       state.loginId = readCookie("ep_lid");
       state.utm = captureUtm();
@@ -158,26 +165,31 @@
       return api;
     },
     /** A page_view with url, path, title, referrer and the utm_* of the landing page. */
-    page: function (properties) {
+    page: function (properties, options) {
       return api.track("page_view", assign({
         url: window.location.href, path: window.location.pathname, title: document.title,
         referrer: document.referrer || null
-      }, properties));
+      }, properties), options);
     },
-    track: function (event, properties) {
-      return enqueue(who({type: "track", event: event, properties: assign({}, state.utm, properties)}));
+    /** options (here and below): {time, event_id} to give a record its own time or id. */
+    track: function (event, properties, options) {
+      return enqueue(when(who({type: "track", event: event, properties: assign({}, state.utm, properties)}), options));
     },
     /** After sign-in: links the anonymous id to the login id; later records use the login id. */
-    identify: function (loginId, traits) {
+    identify: function (loginId, traits, options) {
       loginId = String(loginId);
       state.loginId = loginId;
       writeCookie("ep_lid", loginId, 730);
-      enqueue({type: "identify", distinct_id: loginId, anonymous_id: state.anonymousId});
-      if (traits) { api.setProfile(traits); }
+      enqueue(when({type: "identify", distinct_id: loginId, anonymous_id: state.anonymousId}, options));
+      if (traits) { api.setProfile(traits, options && options.time ? {time: options.time} : null); }
       return true;
     },
-    setProfile: function (properties) { return enqueue(who({type: "profile_set", properties: properties})); },
-    setProfileOnce: function (properties) { return enqueue(who({type: "profile_set_once", properties: properties})); },
+    setProfile: function (properties, options) {
+      return enqueue(when(who({type: "profile_set", properties: properties}), options));
+    },
+    setProfileOnce: function (properties, options) {
+      return enqueue(when(who({type: "profile_set_once", properties: properties}), options));
+    },
     /** Sign-out: forget the login id and start a new anonymous id. */
     reset: function () {
       state.loginId = null;
