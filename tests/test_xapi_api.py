@@ -271,6 +271,10 @@ def test_a_list_with_a_bad_statement_is_refused_whole(server: Server, keys: Proj
     assert not_json.status_code == 400
     assert "JSON" in not_json.json()["error"]
     assert any(r["location"] == "request body" for r in quarantine(server, keys))
+    tiny = {"actor": {"mbox": "mailto:a@b.c"}, "verb": {"id": ADL + "attended"}, "object": {"id": "https://x.y/1"}}
+    too_many = client.post([tiny] * 10_001)
+    assert too_many.status_code == 413
+    assert "at most 10000" in too_many.json()["error"]
     twice = new_id()
     repeated = client.post([statement(id=twice), statement(id=twice)])
     assert repeated.status_code == 400
