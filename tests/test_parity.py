@@ -9,8 +9,12 @@ sending the same part of the story. To add a protocol, add an adapter to ADAPTER
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import gzip
+import importlib.util
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -27,6 +31,10 @@ T0 = dt.datetime(2026, 9, 1, 10, 0, tzinfo=dt.UTC)
 SITE = "https://school.example"
 COURSE = f"{SITE}/course/math-g5"
 ALL_STEPS = frozenset({"page", "signup", "profile", "profile_once", "enroll", "attend", "answer", "pay"})
+# Protocols name some things their own way: their page views are page views; the events they record for an
+# identify call or a sign-up are bookkeeping of the protocol, not part of the learner's activity.
+SAME_EVENT = {"$pageview": "page_view"}
+BOOKKEEPING = frozenset({"$SignUp", "$identify", "$create_alias", "$BindID"})
 # The standard properties compared; protocol-specific extras (source_system, xapi_*, title...) are not.
 COMPARED = ("url", "utm_source", "utm_medium", "utm_campaign", "course_id", "lesson_id", "duration_s", "question_id",
             "correct", "order_id", "amount", "order_type")
@@ -191,7 +199,113 @@ class BrowserTracker(Adapter):
             site.close()
 
 
-ADAPTERS: list[Adapter] = [Native(), PythonSDK(), Xapi(), BrowserTracker()]
+def millis(step: Step) -> int:
+    return int((T0 + dt.timedelta(minutes=step.minute)).timestamp() * 1000)
+
+
+class Compat(Adapter):
+    """A protocol of another analytics product, present once its endpoints are part of the server."""
+
+    module: ClassVar[str]
+
+    def unavailable(self) -> str | None:
+        if importlib.util.find_spec(f"edupulse.ingest.{self.module}") is None:
+            return f"the {self.name} endpoints are not part of this server yet"
+        return None
+
+    def post(self, url: str, ok: Callable[[Any], bool], **kwargs: Any) -> None:
+        response = httpx.post(url, timeout=30, **kwargs)
+        assert response.status_code == 200, response.text
+        assert ok(response.json()), response.text
+
+
+class Sensors(Compat):
+    """Sensors Analytics records (data_list, gzip + base64) to /sa: $pageview, track_signup, profile_*."""
+
+    name, module = "sensors", "sensors"
+
+    def records(self, story: list[Step]) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = []
+        login = False
+        for step in story:
+            who = {"distinct_id": LEARNER if login else VISITOR}
+            flag = {"$is_login_id": True} if login else {}
+            base = {**who, "time": millis(step), "_track_id": uuid.uuid5(uuid.NAMESPACE_URL, repr(step)).int % 2**31}
+            if step.kind == "page":
+                props = {"$url": step.data["url"], **{f"${k}": v for k, v in step.data.items() if k != "url"}}
+                records.append({**base, "type": "track", "event": "$pageview", "properties": {**props, **flag}})
+            elif step.kind == "signup":
+                login = True
+                records.append({**base, "type": "track_signup", "event": "$SignUp", "distinct_id": LEARNER,
+                                "original_id": VISITOR, "properties": {}})
+            elif step.kind in ("profile", "profile_once"):
+                kind = "profile_set" if step.kind == "profile" else "profile_set_once"
+                records.append({**base, "type": kind, "properties": {**step.data, **flag}})
+            else:
+                props = {**step.data, **flag}
+                records.append({**base, "type": "track", "event": EVENTS[step.kind], "properties": props})
+        return records
+
+    def send(self, server: Server, keys: ProjectKeys, story: list[Step]) -> None:
+        body = base64.b64encode(gzip.compress(json.dumps(self.records(story)).encode())).decode()
+        self.post(f"{server.url}/sa?token={keys.write_key}", lambda r: r.get("rejected", 0) == 0,
+                  data={"data_list": body, "gzip": "1"})
+
+
+class PostHog(Compat):
+    """PostHog events to /batch/: $pageview, $identify, $set, $set_once."""
+
+    name, module = "posthog", "posthog"
+
+    def event(self, step: Step, login: bool) -> dict[str, Any]:
+        who = LEARNER if login else VISITOR
+        base = {"distinct_id": who, "timestamp": step.time, "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, repr(step)))}
+        if step.kind == "page":
+            props = {"$current_url": step.data["url"], **{k: v for k, v in step.data.items() if k != "url"}}
+            return {**base, "event": "$pageview", "properties": props}
+        if step.kind == "signup":
+            return {**base, "event": "$identify", "distinct_id": LEARNER, "properties": {"$anon_distinct_id": VISITOR}}
+        if step.kind in ("profile", "profile_once"):
+            kind = "$set" if step.kind == "profile" else "$set_once"
+            return {**base, "event": kind, "properties": {kind: step.data}}
+        return {**base, "event": EVENTS[step.kind], "properties": step.data}
+
+    def send(self, server: Server, keys: ProjectKeys, story: list[Step]) -> None:
+        signup = next((i for i, s in enumerate(story) if s.kind == "signup"), len(story))
+        batch = [self.event(step, i >= signup) for i, step in enumerate(story)]
+        self.post(f"{server.url}/batch/", lambda r: r.get("rejected", 0) == 0,
+                  json={"api_key": keys.write_key, "batch": batch})
+
+
+class Segment(Compat):
+    """Segment messages to /v1/batch: page, identify (with and without traits), track. Segment has no
+    set-once, so that step is left out."""
+
+    name, module = "segment", "segment"
+    steps = ALL_STEPS - {"profile_once"}
+
+    def message(self, step: Step, login: bool) -> dict[str, Any]:
+        who = {"userId": LEARNER} if login else {"anonymousId": VISITOR}
+        base = {**who, "timestamp": step.time, "messageId": str(uuid.uuid5(uuid.NAMESPACE_URL, repr(step)))}
+        if step.kind == "page":
+            campaign = {"source": step.data["utm_source"], "medium": step.data["utm_medium"],
+                        "name": step.data["utm_campaign"]}
+            return {**base, "type": "page", "properties": {"url": step.data["url"]},
+                    "context": {"campaign": campaign, "page": {"url": step.data["url"]}}}
+        if step.kind == "signup":
+            return {**base, "type": "identify", "userId": LEARNER, "anonymousId": VISITOR}
+        if step.kind == "profile":
+            return {**base, "type": "identify", "traits": step.data}
+        return {**base, "type": "track", "event": EVENTS[step.kind], "properties": step.data}
+
+    def send(self, server: Server, keys: ProjectKeys, story: list[Step]) -> None:
+        signup = next((i for i, s in enumerate(story) if s.kind == "signup"), len(story))
+        batch = [self.message(step, i >= signup) for i, step in enumerate(story)]
+        self.post(f"{server.url}/v1/batch", lambda r: r.get("rejected", 0) == 0, json={"batch": batch},
+                  auth=(keys.write_key, ""))
+
+
+ADAPTERS: list[Adapter] = [Native(), PythonSDK(), Xapi(), BrowserTracker(), Sensors(), PostHog(), Segment()]
 
 
 def person_label(identities: list[tuple[str, str]]) -> str:
@@ -208,13 +322,15 @@ def outcome(server: Server, project_id: int) -> dict[str, Any]:
     for kind, value, person in server.query(
             f"SELECT id_type, id_value, {resolve.format(t='i')} FROM identities i WHERE project_id = ?", [project_id]):
         people.setdefault(person, []).append((kind, value))
+    for person, ids in people.items():  # PostHog-like protocols also keep a login ID as an anonymous distinct ID
+        people[person] = [(k, v) for k, v in ids if not (k == "anonymous_id" and ("login_id", v) in ids)]
     columns = ", ".join(f"prop_{name}" for name in COMPARED)
     events = sorted(
-        (event, time.isoformat(), person_label(people[person]),
+        (SAME_EVENT.get(event, event), time.isoformat(), person_label(people[person]),
          tuple((name, value) for name, value in zip(COMPARED, values, strict=True) if value is not None))
         for event, time, person, *values in server.query(
             f"SELECT event, time, resolved_person_id, {columns} FROM events_resolved WHERE project_id = ?",
-            [project_id]))
+            [project_id]) if event not in BOOKKEEPING)
     properties = {person_label(people[person]): json.loads(props) for person, props in server.query(
         f"SELECT {resolve.format(t='p')}, properties FROM persons p WHERE project_id = ?", [project_id])
         if props and json.loads(props)}
