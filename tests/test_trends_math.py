@@ -130,3 +130,26 @@ def test_csv_export(history: History, tmp_path: Path) -> None:
     lines = text.strip().split("\n")
     assert lines[0].startswith("series,")
     assert "lesson_attended" in lines[1]
+
+
+def test_hostile_names_and_values_on_both_engines(tmp_path: Path) -> None:
+    name = "年级\"'; DROP TABLE events; --\\"
+    value = "五年级 ' OR 1=1 -- \\ \" 🎓"
+    records = [{"type": "track", "event": "quiz'answered", "distinct_id": "x", "time": sh("2026-09-02T10:00:00"),
+                "properties": {name: value, "n": 3}},
+               {"type": "track", "event": "quiz'answered", "distinct_id": "y", "time": sh("2026-09-02T11:00:00"),
+                "properties": {name: "other", "n": "4"}}]
+    h = History(tmp_path, records, name="Hostile School")
+    try:
+        result = h.both({"kind": "trends", "series": [{"event": "quiz'answered"}], "date_range": RANGE,
+                         "breakdown": {"properties": [name]}, "filters": [{"property": name, "op": "in",
+                                                                          "value": [value, "other"]}]})
+        assert {s["breakdown"][0]: s["aggregated_value"] for s in result["series"]} == {value: 1, "other": 1}
+        regex = h.both({"kind": "trends", "series": [{"event": "quiz'answered"}], "date_range": RANGE,
+                        "filters": [{"property": name, "op": "regex", "value": "^五.*🎓$"}]})
+        assert regex["series"][0]["aggregated_value"] == 1
+        numbers = h.both({"kind": "trends", "series": [{"event": "quiz'answered", "math": "sum", "property": "n"}],
+                          "date_range": RANGE})
+        assert numbers["series"][0]["aggregated_value"] == 7  # a number and numeric text alike
+    finally:
+        h.close()

@@ -13,6 +13,7 @@ from edupulse import __version__
 from edupulse.conf import Settings
 from edupulse.demo import demo
 from edupulse.importer.cli import import_group
+from edupulse.ops.cli import segment_group
 from edupulse.sim.cli import simulate
 
 
@@ -209,6 +210,7 @@ def run() -> None:  # pragma: no cover - console entry
 main.add_command(simulate)
 main.add_command(demo)
 main.add_command(import_group)
+main.add_command(segment_group)
 
 
 @main.command("query")

@@ -129,3 +129,18 @@ class XapiStatementActivity(Base):
     project_id: Mapped[int] = mapped_column(Integer)
     activity_id: Mapped[str] = mapped_column(String(2048))
     direct: Mapped[bool] = mapped_column(default=True)
+
+
+class Segment(Base):
+    """A saved person definition (see queries/segments.py), usable as a filter in every analysis."""
+
+    __tablename__ = "segments"
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_segment_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -24,7 +24,7 @@ from sqlglot import exp
 from edupulse.conf import QuerySettings
 from edupulse.meta.db import MetadataStore, ProjectInfo
 from edupulse.queries.common import Model
-from edupulse.queries.compile import Context, SegmentResolver, _no_segments
+from edupulse.queries.compile import Context, SegmentResolver, _no_segments, resolve_persons
 from edupulse.queries.dialect import DIALECTS
 from edupulse.store.base import EventStore, QueryControl, QueryInterrupted
 
@@ -64,14 +64,16 @@ class QueryRunner:
         self.control = control
         self.limits = limits or QuerySettings()
         self.statements: list[str] = []
+        self.columns: list[str] = []  # column names of the last statement run
 
     def run(self, tree: exp.Expr, max_rows: int | None = None) -> list[tuple[Any, ...]]:
         """Run one statement; more than `max_rows` rows (default: the result row limit) is an error."""
-        sql = tree.sql(self.ctx.dialect.name)
+        sql = resolve_persons(tree, self.ctx.dialect).sql(self.ctx.dialect.name)
         self.statements.append(sql)
         limit = max_rows or self.limits.max_result_rows
         try:
-            rows = self.store.query(sql, control=self.control, max_rows=limit).rows
+            answer = self.store.query(sql, control=self.control, max_rows=limit)
+            rows, self.columns = answer.rows, answer.columns
         except QueryInterrupted as exc:
             if exc.reason == "timeout":
                 raise QueryTimeout(f"the query ran past its time limit of {self.limits.timeout_seconds:g} s: "
@@ -187,6 +189,7 @@ def run_query(
     started = time.perf_counter()
     now = now or dt.datetime.now(dt.UTC)
     ctx = context(env, project)
+    ctx.now = now
     key = None
     if env.cache is not None:
         today = now.astimezone(ctx.timezone).date().isoformat()

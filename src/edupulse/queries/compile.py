@@ -32,6 +32,7 @@ from edupulse.store.schema import PropertyType, property_column
 EVENTS = "e"  # alias of events_resolved in every query
 PERSONS = "p"  # alias of persons
 OVERRIDES = "o"  # alias of person_overrides
+SCAN_MARK = "edupulse_scan"  # meta of a scan's SELECT: its project id
 GROUP_ALIAS = "g"  # g0..g4: the entities row of the event's group in slot 0..4
 PERSON_COLUMN = "resolved_person_id"
 
@@ -62,6 +63,7 @@ class Context:
     dialect: Dialect = DUCKDB
     groups: dict[str, int] = field(default_factory=dict)
     segments: SegmentResolver = _no_segments
+    now: dt.datetime | None = None  # the query's "now", for relative windows of segments
 
     # properties ------------------------------------------------------------------------------------
 
@@ -193,34 +195,18 @@ class Context:
     # the scan --------------------------------------------------------------------------------------
 
     def scan(self, columns: Sequence[exp.Expr], conditions: Sequence[exp.Expr]) -> exp.Select:
-        """SELECT columns FROM the project's events WHERE conditions.
-
-        The person after merges (`e.resolved_person_id`) costs a join with the merge overrides, so it is
-        joined only when a column or condition reads it; persons and group entities are joined when a person
-        or group property is read."""
+        """SELECT columns FROM the project's events AS e WHERE conditions; persons and group entities are
+        joined when a person or group property is read. The select may be extended (group by, order by...)
+        and may read `e.resolved_person_id` anywhere: `resolve_persons` (run before rendering) joins the
+        merge overrides only where that column is read, since the engine cannot drop that LEFT JOIN itself."""
         nodes = [*columns, *conditions]
-        needs_persons = any(uses_table(node, PERSONS) for node in nodes)
-        resolved = self.dialect.resolved(exp.column("person_id", OVERRIDES), exp.column("person_id", EVENTS))
-        if needs_persons or any(uses_column(node, EVENTS, PERSON_COLUMN) for node in nodes):
-            columns = [swap_column(node, EVENTS, PERSON_COLUMN, resolved) for node in columns]
-            conditions = [swap_column(node, EVENTS, PERSON_COLUMN, resolved) for node in conditions]
-            joined = True
-        else:
-            joined = False
         where = [exp.column("project_id", EVENTS).eq(exp.Literal.number(self.project_id)), *conditions]
         select = exp.select(*columns).from_(exp.table_("events").as_(EVENTS)).where(exp.and_(*where))
-        if joined:
-            select = select.join(
-                exp.table_("person_overrides").as_(OVERRIDES),
-                on=exp.and_(exp.column("project_id", OVERRIDES).eq(exp.Literal.number(self.project_id)),
-                            exp.column("old_person_id", OVERRIDES).eq(exp.column("person_id", EVENTS))),
-                join_type="left",
-            )
-        if needs_persons:
+        if any(uses_table(node, PERSONS) for node in nodes):
             select = select.join(
                 exp.table_("persons").as_(PERSONS),
                 on=exp.and_(exp.column("project_id", PERSONS).eq(exp.Literal.number(self.project_id)),
-                            exp.column("person_id", PERSONS).eq(resolved.copy())),
+                            exp.column("person_id", PERSONS).eq(exp.column(PERSON_COLUMN, EVENTS))),
                 join_type="left",
             )
         for group_type, slot in sorted(self.groups.items(), key=lambda item: item[1]):
@@ -234,7 +220,30 @@ class Context:
                                 exp.column("entity_key", alias).eq(exp.column(f"group_{slot}", EVENTS))),
                     join_type="left",
                 )
+        select.meta[SCAN_MARK] = self.project_id
         return select
+
+
+def resolve_persons(tree: exp.Expr, dialect: Dialect) -> exp.Expr:
+    """Give every scan that reads `e.resolved_person_id` the join with the merge overrides, and read the
+    person after merges from it; scans that do not read the person stay a plain read of the events."""
+    tree = tree.copy()
+    for select in list(tree.find_all(exp.Select)):
+        project = select.meta.get(SCAN_MARK)
+        if project is None:
+            continue
+        own = [c for c in select.find_all(exp.Column)
+               if c.table == EVENTS and c.name == PERSON_COLUMN and c.find_ancestor(exp.Select) is select]
+        if not own:
+            continue
+        resolved = dialect.resolved(exp.column("person_id", OVERRIDES), exp.column("person_id", EVENTS))
+        for column in own:
+            column.replace(resolved.copy())
+        join = exp.Join(this=exp.table_("person_overrides").as_(OVERRIDES), side="LEFT", on=exp.and_(
+            exp.column("project_id", OVERRIDES).eq(exp.Literal.number(project)),
+            exp.column("old_person_id", OVERRIDES).eq(exp.column("person_id", EVENTS))))
+        select.set("joins", [join, *(select.args.get("joins") or [])])
+    return tree
 
 
 def _own_columns(node: exp.Expr) -> list[exp.Column]:
@@ -245,21 +254,6 @@ def _own_columns(node: exp.Expr) -> list[exp.Column]:
         if ancestor is None or node.find_ancestor(exp.Subquery) is ancestor:
             own.append(column)
     return own
-
-
-def uses_column(node: exp.Expr, table: str, name: str) -> bool:
-    return any(c.table == table and c.name == name for c in _own_columns(node))
-
-
-def swap_column(node: exp.Expr, table: str, name: str, replacement: exp.Expr) -> exp.Expr:
-    """A copy of the expression with `table.name` (outside subqueries) replaced."""
-    node = node.copy()
-    for column in _own_columns(node):
-        if column.table == table and column.name == name:
-            if column is node:
-                return replacement.copy()
-            column.replace(replacement.copy())
-    return node
 
 
 def uses_table(node: exp.Expr, alias: str) -> bool:

@@ -52,8 +52,9 @@ def _ch_timestamp(moment: dt.datetime) -> exp.Expr:
 
 
 def _duck_json_text(column: exp.Expr, name: str) -> exp.Expr:
-    path = exp.JSONPath(expressions=[exp.JSONPathRoot(), exp.JSONPathKey(this=name)])
-    return exp.JSONExtractScalar(this=column, expression=path)
+    # A JSON pointer (RFC 6901) reaches any member name: no quoting rules of JSONPath to get wrong.
+    pointer = "/" + name.replace("~", "~0").replace("/", "~1")
+    return exp.func("json_extract_string", column, _s(pointer))
 
 
 def _ch_json_text(column: exp.Expr, name: str) -> exp.Expr:
@@ -104,6 +105,7 @@ class Dialect:
     any_value: Fn
     array_agg: Fn
     resolved: Fn  # (override's person, event's person) -> the person after merges, after a LEFT JOIN
+    arg_min: Fn  # the value of the first argument on the row with the smallest second argument
 
 
 DUCKDB = Dialect(
@@ -121,6 +123,7 @@ DUCKDB = Dialect(
     any_value=lambda v: exp.func("any_value", v),
     array_agg=lambda v: exp.func("list", v),
     resolved=lambda merged, own: exp.func("coalesce", merged, own),
+    arg_min=lambda v, by: exp.func("arg_min", v, by),
 )
 
 CLICKHOUSE = Dialect(
@@ -139,6 +142,7 @@ CLICKHOUSE = Dialect(
     array_agg=lambda v: exp.func("groupArray", v),
     # a LEFT JOIN without a match gives 0, not NULL (person ids start at 1)
     resolved=lambda merged, own: exp.If(this=exp.GT(this=merged, expression=_n(0)), true=merged, false=own),
+    arg_min=lambda v, by: exp.func("argMin", v, by),
 )
 
 DIALECTS = {d.name: d for d in (DUCKDB, CLICKHOUSE)}

@@ -63,6 +63,7 @@ QUANTILES = {"median": 0.5, "p75": 0.75, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 PER_PERSON = {m for m in Math if m.value.endswith("_per_person")}
 ROLLING = {Math.dau: 1, Math.wau: 7, Math.mau: 30}
 UNIQUE = {Math.unique, Math.unique_persons}
+ADDITIVE = {Math.total, Math.sum, Math.min, Math.max, Math.avg}
 
 
 class Series(Model):
@@ -152,6 +153,10 @@ class TrendsRunner(QueryRunner):
         for number, series in enumerate(q.series):
             if series.math in ROLLING:
                 rows, aggregate = self._rolling(series, start, end, walls)
+            elif series.math in ADDITIVE:
+                rows, aggregate = self._additive(series, low, high, walls)
+            elif series.math not in PER_PERSON:
+                rows, aggregate = self._grouped(series, low, high, walls)
             else:
                 rows = {}
                 for row in self.run(self._tree(series, low, high, per_bucket=True)):
@@ -205,6 +210,111 @@ class TrendsRunner(QueryRunner):
         return {"index": len(q.series), "label": title, "formula": q.formula, "event": None, "math": "formula",
                 "breakdown": None, "data": [None] * width, "aggregated_value": None, "by_breakdown": lines}
 
+    def _additive(self, series: Series, low: dt.datetime, high: dt.datetime,
+                  walls: list[dt.datetime]) -> tuple[dict[tuple[Any, ...], list[Any]], dict[tuple[Any, ...], Any]]:
+        """Maths whose bucket values add up to the range's (counts, sums, minimums, maximums, means): one
+        statement aggregates per bucket first, the top breakdown values are chosen from those partial
+        aggregates, and the range's value is combined here, so the events are read once."""
+        index = {w: i for i, w in enumerate(walls)}
+        width = len(self.query.breakdown.properties) if self.query.breakdown else 0
+        math = series.math
+        rows: dict[tuple[Any, ...], list[Any]] = {}
+        parts: dict[tuple[Any, ...], list[tuple[Any, Any, Any]]] = {}
+        for row in self.run(self._additive_tree(series, low, high)):
+            bucket, keys, (value, total, count) = row[0], tuple(row[1:1 + width]), row[1 + width:4 + width]
+            data = rows.setdefault(keys, [0] * len(walls))
+            position = index.get(wall_clock(bucket))
+            if position is not None:
+                data[position] = _number(value)
+                parts.setdefault(keys, []).append((value, total, count))
+        aggregate: dict[tuple[Any, ...], Any] = {}
+        if not width:  # a series without breakdown has its line even when nothing happened
+            rows.setdefault((), [0] * len(walls))
+            aggregate[()] = 0
+        for keys, values in parts.items():
+            present = [v for v, _, _ in values if v is not None]
+            if math is Math.avg:
+                count = sum(c or 0 for _, _, c in values)
+                aggregate[keys] = _number(sum(t or 0 for _, t, _ in values) / count) if count else 0
+            elif math is Math.min:
+                aggregate[keys] = _number(min(present)) if present else 0
+            elif math is Math.max:
+                aggregate[keys] = _number(max(present)) if present else 0
+            else:
+                aggregate[keys] = _number(sum(present))
+        return rows, aggregate
+
+    def _additive_tree(self, series: Series, low: dt.datetime, high: dt.datetime) -> exp.Expr:
+        e = exp.column
+        source, keys = self._base(series, low, high, self.query.granularity)
+        v = e("v")
+        partials = [exp.Count(this=exp.Star()).as_("cnt")]
+        if series.property is not None:
+            partials += [exp.Sum(this=v).as_("s"), exp.Count(this=v).as_("cv"), exp.Min(this=v).as_("mn"),
+                         exp.Max(this=v).as_("mx")]
+        agg = exp.select(e("bucket"), *[e(k) for k in keys], *partials).from_("base").group_by(
+            e("bucket"), *[e(k) for k in keys])
+        tree = exp.select().with_("base", as_=source).with_("agg", as_=agg)
+        folded: list[exp.Expr] = []
+        if keys:
+            assert self.query.breakdown is not None
+            top = (exp.select(*[e(k) for k in keys]).from_("agg").group_by(*[e(k) for k in keys])
+                   .order_by(exp.Ordered(this=exp.Sum(this=e("cnt")), desc=True), *[e(k) for k in keys])
+                   .limit(self.query.breakdown.limit))
+            tree = tree.with_("top", as_=top)
+            inside = exp.In(this=exp.Tuple(expressions=[e(k) for k in keys]),
+                            query=exp.select(*[e(k) for k in keys]).from_("top").subquery())
+            folded = [exp.If(this=inside, true=e(k), false=exp.Literal.string(OTHER)) for k in keys]
+        math = series.math
+        value: exp.Expr
+        if math is Math.total:
+            value, total, count = exp.Sum(this=e("cnt")), exp.Sum(this=e("cnt")), exp.Sum(this=e("cnt"))
+        else:
+            total, count = exp.Sum(this=e("s")), exp.Sum(this=e("cv"))
+            value = {Math.sum: total.copy(), Math.min: exp.Min(this=e("mn")), Math.max: exp.Max(this=e("mx")),
+                     Math.avg: exp.Div(this=exp.Sum(this=e("s")), expression=exp.func("nullif", exp.Sum(this=e("cv")),
+                                                                                     exp.Literal.number(0)))}[math]
+        names = [f"out_{k}" for k in keys]
+        tree = tree.select(e("bucket"), *[f.as_(n) for f, n in zip(folded, names, strict=True)], value.as_("value"),
+                           total.as_("total"), count.as_("count")).from_("agg")
+        return tree.group_by(e("bucket"), *folded)
+
+    def _grouped(self, series: Series, low: dt.datetime, high: dt.datetime,
+                 walls: list[dt.datetime]) -> tuple[dict[tuple[Any, ...], list[Any]], dict[tuple[Any, ...], Any]]:
+        """Maths that do not add up over buckets (distinct units, percentiles): per bucket and over the range
+        in one statement, with grouping sets."""
+        e = exp.column
+        index = {w: i for i, w in enumerate(walls)}
+        source, keys = self._base(series, low, high, self.query.granularity)
+        tree, folded = self._with_top(exp.select().with_("base", as_=source), keys)
+        names = [f"out_{k}" for k in keys]
+        extra = [e("v")] if series.property is not None else []
+        flat = exp.select(e("bucket"), *[f.as_(n) for f, n in zip(folded, names, strict=True)], e("person"),
+                          *extra).from_("base")
+        tree = tree.with_("flat", as_=flat)
+        sets = exp.GroupingSets(expressions=[exp.Tuple(expressions=[e("bucket"), *[e(n) for n in names]]),
+                                             exp.Tuple(expressions=[e(n) for n in names])])
+        tree = tree.select(e("bucket"), *[e(n) for n in names],
+                           exp.func("grouping", e("bucket")).as_("whole"),
+                           _aggregate(series, self.ctx.dialect).as_("value")).from_("flat")
+        tree.set("group", exp.Group(expressions=[sets]))
+        width = len(keys)
+        rows: dict[tuple[Any, ...], list[Any]] = {}
+        aggregate: dict[tuple[Any, ...], Any] = {}
+        if not width:
+            rows[()] = [0] * len(walls)
+            aggregate[()] = 0
+        for row in self.run(tree):
+            bucket, group, whole, value = row[0], tuple(row[1:1 + width]), row[1 + width], row[2 + width]
+            if whole:
+                aggregate[group] = _number(value)
+                continue
+            data = rows.setdefault(group, [0] * len(walls))
+            position = index.get(wall_clock(bucket))
+            if position is not None:
+                data[position] = _number(value)
+        return rows, aggregate
+
     def _rolling(self, series: Series, start: dt.date, end: dt.date,
                  walls: list[dt.datetime]) -> tuple[dict[tuple[Any, ...], list[Any]], dict[tuple[Any, ...], Any]]:
         """Units active in the N days ending on each day (DAU, WAU, MAU); over the range: the mean of the days.
@@ -251,7 +361,9 @@ class TrendsRunner(QueryRunner):
         unit = ctx.unit(q.unit)
         if q.unit != PERSON and series.math is not Math.total and series.math not in PROPERTY_MATH:
             conditions.append(exp.Not(this=exp.Is(this=unit, expression=exp.null())))
-        columns: list[exp.Expr] = [ctx.bucket(granularity, low, high).as_("bucket"), unit.as_("person")]
+        columns: list[exp.Expr] = [ctx.bucket(granularity, low, high).as_("bucket")]
+        if series.math not in ADDITIVE:  # reading the person costs a join with the merge overrides
+            columns.append(unit.as_("person"))
         keys = [f"b{i}" for i in range(len(q.breakdown.properties))] if q.breakdown else []
         if q.breakdown:
             for key, prop in zip(keys, q.breakdown.properties, strict=True):

@@ -310,7 +310,7 @@ class ClickHouseStore(EventStore):
         source = getattr(other, "con", None)
         if source is None:
             raise TypeError("copy_from reads a DuckDB store")
-        columns = [name for name, _ in BASE_EVENT_COLUMNS] + [property_column(n) for n in self._typed]
+        columns = [name for name, _ in BASE_EVENT_COLUMNS] + [property_column(n) for n in other.typed_properties()]
         cursor = source.cursor()
         try:
             reader = cursor.sql(f"SELECT {', '.join(columns)} FROM events").to_arrow_reader(1_000_000)

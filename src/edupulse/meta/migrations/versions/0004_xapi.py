@@ -1,15 +1,15 @@
 """xAPI statements stored whole, with the keys of the statement filters.
 
-Revision ID: 0002_xapi
-Revises: 0001
+Revision ID: 0004_xapi
+Revises: 0003_segments
 Create Date: 2026-11-23
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_xapi"
-down_revision = "0001"
+revision = "0004_xapi"
+down_revision = "0003_segments"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,87 @@
+"""/api/v1/segments: saved person definitions of a project (secret API key), usable as filters in every
+analysis ({"segment": NAME}) and listed by the `segments` query kind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from edupulse.api.auth import api_project, platform
+from edupulse.meta.db import MetadataError, ProjectInfo
+from edupulse.ops.segments import SegmentCatalog
+
+router = APIRouter(tags=["segments"])
+
+
+class SegmentBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field("", max_length=2000)
+    definition: dict[str, Any]
+
+
+class SegmentChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=100)
+    description: str | None = Field(None, max_length=2000)
+    definition: dict[str, Any] | None = None
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(value), status_code=status, media_type="application/json")
+
+
+def _error(exc: Exception, status: int = 400) -> Response:
+    return _json({"error": str(exc)}, status)
+
+
+
+@router.get("/api/v1/segments", summary="The project's saved segments")
+def list_segments(request: Request, project: ProjectInfo = Depends(api_project)) -> Response:
+    catalog = SegmentCatalog(platform(request).meta)
+    return _json({"project": project.name, "segments": [s.to_json() for s in catalog.all(project.id)]})
+
+
+@router.post("/api/v1/segments", summary="Save a segment", status_code=201)
+async def create_segment(request: Request, body: SegmentBody, project: ProjectInfo = Depends(api_project)) -> Response:
+    catalog = SegmentCatalog(platform(request).meta)
+    try:
+        saved = await run_in_threadpool(catalog.create, project.id, body.name, body.definition, body.description)
+    except MetadataError as exc:
+        return _error(exc, 409 if "already exists" in str(exc) else 400)
+    return _json(saved.to_json(), 201)
+
+
+@router.get("/api/v1/segments/{segment}", summary="One segment, by name or id")
+def show_segment(request: Request, segment: str, project: ProjectInfo = Depends(api_project)) -> Response:
+    found = SegmentCatalog(platform(request).meta).get(project.id, segment)
+    if found is None:
+        return _error(MetadataError(f"segment {segment!r}: no such segment in this project"), 404)
+    return _json(found.to_json())
+
+
+@router.put("/api/v1/segments/{segment}", summary="Change a segment's name, description or definition")
+async def update_segment(request: Request, segment: str, body: SegmentChange,
+                         project: ProjectInfo = Depends(api_project)) -> Response:
+    catalog = SegmentCatalog(platform(request).meta)
+    try:
+        saved = await run_in_threadpool(lambda: catalog.update(
+            project.id, segment, name=body.name, definition=body.definition, description=body.description))
+    except MetadataError as exc:
+        return _error(exc, 404 if "no such segment" in str(exc) else 409 if "already exists" in str(exc) else 400)
+    return _json(saved.to_json())
+
+
+@router.delete("/api/v1/segments/{segment}", summary="Delete a segment no other segment refers to")
+def delete_segment(request: Request, segment: str, project: ProjectInfo = Depends(api_project)) -> Response:
+    try:
+        gone = SegmentCatalog(platform(request).meta).delete(project.id, segment)
+    except MetadataError as exc:
+        return _error(exc, 404 if "no such segment" in str(exc) else 409)
+    return _json({"deleted": gone.to_json()})

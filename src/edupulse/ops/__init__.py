@@ -1,0 +1,1 @@
+"""Operations on top of the analysis engine: segments (and, later, tags and campaigns)."""

@@ -1,0 +1,336 @@
+"""Persons: one person's profile, identities and event timeline across merged identities (`person`), and
+person search by identity value prefix, person properties and segments (`persons`).
+
+Two kinds because they answer different questions with different shapes: `person` is one profile with a
+paged timeline; `persons` is a paged list with a count (the same list `segments` gives for its members).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from typing import Any, Literal
+
+import orjson
+from pydantic import Field, field_validator, model_validator
+from sqlglot import exp
+
+from edupulse.queries.base import QueryError, QueryRunner, Table, register
+from edupulse.queries.common import DateRange, Filter, FilterGroup, Model, PropertyFilter, PropertyRef, local_midnight
+from edupulse.queries.compile import EVENTS, PERSON_COLUMN, PERSONS, Context
+from edupulse.store.schema import GROUP_SLOTS, property_column
+
+MAX_PAGE = 1000
+
+
+def _n(value: int) -> exp.Expr:
+    return exp.Literal.number(value)
+
+
+def _s(value: str) -> exp.Expr:
+    return exp.Literal.string(value)
+
+
+def project_rows(ctx: Context, table: str, alias: str | None = None) -> exp.Expr:
+    """`table.project_id = <project>`."""
+    return exp.column("project_id", alias or table).eq(_n(ctx.project_id))
+
+
+# queries ------------------------------------------------------------------------------------------
+
+
+class IdentityRef(Model):
+    """An identity by type and value, or by value alone (then it must belong to one person)."""
+
+    type: str | None = Field(None, min_length=1, max_length=64)
+    value: str = Field(min_length=1, max_length=255)
+
+
+class PersonQuery(Model):
+    kind: Literal["person"]
+    person_id: int | None = Field(None, ge=1, description="a person id (one merged away leads to its survivor)")
+    identity: IdentityRef | None = None
+    events: list[str] | None = Field(None, min_length=1, max_length=100, description="only these event names")
+    date_range: DateRange | None = Field(None, description="only events on these days (default: all)")
+    limit: int = Field(50, ge=1, le=MAX_PAGE, description="events per page")
+    cursor: str | None = Field(None, max_length=200, description="next_cursor of the previous page")
+    offset: int = Field(0, ge=0, le=1_000_000, description="events to skip (instead of a cursor)")
+
+    @model_validator(mode="after")
+    def _one_person(self) -> PersonQuery:
+        if (self.person_id is None) == (self.identity is None):
+            raise ValueError('give either "person_id" or "identity", not both')
+        if self.cursor is not None and self.offset:
+            raise ValueError('give either "cursor" or "offset", not both')
+        if self.cursor is not None:
+            decode_cursor(self.cursor)
+        return self
+
+
+def encode_cursor(time_us: int, skip: int) -> str:
+    return base64.urlsafe_b64encode(f"{time_us}:{skip}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> tuple[int, int]:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        time_us, skip = (int(part) for part in raw.split(":"))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValueError(f"cursor {text!r} is not a cursor of a timeline page: pass next_cursor unchanged") from None
+    if skip < 0:
+        raise ValueError(f"cursor {text!r} is not a cursor of a timeline page: pass next_cursor unchanged")
+    return time_us, skip
+
+
+def person_filter(value: Filter, where: str) -> Filter:
+    """Person search filters are person properties and segments; an event property there is a mistake."""
+    if isinstance(value, FilterGroup):
+        for i, child in enumerate((value.all if value.all is not None else value.any) or []):
+            person_filter(child, f"{where}.{i}")
+    elif isinstance(value, PropertyFilter) and PropertyRef.parse(value.property).source != "person":
+        raise ValueError(f"{where}: persons are filtered by person properties (write person.{value.property}) "
+                         "and segments")
+    return value
+
+
+class PersonsQuery(Model):
+    kind: Literal["persons"]
+    search: str | None = Field(None, min_length=1, max_length=255,
+                               description="persons with an identity whose value starts with this text")
+    identity_type: str | None = Field(None, min_length=1, max_length=64, description="only identities of this type")
+    filters: list[Filter] = Field(default_factory=list, max_length=50)
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+    @field_validator("filters")
+    @classmethod
+    def _person_filters(cls, values: list[Filter]) -> list[Filter]:
+        for i, value in enumerate(values):
+            person_filter(value, f"filter {i}")
+        return values
+
+
+# shared by persons and segments ---------------------------------------------------------------------
+
+
+def persons_source(ctx: Context) -> exp.Expr:
+    """The project's persons as `p` with `resolved_person_id`, so that Context.condition (person properties,
+    segments) applies to them as it does to events."""
+    inner = (exp.select(exp.column("person_id"), exp.column("person_id").as_(PERSON_COLUMN), exp.column("properties"))
+             .from_("persons").where(project_rows(ctx, "persons")))
+    return inner.subquery(PERSONS)
+
+
+def list_persons(runner: QueryRunner, conditions: list[exp.Expr], limit: int, offset: int) -> dict[str, Any]:
+    """Count the persons matching the conditions (over `persons_source`) and give one page of them, ordered by
+    person id, with their properties and identities."""
+    ctx = runner.ctx
+    where = exp.and_(*conditions) if conditions else None
+    counted = exp.select(exp.Count(this=exp.Star())).from_(persons_source(ctx))
+    page = (exp.select(exp.column("person_id", PERSONS), ctx.dialect.to_text(exp.column("properties", PERSONS)))
+            .from_(persons_source(ctx)).order_by(exp.column("person_id", PERSONS)).limit(limit + 1).offset(offset))
+    if where is not None:
+        counted, page = counted.where(where), page.where(where)
+    total = int(runner.run(counted)[0][0])
+    rows = runner.run(page, max_rows=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    identities = person_identities(runner, [int(r[0]) for r in rows])
+    persons = [{"person_id": int(pid), "properties": _json(props), "identities": identities.get(int(pid), [])}
+               for pid, props in rows]
+    return {"total": total, "persons": persons, "next_offset": offset + limit if more else None}
+
+
+def person_identities(runner: QueryRunner, person_ids: list[int]) -> dict[int, list[dict[str, str]]]:
+    if not person_ids:
+        return {}
+    ctx = runner.ctx
+    tree = (exp.select("person_id", "id_type", "id_value").from_("identities")
+            .where(exp.and_(project_rows(ctx, "identities"),
+                            exp.In(this=exp.column("person_id"), expressions=[_n(p) for p in person_ids])))
+            .order_by("person_id", "id_type", "id_value"))
+    out: dict[int, list[dict[str, str]]] = {}
+    for pid, kind, value in runner.run(tree):
+        out.setdefault(int(pid), []).append({"type": kind, "value": value})
+    return out
+
+
+def _json(text: Any) -> dict[str, Any]:
+    if text is None or text == "":
+        return {}
+    value = orjson.loads(text)
+    return value if isinstance(value, dict) else {}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def from_us(time_us: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(time_us))
+
+
+def local_iso(time_us: int, ctx: Context) -> str:
+    return from_us(time_us).astimezone(ctx.timezone).isoformat()
+
+
+# runners ----------------------------------------------------------------------------------------
+
+
+@register
+class PersonRunner(QueryRunner):
+    """One person: profile, identities, persons merged into it, and a page of its event timeline (newest
+    first)."""
+
+    kind = "person"
+    model = PersonQuery
+    query: PersonQuery
+
+    def calculate(self) -> dict[str, Any]:
+        q = self.query
+        person_id, found_by = self._resolve()
+        profile = self.run(exp.select(self.ctx.dialect.to_text(exp.column("properties"))).from_("persons").where(
+            exp.and_(project_rows(self.ctx, "persons"), exp.column("person_id").eq(_n(person_id)))))
+        merged = self.run(exp.select("old_person_id").from_("person_overrides").where(
+            exp.and_(project_rows(self.ctx, "person_overrides"), exp.column("person_id").eq(_n(person_id))))
+            .order_by("old_person_id"))
+        person = {"person_id": person_id, "properties": _json(profile[0][0]) if profile else {},
+                  "identities": person_identities(self, [person_id]).get(person_id, []),
+                  "merged_from": [int(r[0]) for r in merged]}
+        return {"person": person, "found_by": found_by, **self._timeline(person_id, q)}
+
+    def _resolve(self) -> tuple[int, dict[str, Any]]:
+        q, ctx = self.query, self.ctx
+        if q.person_id is not None:
+            survivor = self.run(exp.select("person_id").from_("person_overrides").where(exp.and_(
+                project_rows(ctx, "person_overrides"), exp.column("old_person_id").eq(_n(q.person_id)))))
+            person_id = int(survivor[0][0]) if survivor else q.person_id
+            exists = self.run(exp.select("person_id").from_("identities").where(exp.and_(
+                project_rows(ctx, "identities"), exp.column("person_id").eq(_n(person_id)))).limit(1))
+            if not exists:
+                raise QueryError(f"person_id: no person {q.person_id} in this project")
+            merged = {"merged_into": person_id} if person_id != q.person_id else {}
+            return person_id, {"person_id": q.person_id, **merged}
+        assert q.identity is not None
+        ident = q.identity
+        where = [project_rows(ctx, "identities"), exp.column("id_value").eq(_s(ident.value))]
+        if ident.type is not None:
+            where.append(exp.column("id_type").eq(_s(ident.type)))
+        rows = self.run(exp.select("id_type", "person_id").from_("identities").where(exp.and_(*where))
+                        .order_by("id_type", "person_id"))
+        if not rows:
+            what = f"{ident.type} {ident.value!r}" if ident.type else f"value {ident.value!r} (of any type)"
+            raise QueryError(f"identity: no identity {what} in this project")
+        persons = sorted({int(r[1]) for r in rows})
+        if len(persons) > 1:
+            listed = ", ".join(f"{kind}: person {pid}" for kind, pid in rows)
+            raise QueryError(f"identity: the value {ident.value!r} belongs to {len(persons)} persons ({listed}); "
+                             "give its type")
+        return persons[0], {"identity": {"type": rows[0][0], "value": ident.value}}
+
+    def _timeline(self, person_id: int, q: PersonQuery) -> dict[str, Any]:
+        ctx, d = self.ctx, self.ctx.dialect
+        where: list[exp.Expr] = [exp.column(PERSON_COLUMN, EVENTS).eq(_n(person_id))]
+        if q.events:
+            where.append(exp.In(this=exp.column("event", EVENTS), expressions=[_s(e) for e in q.events]))
+        if q.date_range is not None:
+            start, end = q.date_range.days(ctx.timezone, self.now)
+            where += ctx.in_time(local_midnight(start, ctx.timezone),
+                                 local_midnight(end + dt.timedelta(days=1), ctx.timezone))
+        total = int(self.run(ctx.scan([exp.Count(this=exp.Star())], where))[0][0])
+        page_where = list(where)
+        skip = q.offset
+        before_us = 0
+        if q.cursor is not None:
+            before_us, skip = decode_cursor(q.cursor)
+            page_where.append(exp.LTE(this=exp.column("time", EVENTS), expression=d.timestamp(from_us(before_us))))
+        typed = sorted(ctx.typed)
+        columns: list[exp.Expr] = [
+            d.epoch_us(exp.column("time", EVENTS)).as_("t"), exp.column("event", EVENTS),
+            exp.column("distinct_id", EVENTS), d.to_text(exp.column("properties", EVENTS)).as_("props"),
+            *[exp.column(f"group_{i}", EVENTS) for i in range(GROUP_SLOTS)],
+            *[self._typed_value(name) for name in typed],
+        ]
+        # A total order, the same on both engines, so that pages neither repeat nor skip events: after the
+        # time, every column shown (rows equal in all of them look the same in any order).
+        ties = [exp.column("event", EVENTS), exp.column("insert_id", EVENTS), exp.column("distinct_id", EVENTS),
+                exp.column("props"), *[exp.column(f"group_{i}", EVENTS) for i in range(GROUP_SLOTS)],
+                *[exp.column(property_column(name), EVENTS) for name in typed]]
+        order = [exp.Ordered(this=exp.column("t"), desc=True),
+                 *[exp.Ordered(this=tie, nulls_first=True) for tie in ties]]
+        tree = ctx.scan(columns, page_where).order_by(*order).limit(q.limit + 1).offset(skip)
+        rows = self.run(tree, max_rows=q.limit + 1)
+        more = len(rows) > q.limit
+        rows = rows[: q.limit]
+        slots = {slot: name for name, slot in ctx.groups.items()}
+        events = []
+        for row in rows:
+            properties = _json(row[3])
+            for name, value in zip(typed, row[4 + GROUP_SLOTS:], strict=True):
+                if value is not None:
+                    properties[name] = _plain(value)
+            groups = {slots.get(i, f"group_{i}"): key for i, key in enumerate(row[4:4 + GROUP_SLOTS]) if key}
+            events.append({"time": local_iso(row[0], ctx), "event": row[1], "distinct_id": row[2],
+                           "properties": dict(sorted(properties.items())), **({"groups": groups} if groups else {})})
+        result: dict[str, Any] = {"total_events": total, "events": events, "next_cursor": None, "next_offset": None}
+        if more:
+            last = int(rows[-1][0])
+            same = sum(1 for r in rows if int(r[0]) == last)
+            if q.cursor is not None:  # the rows skipped by the cursor share the last time only if it did not move
+                next_skip = same + (skip if last == before_us else 0)
+            elif int(rows[0][0]) == last and skip > 0:  # earlier pages may hold more events of that time
+                newer = ctx.scan([exp.Count(this=exp.Star())], [*where, exp.GT(
+                    this=exp.column("time", EVENTS), expression=d.timestamp(from_us(last)))])
+                next_skip = skip + q.limit - int(self.run(newer)[0][0])
+            else:
+                next_skip = same
+            result["next_cursor"] = encode_cursor(last, next_skip)
+            result["next_offset"] = skip + q.limit if q.cursor is None else None
+        return result
+
+    def _typed_value(self, name: str) -> exp.Expr:
+        column = exp.column(property_column(name), EVENTS)
+        if self.ctx.typed[name].value == "time":
+            return self.ctx.dialect.epoch_us(column)
+        return column
+
+    @classmethod
+    def table(cls, result: dict[str, Any]) -> Table:
+        rows = [[e["time"], e["event"], e["distinct_id"], orjson.dumps(e["properties"]).decode()]
+                for e in result["events"]]
+        return ["time", "event", "distinct_id", "properties"], rows
+
+
+@register
+class PersonsRunner(QueryRunner):
+    """Persons whose identity starts with a text and who match person property conditions and segments."""
+
+    kind = "persons"
+    model = PersonsQuery
+    query: PersonsQuery
+
+    def calculate(self) -> dict[str, Any]:
+        q, ctx = self.query, self.ctx
+        conditions = ctx.conditions(q.filters, PERSONS)
+        if q.search is not None or q.identity_type is not None:
+            where = [project_rows(ctx, "identities")]
+            if q.search is not None:
+                where.append(exp.StartsWith(this=exp.column("id_value"), expression=_s(q.search)))
+            if q.identity_type is not None:
+                where.append(exp.column("id_type").eq(_s(q.identity_type)))
+            matching = exp.select("person_id").from_("identities").where(exp.and_(*where))
+            conditions.append(exp.In(this=exp.column("person_id", PERSONS), query=matching.subquery()))
+        return list_persons(self, conditions, q.limit, q.offset)
+
+    @classmethod
+    def table(cls, result: dict[str, Any]) -> Table:
+        return persons_table(result)
+
+
+def persons_table(result: dict[str, Any]) -> Table:
+    rows = [[p["person_id"], orjson.dumps(p["properties"]).decode(),
+             " ".join(f"{i['type']}:{i['value']}" for i in p["identities"])] for p in result["persons"]]
+    return ["person_id", "properties", "identities"], rows
