@@ -47,9 +47,9 @@ QUERIES: dict[str, dict[str, Any]] = {
     "funnel_4_steps_7d": {"kind": "funnel", "steps": [{"event": "page_view"}, {"event": "lead_created"},
                                                       {"event": "trial_booked"}, {"event": "order_paid"}],
                           "window": {"value": 7, "unit": "day"}, "date_range": RANGE},
-    "retention_12_weeks": {"kind": "retention", "start": {"event": "lesson_attended"},
-                           "return": {"event": "lesson_attended"}, "period": "week", "periods": 12,
-                           "date_range": {"date_from": "2026-03-30", "date_to": "2026-06-28"}},
+    "retention_12_weeks": {"kind": "retention", "start_event": {"event": "lesson_attended"},
+                           "return_event": {"event": "lesson_attended"}, "cohort": "recurring", "period": "week",
+                           "periods": 12, "date_range": {"date_from": "2026-03-30", "date_to": "2026-06-28"}},
 }
 
 # One learner's k-th event (k = 0..99): what it is depends on k and a per-learner draw, so the funnel
@@ -173,7 +173,7 @@ def run_size(events: int, repeat: int, with_clickhouse: bool) -> dict[str, Any]:
             figures[name] = {"seconds": round(seconds, 3), "x_baseline_scan": round(seconds / baseline, 1),
                              "peak_rss_mb": round(peak_mb())}
             if query["kind"] == "funnel":
-                figures[name]["steps"] = [s.get("count") for s in result.get("steps", [])]
+                figures[name]["steps"] = [s.get("count") for s in result["results"][0]["steps"]]
         if with_clickhouse:
             house = clickhouse_funnel(platform, repeat)
             figures["clickhouse_windowFunnel"] = house

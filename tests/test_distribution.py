@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from edupulse.ops.segments import SegmentCatalog
 from edupulse.queries import QueryError, run_query
 from edupulse.queries.base import to_csv
 from edupulse.queries.distribution import equal_edges
@@ -61,6 +62,9 @@ RANGE = {"date_from": "2026-09-01", "date_to": "2026-09-03"}
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     history = History(tmp_path_factory.mktemp("distribution"), HISTORY, name="Distribution School")
+    catalog = SegmentCatalog(history.platform.meta)
+    catalog.create(history.project.id, "G5 learners", {"condition": {"property": "grade", "value": "G5"}})
+    catalog.create(history.project.id, "payers", {"condition": {"event": "order_paid"}})
     yield history
     history.close()
 
@@ -126,6 +130,19 @@ def test_population_adds_zeros(loaded: History) -> None:
     assert table(filtered) == {"0": 1, "1": 0, "2": 0, "3-4": 1}
 
 
+def test_population_of_a_segment(loaded: History) -> None:
+    # alice (3 lessons) and dan (none, and no event in the range would be needed either)
+    result = dist(loaded, population={"segment": "G5 learners"})
+    assert table(result) == {"0": 1, "1": 0, "2": 0, "3-4": 1}
+    by_grade = dist(loaded, population={"segment": "payers"}, breakdown={"properties": ["person.grade"]})
+    grades = {tuple(s["breakdown"]): (s["persons"], s["mean"]) for s in by_grade["series"]}
+    assert grades == {("G5",): (1, 3), ("G3",): (1, 1)}  # alice, bob
+    filtered = dist(loaded, filters=[{"segment": "payers"}])
+    assert table(filtered) == {"1": 1, "2": 0, "3-4": 1}
+    with pytest.raises(QueryError, match="segment 'nobody'"):
+        loaded.run({"kind": "distribution", "event": "lesson_attended", "population": {"segment": "nobody"}})
+
+
 def test_breakdown_by_an_event_property_keeps_the_top(loaded: History) -> None:
     result = dist(loaded, breakdown={"properties": ["course"]})
     rows = {tuple(s["breakdown"]): s["counts"] for s in result["series"]}
@@ -169,6 +186,8 @@ def test_equal_edges_are_round() -> None:
         ({"population": {"event": "page_view"}, "breakdown": {"properties": ["course"]}}, "person properties only"),
         ({"unit": "galaxy"}, "unit 'galaxy' is not a group type"),
         ({"population": {"event": "x", "colour": 1}}, "population.colour: Extra inputs"),
+        ({"population": {"event": "x", "segment": "payers"}}, "either a segment or an event"),
+        ({"population": {"segment": "payers"}, "unit": "school"}, "cannot count unit 'school'"),
     ],
 )
 def test_errors_say_what_and_where(loaded: History, query: dict[str, Any], words: str) -> None:

@@ -15,9 +15,12 @@ from edupulse.queries.interval import human
 from engines import NOW, History
 
 
-def event(name: str, who: str, time: str, login: bool = True, **properties: Any) -> dict[str, Any]:
+def event(name: str, who: str, time: str, login: bool = True, school: str | None = None,
+          **properties: Any) -> dict[str, Any]:
     record: dict[str, Any] = {"type": "track", "event": name, "distinct_id": who, "time": f"2026-{time}+08:00",
                               "properties": properties}
+    if school is not None:
+        record["groups"] = {"school": school}
     if login:
         record["distinct_id_type"] = "login_id"
     return record
@@ -46,9 +49,11 @@ HISTORY: list[dict[str, Any]] = [
     event("lead_created", "fay", "08-31T23:00:00"),
     event("order_paid", "fay", "09-01T01:00:00"),
     # gus never pays; hal pays after 44 days
-    event("lead_created", "gus", "09-01T08:00:00"),
+    event("lead_created", "gus", "09-01T08:00:00", school="S-3"),
     event("lead_created", "hal", "09-01T09:00:00"),
     event("order_paid", "hal", "10-15T09:00:00"),
+    # ivy, of gus's school, pays an hour after his lead
+    event("order_paid", "ivy", "09-01T09:00:00", school="S-3"),
 ]
 
 
@@ -116,6 +121,11 @@ def test_breakdown_by_a_property_of_the_start(loaded: History) -> None:
     filtered = interval(loaded, start={"event": "lead_created",
                                        "filters": [{"property": "channel", "value": "douyin"}]})
     assert filtered["series"][0]["count"] == 2
+
+
+def test_groups_as_the_unit(loaded: History) -> None:
+    result = interval(loaded, unit="school")["series"]
+    assert [(s["count"], s["min"]) for s in result] == [(1, 3600)]  # gus's lead to ivy's order, one school
 
 
 def test_hostile_text_is_harmless(loaded: History) -> None:

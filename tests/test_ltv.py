@@ -4,7 +4,10 @@ as null, the all-cohorts curve, breakdowns, hostile input and errors."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +19,12 @@ from engines import NOW, History
 # NOW is 12:00 on 10 September in Asia/Shanghai
 
 
-def event(name: str, who: str, time: str, login: bool = True, **properties: Any) -> dict[str, Any]:
+def event(name: str, who: str, time: str, login: bool = True, school: str | None = None,
+          **properties: Any) -> dict[str, Any]:
     record: dict[str, Any] = {"type": "track", "event": name, "distinct_id": who, "time": f"2026-{time}+08:00",
                               "properties": properties}
+    if school is not None:
+        record["groups"] = {"school": school}
     if login:
         record["distinct_id_type"] = "login_id"
     return record
@@ -33,8 +39,8 @@ HISTORY: list[dict[str, Any]] = [
     event("order_refunded", "ann", "09-09T10:00:00", amount=30),  # day 8
     # ben: paid before his lead (not counted), then 200 on day 0
     event("order_paid", "ben", "08-31T10:00:00", amount=999),
-    event("lead_created", "ben", "09-01T10:00:00", channel="baidu"),
-    event("order_paid", "ben", "09-01T11:00:00", amount=200),
+    event("lead_created", "ben", "09-01T10:00:00", channel="baidu", school="S-9"),
+    event("order_paid", "ben", "09-01T11:00:00", amount=200, school="S-9"),
     # cy's first lead is before the range: in no cohort
     event("lead_created", "cy", "08-20T10:00:00", channel="baidu"),
     event("lead_created", "cy", "09-02T10:00:00", channel="baidu"),
@@ -108,6 +114,11 @@ def test_start_event_and_breakdown(loaded: History) -> None:
     assert cohorts(filtered) == {"2026-09-01": (1, [200, 200, None, None])}
 
 
+def test_groups_as_the_unit(loaded: History) -> None:
+    result = ltv(loaded, cohort="month", unit="school")
+    assert cohorts(result) == {"2026-09-01": (1, [200, 200, None, None])}
+
+
 def test_relative_range_and_no_data(loaded: History) -> None:
     result = loaded.both({"kind": "ltv", "date_range": {"date_from": "-1d"}, "cohort": "day"})
     assert result["days"] == [0, 1, 7, 14, 30, 60, 90]
@@ -115,6 +126,18 @@ def test_relative_range_and_no_data(loaded: History) -> None:
     empty = ltv(loaded, start={"event": "nothing'); DROP TABLE events; --"},
                 breakdown={"properties": ["ch'an\"nel 名"]})
     assert empty["series"] == []
+
+
+@pytest.mark.parametrize("kind", ["distribution", "interval", "ltv"])
+def test_the_documented_examples_run(loaded: History, kind: str) -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "queries.md").read_text(encoding="utf-8")
+    section = re.search(rf"^## {kind} \(.*?(?=^## |\Z)", text, re.M | re.S)
+    assert section is not None, f"docs/queries.md has no section for {kind}"
+    example = re.search(r"```json\n(.*?)```", section.group(0), re.S)
+    assert example is not None
+    query = json.loads(example.group(1))
+    assert query["kind"] == kind
+    assert "series" in loaded.both(query)
 
 
 @pytest.mark.parametrize(

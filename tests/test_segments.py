@@ -6,17 +6,20 @@ counts, pages and inline definitions; the API and the command line. Every query 
 from __future__ import annotations
 
 import json
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from conftest import ProjectKeys, Server
 from edupulse.cli import main
-from edupulse.meta.db import MetadataError
+from edupulse.meta.db import MetadataError, MetadataStore
 from edupulse.ops.segments import SegmentCatalog
 from edupulse.queries import QueryError
 from engines import History
@@ -139,6 +142,28 @@ def test_segments_filter_trends(loaded: History) -> None:
     assert persons({"or": [{"segment": "x' OR 1=1 --"}, {"property": "mode", "value": "replay"}]}) == 3
     with pytest.raises(QueryError, match="segment 'nope': no such segment"):
         loaded.run({"kind": "trends", "series": [{"event": "x"}], "filters": [{"segment": "nope"}]})
+    found = loaded.both({"kind": "persons", "filters": [{"segment": "paying learners"},
+                                                        {"property": "person.grade", "value": "G5"}]})
+    assert found["total"] == 1  # alice
+
+
+def test_editing_a_segment_invalidates_cached_results(loaded: History) -> None:
+    from edupulse.queries import run_query
+    from edupulse.queries.base import QueryEnv, ResultCache
+
+    env = QueryEnv(loaded.platform.store, loaded.platform.meta, ResultCache())
+    catalog, pid = SegmentCatalog(loaded.platform.meta), loaded.project.id
+    catalog.create(pid, "cached", {"condition": {"event": "order_paid"}})
+    query = {"kind": "segments", "segment": "cached", "limit": 0}
+    first = run_query(env, loaded.project, query)
+    assert (first["total"], first["cached"]) == (2, False)
+    assert run_query(env, loaded.project, query)["cached"] is True
+    catalog.update(pid, "cached", definition={"condition": {"event": "order_paid", "exactly": 0}})
+    changed = run_query(env, loaded.project, query)
+    assert (changed["total"], changed["cached"]) == (2, False)  # bob and carol now
+    catalog.update(pid, "cached", definition={"condition": {"property": "grade", "value": "G3"}})
+    assert run_query(env, loaded.project, query)["total"] == 1
+    catalog.delete(pid, "cached")
 
 
 def test_cycles_and_references_are_refused(loaded: History) -> None:
@@ -230,3 +255,53 @@ def test_api_and_command_line(server: Server, project: ProjectKeys, tmp_path: Pa
     assert "definition.condition" in refused.output
     assert cli.invoke(main, [*base, "delete", "payers", "--project", project.name]).exit_code == 0
     assert httpx.get(f"{server.url}/api/v1/segments/payers", headers=api).status_code == 404
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def meta(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
+    """A migrated metadata store on SQLite, and on PostgreSQL (a fresh schema) when EDUPULSE_TEST_POSTGRES_URL
+    is set."""
+    if request.param == "sqlite":
+        store = MetadataStore(f"sqlite:///{tmp_path / 'metadata.sqlite'}")
+        store.migrate()
+        yield store
+        store.close()
+        return
+    url = os.environ.get("EDUPULSE_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("set EDUPULSE_TEST_POSTGRES_URL to run the metadata tests on PostgreSQL")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    store = MetadataStore(f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}")
+    try:
+        store.migrate()
+        yield store
+    finally:
+        store.close()
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_catalog_on_each_metadata_database(meta: MetadataStore) -> None:
+    first = meta.create_project("A").project.id
+    second = meta.create_project("B").project.id
+    catalog = SegmentCatalog(meta)
+    made = catalog.create(first, "学员 'x'", {"condition": {"event": "lesson_attended", "at_least": 2}}, "说明")
+    assert catalog.create(second, "学员 'x'", {"condition": {"event": "x"}}).id != made.id  # names are per project
+    assert catalog.get(first, made.id) == made
+    assert catalog.get(first, str(made.id)) == made
+    assert catalog.get(second, made.id) is None  # another project's id is not found
+    changed = catalog.update(first, made.id, definition={"condition": {"not": {"event": "x"}}}, description="d")
+    assert changed.definition == {"condition": {"not": {"event": "x", "filters": []}}}
+    assert changed.updated_at >= made.updated_at
+    assert changed.created_at == made.created_at
+    renamed = catalog.update(first, made.id, name="learners")
+    assert [s.name for s in catalog.all(first)] == ["learners"]
+    catalog.delete(first, "learners")
+    assert catalog.all(first) == []
+    assert renamed.description == "d"
+    with pytest.raises(MetadataError, match="no such segment"):
+        catalog.delete(first, "learners")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from edupulse.meta.db import MetadataError, MetadataStore
 from edupulse.meta.models import Segment, utcnow
@@ -69,6 +69,13 @@ class SegmentCatalog:
         with self.meta.session() as s:
             rows = s.scalars(select(Segment).where(Segment.project_id == project_id).order_by(Segment.name))
             return [_info(r) for r in rows]
+
+    def stamp(self, project_id: int) -> list[Any]:
+        """Changes whenever a segment of the project is created, changed or deleted (for the result cache)."""
+        with self.meta.session() as s:
+            row = s.execute(select(func.count(), func.max(Segment.id), func.max(Segment.updated_at))
+                            .where(Segment.project_id == project_id)).one()
+        return [int(row[0]), row[1], str(row[2]) if row[2] is not None else None]
 
     def get(self, project_id: int, name_or_id: str | int) -> SegmentInfo | None:
         """By name; an int (or, when no segment has that name, a text of digits) is an id."""

@@ -107,6 +107,11 @@ RUNNERS: dict[str, type[QueryRunner]] = {}
 SegmentLookup = Callable[[MetadataStore, ProjectInfo], SegmentResolver]
 SEGMENT_LOOKUP: list[SegmentLookup] = []
 
+# Set by models whose results depend on metadata (saved segments): a value that changes whenever that
+# metadata changes, made part of the result cache key so that editing a segment never serves a stale result.
+CacheStamp = Callable[[MetadataStore, ProjectInfo], Any]
+CACHE_STAMPS: list[CacheStamp] = []
+
 
 def register(cls: type[QueryRunner]) -> type[QueryRunner]:
     RUNNERS[cls.kind] = cls
@@ -193,8 +198,9 @@ def run_query(
     key = None
     if env.cache is not None:
         today = now.astimezone(ctx.timezone).date().isoformat()
+        stamps = [stamp(env.meta, project) for stamp in CACHE_STAMPS] if env.meta is not None else []
         material = orjson.dumps([project.id, project.timezone, today, env.store.dialect, env.store.data_version(),
-                                 query.model_dump(mode="json", by_alias=True)], option=orjson.OPT_SORT_KEYS)
+                                 stamps, query.model_dump(mode="json", by_alias=True)], option=orjson.OPT_SORT_KEYS)
         key = hashlib.sha256(material).hexdigest()
         cached = env.cache.get(key)
         if cached is not None:

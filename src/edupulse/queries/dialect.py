@@ -87,6 +87,24 @@ def _ch_month_start(local_us: exp.Expr) -> exp.Expr:
     return paren(exp.Mul(this=seconds, expression=_n(SECOND_US)))
 
 
+def _duck_month_number(local_us: exp.Expr) -> exp.Expr:
+    moment = exp.Anonymous(this="make_timestamp", expressions=[local_us])
+    return _months(exp.Anonymous(this="year", expressions=[moment]),
+                   exp.Anonymous(this="month", expressions=[moment.copy()]))
+
+
+def _ch_month_number(local_us: exp.Expr) -> exp.Expr:
+    moment = exp.func("fromUnixTimestamp64Micro", local_us, _s("UTC"))
+    return _months(exp.Anonymous(this="toYear", expressions=[moment]),
+                   exp.Anonymous(this="toMonth", expressions=[moment.copy()]))
+
+
+def _months(year: exp.Expr, month: exp.Expr) -> exp.Expr:
+    # months since January 1970
+    total = exp.Add(this=exp.Mul(this=year, expression=_n(12)), expression=month)
+    return paren(exp.Sub(this=total, expression=_n(1970 * 12 + 1)))
+
+
 @dataclass(frozen=True)
 class Dialect:
     """One engine's spelling of the operations whose SQL differs."""
@@ -96,6 +114,7 @@ class Dialect:
     epoch_us: Fn  # microseconds since 1970 of a time column
     int_div: Fn  # integer division of non-negative integers
     month_start: Fn  # local microseconds -> local microseconds of the month's first midnight
+    month_number: Fn  # local microseconds -> months since January 1970
     json_text: Callable[[exp.Expr, str], exp.Expr]  # a JSON member as text (numbers as their JSON text)
     to_double: Fn  # text or number -> double, NULL when not a number
     to_text: Fn
@@ -114,6 +133,7 @@ DUCKDB = Dialect(
     epoch_us=lambda t: exp.func("epoch_us", t),
     int_div=lambda a, b: exp.IntDiv(this=paren(a), expression=paren(b)),
     month_start=_duck_month_start,
+    month_number=_duck_month_number,
     json_text=_duck_json_text,
     to_double=lambda v: exp.TryCast(this=v, to=exp.DataType.build("DOUBLE")),
     to_text=lambda v: exp.cast(v, exp.DataType.build("TEXT")),
@@ -132,6 +152,7 @@ CLICKHOUSE = Dialect(
     epoch_us=lambda t: exp.func("toUnixTimestamp64Micro", t),
     int_div=lambda a, b: exp.func("intDiv", a, b),
     month_start=_ch_month_start,
+    month_number=_ch_month_number,
     json_text=_ch_json_text,
     to_double=lambda v: exp.func("toFloat64OrNull", exp.func("toString", v)),
     to_text=lambda v: exp.func("toString", v),

@@ -24,9 +24,10 @@ from edupulse.queries.common import (
     UnitName,
     local_midnight,
 )
-from edupulse.queries.compile import Context
+from edupulse.queries.compile import PERSONS, Context
 from edupulse.queries.dialect import DAY_US
 from edupulse.queries.pieces import (
+    NONE,
     EventStep,
     breakdown_value,
     count_distinct,
@@ -52,6 +53,24 @@ class BucketMode(StrEnum):
     equal = "equal"  # `bucket_count` buckets of one round width from the smallest to the largest value
 
 
+class Population(Model):
+    """The units counted, with 0 for those without the measured event: units with this event (None: any
+    event) and filters in the date range, or the members of a saved segment (persons only)."""
+
+    event: str | None = Field(None, min_length=1, max_length=100)
+    filters: list[Filter] = Field(default_factory=list, max_length=50)
+    segment: str | int | None = Field(None, description="every member, active in the range or not")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Population:
+        if self.segment is not None and (self.event is not None or self.filters):
+            raise ValueError("a population is either a segment or an event with filters, not both")
+        return self
+
+    def step(self) -> EventStep:
+        return EventStep(event=self.event, filters=self.filters)
+
+
 class DistributionQuery(Model):
     kind: Literal["distribution"]
     event: str | None = Field(None, min_length=1, max_length=100, description="None: any event")
@@ -59,9 +78,7 @@ class DistributionQuery(Model):
     property: PropertyName | None = None
     date_range: DateRange = DateRange()
     filters: list[Filter] = Field(default_factory=list, max_length=50)
-    population: EventStep | None = Field(
-        None, description="the units counted, with 0 for those who did not do the event: units with this "
-                          "event (or any event) and filters in the date range")
+    population: Population | None = None
     buckets: list[float] | None = Field(None, min_length=1, max_length=MAX_BUCKETS,
                                         description="lower edges, ascending: [1, 3, 5, 10] gives 1-2, 3-4, 5-9, 10+")
     bucket_mode: BucketMode = BucketMode.auto
@@ -85,6 +102,8 @@ class DistributionQuery(Model):
             raise ValueError("measure sum needs a numeric property")
         if self.measure is not Measure.sum and self.property is not None:
             raise ValueError(f"property is only used by measure sum, not {self.measure.value}")
+        if self.population is not None and self.population.segment is not None and self.unit != PERSON:
+            raise ValueError(f"population.segment: a segment holds persons; it cannot count unit {self.unit!r}")
         if self.population is not None and self.breakdown is not None:
             for prop in self.breakdown.properties:
                 if PropertyRef.parse(prop).source != "person":
@@ -109,13 +128,24 @@ class DistributionRunner(QueryRunner):
         start, end = q.date_range.days(ctx.timezone, self.now)
         low, high = local_midnight(start, ctx.timezone), local_midnight(end + dt.timedelta(days=1), ctx.timezone)
         width = len(key_names(q.breakdown))
-        summary = self.run(_summary(self._values(low, high), width, ctx))
-        low_value = min((row[width + 2] for row in summary if row[width + 2] is not None), default=0)
-        high_value = max((row[width + 3] for row in summary if row[width + 3] is not None), default=0)
-        edges = self._edges(float(low_value), float(high_value))
         counts: dict[tuple[Any, ...], list[int]] = {}
-        for row in self.run(_histogram(self._values(low, high), width, edges)):
-            counts.setdefault(tuple(row[:width]), [0] * (len(edges) + 1))[int(row[width])] = int(row[width + 1])
+        if q.buckets is not None or (q.bucket_mode is BucketMode.auto and q.measure is not Measure.sum):
+            # edges known before the data: the summary and the histogram in one statement
+            edges = self._edges(0, 0)
+            summary = []
+            for row in self.run(_together(self._values(low, high), width, edges, ctx)):
+                keys, bucket, whole = tuple(row[:width]), row[width], row[width + 1]
+                if whole:
+                    summary.append((*keys, *row[width + 2:]))
+                else:
+                    counts.setdefault(keys, [0] * (len(edges) + 1))[int(bucket)] = int(row[width + 2])
+        else:  # equal widths from the smallest to the largest value: first those, then the histogram
+            summary = self.run(_summary(self._values(low, high), width, ctx))
+            low_value = min((row[width + 2] for row in summary if row[width + 2] is not None), default=0)
+            high_value = max((row[width + 3] for row in summary if row[width + 3] is not None), default=0)
+            edges = self._edges(float(low_value), float(high_value))
+            for row in self.run(_histogram(self._values(low, high), width, edges)):
+                counts.setdefault(tuple(row[:width]), [0] * (len(edges) + 1))[int(row[width])] = int(row[width + 1])
         keep_below = any(c[0] for c in counts.values())
         last = max((i for c in counts.values() for i, n in enumerate(c) if n), default=0)
         stop = len(edges) + 1 if q.buckets is not None else max(last + 1, 2)
@@ -177,10 +207,13 @@ class DistributionRunner(QueryRunner):
                               aggregate.as_("v")).from_("base")
                    .group_by(exp.column("u"), *labels))
             return tree.with_("per", as_=per)
-        pop_conditions = [*ctx.in_time(low, high), exp.Not(this=exp.Is(this=unit, expression=exp.null())),
-                          *q.population.conditions(ctx)]
-        pop = ctx.scan([unit.as_("u"), *key_columns(ctx, q.breakdown)], pop_conditions)
-        pop = pop.group_by(exp.column("u"), *[exp.column(k) for k in keys])
+        if q.population.segment is not None:
+            pop = self._members(q.population.segment)
+        else:
+            pop_conditions = [*ctx.in_time(low, high), exp.Not(this=exp.Is(this=unit, expression=exp.null())),
+                              *q.population.step().conditions(ctx)]
+            pop = ctx.scan([unit.as_("u"), *key_columns(ctx, q.breakdown)], pop_conditions)
+            pop = pop.group_by(exp.column("u"), *[exp.column(k) for k in keys])
         did = exp.select(exp.column("u"), aggregate.as_("v")).from_("base").group_by(exp.column("u"))
         tree = tree.with_("pop", as_=pop).with_("did", as_=did)
         tree, labels = with_top(tree, "pop", q.breakdown, count_distinct(exp.column("u")))
@@ -188,6 +221,22 @@ class DistributionRunner(QueryRunner):
                           exp.func("coalesce", exp.column("v", "did"), exp.Literal.number(0)).as_("v"))
                .from_("pop").join("did", on=exp.column("u", "pop").eq(exp.column("u", "did")), join_type="left"))
         return tree.with_("per", as_=per)
+
+
+    def _members(self, segment: str | int) -> exp.Select:
+        """The segment's persons (u) with their breakdown keys (person properties)."""
+        q, ctx = self.query, self.ctx
+        members = exp.Subquery(this=ctx.segments(segment, ctx), alias=exp.TableAlias(this=exp.to_identifier("m")))
+        person = exp.column("person_id", "m")
+        keys = [exp.func("coalesce", ctx.text(prop), exp.Literal.string(NONE)).as_(key)
+                for key, prop in zip(key_names(q.breakdown), q.breakdown.properties if q.breakdown else [],
+                                     strict=True)]
+        tree = exp.select(person.as_("u"), *keys).from_(members)
+        if keys:  # person properties are read from p (see Context.property)
+            tree = tree.join(exp.table_("persons").as_(PERSONS), join_type="left", on=exp.and_(
+                exp.column("project_id", PERSONS).eq(exp.Literal.number(ctx.project_id)),
+                exp.column("person_id", PERSONS).eq(person)))
+        return tree
 
 
 def _aggregate(measure: Measure) -> exp.Expr:
@@ -199,25 +248,44 @@ def _aggregate(measure: Measure) -> exp.Expr:
     return exp.Count(this=exp.Star())
 
 
+def _statistics(v: exp.Expr, ctx: Context) -> list[exp.Expr]:
+    double = exp.cast(v, exp.DataType.build("DOUBLE"))
+    return [exp.Count(this=exp.Star()), exp.Avg(this=double), exp.Min(this=v), exp.Max(this=v),
+            ctx.dialect.quantile(double, 0.5), ctx.dialect.quantile(double, 0.9)]
+
+
 def _summary(values: exp.Select, width: int, ctx: Context) -> exp.Expr:
     keys = [exp.column(f"k{i}") for i in range(width)]  # labelled: in the top or $other
-    v = exp.column("v")
-    double = exp.cast(v, exp.DataType.build("DOUBLE"))
-    tree = values.select(*keys, exp.Count(this=exp.Star()), exp.Avg(this=double), exp.Min(this=v), exp.Max(this=v),
-                         ctx.dialect.quantile(double, 0.5), ctx.dialect.quantile(double, 0.9)).from_("per")
+    tree = values.select(*keys, *_statistics(exp.column("v"), ctx)).from_("per")
     return tree.group_by(*keys) if keys else tree
+
+
+def _index(v: exp.Expr, edges: list[float]) -> exp.Expr:
+    """The number of edges at or below the value: 0 is below the first edge."""
+    index: exp.Expr = exp.Literal.number(0)
+    for edge in edges:
+        step = exp.Case().when(exp.GTE(this=v, expression=exp.Literal.number(edge)), exp.Literal.number(1)).else_(
+            exp.Literal.number(0))
+        index = exp.Add(this=index, expression=step)
+    return exp.Paren(this=index)
 
 
 def _histogram(values: exp.Select, width: int, edges: list[float]) -> exp.Expr:
     keys = [exp.column(f"k{i}") for i in range(width)]  # labelled: in the top or $other
-    v = exp.column("v")
-    index: exp.Expr = exp.Literal.number(0)
-    for edge in edges:  # the number of edges at or below the value: 0 is below the first edge
-        step = exp.Case().when(exp.GTE(this=v, expression=exp.Literal.number(edge)), exp.Literal.number(1)).else_(
-            exp.Literal.number(0))
-        index = exp.Add(this=index, expression=step)
-    tree = values.select(*keys, exp.Paren(this=index).as_("bucket"), exp.Count(this=exp.Star())).from_("per")
+    tree = values.select(*keys, _index(exp.column("v"), edges).as_("bucket"), exp.Count(this=exp.Star())).from_("per")
     return tree.group_by(*keys, exp.column("bucket"))
+
+
+def _together(values: exp.Select, width: int, edges: list[float], ctx: Context) -> exp.Expr:
+    """Counts per breakdown value and bucket, and the summary per value (`whole` = 1), by grouping sets."""
+    c = exp.column
+    keys = [c(f"k{i}") for i in range(width)]
+    binned = exp.select(*keys, _index(c("v"), edges).as_("bucket"), c("v")).from_("per")
+    tree = values.with_("binned", as_=binned).select(*keys, c("bucket"), exp.func("grouping", c("bucket")).as_("whole"),
+                                                     *_statistics(c("v"), ctx)).from_("binned")
+    sets = exp.GroupingSets(expressions=[exp.Tuple(expressions=[*keys, c("bucket")]), exp.Tuple(expressions=keys)])
+    tree.set("group", exp.Group(expressions=[sets]))
+    return tree
 
 
 def equal_edges(smallest: float, largest: float, count: int, whole: bool) -> list[float]:

@@ -1,8 +1,8 @@
 """Interval (间隔分析): per person (or group), the time from an event A to the next event B; their count,
 spread and a histogram in human units, optionally broken down by a property of A.
 
-One pass: A and B events of the range are sorted once per unit by a window function that finds each A's
-next B (no self-join of events with events)."""
+Each A finds its next B by an ASOF join on the unit and the time (both engines sort or index B by time once
+per unit): no join of every A with every B, no window frame that grows quadratic in a unit's events."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sqlglot import exp
 
 from edupulse.queries.base import QueryRunner, Table, register
 from edupulse.queries.common import PERSON, Breakdown, DateRange, Filter, Model, UnitName, local_midnight
-from edupulse.queries.dialect import SECOND_US
+from edupulse.queries.dialect import SECOND_US, paren
 from edupulse.queries.pieces import EventStep, breakdown_value, key_columns, key_names, number, with_top
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
@@ -61,10 +61,14 @@ class IntervalRunner(QueryRunner):
         start, end = q.date_range.days(ctx.timezone, self.now)
         low, high = local_midnight(start, ctx.timezone), local_midnight(end + dt.timedelta(days=1), ctx.timezone)
         width = len(key_names(q.breakdown))
-        stats = self.run(self._stats(low, high))
+        stats: list[tuple[Any, ...]] = []
         histogram: dict[tuple[Any, ...], list[int]] = {}
-        for row in self.run(self._histogram(low, high)):
-            histogram.setdefault(tuple(row[:width]), [0] * len(EDGES))[int(row[width]) - 1] = int(row[width + 1])
+        for row in self.run(self._tree(low, high)):
+            keys, bucket, whole = tuple(row[:width]), row[width], row[width + 1]
+            if whole:
+                stats.append((*keys, *row[width + 2:]))
+            else:
+                histogram.setdefault(keys, [0] * len(EDGES))[int(bucket) - 1] = int(row[width + 2])
         used = [i for counts in histogram.values() for i, n in enumerate(counts) if n]
         first, last = (min(used), max(used)) if used else (0, 0)
         series = []
@@ -84,72 +88,66 @@ class IntervalRunner(QueryRunner):
     # the SQL ----------------------------------------------------------------------------------------
 
     def _pairs(self, low: dt.datetime, high: dt.datetime) -> exp.Select:
-        """WITH ev (the A and B events), nxt (each with its next B), pairs (u, keys, d: seconds from A to
-        its B), labelled (keys in the top or $other, d)."""
+        """WITH a (A events, or each unit's first), b (B events), pairs (each A with its next B: an ASOF join
+        on the unit and the time; d in seconds), labelled (keys in the top or $other, d)."""
         q, ctx = self.query, self.ctx
-        c, n = exp.column, exp.Literal.number
+        c, n, d = exp.column, exp.Literal.number, ctx.dialect
         unit = ctx.unit(q.unit)
-        is_a = exp.and_(*q.start.conditions(ctx), exp.LT(this=c("time", "e"), expression=ctx.dialect.timestamp(high)))
-        is_b = exp.and_(*q.end.conditions(ctx)) if q.end.event is not None or q.end.filters else exp.true()
-        flag = lambda cond: exp.Case().when(cond, n(1)).else_(n(0))  # noqa: E731
+        t = d.epoch_us(c("time", "e"))
+        common = [exp.Not(this=exp.Is(this=unit, expression=exp.null())), *ctx.conditions(q.filters)]
         horizon = high + dt.timedelta(days=q.window_days)
-        conditions = [
-            exp.GTE(this=c("time", "e"), expression=ctx.dialect.timestamp(low)),
-            exp.LT(this=c("time", "e"), expression=ctx.dialect.timestamp(horizon)),
-            exp.Not(this=exp.Is(this=unit, expression=exp.null())),
-            *ctx.conditions(q.filters),
-            exp.or_(exp.Paren(this=is_a), exp.Paren(this=is_b)),
-        ]
-        ev = ctx.scan([unit.as_("u"), ctx.dialect.epoch_us(c("time", "e")).as_("t"), flag(is_a).as_("is_a"),
-                       flag(is_b).as_("is_b"), *key_columns(ctx, q.breakdown)], conditions)
-        keys = [c(k) for k in key_names(q.breakdown)]
-        by_unit = [c("u")]
-        following = exp.WindowSpec(kind="RANGE", start="1", start_side="FOLLOWING", end="UNBOUNDED",
-                                   end_side="FOLLOWING")
-        next_b = exp.Window(this=exp.Min(this=exp.Case().when(c("is_b").eq(n(1)), c("t"))), partition_by=by_unit,
-                            order=exp.Order(expressions=[exp.Ordered(this=c("t"))]), spec=following)
-        columns: list[exp.Expr] = [c("u"), c("t"), c("is_a"), c("is_b"), *keys, next_b.as_("next_b")]
+        b_conditions = q.end.conditions(ctx)
         if q.same_time:
-            peers = exp.WindowSpec(kind="RANGE", start="CURRENT ROW", end="CURRENT ROW")
-            columns.append(exp.Window(this=exp.Sum(this=c("is_b")), partition_by=by_unit,
-                                      order=exp.Order(expressions=[exp.Ordered(this=c("t"))]), spec=peers).as_("peers"))
-        if q.mode is IntervalMode.first:
-            columns.append(exp.Window(this=exp.RowNumber(), partition_by=[c("u"), c("is_a")],
-                                      order=exp.Order(expressions=[exp.Ordered(this=c("t"))])).as_("nth"))
-        gap: exp.Expr = exp.Sub(this=c("next_b"), expression=c("t"))
-        if q.same_time:  # another B at the same instant (not A's own event) ends it at once
-            other_peers = exp.Sub(this=c("peers"), expression=c("is_b"))
-            gap = exp.Case().when(exp.GT(this=exp.Paren(this=other_peers), expression=n(0)), n(0)).else_(gap)
-        where = [c("is_a").eq(n(1)), exp.Not(this=exp.Is(this=exp.Paren(this=gap), expression=exp.null())),
-                 exp.LTE(this=exp.Paren(this=gap), expression=n(q.window_days * 86400 * SECOND_US))]
-        if q.mode is IntervalMode.first:
-            where.append(c("nth").eq(n(1)))
+            # ASOF on 2t (A) <= 2t + 1 (B) takes B at the same instant; an A that is itself a B gets 2t + 2:
+            # its next B is strictly later, so an event never ends its own interval
+            also_b = exp.and_(*b_conditions) if b_conditions else exp.true()
+            a_key: exp.Expr = exp.Add(this=exp.Mul(this=paren(t), expression=n(2)), expression=exp.Paren(
+                this=exp.Case().when(also_b, n(2)).else_(n(0))))
+            b_key: exp.Expr = exp.Add(this=exp.Mul(this=paren(t), expression=n(2)), expression=n(1))
+        else:
+            a_key = b_key = t
+        first = q.mode is IntervalMode.first
+        # (ClickHouse resolves aliases everywhere: the first A's columns get new names, not min(t) AS t)
+        a = ctx.scan([unit.as_("u"), t.as_("t_" if first else "t"), a_key.as_("k_" if first else "k"),
+                      *[column.as_(f"{column.alias}_" if first else column.alias)
+                        for column in key_columns(ctx, q.breakdown)]],
+                     [*ctx.in_time(low, high), *common, *q.start.conditions(ctx)])
+        keys = key_names(q.breakdown)
+        if first:  # each unit's first A in the range (with its own key and properties)
+            firsts = [d.arg_min(c(f"{name}_"), c("t_")).as_(name) for name in ["k", *keys]]
+            a = exp.select(c("u"), exp.Min(this=c("t_")).as_("t"), *firsts).from_(a.subquery("a_all")).group_by(
+                c("u"))
+        b = ctx.scan([unit.as_("u"), t.as_("t"), b_key.as_("k")], [*ctx.in_time(low, horizon), *common, *b_conditions])
+        after = (exp.GTE if q.same_time else exp.GT)(this=c("k", "b"), expression=c("k", "a"))
+        gap = exp.Sub(this=c("t", "b"), expression=c("t", "a"))
         seconds = exp.Div(this=exp.cast(exp.Paren(this=gap), exp.DataType.build("DOUBLE")), expression=n(SECOND_US))
-        pairs = exp.select(c("u"), *keys, seconds.as_("d")).from_("nxt").where(exp.and_(*where))
-        tree = exp.select().with_("ev", as_=ev).with_("nxt", as_=exp.select(*columns).from_("ev"))
-        tree = tree.with_("pairs", as_=pairs)
+        pairs = (exp.select(c("u", "a").as_("u"), *[c(k, "a").as_(k) for k in keys], seconds.as_("d"))
+                 .from_(exp.table_("a").as_("a"))
+                 .join(exp.table_("b").as_("b"), on=exp.and_(c("u", "a").eq(c("u", "b")), after), join_type="ASOF")
+                 .where(exp.LTE(this=exp.Paren(this=gap), expression=n(q.window_days * 86400 * SECOND_US))))
+        tree = exp.select().with_("a", as_=a).with_("b", as_=b).with_("pairs", as_=pairs)
         tree, labels = with_top(tree, "pairs", q.breakdown, exp.Count(this=exp.Star()))
         labelled = exp.select(*[lab.as_(f"k{i}") for i, lab in enumerate(labels)], c("d")).from_("pairs")
         return tree.with_("labelled", as_=labelled)
 
-    def _stats(self, low: dt.datetime, high: dt.datetime) -> exp.Expr:
-        d, quantile = exp.column("d"), self.ctx.dialect.quantile
-        keys = [exp.column(f"k{i}") for i in range(len(key_names(self.query.breakdown)))]
-        tree = self._pairs(low, high).select(
-            *keys, exp.Count(this=exp.Star()), exp.Min(this=d), exp.Max(this=d), exp.Avg(this=d),
-            quantile(d, 0.25), quantile(d, 0.5), quantile(d, 0.75), quantile(d, 0.9)).from_("labelled")
-        return tree.group_by(*keys) if keys else tree
-
-    def _histogram(self, low: dt.datetime, high: dt.datetime) -> exp.Expr:
-        d, n = exp.column("d"), exp.Literal.number
-        keys = [exp.column(f"k{i}") for i in range(len(key_names(self.query.breakdown)))]
+    def _tree(self, low: dt.datetime, high: dt.datetime) -> exp.Expr:
+        """The statistics per breakdown value and the histogram per value and bucket, in one statement
+        (grouping sets; `whole` is 1 on the statistics rows)."""
+        c, n, quantile = exp.column, exp.Literal.number, self.ctx.dialect.quantile
+        d = c("d")
+        keys = [c(f"k{i}") for i in range(len(key_names(self.query.breakdown)))]
         index: exp.Expr = n(0)
         for edge in EDGES:  # 1 + the number of edges above 0 at or below d
             index = exp.Add(this=index, expression=exp.Case().when(exp.GTE(this=d, expression=n(edge)), n(1)).else_(
                 n(0)))
-        tree = self._pairs(low, high).select(*keys, exp.Paren(this=index).as_("bucket"),
-                                             exp.Count(this=exp.Star())).from_("labelled")
-        return tree.group_by(*keys, exp.column("bucket"))
+        tree = self._pairs(low, high)
+        tree = tree.with_("binned", as_=exp.select(*keys, exp.Paren(this=index).as_("bucket"), d).from_("labelled"))
+        tree = tree.select(*keys, c("bucket"), exp.func("grouping", c("bucket")).as_("whole"),
+                           exp.Count(this=exp.Star()), exp.Min(this=d), exp.Max(this=d), exp.Avg(this=d),
+                           quantile(d, 0.25), quantile(d, 0.5), quantile(d, 0.75), quantile(d, 0.9)).from_("binned")
+        sets = exp.GroupingSets(expressions=[exp.Tuple(expressions=[*keys, c("bucket")]), exp.Tuple(expressions=keys)])
+        tree.set("group", exp.Group(expressions=[sets]))
+        return tree
 
 
 def human(seconds: float | int | None) -> str | None:

@@ -197,10 +197,11 @@ class PersonRunner(QueryRunner):
         merged = self.run(exp.select("old_person_id").from_("person_overrides").where(
             exp.and_(project_rows(self.ctx, "person_overrides"), exp.column("person_id").eq(_n(person_id))))
             .order_by("old_person_id"))
+        merged_from = [int(r[0]) for r in merged]
         person = {"person_id": person_id, "properties": _json(profile[0][0]) if profile else {},
-                  "identities": person_identities(self, [person_id]).get(person_id, []),
-                  "merged_from": [int(r[0]) for r in merged]}
-        return {"person": person, "found_by": found_by, **self._timeline(person_id, q)}
+                  "identities": person_identities(self, [person_id]).get(person_id, []), "merged_from": merged_from}
+        stored_as = [person_id, *merged_from]
+        return {"person": person, "found_by": found_by, **self._timeline(person_id, stored_as, q)}
 
     def _resolve(self) -> tuple[int, dict[str, Any]]:
         q, ctx = self.query, self.ctx
@@ -231,9 +232,12 @@ class PersonRunner(QueryRunner):
                              "give its type")
         return persons[0], {"identity": {"type": rows[0][0], "value": ident.value}}
 
-    def _timeline(self, person_id: int, q: PersonQuery) -> dict[str, Any]:
+    def _timeline(self, person_id: int, stored_as: list[int], q: PersonQuery) -> dict[str, Any]:
         ctx, d = self.ctx, self.ctx.dialect
-        where: list[exp.Expr] = [exp.column(PERSON_COLUMN, EVENTS).eq(_n(person_id))]
+        # The person's events are stored under its id or the ids merged into it: filtering the stored column
+        # lets the engines skip other persons' rows before resolving merges.
+        where: list[exp.Expr] = [exp.In(this=exp.column("person_id", EVENTS), expressions=[_n(p) for p in stored_as]),
+                                 exp.column(PERSON_COLUMN, EVENTS).eq(_n(person_id))]
         if q.events:
             where.append(exp.In(this=exp.column("event", EVENTS), expressions=[_s(e) for e in q.events]))
         if q.date_range is not None:

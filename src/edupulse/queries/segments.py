@@ -11,14 +11,14 @@ also hold for persons who never did the event.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, model_validator
 from sqlglot import exp
 
 from edupulse.meta.db import MetadataStore, ProjectInfo
-from edupulse.queries.base import SEGMENT_LOOKUP, QueryRunner, Table, register
+from edupulse.queries.base import CACHE_STAMPS, SEGMENT_LOOKUP, QueryRunner, Table, register
 from edupulse.queries.common import DateRange, Filter, Model, PropertyFilter, PropertyRef, local_midnight
 from edupulse.queries.compile import EVENTS, PERSON_COLUMN, PERSONS, Context, SegmentResolver
 from edupulse.queries.person import MAX_PAGE, list_persons, persons_source, persons_table
@@ -247,8 +247,14 @@ def lookup(meta: MetadataStore, project: ProjectInfo) -> SegmentResolver:
     return resolve
 
 
+def stamp(meta: MetadataStore, project: ProjectInfo) -> Any:
+    from edupulse.ops.segments import SegmentCatalog
+
+    return SegmentCatalog(meta).stamp(project.id)
+
+
 SEGMENT_LOOKUP.append(lookup)
-Lookup = Callable[[MetadataStore, ProjectInfo], SegmentResolver]
+CACHE_STAMPS.append(stamp)
 
 
 # the segments kind ----------------------------------------------------------------------------------

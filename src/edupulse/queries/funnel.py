@@ -1,0 +1,249 @@
+"""Funnels (漏斗分析): how many persons (or groups) went through steps in order within a conversion window.
+
+The default order follows ClickHouse's `windowFunnel(window)(time, step1, step2, ...)` exactly (see
+docs/queries.md). The SQL is our own: the step events are read once, and for each step k a running
+maximum over the person's events, ordered by time, gives the latest chain start that reaches step k
+("the freshest attempt"); a step-(k+1) event continues that attempt when it is within the window of its
+start. The trees are in funnel_sql.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from edupulse.queries.base import QueryRunner, register
+from edupulse.queries.common import (
+    PERSON,
+    Breakdown,
+    DateRange,
+    Filter,
+    Granularity,
+    Model,
+    UnitName,
+    buckets,
+    local_midnight,
+)
+from edupulse.queries.dialect import DAY_US, HOUR_US, MINUTE_US, wall_clock
+from edupulse.queries.funnel_sql import NONE, FunnelPlan
+
+MAX_STEPS = 20
+MAX_WINDOW_DAYS = 3650
+
+
+class Order(StrEnum):
+    ordered = "ordered"  # steps in order, other events in between allowed (windowFunnel's default)
+    strict = "strict"  # steps in order with no other event in between (windowFunnel's 'strict_order')
+    any = "any"  # every step within the window, in any order
+
+
+class WindowUnit(StrEnum):
+    minute = "minute"
+    hour = "hour"
+    day = "day"
+    week = "week"
+
+
+UNIT_US = {WindowUnit.minute: MINUTE_US, WindowUnit.hour: HOUR_US, WindowUnit.day: DAY_US,
+           WindowUnit.week: 7 * DAY_US}
+
+
+class Window(Model):
+    """The conversion window: every step must be at most this long after the first step."""
+
+    value: int = Field(14, ge=1)
+    unit: WindowUnit = WindowUnit.day
+
+    @model_validator(mode="after")
+    def _at_most(self) -> Window:
+        if self.microseconds() > MAX_WINDOW_DAYS * DAY_US:
+            raise ValueError(f"the window is at most {MAX_WINDOW_DAYS} days")
+        return self
+
+    def microseconds(self) -> int:
+        return self.value * UNIT_US[self.unit]
+
+
+class Step(Model):
+    event: str = Field(min_length=1, max_length=100)
+    filters: list[Filter] = Field(default_factory=list, max_length=50)
+    name: str | None = Field(None, max_length=200)
+
+
+class Exclusion(Model):
+    """An event that disqualifies an attempt when it happens between step `from_step` and step `to_step`
+    (1-based) of that attempt."""
+
+    event: str = Field(min_length=1, max_length=100)
+    filters: list[Filter] = Field(default_factory=list, max_length=50)
+    from_step: int = Field(1, ge=1)
+    to_step: int = Field(2, ge=2)
+
+
+class Attribution(StrEnum):
+    first_step = "first_step"  # the value on the attempt's first step event
+    step = "step"  # the value on the attempt's event of `attribution_step`
+
+
+class FunnelQuery(Model):
+    kind: Literal["funnel"]
+    steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
+    order: Order = Order.ordered
+    window: Window = Window()
+    exclusions: list[Exclusion] = Field(default_factory=list, max_length=10)
+    date_range: DateRange = DateRange()
+    filters: list[Filter] = Field(default_factory=list, max_length=50)
+    breakdown: Breakdown | None = None
+    breakdown_attribution: Attribution = Attribution.first_step
+    attribution_step: int | None = Field(None, ge=1)
+    unit: UnitName = PERSON
+    trend: Granularity | None = None
+    compare_previous: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FunnelQuery:
+        n = len(self.steps)
+        for i, exclusion in enumerate(self.exclusions):
+            if not exclusion.from_step < exclusion.to_step <= n:
+                raise ValueError(f"exclusions.{i}: from_step {exclusion.from_step} and to_step {exclusion.to_step} "
+                                 f"must satisfy 1 <= from_step < to_step <= {n} (the number of steps)")
+        if self.order is Order.any and self.exclusions:
+            raise ValueError("exclusions need an order between steps: use order ordered or strict")
+        if self.breakdown_attribution is Attribution.step:
+            if self.attribution_step is None:
+                raise ValueError("breakdown_attribution step needs attribution_step (1-based)")
+            if self.attribution_step > n:
+                raise ValueError(f"attribution_step {self.attribution_step} is past the last step ({n})")
+        elif self.attribution_step is not None:
+            raise ValueError("attribution_step goes with breakdown_attribution step")
+        return self
+
+
+TIME_STATS = ("average", "median", "p25", "p75", "p90")
+
+
+@register
+class FunnelRunner(QueryRunner):
+    kind = "funnel"
+    model = FunnelQuery
+    query: FunnelQuery
+
+    def calculate(self) -> dict[str, Any]:
+        q = self.query
+        tz = self.ctx.timezone
+        start, end = q.date_range.days(tz, self.now)
+        self.ctx.unit(q.unit)  # a clear error for an unknown unit before any SQL
+        result: dict[str, Any] = {
+            "date_from": start.isoformat(), "date_to": end.isoformat(), "order": q.order.value,
+            "window_seconds": q.window.microseconds() // 1_000_000, "unit": q.unit,
+            "results": self._period(start, end),
+        }
+        if q.trend is not None:
+            limit = {Granularity.minute: 2, Granularity.hour: 62}.get(q.trend)
+            if limit is not None and (end - start).days > limit:
+                raise ValueError(f"trend {q.trend.value} covers at most {limit} days; choose a coarser one")
+            result["trend"] = self._trend(start, end, q.trend)
+        if q.compare_previous:
+            length = (end - start).days + 1
+            previous_end = start - dt.timedelta(days=1)
+            previous_start = previous_end - dt.timedelta(days=length - 1)
+            result["previous"] = {"date_from": previous_start.isoformat(), "date_to": previous_end.isoformat(),
+                                  "results": self._period(previous_start, previous_end)}
+        return result
+
+    def _plan(self, start: dt.date, end: dt.date) -> FunnelPlan:
+        tz = self.ctx.timezone
+        return FunnelPlan(self.ctx, self.query, local_midnight(start, tz),
+                          local_midnight(end + dt.timedelta(days=1), tz))
+
+    def _period(self, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+        q = self.query
+        n = len(q.steps)
+        plan = self._plan(start, end)
+        rows = self.run(plan.steps_tree())
+        width = len(q.breakdown.properties) if q.breakdown else 0
+        stats = len(TIME_STATS)
+        out: list[dict[str, Any]] = []
+        for row in rows:
+            keys = row[:width]
+            counts = [int(c or 0) for c in row[width:width + n]]
+            times = row[width + n:]
+            steps = []
+            for k, step in enumerate(q.steps):
+                entry: dict[str, Any] = {
+                    "index": k + 1, "event": step.event, "name": step.name or step.event, "count": counts[k],
+                    "conversion_rate": _rate(counts[k], counts[0]),
+                    "step_conversion_rate": _rate(counts[k], counts[k - 1] if k else counts[0]),
+                    "dropped": (counts[k - 1] - counts[k]) if k else 0,
+                    "time_to_convert": None,
+                }
+                if k and q.order is not Order.any:
+                    values = times[(k - 1) * stats:k * stats]
+                    entry["time_to_convert"] = ({f"{name}_seconds": _seconds(v) for name, v in
+                                                 zip(TIME_STATS, values, strict=True)} if counts[k] else None)
+                steps.append(entry)
+            out.append({"breakdown": [None if v == NONE else v for v in keys] if q.breakdown else None,
+                        "steps": steps})
+        if not out and not q.breakdown:
+            out.append({"breakdown": None, "steps": [
+                {"index": k + 1, "event": s.event, "name": s.name or s.event, "count": 0, "conversion_rate": 0.0,
+                 "step_conversion_rate": 0.0, "dropped": 0, "time_to_convert": None}
+                for k, s in enumerate(q.steps)]})
+        out.sort(key=lambda r: (r["breakdown"] == [OTHER_LABEL] * width if width else False,
+                                -r["steps"][0]["count"], _sort_key(r["breakdown"])))
+        return out
+
+    def _trend(self, start: dt.date, end: dt.date, granularity: Granularity) -> dict[str, Any]:
+        n = len(self.query.steps)
+        tz = self.ctx.timezone
+        walls = buckets(start, end, granularity, tz)
+        index = {w: i for i, w in enumerate(walls)}
+        entered, converted = [0] * len(walls), [0] * len(walls)
+        for bucket, first, last in self.run(self._plan(start, end).trend_tree(granularity)):
+            position = index.get(wall_clock(bucket))
+            if position is not None:
+                entered[position], converted[position] = int(first), int(last)
+        labels = [w.strftime("%Y-%m-%dT%H:%M") if granularity in ("minute", "hour") else w.date().isoformat()
+                  for w in walls]
+        return {"granularity": granularity.value, "buckets": labels, "entered": entered,
+                "converted": converted, "conversion_rate": [_rate(c, e) for c, e in zip(converted, entered,
+                                                                                       strict=True)],
+                "steps": n}
+
+    @classmethod
+    def table(cls, result: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+        columns = ["breakdown", "step", "event", "count", "conversion_rate", "step_conversion_rate",
+                   "average_seconds", "median_seconds"]
+        rows: list[list[Any]] = []
+        for entry in result["results"]:
+            label = " / ".join("" if v is None else str(v) for v in entry["breakdown"] or [])
+            for step in entry["steps"]:
+                times = step["time_to_convert"] or {}
+                rows.append([label, step["index"], step["event"], step["count"], step["conversion_rate"],
+                             step["step_conversion_rate"], times.get("average_seconds"),
+                             times.get("median_seconds")])
+        return columns, rows
+
+
+OTHER_LABEL = "$other"
+
+
+def _rate(part: int, whole: int) -> float:
+    return round(part / whole, 6) if whole else 0.0
+
+
+def _seconds(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    if math.isnan(number):  # no conversions
+        return None
+    return round(number, 3)
+
+
+def _sort_key(values: list[Any] | None) -> tuple[Any, ...]:
+    return tuple((v is None, str(v)) for v in values or [])
