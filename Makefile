@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test lint bench lock clean
+.PHONY: install demo test lint bench lock clean browser-deps
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,13 +23,25 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-test: lint
+test: lint browser-deps
 	$(BIN)/pytest
+
+# The official browser SDKs the collection tests run in Chromium, pinned in tests/browser/package-lock.json.
+# Without npm the browser tests skip and say why. No browser is downloaded: Chromium is Debian's.
+BROWSER_STAMP := tests/browser/node_modules/.installed-$(shell cat tests/browser/package-lock.json | cksum | cut -d' ' -f1)
+browser-deps: $(BROWSER_STAMP)
+
+$(BROWSER_STAMP): tests/browser/package.json tests/browser/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --ignore-scripts --loglevel=error \
+	  && rm -f node_modules/.installed-* && touch $(notdir $(BROWSER_STAMP)) && mv $(notdir $(BROWSER_STAMP)) node_modules/; \
+	else echo "npm not found: the browser tests will be skipped"; fi
 
 bench: install
 	$(BIN)/python bench/ingest_http.py
 	$(BIN)/python bench/import_parquet.py
 	$(BIN)/python bench/storage.py
+	$(BIN)/python bench/ingest_compat.py
 
 # Regenerate the lock file after changing dependencies in pyproject.toml.
 lock:

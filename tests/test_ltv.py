@@ -126,6 +126,9 @@ def test_relative_range_and_no_data(loaded: History) -> None:
     empty = ltv(loaded, start={"event": "nothing'); DROP TABLE events; --"},
                 breakdown={"properties": ["ch'an\"nel 名"]})
     assert empty["series"] == []
+    odd = ltv(loaded, cohort="month", revenue={"event": "order_paid", "property": "amo'unt\"); DROP TABLE x; --",
+                                                "refund_event": "退款' OR 1=1"})
+    assert cohorts(odd) == {"2026-09-01": (4, [0, 0, None, None])}
 
 
 @pytest.mark.parametrize("kind", ["distribution", "interval", "ltv"])

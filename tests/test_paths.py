@@ -4,12 +4,15 @@ $other and $drop_off nodes, days cut in the project's time zone, hostile names, 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edupulse.queries import QueryError
+from edupulse.queries.base import to_csv
 from engines import History
 
 HOSTILE = "点击'); DROP TABLE events; --\"x"
@@ -28,7 +31,7 @@ def track(who: str, event: str, time: str, login: bool = True, **properties: Any
 
 
 HISTORY: list[dict[str, Any]] = [
-    # alice browses anonymously as dev-1, then signs in: one person, one session
+    # alice browses anonymously as dev-1, then signs in: one person, one session (page_view x3, signup, order)
     track("dev-1", "page_view", "02T09:00:00", login=False, url="/"),
     track("dev-1", "page_view", "02T09:01:00", login=False, url="/math"),
     {"type": "identify", "distinct_id": "alice", "anonymous_id": "dev-1", "time": sh("02T09:01:30")},
@@ -196,6 +199,9 @@ def test_other_nodes_and_paths_limit(loaded: History) -> None:
     assert links(result)[("1:page_view", "2:$other")] == (3, 3)
     assert len(result["paths"]) == 2
     assert result["other_paths"] == 3
+    lines = to_csv(result).splitlines()
+    assert lines[0] == "step,source,target,count,persons"
+    assert lines[1] == "1,1:page_view,2:$other,3,3"
 
 
 def test_hostile_names_and_values(loaded: History) -> None:
@@ -221,3 +227,15 @@ def test_hostile_names_and_values(loaded: History) -> None:
 def test_errors_name_the_field(loaded: History, query: dict[str, Any], message: str) -> None:
     with pytest.raises(QueryError, match=message):
         loaded.run({"kind": "paths", **query})
+
+
+def documented_example(kind: str) -> dict[str, Any]:
+    """The JSON example of a model's section in docs/queries.md."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "queries.md").read_text(encoding="utf-8")
+    section = text.split(f"\n## {kind} (", 1)[1]
+    return dict(json.loads(section.split("```json", 1)[1].split("```", 1)[0]))
+
+
+def test_the_documented_example_runs(loaded: History) -> None:
+    result = loaded.both(documented_example("paths"))
+    assert result["mode"] == "start"

@@ -12,7 +12,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from edupulse import __version__
-from edupulse.api import admin, ingest, query, segments, tracker, xapi
+from edupulse.api import (
+    admin,
+    collect_posthog,
+    collect_segment,
+    collect_sensors,
+    compat,
+    ingest,
+    query,
+    segments,
+    tracker,
+    xapi,
+)
 from edupulse.conf import Settings
 from edupulse.ingest.validate import warm_up, watch_parent
 from edupulse.runtime import Platform
@@ -69,6 +80,10 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     app.include_router(xapi.router)
     app.include_router(tracker.router)
     app.include_router(segments.router)
+    app.include_router(collect_sensors.router)
+    app.include_router(collect_posthog.router)
+    app.include_router(collect_segment.router)
+    app.add_middleware(compat.CollectionCORS)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(request: Request) -> str:

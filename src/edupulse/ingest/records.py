@@ -88,7 +88,7 @@ def from_micros(us: int) -> dt.datetime:
     return _EPOCH + dt.timedelta(microseconds=us)
 
 
-def parse_time(value: Any, field: str, tz: ZoneInfo) -> int:
+def parse_time(value: Any, field: str, tz: dt.tzinfo) -> int:
     """ISO 8601 text (naive = project time zone) or a number of milliseconds since the epoch."""
     if isinstance(value, bool):
         raise RecordError(field, "must be an ISO 8601 time or milliseconds since 1970-01-01, not true/false")

@@ -97,9 +97,6 @@ def _int(node: exp.Expr) -> exp.Expr:
     return exp.cast(node, exp.DataType.build("BIGINT"))
 
 
-EVENT_ORDER = ("t", "event", "node")  # ties broken by event name, then node label: identical ties are alike
-
-
 @register
 class PathsRunner(QueryRunner):
     kind = "paths"
@@ -111,27 +108,26 @@ class PathsRunner(QueryRunner):
         start, end = q.date_range.days(self.ctx.timezone, self.now)
         low = local_midnight(start, self.ctx.timezone)
         high = local_midnight(end + dt.timedelta(days=1), self.ctx.timezone)
-        steps = self._steps(low, high)
-        summary = self.run(self._summary_tree(steps))
-        top_paths = self.run(self._paths_tree(steps), max_rows=q.paths_limit)
         nodes: list[dict[str, Any]] = []
         transitions: list[dict[str, Any]] = []
+        paths: list[dict[str, Any]] = []
         total, persons = 0, 0
-        for kind, at, source, target, n, distinct in summary:
+        for kind, at, source, target, n, distinct, *path in self.run(self._tree(low, high)):
             step, count, people = int(at), int(n), int(distinct)
             if kind == "total":
                 total, persons = count, people
             elif kind == "node":
                 nodes.append({"name": f"{step}:{source}", "step": step, "label": source, "count": count,
                               "persons": people})
-            else:
+            elif kind == "link":
                 transitions.append({"step": step, "source": f"{step}:{source}", "target": f"{step + 1}:{target}",
                                     "count": count, "persons": people})
+            else:
+                paths.append({"path": [node for node in path if node is not None], "count": count,
+                              "persons": people, "order": [(node is None, node or "") for node in path]})
         nodes.sort(key=lambda n: (n["step"], -n["count"], n["label"]))
         transitions.sort(key=lambda t: (t["step"], -t["count"], t["source"], t["target"]))
-        paths: list[dict[str, Any]] = [
-            {"path": [n for n in row[:q.steps] if n is not None], "count": int(row[q.steps]),
-             "persons": int(row[q.steps + 1])} for row in top_paths]
+        paths.sort(key=lambda p: (-p["count"], -p["persons"], p.pop("order")))
         return {"date_from": start.isoformat(), "date_to": end.isoformat(), "mode": q.mode, "steps": q.steps,
                 "paths_total": total, "persons_total": persons, "nodes": nodes, "transitions": transitions,
                 "paths": paths, "other_paths": total - sum(p["count"] for p in paths)}
@@ -142,6 +138,11 @@ class PathsRunner(QueryRunner):
                 [[t["step"], t["source"], t["target"], t["count"], t["persons"]] for t in result["transitions"]])
 
     # the SQL ----------------------------------------------------------------------------------
+
+    def _order(self) -> tuple[str, ...]:
+        """A person's events by time; ties by event name, or by node then event name when nodes are qualified
+        by a property (events equal in all of these are alike, so their order does not matter)."""
+        return ("t", "node", "event") if self.query.node_properties else ("t", "event")
 
     def _node(self) -> exp.Expr:
         event = exp.column("event", EVENTS)
@@ -154,61 +155,75 @@ class PathsRunner(QueryRunner):
         return case.else_(event)
 
     def _events(self, low: dt.datetime, high: dt.datetime) -> exp.Select:
+        """The events taking part; with a start or end event, only of persons who did it in the range."""
         q, ctx = self.query, self.ctx
-        conditions = ctx.in_time(low, high)
         event = exp.column("event", EVENTS)
+        taking_part = ctx.in_time(low, high)
         if q.include_events is not None:
-            conditions.append(exp.In(this=event, expressions=[_s(v) for v in q.include_events]))
+            taking_part.append(exp.In(this=event, expressions=[_s(v) for v in q.include_events]))
         if q.exclude_events:
-            conditions.append(exp.Not(this=exp.In(this=event, expressions=[_s(v) for v in q.exclude_events])))
-        conditions += ctx.conditions(q.filters)
+            taking_part.append(exp.Not(this=exp.In(this=event, expressions=[_s(v) for v in q.exclude_events])))
+        taking_part += ctx.conditions(q.filters)
+        conditions = list(taking_part)
+        anchor = q.start_event or q.end_event
+        if anchor is not None:
+            anchored = ctx.scan([exp.column(PERSON_COLUMN, EVENTS)], [*taking_part, event.eq(_s(anchor))])
+            conditions.append(exp.In(this=exp.column(PERSON_COLUMN, EVENTS), query=anchored.subquery()))
         columns = [exp.column(PERSON_COLUMN, EVENTS).as_("person"), ctx.dialect.epoch_us(exp.column("time", EVENTS))
                    .as_("t"), event.as_("event"), self._node().as_("node")]
         return ctx.scan(columns, conditions)
 
-    def _steps(self, low: dt.datetime, high: dt.datetime) -> exp.Select:
-        """WITH ... the CTEs down to `labeled` (person, session, step, node, label); selects from it."""
+    def _tree(self, low: dt.datetime, high: dt.datetime) -> exp.Expr:
+        """Window functions over each person's events: the gap to the previous event (and its node), then
+        running sums numbering sessions and positions (the same order both times); the anchors' positions by
+        session (an aggregate) and the events around them."""
         q = self.query
         c = exp.column
-        gap = q.session_minutes * MINUTE_US
-        previous = window(exp.Lag(this=c("t"), offset=_n(1), default=c("t")), ["person"], EVENT_ORDER)
-        fresh = exp.If(this=exp.GT(this=exp.Sub(this=c("t"), expression=previous), expression=_n(gap)),
-                       true=_n(1), false=_n(0))
-        tree = exp.select().with_("ev", as_=self._events(low, high))
-        tree = tree.with_("s1", as_=exp.select("person", "t", "event", "node", fresh.as_("fresh")).from_("ev"))
-        session = window(exp.Sum(this=c("fresh")), ["person"], EVENT_ORDER, running=True)
-        tree = tree.with_("s2", as_=exp.select("person", "t", "event", "node", session.as_("session")).from_("s1"))
-        source = "s2"
-        parts = ["person", "session"]
+        order = self._order()
+        previous = window(exp.Lag(this=c("t"), offset=_n(1), default=c("t")), ["person"], order)
+        fresh = exp.If(this=exp.GT(this=exp.Sub(this=c("t"), expression=previous),
+                                   expression=_n(q.session_minutes * MINUTE_US)), true=_n(1), false=_n(0))
+        first_pass: list[exp.Expr] = [c("person"), c("t"), c("event"), c("node"), fresh.as_("fresh")]
         if q.collapse_repeats:
-            before = window(exp.Lag(this=c("node"), offset=_n(1), default=_s("")), parts, EVENT_ORDER)
-            tree = tree.with_("s3", as_=exp.select("person", "session", "t", "event", "node", before.as_("prev"))
-                              .from_("s2"))
-            tree = tree.with_("s4", as_=exp.select("person", "session", "t", "event", "node").from_("s3")
-                              .where(exp.NEQ(this=c("node"), expression=c("prev"))))
-            source = "s4"
-        position = window(exp.RowNumber(), parts, EVENT_ORDER)
-        tree = tree.with_("s5", as_=exp.select("person", "session", "event", "node", position.as_("pos"))
-                          .from_(source))
-        anchor_event = q.start_event or q.end_event
-        if anchor_event is None:
-            anchor: exp.Expr = _n(1)
-        else:
-            first = exp.Case().when(c("event").eq(_s(anchor_event)), c("pos"))
-            anchor = window(exp.Min(this=first), parts)
-        tree = tree.with_("s6", as_=exp.select("person", "session", "node", "pos", anchor.as_("anchor")).from_("s5"))
-        pos, at, n = c("pos"), c("anchor"), _n(q.steps)
+            before = window(exp.Lag(this=c("node"), offset=_n(1), default=_s("")), ["person"], order)
+            first_pass.append(before.as_("prev"))
+        else:  # positions come with the first pass (the same sort); collapsing needs a running count instead
+            first_pass.append(window(exp.RowNumber(), ["person"], order).as_("kpos"))
+        tree = exp.select().with_("ev", as_=self._events(low, high))
+        tree = tree.with_("s1", as_=exp.select(*first_pass).from_("ev"))
+        # a repeat is an event with the node of the event before it in the same session
+        keep = (exp.If(this=exp.or_(exp.NEQ(this=c("node"), expression=c("prev")), c("fresh").eq(_n(1))),
+                       true=_n(1), false=_n(0)) if q.collapse_repeats else _n(1))
+        position = window(exp.Sum(this=keep), ["person"], order, running=True) if q.collapse_repeats else c("kpos")
+        second_pass = [c("person"), c("event"), c("node"), keep.as_("keep"),
+                       window(exp.Sum(this=c("fresh")), ["person"], order, running=True).as_("session"),
+                       position.as_("kpos")]
+        tree = tree.with_("s2", as_=exp.select(*second_pass).from_("s1"))
+        # the anchor: the position of the session's first start (or end) event, or of its first event
+        first: exp.Expr = c("keep").eq(_n(1))
+        if q.mode != "session_start":
+            first = exp.and_(first, c("event").eq(_s(q.start_event or q.end_event or "")))
+        anchors = (exp.select("person", "session", exp.Min(this=c("kpos")).as_("anchor")).from_("s2").where(first)
+                   .group_by("person", "session"))
+        tree = tree.with_("anchors", as_=anchors)
+        pos, at, n = c("kpos", "s"), c("anchor", "a"), _n(q.steps)
         if q.mode == "end":
             # pos + steps > anchor rather than pos > anchor - steps: positions are unsigned on ClickHouse
-            keep = exp.and_(exp.LTE(this=pos, expression=at),
-                            exp.GT(this=exp.Add(this=pos, expression=n), expression=at))
+            keep_step = exp.and_(exp.LTE(this=pos, expression=at),
+                                 exp.GT(this=exp.Add(this=pos, expression=n), expression=at))
             step: exp.Expr = exp.Sub(this=exp.Add(this=pos, expression=n), expression=at)
         else:
-            keep = exp.and_(exp.GTE(this=pos, expression=at),
-                            exp.LT(this=pos, expression=exp.Add(this=at, expression=n)))
+            keep_step = exp.and_(exp.GTE(this=pos, expression=at),
+                                 exp.LT(this=pos, expression=exp.Add(this=at, expression=n)))
             step = exp.Add(this=exp.Sub(this=pos, expression=at), expression=_n(1))
-        tree = tree.with_("steps", as_=exp.select("person", "session", "node", _int(step).as_("step")).from_("s6")
-                          .where(exp.and_(exp.Not(this=exp.Is(this=at, expression=exp.null())), keep)))
+        # each event meets at most one anchor (its session's): a lookup, not a join of events with events
+        same_session = exp.and_(c("person", "s").eq(c("person", "a")), c("session", "s").eq(c("session", "a")))
+        steps = (exp.select(c("person", "s").as_("person"), c("session", "s").as_("session"),
+                            c("node", "s").as_("node"), _int(step).as_("step"))
+                 .from_(exp.table_("s2").as_("s"))
+                 .join(exp.table_("anchors").as_("a"), on=same_session, join_type="inner")
+                 .where(exp.and_(c("keep", "s").eq(_n(1)), keep_step)))
+        tree = tree.with_("steps", as_=steps)
         ranked = (exp.select("step", "node", window(exp.RowNumber(), ["step"]).as_("r"))
                   .from_("steps").group_by("step", "node"))
         ranked.selects[2].this.set("order", exp.Order(expressions=[
@@ -218,52 +233,59 @@ class PathsRunner(QueryRunner):
         kept = exp.In(this=exp.Tuple(expressions=[c("step"), c("node")]),
                       query=exp.select("step", "node").from_("top").subquery())
         label = exp.If(this=kept, true=c("node"), false=_s(OTHER_NODE))
-        return tree.with_("labeled", as_=exp.select("person", "session", "step", "node", label.as_("label"))
+        tree = tree.with_("labeled", as_=exp.select("person", "session", "step", "node", label.as_("label"))
                           .from_("steps"))
+        return self._summary(tree)
 
-    def _summary_tree(self, steps: exp.Select) -> exp.Expr:
-        """Rows (kind, step, source, target, count, persons): the total, the nodes, the transitions."""
+    def _summary(self, tree: exp.Select) -> exp.Expr:
+        """Rows (kind, step, source, target, count, persons, node 1..N): the total, the nodes, the transitions,
+        the most common complete paths."""
         q = self.query
         c = exp.column
         count, persons = exp.Count(this=exp.Star()), exp.Count(this=exp.Distinct(expressions=[c("person")]))
         parts = ["person", "session"]
         previous = window(exp.Lag(this=c("label"), offset=_n(1), default=_s("")), parts, ["step"])
         last = window(exp.Max(this=c("step")), parts)
-        tree = steps.with_("edges", as_=exp.select("person", "step", "label", previous.as_("prev"), last.as_("last"))
-                           .from_("labeled"))
+        tree = tree.with_("edges", as_=exp.select("person", "step", "label", previous.as_("prev"), last.as_("last"))
+                          .from_("labeled"))
+        names = [f"n{k}" for k in range(1, q.steps + 1)]
+        no_path = [exp.cast(exp.null(), exp.DataType.build("TEXT")) for _ in names]
         anchor_step = q.steps if q.mode == "end" else 1
         # names unlike the columns read: ClickHouse lets an alias shadow a column in WHERE
         total = (exp.select(_s("total").as_("out_kind"), _int(_n(anchor_step)).as_("out_step"),
                             _s("").as_("out_source"), _s("").as_("out_target"), count.as_("out_count"),
-                            persons.as_("out_persons"))
+                            persons.as_("out_persons"),
+                            *[x.as_(f"out_{name}") for x, name in zip(no_path, names, strict=True)])
                  .from_("labeled").where(c("step").eq(_n(anchor_step))))
-        nodes = (exp.select(_s("node"), _int(c("step")), c("label"), _s(""), count, persons)
+        nodes = (exp.select(_s("node"), _int(c("step")), c("label"), _s(""), count, persons, *no_path)
                  .from_("labeled").group_by("step", "label"))
         links = (exp.select(_s("link"), _int(exp.Sub(this=c("step"), expression=_n(1))), c("prev"), c("label"),
-                            count, persons)
+                            count, persons, *no_path)
                  .from_("edges").where(exp.NEQ(this=c("prev"), expression=_s(""))).group_by("step", "prev", "label"))
         union: exp.Query = total.union(nodes, distinct=False).union(links, distinct=False)
         if q.mode != "end":
-            drops = (exp.select(_s("link"), _int(c("step")), c("label"), _s(DROP_OFF), count, persons)
+            drops = (exp.select(_s("link"), _int(c("step")), c("label"), _s(DROP_OFF), count, persons, *no_path)
                      .from_("edges").where(exp.and_(c("step").eq(c("last")),
                                                     exp.LT(this=c("step"), expression=_n(q.steps))))
                      .group_by("step", "label"))
             union = union.union(drops, distinct=False)
+        union = union.union(self._top_paths(names), distinct=False)
         return tree.select("*").from_(union.subquery("summary"))
 
-    def _paths_tree(self, steps: exp.Select) -> exp.Expr:
+    def _top_paths(self, names: list[str]) -> exp.Select:
         """The most common complete paths (raw nodes, no $other), one column per step."""
         q = self.query
         c = exp.column
-        names = [f"n{k}" for k in range(1, q.steps + 1)]
-        pivot = exp.select(*[exp.Max(this=exp.Case().when(c("step").eq(_n(k)), c("node"))).as_(name)
-                             for k, name in enumerate(names, start=1)], "person").from_("steps").group_by(
-            "person", "session")
+        pivot = (exp.select(*[exp.Max(this=exp.Case().when(c("step").eq(_n(k)), c("node"))).as_(name)
+                              for k, name in enumerate(names, start=1)], "person")
+                 .from_("steps").group_by("person", "session"))
         count, persons = exp.Count(this=exp.Star()), exp.Count(this=exp.Distinct(expressions=[c("person")]))
-        tree = steps.with_("per_path", as_=pivot)
-        return (tree.select(*names, count.as_("n"), persons.as_("persons")).from_("per_path").group_by(*names)
-                .order_by(exp.Ordered(this=c("n"), desc=True), exp.Ordered(this=c("persons"), desc=True),
-                          *[exp.Ordered(this=c(name), nulls_first=False) for name in names])
-                # OFFSET 0: DuckDB 2.0.0 ignores a LIMIT over a filtered scan of events_resolved (its LEFT
-                # JOIN on two columns) without one
-                .limit(q.paths_limit).offset(0))
+        top = (exp.select(_s("path").as_("kind"), _int(_n(0)).as_("at"), _s("").as_("source"), _s("").as_("target"),
+                          count.as_("n"), persons.as_("persons"), *names)
+               .from_(pivot.subquery("per_path")).group_by(*names)
+               .order_by(exp.Ordered(this=c("n"), desc=True), exp.Ordered(this=c("persons"), desc=True),
+                         *[exp.Ordered(this=c(name), nulls_first=False) for name in names])
+               # OFFSET 0: DuckDB 2.0.0 ignores a LIMIT over a filtered scan of events_resolved (its LEFT
+               # JOIN on two columns) without one
+               .limit(q.paths_limit).offset(0))
+        return exp.select("*").from_(top.subquery("top_paths"))
