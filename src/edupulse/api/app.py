@@ -27,6 +27,8 @@ from edupulse.api import (
     reports,
     segments,
     signin,
+    tracker,
+    xapi,
 )
 from edupulse.api.accounts import LoginLimiter
 from edupulse.conf import Settings
@@ -101,6 +103,8 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
     app.include_router(accounts.router)
     app.include_router(governance.router)
     app.include_router(signin.router)
+    app.include_router(xapi.router)
+    app.include_router(tracker.router)
     app.include_router(segments.router)
     app.include_router(collect_sensors.router)
     app.include_router(collect_posthog.router)

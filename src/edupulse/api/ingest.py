@@ -55,6 +55,11 @@ async def read_body(request: Request, limit: int) -> bytes:
     "/api/v1/ingest", summary="Send a batch of records (track, profile_*, identify, alias, group_set, item_set)"
 )
 async def ingest(request: Request, project: ProjectInfo = Depends(write_project)) -> Response:
+    return await ingest_request(request, project)
+
+
+async def ingest_request(request: Request, project: ProjectInfo) -> Response:
+    """Validate, quarantine and durably log the batch of a request for `project` (the native path)."""
     plat = platform(request)
     limits = plat.settings.ingest
     try:

@@ -141,6 +141,8 @@ def documented_routes() -> str:
     public = {path: "the project's write key" for _, path, _, _ in rows if takes_write_key(app, path)}
     signed_in = ("/api/v1/auth/logout", "/api/v1/auth/logout-everywhere", "/api/v1/auth/me")
     public.update(dict.fromkeys(signed_in, "signed in (any role)"))
+    public.update(dict.fromkeys(("/static/edupulse.js", "/xapi/about"), "public (no key)"))
+    public["/xapi/statements"] = "the project's write key (reading: with the secret API key as the password)"
     return render_markdown(rows, public)
 
 

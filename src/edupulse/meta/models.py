@@ -94,6 +94,51 @@ class GroupType(Base):
     slot: Mapped[int] = mapped_column(Integer)
 
 
+class XapiStatement(Base):
+    """An xAPI statement stored whole (`document`, the exact JSON returned on GET), with the keys its filters
+    use. `id` orders statements by arrival, which is the order of `stored`."""
+
+    __tablename__ = "xapi_statements"
+    __table_args__ = (UniqueConstraint("project_id", "statement_id", name="uq_xapi_statement_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    statement_id: Mapped[str] = mapped_column(String(36))
+    stored_us: Mapped[int] = mapped_column(BigInteger)
+    verb_id: Mapped[str] = mapped_column(String(2048), index=True)
+    registration: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    voided: Mapped[bool] = mapped_column(default=False)
+    voids: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    ref_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    signature: Mapped[str] = mapped_column(String(64))
+    document: Mapped[str] = mapped_column(Text)
+
+
+class XapiStatementAgent(Base):
+    """An Agent or identified Group a statement concerns: `direct` for its actor and object (the `agent` filter),
+    else one of the others `related_agents` looks at (authority, instructor, team, sub-statement)."""
+
+    __tablename__ = "xapi_statement_agents"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    statement_pk: Mapped[int] = mapped_column(ForeignKey("xapi_statements.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[int] = mapped_column(Integer)
+    agent_key: Mapped[str] = mapped_column(String(2100))
+    direct: Mapped[bool] = mapped_column(default=True)
+
+
+class XapiStatementActivity(Base):
+    """An Activity a statement concerns: `direct` for its object, else a context or sub-statement activity."""
+
+    __tablename__ = "xapi_statement_activities"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    statement_pk: Mapped[int] = mapped_column(ForeignKey("xapi_statements.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[int] = mapped_column(Integer)
+    activity_id: Mapped[str] = mapped_column(String(2048))
+    direct: Mapped[bool] = mapped_column(default=True)
+
+
 class Segment(Base):
     """A saved person definition (see queries/segments.py), usable as a filter in every analysis."""
 

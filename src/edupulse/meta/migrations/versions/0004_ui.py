@@ -1,7 +1,7 @@
 """Web UI: saved reports, dashboards and their items, data-catalogue descriptions.
 
 Revision ID: 0004_ui
-Revises: 0002_governance
+Revises: 0004_xapi
 Create Date: 2026-11-23
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_ui"
-down_revision = "0002_governance"
+down_revision = "0004_xapi"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,124 @@
+"""xAPI statements over HTTP: acknowledged statements per second, as a ratio to native events per second.
+
+Starts `edupulse serve` on a loopback port in a fresh data directory, then sends, from threads with keep-alive
+connections, lists of statements to POST /xapi/statements (each statement stored whole and mapped to one
+education event) for a while, and then the same number of connections sending native batches of the same
+events to POST /api/v1/ingest (the baseline, measured in the same run). An xAPI statement costs more than a
+native record: it is validated by the xAPI rules, committed to the metadata database with its filter keys,
+and then takes the native path.
+
+    .venv/bin/python bench/xapi_http.py [--seconds 10] [--connections 8] [--batch 100] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ADL = "http://adlnet.gov/expapi/verbs/"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def statement(i: int) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()),
+            "actor": {"objectType": "Agent", "account": {"homePage": "https://lms.example", "name": f"stu-{i % 5000}"}},
+            "verb": {"id": ADL + "attended", "display": {"en-US": "attended"}},
+            "object": {"id": f"https://school.example/course/math/lesson/{i % 40}",
+                       "definition": {"type": "http://adlnet.gov/expapi/activities/lesson"}},
+            "result": {"duration": "PT45M"},
+            "context": {"contextActivities": {"parent": [{"id": "https://school.example/course/math"}]}}}
+
+
+def native(i: int) -> dict[str, Any]:
+    return {"type": "track", "event": "lesson_attended", "distinct_id": f"stu-{i % 5000}",
+            "distinct_id_type": "login_id", "event_id": uuid.uuid4().hex,
+            "properties": {"lesson_id": f"https://school.example/course/math/lesson/{i % 40}",
+                           "course_id": "https://school.example/course/math", "duration_s": 2700}}
+
+
+def load(url: str, make: Any, wrap: Any, client_kwargs: dict[str, Any], args: argparse.Namespace) -> float:
+    """Records per second acknowledged with 200 by `connections` threads during `seconds`."""
+    done = [0] * args.connections
+    stop_at = time.monotonic() + args.seconds
+
+    def worker(n: int) -> None:
+        with httpx.Client(timeout=60, **client_kwargs) as client:
+            i = 0
+            while time.monotonic() < stop_at:
+                body = wrap([make(i + k) for k in range(args.batch)])
+                i += args.batch
+                if client.post(url, json=body).status_code == 200:
+                    done[n] += args.batch
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(args.connections)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(done) / (time.monotonic() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("EDUPULSE_")},
+               "EDUPULSE_DATA_DIR": str(Path(tmp) / "data"), "EDUPULSE_HOST": "127.0.0.1", "EDUPULSE_PORT": str(port)}
+        created = subprocess.run([sys.executable, "-m", "edupulse", "project", "create", "Bench", "--json"],
+                                 env=env, check=True, capture_output=True, text=True)
+        keys = json.loads(created.stdout)
+        server = subprocess.Popen([sys.executable, "-m", "edupulse", "serve"], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/api/v1/status").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise
+                time.sleep(0.1)
+            xapi = load(f"{base}/xapi/statements", statement, lambda batch: batch,
+                        {"auth": (keys["write_key"], ""), "headers": {"X-Experience-API-Version": "1.0.3"}}, args)
+            baseline = load(f"{base}/api/v1/ingest", native, lambda batch: {"batch": batch},
+                            {"headers": {"Authorization": f"Bearer {keys['write_key']}"}}, args)
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=120)
+    result = {"xapi_statements_per_s": round(xapi), "native_events_per_s": round(baseline),
+              "ratio": round(xapi / baseline, 3), "connections": args.connections, "batch": args.batch}
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"xAPI statements/s: {xapi:,.0f}   native events/s (same events, same run): {baseline:,.0f}   "
+          f"ratio: {xapi / baseline:.3f}   ({args.connections} connections, lists of {args.batch})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,466 @@
+"""xAPI 1.0.3 statements: validation by the rules of the specification (Data, section 2) and the values the
+LRS fills in (id, stored, timestamp, version, authority).
+
+A refused statement raises `StatementError` with the path of the offending property
+(`statement[2].actor.mbox`) and a reason a person can act on. Validation returns a copy of the statement in
+the form the LRS stores: context activities given as a single object become lists of one, as the
+specification requires of an LRS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import uuid
+from typing import Any
+
+import orjson
+
+XAPI_VERSION = "1.0.3"
+SUPPORTED_VERSIONS = ("1.0.3", "1.0.2", "1.0.1", "1.0.0")
+VOIDED = "http://adlnet.gov/expapi/verbs/voided"
+IFIS = ("mbox", "mbox_sha1sum", "openid", "account")
+INTERACTION_TYPES = frozenset(
+    {"true-false", "choice", "fill-in", "long-fill-in", "matching", "performance", "sequencing", "likert", "numeric",
+     "other"}
+)
+# Which interaction components each interaction type may carry (Data 2.4.4.1.1).
+COMPONENTS = {"choice": {"choices"}, "sequencing": {"choices"}, "likert": {"scale"}, "matching": {"source", "target"},
+              "performance": {"steps"}}
+ALL_COMPONENTS = ("choices", "scale", "source", "target", "steps")
+MAX_IRI = 2048
+
+_VERSION = re.compile(r"^1\.0(\.\d+)?$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+$")
+_LANG = re.compile(r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")
+_SHA1 = re.compile(r"^[0-9a-fA-F]{40}$")
+_DURATION = re.compile(
+    r"^P(?!$)(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?"
+    r"(?:T(?=\d)(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
+)
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|z|[+-]\d{2}(:?\d{2})?)?$")
+
+STATEMENT_KEYS = frozenset(
+    {"id", "actor", "verb", "object", "result", "context", "timestamp", "stored", "authority", "version", "attachments"}
+)
+SUBSTATEMENT_KEYS = frozenset({"objectType", "actor", "verb", "object", "result", "context", "timestamp",
+                               "attachments"})
+
+
+class StatementError(ValueError):
+    """Why a statement (or a request parameter) was refused: `location` names where, `reason` says what."""
+
+    def __init__(self, location: str, reason: str) -> None:
+        super().__init__(f"{location}: {reason}")
+        self.location = location
+        self.reason = reason
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else {dict: "object", list: "array", str: "string", bool: "boolean"}.get(
+        type(value), "number" if isinstance(value, int | float) else type(value).__name__
+    )
+
+
+def _object(value: Any, path: str, allowed: frozenset[str] | set[str] | tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise StatementError(path, f"must be an object, got {_type_name(value)}")
+    extra = sorted(set(value) - set(allowed))
+    if extra:
+        raise StatementError(f"{path}.{extra[0]}",
+                             f"is not a property xAPI defines here; allowed: {', '.join(sorted(allowed))}")
+    return value
+
+
+def _string(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise StatementError(path, f"must be a string, got {_type_name(value)}")
+    return value
+
+
+def _bool(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise StatementError(path, f"must be true or false, got {_type_name(value)}")
+    return value
+
+
+def _number(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise StatementError(path, f"must be a number, got {_type_name(value)}")
+    return float(value)
+
+
+def iri(value: Any, path: str) -> str:
+    """An absolute IRI (scheme:rest, no spaces)."""
+    text = _string(value, path)
+    if len(text) > MAX_IRI:
+        raise StatementError(path, f"is {len(text)} characters long; at most {MAX_IRI}")
+    if not _IRI.match(text):
+        raise StatementError(path, f"{text[:60]!r} is not an absolute IRI such as http://adlnet.gov/expapi/verbs/completed")
+    return text
+
+
+def uuid_text(value: Any, path: str) -> str:
+    text = _string(value, path)
+    if not _UUID.match(text):
+        raise StatementError(path, f"{text[:60]!r} is not a UUID such as 9e13cefd-53d3-4eac-b5ed-2cf6693903bb")
+    return text.lower()
+
+
+def language_map(value: Any, path: str) -> None:
+    if not isinstance(value, dict):
+        raise StatementError(path, f'must be a language map such as {{"en-US": "completed"}}, got {_type_name(value)}')
+    for tag, text in value.items():
+        if not _LANG.match(tag):
+            raise StatementError(f"{path}.{tag}", "is not an RFC 5646 language tag such as en-US or zh-CN")
+        _string(text, f"{path}.{tag}")
+
+
+def parse_timestamp(value: Any, path: str) -> dt.datetime:
+    """An ISO 8601 timestamp; without an offset it is read as UTC; the offset -00:00 is refused (Data 2.4.7)."""
+    text = _string(value, path)
+    if not _TIMESTAMP.match(text) or text.endswith(("-00:00", "-0000", "-00")):
+        raise StatementError(path, f"{text[:60]!r} is not an ISO 8601 timestamp such as 2026-09-01T08:30:00.000Z")
+    try:
+        parsed = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
+    except ValueError:
+        raise StatementError(path, f"{text[:60]!r} is not a valid date and time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def format_timestamp(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def duration_seconds(text: str) -> float | None:
+    """Seconds of an ISO 8601 duration (a month counted as 30 days, a year as 365); None when not one."""
+    match = _DURATION.match(text)
+    if not match:
+        return None
+    years, months, weeks, days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return ((years * 365 + months * 30 + weeks * 7 + days) * 24 + hours) * 3600 + minutes * 60 + seconds
+
+
+def _extensions(value: Any, path: str) -> None:
+    if not isinstance(value, dict):
+        raise StatementError(path, f"must be an object whose keys are IRIs, got {_type_name(value)}")
+    for key in value:
+        iri(key, f"{path}.{key}")
+
+
+def _account(value: Any, path: str) -> None:
+    account = _object(value, path, ("homePage", "name"))
+    for key in ("homePage", "name"):
+        if key not in account:
+            raise StatementError(f"{path}.{key}", "is required in an account")
+    iri(account["homePage"], f"{path}.homePage")
+    _string(account["name"], f"{path}.name")
+
+
+def _ifi(agent: dict[str, Any], path: str) -> int:
+    given = [key for key in IFIS if key in agent]
+    for key in given:
+        value = agent[key]
+        where = f"{path}.{key}"
+        if key == "mbox":
+            text = _string(value, where)
+            if not text.startswith("mailto:") or "@" not in text:
+                raise StatementError(where, f"{text[:60]!r} must be a mailto IRI such as mailto:learner@example.com")
+        elif key == "mbox_sha1sum":
+            if not _SHA1.match(_string(value, where)):
+                raise StatementError(where, "must be the 40 hexadecimal characters of a SHA-1 digest")
+        elif key == "openid":
+            iri(value, where)
+        else:
+            _account(value, where)
+    if len(given) > 1:
+        raise StatementError(path, f"has {len(given)} identifiers ({', '.join(given)}); an Agent or Group has one")
+    return len(given)
+
+
+def agent(value: Any, path: str, group_allowed: bool = True, object_type_required: bool = False) -> None:
+    """An Agent or Group (Data 2.4.2)."""
+    if not isinstance(value, dict):
+        raise StatementError(path, f"must be an Agent or Group object, got {_type_name(value)}")
+    kind = value.get("objectType", "Agent" if not object_type_required else None)
+    if kind == "Group" and group_allowed:
+        group = _object(value, path, ("objectType", "name", "member", *IFIS))
+        count = _ifi(group, path)
+        if "name" in group:
+            _string(group["name"], f"{path}.name")
+        members = group.get("member")
+        if members is None and count == 0:
+            raise StatementError(path, "an anonymous Group (one without mbox, mbox_sha1sum, openid or account) "
+                                       "needs a member list")
+        if members is not None:
+            if not isinstance(members, list) or (count == 0 and not members):
+                raise StatementError(f"{path}.member", "must be a non-empty array of Agents")
+            for i, member in enumerate(members):
+                if isinstance(member, dict) and member.get("objectType") == "Group":
+                    raise StatementError(f"{path}.member[{i}]", "a Group's members are Agents, not Groups")
+                agent(member, f"{path}.member[{i}]", group_allowed=False)
+        return
+    if kind != "Agent":
+        allowed = "Agent or Group" if group_allowed else "Agent"
+        if kind is None:
+            raise StatementError(f"{path}.objectType", f"is required here and must be {allowed}")
+        raise StatementError(f"{path}.objectType", f"{kind!r} is not allowed here; use {allowed}")
+    found = _object(value, path, ("objectType", "name", *IFIS))
+    if "name" in found:
+        _string(found["name"], f"{path}.name")
+    if _ifi(found, path) != 1:
+        raise StatementError(path, "an Agent needs exactly one of mbox, mbox_sha1sum, openid, account")
+
+
+def verb(value: Any, path: str) -> None:
+    found = _object(value, path, ("id", "display"))
+    if "id" not in found:
+        raise StatementError(f"{path}.id", "is required")
+    iri(found["id"], f"{path}.id")
+    if "display" in found:
+        language_map(found["display"], f"{path}.display")
+
+
+def _components(value: Any, path: str) -> None:
+    if not isinstance(value, list):
+        raise StatementError(path, f"must be an array of interaction components, got {_type_name(value)}")
+    seen: set[str] = set()
+    for i, component in enumerate(value):
+        item = _object(component, f"{path}[{i}]", ("id", "description"))
+        if "id" not in item:
+            raise StatementError(f"{path}[{i}].id", "is required")
+        ident = _string(item["id"], f"{path}[{i}].id")
+        if ident in seen:
+            raise StatementError(f"{path}[{i}].id", f"{ident!r} is used twice in this list")
+        seen.add(ident)
+        if "description" in item:
+            language_map(item["description"], f"{path}[{i}].description")
+
+
+def _definition(value: Any, path: str) -> None:
+    found = _object(value, path, ("name", "description", "type", "moreInfo", "extensions", "interactionType",
+                                  "correctResponsesPattern", *ALL_COMPONENTS))
+    for key in ("name", "description"):
+        if key in found:
+            language_map(found[key], f"{path}.{key}")
+    for key in ("type", "moreInfo"):
+        if key in found:
+            iri(found[key], f"{path}.{key}")
+    if "extensions" in found:
+        _extensions(found["extensions"], f"{path}.extensions")
+    interaction = found.get("interactionType")
+    if interaction is not None and interaction not in INTERACTION_TYPES:
+        raise StatementError(f"{path}.interactionType",
+                             f"{interaction!r} is not one of {', '.join(sorted(INTERACTION_TYPES))}")
+    pattern = found.get("correctResponsesPattern")
+    if pattern is not None and (not isinstance(pattern, list) or not all(isinstance(p, str) for p in pattern)):
+        raise StatementError(f"{path}.correctResponsesPattern", "must be an array of strings")
+    given = [key for key in ALL_COMPONENTS if key in found]
+    if (given or pattern is not None) and interaction is None:
+        raise StatementError(f"{path}.interactionType", "is required when interaction properties are given")
+    for key in given:
+        if key not in COMPONENTS.get(str(interaction), set()):
+            raise StatementError(f"{path}.{key}", f"is not allowed for interactionType {interaction!r}")
+        _components(found[key], f"{path}.{key}")
+
+
+def activity(value: Any, path: str) -> None:
+    found = _object(value, path, ("objectType", "id", "definition"))
+    if found.get("objectType", "Activity") != "Activity":
+        raise StatementError(f"{path}.objectType", "must be Activity")
+    if "id" not in found:
+        raise StatementError(f"{path}.id", "is required")
+    iri(found["id"], f"{path}.id")
+    if "definition" in found:
+        _definition(found["definition"], f"{path}.definition")
+
+
+def statement_ref(value: Any, path: str) -> None:
+    found = _object(value, path, ("objectType", "id"))
+    if found.get("objectType") != "StatementRef":
+        raise StatementError(f"{path}.objectType", "must be StatementRef")
+    if "id" not in found:
+        raise StatementError(f"{path}.id", "is required")
+    uuid_text(found["id"], f"{path}.id")
+
+
+def _statement_object(value: Any, path: str, inside_substatement: bool) -> None:
+    if not isinstance(value, dict):
+        raise StatementError(path, f"must be an object (Activity, Agent, Group, SubStatement or StatementRef), "
+                                   f"got {_type_name(value)}")
+    kind = value.get("objectType", "Activity")
+    if kind == "Activity":
+        activity(value, path)
+    elif kind in ("Agent", "Group"):
+        agent(value, path, object_type_required=True)
+    elif kind == "StatementRef":
+        statement_ref(value, path)
+    elif kind == "SubStatement":
+        if inside_substatement:
+            raise StatementError(f"{path}.objectType", "a SubStatement cannot contain another SubStatement")
+        _body(value, path, SUBSTATEMENT_KEYS, substatement=True)
+    else:
+        raise StatementError(f"{path}.objectType",
+                             f"{kind!r} is not one of Activity, Agent, Group, SubStatement, StatementRef")
+
+
+def _result(value: Any, path: str) -> None:
+    found = _object(value, path, ("score", "success", "completion", "response", "duration", "extensions"))
+    if "score" in found:
+        score = _object(found["score"], f"{path}.score", ("scaled", "raw", "min", "max"))
+        numbers = {key: _number(score[key], f"{path}.score.{key}") for key in score}
+        if "scaled" in numbers and not -1 <= numbers["scaled"] <= 1:
+            raise StatementError(f"{path}.score.scaled", "must be between -1 and 1")
+        low, high = numbers.get("min"), numbers.get("max")
+        if low is not None and high is not None and low >= high:
+            raise StatementError(f"{path}.score.max", "must be greater than min")
+        raw = numbers.get("raw")
+        if raw is not None and ((low is not None and raw < low) or (high is not None and raw > high)):
+            raise StatementError(f"{path}.score.raw", "must be between min and max")
+    for key in ("success", "completion"):
+        if key in found:
+            _bool(found[key], f"{path}.{key}")
+    if "response" in found:
+        _string(found["response"], f"{path}.response")
+    if "duration" in found and duration_seconds(_string(found["duration"], f"{path}.duration")) is None:
+        raise StatementError(f"{path}.duration",
+                             f"{found['duration'][:40]!r} is not an ISO 8601 duration such as PT45M")
+    if "extensions" in found:
+        _extensions(found["extensions"], f"{path}.extensions")
+
+
+def _context(value: Any, path: str, object_is_activity: bool) -> dict[str, Any]:
+    found = _object(value, path, ("registration", "instructor", "team", "contextActivities", "revision", "platform",
+                                  "language", "statement", "extensions"))
+    out = dict(found)
+    if "registration" in found:
+        uuid_text(found["registration"], f"{path}.registration")
+    if "instructor" in found:
+        agent(found["instructor"], f"{path}.instructor")
+    if "team" in found:
+        team = found["team"]
+        if not isinstance(team, dict) or team.get("objectType") != "Group":
+            raise StatementError(f"{path}.team", "must be a Group (objectType Group)")
+        agent(team, f"{path}.team")
+    for key in ("revision", "platform"):
+        if key in found:
+            _string(found[key], f"{path}.{key}")
+            if not object_is_activity:
+                raise StatementError(f"{path}.{key}", "is only allowed when the statement's object is an Activity")
+    if "language" in found and not _LANG.match(_string(found["language"], f"{path}.language")):
+        raise StatementError(f"{path}.language", "is not an RFC 5646 language tag such as zh-CN")
+    if "statement" in found:
+        statement_ref(found["statement"], f"{path}.statement")
+    if "extensions" in found:
+        _extensions(found["extensions"], f"{path}.extensions")
+    if "contextActivities" in found:
+        groups = _object(found["contextActivities"], f"{path}.contextActivities",
+                         ("parent", "grouping", "category", "other"))
+        normalized = {}
+        for key, items in groups.items():
+            where = f"{path}.contextActivities.{key}"
+            listed = items if isinstance(items, list) else [items]
+            for i, item in enumerate(listed):
+                activity(item, f"{where}[{i}]" if isinstance(items, list) else where)
+            normalized[key] = listed
+        out["contextActivities"] = normalized
+    return out
+
+
+def _attachments(value: Any, path: str) -> None:
+    if not isinstance(value, list):
+        raise StatementError(path, f"must be an array, got {_type_name(value)}")
+    for i, item in enumerate(value):
+        where = f"{path}[{i}]"
+        found = _object(item, where, ("usageType", "display", "description", "contentType", "length", "sha2",
+                                      "fileUrl"))
+        for key in ("usageType", "display", "contentType", "length", "sha2"):
+            if key not in found:
+                raise StatementError(f"{where}.{key}", "is required in an attachment")
+        iri(found["usageType"], f"{where}.usageType")
+        language_map(found["display"], f"{where}.display")
+        if "description" in found:
+            language_map(found["description"], f"{where}.description")
+        _string(found["contentType"], f"{where}.contentType")
+        _string(found["sha2"], f"{where}.sha2")
+        if isinstance(found["length"], bool) or not isinstance(found["length"], int) or found["length"] < 0:
+            raise StatementError(f"{where}.length", "must be a whole number of bytes")
+        if "fileUrl" not in found:
+            raise StatementError(f"{where}.fileUrl", "is required: attachment content sent in the request "
+                                                      "(multipart/mixed) is not accepted; give fileUrl")
+        iri(found["fileUrl"], f"{where}.fileUrl")
+
+
+def _body(value: dict[str, Any], path: str, keys: frozenset[str], substatement: bool) -> dict[str, Any]:
+    found = _object(value, path, keys)
+    for key in ("actor", "verb", "object"):
+        if key not in found:
+            raise StatementError(f"{path}.{key}", "is required")
+    out = dict(found)
+    agent(found["actor"], f"{path}.actor")
+    verb(found["verb"], f"{path}.verb")
+    _statement_object(found["object"], f"{path}.object", substatement)
+    if found["verb"]["id"] == VOIDED and (
+        not isinstance(found["object"], dict) or found["object"].get("objectType") != "StatementRef"
+    ):
+        raise StatementError(f"{path}.object", "a voiding statement (verb voided) must have a StatementRef object")
+    if "result" in found:
+        _result(found["result"], f"{path}.result")
+    if "context" in found:
+        object_is_activity = found["object"].get("objectType", "Activity") == "Activity"
+        out["context"] = _context(found["context"], f"{path}.context", object_is_activity)
+    if "timestamp" in found:
+        parse_timestamp(found["timestamp"], f"{path}.timestamp")
+    if "attachments" in found:
+        _attachments(found["attachments"], f"{path}.attachments")
+    return out
+
+
+def validate_statement(value: Any, path: str = "statement") -> dict[str, Any]:
+    """Check one statement against the specification; return it in the form the LRS stores."""
+    if not isinstance(value, dict):
+        raise StatementError(path, f"must be a statement object, got {_type_name(value)}")
+    out = _body(value, path, STATEMENT_KEYS, substatement=False)
+    if "id" in value:
+        out["id"] = uuid_text(value["id"], f"{path}.id")
+    if "version" in value and not _VERSION.match(_string(value["version"], f"{path}.version")):
+        raise StatementError(f"{path}.version", f"{value['version']!r} is not supported; use 1.0.x")
+    if "stored" in value:
+        parse_timestamp(value["stored"], f"{path}.stored")
+    if "authority" in value:
+        agent(value["authority"], f"{path}.authority")
+    return out
+
+
+def signature(statement: dict[str, Any]) -> str:
+    """What makes two statements with one id the same statement (Data 2.3.1 "Statement Comparison"): everything
+    but the properties the LRS sets (authority, stored, version) and the timestamp, which is compared as an instant
+    and only when the statement sent again has one (the LRS fills it in when missing)."""
+    comparable = {k: v for k, v in statement.items() if k not in ("authority", "stored", "version", "id", "timestamp")}
+    return hashlib.sha256(orjson.dumps(comparable, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def complete(statement: dict[str, Any], stored: dt.datetime, authority: dict[str, Any]) -> dict[str, Any]:
+    """The statement as the LRS stores it: id, timestamp, stored, authority and version filled in."""
+    out = dict(statement)
+    out["id"] = statement.get("id") or str(uuid.uuid4())
+    out.setdefault("timestamp", format_timestamp(stored))
+    out["stored"] = format_timestamp(stored)
+    out["authority"] = authority
+    out.setdefault("version", "1.0.0")
+    return out
+
+
+def ifi_key(actor: dict[str, Any]) -> str | None:
+    """A canonical text of an Agent's or Group's identifier (for filters); None for an anonymous Group."""
+    if "mbox" in actor:
+        return "mbox:" + actor["mbox"].lower()
+    if "mbox_sha1sum" in actor:
+        return "mbox_sha1sum:" + actor["mbox_sha1sum"].lower()
+    if "openid" in actor:
+        return "openid:" + actor["openid"]
+    if "account" in actor:
+        return "account:" + actor["account"]["homePage"] + "|" + actor["account"]["name"]
+    return None

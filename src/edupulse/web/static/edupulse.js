@@ -1,0 +1,205 @@
+/* EduPulse browser tracker. Served by the EduPulse server at /static/edupulse.js; see docs/sdk.md.
+ *
+ *   <script src="https://edupulse.example.com/static/edupulse.js"></script>
+ *   <script>edupulse.init({writeKey: "wk_..."});</script>
+ *
+ * Keeps an anonymous id in a first-party cookie, records page views with the utm_* parameters of the landing
+ * page, queues records in memory (and in localStorage, so a navigation does not lose them), sends them in
+ * batches with fetch and, when the page is hidden or unloaded, with navigator.sendBeacon. Every record carries an
+ * event_id, so a batch sent twice is stored once. */
+(function (window, document) {
+  "use strict";
+  if (window.edupulse && window.edupulse.version) { return; }
+  var UTM = ["utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term"];
+  var script = document.currentScript;
+  var state = {
+    options: null, queue: [], timer: null, sending: false, failures: 0,
+    anonymousId: null, loginId: null, utm: {}
+  };
+
+  function uuid() {
+    if (window.crypto && window.crypto.randomUUID) { return window.crypto.randomUUID(); }
+    return "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx".replace(/[xy]/g, function (c) {
+      var r = Math.random() * 16 | 0;
+      return (c === "x" ? r : (r & 0x3 | 0x8)).toString(16);
+    });
+  }
+  function readCookie(name) {
+    var parts = document.cookie ? document.cookie.split("; ") : [];
+    for (var i = 0; i < parts.length; i++) {
+      var eq = parts[i].indexOf("=");
+      if (parts[i].slice(0, eq) === name) { return decodeURIComponent(parts[i].slice(eq + 1)); }
+    }
+    return null;
+  }
+  function writeCookie(name, value, days) {
+    var o = state.options;
+    var cookie = name + "=" + encodeURIComponent(value) + "; path=/; SameSite=Lax; max-age=" + (days * 86400);
+    if (o.cookieDomain) { cookie += "; domain=" + o.cookieDomain; }
+    if (window.location.protocol === "https:") { cookie += "; Secure"; }
+    document.cookie = cookie;
+  }
+  function storage(kind) {
+    try { var s = window[kind]; s.setItem("ep_probe", "1"); s.removeItem("ep_probe"); return s; } catch (e) { return null; }
+  }
+  function now() { return new Date().toISOString(); }
+  function assign(target) {
+    for (var i = 1; i < arguments.length; i++) {
+      var source = arguments[i] || {};
+      for (var key in source) { if (Object.prototype.hasOwnProperty.call(source, key)) { target[key] = source[key]; } }
+    }
+    return target;
+  }
+
+  function when(record, options) {
+    // A record's own time and id, e.g. for records kept while offline: {time: ISO 8601, event_id: "..."}.
+    if (options && options.time) { record.time = options.time; }
+    if (options && options.event_id) { record.event_id = options.event_id; }
+    return record;
+  }
+  function who(record) {
+    if (state.loginId) {
+      record.distinct_id = state.loginId;
+      record.distinct_id_type = "login_id";
+    } else {
+      record.distinct_id = state.anonymousId;
+    }
+    return record;
+  }
+  function enqueue(record) {
+    if (!state.options) { throw new Error("edupulse.init({writeKey: ...}) must be called first"); }
+    record.event_id = record.event_id || uuid();
+    record.time = record.time || now();
+    if (state.queue.length >= state.options.maxQueue) {
+      state.dropped += 1;  // counted, see edupulse.stats()
+      return false;
+    }
+    state.queue.push(record);
+    save();
+    if (state.queue.length >= state.options.batchSize) { flush(); } else { schedule(state.options.flushInterval); }
+    return true;
+  }
+  function save() {
+    var s = storage("localStorage");
+    if (s) { try { s.setItem("ep_queue", JSON.stringify(state.queue)); } catch (e) { /* full: memory only */ } }
+  }
+  function schedule(delay) {
+    if (state.timer === null) { state.timer = window.setTimeout(function () { state.timer = null; flush(); }, delay); }
+  }
+  function endpoint() {
+    return state.options.host + "/api/v1/ingest/beacon?key=" + encodeURIComponent(state.options.writeKey);
+  }
+
+  function flush() {
+    if (state.sending || state.queue.length === 0) { return; }
+    var batch = state.queue.slice(0, state.options.batchSize);
+    state.sending = true;
+    var done = function (ok) {
+      state.sending = false;
+      if (ok) {
+        state.queue.splice(0, batch.length);
+        state.sent += batch.length;
+        state.failures = 0;
+        save();
+        if (state.queue.length) { schedule(0); }
+      } else {
+        // Retried with backoff; the event_id of each record makes a repeated batch harmless.
+        state.failures += 1;
+        schedule(Math.min(30000, 500 * Math.pow(2, state.failures)));
+      }
+    };
+    window.fetch(endpoint(), {
+      method: "POST", body: JSON.stringify({batch: batch}), keepalive: true,
+      headers: {"Content-Type": "text/plain"}
+    }).then(function (response) {
+      // 4xx other than 429 will not get better by retrying: drop the batch (the server quarantines bad records).
+      done(response.ok || (response.status >= 400 && response.status < 500 && response.status !== 429));
+    }, function () { done(false); });
+  }
+  function beacon() {
+    if (!state.queue.length || !navigator.sendBeacon) { return; }
+    var body = JSON.stringify({batch: state.queue});
+    if (navigator.sendBeacon(endpoint(), new Blob([body], {type: "text/plain"}))) {
+      state.sent += state.queue.length;
+      state.queue = [];
+      save();
+    }
+  }
+
+  function captureUtm() {
+    var params = new URLSearchParams(window.location.search);
+    var found = {};
+    UTM.forEach(function (name) { if (params.get(name)) { found[name] = params.get(name); } });
+    var session = storage("sessionStorage");
+    if (Object.keys(found).length) {
+      if (session) { session.setItem("ep_utm", JSON.stringify(found)); }
+      return found;
+    }
+    try { return JSON.parse((session && session.getItem("ep_utm")) || "{}"); } catch (e) { return {}; }
+  }
+
+  var api = {
+    version: "1",
+    /** Start: options writeKey (required), host (default: where this script came from), autoPageview (true),
+     *  batchSize (20), flushInterval (ms, 1000), maxQueue (1000), cookieDomain, anonymousId (an id the page
+     *  already has for this browser, e.g. the app's device id in a WebView; it replaces the cookie's). */
+    init: function (options) {
+      var origin = script && script.src ? new URL(script.src).origin : window.location.origin;
+      state.options = assign({host: origin, autoPageview: true, batchSize: 20, flushInterval: 1000, maxQueue: 1000},
+        options);
+      state.options.host = state.options.host.replace(/\/$/, "");
+      state.sent = 0;
+      state.dropped = 0;
+      state.anonymousId = state.options.anonymousId || readCookie("ep_aid") || uuid();
+      writeCookie("ep_aid", state.anonymousId, 730);
+      state.loginId = readCookie("ep_lid");
+      state.utm = captureUtm();
+      var s = storage("localStorage");
+      try { state.queue = JSON.parse((s && s.getItem("ep_queue")) || "[]"); } catch (e) { state.queue = []; }
+      window.addEventListener("pagehide", beacon);
+      document.addEventListener("visibilitychange", function () {
+        if (document.visibilityState === "hidden") { beacon(); }
+      });
+      if (state.options.autoPageview) { api.page(); }
+      if (state.queue.length) { schedule(0); }
+      return api;
+    },
+    /** A page_view with url, path, title, referrer and the utm_* of the landing page. */
+    page: function (properties, options) {
+      return api.track("page_view", assign({
+        url: window.location.href, path: window.location.pathname, title: document.title,
+        referrer: document.referrer || null
+      }, properties), options);
+    },
+    /** options (here and below): {time, event_id} to give a record its own time or id. */
+    track: function (event, properties, options) {
+      return enqueue(when(who({type: "track", event: event, properties: assign({}, state.utm, properties)}), options));
+    },
+    /** After sign-in: links the anonymous id to the login id; later records use the login id. */
+    identify: function (loginId, traits, options) {
+      loginId = String(loginId);
+      state.loginId = loginId;
+      writeCookie("ep_lid", loginId, 730);
+      enqueue(when({type: "identify", distinct_id: loginId, anonymous_id: state.anonymousId}, options));
+      if (traits) { api.setProfile(traits, options && options.time ? {time: options.time} : null); }
+      return true;
+    },
+    setProfile: function (properties, options) {
+      return enqueue(when(who({type: "profile_set", properties: properties}), options));
+    },
+    setProfileOnce: function (properties, options) {
+      return enqueue(when(who({type: "profile_set_once", properties: properties}), options));
+    },
+    /** Sign-out: forget the login id and start a new anonymous id. */
+    reset: function () {
+      state.loginId = null;
+      writeCookie("ep_lid", "", -1);
+      state.anonymousId = uuid();
+      writeCookie("ep_aid", state.anonymousId, 730);
+    },
+    flush: flush,
+    anonymousId: function () { return state.anonymousId; },
+    stats: function () { return {queued: state.queue.length, sent: state.sent, dropped: state.dropped}; }
+  };
+  window.edupulse = api;
+})(window, document);
