@@ -123,6 +123,9 @@ class FunnelPlan:
             self._layer(f"xs{j + 1}", events(f"x{j + 1}"))
         for k in range(2, n + 1):
             step = events(f"f{k}", *[v.copy() for v in values]).subquery("b")
+            if not any(x.from_step <= k - 1 < x.to_step for x in q.exclusions):
+                self._layer(f"s{k}", self._continued(k, step))
+                continue
             # only units with a step-k event need their step-(k-1) events sorted for the ASOF join: a hash
             # semi-join drops the others first (most units never get past step 1)
             doers = exp.select(_c("u")).from_(base).where(_is(f"f{k}"))
@@ -175,6 +178,25 @@ class FunnelPlan:
         deepest = exp.Mod(this=exp.Paren(this=_over(exp.Max(this=key), [_c("u")], order=False)),
                           expression=_n(START_BITS))
         return self._layer("ranked", self._star(lv, deepest.as_("sd")))
+
+    def _continued(self, k: int, step: exp.Subquery) -> exp.Select:
+        """The step-k events that continue an attempt, without exclusions in the way: the freshest attempt
+        of the step-(k-1) events at or before the event, found by a hash join on the unit (the step-k
+        events are few) and a maximum, instead of sorting every step-(k-1) event for an ASOF join. Starts
+        only grow in time, so the maximum start at or before the event is the ASOF match's, and when that
+        one is outside the window every earlier one is too."""
+        a, b = "a", "b"
+        keys = [exp.column("u", b), exp.column("t", b), *[exp.column(f"b{i}", b) for i in range(self.width)]]
+        within = exp.and_(
+            exp.LTE(this=exp.column("t", a), expression=exp.column("t", b)),
+            exp.GTE(this=exp.column("r", a), expression=exp.Sub(this=exp.column("t", b), expression=_n(self.window))))
+        return (exp.select(exp.column("u", b).as_("u"), exp.column("t", b).as_("t"),
+                           exp.Max(this=exp.column("r", a)).as_("r"),
+                           *[exp.column(f"b{i}", b).as_(f"b{i}") for i in range(self.width)])
+                .from_(step)
+                .join(exp.table_(f"s{k - 1}").as_(a), on=exp.column("u", b).eq(exp.column("u", a)))
+                .where(within)
+                .group_by(*keys))
 
     def _ordered(self) -> str:
         """Ordered by window functions (used for strict order, which must look at every event): rk on
