@@ -88,6 +88,12 @@ class DateRange(Model):
         return start, end
 
 
+def previous_days(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """The same number of days just before `start` (for comparing with the previous period)."""
+    previous_end = start - dt.timedelta(days=1)
+    return previous_end - (end - start), previous_end
+
+
 def local_midnight(day: dt.date, tz: ZoneInfo) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
 

@@ -27,6 +27,7 @@ from edupulse.queries.common import (
     UnitName,
     buckets,
     local_midnight,
+    previous_days,
 )
 from edupulse.queries.dialect import DAY_US, HOUR_US, MINUTE_US, wall_clock
 from edupulse.queries.funnel_sql import NONE, FunnelPlan
@@ -148,9 +149,7 @@ class FunnelRunner(QueryRunner):
                 raise ValueError(f"trend {q.trend.value} covers at most {limit} days; choose a coarser one")
             result["trend"] = self._trend(start, end, q.trend)
         if q.compare_previous:
-            length = (end - start).days + 1
-            previous_end = start - dt.timedelta(days=1)
-            previous_start = previous_end - dt.timedelta(days=length - 1)
+            previous_start, previous_end = previous_days(start, end)
             result["previous"] = {"date_from": previous_start.isoformat(), "date_to": previous_end.isoformat(),
                                   "results": self._period(previous_start, previous_end)}
         return result

@@ -22,6 +22,7 @@ from edupulse.queries.common import (
     UnitName,
     buckets,
     local_midnight,
+    previous_days,
 )
 from edupulse.queries.compile import EVENTS
 from edupulse.queries.dialect import DAY_US, Dialect, paren, wall_clock
@@ -133,9 +134,7 @@ class TrendsRunner(QueryRunner):
         result["buckets"] = labels
         result["series"] = series
         if q.compare_previous:
-            length = (end - start).days + 1
-            previous_end = start - dt.timedelta(days=1)
-            previous_start = previous_end - dt.timedelta(days=length - 1)
+            previous_start, previous_end = previous_days(start, end)
             previous_labels, previous = self._period(previous_start, previous_end)
             result["previous"] = {"date_from": previous_start.isoformat(), "date_to": previous_end.isoformat(),
                                   "buckets": previous_labels, "series": previous}
