@@ -223,6 +223,10 @@ def test_api_and_command_line_give_the_same_answer(server: Server, project: Proj
     as_csv = httpx.post(f"{server.url}/api/v1/query?format=csv", json=query, headers=api)
     assert as_csv.headers["content-type"].startswith("text/csv")
     assert as_csv.text.splitlines()[0] == "series,breakdown,2026-09-01,2026-09-02,2026-09-03,total"
+    as_form = httpx.post(f"{server.url}/api/v1/query", content=json.dumps(query),
+                         headers={**api, "Content-Type": "application/x-www-form-urlencoded"})  # curl -d's default
+    assert as_form.status_code == 415
+    assert "Content-Type: application/json" in as_form.json()["error"]
     missing = httpx.delete(f"{server.url}/api/v1/query/nothing-here", headers=api)
     assert missing.status_code == 404
     bad = httpx.post(f"{server.url}/api/v1/query", json={"kind": "trends"}, headers=api)

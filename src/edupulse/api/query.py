@@ -43,6 +43,9 @@ async def query(
     plat = platform(request)
     project = principal.project
     assert project is not None
+    content_type = request.headers.get("content-type", "")
+    if not isinstance(body, dict) and "json" not in content_type:
+        return _error(415, f"send the query as JSON with 'Content-Type: application/json' (got {content_type!r})")
     if isinstance(body, dict) and body.get("kind") == "sql" and not (
             principal.can(Permission.query_sql) and principal.can(Permission.personal_view)):
         # raw SQL reads every property as stored, so it cannot be masked: it needs personal:view as well
