@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from query import NOW, QUERIES, RANGE, peak_mb, prepare, timed
+from query import NOW, QUERIES, RANGE, peak_mb, prepare, scan_seconds, timed
 
 MODELS: dict[str, dict[str, Any]] = {
     "distribution_lessons": {"kind": "distribution", "event": "lesson_attended", "date_range": RANGE},
@@ -51,9 +51,7 @@ def run_size(events: int, repeat: int) -> dict[str, Any]:
     figures: dict[str, Any] = {"events": events}
     try:
         env = QueryEnv(platform.store, platform.meta)
-        scan, _ = timed(lambda: platform.store.query(
-            "SELECT count(*) FROM events WHERE project_id = 1 AND time >= TIMESTAMPTZ '2026-03-31 16:00:00+00' "
-            "AND time < TIMESTAMPTZ '2026-06-29 16:00:00+00'"), repeat)
+        scan = scan_seconds(platform, repeat)
         dau, _ = timed(lambda: run_query(env, project, QUERIES["trends_dau"], now=NOW), repeat)
         figures["baseline_scan_seconds"] = round(scan, 3)
         figures["baseline_trends_dau_seconds"] = round(dau, 3)
