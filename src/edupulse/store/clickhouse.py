@@ -167,8 +167,7 @@ class ClickHouseStore(EventStore):
                 raise ValueError(f"property {name!r} is already typed as {current.value}")
             return
         self._add_column(name, kind)
-        extract = {PropertyType.STRING: "Nullable(String)", PropertyType.NUMBER: "Nullable(Float64)",
-                   PropertyType.BOOLEAN: "Nullable(Bool)", PropertyType.TIME: "Nullable(DateTime64(6, 'UTC'))"}[kind]
+        extract = CH_TYPES[kind]  # the column's own type
         self._execute(
             f"ALTER TABLE {DB}.events UPDATE `{property_column(name)}` = "
             f"JSONExtract(ifNull(properties, '{{}}'), '{_escape(name)}', '{extract}') "
