@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 import uuid
 from pathlib import Path
 
@@ -113,6 +114,18 @@ def test_reports_dashboards_and_share_links(site: Site) -> None:
                                                     "dashboard_id": dashboard["id"]}).json()
         board = http.get(f"/api/v1/dashboards/{dashboard['id']}").json()
         assert [i["report"]["id"] for i in board["items"]] == [report["id"]]
+        site.ingest([{"type": "track", "event": "hotline_called", "distinct_id": "caller-1",
+                      "properties": {"phone": "13812345678"}}])
+        calls = {"kind": "trends", "series": [{"event": "hotline_called"}], "date_range": {"date_from": "-3d"},
+                 "breakdown": {"properties": ["phone"]}}
+        deadline = time.monotonic() + 20
+        while not site.query(calls)["series"] and time.monotonic() < deadline:
+            time.sleep(0.1)  # the loader stores acknowledged records within moments
+        phone_report = http.post("/api/v1/reports", json={
+            "name": "Calls", "dashboard_id": dashboard["id"], "query": calls}).json()
+        sql_report = http.post("/api/v1/reports", json={
+            "name": "Raw", "dashboard_id": dashboard["id"],
+            "query": {"kind": "sql", "sql": "SELECT count(*) AS n FROM events"}}).json()
         share = http.post(f"/api/v1/dashboards/{dashboard['id']}/share", json={"enabled": True}).json()
         token = share["share_token"]
         assert len(token) >= 40
@@ -125,6 +138,12 @@ def test_reports_dashboards_and_share_links(site: Site) -> None:
         shared = anonymous.get(f"/api/v1/share/{token}/reports/{report['id']}").json()
         assert shared["date_from"] == (dt.date.fromisoformat(shared["date_to"]) - dt.timedelta(days=3)).isoformat()
         assert shared["series"] == site.query({**TRENDS, "date_range": {"date_from": "-3d"}})["series"]
+        # the holder of a link has no role: personal data is masked, and SQL reports are not shown
+        phones = anonymous.get(f"/api/v1/share/{token}/reports/{phone_report['id']}").json()
+        shown = [s["breakdown"][0] for s in phones["series"]]
+        assert "13812345678" not in shown
+        assert "138****5678" in shown
+        assert anonymous.get(f"/api/v1/share/{token}/reports/{sql_report['id']}").status_code == 403
         assert anonymous.get(f"/api/v1/share/{token}/reports/999999").status_code == 404
         assert anonymous.get(f"/share/{token[:-1]}x").status_code == 404
         assert anonymous.get(f"/api/v1/dashboards/{dashboard['id']}").status_code == 401

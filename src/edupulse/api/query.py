@@ -28,6 +28,13 @@ router = APIRouter(tags=["analysis"])
 _QUERY_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
+def masked(body: Any, result: dict[str, Any]) -> dict[str, Any]:
+    """The result of this query with personal properties masked, for callers without personal:view."""
+    breakdown = body.get("breakdown") if isinstance(body, dict) else None
+    props = breakdown.get("properties") if isinstance(breakdown, dict) else None
+    return mask_result(result, breakdown=props if isinstance(props, list) else None)
+
+
 def _error(status: int, message: str) -> Response:
     return Response(orjson.dumps({"error": message}), status_code=status, media_type="application/json")
 
@@ -74,9 +81,7 @@ async def query(
         if key is not None:
             plat.running_queries.pop(key, None)
     if not principal.can(Permission.personal_view):
-        breakdown = body.get("breakdown") if isinstance(body, dict) else None
-        props = breakdown.get("properties") if isinstance(breakdown, dict) else None
-        result = mask_result(result, breakdown=props if isinstance(props, list) else None)
+        result = masked(body, result)
     if output == "csv":
         plat.meta.audit.record("export", principal.actor, actor_user_id=principal.user.id if principal.user else None,
                                project_id=project.id, target=str(result.get("kind")),

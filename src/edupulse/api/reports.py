@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from edupulse.api.auth import Principal, platform, require_project
+from edupulse.api.query import masked
 from edupulse.auth.permissions import Permission
 from edupulse.meta.db import MetadataError, ProjectInfo
 from edupulse.meta.ui import UIStore
@@ -81,10 +82,15 @@ def with_date_filter(query: dict[str, Any], date_from: str | None, date_to: str 
 
 
 async def run(request: Request, project: ProjectInfo, query: dict[str, Any]) -> dict[str, Any]:
+    """A report's result for a share link, whose holder has no role: personal data is masked, and SQL
+    reports (which read personal data unmasked) are not shown."""
+    if query.get("kind") == "sql":
+        raise HTTPException(403, "SQL reports are not shown through share links: they read personal data unmasked")
     try:
-        return await run_in_threadpool(run_query, platform(request).query_env(), project, query)
+        result = await run_in_threadpool(run_query, platform(request).query_env(), project, query)
     except QueryError as exc:
         raise HTTPException(getattr(exc, "status", 400), str(exc)) from None
+    return masked(query, result)
 
 
 @router.get("/api/v1/reports", summary="Saved reports of the project")
