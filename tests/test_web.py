@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from edupulse.web.i18n import from_accept_language
+from edupulse.web.i18n import catalogue, catalogue_files, from_accept_language
 from web_site import ADMIN, ANALYST, Site, site_fixture  # noqa: F401  (the session-wide server fixture)
 
 WEB = Path(__file__).parents[1] / "src" / "edupulse" / "web"
@@ -196,13 +196,16 @@ def test_language_from_the_browser_then_from_the_switch(site: Site) -> None:
 
 
 def test_message_catalogues_cover_every_key_the_ui_uses() -> None:
-    english = json.loads((WEB / "messages" / "en.json").read_text())
-    chinese = json.loads((WEB / "messages" / "zh.json").read_text())
+    english = catalogue("en")
+    chinese = catalogue("zh")
     assert set(english) == set(chinese)
+    for path in catalogue_files("en")[1:]:  # a feature's words are in the same file name in both languages
+        assert set(json.loads(path.read_text())) == set(json.loads(
+            (path.parent.parent / "zh" / path.name).read_text())), path.name
     used = set()
-    for path in (WEB / "templates").glob("*.html"):
+    for path in (WEB / "templates").rglob("*.html"):
         used |= set(re.findall(r"t\['([a-z_]+\.[a-z_.]+)'\]", path.read_text()))
-    for path in (WEB / "static").glob("*.js"):
+    for path in (p for p in (WEB / "static").rglob("*.js") if "vendor" not in p.parts):
         used |= set(re.findall(r"\bt\(\"([a-z_]+\.[a-z_.]+)\"", path.read_text()))
     used = {key for key in used if not key.startswith("kind.")} | {f"kind.{k}" for k in
                                                                     ("trends", "funnel", "retention")}

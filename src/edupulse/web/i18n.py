@@ -1,4 +1,5 @@
-"""Chinese and English: message catalogues are data (messages/<lang>.json); the language comes from the
+"""Chinese and English: message catalogues are data (messages/<lang>.json, plus one file per feature in
+messages/<lang>/*.json so that features keep their words beside each other); the language comes from the
 `edupulse_lang` cookie, else from the browser's Accept-Language, else Chinese."""
 
 from __future__ import annotations
@@ -14,13 +15,30 @@ LANG_COOKIE = "edupulse_lang"
 MESSAGES_DIR = Path(__file__).parent / "messages"
 
 
+def catalogue_files(lang: str) -> list[Path]:
+    """The files of one language's catalogue: the main file, then the feature files by name."""
+    return [MESSAGES_DIR / f"{lang}.json", *sorted((MESSAGES_DIR / lang).glob("*.json"))]
+
+
+def catalogue(lang: str) -> dict[str, str]:
+    """One language's own keys, from all of its files (a key defined twice is an error)."""
+    found: dict[str, str] = {}
+    for path in catalogue_files(lang):
+        part = json.loads(path.read_text(encoding="utf-8"))
+        twice = set(found) & set(part)
+        if twice:
+            raise ValueError(f"{path.name}: keys defined in another catalogue file too: {sorted(twice)}")
+        found.update(part)
+    return found
+
+
 @cache
 def messages(lang: str) -> dict[str, str]:
     """The catalogue of one language; keys missing from it fall back to English."""
-    english = json.loads((MESSAGES_DIR / "en.json").read_text(encoding="utf-8"))
+    english = catalogue("en")
     if lang == "en":
         return english
-    return {**english, **json.loads((MESSAGES_DIR / f"{lang}.json").read_text(encoding="utf-8"))}
+    return {**english, **catalogue(lang)}
 
 
 def from_accept_language(header: str) -> str:
