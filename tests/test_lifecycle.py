@@ -152,12 +152,11 @@ def test_daily_scheduler_runs_once_a_day(meta: MetadataStore, tmp_path: Path) ->
     settings = Settings(data_dir=tmp_path)
     scheduler = Scheduler(meta, settings)
     early = dt.datetime(2026, 3, 20, 18, 0, tzinfo=dt.UTC)  # 02:00 on the 21st in Asia/Shanghai
-    assert scheduler.tick(early) is None  # before 03:00 local
-    changes = scheduler.tick(early + dt.timedelta(hours=2))
-    assert changes is not None
+    assert scheduler.tick(early) == {}  # before 03:00 local
+    changes = scheduler.tick(early + dt.timedelta(hours=2))["account_review"]
     assert {c.user_id for c in changes} == {ids["lazy"], ids["looker"], ids["busy"]}
-    assert scheduler.tick(early + dt.timedelta(hours=5)) is None  # done today
-    assert scheduler.tick(early + dt.timedelta(days=1, hours=2)) == []  # the next day: due, nothing left
+    assert scheduler.tick(early + dt.timedelta(hours=5)) == {}  # done today
+    assert scheduler.tick(early + dt.timedelta(days=1, hours=2)) == {"account_review": []}  # due, nothing left
     runs = meta.audit.entries(AuditFilter(action="lifecycle.run"))
     assert [r["actor"] for r in runs] == ["scheduler", "scheduler"]
 

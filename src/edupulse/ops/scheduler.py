@@ -1,12 +1,17 @@
-"""The built-in scheduler: daily jobs (the account review) in the server process. `tick(now)` runs what is
-due, so tests drive it with a simulated clock; `start()` calls it from a background thread."""
+"""The built-in scheduler: periodic jobs (the daily account review; features add their own) in the server
+process. A job says which run is due at a moment (a key such as the local day); the scheduler runs it when
+that key differs from the one it ran last, and remembers the key in the metadata database, so a restart
+does not run a job twice. `tick(now)` runs what is due, so tests drive it with a simulated clock; `start()`
+calls it from a background thread."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -21,43 +26,86 @@ log = logging.getLogger(__name__)
 STATE_KEY = "scheduler"
 
 
+class Job(Protocol):
+    """A periodic job: `due_key(now)` names the run due at `now` (None: nothing is due yet)."""
+
+    name: str
+
+    def due_key(self, now: dt.datetime) -> str | None: ...
+
+    def run(self, now: dt.datetime) -> Any: ...
+
+
+@dataclass
+class DailyJob:
+    """Runs `action(now)` once per local day of `timezone`, at or after `at` (HH:MM)."""
+
+    name: str
+    action: Callable[[dt.datetime], Any]
+    at: str = "03:00"
+    timezone: str = "Asia/Shanghai"
+
+    def due_key(self, now: dt.datetime) -> str | None:
+        local = now.astimezone(ZoneInfo(self.timezone))
+        hour, minute = (int(x) for x in self.at.split(":"))
+        return None if (local.hour, local.minute) < (hour, minute) else local.date().isoformat()
+
+    def run(self, now: dt.datetime) -> Any:
+        return self.action(now)
+
+
+def account_review_job(meta: MetadataStore, settings: Settings, notifier: Notifier) -> DailyJob:
+    """The daily account review of the lifecycle policies (seed 001's clean-up rules)."""
+
+    def review(now: dt.datetime) -> list[lifecycle.Change]:
+        return lifecycle.run(meta, now, dry_run=False, actor="scheduler", notifier=notifier)
+
+    return DailyJob("account_review", review, settings.scheduler.daily_at, settings.default_timezone)
+
+
 class Scheduler:
     def __init__(self, meta: MetadataStore, settings: Settings,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+                 jobs: Sequence[Job] | None = None) -> None:
         self.meta = meta
         self.settings = settings
         self.clock = clock
         self.notifier = Notifier(meta, settings.smtp)
+        self.jobs: list[Job] = list(jobs) if jobs is not None else [account_review_job(meta, settings, self.notifier)]
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def due_day(self, now: dt.datetime) -> dt.date | None:
-        """The local day whose daily run is due at `now` and not done yet."""
-        tz = ZoneInfo(self.settings.default_timezone)
-        local = now.astimezone(tz)
-        hour, minute = (int(x) for x in self.settings.scheduler.daily_at.split(":"))
-        if (local.hour, local.minute) < (hour, minute):
-            return None
+    def _last_keys(self) -> dict[str, Any]:
         with self.meta.session() as s:
             row = s.scalar(select(OrgSetting).where(OrgSetting.key == STATE_KEY))
-            last = (row.value or {}).get("account_review") if row else None
-        return None if last == local.date().isoformat() else local.date()
+            return dict(row.value or {}) if row else {}
 
-    def tick(self, now: dt.datetime | None = None) -> list[lifecycle.Change] | None:
-        """Run the account review if due; returns its changes (None when nothing was due)."""
-        now = now or self.clock()
-        day = self.due_day(now)
-        if day is None:
-            return None
-        changes = lifecycle.run(self.meta, now, dry_run=False, actor="scheduler", notifier=self.notifier)
+    def _remember(self, name: str, key: str, now: dt.datetime) -> None:
         with self.meta.session() as s, s.begin():
             row = s.get(OrgSetting, STATE_KEY)
-            value = {**(row.value if row else {}), "account_review": day.isoformat()}
+            value = {**(row.value if row else {}), name: key}
             if row is None:
                 s.add(OrgSetting(key=STATE_KEY, value=value, updated_at=now))
             else:
                 row.value, row.updated_at = value, now
-        return changes
+
+    def tick(self, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Run every job that is due; returns each run job's result by job name (empty: nothing was due).
+        A job that fails is logged and tried again at the next tick; the others still run."""
+        now = now or self.clock()
+        last = self._last_keys()
+        results: dict[str, Any] = {}
+        for job in self.jobs:
+            key = job.due_key(now)
+            if key is None or last.get(job.name) == key:
+                continue
+            try:
+                results[job.name] = job.run(now)
+            except Exception:  # retried at the next tick; the server and the other jobs keep going
+                log.exception("scheduled job %s failed", job.name)
+                continue
+            self._remember(job.name, key, now)
+        return results
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="edupulse-scheduler", daemon=True)
@@ -67,11 +115,10 @@ class Scheduler:
         while not self._stop.wait(self.settings.scheduler.check_seconds):
             try:
                 self.tick()
-            except Exception:  # a failed run is retried at the next check; the server keeps serving
-                log.exception("the daily account review failed")
+            except Exception:  # e.g. the metadata database is unreachable: try again at the next check
+                log.exception("the scheduler could not check its jobs")
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-
