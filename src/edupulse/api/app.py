@@ -21,6 +21,7 @@ from edupulse.api import (
     collect_segment,
     collect_sensors,
     compat,
+    experiments,
     governance,
     ingest,
     query,
@@ -106,6 +107,7 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
     app.include_router(xapi.router)
     app.include_router(tracker.router)
     app.include_router(segments.router)
+    app.include_router(experiments.router)
     app.include_router(collect_sensors.router)
     app.include_router(collect_posthog.router)
     app.include_router(collect_segment.router)

@@ -14,6 +14,7 @@ catalogue's definitions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from edupulse.experiments.model import QUANTILE_LEVEL, Metric, MetricTerm, SpecError
 from edupulse.queries.common import Filter
@@ -53,7 +54,7 @@ def _part(event: str, math: Math, prop: str | None, filters: list[Filter]) -> Pa
 def plan(metric: Metric, lookup: object = None, *, guardrail: bool = False, where: str = "metrics.0") -> MetricPlan:
     """The plan of one metric; `lookup(name)` gives a catalogue MetricRef or None."""
     window = int(metric.window_hours * 3_600_000_000) if metric.window_hours else None
-    common = {"window_us": window, "lower_is_better": metric.lower_is_better, "guardrail": guardrail}
+    common: dict[str, Any] = {"window_us": window, "lower_is_better": metric.lower_is_better, "guardrail": guardrail}
     if metric.metric is not None:
         ref = lookup(metric.metric) if callable(lookup) else None
         if ref is None:
@@ -91,7 +92,7 @@ def _term(term: Term, where: str) -> Part:
     return _part(term.event, term.math, term.property, list(term.filters))
 
 
-def from_catalogue(ref: MetricRef, name: str | None, where: str, **common: object) -> MetricPlan:
+def from_catalogue(ref: MetricRef, name: str | None, where: str, **common: Any) -> MetricPlan:
     """A catalogue metric (numerator ÷ denominator, each an event with a math) as a per-unit plan."""
     definition = ref.definition
     numerator = _term(definition.numerator, f"{where}.metric")
@@ -99,6 +100,6 @@ def from_catalogue(ref: MetricRef, name: str | None, where: str, **common: objec
     source = f"{ref.name} v{ref.version}"
     if definition.denominator is None:
         kind = "conversion" if numerator.cap else "mean"
-        return MetricPlan(label, kind, numerator, source=source, **common)  # type: ignore[arg-type]
+        return MetricPlan(label, kind, numerator, source=source, **common)
     return MetricPlan(label, "ratio", numerator, _term(definition.denominator, f"{where}.metric"), source=source,
-                      **common)  # type: ignore[arg-type]
+                      **common)

@@ -15,7 +15,6 @@ from edupulse.queries.trends import Math
 
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 VARIANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-EXPOSURE_EVENT = "$experiment_exposure"
 WEIGHT_TOLERANCE = 1e-6
 
 

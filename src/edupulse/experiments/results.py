@@ -1,6 +1,6 @@
 """An experiment's results: sufficient statistics from SQL (sql.py), the tests of the pure stats package,
 corrections across metrics and variants, the SRM check and the verdicts. The one place that reaches the
-query machinery (context, runner guard rails) is `_Runner`."""
+query machinery (context, runner guard rails) is `Runner`."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class Options:
     correction: stats.Correction = stats.Correction.holm
 
 
-class _Runner:
+class Runner:
     """Runs our trees with the query runner's guard rails (time limit, row limits, clear errors)."""
 
     def __init__(self, env: QueryEnv, project: ProjectInfo, now: dt.datetime) -> None:
@@ -73,7 +73,7 @@ def analyze(env: QueryEnv, project: ProjectInfo, experiment: Experiment, options
     spec = experiment.spec
     keys = [v.key for v in spec.variants]
     metric_plans = plans(spec, lookup)
-    runner = _Runner(env, project, now)
+    runner = Runner(env, project, now)
     if experiment.status is Status.draft or experiment.started_at is None:
         empty = _empty_metrics(metric_plans, keys)
         return _frame(experiment, options, {}, 0, None, empty, runner, started, None, None)
@@ -93,7 +93,7 @@ def analyze(env: QueryEnv, project: ProjectInfo, experiment: Experiment, options
 
 
 def _frame(experiment: Experiment, options: Options, units: dict[str, int], mixed: int, srm: float | None,
-           metrics: list[MetricResult], runner: _Runner, started: float, start: dt.datetime | None,
+           metrics: list[MetricResult], runner: Runner, started: float, start: dt.datetime | None,
            end: dt.datetime | None) -> ExperimentResults:
     primary = [m for m in metrics if not m.guardrail]
     verdicts = [a.verdict for a in primary[0].variants[1:]] if primary else []
@@ -123,7 +123,7 @@ def _empty_metrics(metric_plans: list[MetricPlan], keys: list[str]) -> list[Metr
 # one metric ------------------------------------------------------------------------------------------------
 
 
-def _metric(runner: _Runner, sql: ExperimentSQL, p: MetricPlan, keys: list[str], options: Options,
+def _metric(runner: Runner, sql: ExperimentSQL, p: MetricPlan, keys: list[str], options: Options,
             units: dict[str, int], clusters: dict[str, int]) -> MetricResult:
     daily: list[DailyPoint] = []
     use_cuped = options.cuped and p.kind in ("conversion", "mean") and not sql.clustered
@@ -136,7 +136,7 @@ def _metric(runner: _Runner, sql: ExperimentSQL, p: MetricPlan, keys: list[str],
         arms = {k: series[k][-1][1] for k in keys if series.get(k)}
         daily = _daily_effects(series, keys, options, use_cuped)
     if use_cuped:
-        adjusted = stats.cuped([arms[k] for k in keys if k in arms])
+        adjusted = stats.cuped([arms[k] for k in keys if k in arms])  # type: ignore[misc]
         arms = dict(zip([k for k in keys if k in arms], adjusted, strict=True))
     control = arms.get(keys[0])
     test = TESTS[options.engine]
@@ -172,7 +172,7 @@ def _stat(kind: str, n: int, s: float, ss: float, ds: float, dss: float, sp: flo
     return stats.Ratio(n, s, ss, ds, dss, sp)
 
 
-def _daily(runner: _Runner, sql: ExperimentSQL, p: MetricPlan, keys: list[str],
+def _daily(runner: Runner, sql: ExperimentSQL, p: MetricPlan, keys: list[str],
            use_cuped: bool) -> dict[str, list[tuple[dt.date, stats.Statistic]]]:
     """Per variant, the statistic as of the end of each day (cumulative)."""
     deltas: dict[tuple[str, int], list[float]] = defaultdict(lambda: [0.0] * 9)
@@ -221,7 +221,7 @@ def _daily_effects(series: dict[str, list[tuple[dt.date, stats.Statistic]]], key
     return points
 
 
-def _clustered(runner: _Runner, sql: ExperimentSQL, p: MetricPlan, keys: list[str]) -> dict[str, stats.Statistic]:
+def _clustered(runner: Runner, sql: ExperimentSQL, p: MetricPlan, keys: list[str]) -> dict[str, stats.Statistic]:
     out: dict[str, stats.Statistic] = {}
     for v, g, ys, yss, ns, nss, yn, es, ess, ye in runner.rows(sql.clusters(p)):
         if p.kind == "ratio":
@@ -231,7 +231,7 @@ def _clustered(runner: _Runner, sql: ExperimentSQL, p: MetricPlan, keys: list[st
     return out
 
 
-def _quantiles(runner: _Runner, sql: ExperimentSQL, p: MetricPlan, keys: list[str]) -> dict[str, stats.Statistic]:
+def _quantiles(runner: Runner, sql: ExperimentSQL, p: MetricPlan, keys: list[str]) -> dict[str, stats.Statistic]:
     assert p.level is not None
     out: dict[str, stats.Statistic] = {}
     for v, n in runner.rows(sql.quantile_counts(p)):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from edupulse.experiments.metrics import MetricPlan, Part
-from edupulse.experiments.model import EXPOSURE_EVENT
+from edupulse.ingest.exposure import EXPOSURE_EVENT
 from edupulse.queries.compile import EVENTS, Context, literal
 from edupulse.queries.dialect import DAY_US
 

@@ -40,7 +40,7 @@ def benjamini_hochberg(p_values: Sequence[float | None]) -> list[float | None]:
     running = 1.0
     for rank in range(m - 1, -1, -1):
         index, p = ranked[rank]
-        running = min(running, min(1.0, m * p / (rank + 1)))
+        running = min(running, 1.0, m * p / (rank + 1))
         out[index] = running
     return out
 
