@@ -35,6 +35,7 @@ from edupulse.api.accounts import LoginLimiter
 from edupulse.conf import Settings
 from edupulse.ingest.validate import warm_up, watch_parent
 from edupulse.runtime import Platform
+from edupulse.web import experiments as experiment_pages
 from edupulse.web import pages
 
 
@@ -53,6 +54,7 @@ def _validator_pool(processes: int) -> ProcessPoolExecutor | None:
 def mount_web(app: FastAPI) -> None:
     """The web UI: pages, our static files and the charting library installed by npm (`make install`)."""
     app.include_router(pages.router)
+    app.include_router(experiment_pages.router)
     vendor = pages.WEB_DIR / "node_modules" / "echarts" / "dist"
     app.mount("/static/vendor/echarts", StaticFiles(directory=vendor, check_dir=False), name="echarts")
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR / "static"), name="static")

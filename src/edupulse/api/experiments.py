@@ -17,7 +17,8 @@ from edupulse.experiments.results import Options
 from edupulse.experiments.results_model import Engine
 from edupulse.experiments.service import Actor, ExperimentService
 from edupulse.queries.base import QueryError
-from edupulse.stats import Correction
+from edupulse.stats import Correction, sample_size
+from edupulse.stats import conversion_sample_size as sample_size_of_rate
 
 router = APIRouter(tags=["experiments"])
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "GET, OPTIONS",
@@ -69,6 +70,21 @@ async def create_experiment(request: Request,
     except SpecError as exc:
         return _error(exc)
     return _json(made.to_json(), 201)
+
+
+@router.get("/api/v1/experiment-sample-size", summary="Units per arm and days to detect an effect")
+def experiment_sample_size(baseline: float = Query(description="control conversion rate, or mean with sd"),
+                           mde: float = Query(gt=0, le=10, description="relative effect to detect, 0.05 = 5%"),
+                           sd: float | None = Query(None, gt=0, description="per-unit standard deviation (means)"),
+                           arms: int = Query(2, ge=2, le=10), alpha: float = Query(0.05, gt=0, lt=0.5),
+                           power: float = Query(0.8, gt=0, lt=1), units_per_day: float | None = Query(None, gt=0),
+                           _: Principal = Depends(require(Permission.reports_view))) -> Response:
+    if sd is None:
+        size = sample_size_of_rate(baseline, mde, arms=arms, alpha=alpha, power=power, units_per_day=units_per_day)
+    else:
+        size = sample_size(baseline, sd * sd, mde, arms=arms, alpha=alpha, power=power, units_per_day=units_per_day)
+    status = 400 if size.error else 200
+    return _json({"per_arm": size.per_arm, "total": size.total, "days": size.days, "error": size.error}, status)
 
 
 @router.get("/api/v1/experiments/{key}", summary="One experiment with every version")

@@ -44,8 +44,9 @@ def sample_size(mean: float, variance: float, mde: float, *, arms: int = 2, alph
     return SampleSize(per_arm, total, days)
 
 
-def conversion_sample_size(rate: float, mde: float, **options: float) -> SampleSize:
+def conversion_sample_size(rate: float, mde: float, *, arms: int = 2, alpha: float = 0.05, power: float = 0.8,
+                           units_per_day: float | None = None) -> SampleSize:
     """The same for a conversion rate (variance p(1 − p))."""
     if not 0 < rate < 1:
         return SampleSize(None, None, None, "a conversion rate is between 0 and 1 (exclusive)")
-    return sample_size(rate, rate * (1 - rate), mde, **options)  # type: ignore[arg-type]
+    return sample_size(rate, rate * (1 - rate), mde, arms=arms, alpha=alpha, power=power, units_per_day=units_per_day)
