@@ -38,7 +38,8 @@ def _n(value: int | float) -> exp.Expr:
 
 
 def _cap(column: str, cap: bool) -> str:
-    return f"LEAST({column}, 1)" if cap else column
+    # DuckDB's LEAST skips NULLs (LEAST(NULL, 1) is 1): a missing value is 0 before it is capped
+    return f"LEAST(COALESCE({column}, 0), 1)" if cap else column
 
 
 @dataclass(frozen=True)
