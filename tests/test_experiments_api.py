@@ -74,7 +74,8 @@ def test_versions_running_lock_and_audit(shared: tuple[Server, ProjectKeys]) -> 
         assert api.post("/api/v1/experiments/life/start").json()["status"] == "running"
         changed = {**spec, "variants": [{"key": "control", "weight": 0.3}, {"key": "treatment", "weight": 0.7}]}
         refused = api.put("/api/v1/experiments/life", json=changed)
-        assert refused.status_code == 409 and refused.json()["field"] == "variants"
+        assert refused.status_code == 409
+        assert refused.json()["field"] == "variants"
         assert api.put("/api/v1/experiments/life", json={**spec, "hypothesis": "h2"}).json()["version"] == 2
         assert api.post("/api/v1/experiments/life/stop").json()["status"] == "stopped"
         assert api.put("/api/v1/experiments/life", json=changed).json()["version"] == 3
@@ -180,7 +181,8 @@ def test_a_planted_effect_is_found_and_an_aa_test_finds_none(shared: tuple[Serve
             assert found["units"] == {"control": 1500, "treatment": 1500}
             assert found["metrics"][0]["variants"][1]["verdict"] == "better", (engine, found["metrics"][0])
             assert aa["metrics"][0]["variants"][1]["verdict"] == "inconclusive", (engine, aa["metrics"][0])
-            assert not found["srm_warning"] and not aa["srm_warning"]
+            assert not found["srm_warning"]
+            assert not aa["srm_warning"]
         relative = api.get("/api/v1/experiments/planted/results", params={"relative": "true", "cuped": "true"}).json()
         arm = relative["metrics"][0]["variants"][1]
         assert arm["ci"][0] < arm["effect_relative"] < arm["ci"][1]
