@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from query import EVENTS_PER_PERSON, GENERATE, NOW, ROOT, START_US, TZ, peak_mb, timed
 
-EXPOSURES = f"""
+EXPOSURES = """
 INSERT INTO events (project_id, event, time, distinct_id, person_id, insert_id, received_at, properties)
 SELECT 1, '$experiment_exposure', min(time), min(distinct_id), person_id, NULL, min(time),
-       '{{"experiment": "bench-exp", "variant": "' || CASE WHEN hash(person_id, 9) % 2 = 0 THEN 'control'
-       ELSE 'treatment' END || '"}}'
+       '{"experiment": "bench-exp", "variant": "' || CASE WHEN hash(person_id, 9) % 2 = 0 THEN 'control'
+       ELSE 'treatment' END || '"}'
 FROM events WHERE project_id = 1 GROUP BY person_id
 """
 SPEC = {"key": "bench-exp", "variants": [{"key": "control", "weight": 0.5}, {"key": "treatment", "weight": 0.5}],
