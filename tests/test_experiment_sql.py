@@ -8,6 +8,7 @@ import datetime as dt
 import random
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -150,3 +151,51 @@ def test_every_engine_answers(case: tuple[History, list[dict]], engine: Engine) 
     assert arm.ci is not None
     assert (arm.p_value is not None) == (engine is not Engine.bayesian)
     assert (arm.chance_to_win is not None) == (engine is Engine.bayesian)
+
+
+def test_class_experiments_use_cluster_robust_errors(tmp_path: Path) -> None:
+    """Classes are assigned; each person's conversion counts, and the error is over classes (CR1)."""
+    rng = random.Random(11)
+    records = [{"type": "track", "event": "visit", "distinct_id": "nobody", "time": START.isoformat()}]
+    classes = {f"c{k}": VARIANTS[k % 2] for k in range(24)}
+    for k, (klass, variant) in enumerate(classes.items()):
+        rate = 0.2 + 0.5 * (k % 3 == 0)  # classes differ a lot: the persons of a class are not independent
+        for i in range(rng.randrange(3, 12)):
+            who = f"{klass}-s{i}"
+            t0 = START + dt.timedelta(hours=rng.randrange(0, 100))
+            records.append({"type": "track", "event": "$experiment_exposure", "distinct_id": who,
+                            "time": t0.isoformat(), "groups": {"class": klass},
+                            "properties": {"experiment": "cls", "variant": variant}})
+            if rng.random() < rate:
+                records.append({"type": "track", "event": "buy", "distinct_id": who,
+                                "time": (t0 + dt.timedelta(hours=2)).isoformat(), "properties": {"amount": 5}})
+    history = History(tmp_path, records[:1])
+    try:
+        store = ExperimentStore(history.platform.meta)
+        spec = {**SPEC, "key": "cls", "unit": "class", "metrics": [{"event": "buy"}]}
+        store.create(history.project.id, parse_spec(spec), "test", START - dt.timedelta(days=1))
+        experiment = store.start(history.project.id, "cls", "test", START)
+        history.platform.catalog.forget_experiments(history.project.id)
+        history.add(records[1:])
+        result = analyze(history.env(), history.project, experiment, Options(), now=NOW)
+    finally:
+        history.close()
+    per_class: dict[str, list[int]] = defaultdict(list)
+    bought = {r["distinct_id"] for r in records if r["event"] == "buy"}
+    for r in records:
+        if r["event"] == "$experiment_exposure":
+            per_class[r["groups"]["class"]].append(int(r["distinct_id"] in bought))
+    arms = []
+    for variant in VARIANTS:
+        ys = [sum(v) for c, v in per_class.items() if classes[c] == variant]
+        ns = [len(v) for c, v in per_class.items() if classes[c] == variant]
+        arms.append(stats.cluster_mean(len(ys), sum(ys), sum(y * y for y in ys), sum(ns), sum(n * n for n in ns),
+                                       sum(y * n for y, n in zip(ys, ns, strict=True))))
+    metric = result.metrics[0]
+    assert [a.clusters for a in metric.variants] == [12, 12]
+    assert [a.units for a in metric.variants] == [sum(len(v) for c, v in per_class.items() if classes[c] == x)
+                                                  for x in VARIANTS]
+    direct = stats.welch(*arms)
+    assert metric.variants[1].ci == pytest.approx(direct.ci)
+    naive = stats.welch(*[stats.Proportion(int(a.d_sum), a.m_sum) for a in arms])
+    assert direct.ci[1] - direct.ci[0] > naive.ci[1] - naive.ci[0]  # wider than if persons were independent
