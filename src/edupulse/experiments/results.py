@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import accumulate
@@ -80,14 +79,21 @@ def analyze(env: QueryEnv, project: ProjectInfo, experiment: Experiment, options
     end = min(experiment.stopped_at or now, now)
     window = Window(experiment.started_at, max(end, experiment.started_at), dt.timedelta(days=spec.pre_period_days))
     sql = ExperimentSQL(runner.ctx, spec.key, keys, spec.unit, window)
-    units: dict[str, int] = dict.fromkeys(keys, 0)
+    use_cuped = options.cuped and not sql.clustered
+    daily_plans = [p for p in metric_plans if p.kind != "quantile"] if not sql.clustered else []
+    series, units = _daily(runner, sql, daily_plans, keys, use_cuped) if daily_plans else ({}, {})
     clusters: dict[str, int] = dict.fromkeys(keys, 0)
-    for variant, n, g in runner.rows(counts(sql)):
-        units[variant], clusters[variant] = int(n), int(g)
+    if not daily_plans:
+        for variant, n, g in runner.rows(counts(sql)):
+            units[variant], clusters[variant] = int(n), int(g)
+    units = {k: units.get(k, 0) for k in keys}
     mixed = int(runner.rows(sql.mixed())[0][0])
     assigned = clusters if sql.clustered else units
     srm = stats.srm_p_value([assigned[k] for k in keys], spec.weights)
-    results = [_metric(runner, sql, p, keys, options, units, clusters) for p in metric_plans]
+    results = []
+    for p in metric_plans:
+        plan_series = series.get(daily_plans.index(p)) if p in daily_plans else None
+        results.append(_metric(runner, sql, p, keys, options, units, clusters, plan_series))
     _correct(results, options)
     return _frame(experiment, options, units, mixed, srm, results, runner, started, window.start, window.end)
 
@@ -124,15 +130,16 @@ def _empty_metrics(metric_plans: list[MetricPlan], keys: list[str]) -> list[Metr
 
 
 def _metric(runner: Runner, sql: ExperimentSQL, p: MetricPlan, keys: list[str], options: Options,
-            units: dict[str, int], clusters: dict[str, int]) -> MetricResult:
+            units: dict[str, int], clusters: dict[str, int], series: Series | None) -> MetricResult:
     daily: list[DailyPoint] = []
     use_cuped = options.cuped and p.kind in ("conversion", "mean") and not sql.clustered
     if p.kind == "quantile":
         arms = _quantiles(runner, sql, p, keys)
-    elif sql.clustered:
+    elif sql.clustered or series is None:
         arms = _clustered(runner, sql, p, keys)
     else:
-        series = _daily(runner, sql, p, keys, use_cuped)
+        if not use_cuped:  # the series carries the pre-period; without CUPED it is the plain statistic
+            series = {k: [(d, s.post if isinstance(s, stats.Adjusted) else s) for d, s in v] for k, v in series.items()}
         arms = {k: series[k][-1][1] for k in keys if series.get(k)}
         daily = _daily_effects(series, keys, options, use_cuped)
     if use_cuped:
@@ -172,39 +179,43 @@ def _stat(kind: str, n: int, s: float, ss: float, ds: float, dss: float, sp: flo
     return stats.Ratio(n, s, ss, ds, dss, sp)
 
 
-def _daily(runner: Runner, sql: ExperimentSQL, p: MetricPlan, keys: list[str],
-           use_cuped: bool) -> dict[str, list[tuple[dt.date, stats.Statistic]]]:
-    """Per variant, the statistic as of the end of each day (cumulative)."""
-    deltas: dict[tuple[str, int], list[float]] = defaultdict(lambda: [0.0] * 9)
-    for v, d, n, qs, qss in runner.rows(sql.entries(p)):
-        row = deltas[(v, int(d))]
-        row[0] += int(n)
-        row[7] += float(qs or 0)
-        row[8] += float(qss or 0)
-    for v, d, s, ss, ds, dss, sp, sq in runner.rows(sql.daily(p)):
-        row = deltas[(v, int(d))]
-        for index, value in enumerate((s, ss, ds, dss, sp, sq), start=1):
-            row[index] += float(value or 0)
+Series = dict[str, list[tuple[dt.date, stats.Statistic]]]
+WIDTH = 8  # columns per metric in ExperimentSQL.daily: s, ss, ds, dss, sp, sq, qs, qss
+
+
+def _daily(runner: Runner, sql: ExperimentSQL, metric_plans: list[MetricPlan], keys: list[str],
+           use_cuped: bool) -> tuple[dict[int, Series], dict[str, int]]:
+    """Per metric and variant, the statistic as of the end of each day (cumulative, with the pre-period for
+    CUPED where the metric takes it), and the units per variant; one statement for every metric."""
+    deltas: dict[tuple[str, int], list[float]] = {}
+    for row in runner.rows(sql.daily(metric_plans)):
+        deltas[(row[0], int(row[1]))] = [float(v or 0) for v in row[2:]]
     days = sorted({d for _, d in deltas})
-    out: dict[str, list[tuple[dt.date, stats.Statistic]]] = {}
+    width = 1 + WIDTH * len(metric_plans)
+    units: dict[str, int] = {}
+    out: dict[int, Series] = {i: {} for i in range(len(metric_plans))}
     for key in keys:
-        rows = [deltas.get((key, d), [0.0] * 9) for d in days]
+        rows = [deltas.get((key, d), [0.0] * width) for d in days]
         totals = list(accumulate(rows, lambda a, b: [x + y for x, y in zip(a, b, strict=True)]))
-        series = []
-        for d, t in zip(days, totals, strict=True):
-            n = int(t[0])
-            post = _stat(p.kind, n, t[1], t[2], t[3], t[4], t[5])
-            if use_cuped:
-                pre: stats.Proportion | stats.SampleMean = (stats.Proportion(n, t[7]) if p.kind == "conversion"
-                                                            else stats.SampleMean(n, t[7], t[8]))
-                post = stats.Adjusted(post, pre, t[6])  # type: ignore[arg-type]
-            series.append((day_of(d), post))
-        if series:
-            out[key] = series
-    return out
+        units[key] = int(totals[-1][0]) if totals else 0
+        for i, p in enumerate(metric_plans):
+            cuped = use_cuped and p.kind in ("conversion", "mean")
+            series = []
+            for d, t in zip(days, totals, strict=True):
+                n = int(t[0])
+                s, ss, ds, dss, sp, sq, qs, qss = t[1 + WIDTH * i: 1 + WIDTH * (i + 1)]
+                post = _stat(p.kind, n, s, ss, ds, dss, sp)
+                if cuped:
+                    pre: stats.Proportion | stats.SampleMean = (stats.Proportion(n, qs) if p.kind == "conversion"
+                                                                else stats.SampleMean(n, qs, qss))
+                    post = stats.Adjusted(post, pre, sq)  # type: ignore[arg-type]
+                series.append((day_of(d), post))
+            if series:
+                out[i][key] = series
+    return out, units
 
 
-def _daily_effects(series: dict[str, list[tuple[dt.date, stats.Statistic]]], keys: list[str], options: Options,
+def _daily_effects(series: Series, keys: list[str], options: Options,
                    use_cuped: bool) -> list[DailyPoint]:
     control = dict(series.get(keys[0], []))
     test = TESTS[options.engine]

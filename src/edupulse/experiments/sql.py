@@ -42,6 +42,11 @@ def _cap(column: str, cap: bool) -> str:
     return f"LEAST(COALESCE({column}, 0), 1)" if cap else column
 
 
+def _value(column: str, cap: bool) -> str:
+    """A value that may be missing (no row on a LEFT JOIN): 0, capped at 1 where the metric counts uniques."""
+    return _cap(column, True) if cap else f"COALESCE({column}, 0)"
+
+
 @dataclass(frozen=True)
 class Window:
     """The analysed run: exposures in [start, end); events from start − pre_period to end."""
@@ -95,66 +100,75 @@ class ExperimentSQL:
         value = exp.func("COALESCE", ctx.number(part.property), _n(0)) if part.property else _n(1)
         return condition, exp.Case().when(condition, value).else_(_n(0))
 
-    def _events(self, metric: MetricPlan) -> exp.Select:
+    def _events(self, metrics: list[MetricPlan]) -> exp.Select:
+        """One scan of every metric's events: m_i and dd_i, metric i's numerator and denominator contribution."""
         ctx = self.ctx
-        m_cond, m_value = self._contribution(metric.numerator)
-        conditions = [m_cond]
         columns = [ctx.unit("person").as_("u"), ctx.dialect.epoch_us(exp.column("time", EVENTS)).as_("tu"),
-                   ctx.bucket("day", self.low, self.window.end).as_("d"), m_value.as_("m")]
-        if metric.denominator is not None:
-            d_cond, d_value = self._contribution(metric.denominator)
-            conditions.append(d_cond)
-            columns.append(d_value.as_("dd"))
-        else:
-            columns.append(_n(0).as_("dd"))
+                   ctx.bucket("day", self.low, self.window.end).as_("d")]
+        conditions = []
+        for i, metric in enumerate(metrics):
+            m_cond, m_value = self._contribution(metric.numerator)
+            conditions.append(m_cond)
+            columns.append(m_value.as_(f"m_{i}"))
+            if metric.denominator is not None:
+                d_cond, d_value = self._contribution(metric.denominator)
+                conditions.append(d_cond)
+                columns.append(d_value.as_(f"dd_{i}"))
+            else:
+                columns.append(_n(0).as_(f"dd_{i}"))
         return ctx.scan(columns, [exp.or_(*conditions), *ctx.in_time(self.low, self.window.end)])
 
-    def _joined(self, metric: MetricPlan) -> exp.Select:
-        post = "ev.tu >= x.t0" + (f" AND ev.tu < x.t0 + {int(metric.window_us)}" if metric.window_us else "")
+    def _joined(self, metrics: list[MetricPlan]) -> exp.Select:
         pre_us = int(self.window.pre_period.total_seconds()) * 1_000_000
         pre = f"ev.tu < x.t0 AND ev.tu >= x.t0 - {pre_us}"
-        extra = ["x.c AS c"] if self.clustered else []
-        return (exp.select("x.v AS v", "x.u AS u", "ev.d AS d", *extra,
-                           f"CASE WHEN {post} THEN 1 ELSE 0 END AS post",
-                           f"CASE WHEN {post} THEN ev.m ELSE 0 END AS pm",
-                           f"CASE WHEN {post} THEN ev.dd ELSE 0 END AS pd",
-                           f"CASE WHEN {pre} THEN ev.m ELSE 0 END AS qm", dialect=DUCK)
-                .from_("x").join(self._events(metric).subquery("ev"), on="ev.u = x.u"))
+        columns = ["x.v AS v", "x.u AS u", "ev.d AS d", *(["x.c AS c"] if self.clustered else []),
+                   "CASE WHEN ev.tu >= x.t0 THEN 1 ELSE 0 END AS post"]
+        for i, metric in enumerate(metrics):
+            post = "ev.tu >= x.t0" + (f" AND ev.tu < x.t0 + {int(metric.window_us)}" if metric.window_us else "")
+            columns += [f"CASE WHEN {post} THEN 1 ELSE 0 END AS w_{i}",
+                        f"CASE WHEN {post} THEN ev.m_{i} ELSE 0 END AS pm_{i}",
+                        f"CASE WHEN {post} THEN ev.dd_{i} ELSE 0 END AS pd_{i}",
+                        f"CASE WHEN {pre} THEN ev.m_{i} ELSE 0 END AS qm_{i}"]
+        return exp.select(*columns, dialect=DUCK).from_("x").join(self._events(metrics).subquery("ev"), on="ev.u = x.u")
 
-    def _with(self, select: exp.Select, metric: MetricPlan) -> exp.Select:
-        return (select.with_("x", as_=self.exposed()).with_("j", as_=self._joined(metric))
-                .with_("pre", as_=exp.select("u", "SUM(qm) AS q").from_("j").group_by("u")))
+    def _with(self, select: exp.Select, metrics: list[MetricPlan]) -> exp.Select:
+        pre = exp.select("u", *[f"SUM(qm_{i}) AS q_{i}" for i in range(len(metrics))]).from_("j").group_by("u")
+        return select.with_("x", as_=self.exposed()).with_("j", as_=self._joined(metrics)).with_("pre", as_=pre)
 
     # per-day deltas (units, not clusters) --------------------------------------------------------------
 
-    def daily(self, metric: MetricPlan) -> exp.Select:
-        """(v, d, Δsum m, Δsum m², Δsum dd, Δsum dd², Δsum m·dd, Δsum m·pre) per variant and day."""
-        m_cap = metric.numerator.cap
-        d_cap = bool(metric.denominator and metric.denominator.cap)
-        days = (exp.select("v", "u", "d", "SUM(pm) AS dm", "SUM(pd) AS dd").from_("j").where("post = 1")
-                .group_by("v", "u", "d"))
-        running = exp.select("v", "u", "d", "dm", "dd",
-                             "SUM(dm) OVER (PARTITION BY u ORDER BY d) AS m1",
-                             "SUM(dd) OVER (PARTITION BY u ORDER BY d) AS d1", dialect=DUCK).from_("days")
-        values = (exp.select("r.v AS v", "r.d AS d", f"{_cap('r.m1', m_cap)} AS a1",
-                             f"{_cap('r.m1 - r.dm', m_cap)} AS a0", f"{_cap('r.d1', d_cap)} AS b1",
-                             f"{_cap('r.d1 - r.dd', d_cap)} AS b0",
-                             f"COALESCE({_cap('pre.q', m_cap)}, 0) AS q", dialect=DUCK)
-                  .from_("run AS r").join("pre", on="pre.u = r.u", join_type="left"))
-        select = (exp.select("v", "d", "SUM(a1 - a0) AS s", "SUM(a1 * a1 - a0 * a0) AS ss", "SUM(b1 - b0) AS ds",
-                             "SUM(b1 * b1 - b0 * b0) AS dss", "SUM(a1 * b1 - a0 * b0) AS sp",
-                             "SUM((a1 - a0) * q) AS sq", dialect=DUCK)
-                  .from_("vals").group_by("v", "d"))
-        select = self._with(select, metric)
-        return (select.with_("days", as_=days).with_("run", as_=running).with_("vals", as_=values))
-
-    def entries(self, metric: MetricPlan) -> exp.Select:
-        """(v, d0, units, Σ pre, Σ pre²) per variant and day of first exposure."""
-        q = f"COALESCE({_cap('pre.q', metric.numerator.cap)}, 0)"
-        select = (exp.select("x.v AS v", "x.d0 AS d", "COUNT(*) AS n", f"SUM({q}) AS qs", f"SUM({q} * {q}) AS qss",
-                             dialect=DUCK)
-                  .from_("x").join("pre", on="pre.u = x.u", join_type="left").group_by("x.v", "x.d0"))
-        return self._with(select, metric)
+    def daily(self, metrics: list[MetricPlan]) -> exp.Select:
+        """Per variant and day: n (units first exposed that day) and, for each metric i, the changes of Σy,
+        Σy², Σd, Σd², Σy·d and Σy·x (x: the pre-period value) as s_i, ss_i, ds_i, dss_i, sp_i, sq_i, and Σx, Σx²
+        of the units entering, qs_i, qss_i. One statement for every metric."""
+        indexes = range(len(metrics))
+        posts = (exp.select("v", "u", "d", "0 AS entry", *[f"SUM(pm_{i}) AS dm_{i}" for i in indexes],
+                            *[f"SUM(pd_{i}) AS dd_{i}" for i in indexes]).from_("j").where("post = 1")
+                 .group_by("v", "u", "d"))
+        enters = exp.select("v", "u", "d0 AS d", "1 AS entry", *[f"0 AS dm_{i}" for i in indexes],
+                            *[f"0 AS dd_{i}" for i in indexes]).from_("x")
+        days = (exp.select("v", "u", "d", "SUM(entry) AS entry", *[f"SUM(dm_{i}) AS dm_{i}" for i in indexes],
+                           *[f"SUM(dd_{i}) AS dd_{i}" for i in indexes])
+                .from_(exp.union(posts, enters, distinct=False).subquery("p")).group_by("v", "u", "d"))
+        window = "OVER (PARTITION BY u ORDER BY d)"
+        running = exp.select("v", "u", "d", "entry", *[c for i in indexes for c in (
+            f"dm_{i}", f"dd_{i}", f"SUM(dm_{i}) {window} AS m1_{i}", f"SUM(dd_{i}) {window} AS d1_{i}")],
+            dialect=DUCK).from_("days")
+        values = ["r.v AS v", "r.d AS d", "r.entry AS entry"]
+        sums = ["v", "d", "SUM(entry) AS n"]
+        for i, metric in enumerate(metrics):
+            m_cap, d_cap = metric.numerator.cap, bool(metric.denominator and metric.denominator.cap)
+            values += [f"{_cap(f'r.m1_{i}', m_cap)} AS a1_{i}", f"{_cap(f'r.m1_{i} - r.dm_{i}', m_cap)} AS a0_{i}",
+                       f"{_cap(f'r.d1_{i}', d_cap)} AS b1_{i}", f"{_cap(f'r.d1_{i} - r.dd_{i}', d_cap)} AS b0_{i}",
+                       f"{_value(f'pre.q_{i}', m_cap)} AS q_{i}"]
+            sums += [f"SUM(a1_{i} - a0_{i}) AS s_{i}", f"SUM(a1_{i} * a1_{i} - a0_{i} * a0_{i}) AS ss_{i}",
+                     f"SUM(b1_{i} - b0_{i}) AS ds_{i}", f"SUM(b1_{i} * b1_{i} - b0_{i} * b0_{i}) AS dss_{i}",
+                     f"SUM(a1_{i} * b1_{i} - a0_{i} * b0_{i}) AS sp_{i}", f"SUM((a1_{i} - a0_{i}) * q_{i}) AS sq_{i}",
+                     f"SUM(entry * q_{i}) AS qs_{i}", f"SUM(entry * q_{i} * q_{i}) AS qss_{i}"]
+        vals = (exp.select(*values, dialect=DUCK).from_("run AS r")
+                .join("pre", on="pre.u = r.u", join_type="left"))
+        select = self._with(exp.select(*sums, dialect=DUCK).from_("vals").group_by("v", "d"), metrics)
+        return select.with_("days", as_=days).with_("run", as_=running).with_("vals", as_=vals)
 
     # per-unit values (clusters, quantiles) ---------------------------------------------------------------
 
@@ -162,10 +176,11 @@ class ExperimentSQL:
         m_cap = metric.numerator.cap
         d_cap = bool(metric.denominator and metric.denominator.cap)
         extra = ["x.c AS c"] if self.clustered else []
-        return (exp.select("x.v AS v", "x.u AS u", *extra, f"{_cap('COALESCE(t.m, 0)', m_cap)} AS m",
-                           f"{_cap('COALESCE(t.dd, 0)', d_cap)} AS dd", "COALESCE(t.k, 0) AS k", dialect=DUCK)
+        return (exp.select("x.v AS v", "x.u AS u", *extra, f"{_value('t.m', m_cap)} AS m",
+                           f"{_value('t.dd', d_cap)} AS dd", "COALESCE(t.k, 0) AS k",
+                           dialect=DUCK)
                 .from_("x")
-                .join(exp.select("u", "SUM(pm) AS m", "SUM(pd) AS dd", "SUM(post) AS k").from_("j")
+                .join(exp.select("u", "SUM(pm_0) AS m", "SUM(pd_0) AS dd", "SUM(w_0) AS k").from_("j")
                       .group_by("u").subquery("t"), on="t.u = x.u", join_type="left"))
 
     def clusters(self, metric: MetricPlan) -> exp.Select:
@@ -176,17 +191,17 @@ class ExperimentSQL:
                              "SUM(size * size) AS nss", "SUM(y * size) AS yn", "SUM(e) AS es", "SUM(e * e) AS ess",
                              "SUM(y * e) AS ye", dialect=DUCK)
                   .from_(per_cluster.subquery("pc")).group_by("v"))
-        return self._with(select, metric).with_("units", as_=self._units(metric))
+        return self._with(select, [metric]).with_("units", as_=self._units(metric))
 
     def quantile_counts(self, metric: MetricPlan) -> exp.Select:
         select = exp.select("v", "COUNT(*) AS n").from_("units").where("k > 0").group_by("v")
-        return self._with(select, metric).with_("units", as_=self._units(metric))
+        return self._with(select, [metric]).with_("units", as_=self._units(metric))
 
     def quantiles(self, metric: MetricPlan, variant: str, levels: list[float]) -> exp.Select:
         value = exp.column("m")
         select = (exp.select(*[self.ctx.dialect.quantile(value.copy(), q).as_(f"q{i}") for i, q in enumerate(levels)])
                   .from_("units").where(exp.and_(_parse("k > 0"), exp.column("v").eq(literal(variant)))))
-        return self._with(select, metric).with_("units", as_=self._units(metric))
+        return self._with(select, [metric]).with_("units", as_=self._units(metric))
 
 
 def day_of(local_microseconds: int) -> dt.date:
