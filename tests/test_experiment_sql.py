@@ -5,6 +5,7 @@ for CUPED), on DuckDB and ClickHouse."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 from collections import defaultdict
 from collections.abc import Iterator
@@ -26,7 +27,8 @@ SPEC = {"key": "exp", "variants": [{"key": "control", "weight": 0.5}, {"key": "b
         "metrics": [{"event": "buy"}, {"event": "buy", "math": "total", "window_hours": WINDOW_H},
                     {"event": "buy", "math": "sum", "property": "amount"},
                     {"event": "buy", "math": "avg", "property": "amount"},
-                    {"event": "buy", "math": "unique", "denominator": {"event": "visit", "math": "total"}}],
+                    {"event": "buy", "math": "unique", "denominator": {"event": "visit", "math": "total"}},
+                    {"event": "buy", "math": "median", "property": "amount"}],
         "pre_period_days": 3}
 
 
@@ -100,7 +102,7 @@ def test_sufficient_statistics_equal_a_direct_computation(case: tuple[History, l
     assert experiment is not None
     result = analyze(history.env(engine), history.project, experiment, Options(), now=NOW)
     expected = _expected(records, NOW)
-    conversion, total, amount, average, ratio = result.metrics
+    conversion, total, amount, average, ratio, median = result.metrics
     for i, variant in enumerate(VARIANTS):
         conv = [c for c, _ in expected["conversion"][variant]]
         assert result.units[variant] == len(conv)
@@ -113,6 +115,12 @@ def test_sufficient_statistics_equal_a_direct_computation(case: tuple[History, l
         r_num = sum(c for c, _ in expected["ratio"][variant])
         r_den = sum(v for _, v in expected["ratio"][variant])
         assert ratio.variants[i].mean == pytest.approx(r_num / r_den)
+        # the median of the amount per buyer: the order statistic at rank ⌈n/2⌉, bounded by those at
+        # ⌈n(1/2 ∓ 1.96·√(1/4n))⌉
+        buyers = sorted(s for s, n in expected["avg"][variant] if n)
+        n = len(buyers)
+        assert median.variants[i].units == len(conv)
+        assert median.variants[i].mean == buyers[math.ceil(n * 0.5) - 1]
     assert result.mixed_units == len([i for i in range(60) if i % 13 == 0])
     # the effect and its interval are those of the statistics computed directly
     def sample(values: list[float]) -> stats.SampleMean:

@@ -188,8 +188,11 @@ def _daily(runner: Runner, sql: ExperimentSQL, metric_plans: list[MetricPlan], k
     """Per metric and variant, the statistic as of the end of each day (cumulative, with the pre-period for
     CUPED where the metric takes it), and the units per variant; one statement for every metric."""
     deltas: dict[tuple[str, int], list[float]] = {}
-    for row in runner.rows(sql.daily(metric_plans)):
-        deltas[(row[0], int(row[1]))] = [float(v or 0) for v in row[2:]]
+    for row in runner.rows(sql.daily(metric_plans)):  # several rows of one variant and day are summed
+        values = [float(v or 0) for v in row[2:]]
+        known = deltas.get((row[0], int(row[1])))
+        deltas[(row[0], int(row[1]))] = values if known is None else [a + b for a, b in zip(known, values,
+                                                                                              strict=True)]
     days = sorted({d for _, d in deltas})
     width = 1 + WIDTH * len(metric_plans)
     units: dict[str, int] = {}
@@ -244,12 +247,8 @@ def _clustered(runner: Runner, sql: ExperimentSQL, p: MetricPlan, keys: list[str
 
 def _quantiles(runner: Runner, sql: ExperimentSQL, p: MetricPlan, keys: list[str]) -> dict[str, stats.Statistic]:
     assert p.level is not None
-    out: dict[str, stats.Statistic] = {}
-    for v, n in runner.rows(sql.quantile_counts(p)):
-        low, high = stats.quantile_ranks(int(n), p.level)
-        q, lower, upper = runner.rows(sql.quantiles(p, v, [p.level, low, high]))[0]
-        out[v] = stats.Quantile(int(n), p.level, float(q), float(lower), float(upper))
-    return out
+    return {v: stats.Quantile(int(n), p.level, float(q), float(lower), float(upper))
+            for v, n, q, lower, upper in runner.rows(sql.quantiles(p))}
 
 
 # across metrics ---------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from edupulse.experiments.targeting import (
 from edupulse.ingest.pipeline import ProjectCatalog
 from edupulse.meta.db import MetadataStore, ProjectInfo
 from edupulse.meta.experiments import Experiment, ExperimentStore
-from edupulse.queries.base import QueryEnv
+from edupulse.queries.base import QueryEnv, QueryError
 
 MAX_SAVED_GROUP = 50_000  # identities of a targeted segment served to the SDKs
 
@@ -149,7 +149,12 @@ class ExperimentService:
         for e in experiments:
             segment = e.spec.targeting.segment
             if segment is not None and segment_group(segment) not in groups:
-                rows = runner.rows(segment_identities(runner.ctx, segment))
+                try:
+                    rows = runner.rows(segment_identities(runner.ctx, segment))
+                except QueryError:
+                    raise
+                except ValueError:  # the segment was deleted since: nobody is in it
+                    rows = []
                 groups[segment_group(segment)] = sorted(str(r[0]) for r in rows)[:MAX_SAVED_GROUP]
         return features.payload(experiments, groups, now)
 
@@ -159,4 +164,9 @@ class ExperimentService:
         experiment = self.store.get(project.id, key)
         if experiment is None:
             raise SpecError("key", f"no experiment with key {key!r} in this project", 404)
-        return analyze(self.env, project, experiment, options, self.meta.metrics.lookup(project.id), now)
+        try:
+            return analyze(self.env, project, experiment, options, self.meta.metrics.lookup(project.id), now)
+        except (SpecError, QueryError):
+            raise
+        except ValueError as exc:  # what the query compiler refuses (a group type or segment gone since)
+            raise QueryError(str(exc)) from None

@@ -24,6 +24,7 @@ from edupulse.experiments.metrics import MetricPlan, Part
 from edupulse.ingest.exposure import EXPOSURE_EVENT
 from edupulse.queries.compile import EVENTS, Context, literal
 from edupulse.queries.dialect import DAY_US
+from edupulse.stats.statistics import Z95
 
 DUCK = "duckdb"
 
@@ -119,9 +120,11 @@ class ExperimentSQL:
         return ctx.scan(columns, [exp.or_(*conditions), *ctx.in_time(self.low, self.window.end)])
 
     def _joined(self, metrics: list[MetricPlan]) -> exp.Select:
+        """j: the metric events of exposed units from the pre-period on, each with its post-exposure (within
+        the window) and pre-exposure contributions per metric."""
         pre_us = int(self.window.pre_period.total_seconds()) * 1_000_000
         pre = f"ev.tu < x.t0 AND ev.tu >= x.t0 - {pre_us}"
-        columns = ["x.v AS v", "x.u AS u", "ev.d AS d", *(["x.c AS c"] if self.clustered else []),
+        columns = ["x.v AS v", "x.u AS u", "x.d0 AS d0", "ev.d AS d", *(["x.c AS c"] if self.clustered else []),
                    "CASE WHEN ev.tu >= x.t0 THEN 1 ELSE 0 END AS post"]
         for i, metric in enumerate(metrics):
             post = "ev.tu >= x.t0" + (f" AND ev.tu < x.t0 + {int(metric.window_us)}" if metric.window_us else "")
@@ -129,46 +132,52 @@ class ExperimentSQL:
                         f"CASE WHEN {post} THEN ev.m_{i} ELSE 0 END AS pm_{i}",
                         f"CASE WHEN {post} THEN ev.dd_{i} ELSE 0 END AS pd_{i}",
                         f"CASE WHEN {pre} THEN ev.m_{i} ELSE 0 END AS qm_{i}"]
-        return exp.select(*columns, dialect=DUCK).from_("x").join(self._events(metrics).subquery("ev"), on="ev.u = x.u")
+        return (exp.select(*columns, dialect=DUCK).from_("x")
+                .join(self._events(metrics).subquery("ev"), on="ev.u = x.u")
+                .where(_parse(f"ev.tu >= x.t0 - {pre_us}")))
 
     def _with(self, select: exp.Select, metrics: list[MetricPlan]) -> exp.Select:
-        pre = exp.select("u", *[f"SUM(qm_{i}) AS q_{i}" for i in range(len(metrics))]).from_("j").group_by("u")
-        return select.with_("x", as_=self.exposed()).with_("j", as_=self._joined(metrics)).with_("pre", as_=pre)
+        return select.with_("x", as_=self.exposed()).with_("j", as_=self._joined(metrics))
 
     # per-day deltas (units, not clusters) --------------------------------------------------------------
 
     def daily(self, metrics: list[MetricPlan]) -> exp.Select:
-        """Per variant and day: n (units first exposed that day) and, for each metric i, the changes of Σy,
-        Σy², Σd, Σd², Σy·d and Σy·x (x: the pre-period value) as s_i, ss_i, ds_i, dss_i, sp_i, sq_i, and Σx, Σx²
-        of the units entering, qs_i, qss_i. One statement for every metric."""
+        """Rows (v, d, n, then per metric i: s_i, ss_i, ds_i, dss_i, sp_i, sq_i, qs_i, qss_i) to be summed per
+        variant and day: n the units first exposed that day; the changes of Σy, Σy², Σd, Σd², Σy·d and Σy·x
+        (x: the unit's pre-period value) on that day; Σx, Σx² of the units entering. One statement for every
+        metric: one grouping of the events by unit and day, one window pass."""
         indexes = range(len(metrics))
-        posts = (exp.select("v", "u", "d", "0 AS entry", *[f"SUM(pm_{i}) AS dm_{i}" for i in indexes],
-                            *[f"SUM(pd_{i}) AS dd_{i}" for i in indexes]).from_("j").where("post = 1")
-                 .group_by("v", "u", "d"))
-        enters = exp.select("v", "u", "d0 AS d", "1 AS entry", *[f"0 AS dm_{i}" for i in indexes],
-                            *[f"0 AS dd_{i}" for i in indexes]).from_("x")
-        days = (exp.select("v", "u", "d", "SUM(entry) AS entry", *[f"SUM(dm_{i}) AS dm_{i}" for i in indexes],
-                           *[f"SUM(dd_{i}) AS dd_{i}" for i in indexes])
-                .from_(exp.union(posts, enters, distinct=False).subquery("p")).group_by("v", "u", "d"))
-        window = "OVER (PARTITION BY u ORDER BY d)"
-        running = exp.select("v", "u", "d", "entry", *[c for i in indexes for c in (
-            f"dm_{i}", f"dd_{i}", f"SUM(dm_{i}) {window} AS m1_{i}", f"SUM(dd_{i}) {window} AS d1_{i}")],
-            dialect=DUCK).from_("days")
-        values = ["r.v AS v", "r.d AS d", "r.entry AS entry"]
-        sums = ["v", "d", "SUM(entry) AS n"]
+        days = (exp.select("v", "u", "d", "MIN(d0) AS d0", "MAX(post) AS post",
+                           *[c for i in indexes for c in (f"SUM(pm_{i}) AS dm_{i}", f"SUM(pd_{i}) AS dd_{i}",
+                                                          f"SUM(qm_{i}) AS dq_{i}")])
+                .from_("j").group_by("v", "u", "d"))
+        running = exp.select("v", "u", "d", "d0", "post", "ROW_NUMBER() OVER (PARTITION BY u ORDER BY d) AS rn",
+                             *[c for i in indexes for c in (
+                                 f"dm_{i}", f"dd_{i}", f"SUM(dm_{i}) OVER (PARTITION BY u ORDER BY d) AS m1_{i}",
+                                 f"SUM(dd_{i}) OVER (PARTITION BY u ORDER BY d) AS d1_{i}",
+                                 f"SUM(dq_{i}) OVER (PARTITION BY u) AS q_{i}")], dialect=DUCK).from_("days")
+        values = ["v", "d", "d0", "post", "rn"]
+        changes, entering = ["v", "d", "0 AS n"], ["v", "d0 AS d", "0 AS n"]
         for i, metric in enumerate(metrics):
             m_cap, d_cap = metric.numerator.cap, bool(metric.denominator and metric.denominator.cap)
-            values += [f"{_cap(f'r.m1_{i}', m_cap)} AS a1_{i}", f"{_cap(f'r.m1_{i} - r.dm_{i}', m_cap)} AS a0_{i}",
-                       f"{_cap(f'r.d1_{i}', d_cap)} AS b1_{i}", f"{_cap(f'r.d1_{i} - r.dd_{i}', d_cap)} AS b0_{i}",
-                       f"{_value(f'pre.q_{i}', m_cap)} AS q_{i}"]
-            sums += [f"SUM(a1_{i} - a0_{i}) AS s_{i}", f"SUM(a1_{i} * a1_{i} - a0_{i} * a0_{i}) AS ss_{i}",
-                     f"SUM(b1_{i} - b0_{i}) AS ds_{i}", f"SUM(b1_{i} * b1_{i} - b0_{i} * b0_{i}) AS dss_{i}",
-                     f"SUM(a1_{i} * b1_{i} - a0_{i} * b0_{i}) AS sp_{i}", f"SUM((a1_{i} - a0_{i}) * q_{i}) AS sq_{i}",
-                     f"SUM(entry * q_{i}) AS qs_{i}", f"SUM(entry * q_{i} * q_{i}) AS qss_{i}"]
-        vals = (exp.select(*values, dialect=DUCK).from_("run AS r")
-                .join("pre", on="pre.u = r.u", join_type="left"))
-        select = self._with(exp.select(*sums, dialect=DUCK).from_("vals").group_by("v", "d"), metrics)
-        return select.with_("days", as_=days).with_("run", as_=running).with_("vals", as_=vals)
+            values += [f"{_cap(f'm1_{i}', m_cap)} AS a1_{i}", f"{_cap(f'm1_{i} - dm_{i}', m_cap)} AS a0_{i}",
+                       f"{_cap(f'd1_{i}', d_cap)} AS b1_{i}", f"{_cap(f'd1_{i} - dd_{i}', d_cap)} AS b0_{i}",
+                       f"{_value(f'q_{i}', m_cap)} AS q_{i}"]
+            changes += [f"SUM(a1_{i} - a0_{i}) AS s_{i}", f"SUM(a1_{i} * a1_{i} - a0_{i} * a0_{i}) AS ss_{i}",
+                        f"SUM(b1_{i} - b0_{i}) AS ds_{i}", f"SUM(b1_{i} * b1_{i} - b0_{i} * b0_{i}) AS dss_{i}",
+                        f"SUM(a1_{i} * b1_{i} - a0_{i} * b0_{i}) AS sp_{i}",
+                        f"SUM((a1_{i} - a0_{i}) * q_{i}) AS sq_{i}", f"0 AS qs_{i}", f"0 AS qss_{i}"]
+            entering += [*(f"0 AS {name}_{i}" for name in ("s", "ss", "ds", "dss", "sp", "sq")),
+                         f"SUM(q_{i}) AS qs_{i}", f"SUM(q_{i} * q_{i}) AS qss_{i}"]
+        zeros = [f"0 AS {name}_{i}" for i in indexes for name in ("s", "ss", "ds", "dss", "sp", "sq", "qs", "qss")]
+        arrivals = exp.select("v", "d0 AS d", "COUNT(*) AS n", *zeros).from_("x").group_by("v", "d0")
+        by_day = exp.select(*changes, dialect=DUCK).from_("vals").where("post = 1").group_by("v", "d")
+        # the pre-period value of each unit with events, once (on its first row)
+        by_entry = exp.select(*entering, dialect=DUCK).from_("vals").where("rn = 1").group_by("v", "d0")
+        union = exp.union(exp.union(arrivals, by_day, distinct=False), by_entry, distinct=False)
+        select = exp.select("*").from_(union.subquery("r"))
+        return (self._with(select, metrics).with_("days", as_=days).with_("run", as_=running)
+                .with_("vals", as_=exp.select(*values, dialect=DUCK).from_("run")))
 
     # per-unit values (clusters, quantiles) ---------------------------------------------------------------
 
@@ -193,14 +202,22 @@ class ExperimentSQL:
                   .from_(per_cluster.subquery("pc")).group_by("v"))
         return self._with(select, [metric]).with_("units", as_=self._units(metric))
 
-    def quantile_counts(self, metric: MetricPlan) -> exp.Select:
-        select = exp.select("v", "COUNT(*) AS n").from_("units").where("k > 0").group_by("v")
-        return self._with(select, [metric]).with_("units", as_=self._units(metric))
-
-    def quantiles(self, metric: MetricPlan, variant: str, levels: list[float]) -> exp.Select:
-        value = exp.column("m")
-        select = (exp.select(*[self.ctx.dialect.quantile(value.copy(), q).as_(f"q{i}") for i, q in enumerate(levels)])
-                  .from_("units").where(exp.and_(_parse("k > 0"), exp.column("v").eq(literal(variant)))))
+    def quantiles(self, metric: MetricPlan) -> exp.Select:
+        """Per variant: n (units that did the event), the order statistics at ranks ⌈n·ν⌉ and ⌈n·(ν ∓ 1.96
+        √(ν(1 − ν)/n))⌉ (the quantile and the bounds of its 95% interval, as gbstats takes them)."""
+        assert metric.level is not None
+        nu = float(metric.level)
+        half = f"{Z95} * SQRT({nu} * (1 - {nu}) / n)"
+        ranked = exp.select("v", "m", "ROW_NUMBER() OVER (PARTITION BY v ORDER BY m) AS rn",
+                            "COUNT(*) OVER (PARTITION BY v) AS n", dialect=DUCK).from_("units").where("k > 0")
+        # ClickHouse's LEAST and GREATEST take one type: every operand is a double
+        ranks = (exp.select("v", "m", "rn", "n", f"GREATEST(CEIL(n * {nu}), 1.0) AS r0",
+                            f"GREATEST(CEIL(n * ({nu} - {half})), 1.0) AS r1",
+                            f"LEAST(GREATEST(CEIL(n * ({nu} + {half})), 1.0), n * 1.0) AS r2", dialect=DUCK)
+                 .from_(ranked.subquery("o")))
+        select = (exp.select("v", "MIN(n) AS n", "MAX(CASE WHEN rn = r0 THEN m END) AS q",
+                             "MAX(CASE WHEN rn = r1 THEN m END) AS lower", "MAX(CASE WHEN rn = r2 THEN m END) AS upper",
+                             dialect=DUCK).from_(ranks.subquery("k")).group_by("v"))
         return self._with(select, [metric]).with_("units", as_=self._units(metric))
 
 

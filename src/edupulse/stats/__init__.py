@@ -17,12 +17,11 @@ from edupulse.stats.statistics import (
     SampleMean,
     Statistic,
     cluster_mean,
-    quantile_ranks,
 )
 
 __all__ = [
     "SRM_THRESHOLD", "Adjusted", "Correction", "Effect", "GaussianPrior", "Problem", "Proportion",
     "ProportionDifference", "Quantile", "Ratio", "SampleMean", "SampleSize", "Statistic", "adjust", "bayesian",
     "benjamini_hochberg", "cluster_mean", "conversion_sample_size", "cuped", "difference", "holm",
-    "quantile_ranks", "sample_size", "sequential", "srm_p_value", "theta", "two_proportions", "welch",
+    "sample_size", "sequential", "srm_p_value", "theta", "two_proportions", "welch",
 ]

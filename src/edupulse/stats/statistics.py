@@ -19,7 +19,6 @@ The variance here is of one unit; a test divides it by n.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 Z95 = 1.959963984540054  # the 97.5% quantile of the standard normal
@@ -190,14 +189,6 @@ class Quantile:
 
 
 Statistic = SampleMean | Proportion | Ratio | Adjusted | Quantile
-
-
-def quantile_ranks(n: int, level: float) -> tuple[float, float]:
-    """The levels (as fractions of n) of the order statistics that bound the ν-quantile's 95% interval."""
-    if n <= 0:
-        return level, level
-    half = Z95 * math.sqrt(level * (1 - level) / n)
-    return max(level - half, 0.0), min(level + half, 1.0)
 
 
 def cluster_mean(clusters: int, y_sum: float, y_sum_squares: float, size_sum: float, size_sum_squares: float,
