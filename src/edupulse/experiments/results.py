@@ -188,7 +188,8 @@ def _daily(runner: Runner, sql: ExperimentSQL, metric_plans: list[MetricPlan], k
     """Per metric and variant, the statistic as of the end of each day (cumulative, with the pre-period for
     CUPED where the metric takes it), and the units per variant; one statement for every metric."""
     deltas: dict[tuple[str, int], list[float]] = {}
-    for row in runner.rows(sql.daily(metric_plans)):  # several rows of one variant and day are summed
+    # several rows of one variant and day are summed
+    for row in runner.rows(sql.daily(metric_plans, pre_period=use_cuped)):
         values = [float(v or 0) for v in row[2:]]
         known = deltas.get((row[0], int(row[1])))
         deltas[(row[0], int(row[1]))] = values if known is None else [a + b for a, b in zip(known, values,

@@ -101,7 +101,7 @@ class ExperimentSQL:
         value = exp.func("COALESCE", ctx.number(part.property), _n(0)) if part.property else _n(1)
         return condition, exp.Case().when(condition, value).else_(_n(0))
 
-    def _events(self, metrics: list[MetricPlan]) -> exp.Select:
+    def _events(self, metrics: list[MetricPlan], pre_period: bool) -> exp.Select:
         """One scan of every metric's events: m_i and dd_i, metric i's numerator and denominator contribution."""
         ctx = self.ctx
         columns = [ctx.unit("person").as_("u"), ctx.dialect.epoch_us(exp.column("time", EVENTS)).as_("tu"),
@@ -117,12 +117,13 @@ class ExperimentSQL:
                 columns.append(d_value.as_(f"dd_{i}"))
             else:
                 columns.append(_n(0).as_(f"dd_{i}"))
-        return ctx.scan(columns, [exp.or_(*conditions), *ctx.in_time(self.low, self.window.end)])
+        low = self.low if pre_period else self.window.start
+        return ctx.scan(columns, [exp.or_(*conditions), *ctx.in_time(low, self.window.end)])
 
-    def _joined(self, metrics: list[MetricPlan]) -> exp.Select:
-        """j: the metric events of exposed units from the pre-period on, each with its post-exposure (within
-        the window) and pre-exposure contributions per metric."""
-        pre_us = int(self.window.pre_period.total_seconds()) * 1_000_000
+    def _joined(self, metrics: list[MetricPlan], pre_period: bool = False) -> exp.Select:
+        """j: the metric events of exposed units from the exposure (or, with `pre_period`, the pre-period) on,
+        each with its post-exposure (within the window) and pre-exposure contributions per metric."""
+        pre_us = int(self.window.pre_period.total_seconds()) * 1_000_000 if pre_period else 0
         pre = f"ev.tu < x.t0 AND ev.tu >= x.t0 - {pre_us}"
         columns = ["x.v AS v", "x.u AS u", "x.d0 AS d0", "ev.d AS d", *(["x.c AS c"] if self.clustered else []),
                    "CASE WHEN ev.tu >= x.t0 THEN 1 ELSE 0 END AS post"]
@@ -133,36 +134,43 @@ class ExperimentSQL:
                         f"CASE WHEN {post} THEN ev.dd_{i} ELSE 0 END AS pd_{i}",
                         f"CASE WHEN {pre} THEN ev.m_{i} ELSE 0 END AS qm_{i}"]
         return (exp.select(*columns, dialect=DUCK).from_("x")
-                .join(self._events(metrics).subquery("ev"), on="ev.u = x.u")
+                .join(self._events(metrics, pre_period).subquery("ev"), on="ev.u = x.u")
                 .where(_parse(f"ev.tu >= x.t0 - {pre_us}")))
 
-    def _with(self, select: exp.Select, metrics: list[MetricPlan]) -> exp.Select:
-        return select.with_("x", as_=self.exposed()).with_("j", as_=self._joined(metrics))
+    def _with(self, select: exp.Select, metrics: list[MetricPlan], pre_period: bool = False) -> exp.Select:
+        return select.with_("x", as_=self.exposed()).with_("j", as_=self._joined(metrics, pre_period))
 
     # per-day deltas (units, not clusters) --------------------------------------------------------------
 
-    def daily(self, metrics: list[MetricPlan]) -> exp.Select:
+    def daily(self, metrics: list[MetricPlan], pre_period: bool = False) -> exp.Select:
         """Rows (v, d, n, then per metric i: s_i, ss_i, ds_i, dss_i, sp_i, sq_i, qs_i, qss_i) to be summed per
         variant and day: n the units first exposed that day; the changes of Σy, Σy², Σd, Σd², Σy·d and Σy·x
-        (x: the unit's pre-period value) on that day; Σx, Σx² of the units entering. One statement for every
-        metric: one grouping of the events by unit and day, one window pass."""
+        (x: the unit's pre-period value, with `pre_period` for CUPED) on that day; Σx, Σx² of the units
+        entering. One statement for every metric: one grouping of the events by unit and day, one window pass
+        (running sums only where they are needed: a denominator, the pre-period)."""
         indexes = range(len(metrics))
-        days = (exp.select("v", "u", "d", "MIN(d0) AS d0", "MAX(post) AS post",
-                           *[c for i in indexes for c in (f"SUM(pm_{i}) AS dm_{i}", f"SUM(pd_{i}) AS dd_{i}",
-                                                          f"SUM(qm_{i}) AS dq_{i}")])
-                .from_("j").group_by("v", "u", "d"))
-        running = exp.select("v", "u", "d", "d0", "post", "ROW_NUMBER() OVER (PARTITION BY u ORDER BY d) AS rn",
-                             *[c for i in indexes for c in (
-                                 f"dm_{i}", f"dd_{i}", f"SUM(dm_{i}) OVER (PARTITION BY u ORDER BY d) AS m1_{i}",
-                                 f"SUM(dd_{i}) OVER (PARTITION BY u ORDER BY d) AS d1_{i}",
-                                 f"SUM(dq_{i}) OVER (PARTITION BY u) AS q_{i}")], dialect=DUCK).from_("days")
-        values = ["v", "d", "d0", "post", "rn"]
+        ratio = [m.denominator is not None for m in metrics]
+        grouped = [f"SUM(pm_{i}) AS dm_{i}" for i in indexes]
+        grouped += [f"SUM(pd_{i}) AS dd_{i}" for i in indexes if ratio[i]]
+        grouped += [f"SUM(qm_{i}) AS dq_{i}" for i in indexes] if pre_period else []
+        # (not "AS post": ClickHouse would read the aggregate in the WHERE on j's own post)
+        days = exp.select("v", "u", "d", "MIN(d0) AS d0", "MAX(post) AS seen", *grouped).from_("j")
+        days = days.group_by("v", "u", "d") if pre_period else days.where("post = 1").group_by("v", "u", "d")
+        order = "OVER (PARTITION BY u ORDER BY d)"
+        windows = [f"dm_{i}" for i in indexes] + [f"SUM(dm_{i}) {order} AS m1_{i}" for i in indexes]
+        windows += [c for i in indexes if ratio[i] for c in (f"dd_{i}", f"SUM(dd_{i}) {order} AS d1_{i}")]
+        if pre_period:
+            windows += [f"ROW_NUMBER() {order} AS rn", *[f"SUM(dq_{i}) OVER (PARTITION BY u) AS q_{i}"
+                                                         for i in indexes]]
+        running = exp.select("v", "u", "d", "d0", "seen", *windows, dialect=DUCK).from_("days")
+        values = ["v", "d", "d0", "seen", *(["rn"] if pre_period else [])]
         changes, entering = ["v", "d", "0 AS n"], ["v", "d0 AS d", "0 AS n"]
         for i, metric in enumerate(metrics):
             m_cap, d_cap = metric.numerator.cap, bool(metric.denominator and metric.denominator.cap)
-            values += [f"{_cap(f'm1_{i}', m_cap)} AS a1_{i}", f"{_cap(f'm1_{i} - dm_{i}', m_cap)} AS a0_{i}",
-                       f"{_cap(f'd1_{i}', d_cap)} AS b1_{i}", f"{_cap(f'd1_{i} - dd_{i}', d_cap)} AS b0_{i}",
-                       f"{_value(f'q_{i}', m_cap)} AS q_{i}"]
+            values += [f"{_cap(f'm1_{i}', m_cap)} AS a1_{i}", f"{_cap(f'm1_{i} - dm_{i}', m_cap)} AS a0_{i}"]
+            values += ([f"{_cap(f'd1_{i}', d_cap)} AS b1_{i}", f"{_cap(f'd1_{i} - dd_{i}', d_cap)} AS b0_{i}"]
+                       if ratio[i] else [f"0 AS b1_{i}", f"0 AS b0_{i}"])
+            values += [f"{_value(f'q_{i}', m_cap)} AS q_{i}" if pre_period else f"0 AS q_{i}"]
             changes += [f"SUM(a1_{i} - a0_{i}) AS s_{i}", f"SUM(a1_{i} * a1_{i} - a0_{i} * a0_{i}) AS ss_{i}",
                         f"SUM(b1_{i} - b0_{i}) AS ds_{i}", f"SUM(b1_{i} * b1_{i} - b0_{i} * b0_{i}) AS dss_{i}",
                         f"SUM(a1_{i} * b1_{i} - a0_{i} * b0_{i}) AS sp_{i}",
@@ -171,12 +179,13 @@ class ExperimentSQL:
                          f"SUM(q_{i}) AS qs_{i}", f"SUM(q_{i} * q_{i}) AS qss_{i}"]
         zeros = [f"0 AS {name}_{i}" for i in indexes for name in ("s", "ss", "ds", "dss", "sp", "sq", "qs", "qss")]
         arrivals = exp.select("v", "d0 AS d", "COUNT(*) AS n", *zeros).from_("x").group_by("v", "d0")
-        by_day = exp.select(*changes, dialect=DUCK).from_("vals").where("post = 1").group_by("v", "d")
-        # the pre-period value of each unit with events, once (on its first row)
-        by_entry = exp.select(*entering, dialect=DUCK).from_("vals").where("rn = 1").group_by("v", "d0")
-        union = exp.union(exp.union(arrivals, by_day, distinct=False), by_entry, distinct=False)
+        by_day = exp.select(*changes, dialect=DUCK).from_("vals").where("seen = 1").group_by("v", "d")
+        union = exp.union(arrivals, by_day, distinct=False)
+        if pre_period:  # the pre-period value of each unit with events, once (on its first row)
+            by_entry = exp.select(*entering, dialect=DUCK).from_("vals").where("rn = 1").group_by("v", "d0")
+            union = exp.union(union, by_entry, distinct=False)
         select = exp.select("*").from_(union.subquery("r"))
-        return (self._with(select, metrics).with_("days", as_=days).with_("run", as_=running)
+        return (self._with(select, metrics, pre_period).with_("days", as_=days).with_("run", as_=running)
                 .with_("vals", as_=exp.select(*values, dialect=DUCK).from_("run")))
 
     # per-unit values (clusters, quantiles) ---------------------------------------------------------------
