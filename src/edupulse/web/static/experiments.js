@@ -45,7 +45,8 @@
     } catch (err) { EP.showError($("experiments-error"), err.message); }
   };
 
-  const number = (v, relative) => (v === null || v === undefined ? "—" : relative ? EP.pct(v) : EP.fmt(v));
+  const number = (v, percent) => (v === null || v === undefined ? "—" : percent ? EP.pct(v) : EP.fmt(v));
+  const pValue = (p) => (p === null || p === undefined ? "—" : p < 0.001 ? "<0.001" : p.toFixed(3));
   const interval = (ci, relative) => (ci ? "[" + number(ci[0], relative) + ", " + number(ci[1], relative) + "]" : "—");
 
   function summary(exp, reload) {
@@ -65,37 +66,45 @@
       exp.variants.map((v) => v.key + " (" + EP.pct(v.weight) + ")").join(", ")), el("div", {}, buttons)];
   }
 
-  function sentence(metric, arm, relative) {
+  function sentence(metric, arm, relativeEffect, percent) {
     const verdict = arm.verdict || "no_data";
-    const effect = relative ? arm.effect_relative : arm.effect_absolute;
+    const effect = relativeEffect ? arm.effect_relative : arm.effect_absolute;
     return fill(t("experiments.sentence." + verdict), { variant: arm.variant, metric: metric.label,
-      effect: (effect > 0 ? "+" : "") + number(effect, relative), interval: interval(arm.ci, relative) });
+      effect: (effect > 0 ? "+" : "") + number(effect, percent), interval: interval(arm.ci, percent) });
   }
 
   function metricCard(metric, result) {
-    const relative = result.relative, bayes = result.engine === "bayesian";
+    const bayes = result.engine === "bayesian";
+    // relative effects, and conversions (rates and their differences), read as percentages
+    const relative = result.relative || metric.kind === "conversion", rate = metric.kind === "conversion";
     const columns = [t("experiments.variant"), t("experiments.units"), t("experiments.mean"), t("experiments.effect"),
       t("experiments.interval"), ...(bayes ? [t("experiments.chance"), t("experiments.risk")]
         : [t("experiments.p_value"), t("experiments.p_adjusted")]), t("experiments.verdict")];
     const rows = metric.variants.map((a, i) => [a.variant, a.units + (a.clusters ? " / " + a.clusters : ""),
-      number(a.mean), i ? number(relative ? a.effect_relative : a.effect_absolute, relative) : "—",
+      number(a.mean, rate), i ? number(result.relative ? a.effect_relative : a.effect_absolute, relative) : "—",
       i ? interval(a.ci, relative) : "—",
       ...(bayes ? [i ? EP.pct(a.chance_to_win) : "—", i && a.risk ? number(a.risk[1], relative) : "—"]
-        : [i ? number(a.p_value) : "—", i ? number(a.p_value_adjusted) : "—"]),
+        : [i ? pValue(a.p_value) : "—", i ? pValue(a.p_value_adjusted) : "—"]),
       i ? { text: t("experiments.verdict." + (a.verdict || "no_data")), attrs: { class: "verdict-" + (a.verdict || "no_data"), title: a.message || "" } } : "—"]);
     const chart = el("div.chart.small"), daily = el("div.chart.small");
     const card = el("section.card.metric", {}, el("h2", {}, metric.label, metric.guardrail ? el("span.badge", { text: t("experiments.guardrail") }) : null),
-      EP.table(columns, rows), el("ul.sentences", {}, metric.variants.slice(1).map((a) => el("li", { text: sentence(metric, a, relative) }))),
+      EP.table(columns, rows), el("ul.sentences", {}, metric.variants.slice(1).map((a) => el("li", { text: sentence(metric, a, result.relative, relative) }))),
       el("h3", { text: t("experiments.interval_chart") }), chart, el("h3", { text: t("experiments.daily") }),
       metric.daily.length ? daily : el("div.muted", { text: t("experiments.no_daily") }));
     setTimeout(() => {
       const arms = metric.variants.slice(1).filter((a) => a.ci);
+      const estimate = (a) => (result.relative ? a.effect_relative : a.effect_absolute);
+      // the axis holds 0 and every interval (ECharts drops a mark line that leaves the axis)
+      const ends = arms.flatMap((a) => a.ci).concat([0]);
+      const pad = (Math.max(...ends) - Math.min(...ends)) * 0.05 || 1;
       EP.chart(chart, { grid: { left: 110, right: 30, top: 20, bottom: 30 }, tooltip: { trigger: "item" },
-        xAxis: { type: "value", scale: true }, yAxis: { type: "category", data: arms.map((a) => a.variant) },
-        series: [{ type: "candlestick", name: t("experiments.effect"), data: arms.map((a) => {
-          const e = relative ? a.effect_relative : a.effect_absolute;
-          return [e, e, a.ci[0], a.ci[1]]; }) },
-        { type: "line", markLine: { symbol: "none", data: [{ xAxis: 0 }], lineStyle: { type: "dashed" } }, data: [] }] });
+        xAxis: { type: "value", min: Math.min(...ends) - pad, max: Math.max(...ends) + pad,
+          axisLabel: { formatter: (v) => number(v, relative) } }, yAxis: { type: "category", data: arms.map((a) => a.variant) },
+        series: [{ type: "scatter", name: t("experiments.effect"), symbolSize: 12,
+          data: arms.map((a) => [estimate(a), a.variant]),
+          markLine: { symbol: "none", silent: true, lineStyle: { width: 3, type: "solid" },
+            data: [...arms.map((a) => [{ coord: [a.ci[0], a.variant] }, { coord: [a.ci[1], a.variant] }]),
+              { xAxis: 0, lineStyle: { type: "dashed", width: 1, color: "#999" } }] } }] });
       if (metric.daily.length) {
         const days = [...new Set(metric.daily.map((p) => p.day))];
         const series = [];
@@ -105,7 +114,7 @@
           series.push({ type: "line", name: v + " lo", lineStyle: { type: "dotted" }, symbol: "none", data: points.map((p) => (p && p.ci ? p.ci[0] : null)) });
           series.push({ type: "line", name: v + " hi", lineStyle: { type: "dotted" }, symbol: "none", data: points.map((p) => (p && p.ci ? p.ci[1] : null)) });
         }
-        EP.chart(daily, { legend: {}, xAxis: { type: "category", data: days }, yAxis: { type: "value", scale: true }, series: series });
+        EP.chart(daily, { legend: { data: [...new Set(metric.daily.map((p) => p.variant))], bottom: 0 }, grid: { left: 60, right: 20, top: 20, bottom: 60 }, xAxis: { type: "category", data: days }, yAxis: { type: "value", scale: true }, series: series });
       }
     }, 0);
     return card;
