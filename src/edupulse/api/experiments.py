@@ -111,26 +111,27 @@ async def update_experiment(request: Request, key: str,
     return _json(changed.to_json())
 
 
+def _transition(request: Request, key: str, principal: Principal, change: str) -> Response:
+    assert principal.project is not None
+    svc = service(request)
+    act = svc.start if change == "start" else svc.stop
+    try:
+        done = act(principal.project, key, _actor(request, principal), now_of(request))
+    except SpecError as exc:
+        return _error(exc)
+    return _json(done.to_json())
+
+
 @router.post("/api/v1/experiments/{key}/start", summary="Start (or start again, as a new version)")
 def start_experiment(request: Request, key: str,
                      principal: Principal = Depends(require(Permission.experiments_edit))) -> Response:
-    assert principal.project is not None
-    try:
-        started = service(request).start(principal.project, key, _actor(request, principal), now_of(request))
-    except SpecError as exc:
-        return _error(exc)
-    return _json(started.to_json())
+    return _transition(request, key, principal, "start")
 
 
 @router.post("/api/v1/experiments/{key}/stop", summary="Stop; its results stay, covering the run")
 def stop_experiment(request: Request, key: str,
                     principal: Principal = Depends(require(Permission.experiments_edit))) -> Response:
-    assert principal.project is not None
-    try:
-        stopped = service(request).stop(principal.project, key, _actor(request, principal), now_of(request))
-    except SpecError as exc:
-        return _error(exc)
-    return _json(stopped.to_json())
+    return _transition(request, key, principal, "stop")
 
 
 @router.get("/api/v1/experiments/{key}/assign", summary="The variant of a unit, as the SDKs assign it")
