@@ -5,8 +5,9 @@ The events are bench/query.py's synthetic organization (100 events per learner o
 their own data directory (bench/out/experiments-N) with one `$experiment_exposure` per learner at the
 learner's first event, half in each variant. The baseline is one scan of the columns the analysis reads
 (event, time, person) over the exposures and the metrics' events, counting distinct persons. The experiment
-has five metrics: conversion to order_paid, amount per learner (mean), amount per order (ratio), lessons attended within 30 days of exposure, and the
-90th percentile of amount (quantile); results are asked for with each engine, and with CUPED.
+has five metrics: conversion to order_paid, amount per learner (mean), amount per order (ratio), lessons
+attended within 30 days of exposure, and the 90th percentile of amount (quantile); results are asked for with
+each engine, and with CUPED.
 
     .venv/bin/python bench/experiments.py [--events 10000000] [--repeat 3]
 """
