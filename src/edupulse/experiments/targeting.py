@@ -11,10 +11,12 @@ from typing import Any
 
 from sqlglot import exp
 
+from edupulse.experiments.conditions import matches
 from edupulse.experiments.model import Targeting
 from edupulse.queries.common import Op, PropertyFilter, PropertyRef
 from edupulse.queries.compile import Context, literal
 
+SDK_ID = "id"
 GB_OPS = {Op.eq: "$eq", Op.neq: "$ne", Op.in_: "$in", Op.not_in: "$nin", Op.gt: "$gt", Op.gte: "$gte",
           Op.lt: "$lt", Op.lte: "$lte"}
 
@@ -48,56 +50,19 @@ def gb_condition(targeting: Targeting, hash_attribute: str) -> dict[str, Any]:
     return parts[0] if len(parts) == 1 else {"$and": parts}
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _compare(op: Op, actual: Any, expected: Any) -> bool:
-    a, b = _number(actual), _number(expected)
-    if a is None or b is None:
-        if not isinstance(actual, str) or not isinstance(expected, str):
-            return False
-        a_text, b_text = actual, expected
-        return {Op.gt: a_text > b_text, Op.gte: a_text >= b_text, Op.lt: a_text < b_text,
-                Op.lte: a_text <= b_text}[op]
-    return {Op.gt: a > b, Op.gte: a >= b, Op.lt: a < b, Op.lte: a <= b}[op]
-
-
-def matches(f: PropertyFilter, properties: dict[str, Any]) -> bool:
-    """One condition on a person's properties, with GrowthBook's meaning of each operator."""
-    name = attribute(f)
-    present = properties.get(name) is not None
-    value = properties.get(name)
-    if f.op is Op.is_set:
-        return present
-    if f.op is Op.is_not_set:
-        return not present
-    if f.op in (Op.eq, Op.neq):
-        same = value == f.value
-        return same if f.op is Op.eq else not same
-    if f.op in (Op.in_, Op.not_in):
-        values = f.value if isinstance(f.value, list) else [f.value]
-        inside = any(v in values for v in value) if isinstance(value, list) else value in values
-        return inside if f.op is Op.in_ else not inside
-    return present and _compare(f.op, value, f.value)
-
-
 def person_tags(ctx: Context, person_id: int | None) -> frozenset[str]:
     """The tags of a person. Tags are not built yet: no person has any."""
     return frozenset()
 
 
 def eligible(targeting: Targeting, properties: dict[str, Any], tags: frozenset[str], in_segment: bool) -> bool:
+    """The targeting checked for a person: the property conditions as the SDKs check them (conditions.py),
+    the segment and the tags from the store."""
     if targeting.segment is not None and not in_segment:
         return False
     if any(tag not in tags for tag in targeting.tags):
         return False
-    return all(matches(f, properties) for f in targeting.properties)
+    return matches(properties, gb_condition(Targeting(properties=targeting.properties), SDK_ID))
 
 
 def person_lookup(ctx: Context, distinct_id: str) -> exp.Select:

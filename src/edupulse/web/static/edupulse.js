@@ -165,30 +165,33 @@
     for (i = 0; i < weights.length; i++) { ranges.push([start, start + coverage * weights[i]]); start += weights[i]; }
     return ranges;
   }
-  function numberOf(v) { return (typeof v === "number" || (typeof v === "string" && v.trim() !== "" && !isNaN(+v))) ? +v : null; }
+  // Values compare as GrowthBook's Python SDK and the EduPulse server compare them: equality is ===, and only
+  // two numbers or two strings are ordered ("70" is not below 90).
+  function kindOf(v) { return v === null || v === undefined ? "null" : Array.isArray(v) ? "array" : typeof v; }
+  function same(a, b) { var k = kindOf(a); return k === kindOf(b) && k !== "array" && k !== "object" && a === b; }
   function operator(op, actual, expected, groups) {
-    var a, b, i;
-    if (op === "$eq") { return actual === expected; }
-    if (op === "$ne") { return actual !== expected; }
+    var i;
+    if (op === "$eq") { return same(actual, expected); }
+    if (op === "$ne") { return !same(actual, expected); }
     if (op === "$in" || op === "$nin") {
       if (!Array.isArray(expected)) { return false; }
-      var inside = Array.isArray(actual) ? actual.some(function (v) { return expected.indexOf(v) >= 0; })
-        : expected.indexOf(actual) >= 0;
+      var values = Array.isArray(actual) ? actual : [actual];
+      var inside = values.some(function (v) { return expected.some(function (e) { return same(v, e); }); });
       return op === "$in" ? inside : !inside;
     }
     if (op === "$exists") { return (actual !== undefined && actual !== null) === !!expected; }
-    if (op === "$inGroup") { return actual !== undefined && actual !== null && (groups[expected] || []).indexOf(actual) >= 0; }
+    if (op === "$inGroup") {
+      return actual !== undefined && actual !== null && (groups[expected] || []).some(function (m) { return same(actual, m); });
+    }
     if (op === "$elemMatch") {
       if (!Array.isArray(actual)) { return false; }
       for (i = 0; i < actual.length; i++) { if (valueMatches(actual[i], expected, groups)) { return true; } }
       return false;
     }
-    a = numberOf(actual); b = numberOf(expected);
-    if (a === null || b === null) {
-      if (typeof actual !== "string" || typeof expected !== "string") { return false; }
-      a = actual; b = expected;
-    }
-    return op === "$gt" ? a > b : op === "$gte" ? a >= b : op === "$lt" ? a < b : op === "$lte" ? a <= b : false;
+    var kinds = kindOf(actual) + "/" + kindOf(expected);
+    if (kinds !== "number/number" && kinds !== "string/string") { return false; }
+    return op === "$gt" ? actual > expected : op === "$gte" ? actual >= expected : op === "$lt" ? actual < expected
+      : op === "$lte" ? actual <= expected : false;
   }
   function valueMatches(actual, condition, groups) {
     if (condition && typeof condition === "object" && !Array.isArray(condition)) {
@@ -197,7 +200,7 @@
         return keys.every(function (k) { return operator(k, actual, condition[k], groups); });
       }
     }
-    return actual === condition;
+    return same(actual, condition);
   }
   function conditionMatches(attributes, condition, groups) {
     for (var key in condition) {
