@@ -21,7 +21,7 @@ def test_weights_keys_and_metrics_are_checked() -> None:
     ok = parse_spec({"key": "x", "variants": [{"key": "a", "weight": 1 / 3}, {"key": "b", "weight": 1 / 3},
                                               {"key": "c", "weight": 1 / 3}], "metrics": [{"event": "e"}]})
     assert ok.hash_seed == "x"
-    with pytest.raises(SpecError, match="sum to 0.9"):
+    with pytest.raises(SpecError, match=r"sum to 0\.9"):
         parse_spec({"key": "x", "variants": [{"key": "a", "weight": 0.5}, {"key": "b", "weight": 0.4}],
                     "metrics": [{"event": "e"}]})
     with pytest.raises(SpecError, match="repeat"):
