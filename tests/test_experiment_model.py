@@ -45,7 +45,7 @@ def test_catalogue_metrics_become_plans() -> None:
     revenue = plan(Metric(metric="revenue"), _lookup)
     assert (revenue.kind, revenue.numerator.property) == ("mean", "amount")
     course = plan(Metric(metric="course_completion_rate"), _lookup)
-    assert course.kind == "ratio" and course.numerator.cap and course.denominator.cap
+    assert (course.kind, course.numerator.cap, course.denominator.cap) == ("ratio", True, True)
     with pytest.raises(SpecError, match="ad spend"):
         plan(Metric(metric="cac"), _lookup)
     with pytest.raises(SpecError, match="no metric named"):
