@@ -3,6 +3,15 @@
 (function () {
   const P = EP.pages, el = EP.el, t = EP.t;
   const $ = (id) => document.getElementById(id);
+  // words by status and verdict (each key written out, so the catalogue test sees it)
+  const STATUS = () => ({ draft: t("experiments.status.draft"), running: t("experiments.status.running"),
+    stopped: t("experiments.status.stopped") });
+  const VERDICT = () => ({ better: t("experiments.verdict.better"), worse: t("experiments.verdict.worse"),
+    inconclusive: t("experiments.verdict.inconclusive"), no_data: t("experiments.verdict.no_data") });
+  const SENTENCE = () => ({ better: t("experiments.sentence.better"), worse: t("experiments.sentence.worse"),
+    inconclusive: t("experiments.sentence.inconclusive"), no_data: t("experiments.sentence.no_data") });
+  const OVERALL = () => ({ better: t("experiments.overall.better"), worse: t("experiments.overall.worse"),
+    inconclusive: t("experiments.overall.inconclusive"), no_data: t("experiments.overall.no_data") });
   const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, k) => (values[k] === undefined ? "" : values[k]));
   const EXAMPLE = {
     key: "course-page-2026", name: "New course page", hypothesis: "A shorter course page gets more trial bookings",
@@ -40,7 +49,7 @@
         [t("experiments.key"), t("experiments.name"), t("experiments.status"), t("experiments.version"),
           t("experiments.started"), t("experiments.owner")],
         data.experiments.map((e) => [el("a", { href: "/experiments/" + encodeURIComponent(e.key), text: e.key }),
-          e.name, t("experiments.status." + e.status), e.version, (e.started_at || "").replace("T", " ").slice(0, 16),
+          e.name, STATUS()[e.status], e.version, (e.started_at || "").replace("T", " ").slice(0, 16),
           e.owner || e.created_by])) : el("div.empty", { text: t("experiments.none") }));
     } catch (err) { EP.showError($("experiments-error"), err.message); }
   };
@@ -58,7 +67,7 @@
       onclick: async () => { if (!confirm(t("experiments.confirm_stop"))) return;
         try { await EP.api("POST", "/api/v1/experiments/" + encodeURIComponent(exp.key) + "/stop");
           EP.toast(t("experiments.stopped_ok")); reload(); } catch (err) { EP.toast(err.message, true); } } }));
-    return [el("p", {}, el("strong", { text: t("experiments.status") + ": " }), t("experiments.status." + exp.status),
+    return [el("p", {}, el("strong", { text: t("experiments.status") + ": " }), STATUS()[exp.status],
       " · " + t("experiments.version") + " " + exp.version + " · " + t("experiments.unit") + ": " + exp.unit +
       " · " + t("experiments.coverage") + ": " + EP.pct(exp.coverage)),
     exp.hypothesis ? el("p", {}, el("strong", { text: t("experiments.hypothesis") + ": " }), exp.hypothesis) : null,
@@ -69,7 +78,7 @@
   function sentence(metric, arm, relativeEffect, percent) {
     const verdict = arm.verdict || "no_data";
     const effect = relativeEffect ? arm.effect_relative : arm.effect_absolute;
-    return fill(t("experiments.sentence." + verdict), { variant: arm.variant, metric: metric.label,
+    return fill(SENTENCE()[verdict], { variant: arm.variant, metric: metric.label,
       effect: (effect > 0 ? "+" : "") + number(effect, percent), interval: interval(arm.ci, percent) });
   }
 
@@ -85,7 +94,7 @@
       i ? interval(a.ci, relative) : "—",
       ...(bayes ? [i ? EP.pct(a.chance_to_win) : "—", i && a.risk ? number(a.risk[1], relative) : "—"]
         : [i ? pValue(a.p_value) : "—", i ? pValue(a.p_value_adjusted) : "—"]),
-      i ? { text: t("experiments.verdict." + (a.verdict || "no_data")), attrs: { class: "verdict-" + (a.verdict || "no_data"), title: a.message || "" } } : "—"]);
+      i ? { text: VERDICT()[a.verdict || "no_data"], attrs: { class: "verdict-" + (a.verdict || "no_data"), title: a.message || "" } } : "—"]);
     const chart = el("div.chart.small"), daily = el("div.chart.small");
     const card = el("section.card.metric", {}, el("h2", {}, metric.label, metric.guardrail ? el("span.badge", { text: t("experiments.guardrail") }) : null),
       EP.table(columns, rows), el("ul.sentences", {}, metric.variants.slice(1).map((a) => el("li", { text: sentence(metric, a, result.relative, relative) }))),
@@ -140,7 +149,7 @@
       warn.hidden = !result.srm_warning;
       warn.textContent = result.srm_warning ? fill(t("experiments.srm"), { counts: Object.entries(result.units).map(([k, n]) => k + " " + n).join(", "),
         p: result.srm_p_value.toExponential(2) }) : "";
-      const notes = [el("strong", { text: t("experiments.overall." + result.verdict) })];
+      const notes = [el("strong", { text: OVERALL()[result.verdict] })];
       if (result.guardrail_hurt.length) notes.push(el("div.error", { text: fill(t("experiments.guardrail_hurt"), { list: result.guardrail_hurt.join(", ") }) }));
       if (result.mixed_units) notes.push(el("div.muted", { text: fill(t("experiments.mixed"), { n: result.mixed_units }) }));
       if (result.correction !== "none") notes.push(el("div.muted", { text: fill(t("experiments.correction"), { method: result.correction }) }));
