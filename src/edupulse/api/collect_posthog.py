@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 
 from edupulse.api import compat
 from edupulse.api.auth import platform
+from edupulse.api.errors import refusals
 from edupulse.api.ingest import read_body
 from edupulse.ingest import compat as compat_records
 from edupulse.ingest import posthog
 from edupulse.ingest.validate import BodyError
 
-router = APIRouter(tags=["collection: PostHog"])
+
+class PostHogError(BaseModel):
+    """PostHog's error body."""
+
+    type: str
+    code: str
+    detail: str
+    attr: str | None
+
+
+class PostHogResult(compat.CompatResult):
+    status: Literal[1]
+
+
+router = APIRouter(tags=["collection: PostHog"], responses={
+    200: {"model": PostHogResult, "description": "Stored: per-record errors list the refused events"},
+    **refusals(*compat.COMPAT_STATUSES, model=PostHogError)})
 
 
 def failure(status: int, detail: str) -> Response:

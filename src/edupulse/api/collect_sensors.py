@@ -3,19 +3,36 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 
 from edupulse.api import compat
 from edupulse.api.auth import platform
+from edupulse.api.errors import refusals
 from edupulse.api.ingest import read_body
 from edupulse.ingest import sensors
 from edupulse.ingest.validate import BodyError
 
-router = APIRouter(tags=["collection: Sensors Analytics"])
+
+class SensorsError(BaseModel):
+    """The error body: the HTTP status as `code` and the reason."""
+
+    code: int
+    error: str
+
+
+class SensorsResult(compat.CompatResult):
+    code: Literal[0]
+
+
+router = APIRouter(tags=["collection: Sensors Analytics"], responses={
+    200: {"model": SensorsResult, "description": "Stored: per-record errors list the refused records"},
+    **refusals(*compat.COMPAT_STATUSES, 403, model=SensorsError, s403="?project= names another project than the "
+               "token's")})
 # The 1x1 transparent GIF the web SDK's image requests expect.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
