@@ -11,6 +11,10 @@ says how much of the server's capacity the ingestion work (validation, the log, 
 After the load the server is stopped cleanly and the store is opened to check that it holds exactly the
 acknowledged records.
 
+The server is measured twice: as configured (with the index of recent insert IDs that stores a retry once
+whatever time it carries, `ingest.retry_window_days`), and with that index off (retry_window_days=0, the
+store searched by the records' times only); `retry_index_ratio` is the first throughput over the second.
+
     .venv/bin/python bench/ingest_http.py [--seconds 20] [--connections 16] [--batch 100] [--json]
 """
 
@@ -169,9 +173,9 @@ def status(port: int, api_key: str) -> dict[str, Any]:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
-def measure_edupulse(root: Path, args: argparse.Namespace) -> dict[str, Any]:
+def measure_edupulse(root: Path, args: argparse.Namespace, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     data = root / "data"
-    env = {**os.environ}
+    env = {**os.environ, **(extra_env or {})}
     edupulse = [sys.executable, "-m", "edupulse", "--data-dir", str(data)]
     created = json.loads(subprocess.run([*edupulse, "project", "create", "Bench", "--json"], check=True,
                                         capture_output=True, text=True, env=env).stdout)
@@ -233,11 +237,14 @@ def main() -> None:
         print("baseline: minimal app on the same server stack ...", file=sys.stderr)
         baseline = measure_baseline(root, args)
         print("edupulse serve ...", file=sys.stderr)
-        ours = measure_edupulse(root, args)
+        ours = measure_edupulse(root / "with_index", args)
+        print("edupulse serve without the recent insert-ID index ...", file=sys.stderr)
+        no_index = measure_edupulse(root / "without_index", args, {"EDUPULSE_INGEST__RETRY_WINDOW_DAYS": "0"})
     figures = {
         "batch": args.batch, "connections": args.connections, "seconds": args.seconds,
-        "edupulse": ours, "baseline_parse_only": baseline,
+        "edupulse": ours, "edupulse_without_retry_index": no_index, "baseline_parse_only": baseline,
         "ratio_to_baseline": round(ours["events_per_second"] / max(baseline["events_per_second"], 1), 2),
+        "retry_index_ratio": round(ours["events_per_second"] / max(no_index["events_per_second"], 1), 3),
         "target_events_per_second": TARGET, "target_met": ours["events_per_second"] >= TARGET,
     }
     print(json.dumps(figures) if args.json else json.dumps(figures, indent=2))

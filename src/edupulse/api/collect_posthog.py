@@ -92,5 +92,6 @@ async def capture(request: Request) -> Response:
 
 
 for _path in ("/capture/", "/batch/", "/e/", "/i/v0/e/", "/capture", "/batch", "/e", "/i/v0/e"):
-    router.add_api_route(_path, capture, methods=["GET", "POST"], include_in_schema=_path in ("/capture/", "/batch/"),
-                         summary="PostHog SDK events (api_key = the project's write key)")
+    for _method in ("GET", "POST"):  # a route per method: each operation gets its own id
+        router.add_api_route(_path, capture, methods=[_method], include_in_schema=_path in ("/capture/", "/batch/"),
+                             summary="PostHog SDK events (api_key = the project's write key)")

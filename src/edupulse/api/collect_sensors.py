@@ -100,5 +100,6 @@ async def collect(request: Request) -> Response:
 
 
 for _path in ("/sa", "/sa.gif"):
-    router.add_api_route(_path, collect, methods=["GET", "POST"], include_in_schema=_path == "/sa",
-                         summary="Sensors Analytics SDK records (data / data_list, gzip=1; ?project=&token=)")
+    for _method in ("GET", "POST"):  # a route per method: each operation gets its own id
+        router.add_api_route(_path, collect, methods=[_method], include_in_schema=_path == "/sa",
+                             summary="Sensors Analytics SDK records (data / data_list, gzip=1; ?project=&token=)")
