@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 from conftest import ProjectKeys, Server, create_project, make_settings
 
+pytestmark = pytest.mark.slow
+
 ODD_TEXT = st.text(st.characters(codec="utf-8"), max_size=20) | st.sampled_from(
     ["", " ", "\u202e", "\x00", "\x1f", "😀", "é", "\ufeff", "a" * 300, "$insert_id", "properties", "../../etc"])
 HUGE_INTS = st.sampled_from([2**63, -(2**63) - 1, 2**64, 2**70, 10**40, -(10**30)])
@@ -61,7 +63,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, P
     server.kill()
 
 
-FUZZ = settings(max_examples=60, deadline=None, database=None,
+FUZZ = settings(max_examples=25, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.function_scoped_fixture])
 
