@@ -18,6 +18,7 @@ import pytest
 from conftest import ProjectKeys, Server, create_project, make_settings
 from edupulse.api.params import MAX_ID
 from edupulse.ingest.jsontext import CUT_DEPTH, cut_deep, loads
+from edupulse.ingest.recent_ids import RecentIds
 from edupulse.ingest.records import MAX_VALUE_DEPTH
 
 HUGE = 1180591620717411303424  # 2**70
@@ -260,3 +261,19 @@ def test_a_retry_stamped_with_a_new_time_is_stored_once(site: tuple[Server, Proj
         assert server.query("SELECT count(*) FROM entity_ops WHERE insert_id = 'retry-4'") == [(1,)]
     finally:
         server.start()
+
+
+def test_the_recent_index_finds_ids_by_table_and_project_and_forgets_old_ones() -> None:
+    recent = RecentIds(window_us=1_000)
+    for i in range(200):
+        recent.add([("events", 1, f"id{i}"), ("profile_ops", 1, f"op{i}")], received_us=i * 10)
+    assert len(recent.chunks) <= 9  # merged as they grow: about log2(n) arrays
+    assert recent.maybe_stored("events", 1, ["id199", "id150", "op199", "nope"]) == ["id199", "id150"]
+    assert recent.maybe_stored("events", 2, ["id199"]) == []
+    assert recent.maybe_stored("profile_ops", 1, ["op199", "id199"]) == ["op199"]
+    recent.prune(10_000_000)
+    assert recent.maybe_stored("events", 1, ["id199"]) == []
+    assert len(recent) == 0
+    off = RecentIds(window_us=0)
+    off.add([("events", 1, "x")], received_us=1)
+    assert off.maybe_stored("events", 1, ["x"]) == []
