@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from edupulse.api.auth import Principal, client_of, now_of, platform, require
+from edupulse.api.errors import ErrorBody, refusals
 from edupulse.auth.permissions import Permission
 from edupulse.experiments.model import SpecError
 from edupulse.experiments.results import Options
@@ -59,7 +60,8 @@ def list_experiments(request: Request, principal: Principal = Depends(require(Pe
     return _json({"project": principal.project.name, "experiments": [e.to_json() for e in found]})
 
 
-@router.post("/api/v1/experiments", summary="Create an experiment (a draft until started)", status_code=201)
+@router.post("/api/v1/experiments", summary="Create an experiment (a draft until started)", status_code=201,
+             responses=refusals(400, 409, model=ErrorBody, s409="An experiment of this key exists"))
 async def create_experiment(request: Request,
                             principal: Principal = Depends(require(Permission.experiments_edit))) -> Response:
     assert principal.project is not None
@@ -72,7 +74,8 @@ async def create_experiment(request: Request,
     return _json(made.to_json(), 201)
 
 
-@router.get("/api/v1/experiment-sample-size", summary="Units per arm and days to detect an effect")
+@router.get("/api/v1/experiment-sample-size", summary="Units per arm and days to detect an effect",
+            responses=refusals(400, model=ErrorBody))
 def experiment_sample_size(baseline: float = Query(description="control conversion rate, or mean with sd"),
                            mde: float = Query(gt=0, le=10, description="relative effect to detect, 0.05 = 5%"),
                            sd: float | None = Query(None, gt=0, description="per-unit standard deviation (means)"),
@@ -87,7 +90,8 @@ def experiment_sample_size(baseline: float = Query(description="control conversi
     return _json({"per_arm": size.per_arm, "total": size.total, "days": size.days, "error": size.error}, status)
 
 
-@router.get("/api/v1/experiments/{key}", summary="One experiment with every version")
+@router.get("/api/v1/experiments/{key}", summary="One experiment with every version",
+            responses=refusals(404, model=ErrorBody))
 def show_experiment(request: Request, key: str,
                     principal: Principal = Depends(require(Permission.reports_view))) -> Response:
     assert principal.project is not None
@@ -98,7 +102,8 @@ def show_experiment(request: Request, key: str,
     return _json({**found.to_json(), "versions": svc.store.versions(found.id)})
 
 
-@router.put("/api/v1/experiments/{key}", summary="Change an experiment (a running one keeps its assignment)")
+@router.put("/api/v1/experiments/{key}", summary="Change an experiment (a running one keeps its assignment)",
+            responses=refusals(400, 404, 409, model=ErrorBody, s409="A running experiment's assignment cannot change"))
 async def update_experiment(request: Request, key: str,
                             principal: Principal = Depends(require(Permission.experiments_edit))) -> Response:
     assert principal.project is not None
@@ -122,19 +127,22 @@ def _transition(request: Request, key: str, principal: Principal, change: str) -
     return _json(done.to_json())
 
 
-@router.post("/api/v1/experiments/{key}/start", summary="Start (or start again, as a new version)")
+@router.post("/api/v1/experiments/{key}/start", summary="Start (or start again, as a new version)",
+             responses=refusals(404, 409, model=ErrorBody, s409="Running already, or its namespace range is taken"))
 def start_experiment(request: Request, key: str,
                      principal: Principal = Depends(require(Permission.experiments_edit))) -> Response:
     return _transition(request, key, principal, "start")
 
 
-@router.post("/api/v1/experiments/{key}/stop", summary="Stop; its results stay, covering the run")
+@router.post("/api/v1/experiments/{key}/stop", summary="Stop; its results stay, covering the run",
+             responses=refusals(404, 409, model=ErrorBody, s409="Not running"))
 def stop_experiment(request: Request, key: str,
                     principal: Principal = Depends(require(Permission.experiments_edit))) -> Response:
     return _transition(request, key, principal, "stop")
 
 
-@router.get("/api/v1/experiments/{key}/assign", summary="The variant of a unit, as the SDKs assign it")
+@router.get("/api/v1/experiments/{key}/assign", summary="The variant of a unit, as the SDKs assign it",
+            responses=refusals(400, 404, 413, 499, 504, model=ErrorBody))
 def assign_unit(request: Request, key: str, distinct_id: str = Query(min_length=1, max_length=255),
                 attributes: str | None = Query(None, max_length=8000,
                                                description="JSON object of SDK attributes (e.g. class, grade)"),
@@ -153,7 +161,8 @@ def assign_unit(request: Request, key: str, distinct_id: str = Query(min_length=
                   "reason": found.reason})
 
 
-@router.get("/api/v1/experiments/{key}/results", summary="Results per metric and variant")
+@router.get("/api/v1/experiments/{key}/results", summary="Results per metric and variant",
+            responses=refusals(400, 404, 413, 499, 504, model=ErrorBody))
 def experiment_results(request: Request, key: str, engine: Engine = Engine.frequentist, cuped: bool = False,
                        relative: bool = False, alpha: float = Query(0.05, gt=0, lt=0.5),
                        correction: Correction = Correction.holm,
@@ -167,7 +176,8 @@ def experiment_results(request: Request, key: str, engine: Engine = Engine.frequ
     return _json(result.model_dump(mode="json"))
 
 
-@router.get("/api/features/{client_key}", summary="Running experiments for the official GrowthBook SDKs")
+@router.get("/api/features/{client_key}", summary="Running experiments for the official GrowthBook SDKs",
+            responses=refusals(404, 413, 499, 504, model=ErrorBody, s404="Unknown client key"))
 def sdk_features(request: Request, client_key: str) -> Response:
     project = platform(request).catalog.by_write_key(client_key)
     if project is None:
