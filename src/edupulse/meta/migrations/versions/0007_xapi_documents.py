@@ -1,0 +1,65 @@
+"""xAPI document resources (State, Agent Profile, Activity Profile), canonical Activities and attachment contents.
+
+Revision ID: 0007_xapi_documents
+Revises: 0004_ui
+Create Date: 2026-12-07
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007_xapi_documents"
+down_revision = "0004_ui"
+branch_labels = None
+depends_on = None
+
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _project() -> sa.Column:
+    return sa.Column("project_id", sa.Integer(), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "xapi_documents",
+        sa.Column("id", ID, primary_key=True),
+        _project(),
+        sa.Column("resource", sa.String(16), nullable=False),
+        sa.Column("scope_key", sa.String(64), nullable=False),
+        sa.Column("document_key", sa.String(64), nullable=False),
+        sa.Column("activity_id", sa.Text(), nullable=False),
+        sa.Column("agent_key", sa.Text(), nullable=False),
+        sa.Column("registration", sa.String(36), nullable=False),
+        sa.Column("document_id", sa.Text(), nullable=False),
+        sa.Column("content_type", sa.String(255), nullable=False),
+        sa.Column("content", sa.LargeBinary(), nullable=False),
+        sa.Column("etag", sa.String(40), nullable=False),
+        sa.Column("updated_us", sa.BigInteger(), nullable=False),
+        sa.UniqueConstraint("project_id", "document_key", name="uq_xapi_document_key"),
+    )
+    op.create_index("ix_xapi_documents_scope_key", "xapi_documents", ["scope_key"])
+    op.create_table(
+        "xapi_activities",
+        sa.Column("id", ID, primary_key=True),
+        _project(),
+        sa.Column("activity_key", sa.String(64), nullable=False),
+        sa.Column("activity_id", sa.Text(), nullable=False),
+        sa.Column("definition", sa.Text(), nullable=False),
+        sa.Column("updated_us", sa.BigInteger(), nullable=False),
+        sa.UniqueConstraint("project_id", "activity_key", name="uq_xapi_activity_key"),
+    )
+    op.create_table(
+        "xapi_attachments",
+        sa.Column("id", ID, primary_key=True),
+        _project(),
+        sa.Column("sha2", sa.String(128), nullable=False),
+        sa.Column("content_type", sa.String(255), nullable=False),
+        sa.Column("content", sa.LargeBinary(), nullable=False),
+        sa.UniqueConstraint("project_id", "sha2", name="uq_xapi_attachment_sha2"),
+    )
+
+
+def downgrade() -> None:
+    for table in ("xapi_attachments", "xapi_activities", "xapi_documents"):
+        op.drop_table(table)
