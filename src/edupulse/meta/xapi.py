@@ -10,13 +10,13 @@ returns, which gives statements the same promise as ingested events.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, and_, exists, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -30,6 +30,26 @@ STATEMENTS = XapiStatement.__table__
 AGENTS = XapiStatementAgent.__table__
 ACTIVITIES = XapiStatementActivity.__table__
 ATTACHMENTS = XapiAttachment.__table__
+
+
+def _next_ids_sqlite(conn: Connection, count: int) -> list[int]:
+    # One writer per process holds the store's lock, and one server process owns a SQLite file; were another
+    # writer to take the same ids, the insert fails on the primary key and the request is decided again.
+    start = conn.execute(select(func.coalesce(func.max(STATEMENTS.c.id), 0))).scalar_one()
+    return list(range(start + 1, start + count + 1))
+
+
+def _next_ids_postgresql(conn: Connection, count: int) -> list[int]:
+    # The id column's own sequence, so several API processes never hand out one id twice.
+    query = text("SELECT nextval(pg_get_serial_sequence('xapi_statements', 'id')) FROM generate_series(1, :n)")
+    return list(conn.execute(query, {"n": count}).scalars())
+
+
+# How each database hands out the row ids of new statements.
+NEXT_IDS: dict[str, Callable[[Connection, int], list[int]]] = {
+    "sqlite": _next_ids_sqlite,
+    "postgresql": _next_ids_postgresql,
+}
 
 
 def _distinct(pairs: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
@@ -216,7 +236,10 @@ class StatementStore:
                    if n.document["verb"]["id"] == VOIDED and n.document["id"] not in existing}
         self._check_void_targets(conn, project_id, targets, statements)
         voided = set(targets)
-        voided.update(conn.execute(select(STATEMENTS.c.voids).where(mine, STATEMENTS.c.voids.in_(ids))).scalars())
+        # Filtered on the project here: with project_id in the query, SQLite scans the project's statements instead
+        # of using the index on voids.
+        voided.update(row.voids for row in conn.execute(select(STATEMENTS.c.voids, STATEMENTS.c.project_id).where(
+            STATEMENTS.c.voids.in_(ids))) if row.project_id == project_id)
         out: list[dict[str, Any]] = []
         rows: list[dict[str, Any]] = []
         added: list[dict[str, Any]] = []
@@ -256,6 +279,20 @@ class StatementStore:
         if rows:
             conn.execute(insert(ATTACHMENTS), rows)
 
+    def agent_names(self, project_id: int, agent_key: str, most: int = 100) -> list[str]:
+        """Names the project's latest statements gave an Agent (as actor or object), newest first."""
+        query = (select(STATEMENTS.c.document).join(AGENTS, AGENTS.c.statement_pk == STATEMENTS.c.id)
+                 .where(AGENTS.c.project_id == project_id, AGENTS.c.agent_key == agent_key,
+                        AGENTS.c.direct.is_(True)).order_by(STATEMENTS.c.id.desc()).limit(most))
+        names: list[str] = []
+        with self.meta.engine.connect() as conn:
+            for document in conn.execute(query).scalars():
+                statement = orjson.loads(document)
+                for found in (statement.get("actor"), statement.get("object")):
+                    if isinstance(found, dict) and ifi_key(found) == agent_key and "name" in found:
+                        names.append(found["name"])
+        return list(dict.fromkeys(names))
+
     def attachments(self, project_id: int, digests: Iterable[str]) -> dict[str, Attachment]:
         """The stored contents of attachments, by SHA-2 (those that were sent as parts)."""
         wanted = sorted({d.lower() for d in digests})
@@ -268,14 +305,15 @@ class StatementStore:
 
     @staticmethod
     def _insert(conn: Connection, project_id: int, rows: list[dict[str, Any]], added: list[dict[str, Any]]) -> None:
-        """The statements and their filter keys, in three multi-row inserts (SQLAlchemy Core: the ORM's bulk path
-        cost more than the rest of a request)."""
-        returned = conn.execute(insert(STATEMENTS).returning(STATEMENTS.c.statement_id, STATEMENTS.c.id), rows)
-        pks = {row.statement_id: row.id for row in returned}
+        """The statements and their filter keys, in three executemany inserts with the statements' row ids chosen
+        here (an INSERT ... RETURNING of the ids, or the ORM's bulk path, costs more than the rest of a request)."""
+        pks = NEXT_IDS[conn.dialect.name](conn, len(rows))
+        for row, pk in zip(rows, pks, strict=True):
+            row["id"] = pk
+        conn.execute(insert(STATEMENTS), rows)
         agents: list[dict[str, Any]] = []
         activities: list[dict[str, Any]] = []
-        for doc in added:
-            pk = pks[doc["id"]]
+        for doc, pk in zip(added, pks, strict=True):
             agents.extend({"statement_pk": pk, "project_id": project_id, "agent_key": key, "direct": direct}
                           for key, direct in _distinct(_agents(doc)))
             activities.extend({"statement_pk": pk, "project_id": project_id, "activity_id": key, "direct": direct}
