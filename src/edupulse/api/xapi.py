@@ -25,7 +25,14 @@ from edupulse.api.xapi_common import (
 )
 from edupulse.ingest.records import from_micros, to_micros
 from edupulse.ingest.validate import PreparedBatch, record_text
-from edupulse.ingest.xapi import SUPPORTED_VERSIONS, StatementError, complete, signature, validate_statement
+from edupulse.ingest.xapi import (
+    SUPPORTED_VERSIONS,
+    StatementError,
+    complete,
+    parse_json,
+    signature,
+    validate_statement,
+)
 from edupulse.ingest.xapi_events import to_records
 from edupulse.ingest.xapi_multipart import AttachmentPart, match_attachments, multipart_response, split_request
 from edupulse.ingest.xapi_query import StatementQuery, accept_languages, as_canonical, as_ids, encode_more, parse_query
@@ -54,9 +61,9 @@ async def _read_statements(request: Request, plat: Platform, project: ProjectInf
         except StatementError as exc:
             raise XapiError.bad(exc) from None
     try:
-        return orjson.loads(body), parts, kind == "multipart/mixed"
-    except orjson.JSONDecodeError as exc:
-        reason = f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        return parse_json(body), parts, kind == "multipart/mixed"
+    except StatementError as exc:
+        reason = f"{exc.location} {exc.reason}"
         await run_in_threadpool(plat.ingestor.quarantine_body, project, SOURCE, reason, body)
         raise XapiError(400, reason, "body") from None
 

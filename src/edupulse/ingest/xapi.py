@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 import uuid
 from typing import Any
@@ -57,6 +58,32 @@ STATEMENT_KEYS = frozenset(
 )
 SUBSTATEMENT_KEYS = frozenset({"objectType", "actor", "verb", "object", "result", "context", "timestamp",
                                "attachments"})
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise ValueError(f"the property {repeated[:40]!r} appears twice in one object")
+    return found
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(body: bytes) -> Any:
+    """A request's statements as JSON; an object with a property twice is refused (Data 2.4, XAPI-00021), which
+    faster parsers let through silently (they keep the last)."""
+    try:
+        return json.loads(body, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except UnicodeDecodeError:
+        raise StatementError("body", "is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise StatementError("body", f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:
+        raise StatementError("body", f"is not valid JSON: {exc}") from None
 
 
 def is_supported_version(text: str) -> bool:
