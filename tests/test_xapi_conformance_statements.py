@@ -265,6 +265,11 @@ def test_00002_floats_keep_their_precision(lrs: LRS) -> None:
     assert lrs.get(statementId=sid).json()["result"]["score"]["scaled"] == 0.123456789
 
 
+def test_00122_timestamps_keep_their_precision(lrs: LRS) -> None:
+    sid = lrs.store(with_path(full(), "timestamp", "2026-09-01T08:30:00.123456+08:00"))
+    assert lrs.get(statementId=sid).json()["timestamp"] == "2026-09-01T08:30:00.123456+08:00"
+
+
 def test_00012_parameters_follow_the_statement_rules(lrs: LRS) -> None:
     for params in ({"statementId": "abc"}, {"verb": "experienced"}, {"activity": "lesson 1"},
                    {"agent": "{\"name\": \"ann\"}"}, {"registration": "123"}, {"since": "yesterday"},
@@ -366,7 +371,7 @@ def post_multipart(lrs: LRS, body: bytes, content_type: str) -> httpx.Response:
     return lrs.http.post("/statements", content=body, headers={"Content-Type": content_type})
 
 
-def test_00127_content_type_must_be_json_or_multipart(lrs: LRS) -> None:
+def test_00127_00138_content_type_must_be_json_or_multipart(lrs: LRS) -> None:
     body = json.dumps(full()).encode()
     assert lrs.http.post("/statements", content=body, headers={"Content-Type": "text/plain"}).status_code == 400
     assert lrs.http.post("/statements", content=body).status_code == 400  # no Content-Type
