@@ -101,7 +101,8 @@ BAD = [
     ("authority", {"objectType": "Group", "mbox": "mailto:g@example.com", "member": [
         {"account": {"homePage": "http://lrs.example/OAuth/token", "name": "app"}}, {"mbox": "mailto:a@example.com"}]},
      "statement.authority", "anonymous"),
-    ("authority", {"objectType": "Group", "member": [{"mbox": "mailto:a@example.com"}, {"mbox": "mailto:b@example.com"}]},
+    ("authority", {"objectType": "Group", "member": [{"mbox": "mailto:a@example.com"},
+                                                     {"mbox": "mailto:b@example.com"}]},
      "statement.authority.member", "application"),
 ]
 

@@ -13,10 +13,10 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, and_, exists, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, exists, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -26,10 +26,10 @@ from edupulse.meta.models import XapiStatement, XapiStatementActivity, XapiState
 from edupulse.meta.xapi_activities import ActivityCatalogue
 from edupulse.meta.xapi_models import XapiAttachment
 
-STATEMENTS = XapiStatement.__table__
-AGENTS = XapiStatementAgent.__table__
-ACTIVITIES = XapiStatementActivity.__table__
-ATTACHMENTS = XapiAttachment.__table__
+STATEMENTS = cast(Table, XapiStatement.__table__)
+AGENTS = cast(Table, XapiStatementAgent.__table__)
+ACTIVITIES = cast(Table, XapiStatementActivity.__table__)
+ATTACHMENTS = cast(Table, XapiAttachment.__table__)
 
 
 def _next_ids_sqlite(conn: Connection, count: int) -> list[int]:

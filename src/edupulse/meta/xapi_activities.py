@@ -16,16 +16,17 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Table, insert, select, update
 
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.xapi_models import XapiActivity
 
 MERGED_MAPS = ("name", "description", "extensions")
 CACHE_SIZE = 20_000
+ACTIVITIES = cast(Table, XapiActivity.__table__)
 
 
 def activity_key(activity_id: str) -> str:
@@ -89,7 +90,7 @@ class ActivityCatalogue:
         if not news:
             return
         keys = {activity_key(a): a for a in news}
-        table = XapiActivity.__table__
+        table = ACTIVITIES
         stored = {row.activity_key: orjson.loads(row.definition) for row in conn.execute(
             select(table.c.activity_key, table.c.definition).where(
                 table.c.project_id == project_id, table.c.activity_key.in_(list(keys))))}
@@ -109,7 +110,7 @@ class ActivityCatalogue:
 
     def get(self, project_id: int, activity_id: str) -> dict[str, Any] | None:
         """The canonical definition of an Activity; None when no statement defined it."""
-        table = XapiActivity.__table__
+        table = ACTIVITIES
         with self.meta.engine.connect() as conn:
             text = conn.execute(select(table.c.definition).where(
                 table.c.project_id == project_id, table.c.activity_key == activity_key(activity_id))).scalar()
@@ -120,7 +121,7 @@ class ActivityCatalogue:
         keys = {activity_key(a): a for a in activity_ids}
         if not keys:
             return {}
-        table = XapiActivity.__table__
+        table = ACTIVITIES
         with self.meta.engine.connect() as conn:
             rows = conn.execute(select(table.c.activity_key, table.c.definition).where(
                 table.c.project_id == project_id, table.c.activity_key.in_(list(keys))))

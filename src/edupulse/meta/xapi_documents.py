@@ -20,16 +20,16 @@ import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.xapi_models import XapiDocument
 
-DOCUMENTS = XapiDocument.__table__
+DOCUMENTS = cast(Table, XapiDocument.__table__)
 STATE, AGENT_PROFILE, ACTIVITY_PROFILE = "state", "agent_profile", "activity_profile"
 JSON_TYPE = "application/json"
 T = TypeVar("T")
