@@ -36,7 +36,7 @@ from edupulse.ingest.xapi import (
 from edupulse.ingest.xapi_events import to_records
 from edupulse.ingest.xapi_multipart import AttachmentPart, match_attachments, multipart_response, split_request
 from edupulse.ingest.xapi_query import StatementQuery, accept_languages, as_canonical, as_ids, encode_more, parse_query
-from edupulse.ingest.xapi_types import uuid_text
+from edupulse.ingest.xapi_types import format_timestamp, uuid_text
 from edupulse.meta.db import ProjectInfo, QuarantineEntry
 from edupulse.meta.xapi import Attachment, NewStatement, StatementConflict, StatementStore
 from edupulse.runtime import Platform
@@ -111,7 +111,8 @@ def store_statements(plat: Platform, project: ProjectInfo, raw: list[Any], autho
         now = dt.datetime.now(dt.UTC)
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # `stored` is given in milliseconds
         try:
-            news = [NewStatement(complete(s, now, authority), signature(s), to_micros(now), s.get("timestamp"))
+            stored, stored_us = format_timestamp(now), to_micros(now)
+            news = [NewStatement(complete(s, stored, authority), signature(s), stored_us, s.get("timestamp"))
                     for s in valid]
         except StatementError as exc:
             errors.append((exc.location, exc.reason, raw))

@@ -98,9 +98,10 @@ _string = string
 def _object(value: Any, path: str, allowed: frozenset[str] | set[str] | tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise StatementError(path, f"must be an object, got {_type_name(value)}")
-    extra = sorted(set(value) - set(allowed))
+    extra = value.keys() - allowed
     if extra:
-        raise StatementError(f"{path}.{extra[0]}",
+        first = sorted(extra, key=str)[0]
+        raise StatementError(f"{path}.{first}",
                              f"is not a property xAPI defines here; allowed: {', '.join(sorted(allowed))}")
     return value
 
@@ -444,13 +445,14 @@ def signature(statement: dict[str, Any]) -> str:
         raise StatementError("statement", f"cannot be stored: {exc}") from None
 
 
-def complete(statement: dict[str, Any], stored: dt.datetime, asserted_by: dict[str, Any]) -> dict[str, Any]:
+def complete(statement: dict[str, Any], stored: dt.datetime | str, asserted_by: dict[str, Any]) -> dict[str, Any]:
     """The statement as the LRS stores it: id, timestamp, stored, authority (`asserted_by`, from the credentials)
-    and version filled in."""
+    and version filled in. `stored` may be given already formatted (a request's statements share it)."""
     out = dict(statement)
+    stored_text = stored if isinstance(stored, str) else format_timestamp(stored)
     out["id"] = statement.get("id") or str(uuid.uuid4())
-    out.setdefault("timestamp", format_timestamp(stored))
-    out["stored"] = format_timestamp(stored)
+    out.setdefault("timestamp", stored_text)
+    out["stored"] = stored_text
     out["authority"] = asserted_by
     out.setdefault("version", "1.0.0")
     return out

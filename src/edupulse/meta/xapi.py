@@ -52,6 +52,19 @@ NEXT_IDS: dict[str, Callable[[Connection, int], list[int]]] = {
 }
 
 
+STATEMENT_COLUMNS = ("id", "project_id", "statement_id", "stored_us", "verb_id", "registration", "ref_id", "voids",
+                     "voided", "signature", "document")
+# The DB-API placeholder of each parameter style (SQLite's qmark, psycopg's format/pyformat).
+PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def _executemany(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """A plain INSERT of many rows given as tuples, straight to the driver's executemany."""
+    mark = PLACEHOLDERS[conn.dialect.paramstyle]
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    conn.exec_driver_sql(sql, rows)
+
+
 def _distinct(pairs: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
     """Each key once, direct when any of its places is direct."""
     found: dict[str, bool] = {}
@@ -305,23 +318,21 @@ class StatementStore:
 
     @staticmethod
     def _insert(conn: Connection, project_id: int, rows: list[dict[str, Any]], added: list[dict[str, Any]]) -> None:
-        """The statements and their filter keys, in three executemany inserts with the statements' row ids chosen
-        here (an INSERT ... RETURNING of the ids, or the ORM's bulk path, costs more than the rest of a request)."""
+        """The statements and their filter keys, in three executemany inserts of plain tuples, with the statements'
+        row ids chosen here (an INSERT ... RETURNING of the ids, the ORM's bulk path, or SQLAlchemy's per-row
+        parameter handling cost more than the rest of a request)."""
         pks = NEXT_IDS[conn.dialect.name](conn, len(rows))
-        for row, pk in zip(rows, pks, strict=True):
-            row["id"] = pk
-        conn.execute(insert(STATEMENTS), rows)
-        agents: list[dict[str, Any]] = []
-        activities: list[dict[str, Any]] = []
+        _executemany(conn, STATEMENTS, STATEMENT_COLUMNS,
+                     [(pk, *(row[c] for c in STATEMENT_COLUMNS[1:])) for pk, row in zip(pks, rows, strict=True)])
+        agents: list[tuple[Any, ...]] = []
+        activities: list[tuple[Any, ...]] = []
         for doc, pk in zip(added, pks, strict=True):
-            agents.extend({"statement_pk": pk, "project_id": project_id, "agent_key": key, "direct": direct}
-                          for key, direct in _distinct(_agents(doc)))
-            activities.extend({"statement_pk": pk, "project_id": project_id, "activity_id": key, "direct": direct}
-                              for key, direct in _distinct(_activities(doc)))
+            agents.extend((pk, project_id, key, direct) for key, direct in _distinct(_agents(doc)))
+            activities.extend((pk, project_id, key, direct) for key, direct in _distinct(_activities(doc)))
         if agents:
-            conn.execute(insert(AGENTS), agents)
+            _executemany(conn, AGENTS, ("statement_pk", "project_id", "agent_key", "direct"), agents)
         if activities:
-            conn.execute(insert(ACTIVITIES), activities)
+            _executemany(conn, ACTIVITIES, ("statement_pk", "project_id", "activity_id", "direct"), activities)
 
     @staticmethod
     def _check_void_targets(conn: Connection, project_id: int, targets: dict[str, int],

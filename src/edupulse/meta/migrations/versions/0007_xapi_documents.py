@@ -1,4 +1,5 @@
-"""xAPI document resources (State, Agent Profile, Activity Profile), canonical Activities and attachment contents.
+"""xAPI document resources (State, Agent Profile, Activity Profile), canonical Activities and attachment contents;
+partial indexes on the statements' voids, ref_id and registration.
 
 Revision ID: 0007_xapi_documents
 Revises: 0004_ui
@@ -20,7 +21,17 @@ def _project() -> sa.Column:
     return sa.Column("project_id", sa.Integer(), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
 
 
+# Most statements neither void nor refer to another, and many have no registration: indexes of only the rows that
+# have a value cost those statements nothing to insert (the filters ask for values, which implies not null).
+PARTIAL = ("voids", "ref_id", "registration")
+
+
 def upgrade() -> None:
+    for column in PARTIAL:
+        op.drop_index(f"ix_xapi_statements_{column}", table_name="xapi_statements")
+        condition = sa.text(f"{column} IS NOT NULL")
+        op.create_index(f"ix_xapi_statements_{column}", "xapi_statements", [column], sqlite_where=condition,
+                        postgresql_where=condition)
     op.create_table(
         "xapi_documents",
         sa.Column("id", ID, primary_key=True),
@@ -63,3 +74,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("xapi_attachments", "xapi_activities", "xapi_documents"):
         op.drop_table(table)
+    for column in PARTIAL:
+        op.drop_index(f"ix_xapi_statements_{column}", table_name="xapi_statements")
+        op.create_index(f"ix_xapi_statements_{column}", "xapi_statements", [column])
