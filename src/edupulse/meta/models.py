@@ -120,14 +120,15 @@ class XapiStatement(Base):
 
 class XapiStatementAgent(Base):
     """An Agent or identified Group a statement concerns: `direct` for its actor and object (the `agent` filter),
-    else one of the others `related_agents` looks at (authority, instructor, team, sub-statement)."""
+    else one of the others `related_agents` looks at (authority, instructor, team, sub-statement). The primary key
+    is the filter's lookup (a table without rowid on SQLite: one B-tree per row, not a table and two indexes)."""
 
     __tablename__ = "xapi_statement_agents"
+    __table_args__ = {"sqlite_with_rowid": False}
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    statement_pk: Mapped[int] = mapped_column(ForeignKey("xapi_statements.id", ondelete="CASCADE"), index=True)
-    project_id: Mapped[int] = mapped_column(Integer)
-    agent_key: Mapped[str] = mapped_column(String(2100))
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    agent_key: Mapped[str] = mapped_column(String(2100), primary_key=True)
+    statement_pk: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     direct: Mapped[bool] = mapped_column(default=True)
 
 
@@ -135,11 +136,11 @@ class XapiStatementActivity(Base):
     """An Activity a statement concerns: `direct` for its object, else a context or sub-statement activity."""
 
     __tablename__ = "xapi_statement_activities"
+    __table_args__ = {"sqlite_with_rowid": False}
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    statement_pk: Mapped[int] = mapped_column(ForeignKey("xapi_statements.id", ondelete="CASCADE"), index=True)
-    project_id: Mapped[int] = mapped_column(Integer)
-    activity_id: Mapped[str] = mapped_column(String(2048))
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    activity_id: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    statement_pk: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     direct: Mapped[bool] = mapped_column(default=True)
 
 
