@@ -230,3 +230,14 @@ def test_documents_one_writer_wins(meta: MetadataStore) -> None:
     for thread in threads:
         thread.join()
     assert sorted(statuses) == [204, 412, 412, 412, 412, 412]
+
+
+def test_statement_references_are_followed_along_chains(meta: MetadataStore) -> None:
+    project = meta.create_project("Chains").project.id
+    store = StatementStore(meta)
+    first = stmt(activity="https://s.example/l/chain")
+    second = stmt(verb="commented") | {"object": {"objectType": "StatementRef", "id": first["id"]}}
+    third = stmt(verb="liked") | {"object": {"objectType": "StatementRef", "id": second["id"]}}
+    store.save(project, [new(first), new(second), new(third)])
+    found = store.query(project, StatementFilter(activity="https://s.example/l/chain"), None, 10)
+    assert ids(found) == [third["id"], second["id"], first["id"]]

@@ -382,14 +382,17 @@ class StatementStore:
 
     def query(self, project_id: int, f: StatementFilter, after: int | None, limit: int) -> list[tuple[int, str]]:
         """(row id, JSON) of matching statements, not voided, in stored order, after the row `after` (paging).
-        A statement that refers to a matching statement (StatementRef) matches too (Communication 2.1.3)."""
+        A statement that refers to a matching statement (StatementRef) matches too, and so on along chains of
+        references (Communication 2.1.3)."""
         conditions = self._matches(project_id, f, XapiStatement)
         where: list[ColumnElement[bool]] = [XapiStatement.project_id == project_id, XapiStatement.voided.is_(False)]
         if conditions:
-            inner = aliased(XapiStatement)
+            inner, referring = aliased(XapiStatement), aliased(XapiStatement)
             matched = select(inner.statement_id).where(inner.project_id == project_id,
-                                                       *self._matches(project_id, f, inner))
-            where.append(or_(and_(*conditions), XapiStatement.ref_id.in_(matched.scalar_subquery())))
+                                                       *self._matches(project_id, f, inner)).cte(recursive=True)
+            matched = matched.union(select(referring.statement_id).where(
+                referring.project_id == project_id, referring.ref_id == matched.c.statement_id))
+            where.append(or_(and_(*conditions), XapiStatement.ref_id.in_(select(matched.c.statement_id))))
         if f.since_us is not None:
             where.append(XapiStatement.stored_us > f.since_us)
         if f.until_us is not None:
