@@ -111,8 +111,8 @@ def store_statements(plat: Platform, project: ProjectInfo, raw: list[Any], autho
         now = dt.datetime.now(dt.UTC)
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # `stored` is given in milliseconds
         try:
-            stored, stored_us = format_timestamp(now), to_micros(now)
-            news = [NewStatement(complete(s, stored, authority), signature(s), stored_us, s.get("timestamp"))
+            stored_at, stored_us = format_timestamp(now), to_micros(now)
+            news = [NewStatement(complete(s, stored_at, authority), signature(s), stored_us, s.get("timestamp"))
                     for s in valid]
         except StatementError as exc:
             errors.append((exc.location, exc.reason, raw))
