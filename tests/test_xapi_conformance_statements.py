@@ -410,6 +410,10 @@ def test_00128_00129_00130_00131_00132_00134_00135_multipart_attachments(lrs: LR
         response = post_multipart(lrs, body, kind)
         assert response.status_code == 400, (requirement, response.text)
     assert lrs.get(statementId=fresh["id"]).status_code == 404
+    # multipart/mixed without attachment parts: statements without attachments, or whose attachments have fileUrl
+    only_urls = [full(), statement()]
+    body, kind = multipart([({"Content-Type": "application/json"}, json.dumps(only_urls).encode())])
+    assert post_multipart(lrs, body, kind).status_code == 200
 
 
 def test_00133_all_statements_are_in_the_first_part(lrs: LRS) -> None:
