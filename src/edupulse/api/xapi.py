@@ -13,9 +13,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from edupulse.api.auth import platform
+from edupulse.api.errors import refusals
 from edupulse.api.xapi_common import (
     COLLECTION_TAG,
+    REFUSALS,
     XapiError,
+    XapiProblem,
     authorize,
     body_of,
     consistent_through,
@@ -41,7 +44,10 @@ from edupulse.meta.db import ProjectInfo, QuarantineEntry
 from edupulse.meta.xapi import Attachment, NewStatement, StatementConflict, StatementStore
 from edupulse.runtime import Platform
 
-router = APIRouter(tags=[COLLECTION_TAG])
+router = APIRouter(tags=[COLLECTION_TAG], responses=REFUSALS)
+STATEMENTS = {"description": "A statement, or {statements, more}; with ?attachments=true as multipart/mixed",
+              "content": {"application/json": {"schema": {"type": "object"}},
+                          "multipart/mixed": {"schema": {"type": "string"}}}}
 SOURCE = "xapi"
 
 
@@ -160,7 +166,9 @@ async def _store(request: Request, project: ProjectInfo, raw: list[Any], parts: 
     return ids
 
 
-@router.post("/xapi/statements", summary="xAPI: store one statement or a list (all or nothing); returns the ids")
+@router.post("/xapi/statements", summary="xAPI: store one statement or a list (all or nothing); returns the ids",
+             responses={200: {"model": list[str], "description": "The ids of the statements, in order"},
+                        **refusals(409, model=XapiProblem, s409="A statement of this id exists with other content")})
 async def post_statements(request: Request) -> Response:
     try:
         project = authorize(request, read=False)
@@ -181,7 +189,10 @@ async def post_statements(request: Request) -> Response:
         return exc.response()
 
 
-@router.put("/xapi/statements", summary="xAPI: store one statement under the id given as statementId")
+@router.put("/xapi/statements", summary="xAPI: store one statement under the id given as statementId",
+            status_code=204, responses={204: {"description": "Stored (or stored before with the same content)"},
+                                        **refusals(409, model=XapiProblem,
+                                                   s409="A statement of this id exists with other content")})
 async def put_statement(request: Request) -> Response:
     try:
         project = authorize(request, read=False)
@@ -266,8 +277,9 @@ async def _get(request: Request, project: ProjectInfo, query: StatementQuery, he
     return _payload(request, project, content, documents, query.attachments, headers)
 
 
-@router.api_route("/xapi/statements", methods=["GET", "HEAD"],
-                  summary="xAPI: one statement by statementId / voidedStatementId, or statements by filters")
+@router.get("/xapi/statements",
+            summary="xAPI: one statement by statementId / voidedStatementId, or statements by filters",
+            responses={200: STATEMENTS, **refusals(404, model=XapiProblem, s404="No such statement")})
 async def get_statements(request: Request) -> Response:
     headers = consistent_through()  # on every answer, errors too (Communication 2.1.3.s2.b5)
     try:
@@ -281,6 +293,17 @@ async def get_statements(request: Request) -> Response:
         return exc.response(headers)
 
 
-@router.api_route("/xapi/about", methods=["GET", "HEAD"], summary="xAPI: the versions this server speaks")
+# HEAD is its own operation (one route of two methods would give both one operation id)
+router.add_api_route("/xapi/statements", get_statements, methods=["HEAD"], summary="xAPI: the headers of the GET",
+                     responses={200: {"description": "The headers of the GET"},
+                                **refusals(404, model=XapiProblem, s404="No such statement")})
+
+
+@router.get("/xapi/about", summary="xAPI: the versions this server speaks", responses={
+    200: {"description": "The versions (and no extensions)", "content": {"application/json": {}}}})
 def about() -> Response:
     return respond(orjson.dumps({"version": list(SUPPORTED_VERSIONS), "extensions": {}}))
+
+
+router.add_api_route("/xapi/about", about, methods=["HEAD"], summary="xAPI: the headers of the GET of about",
+                     responses={200: {"description": "The headers of the GET"}})

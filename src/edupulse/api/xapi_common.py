@@ -13,8 +13,10 @@ from typing import Any
 
 import orjson
 from fastapi import Request, Response
+from pydantic import BaseModel
 
 from edupulse.api.auth import platform
+from edupulse.api.errors import refusals
 from edupulse.api.ingest import read_body
 from edupulse.ingest.validate import BodyError
 from edupulse.ingest.xapi import XAPI_VERSION, agent, ifi_key, is_supported_version
@@ -29,6 +31,18 @@ CONSISTENT_THROUGH = "X-Experience-API-Consistent-Through"
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="xAPI"'}
 COLLECTION_TAG = "collection: xAPI"
 _LRS_LOCK = threading.Lock()
+
+
+class XapiProblem(BaseModel):
+    """Why the request was refused, and where (a parameter, header or part of a statement)."""
+
+    error: str
+    location: str | None = None
+
+
+# What every xAPI route may answer besides its own results (the OpenAPI description of its routers).
+REFUSALS = refusals(400, 401, 403, 413, 415, 503, model=XapiProblem,
+                    s403="The Basic password is not the project's secret API key")
 
 
 class XapiError(Exception):

@@ -21,9 +21,12 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from edupulse.api.errors import refusals
 from edupulse.api.xapi_common import (
     COLLECTION_TAG,
+    REFUSALS,
     XapiError,
+    XapiProblem,
     agent_param,
     authorize,
     body_of,
@@ -45,7 +48,7 @@ from edupulse.meta.xapi_documents import (
     Preconditions,
 )
 
-router = APIRouter(tags=[COLLECTION_TAG])
+router = APIRouter(tags=[COLLECTION_TAG], responses=REFUSALS)
 OCTET_STREAM = "application/octet-stream"
 
 
@@ -162,26 +165,34 @@ async def _document(request: Request, kind: str) -> Response:
         return exc.response()
 
 
-METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE"]
+def _document_route(path: str, kind: str, what: str) -> None:
+    """GET, HEAD, PUT, POST and DELETE of a document resource, one route (and OpenAPI operation) per method."""
+
+    async def endpoint(request: Request) -> Response:
+        return await _document(request, kind)
+
+    found = {"description": "The document (with ETag and Last-Modified), or a JSON array of document ids",
+             "content": {"application/json": {}, "*/*": {}}}
+    changed = {"description": "Stored, merged or deleted"}
+    routes: dict[str, dict[Any, Any]] = {
+        "GET": {200: found, **refusals(404, model=XapiProblem, s404="No such document")},
+        "HEAD": {200: {"description": "The headers of the GET"},
+                 **refusals(404, model=XapiProblem, s404="No such document")},
+        "PUT": {204: changed, **refusals(409, 412, model=XapiProblem,
+                                         s409="The document exists: send If-Match with its ETag")},
+        "POST": {204: changed, **refusals(412, model=XapiProblem)},
+        "DELETE": {204: changed, **refusals(412, model=XapiProblem)},
+    }
+    for method, responses in routes.items():
+        router.add_api_route(path, endpoint, methods=[method], name=f"{kind}_{method.lower()}",
+                             summary=f"xAPI {what}: {method}", responses=responses,
+                             status_code=204 if method in ("PUT", "POST", "DELETE") else 200)
 
 
-@router.api_route("/xapi/activities/state", methods=METHODS,
-                  summary="xAPI State: one document by stateId (GET, PUT, POST merges JSON, DELETE), or the ids / "
-                          "all documents of an Activity, Agent and registration")
-async def state(request: Request) -> Response:
-    return await _document(request, STATE)
-
-
-@router.api_route("/xapi/activities/profile", methods=METHODS,
-                  summary="xAPI Activity Profile: one document by profileId, or the ids of an Activity's documents")
-async def activity_profile(request: Request) -> Response:
-    return await _document(request, ACTIVITY_PROFILE)
-
-
-@router.api_route("/xapi/agents/profile", methods=METHODS,
-                  summary="xAPI Agent Profile: one document by profileId, or the ids of an Agent's documents")
-async def agent_profile(request: Request) -> Response:
-    return await _document(request, AGENT_PROFILE)
+_document_route("/xapi/activities/state", STATE,
+                "State (one document by stateId; without it GET lists ids, DELETE removes the scope's documents)")
+_document_route("/xapi/activities/profile", ACTIVITY_PROFILE, "Activity Profile (one document by profileId)")
+_document_route("/xapi/agents/profile", AGENT_PROFILE, "Agent Profile (one document by profileId)")
 
 
 def person(agent: dict[str, Any], names: list[str]) -> dict[str, Any]:
@@ -197,8 +208,8 @@ def person(agent: dict[str, Any], names: list[str]) -> dict[str, Any]:
     return out
 
 
-@router.api_route("/xapi/agents", methods=["GET", "HEAD"],
-                  summary="xAPI Agents: the Person object of an Agent (its names and identifier)")
+@router.get("/xapi/agents", summary="xAPI Agents: the Person object of an Agent (its names and identifier)",
+            responses={200: {"description": "The Person object", "content": {"application/json": {}}}})
 async def agents(request: Request) -> Response:
     try:
         project = authorize(request, read=True)
@@ -210,8 +221,9 @@ async def agents(request: Request) -> Response:
         return exc.response()
 
 
-@router.api_route("/xapi/activities", methods=["GET", "HEAD"],
-                  summary="xAPI Activities: an Activity with the definition merged from the project's statements")
+@router.get("/xapi/activities",
+            summary="xAPI Activities: an Activity with the definition merged from the project's statements",
+            responses={200: {"description": "The Activity", "content": {"application/json": {}}}})
 async def activities(request: Request) -> Response:
     try:
         project = authorize(request, read=True)
@@ -227,3 +239,9 @@ async def activities(request: Request) -> Response:
         return respond(orjson.dumps(body))
     except XapiError as exc:
         return exc.response()
+
+
+router.add_api_route("/xapi/agents", agents, methods=["HEAD"], summary="xAPI Agents: the headers of the GET",
+                     responses={200: {"description": "The headers of the GET"}})
+router.add_api_route("/xapi/activities", activities, methods=["HEAD"],
+                     summary="xAPI Activities: the headers of the GET", responses={200: {"description": "The headers"}})

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from edupulse.ingest.records import nested_too_deep
 from edupulse.ingest.xapi_types import (
     StatementError,
     duration_seconds,
@@ -48,6 +49,7 @@ INTERACTION_TYPES = frozenset(
 COMPONENTS = {"choice": {"choices"}, "sequencing": {"choices"}, "likert": {"scale"}, "matching": {"source", "target"},
               "performance": {"steps"}}
 ALL_COMPONENTS = ("choices", "scale", "source", "target", "steps")
+MAX_STATEMENT_DEPTH = 64  # levels of arrays and objects in a statement (docs/xapi.md)
 
 _VERSION = re.compile(r"^1\.0(\.\d+)?$")
 _SHA2 = re.compile(r"^(?:[0-9a-fA-F]{56}|[0-9a-fA-F]{64}|[0-9a-fA-F]{96}|[0-9a-fA-F]{128})$")
@@ -404,6 +406,8 @@ def validate_statement(value: Any, path: str = "statement") -> dict[str, Any]:
     """Check one statement against the specification; return it in the form the LRS stores."""
     if not isinstance(value, dict):
         raise StatementError(path, f"must be a statement object, got {_type_name(value)}")
+    if nested_too_deep(value, MAX_STATEMENT_DEPTH):
+        raise StatementError(path, f"nests arrays and objects more than {MAX_STATEMENT_DEPTH} levels deep")
     out = _body(value, path, STATEMENT_KEYS, substatement=False)
     if "id" in value:
         out["id"] = uuid_text(value["id"], f"{path}.id")
