@@ -221,8 +221,8 @@ main.add_command(segment_group)
 def query_command(ctx: click.Context, file: str, project_name: str, as_csv: bool) -> None:
     """Run an analysis described by a JSON file (- for standard input); print the result as JSON, the same
     as POST /api/v1/query. See docs/queries.md."""
-    from edupulse.queries import QueryError, run_query
-    from edupulse.queries.base import to_csv
+    from edupulse.queries.errors import QueryError
+    from edupulse.queries.service import InternalQueryError
     from edupulse.runtime import Platform
     from edupulse.store.duckdb import StoreLockedError
 
@@ -239,10 +239,11 @@ def query_command(ctx: click.Context, file: str, project_name: str, as_csv: bool
     try:
         project_info = _project(platform.meta, project_name)
         try:
-            result = run_query(platform.query_env(), project_info, data)
-        except QueryError as exc:
+            answer = platform.query_service().run(project_info, data)
+        except (QueryError, InternalQueryError) as exc:
             _fail(f"{file}: {exc}")
-        click.echo(to_csv(result) if as_csv else json.dumps(result, ensure_ascii=False, default=str), nl=not as_csv)
+        click.echo(answer.to_csv() if as_csv else json.dumps(answer.to_wire(), ensure_ascii=False, default=str),
+                   nl=not as_csv)
     finally:
         platform.close()
 

@@ -20,26 +20,35 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 from wire_cases import DAYS, END, ERRORS, LEARNERS, METRICS, NOW, SEED, SEGMENTS, cases  # noqa: E402
 
 from edupulse.conf import Settings  # noqa: E402
-from edupulse.queries import QueryError, run_query  # noqa: E402
-from edupulse.queries.base import QueryEnv, to_csv  # noqa: E402
-from edupulse.queries.metrics import MetricDefinition, MetricRef  # noqa: E402
+from edupulse.meta.analysis import AnalysisMetadata  # noqa: E402
 from edupulse.ops.segments import SegmentCatalog  # noqa: E402
+from edupulse.queries.errors import QueryError  # noqa: E402
+from edupulse.queries.metrics import MetricDefinition, MetricRef  # noqa: E402
+from edupulse.queries.service import QueryResult, QueryService  # noqa: E402
 from edupulse.runtime import Platform  # noqa: E402
 from edupulse.sim import SimulationConfig, simulate  # noqa: E402
 
 WIRE, SQL = HERE / "wire", HERE / "sql"
 
 
-def wire(result: dict[str, Any]) -> bytes:
-    pinned = {**result, "timings": {"seconds": 0}} if "timings" in result else dict(result)
-    if "sql" in pinned:
-        pinned["sql"] = len(pinned["sql"])
+def wire(answer: QueryResult[Any]) -> bytes:
+    """The response as sent, with its timing zeroed and its SQL texts counted."""
+    pinned = answer.to_wire()
+    pinned["timings"] = {"seconds": 0}
+    pinned["sql"] = len(pinned["sql"])
     return orjson.dumps(pinned, option=orjson.OPT_NON_STR_KEYS)
 
 
-def lookup(name: str) -> MetricRef | None:
-    found = METRICS.get(name)
-    return MetricRef(name, 1, MetricDefinition.model_validate(found)) if found is not None else None
+def refusal(exc: QueryError) -> bytes:
+    return orjson.dumps({"status": exc.status, "error": str(exc)})
+
+
+class WireMetadata(AnalysisMetadata):
+    """The project's metadata, with the metrics the cases name fixed (not the catalogue's defaults)."""
+
+    def metric(self, project_id: int, name: str) -> MetricRef | None:
+        found = METRICS.get(name)
+        return MetricRef(name, 1, MetricDefinition.model_validate(found)) if found is not None else None
 
 
 def main() -> None:
@@ -61,19 +70,16 @@ def main() -> None:
             print("chDB is not installed: ClickHouse SQL not written")
         for name, query in {**cases(), **ERRORS}.items():
             for dialect, store in stores.items():
-                env = QueryEnv(store, platform.meta)
+                service = QueryService(store, WireMetadata(platform.meta))
                 try:
-                    result = run_query(env, project, query, now=NOW, metrics=lookup)
+                    answer = service.run(project, query, now=NOW)
                 except QueryError as exc:
-                    refused = orjson.dumps({"status": exc.status, "error": str(exc)}) + b"\n"
                     if dialect == "duckdb":
-                        (WIRE / f"{name}.json").write_bytes(refused)
+                        (WIRE / f"{name}.json").write_bytes(refusal(exc) + b"\n")
                     continue
-                (SQL / dialect).mkdir(parents=True, exist_ok=True)
-                (SQL / dialect / f"{name}.sql").write_text(";\n\n".join(result["sql"]) + ";\n", encoding="utf-8")
                 if dialect == "duckdb":
-                    (WIRE / f"{name}.json").write_bytes(wire(result) + b"\n")
-                    (WIRE / f"{name}.csv").write_text(to_csv(result), encoding="utf-8")
+                    (WIRE / f"{name}.json").write_bytes(wire(answer) + b"\n")
+                    (WIRE / f"{name}.csv").write_text(answer.to_csv(), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The advisor hook: restrict analyses to the persons assigned to a user. `person_scope` returns a condition
-on `events_resolved` (alias `e`) that every query runner ANDs into what it reads (Context.person_scope)."""
+"""Person scope: restrict analyses to some persons (advisors see only the persons assigned to them).
+`person_scope` returns a condition on `events_resolved` (alias `e`) that every read of events ANDs in
+(Context.person_scope)."""
 
 from __future__ import annotations
 
