@@ -21,10 +21,12 @@ from typing import Any
 
 import pytest
 
-from edupulse.conf import Settings
+from edupulse.conf import QuerySettings, Settings
+from edupulse.meta.analysis import AnalysisMetadata
 from edupulse.meta.db import ProjectInfo
-from edupulse.queries import run_query
-from edupulse.queries.base import QueryEnv
+from edupulse.queries.registry import Registry
+from edupulse.queries.results import Table, to_csv
+from edupulse.queries.service import QueryResult, QueryService, ResultCache
 from edupulse.runtime import Platform
 from edupulse.store.base import EventStore
 
@@ -93,12 +95,18 @@ class History:
         if _Mirror.holder == self.token:
             _Mirror.holder = None
 
-    def env(self, engine: str = "duckdb") -> QueryEnv:
+    def service(self, engine: str = "duckdb", cache: ResultCache | None = None,
+                limits: QuerySettings | None = None) -> QueryService:
         store = self.platform.store if engine == "duckdb" else _Mirror.load(self)
-        return QueryEnv(store, self.platform.meta)
+        return QueryService(store, AnalysisMetadata(self.platform.meta), cache, limits or QuerySettings())
+
+    def answer(self, query: dict[str, Any], engine: str = "duckdb", now: dt.datetime = NOW) -> QueryResult[Any]:
+        """The typed result (with its frame), on one engine."""
+        return self.service(engine).run(self.project, query, now=now)
 
     def run(self, query: dict[str, Any], engine: str = "duckdb", now: dt.datetime = NOW) -> dict[str, Any]:
-        return run_query(self.env(engine), self.project, query, now=now)
+        """The response as the API sends it (JSON-like)."""
+        return self.answer(query, engine, now).to_wire()
 
     def both(self, query: dict[str, Any], now: dt.datetime = NOW) -> dict[str, Any]:
         """Run on DuckDB and on ClickHouse; assert the results are equal; return DuckDB's."""
@@ -112,6 +120,16 @@ class History:
         if _Mirror.holder == self.token:
             _Mirror.holder = None
         self.platform.close()
+
+
+def table_of(wire: dict[str, Any]) -> Table:
+    """The table (for CSV) of a response as sent: it is read back into its kind's response model."""
+    model = Registry().runner(wire["kind"]).response_model
+    return model.model_validate({k: v for k, v in wire.items() if k in model.model_fields}).to_table()
+
+
+def csv_of(wire: dict[str, Any]) -> str:
+    return to_csv(table_of(wire))
 
 
 def normalized(value: Any) -> Any:

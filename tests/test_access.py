@@ -12,7 +12,7 @@ import pytest
 from edupulse.api.auth import route_permissions, takes_write_key, uses_dependency, write_project
 from edupulse.auth.masking import mask_value, match_token
 from edupulse.auth.permissions import MATRIX, Permission, Role, documented_routes
-from edupulse.queries import RUNNERS
+from edupulse.queries.registry import Registry
 from gov_fixtures import Gov
 
 # Routes that need no permission: status, sign-in, and what any signed-in caller may do to their own session.
@@ -111,7 +111,7 @@ def test_unauthenticated_requests_get_401(gov: Gov) -> None:
             assert _call(gov, method, path, {}) == 401, f"{method} {path}"
 
 
-@pytest.mark.parametrize("kind", sorted(RUNNERS))
+@pytest.mark.parametrize("kind", Registry().kinds)
 def test_a_viewer_cannot_reach_another_project_through_any_query_kind(gov: Gov, kind: str) -> None:
     if kind not in EXAMPLES:
         pytest.fail(f"add an example query of kind {kind!r} to EXAMPLES in {__file__}")

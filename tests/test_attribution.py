@@ -15,10 +15,9 @@ import pyarrow as pa
 import pytest
 
 from edupulse.importer.spend import SPEND_SCHEMA
-from edupulse.queries import QueryError
-from edupulse.queries.base import result_table, to_csv
+from edupulse.queries.errors import QueryError
 from edupulse.store.base import WriteBatch
-from engines import History
+from engines import History, csv_of, table_of
 
 HOSTILE = "渠道'); DROP TABLE events; --\""
 MODELS = ["first_touch", "last_touch", "linear", "position_based", "time_decay"]
@@ -238,11 +237,11 @@ def test_spend_cost_cac_and_roi(loaded: History) -> None:
     assert channels["(none)"]["cost"] == 0
     assert channels["(none)"]["models"]["last_touch"]["roi"] is None
     assert result["totals"]["cost"] == 950
-    columns, rows = result_table(result)
+    columns, rows = table_of(result)
     assert columns == ["channel", "conversions_touched", "cost", "last_touch_conversions", "last_touch_revenue",
                        "last_touch_cac", "last_touch_roi"]
     assert len(rows) == len(result["channels"])
-    assert to_csv(result).startswith("channel,conversions_touched,cost,")
+    assert csv_of(result).startswith("channel,conversions_touched,cost,")
 
 
 def test_channels_beyond_the_limit_are_other(loaded: History) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from edupulse.conf import Settings
-from edupulse.queries import run_query
-from edupulse.queries.base import QueryEnv
+from edupulse.meta.analysis import AnalysisMetadata
+from edupulse.queries.service import QueryService
 from edupulse.runtime import Platform
 from edupulse.store.base import WriteBatch
 from edupulse.store.schema import PropertyType
@@ -95,8 +95,8 @@ def test_same_batches_same_rows_same_answers(pair: tuple[Platform, Any]) -> None
     query = {"kind": "trends", "series": [{"event": "page_view", "math": "unique"}, {"event": "order_paid",
              "math": "sum", "property": "amount"}], "breakdown": {"properties": ["person.grade"]},
              "date_range": {"date_from": "2026-09-01", "date_to": "2026-09-03"}}
-    on_duck = run_query(QueryEnv(duck, platform.meta), project, query, now=NOW)
-    on_house = run_query(QueryEnv(house, platform.meta), project, query, now=NOW)
+    on_duck = QueryService(duck, AnalysisMetadata(platform.meta)).run(project, query, now=NOW).to_wire()
+    on_house = QueryService(house, AnalysisMetadata(platform.meta)).run(project, query, now=NOW).to_wire()
     assert normalized(on_house) == normalized(on_duck)
     assert house.data_version() > 0
 

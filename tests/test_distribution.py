@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 
 from edupulse.ops.segments import SegmentCatalog
-from edupulse.queries import QueryError, run_query
-from edupulse.queries.base import to_csv
 from edupulse.queries.distribution import equal_edges
-from engines import NOW, History
+from edupulse.queries.errors import QueryError
+from engines import History, csv_of
 
 
 def sh(text: str) -> str:
@@ -89,7 +88,7 @@ def test_how_often_with_automatic_buckets(loaded: History) -> None:
     assert (series["persons"], series["mean"], series["median"], series["min"], series["max"]) == (3, 3, 3, 1, 5)
     assert series["p90"] == pytest.approx(4.6)  # interpolated between 3 and 5
     assert result["buckets"][-1] == {"label": "5-9", "low": 5, "high": 10}
-    assert "5-9,1" in to_csv(result)
+    assert "5-9,1" in csv_of(result)
 
 
 def test_active_days_are_local_days(loaded: History) -> None:
@@ -192,5 +191,5 @@ def test_equal_edges_are_round() -> None:
 )
 def test_errors_say_what_and_where(loaded: History, query: dict[str, Any], words: str) -> None:
     with pytest.raises(QueryError, match=words):
-        run_query(loaded.platform.store, loaded.project, {"kind": "distribution", "event": "lesson_attended",
-                                                          **query}, now=NOW)
+        loaded.run({"kind": "distribution", "event": "lesson_attended",
+                                                          **query})

@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from edupulse.queries import QueryError
-from edupulse.queries.base import context
 from edupulse.queries.common import local_midnight
+from edupulse.queries.errors import QueryError
 from edupulse.queries.funnel import FunnelQuery
 from edupulse.queries.funnel_sql import FunnelPlan
 from engines import History, requires_chdb
@@ -251,9 +250,8 @@ def test_errors_say_what_and_where(loaded: History, query: dict[str, Any], words
 
 
 def test_table_for_csv(loaded: History) -> None:
-    from edupulse.queries.base import to_csv
-
-    text = to_csv(funnel(loaded, breakdown={"properties": ["src"]}))
+    text = loaded.answer({"kind": "funnel", "steps": STEPS, "window": DAY, "breakdown": {"properties": ["src"]},
+                          "date_range": {"date_from": "2026-09-01", "date_to": "2026-09-07"}}).to_csv()
     assert text.splitlines()[0] == ("breakdown,step,event,count,conversion_rate,step_conversion_rate,"
                                     "average_seconds,median_seconds")
     assert "douyin,3,pay,2,1.0,1.0,43800.0,43800.0" in text
@@ -266,8 +264,8 @@ RANDOM_START = dt.datetime(2026, 9, 2, 8)
 
 def our_levels(history: History, query: dict[str, Any], engine: str) -> dict[int, int]:
     """Each unit's deepest step, straight from the plan's per-unit table."""
-    env = history.env(engine)
-    ctx = context(env, history.project)
+    service = history.service(engine)
+    ctx = service.context(history.project)
     q = FunnelQuery.model_validate({"kind": "funnel", **query})
     start, end = q.date_range.days(ctx.timezone)
     plan = FunnelPlan(ctx, q, local_midnight(start, ctx.timezone),
@@ -277,13 +275,13 @@ def our_levels(history: History, query: dict[str, Any], engine: str) -> dict[int
     from edupulse.queries.compile import resolve_persons
 
     tree = plan.people().select("u", "lvl").from_("people").where(exp.column("lvl") >= 1)
-    rows = env.store.query(resolve_persons(tree, ctx.dialect).sql(ctx.dialect.name)).rows
+    rows = service.store.query(resolve_persons(tree, ctx.dialect).sql(ctx.dialect.name)).rows
     return {int(u): int(level) for u, level in rows}
 
 
 def window_funnel(history: History, events: list[str], window_us: int, mode: str | None = None) -> dict[int, int]:
     """ClickHouse's windowFunnel over every event of the project, on local microseconds."""
-    store = history.env("clickhouse").store
+    store = history.service("clickhouse").store
     conditions = ", ".join(f"event = '{e}'" for e in events)
     params = f"{window_us}" + (f", '{mode}'" if mode else "")
     sql = (f"SELECT resolved_person_id, windowFunnel({params})(toUInt64(toUnixTimestamp64Micro(time) + 28800000000), "

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from edupulse.queries import QueryError, run_query
-from edupulse.queries.base import to_csv
+from edupulse.queries.errors import QueryError
 from edupulse.queries.interval import human
-from engines import NOW, History
+from engines import History, csv_of
 
 
 def event(name: str, who: str, time: str, login: bool = True, school: str | None = None,
@@ -88,7 +87,7 @@ def test_every_start_to_its_next_end(loaded: History) -> None:
         "5m-10m": 1, "10m-30m": 0, "30m-1h": 1, "1h-2h": 1, "2h-6h": 1, "6h-12h": 0, "12h-1d": 0, "1d-2d": 0,
         "2d-3d": 1}
     assert result["buckets"][0] == {"label": "5m-10m", "low": 300, "high": 600}
-    assert "count,min" in to_csv(result)
+    assert "count,min" in csv_of(result)
 
 
 def test_same_time_and_window(loaded: History) -> None:
@@ -151,4 +150,4 @@ def test_human_durations() -> None:
 )
 def test_errors_say_what_and_where(loaded: History, query: dict[str, Any], words: str) -> None:
     with pytest.raises(QueryError, match=words):
-        run_query(loaded.platform.store, loaded.project, {"kind": "interval", **query}, now=NOW)
+        loaded.run({"kind": "interval", **query})

@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from edupulse.queries import QueryError, run_query
-from edupulse.queries.base import to_csv
-from engines import NOW, History
+from edupulse.queries.errors import QueryError
+from engines import History, csv_of
 
 # NOW is 12:00 on 10 September in Asia/Shanghai
 
@@ -86,7 +85,7 @@ def test_daily_cohorts_with_days_not_reached_as_null(loaded: History) -> None:
     # over the cohorts that reached day N: all three, all three, the first two, the first
     assert series["revenue"] == [200, 600, 350, 350]
     assert series["per_person"] == [pytest.approx(50), pytest.approx(150), pytest.approx(350 / 3), pytest.approx(175)]
-    assert "2026-09-01,2,200" in to_csv(result)
+    assert "2026-09-01,2,200" in csv_of(result)
 
 
 def test_refunds_are_subtracted(loaded: History) -> None:
@@ -156,4 +155,4 @@ def test_the_documented_examples_run(loaded: History, kind: str) -> None:
 )
 def test_errors_say_what_and_where(loaded: History, query: dict[str, Any], words: str) -> None:
     with pytest.raises(QueryError, match=words):
-        run_query(loaded.platform.store, loaded.project, {"kind": "ltv", **query}, now=NOW)
+        loaded.run({"kind": "ltv", **query})

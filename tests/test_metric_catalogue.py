@@ -9,7 +9,8 @@ import pytest
 
 from edupulse.meta.audit import AuditFilter
 from edupulse.meta.catalogue import DEFAULT_METRICS
-from edupulse.queries import QueryError, run_query
+from edupulse.queries.errors import QueryError
+from edupulse.queries.service import QueryService
 from gov_fixtures import NOW, Gov
 
 RANGE = {"date_from": "2026-09-01", "date_to": "2026-09-05"}
@@ -55,7 +56,7 @@ def test_metric_series_errors_say_what_is_wrong(gov: Gov) -> None:
         "kind": "trends", "series": [{"metric": "cac"}], "breakdown": {"properties": ["utm_source"]}})
     assert "uses ad spend" in spend.json()["error"]
     with pytest.raises(QueryError, match="no metric catalogue"):
-        run_query(gov.platform.store, gov.a, {"kind": "trends", "series": [{"metric": "attendance_rate"}]})
+        QueryService(gov.platform.store).run(gov.a, {"kind": "trends", "series": [{"metric": "attendance_rate"}]})
 
 
 def test_catalogue_crud_needs_metrics_edit_and_validates(gov: Gov) -> None:
@@ -100,8 +101,7 @@ def test_a_definition_change_shows_in_a_saved_query(gov: Gov) -> None:
     assert after["series"][0]["metric_version"] == version + 1
     assert after["series"][0]["aggregated_value"] == pytest.approx(2 / 4 * 100)
     # the same for the query engine called directly with the catalogue (dashboards, exports)
-    direct = run_query(gov.platform.store, gov.a, saved, now=NOW,
-                       metrics=gov.platform.meta.metrics.lookup(gov.a.id))
+    direct = gov.platform.query_service().run(gov.a, saved, now=NOW).to_wire()
     assert direct["series"][0]["aggregated_value"] == pytest.approx(50.0)
     entry = gov.platform.meta.audit.entries(AuditFilter(action="metric.update", target="completion_rate"))[0]
     assert entry["detail"]["version"] == version + 1
@@ -147,10 +147,9 @@ def test_cac_and_roi_use_the_spend_table(tmp_path: Any) -> None:
         spend = pa.Table.from_arrays([pa.array(col, f.type) for col, f in zip(zip(*rows, strict=True), SPEND_SCHEMA,
                                                                              strict=True)], schema=SPEND_SCHEMA)
         platform.store.write(WriteBatch(spend=spend))
-        result = run_query(platform.store, project, {
+        result = platform.query_service().run(project, {
             "kind": "trends", "series": [{"metric": "cac"}, {"metric": "roi"}],
-            "date_range": {"date_from": "2026-09-01", "date_to": "2026-09-04"}}, now=NOW,
-            metrics=platform.meta.metrics.lookup(project.id))
+            "date_range": {"date_from": "2026-09-01", "date_to": "2026-09-04"}}, now=NOW).to_wire()
     finally:
         platform.close()
     cac, roi = result["series"]

@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from edupulse.queries import QueryError
-from edupulse.queries.base import to_csv
-from engines import History
+from edupulse.queries.errors import QueryError
+from engines import History, csv_of
 
 HOSTILE = "点击'); DROP TABLE events; --\"x"
 
@@ -199,7 +198,7 @@ def test_other_nodes_and_paths_limit(loaded: History) -> None:
     assert links(result)[("1:page_view", "2:$other")] == (3, 3)
     assert len(result["paths"]) == 2
     assert result["other_paths"] == 3
-    lines = to_csv(result).splitlines()
+    lines = csv_of(result).splitlines()
     assert lines[0] == "step,source,target,count,persons"
     assert lines[1] == "1,1:page_view,2:$other,3,3"
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from edupulse.queries import QueryError, run_query
-from engines import NOW, History
+from edupulse.queries.errors import QueryError
+from engines import History, csv_of
 
 
 def sh(text: str) -> str:
@@ -197,14 +197,12 @@ def test_hostile_text_stays_a_value(loaded: History) -> None:
 )
 def test_errors_name_the_field(loaded: History, query: dict[str, Any], words: str) -> None:
     with pytest.raises(QueryError, match=words):
-        run_query(loaded.env(), loaded.project, query, now=NOW)
+        loaded.run(query)
 
 
 def test_csv_tables(loaded: History) -> None:
-    from edupulse.queries.base import to_csv
-
-    text = to_csv(loaded.run({"kind": "person", "identity": {"value": "u-alice"}}))
+    text = csv_of(loaded.run({"kind": "person", "identity": {"value": "u-alice"}}))
     assert text.splitlines()[0] == "time,event,distinct_id,properties"
     assert "order_paid" in text
-    listing = to_csv(loaded.run({"kind": "persons", "search": "u-"}))
+    listing = csv_of(loaded.run({"kind": "persons", "search": "u-"}))
     assert listing.splitlines()[0] == "person_id,properties,identities"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from edupulse.conf import QuerySettings
-from edupulse.queries import run_query
-from edupulse.queries.base import QueryCancelled, QueryEnv, QueryTimeout, QueryTooLarge, ResultCache
+from edupulse.queries.errors import QueryCancelled, QueryTimeout, QueryTooLarge
+from edupulse.queries.service import QueryService, ResultCache
 from edupulse.store.base import QueryControl, QueryInterrupted
 from engines import NOW, History, requires_chdb
 
@@ -34,7 +34,7 @@ ENGINES = ["duckdb", pytest.param("clickhouse", marks=requires_chdb)]
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_statement_past_its_time_limit_is_interrupted(history: History, engine: str) -> None:
-    store = history.env(engine).store
+    store = history.service(engine).store
     started = time.monotonic()
     with pytest.raises(QueryInterrupted) as caught:
         store.query(SLOW[engine], control=QueryControl(timeout=0.5))
@@ -51,33 +51,33 @@ def test_cancel_from_another_thread(history: History) -> None:
 
 
 def test_runner_errors_name_the_guard(history: History) -> None:
-    env = QueryEnv(history.platform.store, history.platform.meta, limits=QuerySettings(max_result_rows=5))
+    limited = history.service(limits=QuerySettings(max_result_rows=5))
     query: dict[str, Any] = {"kind": "trends", "series": [{"event": "page_view"}],
                              "breakdown": {"properties": ["page"], "limit": 50},
                              "date_range": {"date_from": "2026-09-01", "date_to": "2026-09-03"}}
     with pytest.raises(QueryTooLarge, match="more than 5 rows"):
-        run_query(env, history.project, query, now=NOW)
+        limited.run(history.project, query, now=NOW)
     cancelled = QueryControl(timeout=60)
     cancelled.cancel()
     with pytest.raises(QueryCancelled):
-        run_query(QueryEnv(history.platform.store), history.project, query, now=NOW, control=cancelled)
+        QueryService(history.platform.store).run(history.project, query, now=NOW, control=cancelled)
     expired = QueryControl(timeout=0.001)
     time.sleep(0.01)
     with pytest.raises(QueryTimeout):
-        run_query(QueryEnv(history.platform.store), history.project, query, now=NOW, control=expired)
+        QueryService(history.platform.store).run(history.project, query, now=NOW, control=expired)
 
 
 def test_cache_serves_until_the_data_changes(history: History) -> None:
     cache = ResultCache(entries=8)
-    env = QueryEnv(history.platform.store, history.platform.meta, cache)
+    service = history.service(cache=cache)
     query = {"kind": "trends", "series": [{"event": "page_view"}],
              "date_range": {"date_from": "2026-09-01", "date_to": "2026-09-03"}}
-    first = run_query(env, history.project, query, now=NOW)
-    second = run_query(env, history.project, query, now=NOW)
+    first = service.run(history.project, query, now=NOW).to_wire()
+    second = service.run(history.project, query, now=NOW).to_wire()
     assert (first["cached"], second["cached"]) == (False, True)
     assert second["series"] == first["series"]
     history.add([{"type": "track", "event": "page_view", "distinct_id": "late", "time": "2026-09-02T11:00:00+08:00"}])
-    third = run_query(env, history.project, query, now=NOW)
+    third = service.run(history.project, query, now=NOW).to_wire()
     assert third["cached"] is False
     assert third["series"][0]["aggregated_value"] == first["series"][0]["aggregated_value"] + 1
 

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from edupulse.queries import QueryError
-from edupulse.queries.base import to_csv
-from engines import History, requires_chdb
+from edupulse.queries.errors import QueryError
+from engines import History, csv_of, requires_chdb
 from test_funnel import random_history, sh, track
 
 S1, S2 = {"school": "S1"}, {"school": "S2"}
@@ -120,7 +119,7 @@ def test_filters_and_units(loaded: History) -> None:
 
 
 def test_csv(loaded: History) -> None:
-    text = to_csv(retention(loaded))
+    text = csv_of(retention(loaded))
     assert text.splitlines() == ["breakdown,cohort,size,period_0,period_1,period_2,period_3",
                                  ",2026-09-01,2,2,1,1,1", ",2026-09-02,2,2,1,0,0"]
 
@@ -153,7 +152,7 @@ def crowd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
 
 def oracle(history: History, cohort: str, mode: str, periods: int, first: int, last: int) -> dict[int, list[int]]:
     """Per cohort day number: ClickHouse's retention() summed over the cohort's persons."""
-    store = history.env("clickhouse").store
+    store = history.service("clickhouse").store
     if mode == "on":
         returns = [f"ev.event = 'r' AND ev.p = co.c + {k}" for k in range(1, periods + 1)]
     else:

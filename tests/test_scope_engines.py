@@ -8,9 +8,7 @@ from typing import Any
 
 import pytest
 
-from edupulse.auth.scope import person_scope
-from edupulse.queries import run_query
-from edupulse.queries.dialect import DIALECTS
+from edupulse.queries.service import PersonScope
 from engines import NOW, History, have_chdb, normalized
 
 
@@ -43,15 +41,13 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
 
 
 def scoped(history: History, engine: str, identities: list[tuple[str, str]]) -> dict[str, Any]:
-    env = history.env(engine)
-    scope = person_scope(history.project.id, identities, DIALECTS[env.store.dialect])
-    return run_query(env, history.project, QUERY, NOW, person_scope=scope)
+    return history.service(engine).run(history.project, QUERY, now=NOW, scope=PersonScope(tuple(identities))).to_wire()
 
 
 @pytest.mark.parametrize("engine", ["duckdb", pytest.param("clickhouse", marks=pytest.mark.skipif(
     not have_chdb(), reason="chDB is not installed"))])
 def test_scope_follows_merges_on_both_engines(history: History, engine: str) -> None:
-    everyone = run_query(history.env(engine), history.project, QUERY, NOW)
+    everyone = history.run(QUERY, engine)
     assert everyone["series"][0]["aggregated_value"] == 3
     assert everyone["series"][1]["aggregated_value"] == pytest.approx(2 / 3 * 100)
     alice = scoped(history, engine, [("login_id", "alice")])

@@ -21,7 +21,7 @@ from conftest import ProjectKeys, Server
 from edupulse.cli import main
 from edupulse.meta.db import MetadataError, MetadataStore
 from edupulse.ops.segments import SegmentCatalog
-from edupulse.queries import QueryError
+from edupulse.queries.errors import QueryError
 from engines import History
 
 
@@ -148,21 +148,20 @@ def test_segments_filter_trends(loaded: History) -> None:
 
 
 def test_editing_a_segment_invalidates_cached_results(loaded: History) -> None:
-    from edupulse.queries import run_query
-    from edupulse.queries.base import QueryEnv, ResultCache
+    from edupulse.queries.service import ResultCache
 
-    env = QueryEnv(loaded.platform.store, loaded.platform.meta, ResultCache())
+    service = loaded.service(cache=ResultCache())
     catalog, pid = SegmentCatalog(loaded.platform.meta), loaded.project.id
     catalog.create(pid, "cached", {"condition": {"event": "order_paid"}})
     query = {"kind": "segments", "segment": "cached", "limit": 0}
-    first = run_query(env, loaded.project, query)
+    first = service.run(loaded.project, query).to_wire()
     assert (first["total"], first["cached"]) == (2, False)
-    assert run_query(env, loaded.project, query)["cached"] is True
+    assert service.run(loaded.project, query).to_wire()["cached"] is True
     catalog.update(pid, "cached", definition={"condition": {"event": "order_paid", "exactly": 0}})
-    changed = run_query(env, loaded.project, query)
+    changed = service.run(loaded.project, query).to_wire()
     assert (changed["total"], changed["cached"]) == (2, False)  # bob and carol now
     catalog.update(pid, "cached", definition={"condition": {"property": "grade", "value": "G3"}})
-    assert run_query(env, loaded.project, query)["total"] == 1
+    assert service.run(loaded.project, query).to_wire()["total"] == 1
     catalog.delete(pid, "cached")
 
 

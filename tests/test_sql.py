@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from edupulse.conf import QuerySettings
-from edupulse.queries import QueryError, run_query
-from edupulse.queries.base import QueryEnv, QueryTimeout, to_csv
-from engines import NOW, History, have_chdb
+from edupulse.queries.errors import QueryError, QueryTimeout
+from engines import NOW, History, csv_of, have_chdb
 
 ENGINES = ["duckdb", pytest.param("clickhouse", marks=pytest.mark.skipif(not have_chdb(), reason="no chDB"))]
 
@@ -200,9 +199,7 @@ def test_comments_and_quotes_stay_inert(loaded: History) -> None:
 
 
 def _context(loaded: History) -> Any:
-    from edupulse.queries.base import context
-
-    return context(loaded.env(), loaded.project)
+    return loaded.service().context(loaded.project)
 
 
 def test_row_limit(loaded: History) -> None:
@@ -218,15 +215,15 @@ def test_row_limit(loaded: History) -> None:
 
 
 def test_time_limit(loaded: History) -> None:
-    env = QueryEnv(loaded.platform.store, loaded.platform.meta, limits=QuerySettings(timeout_seconds=1))
+    service = loaded.service(limits=QuerySettings(timeout_seconds=1))
     slow = ("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 1000000000) "
             "SELECT count(*) FROM r")
     with pytest.raises(QueryTimeout):
-        run_query(env, loaded.project, {"kind": "sql", "sql": slow}, now=NOW)
+        service.run(loaded.project, {"kind": "sql", "sql": slow}, now=NOW)
 
 
 def test_csv(loaded: History) -> None:
-    text = to_csv(loaded.run({"kind": "sql", "sql": "SELECT event, count(*) AS n FROM events GROUP BY 1 ORDER BY 1"}))
+    text = csv_of(loaded.run({"kind": "sql", "sql": "SELECT event, count(*) AS n FROM events GROUP BY 1 ORDER BY 1"}))
     assert text == "event,n\norder_paid,1\npage_view,2\n"
 
 
@@ -237,14 +234,12 @@ def test_documented_examples_are_valid(loaded: History) -> None:
     import re
     from pathlib import Path
 
-    from edupulse.queries import parse_query
-
     text = (Path(__file__).parent.parent / "docs" / "queries.md").read_text(encoding="utf-8")
     examples = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, re.S)]
     kinds = {e["kind"] for e in examples}
     assert {"person", "persons", "segments", "sql"} <= kinds
     for example in examples:
         if example["kind"] in {"person", "persons", "segments", "sql"}:
-            parse_query(example)
+            loaded.service().parse(example)
     (documented,) = [e for e in examples if e["kind"] == "sql"]
     assert sql(loaded, documented["sql"])["rows"] == [["page_view", 2, 2], ["order_paid", 1, 1]]

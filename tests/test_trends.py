@@ -16,7 +16,8 @@ from click.testing import CliRunner
 
 from conftest import ProjectKeys, Server
 from edupulse.cli import main
-from edupulse.queries import QueryError, run_query
+from edupulse.queries.errors import QueryError
+from edupulse.queries.service import QueryService
 from engines import NOW, History
 
 
@@ -183,7 +184,7 @@ def test_hours_and_previous_period(loaded: Any) -> None:
 def test_errors_say_what_and_where(loaded: Any, query: dict[str, Any], words: str) -> None:
     platform, project = loaded.platform, loaded.project
     with pytest.raises(QueryError, match=words):
-        run_query(platform.store, project, query, now=NOW)
+        QueryService(platform.store).run(project, query, now=NOW)
 
 
 def test_user_text_cannot_escape_its_literal(loaded: Any) -> None:

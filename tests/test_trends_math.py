@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from edupulse.queries import QueryError
-from edupulse.queries.base import to_csv
-from engines import History
+from edupulse.queries.errors import QueryError
+from engines import History, csv_of
 
 
 def sh(text: str) -> str:
@@ -126,7 +125,7 @@ def test_rolling_needs_days(history: History) -> None:
 
 def test_csv_export(history: History, tmp_path: Path) -> None:
     result = trends(history, series=[{"event": "lesson_attended"}], granularity="week")
-    text = to_csv(result)
+    text = csv_of(result)
     lines = text.strip().split("\n")
     assert lines[0].startswith("series,")
     assert "lesson_attended" in lines[1]

@@ -17,9 +17,10 @@ import httpx
 import pytest
 
 from edupulse.meta.db import MetadataStore
-from edupulse.queries import RUNNERS
+from edupulse.queries.registry import Registry
 from web_site import ADMIN, Site, site_fixture  # noqa: F401  (the session-wide server fixture)
 
+KINDS = set(Registry().kinds)
 CHROMIUM = os.environ.get("EDUPULSE_TEST_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
@@ -31,15 +32,15 @@ pytestmark = [
                        reason="Chromium is not installed (apt-get install -y chromium); the browser tests need it"),
 ]
 
-if "funnel" in RUNNERS:
+if "funnel" in KINDS:
     needs_funnel = pytest.mark.browser
 else:
     needs_funnel = pytest.mark.skip(reason="the funnel model is not in the analysis engine of this build yet")
-if "retention" in RUNNERS:
+if "retention" in KINDS:
     needs_retention = pytest.mark.browser
 else:
     needs_retention = pytest.mark.skip(reason="the retention model is not in the analysis engine of this build yet")
-if "person" in RUNNERS and "persons" in RUNNERS:
+if "person" in KINDS and "persons" in KINDS:
     needs_person = pytest.mark.browser
 else:
     needs_person = pytest.mark.skip(reason="the person models are not in the analysis engine of this build yet")
@@ -218,7 +219,7 @@ def _first_numbers(kind: str, result: dict[str, Any]) -> dict[str, float]:
 
 @pytest.mark.parametrize("kind", ["distribution", "interval", "ltv", "paths", "attribution"])
 def test_further_models_on_the_page_equal_the_api(page: Any, site: Site, kind: str) -> None:
-    if kind not in RUNNERS:
+    if kind not in KINDS:
         pytest.skip(f"the {kind} model is not in the analysis engine of this build yet")
     page.goto(f"{site.url}/analysis/{kind}")
     page.wait_for_selector("#builder-form select")

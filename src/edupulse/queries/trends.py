@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic_core import PydanticCustomError
 from sqlglot import exp
 
 from edupulse.queries.base import QueryRunner
@@ -116,9 +117,9 @@ class MetricSeries(Model):
     @classmethod
     def _only_its_keys(cls, data: Any) -> Any:
         extra = sorted(set(data) - SERIES_KEYS) if isinstance(data, dict) else []
-        if extra:
-            raise ValueError(f"a metric series takes only metric, name and filters, not {', '.join(extra)} (the "
-                             "metric's definition fixes them)")
+        if extra:  # a custom error: the message as it is, without "Value error, "
+            raise PydanticCustomError("metric_series", "a metric series takes only metric, name and filters, not "
+                                      "{extra} (the metric's definition fixes them)", {"extra": ", ".join(extra)})
         return data
 
 
