@@ -11,8 +11,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
+
+from edupulse.conf import Settings
+from edupulse.meta.analysis import AnalysisMetadata
+from edupulse.meta.db import ProjectInfo
+from edupulse.ops.segments import SegmentCatalog
+from edupulse.queries.errors import QueryError
+from edupulse.queries.metrics import MetricDefinition, MetricRef
+from edupulse.queries.service import QueryResult, QueryService
+from edupulse.runtime import Platform
+from edupulse.sim import SimulationConfig, simulate
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "queries.md"
 END = dt.date(2025, 6, 1)
@@ -165,5 +178,48 @@ ERRORS: dict[str, Any] = {
 }
 
 
+def metric(name: str) -> MetricRef | None:
+    """The catalogue of the metric cases."""
+    found = METRICS.get(name)
+    return MetricRef(name, 1, MetricDefinition.model_validate(found)) if found is not None else None
+
+
 def cases() -> dict[str, Any]:
     return {**documented(), **EXTRA}
+
+
+class WireMetadata(AnalysisMetadata):
+    """The project's metadata, with the metrics the cases name fixed (not the catalogue's defaults)."""
+
+    def metric(self, project_id: int, name: str) -> MetricRef | None:
+        return metric(name)
+
+
+@dataclass
+class WireSchool:
+    platform: Platform
+    project: ProjectInfo
+    service: QueryService
+
+
+def build_wire_school(root: Path) -> WireSchool:
+    """The simulated school the cases run on (close its platform when done)."""
+    platform = Platform(Settings(data_dir=root / "data")).open()
+    project = platform.meta.create_project("Wire School").project
+    simulate(platform, project, SimulationConfig(seed=SEED, learners=LEARNERS, days=DAYS, end=END))
+    for name, definition in SEGMENTS.items():
+        SegmentCatalog(platform.meta).create(project.id, name, definition)
+    return WireSchool(platform, project, QueryService(platform.store, WireMetadata(platform.meta)))
+
+
+def wire(answer: QueryResult[Any]) -> bytes:
+    """The response as sent, with its timing zeroed and its SQL texts counted (the SQL is pinned per engine by
+    test_sql_snapshots.py)."""
+    pinned = answer.to_wire()
+    pinned["timings"] = {"seconds": 0}
+    pinned["sql"] = len(pinned["sql"])
+    return orjson.dumps(pinned, option=orjson.OPT_NON_STR_KEYS)
+
+
+def refusal(exc: QueryError) -> bytes:
+    return orjson.dumps({"status": exc.status, "error": str(exc)})

@@ -1,13 +1,6 @@
+-- survivor
 SELECT person_id FROM person_overrides WHERE person_overrides.project_id = 1 AND old_person_id = 3;
 
+-- exists
 SELECT person_id FROM identities WHERE identities.project_id = 1 AND person_id = 3 LIMIT 1 OFFSET 0;
 
-SELECT CAST(properties AS TEXT) FROM persons WHERE persons.project_id = 1 AND person_id = 3;
-
-SELECT old_person_id FROM person_overrides WHERE person_overrides.project_id = 1 AND person_id = 3 ORDER BY old_person_id NULLS FIRST;
-
-SELECT person_id, id_type, id_value FROM identities WHERE identities.project_id = 1 AND person_id IN (3) ORDER BY person_id NULLS FIRST, id_type NULLS FIRST, id_value NULLS FIRST;
-
-SELECT COUNT(*) FROM events AS e LEFT JOIN person_overrides AS o ON o.project_id = 1 AND o.old_person_id = e.person_id WHERE e.project_id = 1 AND e.person_id IN (3) AND COALESCE(o.person_id, e.person_id) = 3 AND e.event IN ('page_view', 'lead_created', 'lesson_attended', 'order_paid');
-
-SELECT EPOCH_US(e.time) AS t, e.event, e.distinct_id, CAST(e.properties AS TEXT) AS props, e.group_0, e.group_1, e.group_2, e.group_3, e.group_4, e.prop_advisor_id, e.prop_amount, e.prop_campaign, e.prop_channel, e.prop_class_id, e.prop_correct, e.prop_course_id, e.prop_duration_s, e.prop_institution_id, e.prop_knowledge_point, e.prop_lesson_id, e.prop_mode, e.prop_order_id, e.prop_order_type, e.prop_platform, e.prop_question_id, e.prop_referrer, e.prop_referrer_id, e.prop_school_id, e.prop_score, e.prop_source_system, EPOCH_US(e.prop_starts_at), e.prop_url, e.prop_utm_campaign, e.prop_utm_content, e.prop_utm_medium, e.prop_utm_source, e.prop_utm_term FROM events AS e LEFT JOIN person_overrides AS o ON o.project_id = 1 AND o.old_person_id = e.person_id WHERE e.project_id = 1 AND e.person_id IN (3) AND COALESCE(o.person_id, e.person_id) = 3 AND e.event IN ('page_view', 'lead_created', 'lesson_attended', 'order_paid') ORDER BY t DESC, e.event NULLS FIRST, e.insert_id NULLS FIRST, e.distinct_id NULLS FIRST, props NULLS FIRST, e.group_0 NULLS FIRST, e.group_1 NULLS FIRST, e.group_2 NULLS FIRST, e.group_3 NULLS FIRST, e.group_4 NULLS FIRST, e.prop_advisor_id NULLS FIRST, e.prop_amount NULLS FIRST, e.prop_campaign NULLS FIRST, e.prop_channel NULLS FIRST, e.prop_class_id NULLS FIRST, e.prop_correct NULLS FIRST, e.prop_course_id NULLS FIRST, e.prop_duration_s NULLS FIRST, e.prop_institution_id NULLS FIRST, e.prop_knowledge_point NULLS FIRST, e.prop_lesson_id NULLS FIRST, e.prop_mode NULLS FIRST, e.prop_order_id NULLS FIRST, e.prop_order_type NULLS FIRST, e.prop_platform NULLS FIRST, e.prop_question_id NULLS FIRST, e.prop_referrer NULLS FIRST, e.prop_referrer_id NULLS FIRST, e.prop_school_id NULLS FIRST, e.prop_score NULLS FIRST, e.prop_source_system NULLS FIRST, e.prop_starts_at NULLS FIRST, e.prop_url NULLS FIRST, e.prop_utm_campaign NULLS FIRST, e.prop_utm_content NULLS FIRST, e.prop_utm_medium NULLS FIRST, e.prop_utm_source NULLS FIRST, e.prop_utm_term NULLS FIRST LIMIT 6 OFFSET 5;
