@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from edupulse.api.auth import route_permissions, takes_write_key, uses_dependency, write_project
@@ -261,3 +262,56 @@ def test_csv_exports_need_the_permission_are_masked_and_audited(gov: Gov) -> Non
     assert entry["actor"].startswith("analyst@school.example")
     assert entry["detail"]["format"] == "csv"
     assert entry["project_id"] == gov.a.id
+
+
+MASKING_QUERIES: dict[str, dict[str, Any]] = {
+    "funnel": {"kind": "funnel", "steps": [{"event": "lesson_scheduled", "name": "Sign up"},
+                                           {"event": "lesson_attended", "name": "name"}],
+               "date_range": {"date_from": "2026-09-01", "date_to": "2026-09-05"},
+               "breakdown": {"properties": ["person.name"]}},
+    "paths": {"kind": "paths", "start_event": "lesson_scheduled", "steps": 3,
+              "date_range": {"date_from": "2026-09-01", "date_to": "2026-09-05"}},
+    "persons": {"kind": "persons", "limit": 10},
+}
+
+
+def _shared(gov: Gov, query: dict[str, Any]) -> dict[str, Any]:
+    admin = gov.bearer("admin")
+    report = gov.client.post("/api/v1/reports", json={"name": f"masking {query['kind']}", "query": query},
+                             headers=admin).json()
+    board = gov.client.post("/api/v1/dashboards", json={"name": f"masking {query['kind']}"}, headers=admin).json()
+    gov.client.post(f"/api/v1/dashboards/{board['id']}/items", json={"report_id": report["id"]}, headers=admin)
+    token = gov.client.post(f"/api/v1/dashboards/{board['id']}/share", json={"enabled": True},
+                            headers=admin).json()["share_token"]
+    response = gov.client.get(f"/api/v1/share/{token}/reports/{report['id']}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize("kind", sorted(MASKING_QUERIES))
+@pytest.mark.parametrize("who", ["admin", "analyst", "viewer", "advisor", "share link"])
+def test_masking_for_every_role_and_share_links(gov: Gov, who: str, kind: str) -> None:
+    """Personal values are masked for callers without personal:view (and share-link holders, who have no role);
+    the labels the query's author wrote never are."""
+    query = MASKING_QUERIES[kind]
+    if who == "share link":
+        result, masked = _shared(gov, query), True
+    else:
+        response = gov.client.post("/api/v1/query", json=query, headers=gov.bearer(who))
+        assert response.status_code == 200, response.text
+        result, masked = response.json(), Permission.personal_view not in MATRIX[Role(who)]
+    text = orjson.dumps(result).decode()
+    if kind != "paths":  # path nodes here are events, not persons
+        shown = {name for name in ("王小明", "李雷") if name in text}
+        assert shown == (set() if masked else {"王小明"} if who == "advisor" else {"王小明", "李雷"})  # advisor: alice
+    if kind == "funnel":
+        steps = result["results"][0]["steps"]
+        assert [s["name"] for s in steps] == ["Sign up", "name"]
+        if masked:
+            assert {tuple(r["breakdown"]) for r in result["results"]} <= {("王**",), ("李*",)}
+    if kind == "paths":
+        names = {node["name"] for node in result["nodes"]}
+        assert "1:lesson_scheduled" in names
+        assert all(t["source"] in names for t in result["transitions"])
+    if kind == "persons" and masked:
+        assert all("*" in p["properties"]["name"] for p in result["persons"] if "name" in p["properties"])
