@@ -190,6 +190,14 @@ def _cheap_password_hashes() -> None:
 
 
 @pytest.fixture(scope="session")
+def chdb() -> None:
+    """ClickHouse's engine in-process: tests that compare the engines fail, not skip, without it."""
+    from engines import require_chdb
+
+    require_chdb()
+
+
+@pytest.fixture(scope="session")
 def gov(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One app (TestClient) with two projects, a user and a personal key of every role: gov_fixtures.py."""
     from gov_fixtures import build

@@ -6,8 +6,9 @@ the same rows copied into the ClickHouse store (chDB, in-process), and every que
     result = history.run(query, engine="duckdb")     # one engine
 
 ClickHouse's engine is one per process (chDB), so the mirror holds one history at a time: running a query
-of another history on ClickHouse reloads it. Without chDB installed, `both` runs DuckDB only and the
-ClickHouse comparison is skipped (CI installs it with the dev extra).
+of another history on ClickHouse reloads it. Without chDB installed, `both` and the tests marked
+`requires_chdb` fail rather than skip: an agreement not checked is not an agreement (`make install` installs
+chDB, the `clickhouse` extra, from the lock file).
 """
 
 from __future__ import annotations
@@ -34,12 +35,21 @@ NOW = dt.datetime(2026, 9, 10, 4, tzinfo=dt.UTC)  # 12:00 on 10 September in Asi
 VOLATILE = ("sql", "timings", "cached")
 
 
+MISSING_CHDB = ("chDB is not installed, so the ClickHouse half of the engine-agreement tests cannot run: "
+                "pip install 'edupulse[clickhouse]' (make install does)")
+
+
 def have_chdb() -> bool:
     try:
         import chdb  # noqa: F401
     except ImportError:
         return False
     return True
+
+
+def require_chdb() -> None:
+    if not have_chdb():
+        pytest.fail(MISSING_CHDB)
 
 
 _TOKENS = itertools.count(1)
@@ -53,6 +63,7 @@ class _Mirror:
 
     @classmethod
     def load(cls, history: History) -> EventStore:
+        require_chdb()
         from edupulse.store.clickhouse import DB, RESOLVED_VIEW, ClickHouseStore
 
         if cls.store is None:
@@ -111,9 +122,9 @@ class History:
     def both(self, query: dict[str, Any], now: dt.datetime = NOW) -> dict[str, Any]:
         """Run on DuckDB and on ClickHouse; assert the results are equal; return DuckDB's."""
         duck = self.run(query, "duckdb", now)
-        if have_chdb():
-            house = self.run(query, "clickhouse", now)
-            assert normalized(house) == normalized(duck), f"DuckDB and ClickHouse differ for {query}"
+        require_chdb()
+        house = self.run(query, "clickhouse", now)
+        assert normalized(house) == normalized(duck), f"DuckDB and ClickHouse differ for {query}"
         return duck
 
     def close(self) -> None:
@@ -145,4 +156,4 @@ def normalized(value: Any) -> Any:
     return value
 
 
-requires_chdb = pytest.mark.skipif(not have_chdb(), reason="chDB is not installed: pip install 'edupulse[clickhouse]'")
+requires_chdb = pytest.mark.usefixtures("chdb")  # the fixture (conftest.py) fails without chDB

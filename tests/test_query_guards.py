@@ -14,7 +14,7 @@ from edupulse.conf import QuerySettings
 from edupulse.queries.errors import QueryCancelled, QueryTimeout, QueryTooLarge
 from edupulse.queries.service import QueryService, ResultCache
 from edupulse.store.base import QueryControl, QueryInterrupted
-from engines import NOW, History, requires_chdb
+from engines import NOW, History
 
 SLOW = {"duckdb": "SELECT count(*) FROM range(100000000000) a",
         "clickhouse": "SELECT count() FROM numbers(100000000000)"}
@@ -29,7 +29,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     h.close()
 
 
-ENGINES = ["duckdb", pytest.param("clickhouse", marks=requires_chdb)]
+ENGINES = ["duckdb", "clickhouse"]
 
 
 @pytest.mark.parametrize("engine", ENGINES)

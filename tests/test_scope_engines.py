@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from edupulse.queries.service import PersonScope
-from engines import NOW, History, have_chdb, normalized
+from engines import NOW, History, normalized, requires_chdb
 
 
 def sh(text: str) -> str:
@@ -44,8 +44,7 @@ def scoped(history: History, engine: str, identities: list[tuple[str, str]]) -> 
     return history.service(engine).run(history.project, QUERY, now=NOW, scope=PersonScope(tuple(identities))).to_wire()
 
 
-@pytest.mark.parametrize("engine", ["duckdb", pytest.param("clickhouse", marks=pytest.mark.skipif(
-    not have_chdb(), reason="chDB is not installed"))])
+@pytest.mark.parametrize("engine", ["duckdb", "clickhouse"])
 def test_scope_follows_merges_on_both_engines(history: History, engine: str) -> None:
     everyone = history.run(QUERY, engine)
     assert everyone["series"][0]["aggregated_value"] == 3
@@ -60,7 +59,7 @@ def test_scope_follows_merges_on_both_engines(history: History, engine: str) -> 
     assert nobody["series"][1]["aggregated_value"] is None
 
 
-@pytest.mark.skipif(not have_chdb(), reason="chDB is not installed")
+@requires_chdb
 def test_engines_agree(history: History) -> None:
     identities = [("login_id", "carol")]
     assert normalized(scoped(history, "clickhouse", identities)) == normalized(scoped(history, "duckdb", identities))

@@ -12,9 +12,9 @@ import pytest
 
 from edupulse.conf import QuerySettings
 from edupulse.queries.errors import QueryError, QueryTimeout
-from engines import NOW, History, csv_of, have_chdb
+from engines import NOW, History, csv_of, requires_chdb
 
-ENGINES = ["duckdb", pytest.param("clickhouse", marks=pytest.mark.skipif(not have_chdb(), reason="no chDB"))]
+ENGINES = ["duckdb", "clickhouse"]
 
 
 def sh(text: str) -> str:
@@ -170,6 +170,7 @@ def test_nothing_was_written(loaded: History, engine: str) -> None:
     assert loaded.platform.store.query("SELECT count(*) FROM events").rows == [(4,)]
 
 
+@requires_chdb
 def test_clickhouse_only_escapes(loaded: History) -> None:
     for text in ("SELECT 1 FROM events SETTINGS max_execution_time = 0", "SELECT 1 FORMAT JSON",
                  "SELECT count(*) FROM events WHERE (1, 'x', 'y', 1) IN identities",
@@ -178,7 +179,7 @@ def test_clickhouse_only_escapes(loaded: History) -> None:
                  "SELECT * FROM view(SELECT * FROM edupulse.events)", "SELECT joinGet('j', 'v', 1)",
                  "SELECT * FROM events WHERE person_id GLOBAL IN persons"):
         with pytest.raises(QueryError, match="sql: "):
-            loaded.run({"kind": "sql", "sql": text}, "clickhouse" if have_chdb() else "duckdb")
+            loaded.run({"kind": "sql", "sql": text}, "clickhouse")
 
 
 def test_duckdb_from_first_syntax(loaded: History) -> None:
