@@ -9,14 +9,13 @@ intended)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from conftest import documented_queries
 from edupulse.conf import Settings
 from edupulse.meta.analysis import AnalysisMetadata
 from edupulse.meta.db import ProjectInfo
@@ -27,21 +26,14 @@ from edupulse.queries.service import QueryResult, QueryService
 from edupulse.runtime import Platform
 from edupulse.sim import SimulationConfig, simulate
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "queries.md"
 END = dt.date(2025, 6, 1)
 NOW = dt.datetime(2025, 6, 1, 4, tzinfo=dt.UTC)  # noon on 1 June in Asia/Shanghai, the day after the period
 SEED, LEARNERS, DAYS = 7, 300, 60
 
 
 def documented() -> dict[str, dict[str, Any]]:
-    """Every ```json block of docs/queries.md that is a query (has a kind), named by kind and position."""
-    text = DOCS.read_text(encoding="utf-8")
-    out: dict[str, dict[str, Any]] = {}
-    for i, block in enumerate(re.findall(r"```json\n(.*?)```", text, re.S)):
-        data = json.loads(block)
-        if isinstance(data, dict) and "kind" in data:
-            out[f"doc_{i:02d}_{data['kind']}"] = data
-    return out
+    """Every query example of docs/queries.md, named by position and kind."""
+    return {f"doc_{i:02d}_{query['kind']}": query for i, query in enumerate(documented_queries())}
 
 
 RANGE = {"date_from": "2025-04-15", "date_to": "2025-05-31"}

@@ -6,15 +6,12 @@ counts, pages and inline definitions; the API and the command line. Every query 
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from click.testing import CliRunner
 
 from conftest import ProjectKeys, Server
@@ -254,34 +251,6 @@ def test_api_and_command_line(server: Server, project: ProjectKeys, tmp_path: Pa
     assert "definition.condition" in refused.output
     assert cli.invoke(main, [*base, "delete", "payers", "--project", project.name]).exit_code == 0
     assert httpx.get(f"{server.url}/api/v1/segments/payers", headers=api).status_code == 404
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def meta(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
-    """A migrated metadata store on SQLite, and on PostgreSQL (a fresh schema) when EDUPULSE_TEST_POSTGRES_URL
-    is set."""
-    if request.param == "sqlite":
-        store = MetadataStore(f"sqlite:///{tmp_path / 'metadata.sqlite'}")
-        store.migrate()
-        yield store
-        store.close()
-        return
-    url = os.environ.get("EDUPULSE_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("set EDUPULSE_TEST_POSTGRES_URL to run the metadata tests on PostgreSQL")
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    store = MetadataStore(f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}")
-    try:
-        store.migrate()
-        yield store
-    finally:
-        store.close()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def test_catalog_on_each_metadata_database(meta: MetadataStore) -> None:

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from test_funnel import random_history, sh, track
 
 from edupulse.queries.errors import QueryError
 from engines import History, csv_of, requires_chdb
-from test_funnel import random_history, sh, track
 
 S1, S2 = {"school": "S1"}, {"school": "S2"}
 

@@ -4,43 +4,11 @@ per test)."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from edupulse.meta.db import MetadataError, MetadataStore, QuarantineEntry, WarningEntry
-
-POSTGRES_URL = os.environ.get("EDUPULSE_TEST_POSTGRES_URL")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def meta(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
-    if request.param == "sqlite":
-        store = MetadataStore(f"sqlite:///{tmp_path / 'metadata.sqlite'}")
-        store.migrate()
-        yield store
-        store.close()
-        return
-    if not POSTGRES_URL:
-        pytest.skip("set EDUPULSE_TEST_POSTGRES_URL to run the metadata tests on PostgreSQL")
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    joiner = "&" if "?" in POSTGRES_URL else "?"
-    store = MetadataStore(f"{POSTGRES_URL}{joiner}options=-csearch_path%3D{schema}")
-    try:
-        store.migrate()
-        yield store
-    finally:
-        store.close()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def test_migrations_are_idempotent(meta: MetadataStore) -> None:

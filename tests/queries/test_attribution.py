@@ -6,9 +6,7 @@ always add up to the conversions and the revenue."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -281,13 +279,6 @@ def test_errors_name_the_field(loaded: History, query: dict[str, Any], message: 
         loaded.run(body)
 
 
-def documented_example(kind: str) -> dict[str, Any]:
-    """The JSON example of a model's section in docs/queries.md."""
-    text = (Path(__file__).resolve().parents[1] / "docs" / "queries.md").read_text(encoding="utf-8")
-    section = text.split(f"\n## {kind} (", 1)[1]
-    return dict(json.loads(section.split("```json", 1)[1].split("```", 1)[0]))
-
-
-def test_the_documented_example_runs(loaded: History) -> None:
-    result = attribution(loaded, **{k: v for k, v in documented_example("attribution").items() if k != "kind"})
+def test_the_documented_example_runs(loaded: History, documented: dict[str, dict[str, Any]]) -> None:
+    result = attribution(loaded, **{k: v for k, v in documented["attribution"].items() if k != "kind"})
     assert result["models"] == MODELS

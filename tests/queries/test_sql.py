@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from conftest import documented_queries
 from edupulse.conf import QuerySettings
 from edupulse.queries.errors import QueryError, QueryTimeout
 from engines import NOW, History, csv_of, requires_chdb
@@ -231,12 +232,7 @@ def test_csv(loaded: History) -> None:
 def test_documented_examples_are_valid(loaded: History) -> None:
     """The JSON examples of the person, persons, segments and sql sections of docs/queries.md parse; the sql
     one runs."""
-    import json
-    import re
-    from pathlib import Path
-
-    text = (Path(__file__).parent.parent / "docs" / "queries.md").read_text(encoding="utf-8")
-    examples = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, re.S)]
+    examples = documented_queries()
     kinds = {e["kind"] for e in examples}
     assert {"person", "persons", "segments", "sql"} <= kinds
     for example in examples:

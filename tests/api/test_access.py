@@ -26,7 +26,7 @@ SIGNED_IN = {"/api/v1/auth/logout", "/api/v1/auth/logout-everywhere", "/api/v1/a
 WEB = {"/lang/{code}", "/project", "/analysis", "/analysis/{kind}", "/reports", "/dashboards",
        "/dashboards/{dashboard_id}", "/share/{token}", "/api/v1/share/{token}/reports/{report_id}", "/people",
        "/people/{person_id}", "/catalog", "/ingestion", "/settings"}
-DOCS = Path(__file__).parent.parent / "docs" / "permissions.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
 
 # One small query per analysis model, so the cross-project test covers every kind the engine has.
 RANGE = {"date_from": "2026-09-01", "date_to": "2026-09-05"}

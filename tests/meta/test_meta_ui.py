@@ -7,12 +7,11 @@ import pytest
 
 from edupulse.meta.db import MetadataError, MetadataStore
 from edupulse.meta.ui import UIStore
-from test_meta import meta  # noqa: F401  (the SQLite / PostgreSQL metadata fixture)
 
 QUERY = {"kind": "trends", "series": [{"event": "order_paid", "math": "sum", "property": "amount"}]}
 
 
-def test_reports_and_dashboards(meta: MetadataStore) -> None:  # noqa: F811
+def test_reports_and_dashboards(meta: MetadataStore) -> None:
     ui = UIStore(meta)
     one = meta.create_project("One").project.id
     two = meta.create_project("Two").project.id
@@ -36,7 +35,7 @@ def test_reports_and_dashboards(meta: MetadataStore) -> None:  # noqa: F811
     assert ui.dashboard(one, board["id"])["items"] == []
 
 
-def test_share_tokens_are_new_each_time_and_can_be_withdrawn(meta: MetadataStore) -> None:  # noqa: F811
+def test_share_tokens_are_new_each_time_and_can_be_withdrawn(meta: MetadataStore) -> None:
     ui = UIStore(meta)
     project = meta.create_project("One").project.id
     board = ui.save_dashboard(project, "Board")
@@ -54,7 +53,7 @@ def test_share_tokens_are_new_each_time_and_can_be_withdrawn(meta: MetadataStore
     assert ui.dashboard_by_token("") is None
 
 
-def test_descriptions(meta: MetadataStore) -> None:  # noqa: F811
+def test_descriptions(meta: MetadataStore) -> None:
     ui = UIStore(meta)
     project = meta.create_project("One").project.id
     ui.describe(project, "event", "order_paid", " 首单或续费 ", "admin@x")

@@ -24,7 +24,7 @@ KINDS = set(Registry().kinds)
 CHROMIUM = os.environ.get("EDUPULSE_TEST_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
-SHOTS = Path(__file__).parents[1] / "test-screenshots"
+SHOTS = Path(__file__).parents[2] / "test-screenshots"
 
 pytestmark = [
     pytest.mark.browser,

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,28 +14,7 @@ import sqlalchemy as sa
 from edupulse.auth.permissions import Role, Scope
 from edupulse.meta.db import MetadataStore
 
-POSTGRES_URL = os.environ.get("EDUPULSE_TEST_POSTGRES_URL")
 NOW = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'metadata.sqlite'}"
-        return
-    if not POSTGRES_URL:
-        pytest.skip("set EDUPULSE_TEST_POSTGRES_URL to run the metadata tests on PostgreSQL")
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    joiner = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield f"{POSTGRES_URL}{joiner}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def _upgrade(meta: MetadataStore, revision: str) -> None:
@@ -54,8 +30,8 @@ def _upgrade(meta: MetadataStore, revision: str) -> None:
         command.upgrade(cfg, revision)
 
 
-def test_upgrade_from_0001_keeps_users_and_their_passwords(url: str) -> None:
-    meta = MetadataStore(url)
+def test_upgrade_from_0001_keeps_users_and_their_passwords(metadata_url: str) -> None:
+    meta = MetadataStore(metadata_url)
     try:
         _upgrade(meta, "0001")
         salt = b"0123456789abcdef"
@@ -74,8 +50,8 @@ def test_upgrade_from_0001_keeps_users_and_their_passwords(url: str) -> None:
         meta.close()
 
 
-def test_audit_log_refuses_changes_in_the_database(url: str) -> None:
-    meta = MetadataStore(url)
+def test_audit_log_refuses_changes_in_the_database(metadata_url: str) -> None:
+    meta = MetadataStore(metadata_url)
     try:
         meta.migrate()
         entry = meta.audit.record("user.role", "tests", target="someone", detail={"after": "viewer"})
@@ -87,8 +63,8 @@ def test_audit_log_refuses_changes_in_the_database(url: str) -> None:
         meta.close()
 
 
-def test_accounts_and_catalogue(url: str) -> None:
-    meta = MetadataStore(url)
+def test_accounts_and_catalogue(metadata_url: str) -> None:
+    meta = MetadataStore(metadata_url)
     try:
         meta.migrate()
         project = meta.create_project("Meta School").project
@@ -117,7 +93,7 @@ def test_settings_and_commands_are_documented() -> None:
     from edupulse.auth.cli import accounts_group, key_group, user_group
     from edupulse.conf import AuthSettings, SchedulerSettings, SmtpSettings
 
-    text = (Path(__file__).parent.parent / "docs" / "accounts.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[2] / "docs" / "accounts.md").read_text(encoding="utf-8")
     for prefix, model in (("AUTH", AuthSettings), ("SMTP", SmtpSettings), ("SCHEDULER", SchedulerSettings)):
         for name in model.model_fields:
             assert f"EDUPULSE_{prefix}__{name.upper()}" in text or (

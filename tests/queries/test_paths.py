@@ -4,9 +4,7 @@ $other and $drop_off nodes, days cut in the project's time zone, hostile names, 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -228,13 +226,6 @@ def test_errors_name_the_field(loaded: History, query: dict[str, Any], message: 
         loaded.run({"kind": "paths", **query})
 
 
-def documented_example(kind: str) -> dict[str, Any]:
-    """The JSON example of a model's section in docs/queries.md."""
-    text = (Path(__file__).resolve().parents[1] / "docs" / "queries.md").read_text(encoding="utf-8")
-    section = text.split(f"\n## {kind} (", 1)[1]
-    return dict(json.loads(section.split("```json", 1)[1].split("```", 1)[0]))
-
-
-def test_the_documented_example_runs(loaded: History) -> None:
-    result = loaded.both(documented_example("paths"))
+def test_the_documented_example_runs(loaded: History, documented: dict[str, dict[str, Any]]) -> None:
+    result = loaded.both(documented["paths"])
     assert result["mode"] == "start"

@@ -16,7 +16,7 @@ import pytest
 from edupulse.web.i18n import catalogue, catalogue_files, from_accept_language
 from web_site import ADMIN, ANALYST, Site, site_fixture  # noqa: F401  (the session-wide server fixture)
 
-WEB = Path(__file__).parents[1] / "src" / "edupulse" / "web"
+WEB = Path(__file__).parents[2] / "src" / "edupulse" / "web"
 TRENDS = {"kind": "trends", "series": [{"event": "page_view"}, {"event": "page_view", "math": "unique_persons"}],
           "date_range": {"date_from": "-14d"}}
 
