@@ -265,3 +265,13 @@ def documented() -> dict[str, dict[str, Any]]:
     for query in documented_queries():
         out.setdefault(query["kind"], query)
     return out
+
+
+@pytest.fixture(scope="session")
+def wire_school(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The small simulated school every pinned query case runs on (wire_cases.py), built once per session."""
+    from wire_cases import build_wire_school  # it reads documented_queries from this module
+
+    school = build_wire_school(tmp_path_factory.mktemp("wire"))
+    yield school
+    school.platform.close()

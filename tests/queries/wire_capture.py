@@ -12,11 +12,10 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent)]
-
-from wire_cases import ERRORS, NOW, build_wire_school, cases, refusal, wire  # noqa: E402
+sys.path[:0] = [str(HERE.parent)]
 
 from edupulse.queries.errors import QueryError  # noqa: E402
+from wire_cases import ERRORS, NOW, build_wire_school, cases, refusal, wire  # noqa: E402
 
 WIRE = HERE / "wire"
 

@@ -3,8 +3,8 @@ and for each model a few more that reach the parts of the result the examples le
 data (breakdowns, formulas, previous periods, time to convert, pages of persons, metrics by name).
 
 Each case runs on one small simulation (seed 7, 300 learners, 60 days ending 2025-06-01, Asia/Shanghai) at
-NOW; `python tests/queries/wire_capture.py` writes the pinned files anew (only when a change of the wire is
-intended)."""
+NOW (the `wire_school` fixture); `python tests/queries/wire_capture.py` writes the pinned files of
+tests/queries/wire/ anew (only when a change of the wire is intended)."""
 
 from __future__ import annotations
 
