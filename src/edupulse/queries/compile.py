@@ -65,7 +65,7 @@ class Context:
     groups: dict[str, int] = field(default_factory=dict)
     segments: SegmentResolver = _no_segments
     # Access control: a condition on `e.resolved_person_id` that `scan` adds to every read of events, so
-    # callers restricted to some persons (advisors) see only them (edupulse.auth.scope).
+    # callers restricted to some persons (advisors) see only them (edupulse.queries.scope).
     person_scope: exp.Expr | None = None
     now: dt.datetime | None = None  # the query's "now", for relative windows of segments
 
