@@ -16,6 +16,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Res
 from fastapi.concurrency import run_in_threadpool
 
 from edupulse.api.auth import Principal, client_of, platform, require
+from edupulse.api.errors import ErrorBody, Responses, refusals
 from edupulse.auth.masking import MASKER
 from edupulse.auth.permissions import Permission
 from edupulse.queries.errors import QueryError
@@ -37,7 +38,23 @@ def refused(exc: QueryError | InternalQueryError) -> Response:
     return _error(exc.status, str(exc))
 
 
-@router.post("/api/v1/query", summary="Run an analysis (trends, funnel, retention, ...) described by a JSON query")
+class InternalErrorBody(ErrorBody):
+    """A defect of EduPulse stopped the query; the server's log holds its trace under `error_id`."""
+
+    error_id: str
+
+
+QUERY_RESPONSES: Responses = {
+    200: {"description": "The result (JSON), or with ?format=csv its table as CSV",
+          "content": {"text/csv": {"schema": {"type": "string"}}}},
+    **refusals(400, 409, 413, 415, 499, 504, model=ErrorBody, s409="A query of this query_id is running",
+               s413="The result is too large", s415="The body is not JSON"),
+    500: {"model": InternalErrorBody, "description": "An internal error (not the query's fault): report its error_id"},
+}
+
+
+@router.post("/api/v1/query", summary="Run an analysis (trends, funnel, retention, ...) described by a JSON query",
+             responses=QUERY_RESPONSES)
 async def query(
     request: Request,
     body: Annotated[Any, Body(examples=[{"kind": "trends", "series": [{"event": "page_view"}]}])],
@@ -89,7 +106,8 @@ async def query(
     return Response(answer.to_json(), media_type="application/json")
 
 
-@router.delete("/api/v1/query/{query_id}", summary="Cancel a running query started with ?query_id=ID")
+@router.delete("/api/v1/query/{query_id}", summary="Cancel a running query started with ?query_id=ID",
+               responses=refusals(404, model=ErrorBody, s404="No query of this name is running in the project"))
 def cancel(request: Request, query_id: str,
            principal: Principal = Depends(require(Permission.query_run))) -> Response:
     project = principal.project
