@@ -6,11 +6,23 @@ route takes has a documented maximum the databases can hold."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edupulse.api.params import MAX_ID
+
+
+@pytest.fixture(scope="module")
+def gov(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """An app of its own: calling every operation revokes keys and changes users that the session-wide one
+    keeps for the tests after this module."""
+    from gov_fixtures import build
+
+    root: Path = tmp_path_factory.mktemp("openapi")
+    yield from build(root)
 
 
 def spec(gov: Any) -> dict[str, Any]:
