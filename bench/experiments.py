@@ -66,7 +66,7 @@ def run(events: int, repeat: int) -> dict[str, Any]:
     from edupulse.experiments.model import parse_spec
     from edupulse.experiments.results import Engine, Options, analyze
     from edupulse.meta.experiments import ExperimentStore
-    from edupulse.queries.base import QueryEnv
+    from edupulse.queries.service import QueryService
 
     platform, project = prepare(events)
     figures: dict[str, Any] = {"events": events + events // EVENTS_PER_PERSON}
@@ -77,7 +77,7 @@ def run(events: int, repeat: int) -> dict[str, Any]:
             start = dt.datetime.fromtimestamp(START_US / 1e6, dt.UTC)
             store.create(project.id, parse_spec(SPEC), "bench", start)
             experiment = store.start(project.id, "bench-exp", "bench", start)
-        env = QueryEnv(platform.store, platform.meta)
+        env = QueryService(platform.store)
         # one plain scan of the columns the experiment reads (a bare count(*) is answered from metadata)
         scan, _ = timed(lambda: platform.store.query(
             "SELECT count(*), max(time), count(DISTINCT person_id) FROM events WHERE project_id = 1 AND event IN "

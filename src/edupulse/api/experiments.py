@@ -17,7 +17,7 @@ from edupulse.experiments.model import SpecError
 from edupulse.experiments.results import Options
 from edupulse.experiments.results_model import Engine
 from edupulse.experiments.service import Actor, ExperimentService
-from edupulse.queries.base import QueryError
+from edupulse.queries.errors import QueryError
 from edupulse.stats import Correction, sample_size
 from edupulse.stats import conversion_sample_size as sample_size_of_rate
 
@@ -39,7 +39,7 @@ def _error(exc: SpecError | QueryError) -> Response:
 
 def service(request: Request) -> ExperimentService:
     plat = platform(request)
-    return ExperimentService(plat.meta, plat.query_env(), plat.catalog)
+    return ExperimentService(plat.meta, plat.query_service(), plat.catalog)
 
 
 def _actor(request: Request, principal: Principal) -> Actor:

@@ -25,7 +25,8 @@ from edupulse.experiments.results_model import (
 from edupulse.experiments.sql import ExperimentSQL, Window, counts, day_of
 from edupulse.meta.db import ProjectInfo
 from edupulse.meta.experiments import Experiment
-from edupulse.queries.base import QueryEnv, QueryRunner, context
+from edupulse.queries.base import Executor
+from edupulse.queries.service import QueryService
 from edupulse.store.base import QueryControl
 
 Test = Callable[..., stats.Effect]
@@ -43,19 +44,20 @@ class Options:
 
 
 class Runner:
-    """Runs our trees with the query runner's guard rails (time limit, row limits, clear errors)."""
+    """Runs our trees with the query service's context and guard rails (time limit, row limits, clear errors):
+    the one place experiments reach the query machinery."""
 
-    def __init__(self, env: QueryEnv, project: ProjectInfo, now: dt.datetime) -> None:
-        self.ctx = context(env, project)
-        self.ctx.now = now
-        self.base = QueryRunner(None, self.ctx, env.store, now, QueryControl(env.limits.timeout_seconds), env.limits)
+    def __init__(self, service: QueryService, project: ProjectInfo, now: dt.datetime) -> None:
+        self.ctx = service.context(project, now=now)
+        self.executor = Executor(service.store, self.ctx.dialect, QueryControl(service.limits.timeout_seconds),
+                                 service.limits)
 
     def rows(self, tree: Any) -> list[tuple[Any, ...]]:
-        return self.base.run(tree, max_rows=1_000_000)
+        return self.executor.run(tree, max_rows=1_000_000)
 
     @property
     def statements(self) -> list[str]:
-        return self.base.statements
+        return self.executor.statements
 
 
 def plans(spec: ExperimentSpec, lookup: Any) -> list[MetricPlan]:
@@ -65,14 +67,14 @@ def plans(spec: ExperimentSpec, lookup: Any) -> list[MetricPlan]:
     return out
 
 
-def analyze(env: QueryEnv, project: ProjectInfo, experiment: Experiment, options: Options, lookup: Any = None,
+def analyze(service: QueryService, project: ProjectInfo, experiment: Experiment, options: Options, lookup: Any = None,
             now: dt.datetime | None = None) -> ExperimentResults:
     started = time.perf_counter()
     now = now or dt.datetime.now(dt.UTC)
     spec = experiment.spec
     keys = [v.key for v in spec.variants]
     metric_plans = plans(spec, lookup)
-    runner = Runner(env, project, now)
+    runner = Runner(service, project, now)
     if experiment.status is Status.draft or experiment.started_at is None:
         empty = _empty_metrics(metric_plans, keys)
         return _frame(experiment, options, {}, 0, None, empty, runner, started, None, None)

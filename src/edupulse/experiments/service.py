@@ -26,7 +26,8 @@ from edupulse.experiments.targeting import (
 from edupulse.ingest.pipeline import ProjectCatalog
 from edupulse.meta.db import MetadataStore, ProjectInfo
 from edupulse.meta.experiments import Experiment, ExperimentStore
-from edupulse.queries.base import QueryEnv, QueryError
+from edupulse.queries.errors import QueryError
+from edupulse.queries.service import QueryService
 
 MAX_SAVED_GROUP = 50_000  # identities of a targeted segment served to the SDKs
 
@@ -46,20 +47,24 @@ class Assignment:
 
 
 class ExperimentService:
-    def __init__(self, meta: MetadataStore, env: QueryEnv, catalog: ProjectCatalog) -> None:
-        self.meta, self.env, self.catalog = meta, env, catalog
+    def __init__(self, meta: MetadataStore, queries: QueryService, catalog: ProjectCatalog) -> None:
+        self.meta, self.queries, self.catalog = meta, queries, catalog
         self.store = ExperimentStore(meta)
 
     # definitions ----------------------------------------------------------------------------------
+
+    def _metrics(self, project: ProjectInfo) -> Any:
+        """name -> the catalogue metric's current version (MetricRef) or None."""
+        return lambda name: self.meta.metrics.ref(project.id, name)
 
     def _checked(self, project: ProjectInfo, data: Any) -> ExperimentSpec:
         spec = parse_spec(data)
         if spec.unit != "person" and spec.unit not in self.meta.group_types(project.id):
             known = ", ".join(["person", *sorted(self.meta.group_types(project.id))])
             raise SpecError("unit", f"{spec.unit!r} is not a group type of this project; use one of {known}")
-        plans(spec, self.meta.metrics.lookup(project.id))
+        plans(spec, self._metrics(project))
         if spec.targeting.segment is not None:
-            ctx = Runner(self.env, project, dt.datetime.now(dt.UTC)).ctx
+            ctx = Runner(self.queries, project, dt.datetime.now(dt.UTC)).ctx
             try:
                 ctx.segments(spec.targeting.segment, ctx)
             except ValueError as exc:
@@ -127,7 +132,7 @@ class ExperimentService:
         value = distinct_id if spec.unit == "person" else str(attributes.get(spec.unit) or "")
         if not value:
             return Assignment(None, f"give the unit's {spec.unit} (attribute {spec.unit})", False)
-        runner = Runner(self.env, project, now)
+        runner = Runner(self.queries, project, now)
         rows = runner.rows(person_lookup(runner.ctx, distinct_id))
         person_id = int(rows[0][0]) if rows else None
         stored = orjson.loads(rows[0][1]) if rows and rows[0][1] else {}
@@ -145,7 +150,7 @@ class ExperimentService:
     def sdk_payload(self, project: ProjectInfo, now: dt.datetime) -> dict[str, Any]:
         experiments = [e for e in self.store.all(project.id) if e.status is Status.running]
         groups: dict[str, list[str]] = {}
-        runner = Runner(self.env, project, now)
+        runner = Runner(self.queries, project, now)
         for e in experiments:
             segment = e.spec.targeting.segment
             if segment is not None and segment_group(segment) not in groups:
@@ -165,7 +170,7 @@ class ExperimentService:
         if experiment is None:
             raise SpecError("key", f"no experiment with key {key!r} in this project", 404)
         try:
-            return analyze(self.env, project, experiment, options, self.meta.metrics.lookup(project.id), now)
+            return analyze(self.queries, project, experiment, options, self._metrics(project), now)
         except (SpecError, QueryError):
             raise
         except ValueError as exc:  # what the query compiler refuses (a group type or segment gone since)
