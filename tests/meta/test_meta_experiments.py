@@ -11,6 +11,7 @@ import pytest
 from edupulse.experiments.model import SpecError, Status, parse_spec
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.experiments import ExperimentStore
+
 T0 = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
 SPEC = {"key": "e1", "variants": [{"key": "a", "weight": 0.5}, {"key": "b", "weight": 0.5}],
         "metrics": [{"event": "x"}]}

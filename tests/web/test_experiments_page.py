@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 import pytest
-
 from test_web_browser import _no_page_errors, browser, page, shot
+
 from web_site import Site, site_fixture  # noqa: F401  (the session-wide server fixture)
 
 __all__ = ["_no_page_errors", "browser", "page"]

@@ -1,7 +1,7 @@
 """Experiments (A/B tests): definitions, status and runs, and every version.
 
 Revision ID: 0008_experiments
-Revises: 0004_ui
+Revises: 0007_xapi_documents
 Create Date: 2026-12-01
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_experiments"
-down_revision = "0004_ui"
+down_revision = "0007_xapi_documents"
 branch_labels = None
 depends_on = None
 
