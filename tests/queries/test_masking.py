@@ -8,11 +8,11 @@ from typing import Any
 
 import orjson
 import pytest
-from wire_cases import NOW, WireSchool, cases
 
 from edupulse.auth.masking import DEFAULT_PERSONAL, MASKER, PersonalMasker
 from edupulse.queries.results import Provenance
 from edupulse.queries.trends import EventSeries, TrendsResponse
+from wire_cases import NOW, WireSchool, cases
 
 RANGE = {"date_from": "2025-04-15", "date_to": "2025-05-31"}
 MORE: dict[str, dict[str, Any]] = {

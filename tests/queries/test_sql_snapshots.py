@@ -12,7 +12,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from wire_cases import NOW, SEGMENTS, cases, metric
 
 from edupulse.queries.compile import Context
 from edupulse.queries.dialect import DIALECTS
@@ -23,6 +22,7 @@ from edupulse.queries.segments import segment_resolver
 from edupulse.queries.service import statements
 from edupulse.queries.trends import TrendsQuery
 from edupulse.store.schema import STANDARD_PROPERTIES
+from wire_cases import NOW, SEGMENTS, cases, metric
 
 SNAPSHOTS = Path(__file__).parent / "sql"
 GROUPS = {"school": 0, "institution": 1, "class": 2}  # as the simulation declares them
