@@ -56,6 +56,7 @@ bench-query: install
 	$(BIN)/python bench/per_unit.py
 	$(BIN)/python bench/paths_attribution.py
 	$(BIN)/python bench/people.py
+	$(BIN)/python bench/experiments.py
 
 # Regenerate the lock file after changing dependencies in pyproject.toml.
 lock:

@@ -19,13 +19,14 @@ from gov_fixtures import Gov
 
 # Routes that need no permission: status, sign-in, and what any signed-in caller may do to their own session.
 # Ingestion routes are recognised by their use of the write key (write_project).
-PUBLIC = {"/api/v1/status", "/api/v1/auth/login", "/", "/login", "/static/edupulse.js", "/xapi/about"}
+PUBLIC = {"/api/v1/status", "/api/v1/auth/login", "/", "/login", "/static/edupulse.js", "/xapi/about",
+          "/api/features/{client_key}"}
 SIGNED_IN = {"/api/v1/auth/logout", "/api/v1/auth/logout-everywhere", "/api/v1/auth/me"}
 # Web UI: pages send visitors without a session to /login and get their data from the API routes (which declare
 # permissions); a shared dashboard's token is its only credential; the language switch is for anyone.
 WEB = {"/lang/{code}", "/project", "/analysis", "/analysis/{kind}", "/reports", "/dashboards",
        "/dashboards/{dashboard_id}", "/share/{token}", "/api/v1/share/{token}/reports/{report_id}", "/people",
-       "/people/{person_id}", "/catalog", "/ingestion", "/settings"}
+       "/people/{person_id}", "/catalog", "/ingestion", "/settings", "/experiments", "/experiments/{key}"}
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
 
 # One small query per analysis model, so the cross-project test covers every kind the engine has.

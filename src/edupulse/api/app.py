@@ -21,6 +21,7 @@ from edupulse.api import (
     collect_segment,
     collect_sensors,
     compat,
+    experiments,
     governance,
     ingest,
     query,
@@ -37,6 +38,7 @@ from edupulse.api.xapi_alternate import AlternateRequestSyntax
 from edupulse.conf import Settings
 from edupulse.ingest.validate import warm_up, watch_parent
 from edupulse.runtime import Platform
+from edupulse.web import experiments as experiment_pages
 from edupulse.web import pages
 
 
@@ -55,6 +57,7 @@ def _validator_pool(processes: int) -> ProcessPoolExecutor | None:
 def mount_web(app: FastAPI) -> None:
     """The web UI: pages, our static files and the charting library installed by npm (`make install`)."""
     app.include_router(pages.router)
+    app.include_router(experiment_pages.router)
     vendor = pages.WEB_DIR / "node_modules" / "echarts" / "dist"
     app.mount("/static/vendor/echarts", StaticFiles(directory=vendor, check_dir=False), name="echarts")
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR / "static"), name="static")
@@ -110,6 +113,7 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
     app.include_router(xapi_documents.router)
     app.include_router(tracker.router)
     app.include_router(segments.router)
+    app.include_router(experiments.router)
     app.include_router(collect_sensors.router)
     app.include_router(collect_posthog.router)
     app.include_router(collect_segment.router)

@@ -35,7 +35,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # What using a permission counts as, for the account lifecycle (analysts who only view are downgraded).
 ACTIVITY: dict[Permission, str] = {Permission.reports_view: "view", Permission.metrics_view: "view",
                                    Permission.query_run: "analyze", Permission.query_sql: "analyze",
-                                   Permission.analyses_save: "analyze", Permission.export: "analyze"}
+                                   Permission.analyses_save: "analyze", Permission.export: "analyze",
+                                   Permission.experiments_edit: "analyze"}
 
 
 def platform(request: Request) -> Platform:

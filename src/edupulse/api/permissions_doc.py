@@ -18,6 +18,7 @@ def documented_routes() -> str:
     signed_in = ("/api/v1/auth/logout", "/api/v1/auth/logout-everywhere", "/api/v1/auth/me")
     public.update(dict.fromkeys(signed_in, "signed in (any role)"))
     public.update(dict.fromkeys(("/static/edupulse.js", "/xapi/about"), "public (no key)"))
+    public["/api/features/{client_key}"] = "the project's write key as the SDK client key (read-only)"
     public["/xapi/statements"] = "the project's write key (reading: with the secret API key as the password)"
     for path in ("/xapi/activities/state", "/xapi/activities/profile", "/xapi/agents/profile", "/xapi/agents",
                  "/xapi/activities"):

@@ -28,6 +28,7 @@ class Permission(StrEnum):
     quarantine_view = "quarantine:view"
     catalogue_manage = "catalogue:manage"
     settings_manage = "settings:manage"
+    experiments_edit = "experiments:edit"
 
 
 class Scope(StrEnum):
@@ -52,10 +53,11 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.quarantine_view: "read refused records and identity warnings",
     Permission.catalogue_manage: "manage the event and property catalogue",
     Permission.settings_manage: "change project and organization settings (lifecycle policies, ...)",
+    Permission.experiments_edit: "create, change, start and stop experiments (A/B tests)",
 }
 
 _VIEW = {Permission.reports_view, Permission.query_run, Permission.metrics_view}
-_ANALYST = _VIEW | {Permission.query_sql, Permission.analyses_save, Permission.export}
+_ANALYST = _VIEW | {Permission.query_sql, Permission.analyses_save, Permission.export, Permission.experiments_edit}
 
 MATRIX: dict[Role, frozenset[Permission]] = {
     Role.admin: frozenset(Permission),

@@ -17,21 +17,27 @@ import orjson
 from edupulse.conf import IngestSettings
 from edupulse.identity.graph import IdentityGraph
 from edupulse.ingest.batch import BatchBuilder, Item
+from edupulse.ingest.exposure import KnownExperiments
 from edupulse.ingest.records import RecordError, from_micros
 from edupulse.ingest.track_columns import TrackColumns
 from edupulse.ingest.validate import IngestOutcome, Limits, PreparedBatch, ProjectRules, prepare_records
 from edupulse.ingest.wal import Position, WriteAheadLog
 from edupulse.meta.db import MetadataError, MetadataStore, ProjectInfo, QuarantineEntry, WarningEntry
+from edupulse.meta.experiments import ExperimentStore
 from edupulse.store.base import EventStore
 
 log = logging.getLogger(__name__)
 
 
+EXPERIMENTS_TTL = 5.0  # seconds an API process trusts its copy of a project's experiments (others may change them)
+
+
 class ProjectCatalog:
-    """Cached project facts the hot path needs: keys, time zones, group-type slots."""
+    """Cached project facts the hot path needs: keys, time zones, group-type slots, experiments."""
 
     def __init__(self, meta: MetadataStore) -> None:
         self.meta = meta
+        self._experiments: dict[int, tuple[float, KnownExperiments]] = {}
         self._by_write_key: dict[str, ProjectInfo] = {}
         self._slots: dict[int, dict[str, int]] = {}
         self._zones: dict[str, ZoneInfo] = {}
@@ -56,6 +62,18 @@ class ProjectCatalog:
         if slots is None:
             slots = self._slots[project_id] = self.meta.group_types(project_id)
         return slots
+
+    def experiments(self, project_id: int) -> KnownExperiments:
+        """Experiment keys of the project and their variants, for checking exposures."""
+        cached = self._experiments.get(project_id)
+        if cached is None or time.monotonic() - cached[0] > EXPERIMENTS_TTL:
+            cached = (time.monotonic(), ExperimentStore(self.meta).known_variants(project_id))
+            self._experiments[project_id] = cached
+        return cached[1]
+
+    def forget_experiments(self, project_id: int) -> None:
+        """Read the project's experiments again (they changed in this process)."""
+        self._experiments.pop(project_id, None)
 
     def ensure_group_type(self, project_id: int, name: str) -> int:
         slots = self.group_slots(project_id)
@@ -84,6 +102,7 @@ class Ingestor:
         return ProjectRules(
             project_id=project.id, timezone=project.timezone, typed_properties=self.store.typed_properties(),
             group_types=frozenset(self.catalog.group_slots(project.id)),
+            experiments=self.catalog.experiments(project.id),
             limits=Limits(limits.max_record_bytes, limits.max_batch_records, limits.max_future_seconds,
                           limits.max_past_days),
         )

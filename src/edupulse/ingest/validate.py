@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from edupulse.ingest import jsontext
+from edupulse.ingest.exposure import EXPOSURE_EVENT, KnownExperiments, check_exposure
 from edupulse.ingest.records import RecordError, ValidationContext, normalize, to_micros
 from edupulse.store.schema import PropertyType
 
@@ -65,6 +66,7 @@ class ProjectRules:
     typed_properties: Mapping[str, PropertyType]
     group_types: frozenset[str]
     limits: Limits
+    experiments: KnownExperiments = field(default_factory=dict)  # exposures must name one of these
 
 
 class BodyError(Exception):
@@ -194,6 +196,8 @@ def prepare_records(
                 if size > max_record:
                     raise RecordError("record", f"is {size} bytes as JSON; at most {max_record} per record")
             normalized = normalize(record, ctx)
+            if normalized.get("event") == EXPOSURE_EVENT:
+                check_exposure(normalized, rules.experiments)
             groups = normalized.get("groups")
             if groups:
                 for name in groups:

@@ -20,6 +20,7 @@ ACTIONS = (
     "user.create", "user.role", "user.password_reset", "user.disable", "user.enable",
     "key.create", "key.revoke", "lifecycle.run", "lifecycle.settings", "metric.create", "metric.update",
     "metric.delete", "export", "catalogue.change", "delete", "advisor.assign", "advisor.unassign",
+    "experiment.create", "experiment.update", "experiment.start", "experiment.stop",
 )
 
 

@@ -12,6 +12,12 @@ Delivery rules (docs/sdk.md):
   for room first. Nothing already queued is ever dropped to make room;
 - `flush()` waits until everything queued so far is sent; `close()` (also run at interpreter exit) flushes with
   a time limit and stops the thread.
+
+Experiments: `assign(experiment, distinct_id)` reads the running experiments from the server (the GrowthBook
+payload at /api/features/{write key}, cached for `features_ttl` seconds) and assigns with GrowthBook's hashing,
+so the variant equals the one the official GrowthBook SDKs and the server give; it tracks one
+`$experiment_exposure` per unit and experiment. (Copying this file into an application: take
+experiments/hashing.py and experiments/conditions.py along, both standard library only.)
 """
 
 from __future__ import annotations
@@ -23,12 +29,16 @@ import json
 import logging
 import random
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
+
+from edupulse.experiments.conditions import matches
+from edupulse.experiments.hashing import assign as hash_assign
 
 log = logging.getLogger("edupulse.sdk")
 GZIP_OVER_BYTES = 1024
@@ -65,11 +75,16 @@ class EduPulse:
         backoff_max: float = 30.0,
         timeout: float = 10.0,
         shutdown_timeout: float = 10.0,
+        features_ttl: float = 60.0,
     ) -> None:
         if on_full not in ("refuse", "block"):
             raise ValueError("on_full must be 'refuse' or 'block'")
         self.write_key = write_key
         self.url = host.rstrip("/") + "/api/v1/ingest"
+        self.features_url = host.rstrip("/") + "/api/features/" + write_key
+        self.features_ttl = features_ttl
+        self._features: tuple[float, dict[str, Any]] | None = None
+        self._exposed: set[tuple[str, str]] = set()
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_queue = max_queue
@@ -131,6 +146,43 @@ class EduPulse:
     def item_set(self, item_type: str, item_id: str, properties: dict[str, Any]) -> bool:
         return self._enqueue({"type": "item_set", "item_type": item_type, "item_id": item_id,
                               "properties": properties})
+
+    def experiments(self, refresh: bool = False) -> dict[str, Any]:
+        """The running experiments (GrowthBook payload), fetched at most every `features_ttl` seconds."""
+        now = time.monotonic()
+        if refresh or self._features is None or now - self._features[0] > self.features_ttl:
+            request = urllib.request.Request(self.features_url, headers={"Accept": "application/json"})
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                self._features = (now, json.loads(response.read()))
+        return self._features[1]
+
+    def assign(self, experiment: str, distinct_id: str, attributes: dict[str, Any] | None = None,
+               track_exposure: bool = True) -> str | None:
+        """The unit's variant key, or None (not running, not targeted, outside coverage). Pass `attributes`
+        the targeting reads (person properties, and `class` / `school` for class or school experiments)."""
+        payload = self.experiments()
+        feature = payload.get("features", {}).get(experiment)
+        if not feature or not feature.get("rules"):
+            return None
+        rule = feature["rules"][0]
+        attrs = {"id": distinct_id, **(attributes or {})}
+        if not matches(attrs, rule.get("condition") or {}, payload.get("savedGroups") or {}):
+            return None
+        value = attrs.get(rule.get("hashAttribute", "id"))
+        if value is None or value == "":
+            return None
+        namespace = tuple(rule["namespace"]) if rule.get("namespace") else None
+        index = hash_assign(str(value), rule.get("seed", experiment), rule["weights"], rule.get("coverage", 1.0),
+                            namespace, rule.get("hashVersion", 2))
+        if index < 0:
+            return None
+        variant = str(rule["variations"][index])
+        if track_exposure and (experiment, distinct_id) not in self._exposed:
+            self._exposed.add((experiment, distinct_id))
+            groups = {rule["hashAttribute"]: str(value)} if rule.get("hashAttribute", "id") != "id" else None
+            extra = {"groups": groups} if groups else {}
+            self.track(distinct_id, "$experiment_exposure", {"experiment": experiment, "variant": variant}, **extra)
+        return variant
 
     def _enqueue(self, record: dict[str, Any]) -> bool:
         # Fixed when queued, so that a retried batch is stored once and keeps its times.

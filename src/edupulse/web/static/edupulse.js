@@ -6,7 +6,12 @@
  * Keeps an anonymous id in a first-party cookie, records page views with the utm_* parameters of the landing
  * page, queues records in memory (and in localStorage, so a navigation does not lose them), sends them in
  * batches with fetch and, when the page is hidden or unloaded, with navigator.sendBeacon. Every record carries an
- * event_id, so a batch sent twice is stored once. */
+ * event_id, so a batch sent twice is stored once.
+ *
+ * Experiments: edupulse.assign("experiment-key").then(function (variant) { ... }) reads the running experiments
+ * (the GrowthBook payload at /api/features/{write key}, once per page) and assigns with GrowthBook's hashing
+ * (FNV-1a 32-bit, hash version 2, bucket ranges), so the variant equals what the official GrowthBook SDKs and the
+ * server give; it records one $experiment_exposure per experiment and unit. */
 (function (window, document) {
   "use strict";
   if (window.edupulse && window.edupulse.version) { return; }
@@ -138,6 +143,105 @@
     try { return JSON.parse((session && session.getItem("ep_utm")) || "{}"); } catch (e) { return {}; }
   }
 
+  // experiments ------------------------------------------------------------------------------------------
+  function fnv32(text) {
+    var h = 0x811c9dc5;
+    for (var i = 0; i < text.length; i++) { h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0; }
+    return h >>> 0;
+  }
+  function gbHash(seed, value, version) {
+    if (version === 2) { return (fnv32(String(fnv32(seed + value))) % 10000) / 10000; }
+    if (version === 1) { return (fnv32(value + seed) % 1000) / 1000; }
+    return null;
+  }
+  function bucketRanges(count, coverage, weights) {
+    coverage = Math.min(Math.max(coverage === undefined ? 1 : coverage, 0), 1);
+    var equal = [], i, total = 0;
+    for (i = 0; i < count; i++) { equal.push(1 / count); }
+    if (!weights || weights.length !== count) { weights = equal; }
+    for (i = 0; i < weights.length; i++) { total += weights[i]; }
+    if (total < 0.99 || total > 1.01) { weights = equal; }
+    var start = 0, ranges = [];
+    for (i = 0; i < weights.length; i++) { ranges.push([start, start + coverage * weights[i]]); start += weights[i]; }
+    return ranges;
+  }
+  // Values compare as GrowthBook's Python SDK and the EduPulse server compare them: equality is ===, and only
+  // two numbers or two strings are ordered ("70" is not below 90).
+  function kindOf(v) { return v === null || v === undefined ? "null" : Array.isArray(v) ? "array" : typeof v; }
+  function same(a, b) { var k = kindOf(a); return k === kindOf(b) && k !== "array" && k !== "object" && a === b; }
+  function operator(op, actual, expected, groups) {
+    var i;
+    if (op === "$eq") { return same(actual, expected); }
+    if (op === "$ne") { return !same(actual, expected); }
+    if (op === "$in" || op === "$nin") {
+      if (!Array.isArray(expected)) { return false; }
+      var values = Array.isArray(actual) ? actual : [actual];
+      var inside = values.some(function (v) { return expected.some(function (e) { return same(v, e); }); });
+      return op === "$in" ? inside : !inside;
+    }
+    if (op === "$exists") { return (actual !== undefined && actual !== null) === !!expected; }
+    if (op === "$inGroup") {
+      return actual !== undefined && actual !== null && (groups[expected] || []).some(function (m) { return same(actual, m); });
+    }
+    if (op === "$elemMatch") {
+      if (!Array.isArray(actual)) { return false; }
+      for (i = 0; i < actual.length; i++) { if (valueMatches(actual[i], expected, groups)) { return true; } }
+      return false;
+    }
+    var kinds = kindOf(actual) + "/" + kindOf(expected);
+    if (kinds !== "number/number" && kinds !== "string/string") { return false; }
+    return op === "$gt" ? actual > expected : op === "$gte" ? actual >= expected : op === "$lt" ? actual < expected
+      : op === "$lte" ? actual <= expected : false;
+  }
+  function valueMatches(actual, condition, groups) {
+    if (condition && typeof condition === "object" && !Array.isArray(condition)) {
+      var keys = Object.keys(condition);
+      if (keys.length && keys.every(function (k) { return k.charAt(0) === "$"; })) {
+        return keys.every(function (k) { return operator(k, actual, condition[k], groups); });
+      }
+    }
+    return same(actual, condition);
+  }
+  function conditionMatches(attributes, condition, groups) {
+    for (var key in condition) {
+      if (!Object.prototype.hasOwnProperty.call(condition, key)) { continue; }
+      if (key === "$and") {
+        for (var i = 0; i < condition[key].length; i++) {
+          if (!conditionMatches(attributes, condition[key][i], groups)) { return false; }
+        }
+      } else if (!valueMatches(attributes[key], condition[key], groups)) { return false; }
+    }
+    return true;
+  }
+  function chooseVariant(payload, key, attributes) {
+    var feature = (payload.features || {})[key];
+    if (!feature || !feature.rules || !feature.rules.length) { return null; }
+    var rule = feature.rules[0];
+    if (!conditionMatches(attributes, rule.condition || {}, payload.savedGroups || {})) { return null; }
+    var value = attributes[rule.hashAttribute || "id"];
+    if (value === undefined || value === null || value === "") { return null; }
+    value = String(value);
+    if (rule.namespace) {
+      var spot = gbHash("__" + rule.namespace[0], value, 1);
+      if (spot === null || spot < rule.namespace[1] || spot >= rule.namespace[2]) { return null; }
+    }
+    var n = gbHash(rule.seed || key, value, rule.hashVersion || 1);
+    if (n === null) { return null; }
+    var ranges = bucketRanges(rule.variations.length, rule.coverage, rule.weights);
+    for (var i = 0; i < ranges.length; i++) {
+      if (n >= ranges[i][0] && n < ranges[i][1]) { return {variant: String(rule.variations[i]), rule: rule, unit: value}; }
+    }
+    return null;
+  }
+  function features() {
+    if (!state.features) {
+      state.features = window.fetch(state.options.host + "/api/features/" + encodeURIComponent(state.options.writeKey),
+        {credentials: "omit"}).then(function (r) { return r.ok ? r.json() : {features: {}}; },
+        function () { return {features: {}}; });
+    }
+    return state.features;
+  }
+
   var api = {
     version: "1",
     /** Start: options writeKey (required), host (default: where this script came from), autoPageview (true),
@@ -198,6 +302,30 @@
       writeCookie("ep_aid", state.anonymousId, 730);
     },
     flush: flush,
+    /** The variant of this browser's person (or of attributes.id / the class or school in attributes) in a
+     *  running experiment: a Promise of the variant key, or null. attributes: what the targeting reads (person
+     *  properties). An exposure is recorded once per experiment and unit unless options.track is false. */
+    assign: function (experiment, attributes, options) {
+      var attrs = assign({id: state.loginId || state.anonymousId}, attributes);
+      return features().then(function (payload) {
+        var found = chooseVariant(payload, experiment, attrs);
+        if (!found) { return null; }
+        var seen = storage("sessionStorage"), mark = "ep_x_" + experiment + "_" + found.unit;
+        if (!(options && options.track === false) && !(seen && seen.getItem(mark))) {
+          if (seen) { seen.setItem(mark, found.variant); }
+          var record = who({type: "track", event: "$experiment_exposure",
+            properties: {experiment: experiment, variant: found.variant}});
+          if ((found.rule.hashAttribute || "id") !== "id") {
+            record.groups = {};
+            record.groups[found.rule.hashAttribute] = found.unit;
+          }
+          enqueue(record);
+        }
+        return found.variant;
+      });
+    },
+    /** GrowthBook's hash, for tests and for apps that assign on their own: a number in [0, 1). */
+    hash: gbHash,
     anonymousId: function () { return state.anonymousId; },
     stats: function () { return {queued: state.queue.length, sent: state.sent, dropped: state.dropped}; }
   };
