@@ -88,7 +88,22 @@ BAD = [
     ("timestamp", "2026-13-01T08:30:00Z", "statement.timestamp", "not a valid date"),
     ("version", "2.0.0", "statement.version", "not supported"),
     ("attachments", [{"usageType": "http://x.y/z", "display": {"en": "a"}, "contentType": "text/plain",
-                      "length": 3, "sha2": "abc"}], "statement.attachments[0].fileUrl", "multipart"),
+                      "length": 3, "sha2": "abc"}], "statement.attachments[0].sha2", "SHA-2"),
+    ("object.definition.interactionType", {"type": "choice"}, "statement.object.definition.interactionType",
+     "not one of"),
+    ("object.definition.interactionType", "Choice", "statement.object.definition.interactionType", "lower case"),
+    ("result.duration", "P4W1D", "statement.result.duration", "ISO 8601 duration"),
+    ("result.duration", "PT", "statement.result.duration", "ISO 8601 duration"),
+    ("context.contextActivities", {}, "statement.context.contextActivities", "empty"),
+    ("context.language", "zh-z-aaa-z-bbb", "statement.context.language", "RFC 5646"),
+    ("authority", {"objectType": "Group", "member": [{"mbox": "mailto:a@example.com"}]}, "statement.authority.member",
+     "exactly two"),
+    ("authority", {"objectType": "Group", "mbox": "mailto:g@example.com", "member": [
+        {"account": {"homePage": "http://lrs.example/OAuth/token", "name": "app"}}, {"mbox": "mailto:a@example.com"}]},
+     "statement.authority", "anonymous"),
+    ("authority", {"objectType": "Group", "member": [{"mbox": "mailto:a@example.com"},
+                                                     {"mbox": "mailto:b@example.com"}]},
+     "statement.authority.member", "application"),
 ]
 
 

@@ -19,6 +19,9 @@ def documented_routes() -> str:
     public.update(dict.fromkeys(signed_in, "signed in (any role)"))
     public.update(dict.fromkeys(("/static/edupulse.js", "/xapi/about"), "public (no key)"))
     public["/xapi/statements"] = "the project's write key (reading: with the secret API key as the password)"
+    for path in ("/xapi/activities/state", "/xapi/activities/profile", "/xapi/agents/profile", "/xapi/agents",
+                 "/xapi/activities"):
+        public[path] = "the project's write key with its secret API key as the password"
     return render_markdown(rows, public)
 
 
