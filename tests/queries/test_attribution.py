@@ -228,10 +228,10 @@ def test_spend_cost_cac_and_roi(loaded: History) -> None:
     channels = {c["channel"]: c for c in result["channels"]}
     assert channels["douyin"]["cost"] == 600
     assert channels["douyin"]["models"]["last_touch"] == {"conversions": 2, "revenue": 400, "cac": 300,
-                                                          "roi": pytest.approx((400 - 600) / 600)}
+                                                          "roi": pytest.approx(400 / 600)}
     assert channels["baidu"]["cost"] == 200
     assert channels["baidu"]["models"]["last_touch"]["cac"] is None  # no conversion credited
-    assert channels["google"]["models"]["last_touch"] == {"conversions": 0, "revenue": 0, "cac": None, "roi": -1}
+    assert channels["google"]["models"]["last_touch"] == {"conversions": 0, "revenue": 0, "cac": None, "roi": 0}
     assert channels["(none)"]["cost"] == 0
     assert channels["(none)"]["models"]["last_touch"]["roi"] is None
     assert result["totals"]["cost"] == 950

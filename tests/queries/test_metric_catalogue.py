@@ -51,7 +51,7 @@ def test_metric_series_errors_say_what_is_wrong(gov: Gov) -> None:
     assert "series.1.metric: no metric named 'no_such_metric'" in bad.json()["error"]
     extra = gov.client.post("/api/v1/query", headers=gov.bearer("analyst"), json={
         "kind": "trends", "series": [{"metric": "attendance_rate", "math": "sum"}]})
-    assert "series.0: a metric series takes only metric, name and filters, not math" in extra.json()["error"]
+    assert "series.0: a metric series takes only metric, name, filters and channel, not math" in extra.json()["error"]
     spend = gov.client.post("/api/v1/query", headers=gov.bearer("analyst"), json={
         "kind": "trends", "series": [{"metric": "cac"}], "breakdown": {"properties": ["utm_source"]}})
     assert "uses ad spend" in spend.json()["error"]
@@ -137,9 +137,14 @@ def test_cac_and_roi_use_the_spend_table(tmp_path: Any) -> None:
     platform = Platform(Settings(data_dir=tmp_path / "data")).open(background_loader=False)
     try:
         project = platform.meta.create_project("Spend School").project
+        # p1 and p2 come from a douyin lead on the 2nd, p3 on the 3rd; all pay a first order
+        leads = [{"type": "track", "event": "lead_created", "distinct_id": who, "distinct_id_type": "login_id",
+                  "time": sh(f"2026-09-0{day}T09:00:00"), "properties": {"channel": "douyin"}}
+                 for who, day in (("p1", 2), ("p2", 2), ("p3", 3))]
         orders = [{"type": "track", "event": "order_paid", "distinct_id": who, "distinct_id_type": "login_id",
                    "time": sh(f"2026-09-0{day}T12:00:00"), "properties": {"amount": amount, "order_type": "first"}}
                   for who, day, amount in (("p1", 2, 1000), ("p2", 2, 3000), ("p3", 4, 2000))]
+        orders = [*leads, *orders]
         assert platform.ingestor.ingest(project, orders).rejected == 0
         platform.loader.catch_up()  # type: ignore[union-attr]
         rows = [(project.id, dt.date(2026, 9, d), "douyin", "autumn", cost, None, None)
@@ -148,12 +153,38 @@ def test_cac_and_roi_use_the_spend_table(tmp_path: Any) -> None:
                                                                              strict=True)], schema=SPEND_SCHEMA)
         platform.store.write(WriteBatch(spend=spend))
         result = platform.query_service().run(project, {
-            "kind": "trends", "series": [{"metric": "cac"}, {"metric": "roi"}],
+            "kind": "trends", "series": [{"metric": "cac"}, {"metric": "roi"}, {"metric": "cac", "channel": "douyin"},
+                                         {"metric": "roi", "channel": "baidu"}],
             "date_range": {"date_from": "2026-09-01", "date_to": "2026-09-04"}}, now=NOW).to_wire()
     finally:
         platform.close()
-    cac, roi = result["series"]
+    cac, roi, douyin, baidu = result["series"]
     assert cac["data"] == [None, pytest.approx(400.0), None, pytest.approx(300.0)]  # 800/2, nobody on the 3rd
     assert cac["aggregated_value"] == pytest.approx(1500 / 3)
-    assert roi["data"] == [None, pytest.approx(5.0), 0.0, pytest.approx(2000 / 300)]
+    # ROI by the day of the lead: the revenue its persons paid (within 365 days) / that day's spend
+    assert roi["data"] == [None, pytest.approx(4000 / 800), pytest.approx(2000 / 400), 0.0]
     assert roi["aggregated_value"] == pytest.approx(6000 / 1500)
+    assert douyin["aggregated_value"] == pytest.approx(1500 / 3)  # all spend and customers are douyin's
+    assert baidu["aggregated_value"] is None  # no spend: no ROI
+
+
+def test_defaults_nobody_changed_follow_the_product(meta: Any) -> None:
+    """A project made with earlier defaults gets the current ones as a new version; a metric someone edited
+    keeps its definition."""
+    from edupulse.meta.catalogue import DEFAULTS_AUTHOR, MetricCatalogue
+
+    project = meta.create_project("Older School").project
+    catalogue = MetricCatalogue(meta)
+    old = {"title": "续费率 renewal rate", "unit": "%", "scale": 100,
+           "numerator": {"event": "order_paid", "math": "unique_persons"},
+           "denominator": {"event": "course_completed", "math": "unique_persons"}}
+    catalogue.create(project.id, "renewal_rate", old, owner_user_id=None, author=DEFAULTS_AUTHOR)
+    catalogue.create(project.id, "referral_rate", old, owner_user_id=None, author="admin@school.example")
+    renewal = catalogue.get(project.id, "renewal_rate")
+    assert renewal is not None
+    assert renewal["version"] == 2
+    assert renewal["definition"]["cohort"]["event"] == "course_completed"
+    referral = catalogue.get(project.id, "referral_rate")
+    assert referral is not None
+    assert (referral["version"], referral["definition"]) == (1, old)
+    assert catalogue.upgrade_defaults(project.id) == []  # once

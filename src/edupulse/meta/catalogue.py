@@ -24,58 +24,77 @@ class CatalogueError(ValueError):
         self.status = status
 
 
-def _first(event: str, **extra: Any) -> dict[str, Any]:
-    return {"event": event, **extra}
-
-
 PAID_FIRST = [{"property": "order_type", "op": "eq", "value": "first"}]
 RENEWAL = [{"property": "order_type", "op": "eq", "value": "renewal"}]
+LEAD_CHANNEL = {"event": "lead_created", "property": "channel"}
+FIRST_LEAD = {"event": "lead_created", "first": True}
+ROI_DAYS = 365  # revenue counted for a lead's channel: what it paid within a year of its first lead
+FIRST_ORDER_DAYS = 30  # a lead's first order counts for first-order conversion within 30 days
 
-# The education metrics of the product (PRODUCT.md), computed from the standard events.
+# The education metrics of the product (PRODUCT.md), computed from the standard events: counts of units
+# (persons, or persons × lessons) meeting conditions within a cohort and a window (queries/metric_cohorts.py).
 DEFAULT_METRICS: dict[str, dict[str, Any]] = {
     "attendance_rate": {
         "title": "到课率 attendance rate", "unit": "%", "scale": 100,
-        "description": "Attended lessons / scheduled lessons (lesson_attended ÷ lesson_scheduled events).",
-        "numerator": _first("lesson_attended"), "denominator": _first("lesson_scheduled")},
+        "description": "Attended lessons / scheduled lessons, per student and lesson: of the lessons scheduled "
+                       "for a student (lesson_scheduled) in the period, those the student attended "
+                       "(lesson_attended with the same lesson_id, at any time after).",
+        "cohort": {"event": "lesson_scheduled", "per": "lesson_id"},
+        "outcome": {"event": "lesson_attended", "same": True, "from_days": None}, "ratio": "rate"},
     "completion_rate": {
         "title": "完课率 completion rate", "unit": "%", "scale": 100,
-        "description": "Completed lessons / scheduled lessons (lesson_completed ÷ lesson_scheduled events).",
-        "numerator": _first("lesson_completed"), "denominator": _first("lesson_scheduled")},
+        "description": "Completed lessons / scheduled lessons, per student and lesson (lesson_completed with "
+                       "the lesson_id of a lesson_scheduled in the period).",
+        "cohort": {"event": "lesson_scheduled", "per": "lesson_id"},
+        "outcome": {"event": "lesson_completed", "same": True, "from_days": None}, "ratio": "rate"},
     "course_completion_rate": {
         "title": "课程完成率 course completion rate", "unit": "%", "scale": 100,
-        "description": "Persons who completed a course / persons who enrolled in one, in the period.",
-        "numerator": _first("course_completed", math="unique_persons"),
-        "denominator": _first("course_enrolled", math="unique_persons")},
+        "description": "Students who completed a course / students who enrolled in it: of the enrolments "
+                       "(course_enrolled) in the period, those followed by course_completed of the same course_id.",
+        "cohort": {"event": "course_enrolled", "per": "course_id"},
+        "outcome": {"event": "course_completed", "same": True}, "ratio": "rate"},
     "first_order_conversion": {
         "title": "首单转化率 first-order conversion", "unit": "%", "scale": 100,
-        "description": "Persons with a first order_paid / persons with lead_created, in the period (a cohort "
-                       "conversion within N days is a funnel).",
-        "numerator": _first("order_paid", math="unique_persons", filters=PAID_FIRST),
-        "denominator": _first("lead_created", math="unique_persons")},
+        "description": f"Leads with a first order within {FIRST_ORDER_DAYS} days / leads: of the persons whose "
+                       "first lead_created is in the period, those who paid an order_paid with order_type first "
+                       f"within {FIRST_ORDER_DAYS} days of it. Per channel: the channel of that first lead.",
+        "cohort": FIRST_LEAD,
+        "outcome": {"event": "order_paid", "filters": PAID_FIRST, "to_days": FIRST_ORDER_DAYS}, "ratio": "rate",
+        "channel": LEAD_CHANNEL},
     "renewal_rate": {
         "title": "续费率 renewal rate", "unit": "%", "scale": 100,
-        "description": "Persons who paid a renewal / persons who completed a course, in the period.",
-        "numerator": _first("order_paid", math="unique_persons", filters=RENEWAL),
-        "denominator": _first("course_completed", math="unique_persons")},
+        "description": "Students whose course ended in the period and who paid a renewal / those whose course "
+                       "ended: a course ends for a student with course_completed (the course end the standard "
+                       "events record); a renewal is order_paid with order_type renewal from 7 days before to "
+                       "30 days after it.",
+        "cohort": {"event": "course_completed", "per": "course_id"},
+        "outcome": {"event": "order_paid", "filters": RENEWAL, "from_days": -7, "to_days": 30}, "ratio": "rate"},
     "referral_rate": {
         "title": "转介绍率 referral rate", "unit": "%", "scale": 100,
-        "description": "New paying persons who came with a referrer (person property referrer_id set) / all "
-                       "new paying persons.",
-        "numerator": _first("order_paid", math="unique_persons",
-                            filters=[*PAID_FIRST, {"property": "person.referrer_id", "op": "is_set"}]),
-        "denominator": _first("order_paid", math="unique_persons", filters=PAID_FIRST)},
+        "description": "New paying students who came with a referrer / all new paying students: of the persons "
+                       "with a first order (order_paid, order_type first) in the period, those with a "
+                       "referral_signup carrying a referrer_id.",
+        "cohort": {"event": "order_paid", "filters": PAID_FIRST},
+        "outcome": {"event": "referral_signup", "filters": [{"property": "referrer_id", "op": "is_set"}],
+                    "from_days": None}, "ratio": "rate"},
     "cac": {
         "title": "获客成本 CAC", "unit": "CNY",
-        "description": "Ad spend / new paying persons (first order_paid).",
-        "numerator": {"spend": True},
-        "denominator": _first("order_paid", math="unique_persons", filters=PAID_FIRST)},
+        "description": "Ad spend of a channel / its new paying customers (first order_paid in the period, "
+                       "attributed to the channel of their first lead_created); without a channel, all spend / "
+                       "all new paying customers.",
+        "cohort": {"event": "order_paid", "filters": PAID_FIRST}, "ratio": "spend_per_unit",
+        "channel": LEAD_CHANNEL},
     "roi": {
         "title": "ROI", "unit": "ratio",
-        "description": "Revenue (sum of order_paid amount) / ad spend.",
-        "numerator": _first("order_paid", math="sum", property="amount"), "denominator": {"spend": True}},
+        "description": f"Revenue attributed to a channel within {ROI_DAYS} days / its ad spend: the order_paid "
+                       f"amounts of the persons whose first lead (lead_created, of that channel) is in the period, "
+                       f"paid within {ROI_DAYS} days of that lead, divided by the channel's spend in the period.",
+        "cohort": FIRST_LEAD,
+        "outcome": {"event": "order_paid", "value": "amount", "to_days": ROI_DAYS}, "ratio": "value_per_spend",
+        "channel": LEAD_CHANNEL},
     "revenue": {
         "title": "营收 revenue", "unit": "CNY", "description": "Sum of order_paid amount.",
-        "numerator": _first("order_paid", math="sum", property="amount")},
+        "numerator": {"event": "order_paid", "math": "sum", "property": "amount"}},
 }
 
 
@@ -90,11 +109,14 @@ def check_name(name: str) -> str:
     return name
 
 
+DEFAULTS_AUTHOR = "EduPulse defaults"
+
+
 class MetricCatalogue:
     def __init__(self, meta: MetadataStore) -> None:
         self.meta = meta
 
-    def ensure_defaults(self, project_id: int, author: str = "EduPulse defaults") -> list[str]:
+    def ensure_defaults(self, project_id: int, author: str = DEFAULTS_AUTHOR) -> list[str]:
         """Add the default metrics a project does not have yet (never overwrites); returns those added."""
         added = []
         with self.meta.session() as s:
@@ -109,8 +131,26 @@ class MetricCatalogue:
         # A project that never had a metric gets the defaults (projects made before the catalogue existed).
         with self.meta.session() as s:
             if s.scalar(select(Metric.id).where(Metric.project_id == project_id).limit(1)) is not None:
+                self.upgrade_defaults(project_id)
                 return
         self.ensure_defaults(project_id)
+
+    def upgrade_defaults(self, project_id: int) -> list[str]:
+        """Default metrics nobody has changed follow the product's current definitions (as a new version, so
+        reports show the change); a metric someone edited stays theirs. Returns those upgraded."""
+        with self.meta.session() as s:
+            rows = s.execute(select(Metric.name, Metric.definition, MetricVersion.author)
+                             .join(MetricVersion, (MetricVersion.metric_id == Metric.id)
+                                   & (MetricVersion.version == Metric.version))
+                             .where(Metric.project_id == project_id, Metric.deleted_at.is_(None),
+                                    Metric.name.in_(list(DEFAULT_METRICS)))).all()
+        upgraded = []
+        for name, definition, author in rows:
+            current = _validated(DEFAULT_METRICS[name])
+            if author == DEFAULTS_AUTHOR and definition != current:
+                self.update(project_id, name, current, author=DEFAULTS_AUTHOR)
+                upgraded.append(name)
+        return upgraded
 
     def list(self, project_id: int, include_deleted: bool = False) -> list[dict[str, Any]]:
         self._seeded(project_id)

@@ -127,8 +127,8 @@ class Credit(Part):
 
 
 class CreditAndCost(Part):
-    """Credit with the channel's cost per credited conversion (CAC) and return on its cost (ROI), null where
-    undefined."""
+    """Credit with the channel's cost per credited conversion (CAC) and its ROI, credited revenue / cost (the
+    one definition of ROI, as the metric catalogue's `roi`); null where undefined."""
 
     conversions: float
     revenue: float
@@ -246,7 +246,7 @@ class AttributionRunner(QueryRunner[AttributionQuery, AttributionResponse]):
             else:
                 credited[m] = CreditAndCost(conversions=_round(count), revenue=_round(money),
                                             cac=_round(cost / count) if count > 1e-12 else None,
-                                            roi=_round((money - cost) / cost) if cost > 0 else None)
+                                            roi=_round(money / cost) if cost > 0 else None)
         return ChannelCredit(channel=name, conversions_touched=data["touched"], models=credited,
                              cost=_round(cost or 0.0) if self.query.spend else None)
 

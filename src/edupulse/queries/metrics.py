@@ -21,7 +21,9 @@ from pydantic import Field, ValidationError, model_validator
 from sqlglot import exp
 
 from edupulse.queries.common import Filter, Granularity, Model, PropertyName
+from edupulse.queries.dialect import wall_clock
 from edupulse.queries.errors import QueryError
+from edupulse.queries.metric_cohorts import ChannelAttribution, Cohort, Outcome, Ratio, check
 from edupulse.queries.results import Part
 from edupulse.queries.trends import (
     PROPERTY_MATH,
@@ -33,6 +35,7 @@ from edupulse.queries.trends import (
     TrendsPeriod,
     TrendsQuery,
     TrendsResponse,
+    bucket_label,
 )
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -65,17 +68,40 @@ class Term(Model):
 
 
 class MetricDefinition(Model):
-    """A catalogue metric: numerator (÷ denominator) × scale."""
+    """A catalogue metric, × scale: a numerator term (÷ a denominator term), or units of a cohort meeting an
+    outcome in a window, as a rate or against ad spend (metric_cohorts.py)."""
 
     title: str = Field(min_length=1, max_length=200)
     description: str = Field("", max_length=4000)
     unit: str = Field(min_length=1, max_length=64, description="what is counted: lessons, persons, CNY, %...")
-    numerator: Term
+    numerator: Term | None = None
     denominator: Term | None = None
+    cohort: Cohort | None = None
+    outcome: Outcome | None = None
+    ratio: Ratio | None = None
+    channel: ChannelAttribution | None = Field(None, description="how a unit's channel is known (CAC, ROI)")
     scale: float = Field(1.0, description="e.g. 100 for a percentage")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> MetricDefinition:
+        if self.cohort is None:
+            if self.numerator is None:
+                raise ValueError("a metric has a numerator (÷ a denominator) or a cohort with a ratio")
+            if self.outcome is not None or self.ratio is not None or self.channel is not None:
+                raise ValueError("outcome, ratio and channel belong to a metric with a cohort")
+            return self
+        if self.numerator is not None or self.denominator is not None:
+            raise ValueError("a metric has either numerator / denominator or a cohort, not both")
+        if self.ratio is None:
+            raise ValueError("a metric with a cohort needs a ratio: rate, spend_per_unit or value_per_spend")
+        check(self.cohort, self.outcome, self.ratio)
+        return self
 
     @property
     def uses_spend(self) -> bool:
+        if self.cohort is not None:
+            return self.ratio is not Ratio.rate
+        assert self.numerator is not None
         return self.numerator.spend or bool(self.denominator and self.denominator.spend)
 
 
@@ -104,9 +130,21 @@ class _Plan:
     components: tuple[int | None, ...]  # index in the expanded query per term; None: spend
     ref: MetricRef | None = None  # None: a plain series, kept as it is
     name: str | None = None
+    series: MetricSeries | None = None  # the metric series as asked (its filters and channel)
 
 
-Spend = Callable[[TrendsPeriod], tuple[list[float], float]]  # ad spend per bucket of a period, and in total
+@dataclass(frozen=True)
+class CohortCounts:
+    """A cohort metric's counts per bucket of a period and over the whole period (metric_cohorts.py)."""
+
+    entries: list[float]
+    hits: list[float]
+    values: list[float]
+    total: tuple[float, float, float]  # entries, hits, values over the whole period
+
+
+Spend = Callable[[TrendsPeriod, str | None], tuple[list[float], float]]  # per bucket and in total, of a channel
+Counts = Callable[[_Plan, TrendsPeriod], CohortCounts]
 
 
 @dataclass(frozen=True)
@@ -128,15 +166,14 @@ class Expansion:
         return {r.name: MetricUsed(version=r.version, title=r.definition.title, unit=r.definition.unit)
                 for r in self.refs}
 
-    def fold(self, response: TrendsResponse, spend: Spend) -> TrendsResponse:
+    def fold(self, response: TrendsResponse, spend: Spend, counts: Counts) -> TrendsResponse:
         """One series per metric (and breakdown value), plain series renumbered in the query's order."""
         main = TrendsPeriod(date_from=response.date_from, date_to=response.date_to, buckets=response.buckets,
                             series=response.series)
         previous = response.previous
         return response.model_copy(update={
-            "series": _fold(response.series, self.plans, lambda: spend(main)),
-            "previous": previous.model_copy(update={"series": _fold(previous.series, self.plans,
-                                                                    lambda: spend(previous))})
+            "series": _fold(main, self.plans, spend, counts),
+            "previous": previous.model_copy(update={"series": _fold(previous, self.plans, spend, counts)})
             if previous is not None else None})
 
 
@@ -159,15 +196,26 @@ def expand(query: TrendsQuery, lookup: MetricLookup | None) -> Expansion:
         if ref is None:
             raise QueryError(f"series.{i}.metric: no metric named {series.metric!r} in the catalogue "
                              "(GET /api/v1/metrics)")
-        if ref.definition.uses_spend and query.breakdown:
+        definition = ref.definition
+        if definition.uses_spend and query.breakdown:
             raise QueryError(f"series.{i}: metric {series.metric!r} uses ad spend, which cannot be broken down by "
-                             "event or person properties; remove the breakdown")
+                             "event or person properties; remove the breakdown (one channel: "
+                             '{"metric": ..., "channel": NAME})')
+        if definition.cohort is not None and query.breakdown:
+            raise QueryError(f"series.{i}: metric {series.metric!r} counts the units of a cohort, which cannot be "
+                             "broken down yet; remove the breakdown")
+        if series.channel is not None and definition.channel is None:
+            raise QueryError(f"series.{i}.channel: metric {series.metric!r} does not know the units' channels; "
+                             "only metrics with a channel attribution (such as cac and roi) take one")
         if ref.definition.uses_spend and query.granularity in (Granularity.minute, Granularity.hour):
             raise QueryError(f"series.{i}: metric {series.metric!r} uses ad spend, which is kept by day; use day, "
                              "week or month granularity")
+        if definition.cohort is not None:
+            plans.append(_Plan((), ref, series.name, series))
+            continue
         filters = [f.model_dump(mode="json", by_alias=True, exclude_none=True) for f in series.filters]
         components: list[int | None] = []
-        for term in (ref.definition.numerator, ref.definition.denominator):
+        for term in (definition.numerator, definition.denominator):
             if term is None:
                 continue
             if term.spend:
@@ -175,7 +223,7 @@ def expand(query: TrendsQuery, lookup: MetricLookup | None) -> Expansion:
             else:
                 components.append(len(expanded))
                 expanded.append(term.series(filters))
-        plans.append(_Plan(tuple(components), ref, series.name))
+        plans.append(_Plan(tuple(components), ref, series.name, series))
     if not expanded:
         expanded = [{"event": PLACEHOLDER}]
     data = {**query.model_dump(mode="json", by_alias=True), "series": expanded}
@@ -187,10 +235,9 @@ def expand(query: TrendsQuery, lookup: MetricLookup | None) -> Expansion:
     return Expansion(plain, tuple(plans))
 
 
-def _fold(entries: list[SeriesResult], plans: tuple[_Plan, ...],
-          spend: Callable[[], tuple[list[float], float]]) -> list[SeriesResult]:
+def _fold(period: TrendsPeriod, plans: tuple[_Plan, ...], spend: Spend, counts: Counts) -> list[SeriesResult]:
     by_index: dict[int, list[SeriesResult]] = defaultdict(list)
-    for entry in entries:
+    for entry in period.series:
         by_index[entry.index].append(entry)
     out: list[SeriesResult] = []
     for number, plan in enumerate(plans):
@@ -199,17 +246,45 @@ def _fold(entries: list[SeriesResult], plans: tuple[_Plan, ...],
             assert index is not None
             out += [e.model_copy(update={"index": number}) for e in by_index[index]]
             continue
-        parts = [_keyed(by_index[c]) if c is not None else {None: spend()} for c in plan.components]
-        keys = sorted({k for part in parts for k in part if k is not None}, key=repr) or [None]
         definition = plan.ref.definition
-        for key in keys:
-            values: list[tuple[list[Any], Any]] = [part.get(key) or part.get(None) or ([], 0) for part in parts]
-            data, total = _combine(values, definition.scale)
+        channel = plan.series.channel if plan.series is not None else None
+        if definition.cohort is not None:
+            keyed: list[tuple[Any, tuple[list[Any], Any]]] = [(None, _cohort_values(plan, period, spend, counts))]
+        else:
+            parts = [_keyed(by_index[c]) if c is not None else {None: spend(period, channel)}
+                     for c in plan.components]
+            keys = sorted({k for part in parts for k in part if k is not None}, key=repr) or [None]
+            keyed = []
+            for key in keys:
+                values: list[tuple[list[Any], Any]] = [part.get(key) or part.get(None) or ([], 0) for part in parts]
+                keyed.append((key, _combine(values, definition.scale)))
+        for key, (data, total) in keyed:
             out.append(MetricValues(index=number, label=plan.name or definition.title, metric=plan.ref.name,
                                     metric_version=plan.ref.version, unit=definition.unit,
                                     breakdown=list(key) if key is not None else None, data=data,
                                     aggregated_value=total))
     return out
+
+
+def _cohort_values(plan: _Plan, period: TrendsPeriod, spend: Spend, counts: Counts) -> tuple[list[Any], Any]:
+    """A cohort metric per bucket and over the period: its ratio of entries, outcomes, values and spend."""
+    assert plan.ref is not None
+    definition = plan.ref.definition
+    found = counts(plan, period)
+    units = found.hits if definition.outcome is not None else found.entries
+    units_total = found.total[1] if definition.outcome is not None else found.total[0]
+    scale = definition.scale
+    pairs: tuple[list[tuple[float | None, float]], tuple[float | None, float]]
+    if definition.ratio is Ratio.rate:
+        pairs = list(zip(found.hits, found.entries, strict=True)), (found.total[1], found.total[0])
+    else:
+        cost, cost_total = spend(period, plan.series.channel if plan.series is not None else None)
+        if definition.ratio is Ratio.spend_per_unit:  # no spend recorded: no CAC (rather than 0)
+            pairs = ([(c or None, u) for c, u in zip(cost, units, strict=True)],
+                     (cost_total or None, units_total))
+        else:
+            pairs = list(zip(found.values, cost, strict=True)), (found.total[2], cost_total)
+    return [_ratio(n, d, scale) for n, d in pairs[0]], _ratio(*pairs[1], scale)
 
 
 def _keyed(entries: list[SeriesResult]) -> dict[Any, tuple[list[Any], Any]]:
@@ -233,7 +308,7 @@ def _scaled(value: Any, scale: float) -> Any:
 
 
 def _ratio(numerator: Any, denominator: Any, scale: float) -> float | None:
-    if not denominator:
+    if numerator is None or not denominator:
         return None  # no denominator: the rate is undefined, not 0
     return round(float(numerator) * scale / float(denominator), 10)
 
@@ -241,18 +316,20 @@ def _ratio(numerator: Any, denominator: Any, scale: float) -> float | None:
 # ad spend -------------------------------------------------------------------------------------------
 
 
-def spend_tree(project_id: int, start: dt.date, end: dt.date) -> exp.Select:
-    """Ad spend per day of the project from `start` to `end` (both included)."""
-    return (exp.select(exp.column("date"), exp.Sum(this=exp.column("cost")))
-            .from_("spend")
-            .where(exp.and_(exp.column("project_id").eq(exp.Literal.number(project_id)),
-                            exp.Between(this=exp.column("date"), low=_date(start), high=_date(end))))
-            .group_by(exp.column("date")))
+def spend_tree(project_id: int, start: dt.date, end: dt.date, channel: str | None = None) -> exp.Select:
+    """Ad spend per day of the project (of one channel) from `start` to `end` (both included)."""
+    where = [exp.column("project_id").eq(exp.Literal.number(project_id)),
+             exp.Between(this=exp.column("date"), low=_date(start), high=_date(end))]
+    if channel is not None:
+        where.append(exp.column("channel").eq(exp.Literal.string(channel)))
+    return exp.select(exp.column("date"), exp.Sum(this=exp.column("cost"))).from_("spend").where(
+        exp.and_(*where)).group_by(exp.column("date"))
 
 
 def spend_by_bucket(rows: list[tuple[Any, ...]], period: TrendsPeriod,
                     granularity: Granularity) -> tuple[list[float], float]:
     """The rows of `spend_tree` added up per bucket of a period."""
+    # (a day's spend goes to the bucket of its date: spend is kept by day)
     position = {label: i for i, label in enumerate(period.buckets)}
     data = [0.0] * len(period.buckets)
     for day, cost in rows:
@@ -260,6 +337,23 @@ def spend_by_bucket(rows: list[tuple[Any, ...]], period: TrendsPeriod,
         if found is not None:
             data[found] += float(cost)
     return data, float(sum(data))
+
+
+def cohort_counts(rows: list[tuple[Any, ...]], period: TrendsPeriod, granularity: Granularity) -> CohortCounts:
+    """The rows of metric_cohorts.cohort_tree per bucket of a period (a bucket without entries: 0)."""
+    position = {label: i for i, label in enumerate(period.buckets)}
+    width = len(period.buckets)
+    entries, hits, values = [0.0] * width, [0.0] * width, [0.0] * width
+    total = (0.0, 0.0, 0.0)
+    for bucket, whole, n, hit, value in rows:
+        numbers = (float(n or 0), float(hit or 0), float(value or 0))
+        if whole:
+            total = numbers
+            continue
+        found = position.get(bucket_label(wall_clock(bucket), granularity))
+        if found is not None:
+            entries[found], hits[found], values[found] = numbers
+    return CohortCounts(entries, hits, values, total)
 
 
 def _date(day: dt.date) -> exp.Expr:

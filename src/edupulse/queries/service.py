@@ -31,12 +31,21 @@ import orjson
 
 from edupulse.conf import QuerySettings
 from edupulse.queries.base import Executor, QueryRunner, render
-from edupulse.queries.common import Model
+from edupulse.queries.common import Model, local_midnight
 from edupulse.queries.compile import Context, _no_segments
 from edupulse.queries.dialect import DIALECTS
 from edupulse.queries.errors import QueryCancelled, QueryError, QueryTimeout
 from edupulse.queries.metadata import ProjectRef, QueryMetadata
-from edupulse.queries.metrics import Expansion, MetricUsed, expand, spend_by_bucket, spend_tree
+from edupulse.queries.metric_cohorts import cohort_tree
+from edupulse.queries.metrics import (
+    CohortCounts,
+    Expansion,
+    MetricUsed,
+    cohort_counts,
+    expand,
+    spend_by_bucket,
+    spend_tree,
+)
 from edupulse.queries.registry import Registry
 from edupulse.queries.results import Masker, Result, Table, to_csv
 from edupulse.queries.scope import person_scope
@@ -179,10 +188,10 @@ class QueryService:
         started = time.perf_counter()
         kind = data.get("kind") if isinstance(data, dict) else getattr(data, "kind", None)
         try:
-            query = self.parse(data)
+            asked = self.parse(data)
             ctx = self.context(project, scope, now)
-            query, expansion = self._plain(project, query)
-            key = self._key(project, ctx, query, expansion)
+            query, expansion = self._plain(project, asked)
+            key = self._key(project, ctx, asked, expansion)
             cached = self.cache.get(key) if self.cache is not None and key is not None else None
             if cached is not None:
                 return replace(cached, cached=True, seconds=round(time.perf_counter() - started, 4))
@@ -242,9 +251,9 @@ class QueryService:
             if expansion is not None:
                 assert isinstance(result, TrendsResponse)
                 assert isinstance(query, TrendsQuery)
-                statements = len(executor.statements)
-                result = expansion.fold(result, lambda period: self._spend(project, executor, query, period))
-                del executor.statements[statements:]  # the response lists the analysis statements
+                result = expansion.fold(
+                    result, lambda period, channel: self._spend(ctx, executor, query, period, channel),
+                    lambda plan, period: self._counts(ctx, executor, query, plan, period))
                 metrics = expansion.metrics_used()
         except QueryInterrupted as exc:
             raise (QueryTimeout("the query ran past its time limit") if exc.reason == "timeout"
@@ -253,10 +262,25 @@ class QueryService:
                            sql=tuple(executor.statements), metrics=metrics)
 
     @staticmethod
-    def _spend(project: ProjectRef, executor: Executor, query: TrendsQuery,
-               period: TrendsPeriod) -> tuple[list[float], float]:
-        tree = spend_tree(project.id, dt.date.fromisoformat(period.date_from), dt.date.fromisoformat(period.date_to))
+    def _spend(ctx: Context, executor: Executor, query: TrendsQuery, period: TrendsPeriod,
+               channel: str | None) -> tuple[list[float], float]:
+        """The ad spend (of one channel) per bucket of a period."""
+        start, end = dt.date.fromisoformat(period.date_from), dt.date.fromisoformat(period.date_to)
+        tree = spend_tree(ctx.project_id, start, end, channel)
         return spend_by_bucket(executor.run(tree), period, query.granularity)
+
+    @staticmethod
+    def _counts(ctx: Context, executor: Executor, query: TrendsQuery, plan: Any, period: TrendsPeriod) -> CohortCounts:
+        """A cohort metric's entries, outcomes and values per bucket of a period."""
+        definition = plan.ref.definition
+        assert definition.cohort is not None
+        start, end = dt.date.fromisoformat(period.date_from), dt.date.fromisoformat(period.date_to)
+        low, high = local_midnight(start, ctx.timezone), local_midnight(end + dt.timedelta(days=1), ctx.timezone)
+        channel = plan.series.channel
+        tree = cohort_tree(ctx, definition.cohort, definition.outcome, [*query.filters, *plan.series.filters],
+                           query.unit, query.granularity.value, low, high,
+                           (definition.channel, channel) if channel is not None and definition.channel else None)
+        return cohort_counts(executor.run(tree), period, query.granularity)
 
 
 def statements(runner: QueryRunner[Any, Any], dialect_name: str) -> dict[str, str]:

@@ -102,7 +102,7 @@ class Series(Model):
             f"({self.property})" if self.property else "")
 
 
-SERIES_KEYS = frozenset({"metric", "name", "filters"})
+SERIES_KEYS = frozenset({"metric", "name", "filters", "channel"})
 
 
 class MetricSeries(Model):
@@ -112,13 +112,16 @@ class MetricSeries(Model):
     metric: str = Field(min_length=1, max_length=64)
     name: str | None = Field(None, max_length=200)
     filters: list[Filter] = Field(default_factory=list, max_length=50)
+    channel: str | None = Field(None, min_length=1, max_length=200,
+                                description="one channel: its units and its ad spend (metrics with a channel)")
 
     @model_validator(mode="before")
     @classmethod
     def _only_its_keys(cls, data: Any) -> Any:
         extra = sorted(set(data) - SERIES_KEYS) if isinstance(data, dict) else []
         if extra:  # a custom error: the message as it is, without "Value error, "
-            raise PydanticCustomError("metric_series", "a metric series takes only metric, name and filters, not "
+            raise PydanticCustomError("metric_series", "a metric series takes only metric, name, filters and channel, "
+                                      "not "
                                       "{extra} (the metric's definition fixes them)", {"extra": ", ".join(extra)})
         return data
 
@@ -317,7 +320,7 @@ class TrendsRunner(QueryRunner[TrendsQuery, TrendsResponse]):
     def _period(self, start: dt.date, end: dt.date) -> tuple[list[str], list[SeriesResult]]:
         q = self.query
         walls, _, _ = self._bounds(start, end)
-        labels = [_label(w, q.granularity) for w in walls]
+        labels = [bucket_label(w, q.granularity) for w in walls]
         statements = self._statements(start, end)
         out: list[SeriesResult] = []
         for number, series in enumerate(q.event_series()):
@@ -624,7 +627,8 @@ def _aggregate(series: Series, d: Dialect) -> exp.Expr:
     return {Math.sum: exp.Sum, Math.avg: exp.Avg, Math.min: exp.Min, Math.max: exp.Max}[math](this=v)
 
 
-def _label(wall: dt.datetime, granularity: Granularity) -> str:
+def bucket_label(wall: dt.datetime, granularity: Granularity) -> str:
+    """How a bucket start is shown: a date, or a date and time for minutes and hours."""
     if granularity in (Granularity.minute, Granularity.hour):
         return wall.strftime("%Y-%m-%dT%H:%M")
     return wall.date().isoformat()

@@ -35,6 +35,7 @@ class LearningFacts:
     at_risk: list[dict[str, Any]] = field(default_factory=list)
     churned: list[dict[str, Any]] = field(default_factory=list)
     renewal_candidates: list[dict[str, Any]] = field(default_factory=list)
+    completions: list[tuple[int, int]] = field(default_factory=list)  # (learner index, course_completed time)
     enrolments: int = 0
     course_completions: int = 0
     scheduled: int = 0
@@ -278,11 +279,13 @@ class Learning:
         rng = self.rng
         spec = COURSES[cls.course]
         ended_ms = out.last_start_ms + spec.minutes * MINUTE
-        if out.completed >= 0.7 * spec.lessons and self.em.track(
+        completed = out.completed >= 0.7 * spec.lessons and self.em.track(
             "course_completed", LOGIN, lead.login_id, ended_ms + 5 * MINUTE,
             {"course_id": spec.course_id, "class_id": cls.class_id}, cls.groups,
-        ):
+        )
+        if completed:
             self.facts.course_completions += 1
+            self.facts.completions.append((lead.idx, ended_ms + 5 * MINUTE))
         if spec.next_course is None:
             return
         attendance = out.attended / out.scheduled if out.scheduled else 0.0

@@ -23,6 +23,7 @@ class OrderBook:
     by_type: dict[str, int] = field(default_factory=dict)
     first_orders_by_channel: dict[str, int] = field(default_factory=dict)
     revenue_by_channel: dict[str, float] = field(default_factory=dict)  # all orders, by the learner's channel
+    renewals: dict[int, list[int]] = field(default_factory=dict)  # learner index -> times of renewal orders
 
 
 class Orders:
@@ -65,6 +66,8 @@ class Orders:
         book.revenue_by_channel[channel] = book.revenue_by_channel.get(channel, 0.0) + amount
         if order_type == "first":
             book.first_orders_by_channel[channel] = book.first_orders_by_channel.get(channel, 0) + 1
+        elif order_type == "renewal":
+            book.renewals.setdefault(lead.idx, []).append(t)
         return order_id, amount
 
     def refund(self, lead: Lead, order_id: str, course: int, amount: int, t: int) -> bool:

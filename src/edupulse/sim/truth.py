@@ -20,6 +20,8 @@ from edupulse.sim.orders import OrderBook
 
 FORMAT = "edupulse-simulation-truth/1"
 TOP_REFERRERS = 10
+RENEWAL_WINDOW_DAYS = (7, 30)  # a renewal counts for a course end from 7 days before to 30 days after it
+DAY_MS = 86_400_000
 
 
 @dataclass
@@ -176,10 +178,19 @@ def _learning(w: WorldParts) -> dict[str, Any]:
 def _renewal(w: WorldParts) -> dict[str, Any]:
     candidates = w.learning.renewal_candidates
     renewed = sum(1 for c in candidates if c["renewed"])
+    before, after = RENEWAL_WINDOW_DAYS
+    completed = [any(t - before * DAY_MS <= r <= t + after * DAY_MS for r in w.book.renewals.get(idx, []))
+                 for idx, t in w.learning.completions]
     return {
         "ended_courses": len(candidates),
         "renewed": renewed,
         "renewal_rate": round(renewed / len(candidates), 3) if candidates else None,
+        # What the standard events show (PRODUCT.md's definition on them): a course end recorded as
+        # course_completed (students who completed enough lessons), and whether that student paid a renewal
+        # from RENEWAL_WINDOW_DAYS before to after it (after the last level there is nothing to renew).
+        "completed_courses": len(completed),
+        "completed_renewed": sum(completed),
+        "completed_renewal_rate": round(sum(completed) / len(completed), 3) if completed else None,
         "candidates": candidates,
     }
 

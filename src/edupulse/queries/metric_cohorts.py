@@ -1,0 +1,173 @@
+"""Metrics that count units meeting conditions within a cohort and a window (统计口径 as the business states
+them), which a ratio of two event counts cannot express:
+
+- a **cohort**: each unit's `event` (with filters) in the bucket; with `first`, only the unit's first such
+  event ever (its first lead); with `per`, one entry per unit and value of that property (per lesson, per
+  course), so that a student with two lessons is two entries;
+- an **outcome**: whether the entry's unit did `event` (with filters) from `from_days` to `to_days` days after
+  the cohort event (negative: before it; null: no bound), with the same `per` value when `same` is set; or,
+  with `value`, how much of that numeric property those events carried (revenue);
+- a **channel attribution**: each unit's channel is the value of `property` on its first `event` (the
+  channel of its first lead), so one channel's new customers and its own ad spend go together;
+- a **ratio**: `rate` (entries with the outcome / entries), `spend_per_unit` (ad spend / entries with the
+  outcome, or all entries without an outcome: CAC) or `value_per_spend` (outcome value / ad spend: ROI).
+
+Entries are cut into buckets by the time of their cohort event; the value over the whole range counts every
+entry of the range once. The SQL reads the cohort's events and the outcome's events once each and joins them
+per unit (never events with events of other units).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from pydantic import Field, model_validator
+from sqlglot import exp
+
+from edupulse.queries.common import Filter, Model, PropertyName
+from edupulse.queries.compile import EVENTS, Context
+from edupulse.queries.dialect import DAY_US, local_us, truncate_us
+
+NONE = "$none"
+
+
+class Cohort(Model):
+    """The entries a metric is about: each unit's `event` (with filters) in the bucket."""
+
+    event: str = Field(min_length=1, max_length=100)
+    filters: list[Filter] = Field(default_factory=list, max_length=50)
+    first: bool = Field(False, description="only each unit's first such event ever (e.g. its first lead)")
+    per: PropertyName | None = Field(None, description="one entry per unit and value of this property")
+
+
+class Outcome(Model):
+    """What each cohort entry is checked for: the same unit's `event` from `from_days` to `to_days` after the
+    cohort event (null: no bound)."""
+
+    event: str = Field(min_length=1, max_length=100)
+    filters: list[Filter] = Field(default_factory=list, max_length=50)
+    from_days: float | None = Field(0, ge=-3650, le=3650, description="negative: before the cohort event")
+    to_days: float | None = Field(None, ge=-3650, le=3650)
+    same: bool = Field(False, description="with the cohort entry's `per` value (the same lesson)")
+    value: PropertyName | None = Field(None, description="sum this numeric property instead of counting entries")
+
+    @model_validator(mode="after")
+    def _window(self) -> Outcome:
+        if self.from_days is not None and self.to_days is not None and self.from_days > self.to_days:
+            raise ValueError(f"from_days {self.from_days:g} is after to_days {self.to_days:g}")
+        return self
+
+
+class ChannelAttribution(Model):
+    """Each unit's channel: the value of `property` on its first `event`."""
+
+    event: str = Field("lead_created", min_length=1, max_length=100)
+    property: PropertyName = "channel"
+
+
+class Ratio(StrEnum):
+    rate = "rate"  # entries with the outcome / entries
+    spend_per_unit = "spend_per_unit"  # ad spend / entries with the outcome (all entries without one)
+    value_per_spend = "value_per_spend"  # the outcome's value / ad spend
+
+
+def check(cohort: Cohort, outcome: Outcome | None, ratio: Ratio) -> None:
+    """A cohort metric whose parts fit together; ValueError says what is missing."""
+    if ratio is Ratio.rate and (outcome is None or outcome.value is not None):
+        raise ValueError("ratio rate needs an outcome that counts entries (no value)")
+    if ratio is Ratio.value_per_spend and (outcome is None or outcome.value is None):
+        raise ValueError("ratio value_per_spend needs an outcome with a value (e.g. amount)")
+    if outcome is not None and outcome.same and cohort.per is None:
+        raise ValueError("outcome.same needs cohort.per (the property both events share)")
+
+
+# the SQL --------------------------------------------------------------------------------------------
+
+
+def cohort_tree(ctx: Context, cohort: Cohort, outcome: Outcome | None, filters: list[Filter], unit: str,
+                granularity: str, low: dt.datetime, high: dt.datetime,
+                channel: tuple[ChannelAttribution, str] | None = None) -> exp.Expr:
+    """Rows (bucket, whole, entries, hits, value): per bucket of the cohort events in [low, high) and, with
+    `whole` 1, over the whole range."""
+    d, c = ctx.dialect, exp.column
+    who = ctx.unit(unit)
+    conditions = [c("event", EVENTS).eq(exp.Literal.string(cohort.event)),
+                  exp.Not(this=exp.Is(this=who, expression=exp.null())), *ctx.conditions([*cohort.filters, *filters])]
+    key = [exp.func("coalesce", ctx.text(cohort.per), exp.Literal.string(NONE)).as_("k")] if cohort.per else []
+    if cohort.first:  # the unit's first such event ever: read up to the range's end, keep those in the range
+        firsts = ctx.scan([who.as_("u"), exp.Min(this=c("time", EVENTS)).as_("t0"), *key],
+                          [*conditions, exp.LT(this=c("time", EVENTS), expression=d.timestamp(high))])
+        entries = firsts.group_by(c("u"), *([c("k")] if key else [])).having(
+            exp.GTE(this=exp.Min(this=c("time", EVENTS)), expression=d.timestamp(low)))
+    else:
+        entries = ctx.scan([who.as_("u"), c("time", EVENTS).as_("t0"), *key], [*conditions, *ctx.in_time(low, high)])
+    if channel is not None:
+        attribution, value = channel
+        owners = ctx.scan([who.as_("u"), d.arg_min(ctx.text(attribution.property), c("time", EVENTS)).as_("ch")],
+                          [c("event", EVENTS).eq(exp.Literal.string(attribution.event)),
+                           exp.Not(this=exp.Is(this=who.copy(), expression=exp.null()))]).group_by(c("u"))
+        inside = exp.select(c("u")).from_(owners.subquery("owners")).where(c("ch").eq(exp.Literal.string(value)))
+        entries = exp.select("*").from_(entries.subquery("all_entries")).where(
+            exp.In(this=c("u"), query=inside.subquery()))
+    stamped = exp.select(c("u"), *([c("k")] if key else []), d.epoch_us(c("t0")).as_("t"),
+                         truncate_us(d, local_us(d, c("t0"), ctx.timezone, low, high), granularity).as_("bucket")
+                         ).from_(entries.subquery("entries"))
+    tree = exp.select().with_("cohort", as_=stamped)
+    hit: exp.Expr = exp.Literal.number(0)
+    amount: exp.Expr = exp.Literal.number(0)
+    source: exp.Expr = exp.table_("cohort").as_("x")
+    group = [c("u", "x"), c("t", "x"), c("bucket", "x"), *([c("k", "x")] if key else [])]
+    per_entry = exp.select(*[g.copy() for g in group])
+    if outcome is not None:
+        tree = tree.with_("outcome", as_=_outcome(ctx, outcome, who, cohort.per, low, high))
+        on: list[exp.Expr] = [c("u", "o").eq(c("u", "x"))]
+        if outcome.same:
+            on.append(c("k", "o").eq(c("k", "x")))
+        if outcome.from_days is not None:
+            on.append(exp.GTE(this=c("t", "o"), expression=_after(c("t", "x"), outcome.from_days)))
+        if outcome.to_days is not None:
+            on.append(exp.LTE(this=c("t", "o"), expression=_after(c("t", "x"), outcome.to_days)))
+        per_entry = per_entry.from_(source).join(exp.table_("outcome").as_("o"), on=exp.and_(*on), join_type="left")
+        # a flag of the outcome's rows, not `o.u IS NOT NULL`: ClickHouse fills a LEFT JOIN's missing side with
+        # default values (0), not NULL
+        hit = exp.Max(this=exp.func("coalesce", c("hit", "o"), exp.Literal.number(0)))
+        amount = exp.func("coalesce", exp.Sum(this=c("v", "o")), exp.Literal.number(0.0)) if outcome.value else amount
+    else:
+        per_entry = per_entry.from_(source)
+    per_entry = per_entry.select(hit.as_("hit"), exp.cast(amount, exp.DataType.build("DOUBLE")).as_("v"))
+    if outcome is not None:
+        per_entry = per_entry.group_by(*[g.copy() for g in group])
+    tree = tree.with_("entries", as_=per_entry)
+    sets = exp.GroupingSets(expressions=[exp.Tuple(expressions=[c("bucket")]), exp.Tuple(expressions=[])])
+    tree = tree.select(c("bucket"), exp.func("grouping", c("bucket")).as_("whole"), exp.Count(this=exp.Star()),
+                       exp.Sum(this=c("hit")), exp.Sum(this=c("v"))).from_("entries")
+    tree.set("group", exp.Group(expressions=[sets]))
+    return tree
+
+
+def _outcome(ctx: Context, outcome: Outcome, who: exp.Expr, per: str | None, low: dt.datetime,
+             high: dt.datetime) -> exp.Select:
+    d, c = ctx.dialect, exp.column
+    conditions = [c("event", EVENTS).eq(exp.Literal.string(outcome.event)),
+                  exp.Not(this=exp.Is(this=who.copy(), expression=exp.null())), *ctx.conditions(outcome.filters)]
+    if outcome.from_days is not None:  # only events that can fall in some entry's window
+        conditions.append(exp.GTE(this=c("time", EVENTS),
+                                  expression=d.timestamp(low + dt.timedelta(days=min(outcome.from_days, 0)))))
+    if outcome.to_days is not None:
+        conditions.append(exp.LT(this=c("time", EVENTS),
+                                 expression=d.timestamp(high + dt.timedelta(days=max(outcome.to_days, 0)))))
+    columns = [who.copy().as_("u"), d.epoch_us(c("time", EVENTS)).as_("t"), exp.Literal.number(1).as_("hit")]
+    if outcome.same and per is not None:
+        columns.append(exp.func("coalesce", ctx.text(per), exp.Literal.string(NONE)).as_("k"))
+    if outcome.value is not None:
+        columns.append(exp.cast(ctx.number(outcome.value), exp.DataType.build("DOUBLE")).as_("v"))
+    else:
+        columns.append(exp.cast(exp.Literal.number(0), exp.DataType.build("DOUBLE")).as_("v"))
+    return ctx.scan(columns, conditions)
+
+
+def _after(moment: exp.Expr, days: float) -> exp.Expr:
+    """Microseconds `days` after `moment` (epoch microseconds)."""
+    return exp.Add(this=moment, expression=exp.Literal.number(round(days * DAY_US)))
+
