@@ -95,6 +95,10 @@ def _term(term: Term, where: str) -> Part:
 def from_catalogue(ref: MetricRef, name: str | None, where: str, **common: Any) -> MetricPlan:
     """A catalogue metric (numerator ÷ denominator, each an event with a math) as a per-unit plan."""
     definition = ref.definition
+    if definition.numerator is None:
+        raise SpecError(f"{where}.metric", f"{ref.name} counts units of a cohort (e.g. course ends, leads) meeting "
+                                          "an outcome; an experiment can use catalogue metrics made of a numerator "
+                                          "(÷ a denominator): name the event and math instead")
     numerator = _term(definition.numerator, f"{where}.metric")
     label = name or definition.title
     source = f"{ref.name} v{ref.version}"
