@@ -28,13 +28,14 @@ from edupulse.api import (
     segments,
     signin,
     tracker,
+    ui_admin,
     xapi,
 )
 from edupulse.api.accounts import LoginLimiter
 from edupulse.conf import Settings
 from edupulse.ingest.validate import warm_up, watch_parent
 from edupulse.runtime import Platform
-from edupulse.web import pages
+from edupulse.web import admin_pages, pages
 
 
 def _validator_pool(processes: int) -> ProcessPoolExecutor | None:
@@ -52,6 +53,7 @@ def _validator_pool(processes: int) -> ProcessPoolExecutor | None:
 def mount_web(app: FastAPI) -> None:
     """The web UI: pages, our static files and the charting library installed by npm (`make install`)."""
     app.include_router(pages.router)
+    app.include_router(admin_pages.router)
     vendor = pages.WEB_DIR / "node_modules" / "echarts" / "dist"
     app.mount("/static/vendor/echarts", StaticFiles(directory=vendor, check_dir=False), name="echarts")
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR / "static"), name="static")
@@ -113,5 +115,6 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
 
     app.include_router(reports.router)
     app.include_router(catalog.router)
+    app.include_router(ui_admin.router)
     mount_web(app)
     return app

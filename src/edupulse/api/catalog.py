@@ -16,7 +16,7 @@ from edupulse.api.auth import platform, require_project
 from edupulse.api.reports import actor, ui_store
 from edupulse.auth.permissions import Permission
 from edupulse.meta.db import MetadataError, ProjectInfo
-from edupulse.store.catalog import build_catalogue
+from edupulse.store.catalog import build_catalogue, group_names
 
 router = APIRouter(tags=["catalogue"])
 CAN_QUERY = Depends(require_project(Permission.query_run))
@@ -27,8 +27,18 @@ CAN_WATCH = Depends(require_project(Permission.quarantine_view))
 class DescriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["event", "property"]
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, description="person properties: person.NAME; group "
+                                                                "properties: group.TYPE.NAME")
     description: str = Field(max_length=2000)
+    lang: Literal["zh", "en"] | None = Field(None, description="set the display name and description of one "
+                                                                "language; without it, the description of all")
+    display_name: str | None = Field(None, max_length=200, description="with lang: the name shown in the UI")
+
+
+class GroupNamesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(min_length=1, max_length=64, description="a group type: school, institution, class...")
+    keys: list[str] = Field(max_length=500)
 
 
 FRESH_SECONDS = 30.0
@@ -53,12 +63,18 @@ def _catalogue(request: Request, project: ProjectInfo) -> dict[str, Any]:
 async def catalogue(request: Request, project: ProjectInfo = CAN_QUERY) -> dict[str, Any]:
     data = await run_in_threadpool(_catalogue, request, project)
     described = ui_store(request).descriptions(project.id)
+    empty = {"description": "", "texts": {}}
+
+    def told(kind: str, name: str, item: dict[str, Any]) -> dict[str, Any]:
+        return {**item, **described.get((kind, name), empty)}
+
     return {
         "project": project.name,
-        "events": [{**e, "description": described.get(("event", e["name"]), "")} for e in data["events"]],
-        "properties": [{**p, "description": described.get(("property", p["name"]), "")} for p in data["properties"]],
-        "person_properties": [{**p, "description": described.get(("property", "person." + p["name"]), "")}
-                              for p in data["person_properties"]],
+        "events": [told("event", e["name"], e) for e in data["events"]],
+        "properties": [told("property", p["name"], p) for p in data["properties"]],
+        "person_properties": [told("property", "person." + p["name"], p) for p in data["person_properties"]],
+        "groups": [{**g, "properties": [told("property", f"group.{g['type']}.{p['name']}", p)
+                                        for p in g["properties"]]} for g in data.get("groups", [])],
     }
 
 
@@ -66,10 +82,19 @@ async def catalogue(request: Request, project: ProjectInfo = CAN_QUERY) -> dict[
 def describe(request: Request, body: DescriptionIn,
              project: ProjectInfo = CAN_DESCRIBE) -> dict[str, Any]:
     try:
-        ui_store(request).describe(project.id, body.kind, body.name, body.description, actor(request))
+        ui_store(request).describe(project.id, body.kind, body.name, body.description, actor(request), body.lang,
+                                   body.display_name)
     except MetadataError as exc:
         raise HTTPException(400, str(exc)) from None
-    return {"kind": body.kind, "name": body.name, "description": body.description.strip()}
+    return {"kind": body.kind, "name": body.name, "description": body.description.strip(), "lang": body.lang,
+            "display_name": (body.display_name or "").strip() if body.lang else None}
+
+
+@router.post("/api/v1/groups/names", summary="Stored names of groups (schools, classes...) by key")
+async def names_of_groups(request: Request, body: GroupNamesIn, project: ProjectInfo = CAN_QUERY) -> dict[str, Any]:
+    store = platform(request).store
+    names = await run_in_threadpool(group_names, store, project.id, body.type, list(dict.fromkeys(body.keys)))
+    return {"type": body.type, "names": names}
 
 
 def _per_minute(request: Request, project: ProjectInfo, minutes: int) -> list[dict[str, Any]]:

@@ -32,7 +32,8 @@ class ReportIn(BaseModel):
 class DashboardIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
-    refresh_seconds: int | None = Field(None, ge=10, le=86400, description="Refresh interval; at least 10 s.")
+    refresh_seconds: int | None = Field(60, ge=10, le=86400, description="Refresh interval; at least 10 s; null: "
+                                        "no automatic refresh. Real-time boards refresh every minute by default.")
     date_from: str | None = Field(None, max_length=20, description="Date filter applied to every report.")
     date_to: str | None = Field(None, max_length=20)
 

@@ -17,7 +17,16 @@ from pydantic import Field, field_validator, model_validator
 from sqlglot import exp
 
 from edupulse.queries.base import QueryError, QueryRunner, Table, register
-from edupulse.queries.common import DateRange, Filter, FilterGroup, Model, PropertyFilter, PropertyRef, local_midnight
+from edupulse.queries.common import (
+    DateRange,
+    Filter,
+    FilterGroup,
+    Model,
+    PropertyFilter,
+    PropertyName,
+    PropertyRef,
+    local_midnight,
+)
 from edupulse.queries.compile import EVENTS, PERSON_COLUMN, PERSONS, Context
 from edupulse.store.schema import GROUP_SLOTS, property_column
 
@@ -102,6 +111,16 @@ class PersonsQuery(Model):
     filters: list[Filter] = Field(default_factory=list, max_length=50)
     limit: int = Field(50, ge=1, le=MAX_PAGE)
     offset: int = Field(0, ge=0, le=1_000_000)
+    order_by: PropertyName | None = Field(None, description="a person property to sort by (as text; unset last), "
+                                                           "default: person id")
+    descending: bool = False
+
+    @field_validator("order_by")
+    @classmethod
+    def _person_property(cls, value: str | None) -> str | None:
+        if value is not None and PropertyRef.parse(value).source != "person":
+            raise ValueError(f"{value!r}: persons are sorted by a person property (person.NAME)")
+        return value
 
     @field_validator("filters")
     @classmethod
@@ -125,14 +144,16 @@ def persons_source(ctx: Context) -> exp.Expr:
     return inner.subquery(PERSONS)
 
 
-def list_persons(runner: QueryRunner, conditions: list[exp.Expr], limit: int, offset: int) -> dict[str, Any]:
+def list_persons(runner: QueryRunner, conditions: list[exp.Expr], limit: int, offset: int,
+                 order: list[exp.Ordered] | None = None) -> dict[str, Any]:
     """Count the persons matching the conditions (over `persons_source`) and give one page of them, ordered by
-    person id, with their properties and identities."""
+    `order` then person id, with their properties and identities."""
     ctx = runner.ctx
     where = exp.and_(*conditions) if conditions else None
     counted = exp.select(exp.Count(this=exp.Star())).from_(persons_source(ctx))
     page = (exp.select(exp.column("person_id", PERSONS), ctx.dialect.to_text(exp.column("properties", PERSONS)))
-            .from_(persons_source(ctx)).order_by(exp.column("person_id", PERSONS)).limit(limit + 1).offset(offset))
+            .from_(persons_source(ctx)).order_by(*(order or []), exp.column("person_id", PERSONS))
+            .limit(limit + 1).offset(offset))
     if where is not None:
         counted, page = counted.where(where), page.where(where)
     total = int(runner.run(counted)[0][0])
@@ -335,7 +356,13 @@ class PersonsRunner(QueryRunner):
                 where.append(exp.column("id_type").eq(_s(q.identity_type)))
             matching = exp.select("person_id").from_("identities").where(exp.and_(*where))
             conditions.append(exp.In(this=exp.column("person_id", PERSONS), query=matching.subquery()))
-        return list_persons(self, conditions, q.limit, q.offset)
+        order = None
+        if q.order_by is not None:
+            # unset values last in both directions, on both engines
+            value = ctx.property(q.order_by, PERSONS)[0]
+            order = [exp.Ordered(this=value.copy().is_(exp.null())),
+                     exp.Ordered(this=value, desc=q.descending, nulls_first=False)]
+        return list_persons(self, conditions, q.limit, q.offset, order)
 
     @classmethod
     def table(cls, result: dict[str, Any]) -> Table:

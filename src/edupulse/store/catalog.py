@@ -8,6 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlglot import exp
 
 from edupulse.store.base import EventStore
@@ -24,9 +25,11 @@ class Catalogue:
     events: list[dict[str, Any]]
     properties: list[dict[str, Any]]
     person_properties: list[dict[str, Any]]
+    groups: list[dict[str, Any]]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"events": self.events, "properties": self.properties, "person_properties": self.person_properties}
+        return {"events": self.events, "properties": self.properties, "person_properties": self.person_properties,
+                "groups": self.groups}
 
 
 def _iso(value: Any) -> str | None:
@@ -113,4 +116,45 @@ def build_catalogue(store: EventStore, project_id: int) -> Catalogue:
     properties = sorted(props.values(), key=lambda p: (-p["volume"], p["name"]))
     for p in properties:
         p["events"].sort()
-    return Catalogue(events=events, properties=properties, person_properties=person)
+    return Catalogue(events=events, properties=properties, person_properties=person,
+                     groups=group_catalogue(store, project_id))
+
+
+def _groups_of(project_id: int) -> exp.Expr:
+    return exp.and_(_project(project_id), exp.column("kind").eq(exp.Literal.string("group")))
+
+
+def group_catalogue(store: EventStore, project_id: int) -> list[dict[str, Any]]:
+    """Group types (school, institution, class...) with how many groups each has and their property keys."""
+    dialect = store.dialect
+    counted = exp.select(exp.column("entity_type"), exp.Count(this=exp.Star())).from_("entities") \
+        .where(_groups_of(project_id)).group_by(exp.column("entity_type"))
+    groups = {row[0]: {"type": row[0], "count": int(row[1]), "properties": []}
+              for row in store.query(counted.sql(dialect)).rows}
+    properties = exp.Coalesce(this=exp.column("properties"), expressions=[exp.Literal.string("{}")])
+    keys = _call(ARRAY_ROWS[dialect], _call(JSON_KEYS[dialect], properties)).as_("key")
+    inner = exp.select(exp.column("entity_type"), keys).from_("entities").where(_groups_of(project_id)) \
+        .limit(SAMPLE_ROWS)
+    outer = exp.select(exp.column("entity_type"), exp.column("key"), exp.Count(this=exp.Star())) \
+        .from_(inner.subquery("s")).group_by(exp.column("entity_type"), exp.column("key"))
+    for group_type, key, count in store.query(outer.sql(dialect)).rows:
+        if group_type in groups:
+            groups[group_type]["properties"].append({"name": key, "volume": int(count)})
+    for g in groups.values():
+        g["properties"].sort(key=lambda p: (-p["volume"], p["name"]))
+    return sorted(groups.values(), key=lambda g: g["type"])
+
+
+def group_names(store: EventStore, project_id: int, group_type: str, keys: list[str]) -> dict[str, str | None]:
+    """The stored `name` property of groups of one type, by key (None where a group has no name)."""
+    if not keys:
+        return {}
+    select = exp.select(exp.column("entity_key"), exp.column("properties")).from_("entities").where(exp.and_(
+        _groups_of(project_id), exp.column("entity_type").eq(exp.Literal.string(group_type)),
+        exp.In(this=exp.column("entity_key"), expressions=[exp.Literal.string(k) for k in keys])))
+    found: dict[str, str | None] = dict.fromkeys(keys)
+    for key, properties in store.query(select.sql(store.dialect)).rows:
+        value = orjson.loads(properties) if isinstance(properties, str | bytes) and properties else properties
+        name = value.get("name") if isinstance(value, dict) else None
+        found[key] = str(name) if name not in (None, "") else None
+    return found
