@@ -16,6 +16,7 @@ from edupulse.auth.permissions import Permission
 from edupulse.meta.db import MetadataError, ProjectInfo
 from edupulse.meta.ui import UIStore
 from edupulse.queries import QueryError, parse_query, run_query
+from edupulse.queries.metrics import expanded_query, references_metrics
 
 router = APIRouter(tags=["reports"])
 CAN_VIEW = Depends(require_project(Permission.reports_view))  # viewers see dashboards and reports
@@ -67,8 +68,10 @@ def _missing(exc: MetadataError) -> HTTPException:
     return HTTPException(404 if str(exc).startswith("no ") else 400, str(exc))
 
 
-def _checked_query(query: dict[str, Any]) -> None:
+def _checked_query(request: Request, project: ProjectInfo, query: dict[str, Any]) -> None:
     try:
+        if references_metrics(query):  # metrics are checked with their current definitions
+            query = expanded_query(query, platform(request).meta.metrics.lookup(project.id))
         parse_query(query)
     except QueryError as exc:
         raise HTTPException(400, f"the query cannot run: {exc}") from None
@@ -101,7 +104,7 @@ def list_reports(request: Request, project: ProjectInfo = CAN_VIEW) -> dict[str,
 
 @router.post("/api/v1/reports", summary="Save a query as a report (optionally onto a dashboard)")
 def create_report(request: Request, body: ReportIn, project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
-    _checked_query(body.query)
+    _checked_query(request, project, body.query)
     store = ui_store(request)
     try:
         report = store.save_report(project.id, body.name, body.query, actor(request))
@@ -115,7 +118,7 @@ def create_report(request: Request, body: ReportIn, project: ProjectInfo = CAN_S
 @router.put("/api/v1/reports/{report_id}", summary="Change a report's name or query")
 def update_report(request: Request, report_id: int, body: ReportIn,
                   project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
-    _checked_query(body.query)
+    _checked_query(request, project, body.query)
     try:
         return ui_store(request).save_report(project.id, body.name, body.query, actor(request), report_id)
     except MetadataError as exc:

@@ -83,6 +83,13 @@ def references_metrics(data: Any) -> bool:
     return isinstance(series, list) and any(isinstance(s, dict) and "metric" in s for s in series)
 
 
+def expanded_query(data: dict[str, Any], lookup: Any) -> dict[str, Any]:
+    """The query with its metric series replaced by the plain series of their definitions (to check a query
+    that names metrics before it is saved); QueryError for a metric that does not exist."""
+    expanded, _ = _expand(data, lookup)
+    return {**data, "series": expanded or [{"event": "$metric_placeholder"}]}
+
+
 @dataclass
 class _Plan:
     kind: str  # plain | metric

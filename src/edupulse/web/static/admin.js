@@ -144,8 +144,8 @@
   }
   P["admin-lifecycle"] = async function (data) {
     const policy = await EP.api("GET", "/api/v1/lifecycle/policy");
-    const preview = el("div#lifecycle-preview");
-    const last = el("div#lifecycle-last");
+    const preview = el("div", { id: "lifecycle-preview" });
+    const last = el("div", { id: "lifecycle-last" });
     const form = el("form.card", { id: "policy-form", onsubmit: async (e) => {
       e.preventDefault();
       const body = Object.fromEntries(POLICY.map((k) => [k, Number(e.target[k].value)]));
@@ -185,7 +185,7 @@
     const [metrics, usage] = await Promise.all([EP.api("GET", "/api/v1/metrics"), EP.api("GET", "/api/v1/metrics-usage")]);
     let owners = {};
     if (can("members:manage")) try { owners = Object.fromEntries((await EP.api("GET", "/api/v1/users")).users.map((u) => [u.id, u.name || u.email])); } catch (_) { /* names only */ }
-    const detail = el("div#metric-detail");
+    const detail = el("div", { id: "metric-detail" });
     async function open(m) {
       const full = await EP.api("GET", "/api/v1/metrics/" + encodeURIComponent(m.name));
       const used = usage.usage[m.name] || [];

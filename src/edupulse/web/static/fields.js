@@ -48,7 +48,7 @@
     const volumes = Object.fromEntries(cat.events.map((e) => [e.name, e.volume]));
     const names = cat.events.map((e) => e.name);
     if (value && !names.includes(value)) names.unshift(value);
-    const label = (name) => EP.eventLabel(name) + (name in volumes ? "  (" + EP.fmt(volumes[name]) + ")" : "");
+    const label = (name) => EP.eventLabel(name) + (name in volumes ? " (" + EP.fmt(volumes[name]) + ")" : "");
     const groups = [];
     if (allowAny) groups.push(option("", t("builder.any_event"), !value));
     const placed = new Set();

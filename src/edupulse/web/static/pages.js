@@ -409,7 +409,8 @@
      translation checker wait for it). */
   document.addEventListener("DOMContentLoaded", () => {
     const page = P[EP.boot.page];
-    Promise.resolve(page ? page(EP.boot.data) : null).catch((err) => EP.toast(err.message, true))
+    Promise.resolve(page ? page(EP.boot.data) : null)
+      .catch((err) => { document.body.dataset.failed = err.message; EP.toast(err.message, true); })
       .finally(() => (document.body.dataset.ready = "1"));
   });
 })();
