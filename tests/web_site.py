@@ -28,6 +28,7 @@ class Site:
     server: Server
     settings: Settings
     project: ProjectKeys
+    simulate_log: str = ""  # what `edupulse simulate` wrote to standard error (not a terminal)
 
     @property
     def url(self) -> str:
@@ -84,10 +85,10 @@ def site_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("web")
     settings = make_settings(root)
     keys = create_project(settings, PROJECT)
-    cli(settings, "simulate", "--project", PROJECT, "--seed", "11", "--learners", "300", "--days", "60")
+    simulated = cli(settings, "simulate", "--project", PROJECT, "--seed", "11", "--learners", "300", "--days", "60")
     _add_users(settings, PROJECT)
     server = Server(settings).start()
     try:
-        yield Site(server, settings, keys)
+        yield Site(server, settings, keys, simulated.stderr)
     finally:
         server.kill()

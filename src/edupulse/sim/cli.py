@@ -115,7 +115,7 @@ class ProgressLines:
         if last is not None and ((step == last[0] and now - last[1] < self.seconds) or last[0] == 10):
             return
         self.shown[phase] = (step, now)
-        share = f"{100 * done / total:.0f} %" if total else "done"
+        share = f"{100 * done // total} %" if total else "done"
         click.echo(f"{self.labels.get(phase, phase)}: {done:,} of {total:,} ({share}, "
                    f"{now - self.started[phase]:.0f} s)", err=True)
 

@@ -117,11 +117,12 @@
   async function dashboardView(data, shared) {
     const d = data.dashboard;
     const grid = $("dash-grid");
+    EP.userText(d.name);
     const tiles = d.items.map((item) => {
       const r = item.report;
       const chart = el("div.chart.tile-chart"), table = el("div.table-wrap", {}, el("span.muted", { text: t("common.loading") })), status = el("div.error", { hidden: true });
       const tile = el("section.card.tile", { style: "grid-column: span " + item.width, "data-report": r.id },
-        el("header.tile-head", {}, shared ? el("h3", { text: r.name }) : el("h3", {}, el("a", { href: "/analysis/" + r.kind + "?report=" + r.id, text: r.name })),
+        el("header.tile-head", {}, shared ? el("h3", { translate: "no", text: EP.userText(r.name) }) : el("h3", { translate: "no" }, el("a", { href: "/analysis/" + r.kind + "?report=" + r.id, text: EP.userText(r.name) })),
           shared ? null : el("button.link.danger", { type: "button", text: t("dashboard.remove"), onclick: async () => {
             await EP.api("DELETE", "/api/v1/dashboards/" + d.id + "/items/" + r.id); tile.remove(); } })),
         status, chart, table);
@@ -166,7 +167,7 @@
       try { await save(); refresh(); } catch (err) { EP.toast(err.message, true); }
     });
     const showShare = (token) => {
-      $("share-link").replaceChildren(token ? el("a", { href: "/share/" + token, id: "share-url", text: location.origin + "/share/" + token }) : t("dashboard.share_none"));
+      $("share-link").replaceChildren(token ? el("a", { href: "/share/" + token, id: "share-url", translate: "no", text: location.origin + "/share/" + token }) : t("dashboard.share_none"));
       $("share-withdraw").hidden = !token;
     };
     showShare(d.share_token);
