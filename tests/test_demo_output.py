@@ -15,7 +15,8 @@ def test_simulation_prints_progress_lines_when_the_output_is_not_a_terminal(site
     lines = site.simulate_log.splitlines()  # captured: not a terminal
     generate = [line for line in lines if line.startswith("simulating learners, institutions, schools: ")]
     load = [line for line in lines if line.startswith("loading records into the store: ")]
-    assert generate and load, site.simulate_log
+    assert generate, site.simulate_log
+    assert load, site.simulate_log
     assert re.search(r": [\d,]+ of [\d,]+ \(100 %, \d+ s\)$", generate[-1])
     assert re.search(r"\(100 %, \d+ s\)$", load[-1])
     assert len(generate) <= 12  # a line per tenth, not one per learner
@@ -24,4 +25,5 @@ def test_simulation_prints_progress_lines_when_the_output_is_not_a_terminal(site
 
 def test_readme_says_how_to_choose_another_port() -> None:
     text = README.read_text(encoding="utf-8")
-    assert "EDUPULSE_PORT=" in text and "--port" in text
+    assert "EDUPULSE_PORT=" in text
+    assert "--port" in text

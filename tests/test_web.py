@@ -13,7 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from edupulse.auth.permissions import Permission
 from edupulse.web.i18n import catalogue, catalogue_files, from_accept_language
+from edupulse.web.nav import NAV
 from web_site import ADMIN, ANALYST, Site, site_fixture  # noqa: F401  (the session-wide server fixture)
 
 WEB = Path(__file__).parents[1] / "src" / "edupulse" / "web"
@@ -220,3 +222,11 @@ def test_message_catalogues_cover_every_key_the_ui_uses() -> None:
 def test_front_end_files_are_served_from_this_server(site: Site, path: str) -> None:
     response = httpx.get(site.url + path)
     assert response.status_code == 200, f"{path}: run `make install` (npm ci installs the charting library)"
+
+
+def test_every_menu_entry_names_a_permission_and_a_message() -> None:
+    english = catalogue("en")
+    for item in NAV:
+        assert item.needs is None or item.needs in {p.value for p in Permission}, item
+        assert item.label in english, item
+        assert item.section in ("main", "admin"), item

@@ -16,7 +16,7 @@ import pytest
 
 from edupulse.meta.db import MetadataStore
 from edupulse.queries import RUNNERS
-from web_pages_support import browser, needs_chromium, shot, wait_ready  # noqa: F401  (the session-wide browser)
+from web_pages_support import browser_fixture, needs_chromium, shot, wait_ready  # noqa: F401  (one browser)
 from web_site import ADMIN, Site, site_fixture  # noqa: F401  (the session-wide server fixture)
 
 pytestmark = [pytest.mark.browser, needs_chromium]

@@ -22,7 +22,7 @@ from edupulse.auth.permissions import Role
 from edupulse.meta.db import MetadataStore
 from edupulse.queries import RUNNERS
 from test_web_browser import run, set_range
-from web_pages_support import browser, needs_chromium, shot, signed_in_tab, wait_ready  # noqa: F401
+from web_pages_support import browser_fixture, needs_chromium, shot, signed_in_tab, wait_ready  # noqa: F401
 from web_site import ADMIN, Site, site_fixture  # noqa: F401
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -62,6 +62,11 @@ def chart_option(tab: Any, selector: str = "#chart") -> dict[str, Any]:
     }}""")
 
 
+def options(tab: Any, testid: str) -> list[str]:
+    return tab.evaluate(f"() => [...document.querySelectorAll('[data-testid={testid}] option')]"
+                        ".map((o) => o.textContent)")
+
+
 def classes(locator: Any) -> str:
     return locator.get_attribute("class") or ""
 
@@ -87,7 +92,8 @@ def test_todays_point_is_dashed_and_marked_not_a_drop_to_zero(en: Any, site: Sit
     solid = next(s for s in series if (s.get("lineStyle") or {}).get("type") != "dashed")
     dashed = next(s for s in series if (s.get("lineStyle") or {}).get("type") == "dashed")
     assert solid["data"][-1] is None  # the solid line stops before today
-    assert dashed["data"][-1] is not None and dashed["data"][-2] is not None
+    assert dashed["data"][-1] is not None
+    assert dashed["data"][-2] is not None
     assert en.locator("[data-testid=period-note]").is_visible()
 
 
@@ -134,7 +140,8 @@ def test_retention_periods_not_over_are_marked_and_left_out_of_the_average(en: A
 def _rows(tab: Any) -> list[tuple[str, float]]:
     rows = []
     for row in tab.locator(".trends-table tbody tr").all():
-        rows.append((row.locator("td").nth(0).inner_text(), float(row.locator("td").nth(1).get_attribute("data-value"))))
+        cells = row.locator("td")
+        rows.append((cells.nth(0).inner_text(), float(cells.nth(1).get_attribute("data-value"))))
     return rows
 
 
@@ -175,7 +182,8 @@ def test_group_keys_are_shown_by_their_stored_names(en: Any, site: Site) -> None
     assert all(names.values())
     shown = " ".join(n for n, _ in _rows(en))
     for key in keys:
-        assert names[key] in shown and key not in shown
+        assert names[key] in shown
+        assert key not in shown
     shot(en, "daily-group-names")
 
 
@@ -188,22 +196,26 @@ def test_pickers_group_properties_by_event_person_group_and_search(en: Any, site
         [g.label, [...g.querySelectorAll('option')].map((o) => o.value)])""")
     labels = [label for label, _ in groups]
     assert labels[:2] == ["Event properties", "Person properties"]
-    assert "Institution properties" in labels and "School properties" in labels
+    assert "Institution properties" in labels
+    assert "School properties" in labels
     institution = dict(groups)["Institution properties"]
-    assert "group.institution" in institution and "group.institution.name" in institution
+    assert "group.institution" in institution
+    assert "group.institution.name" in institution
     assert any(v.startswith("person.") for v in dict(groups)["Person properties"])
-    events = en.evaluate("() => [...document.querySelectorAll('[data-testid=series-event-0] option')].map((o) => o.textContent)")
+    events = options(en, "series-event-0")
     assert any(e.startswith("Lessons attended (") for e in events)
     en.fill("[data-testid=breakdown-search]", "city")
-    visible = en.evaluate("() => [...document.querySelectorAll('[data-testid=breakdown] option')].filter((o) => !o.hidden).map((o) => o.value)")
-    assert visible and all("city" in v for v in visible if v)
+    visible = en.evaluate("() => [...document.querySelectorAll('[data-testid=breakdown] option')]"
+                          ".filter((o) => !o.hidden).map((o) => o.value)")
+    assert visible
+    assert all("city" in v for v in visible if v)
 
 
 def test_legends_read_as_words_in_both_languages(en: Any, zh: Any, site: Site) -> None:
     for tab, words in ((en, "Lessons attended · persons"), (zh, "到课 · 人数")):
         tab.goto(f"{site.url}/analysis/trends?preset=attendance")
         wait_ready(tab)
-        assert [s["name"] for s in chart_option(tab)["series"]][0] == words
+        assert chart_option(tab)["series"][0]["name"] == words
         assert tab.locator(".trends-table tbody td").first.inner_text() == words
 
 
@@ -221,7 +233,7 @@ def test_display_names_are_edited_in_the_data_catalogue(zh: Any, site: Site) -> 
     assert event["texts"]["zh"] == {"display_name": "做题", "description": "学员回答了一道练习题。"}
     zh.goto(site.url + "/analysis/trends")
     wait_ready(zh)
-    labels = zh.evaluate("() => [...document.querySelectorAll('[data-testid=series-event-0] option')].map((o) => o.textContent)")
+    labels = options(zh, "series-event-0")
     assert any(label.startswith("做题 (") for label in labels)
 
 
@@ -250,7 +262,8 @@ def test_attribution_has_a_chart_and_its_table_fits_the_page(en: Any, site: Site
     models = site.query(json.loads(en.text_content("#query-json")))["models"]
     assert len([s for s in option["series"] if s["type"] == "bar"]) == len(models)
     assert len(option["yAxis"]) == 2  # conversions and revenue
-    assert en.evaluate("() => { const w = document.querySelector('#table'); return w.scrollWidth <= w.clientWidth + 1; }")
+    assert en.evaluate("() => { const w = document.querySelector('#table'); "
+                       "return w.scrollWidth <= w.clientWidth + 1; }")
     shot(en, "daily-attribution")
 
 
@@ -260,7 +273,8 @@ def test_funnel_breakdown_has_a_legend(en: Any, site: Site) -> None:
     run(en)
     option = chart_option(en)
     assert option["legend"][0]["show"] is not False
-    assert len(option["series"]) > 1 and all(s["name"] for s in option["series"])
+    assert len(option["series"]) > 1
+    assert all(s["name"] for s in option["series"])
 
 
 def test_sankey_labels_do_not_overlap(en: Any, site: Site) -> None:
@@ -278,7 +292,8 @@ def test_sankey_labels_do_not_overlap(en: Any, site: Site) -> None:
         let n = 0;
         for (let i = 0; i < rects.length; i++) for (let j = i + 1; j < rects.length; j++) {
           const a = rects[i], b = rects[j];
-          if (a.x < b.x + b.width - 1 && b.x < a.x + a.width - 1 && a.y < b.y + b.height - 1 && b.y < a.y + a.height - 1) n++;
+          if (a.x < b.x + b.width - 1 && b.x < a.x + a.width - 1 &&
+              a.y < b.y + b.height - 1 && b.y < a.y + a.height - 1) n++;
         }
         return [n, rects.length];
     }""")
@@ -324,13 +339,16 @@ def test_people_list_identity_counts_sort_export_and_bulk_assignment(en: Any, si
 
 
 def test_timeline_times_are_times_in_the_project_zone_and_the_header_names_the_person(en: Any, site: Site) -> None:
-    scheduled = site.query({"kind": "trends", "series": [{"event": "lesson_scheduled"}], "date_range": {"date_from": "-90d"},
+    scheduled = site.query({"kind": "trends", "series": [{"event": "lesson_scheduled"}],
+                            "date_range": {"date_from": "-90d"},
                             "breakdown": {"properties": ["person.name"], "limit": 5}})
     names = [s["breakdown"][0] for s in scheduled["series"] if s["breakdown"][0] not in (None, "$other")]
     assert names, "the simulated school schedules lessons of learners with names"
     name = names[0]
-    person = site.query({"kind": "persons", "filters": [{"property": "person.name", "op": "eq", "value": name}]})["persons"][0]
-    timeline = site.query({"kind": "person", "person_id": person["person_id"], "limit": 50, "events": ["lesson_scheduled"]})
+    by_name = [{"property": "person.name", "op": "eq", "value": name}]
+    person = site.query({"kind": "persons", "filters": by_name})["persons"][0]
+    timeline = site.query({"kind": "person", "person_id": person["person_id"], "limit": 50,
+                           "events": ["lesson_scheduled"]})
     starts = timeline["events"][0]["properties"]["starts_at"]
     en.goto(f"{site.url}/people/{person['person_id']}")
     wait_ready(en)
@@ -455,7 +473,7 @@ def test_segment_builder_counts_members_live(en: Any, site: Site) -> None:
     en.locator("[data-testid=cond-days-0]").fill("60")
     counted = en.evaluate("document.body.dataset.counted")
     en.locator("[data-testid=cond-days-0]").dispatch_event("change")
-    en.wait_for_function(f"document.body.dataset.counted !== '{counted}' && document.getElementById('segment-count').dataset.total !== undefined")
+    en.wait_for_function(f"document.body.dataset.counted !== '{counted}'")
     expected = site.query({"kind": "segments", "limit": 0, "definition": {"condition": {
         "event": "order_paid", "at_least": 1, "window": {"last_days": 60}}}})["total"]
     en.wait_for_function(f"document.getElementById('segment-count').dataset.total === '{expected}'")
@@ -466,7 +484,8 @@ def test_segment_builder_counts_members_live(en: Any, site: Site) -> None:
     shot(en, "daily-segments")
 
 
-def test_sign_in_page_is_styled_and_speaks_the_visitors_language(browser: Any, site: Site) -> None:
+def test_sign_in_page_is_styled_and_speaks_the_visitors_language(tabs: dict[str, Any], site: Site) -> None:
+    browser = tabs["en"].context.browser
     for lang, title, wrong in (("zh", "登录", "邮箱或密码错误"), ("en", "Sign in", "Wrong email or password")):
         context = browser.new_context(locale="zh-CN" if lang == "zh" else "en-US")
         tab = context.new_page()

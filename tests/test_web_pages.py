@@ -7,7 +7,6 @@ as soon as something links to it (or the test says which route nobody reached)."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from edupulse.conf import Settings
 from web_pages_support import (  # noqa: F401  (browser: the session-wide browser)
     SHOTS,
     Words,
-    browser,
+    browser_fixture,
     crawl_key,
     needs_chromium,
     page_links,
@@ -50,7 +49,7 @@ def page_routes() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def shared_things(site: Site) -> Iterator[None]:
+def shared_things(site: Site) -> None:
     """Data every kind of page needs in order to be linked: a saved report on a shared dashboard, a segment."""
     with site.api() as http:
         board = http.post("/api/v1/dashboards", json={"name": "Crawl board"}).json()
@@ -59,7 +58,6 @@ def shared_things(site: Site) -> Iterator[None]:
         http.post(f"/api/v1/dashboards/{board['id']}/share", json={"enabled": True})
         http.post("/api/v1/segments", json={"name": "crawl payers", "definition": {
             "condition": {"event": "order_paid", "at_least": 1}}})
-    yield
 
 
 def crawl(tab: Any, site: Site, lang: str, routes: list[str]) -> tuple[dict[str, list[str]], set[str]]:

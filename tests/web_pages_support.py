@@ -41,8 +41,8 @@ HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 KEY = re.compile(r"^[a-z_]+\.[a-z_]+(\.[a-z_.]+)?$")
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+@pytest.fixture(scope="session", name="browser")
+def browser_fixture() -> Iterator[Any]:
     """One headless Chromium for every browser test of the run."""
     if not HAS_CHROMIUM:
         pytest.skip("Chromium is not installed (apt-get install -y chromium); the browser tests need it")
@@ -103,9 +103,11 @@ VISIBLE_TEXT = """() => {
   for (const node of document.querySelectorAll("[placeholder], [title], optgroup[label]")) {
     const host = node.closest("select") || node;
     if (skip(node) || !shown(host)) continue;
-    for (const attr of ["placeholder", "title", "label"]) if (node.getAttribute(attr) && node.tagName !== "OPTION") out.push(node.getAttribute(attr));
+    for (const attr of ["placeholder", "title", "label"])
+      if (node.getAttribute(attr) && node.tagName !== "OPTION") out.push(node.getAttribute(attr));
   }
-  for (const node of document.querySelectorAll("input[type=submit], input[type=button]")) if (shown(node)) out.push(node.value);
+  for (const node of document.querySelectorAll("input[type=submit], input[type=button]"))
+    if (shown(node)) out.push(node.value);
   const charts = [];
   if (window.echarts) for (const node of document.querySelectorAll("[_echarts_instance_]")) {
     const chart = echarts.getInstanceByDom(node);

@@ -8,26 +8,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from edupulse.auth.permissions import Permission
-from edupulse.web import session
+from edupulse.web import nav, session
 from edupulse.web.pages import render, signed_in
 
 router = APIRouter(include_in_schema=False)
 
-# path -> (page name, title message key, permission needed)
-ADMIN_PAGES: dict[str, tuple[str, str, Permission]] = {
-    "/admin/members": ("admin-members", "nav.members", Permission.members_manage),
-    "/admin/keys": ("admin-keys", "nav.keys", Permission.reports_view),
-    "/admin/audit": ("admin-audit", "nav.audit", Permission.audit_view),
-    "/admin/lifecycle": ("admin-lifecycle", "nav.lifecycle", Permission.settings_manage),
-    "/admin/metrics": ("admin-metrics", "nav.metrics", Permission.metrics_view),
-    "/admin/quarantine": ("admin-quarantine", "nav.quarantine", Permission.quarantine_view),
-}
-
-
 def _page(request: Request, path: str) -> Response:
+    """An admin page: its name, title and the permission it needs are its menu entry's (web/nav.py)."""
     signed_in(request)
-    page, title, needs = ADMIN_PAGES[path]
-    if needs not in session.permissions(request):
+    item = next(i for i in nav.NAV if i.path == path)
+    page, title, needs = item.pages[0], item.label, item.needs
+    if needs is not None and needs not in session.permissions(request):
         return render(request, "error.html", "error", {"message": "error.forbidden"}, status=403)
     user = session.current(request).user
     return render(request, "admin.html", page, {"title": title, "superuser": bool(user and user.superuser),

@@ -5,41 +5,41 @@ the page routes."""
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass
-
-from edupulse.auth.permissions import Permission
 
 
 @dataclass(frozen=True)
 class NavItem:
-    """A menu entry: `label` is a message key; `pages` are the page names (render's `page`) that light it up."""
+    """A menu entry: `label` is a message key; `pages` are the page names (render's `page`) that light it up;
+    `needs` a permission of edupulse.auth.permissions (by its value, so that this list imports nothing)."""
 
     path: str
     label: str
     pages: tuple[str, ...]
-    needs: Permission | None = None
+    needs: str | None = None
     section: str = "main"  # main | admin
 
 
 NAV: tuple[NavItem, ...] = (
     NavItem("/", "nav.home", ("home",)),
-    NavItem("/analysis/trends", "nav.analysis", ("analysis",), Permission.query_run),
-    NavItem("/reports", "nav.reports", ("reports",), Permission.reports_view),
-    NavItem("/dashboards", "nav.dashboards", ("dashboards", "dashboard"), Permission.reports_view),
-    NavItem("/people", "nav.people", ("people", "person"), Permission.query_run),
-    NavItem("/segments", "nav.segments", ("segments",), Permission.reports_view),
-    NavItem("/catalog", "nav.catalog", ("catalog",), Permission.query_run),
-    NavItem("/ingestion", "nav.ingestion", ("ingestion",), Permission.quarantine_view),
+    NavItem("/analysis/trends", "nav.analysis", ("analysis",), "query:run"),
+    NavItem("/reports", "nav.reports", ("reports",), "reports:view"),
+    NavItem("/dashboards", "nav.dashboards", ("dashboards", "dashboard"), "reports:view"),
+    NavItem("/people", "nav.people", ("people", "person"), "query:run"),
+    NavItem("/segments", "nav.segments", ("segments",), "reports:view"),
+    NavItem("/catalog", "nav.catalog", ("catalog",), "query:run"),
+    NavItem("/ingestion", "nav.ingestion", ("ingestion",), "quarantine:view"),
     NavItem("/settings", "nav.settings", ("settings",)),
-    NavItem("/admin/members", "nav.members", ("admin-members",), Permission.members_manage, "admin"),
-    NavItem("/admin/keys", "nav.keys", ("admin-keys",), Permission.reports_view, "admin"),
-    NavItem("/admin/audit", "nav.audit", ("admin-audit",), Permission.audit_view, "admin"),
-    NavItem("/admin/lifecycle", "nav.lifecycle", ("admin-lifecycle",), Permission.settings_manage, "admin"),
-    NavItem("/admin/metrics", "nav.metrics", ("admin-metrics",), Permission.metrics_view, "admin"),
-    NavItem("/admin/quarantine", "nav.quarantine", ("admin-quarantine",), Permission.quarantine_view, "admin"),
+    NavItem("/admin/members", "nav.members", ("admin-members",), "members:manage", "admin"),
+    NavItem("/admin/keys", "nav.keys", ("admin-keys",), "reports:view", "admin"),
+    NavItem("/admin/audit", "nav.audit", ("admin-audit",), "audit:view", "admin"),
+    NavItem("/admin/lifecycle", "nav.lifecycle", ("admin-lifecycle",), "settings:manage", "admin"),
+    NavItem("/admin/metrics", "nav.metrics", ("admin-metrics",), "metrics:view", "admin"),
+    NavItem("/admin/quarantine", "nav.quarantine", ("admin-quarantine",), "quarantine:view", "admin"),
 )
 
 
-def visible(permissions: frozenset[Permission], section: str) -> list[NavItem]:
+def visible(permissions: Set[str], section: str) -> list[NavItem]:
     """The entries of a section that a user with these permissions may open."""
     return [item for item in NAV if item.section == section and (item.needs is None or item.needs in permissions)]
