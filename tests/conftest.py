@@ -195,3 +195,9 @@ def gov(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from gov_fixtures import build
 
     yield from build(tmp_path_factory.mktemp("governance"))
+
+
+# One server on a simulated school and one Chromium for every web test of the run (session fixtures defined
+# here, not imported into each test module, where each module would get its own).
+from web_pages_support import browser_fixture  # noqa: E402, F401
+from web_site import site_fixture  # noqa: E402, F401

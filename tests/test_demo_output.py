@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from web_site import Site, site_fixture  # noqa: F401  (the session-wide server, simulated by the command)
+from web_site import Site
 
 README = Path(__file__).parents[1] / "README.md"
 

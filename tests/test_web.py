@@ -16,7 +16,7 @@ import pytest
 from edupulse.auth.permissions import Permission
 from edupulse.web.i18n import catalogue, catalogue_files, from_accept_language
 from edupulse.web.nav import NAV
-from web_site import ADMIN, ANALYST, Site, site_fixture  # noqa: F401  (the session-wide server fixture)
+from web_site import ADMIN, ANALYST, Site
 
 WEB = Path(__file__).parents[1] / "src" / "edupulse" / "web"
 TRENDS = {"kind": "trends", "series": [{"event": "page_view"}, {"event": "page_view", "math": "unique_persons"}],

@@ -16,8 +16,8 @@ import pytest
 
 from edupulse.meta.db import MetadataStore
 from edupulse.queries import RUNNERS
-from web_pages_support import browser_fixture, needs_chromium, shot, wait_ready  # noqa: F401  (one browser)
-from web_site import ADMIN, Site, site_fixture  # noqa: F401  (the session-wide server fixture)
+from web_pages_support import needs_chromium, shot, wait_ready
+from web_site import ADMIN, Site
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 

@@ -22,8 +22,8 @@ from edupulse.auth.permissions import Role
 from edupulse.meta.db import MetadataStore
 from edupulse.queries import RUNNERS
 from test_web_browser import run, set_range
-from web_pages_support import browser_fixture, needs_chromium, shot, signed_in_tab, wait_ready  # noqa: F401
-from web_site import ADMIN, Site, site_fixture  # noqa: F401
+from web_pages_support import needs_chromium, shot, signed_in_tab, wait_ready
+from web_site import ADMIN, Site
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 ADVISOR = ("advisor@edupulse.local", "advisor-password-1")

@@ -14,10 +14,9 @@ from fastapi.routing import APIRoute
 
 from edupulse.api.app import create_app
 from edupulse.conf import Settings
-from web_pages_support import (  # noqa: F401  (browser: the session-wide browser)
+from web_pages_support import (
     SHOTS,
     Words,
-    browser_fixture,
     crawl_key,
     needs_chromium,
     page_links,
@@ -26,7 +25,7 @@ from web_pages_support import (  # noqa: F401  (browser: the session-wide browse
     untranslated_on,
     wait_ready,
 )
-from web_site import ADMIN, Site, site_fixture  # noqa: F401
+from web_site import ADMIN, Site
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 

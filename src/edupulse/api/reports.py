@@ -77,9 +77,13 @@ def _checked_query(request: Request, project: ProjectInfo, query: dict[str, Any]
         raise HTTPException(400, f"the query cannot run: {exc}") from None
 
 
+# kinds whose queries have no date range (a dashboard's date filter leaves them as they are)
+UNDATED = frozenset({"sql", "persons", "person", "segments"})
+
+
 def with_date_filter(query: dict[str, Any], date_from: str | None, date_to: str | None) -> dict[str, Any]:
     """The query with a dashboard's date filter in place of its own date range (when the filter is set)."""
-    if not date_from and not date_to:
+    if (not date_from and not date_to) or query.get("kind") in UNDATED:
         return query
     date_range = {k: v for k, v in (("date_from", date_from), ("date_to", date_to)) if v}
     return {**query, "date_range": date_range}

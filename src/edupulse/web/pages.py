@@ -126,7 +126,7 @@ def analysis_default() -> Response:
 def analysis(request: Request, kind: str, report: int | None = None) -> Response:
     signed_in(request)
     project = session.project(request)
-    if kind not in BUILDER_KINDS:
+    if kind not in BUILDER_KINDS and kind not in registered_kinds():  # other kinds: their query as JSON
         return render(request, "error.html", "error", {"message": "error.not_found"}, status=404)
     saved = None
     if report is not None and project is not None:

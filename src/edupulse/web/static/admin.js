@@ -124,7 +124,7 @@
       try {
         entries = (await EP.api("GET", "/api/v1/audit?" + params)).entries;
         list.replaceChildren(entries.length ? EP.table([t("audit.at"), t("audit.actor"), t("audit.action"), t("audit.target"), t("audit.detail"), t("audit.client")],
-          entries.map((e) => [EP.time(e.at, true), { text: e.actor, user: true }, el("span", { title: e.action, text: t("audit.do." + e.action, null) || EP.userText(e.action) }),
+          entries.map((e) => [EP.time(e.at, true), { text: e.actor, user: true }, el("span", { title: EP.userText(e.action), text: t("audit.do." + e.action, null) || EP.userText(e.action) }),
             { text: e.target, user: true }, { text: Object.keys(e.detail || {}).length ? JSON.stringify(e.detail) : "", user: true, cls: "wrap small" }, { text: e.client, user: true }]),
           "grid audit-table") : el("div.empty", { text: t("audit.none") }));
         list.dataset.count = String(entries.length);

@@ -236,10 +236,12 @@
     for (const g of cat.groups || [])
       for (const p of g.properties || []) EP.texts["property:group." + g.type + "." + p.name] = { texts: p.texts || {}, description: p.description || "" };
   };
+  /* Words a project's admins wrote are user data: shown as written, in whatever language they are. */
   function own(kind, name, field) {
     const found = EP.texts[kind + ":" + name];
     const text = found && found.texts[boot.lang] && found.texts[boot.lang][field];
-    return text || (field === "description" && found ? found.description : "") || "";
+    const mine = text || (field === "description" && found ? found.description : "") || "";
+    return mine ? EP.userText(mine) : "";
   }
   EP.hasWord = (key) => boot.messages[key] !== undefined;
 

@@ -25,7 +25,7 @@
     const draw = () => {
       if (model) form.replaceChildren(...model.form(cat, q, changed).filter(Boolean));
       else form.replaceChildren(el("label.field", {}, el("span.field-label", { text: t("builder.query_json") }),
-        el("textarea.json-input", { rows: 14, "data-testid": "json-input", oninput: (e) => {
+        el("textarea.json-input", { rows: 14, translate: "no", "data-testid": "json-input", oninput: (e) => {
           try { q = JSON.parse(e.target.value); showJson(); EP.showError($("error"), ""); }
           catch (err) { EP.showError($("error"), err.message); }
         } }, JSON.stringify(q, null, 2))));
@@ -114,6 +114,8 @@
     });
   };
 
+  // kinds whose queries have no date range: a dashboard's date filter leaves them as they are
+  const UNDATED = new Set(["sql", "persons", "person", "segments"]);
   async function dashboardView(data, shared) {
     const d = data.dashboard;
     const grid = $("dash-grid");
@@ -137,7 +139,7 @@
           if (shared) result = await EP.api("GET", "/api/v1/share/" + data.token + "/reports/" + tile.report.id);
           else {
             const q = JSON.parse(JSON.stringify(tile.report.query));
-            if (range.date_from || range.date_to) q.date_range = EP.fields.clean(range);
+            if ((range.date_from || range.date_to) && !UNDATED.has(q.kind)) q.date_range = EP.fields.clean(range);
             result = await EP.api("POST", "/api/v1/query", q);
           }
           const model = EP.kinds[tile.report.kind];

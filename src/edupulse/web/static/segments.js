@@ -91,8 +91,8 @@
       try {
         await EP.api("POST", "/api/v1/segments", { name: $("segment-name").value, description: $("segment-description").value, definition: def });
         EP.toast(t("builder.saved"));
-        document.body.dataset.segmentSaved = $("segment-name").value;
         await list();
+        document.body.dataset.segmentSaved = $("segment-name").value;
       } catch (err) { EP.showError($("error"), err.message); }
     });
     await list();
