@@ -2,7 +2,8 @@
 navigation until a page has drawn its data (body[data-ready]), and each as a ratio to a static page measured in
 the same run (the sign-in page: a template with no data, the same CSS and no script work). The first analysis
 is the first one the server answers after it starts (cold: no cached result) — the home page's first question,
-attendance per day — timed until its chart is drawn.
+attendance per day — timed until its chart is drawn; the data catalogue its pickers need is computed by the
+server in the background as it starts (a few seconds on this data), while the user signs in.
 
 The data is `make demo`'s (120,000 learners over 120 days, seed 2026: some 3 million events), simulated once
 into bench/out/web-demo/ (a few minutes the first time); --learners makes a smaller one for a quick look.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
@@ -83,6 +84,7 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
             scheduler = Scheduler(plat.meta, settings)
             scheduler.start()
         app.state.scheduler = scheduler
+        threading.Thread(target=catalog.warm_catalogues, args=(app,), name="catalogue-warm-up", daemon=True).start()
         try:
             yield
         finally:

@@ -4,6 +4,7 @@ ingestion status of a project (events per minute)."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ from edupulse.api.auth import platform, require_project
 from edupulse.api.reports import actor, ui_store
 from edupulse.auth.permissions import Permission
 from edupulse.meta.db import MetadataError, ProjectInfo
+from edupulse.queries.dialect import DIALECTS
 from edupulse.store.catalog import build_catalogue, group_names
 
 router = APIRouter(tags=["catalogue"])
@@ -45,18 +47,22 @@ FRESH_SECONDS = 30.0
 
 
 def _catalogue(request: Request, project: ProjectInfo) -> dict[str, Any]:
+    return _catalogue_of(request.app, platform(request).store, project)
+
+
+def _catalogue_of(app: Any, store: Any, project: ProjectInfo) -> dict[str, Any]:
     """Computed again only when the data changed and the last one is older than FRESH_SECONDS: it scans
     every event of the project (about 1 s per million events), and live traffic changes the data constantly."""
-    store = platform(request).store
-    cache: dict[int, tuple[int, float, dict[str, Any]]] = request.app.state.__dict__.setdefault(
-        "catalogue_cache", {})
-    version = store.data_version()
-    hit = cache.get(project.id)
-    if hit is not None and (hit[0] == version or time.monotonic() - hit[1] < FRESH_SECONDS):
-        return hit[2]
-    data = build_catalogue(store, project.id).as_dict()
-    cache[project.id] = (version, time.monotonic(), data)
-    return data
+    cache: dict[int, tuple[int, float, dict[str, Any]]] = app.state.__dict__.setdefault("catalogue_cache", {})
+    lock: threading.Lock = app.state.__dict__.setdefault("catalogue_lock", threading.Lock())
+    with lock:  # one scan at a time: a page asking while the start-up scan runs waits for it, not a second one
+        version = store.data_version()
+        hit = cache.get(project.id)
+        if hit is not None and (hit[0] == version or time.monotonic() - hit[1] < FRESH_SECONDS):
+            return hit[2]
+        data = build_catalogue(store, project.id).as_dict()
+        cache[project.id] = (version, time.monotonic(), data)
+        return data
 
 
 @router.get("/api/v1/catalog", summary="Events and properties seen: types, volumes, first/last seen, descriptions")
@@ -101,18 +107,30 @@ def _per_minute(request: Request, project: ProjectInfo, minutes: int) -> list[di
     store = platform(request).store
     now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
     since = now - dt.timedelta(minutes=minutes - 1)
-    bucket = exp.TimestampTrunc(this=exp.column("received_at"), unit=exp.var("MINUTE"))
+    # whole minutes since 1970 as integers: grouping by them costs little even when every stored event
+    # arrived in the last hour (right after an import or a simulation), unlike truncating timestamps
+    bucket = exp.IntDiv(this=DIALECTS[store.dialect].epoch_us(exp.column("received_at")),
+                        expression=exp.Literal.number(60_000_000))
     select = (exp.select(bucket.as_("minute"), exp.Count(this=exp.Star())).from_("events")
               .where(exp.and_(exp.column("project_id").eq(exp.Literal.number(project.id)),
                               exp.column("received_at") >= exp.cast(exp.Literal.string(since.isoformat()),
                                                                      exp.DataType.build("timestamptz"))))
               .group_by(exp.column("minute")))
-    counts = {}
-    for minute, count in store.query(select.sql(store.dialect)).rows:
-        counts[minute.astimezone(dt.UTC).replace(tzinfo=dt.UTC) if minute.tzinfo else minute.replace(tzinfo=dt.UTC)] \
-            = int(count)
-    return [{"minute": (since + dt.timedelta(minutes=i)).isoformat(),
-             "events": counts.get(since + dt.timedelta(minutes=i), 0)} for i in range(minutes)]
+    counts = {int(minute): int(count) for minute, count in store.query(select.sql(store.dialect)).rows}
+    first = int(since.timestamp()) // 60
+    return [{"minute": (since + dt.timedelta(minutes=i)).isoformat(), "events": counts.get(first + i, 0)}
+            for i in range(minutes)]
+
+
+def warm_catalogues(app: Any) -> None:
+    """Compute every project's catalogue once (the pickers of the first page opened need it), so that the
+    first analysis after a start does not wait for a scan of all events. Run in a thread at start-up."""
+    plat = app.state.platform
+    for project in plat.meta.projects():
+        try:
+            _catalogue_of(app, plat.store, project)
+        except Exception:  # a page that asks later computes it again and reports what went wrong
+            return
 
 
 @router.get("/api/v1/ingestion/stats", summary="Events stored per minute (by arrival) and refused records")

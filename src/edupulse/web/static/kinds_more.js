@@ -99,7 +99,8 @@
   };
 
   K.paths = {
-    defaults: (cat) => ({ kind: "paths", start_event: firstEvent(cat, "page_view"), steps: 5, date_range: range(7) }),
+    // where new leads go next: a question operators ask, and a start event rarer than page views
+    defaults: (cat) => ({ kind: "paths", start_event: firstEvent(cat, "lead_created"), steps: 5, date_range: range(7) }),
     form(cat, q, changed) {
       return [eventRow(cat, t("builder.start_event"), q, "start_event", changed, "paths-start", true),
         eventRow(cat, t("builder.end_event"), q, "end_event", changed, "paths-end", true),
