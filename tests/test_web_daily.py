@@ -166,6 +166,18 @@ def test_breakdown_values_count_order_and_other_values(en: Any, site: Site) -> N
     en.select_option("[data-testid=breakdown-sort]", "name")
     names = [n for n, _ in _rows(en)]
     assert names == en.evaluate("(names) => names.slice().sort((a, b) => a.localeCompare(b, 'en'))", names)
+    # the display choices are saved with the report and used when it opens again
+    en.fill("#report-name", "Sources by name")
+    en.click("#save-report")
+    en.wait_for_function("document.body.dataset.savedReport")
+    report = int(en.evaluate("document.body.dataset.savedReport"))
+    with site.api() as http:
+        saved = next(r for r in http.get("/api/v1/reports").json()["reports"] if r["id"] == report)
+    assert saved["view"] == {"sort": "name", "hideOther": True, "chart": "line"}
+    en.goto(f"{site.url}/analysis/trends?report={report}")
+    wait_ready(en)
+    assert [n for n, _ in _rows(en)] == names
+    assert en.is_checked("[data-testid=hide-other]")
 
 
 def test_group_keys_are_shown_by_their_stored_names(en: Any, site: Site) -> None:
@@ -353,6 +365,9 @@ def test_timeline_times_are_times_in_the_project_zone_and_the_header_names_the_p
     en.goto(f"{site.url}/people/{person['person_id']}")
     wait_ready(en)
     assert en.inner_text("#person-name") == name
+    groups = en.locator("[data-group]").all()
+    assert groups, "the learner's events carry their class"
+    assert all(not re.fullmatch(r"[a-z]+-[\w-]+", g.inner_text()) for g in groups)  # names, not keys
     shown = en.locator("[data-property=starts_at]").first.inner_text()
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", shown), shown
     moment = dt.datetime.fromtimestamp(starts / 1_000_000, dt.UTC).astimezone(ZoneInfo("Asia/Shanghai"))

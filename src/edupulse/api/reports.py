@@ -3,7 +3,7 @@ and that scripts can use with the secret API key."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -23,11 +23,21 @@ CAN_VIEW = Depends(require_project(Permission.reports_view))  # viewers see dash
 CAN_SAVE = Depends(require_project(Permission.analyses_save))  # analysts and admins build them
 
 
+class ReportView(BaseModel):
+    """Display choices saved with a report: the order of breakdown values and whether "other values" shows."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    sort: Literal["value_desc", "value_asc", "name"] = "value_desc"
+    hide_other: bool = Field(False, alias="hideOther")
+    chart: Literal["line", "bar"] | None = None
+
+
 class ReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     query: dict[str, Any]
     dashboard_id: int | None = Field(None, description="Also add the report to this dashboard.")
+    view: ReportView | None = Field(None, description="How the result is shown (not part of the query).")
 
 
 class DashboardIn(BaseModel):
@@ -66,6 +76,10 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 def _missing(exc: MetadataError) -> HTTPException:
     return HTTPException(404 if str(exc).startswith("no ") else 400, str(exc))
+
+
+def _view(body: ReportIn) -> dict[str, Any] | None:
+    return body.view.model_dump(by_alias=True, exclude_none=True) if body.view is not None else None
 
 
 def _checked_query(request: Request, project: ProjectInfo, query: dict[str, Any]) -> None:
@@ -111,7 +125,7 @@ def create_report(request: Request, body: ReportIn, project: ProjectInfo = CAN_S
     _checked_query(request, project, body.query)
     store = ui_store(request)
     try:
-        report = store.save_report(project.id, body.name, body.query, actor(request))
+        report = store.save_report(project.id, body.name, body.query, actor(request), view=_view(body))
         if body.dashboard_id is not None:
             store.add_to_dashboard(project.id, body.dashboard_id, report["id"])
     except MetadataError as exc:
@@ -124,7 +138,8 @@ def update_report(request: Request, report_id: int, body: ReportIn,
                   project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
     _checked_query(request, project, body.query)
     try:
-        return ui_store(request).save_report(project.id, body.name, body.query, actor(request), report_id)
+        return ui_store(request).save_report(project.id, body.name, body.query, actor(request), report_id,
+                                             view=_view(body))
     except MetadataError as exc:
         raise _missing(exc) from None
 

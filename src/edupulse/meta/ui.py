@@ -26,6 +26,7 @@ class Report(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     query: Mapped[dict[str, Any]] = mapped_column(JSON)
+    view: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # display choices
     created_by: Mapped[str] = mapped_column(String(254), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -75,7 +76,7 @@ class CatalogDescription(Base):
 
 
 def _report(r: Report) -> dict[str, Any]:
-    return {"id": r.id, "name": r.name, "query": r.query, "kind": r.query.get("kind"),
+    return {"id": r.id, "name": r.name, "query": r.query, "kind": r.query.get("kind"), "view": r.view or {},
             "created_by": r.created_by, "updated_at": r.updated_at.isoformat()}
 
 
@@ -112,17 +113,17 @@ class UIStore:
             return _report(r)
 
     def save_report(self, project_id: int, name: str, query: dict[str, Any], user: str,
-                    report_id: int | None = None) -> dict[str, Any]:
+                    report_id: int | None = None, view: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.meta.session() as s, s.begin():
             if report_id is None:
-                r = Report(project_id=project_id, name=_name(name), query=query, created_by=user)
+                r = Report(project_id=project_id, name=_name(name), query=query, view=view, created_by=user)
                 s.add(r)
             else:
                 found = s.get(Report, report_id)
                 if found is None or found.project_id != project_id:
                     raise MetadataError(f"no report {report_id} in this project")
                 r = found
-                r.name, r.query, r.updated_at = _name(name), query, utcnow()
+                r.name, r.query, r.view, r.updated_at = _name(name), query, view, utcnow()
             s.flush()
             return _report(r)
 

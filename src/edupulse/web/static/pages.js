@@ -12,6 +12,10 @@
     const cat = await EP.catalogue();
     const preset = new URLSearchParams(location.search).get("preset");
     let q = data.report ? JSON.parse(JSON.stringify(data.report.query)) : model ? model.defaults(cat, preset) : { kind: data.kind };
+    if (data.report && data.report.view) {  // the display choices saved with the report
+      q.$view = Object.assign({}, data.report.view);
+      if (data.report.view.chart) $("chart-type").value = data.report.view.chart;
+    }
     let lastResult = null, lastQuery = null, running = null, sequence = 0;
     const out = { chart: $("chart"), table: $("table") };
     const showJson = () => ($("query-json").textContent = JSON.stringify(EP.fields.clean(q), null, 2));
@@ -79,7 +83,9 @@
     $("save-form").addEventListener("submit", async (e) => {
       e.preventDefault();
       const dashboard = $("report-dashboard").value;
-      const body = { name: $("report-name").value, query: EP.fields.clean(q) };
+      const view = q.$view || {};
+      const body = { name: $("report-name").value, query: EP.fields.clean(q),
+        view: { sort: view.sort || "value_desc", hideOther: !!view.hideOther, chart: $("chart-type").value } };
       if (dashboard) body.dashboard_id = Number(dashboard);
       try {
         const saved = data.report && !dashboard ? await EP.api("PUT", "/api/v1/reports/" + data.report.id, body)
@@ -143,7 +149,9 @@
             result = await EP.api("POST", "/api/v1/query", q);
           }
           const model = EP.kinds[tile.report.kind];
-          await (model && model.render ? model.render : EP.genericRender)(result, tile.out, { query: tile.report.query });
+          const view = tile.report.view || {};
+          await (model && model.render ? model.render : EP.genericRender)(result, tile.out,
+            { query: Object.assign({}, tile.report.query, { $view: view }), chartType: view.chart });
           EP.showError(tile.status, "");
         } catch (err) { EP.showError(tile.status, err.message); }
       }));
@@ -329,11 +337,18 @@
         $("timeline-total").textContent = t("person.events_count").replace("{n}", EP.fmt(result.total_events));
         $("timeline-total").dataset.total = String(result.total_events);
         if (!result.events.length && !cursor) list.replaceChildren(el("li.empty", { text: t("person.no_events") }));
+        // the groups of the events (school, class...) by their stored names
+        const wanted = {}, names = {};
+        for (const e of result.events) for (const [type, key] of Object.entries(e.groups || {})) (wanted[type] = wanted[type] || []).push(key);
+        await Promise.all(Object.entries(wanted).map(async ([type, keys]) => (names[type] = await EP.groupNames(type, keys))));
+        const prop = (label, value, attrs) => el("span.prop", {}, el("span.muted", { text: label + " " }),
+          el("span", Object.assign({ translate: "no", text: value }, attrs)));
         for (const e of result.events)
           list.append(el("li", { "data-testid": "timeline-event" }, el("time", { datetime: e.time, text: EP.time(e.time, true) }),
             el("strong", { text: " " + EP.eventLabel(e.event) + " " }),
-            el("span.props", {}, Object.entries(e.properties || {}).map(([k, v]) => el("span.prop", {}, el("span.muted", { text: EP.propertyLabel(k) + " " }),
-              el("span", { translate: "no", "data-property": k, text: EP.propertyValue(k, v, cat) }))))));
+            el("span.props", {},
+              Object.entries(e.groups || {}).map(([type, key]) => prop(EP.propertyLabel("group." + type), EP.userText((names[type] || {})[key] || key), { "data-group": type })),
+              Object.entries(e.properties || {}).map(([k, v]) => prop(EP.propertyLabel(k), EP.propertyValue(k, v, cat), { "data-property": k })))));
         cursor = result.next_cursor;
         $("timeline-more").hidden = !cursor;
       } catch (err) { EP.showError($("error"), err.message); }

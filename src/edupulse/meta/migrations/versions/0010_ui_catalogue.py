@@ -1,4 +1,5 @@
-"""Data catalogue: display names and descriptions per language (catalog_descriptions.texts).
+"""Data catalogue: display names and descriptions per language (catalog_descriptions.texts); reports keep
+their display choices (reports.view: order of breakdown values, hiding "other values", chart type).
 
 Revision ID: 0010_ui_catalogue
 Revises: 0004_ui
@@ -17,8 +18,12 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("catalog_descriptions") as batch:
         batch.add_column(sa.Column("texts", sa.JSON(), nullable=True))
+    with op.batch_alter_table("reports") as batch:
+        batch.add_column(sa.Column("view", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("reports") as batch:
+        batch.drop_column("view")
     with op.batch_alter_table("catalog_descriptions") as batch:
         batch.drop_column("texts")
