@@ -166,7 +166,7 @@
     } });
     const found = await EP.api("GET", "/api/v1/lifecycle/last-review");
     const review = found.last_review;
-    last.replaceChildren(review ? el("div", {}, el("p", { text: t("lifecycle.last_at").replace("{at}", EP.time(review.at)).replace("{who}", review.actor) }),
+    last.replaceChildren(review ? el("div", {}, el("p", { text: t("lifecycle.last_at").replace("{at}", EP.time(review.at)).replace("{who}", EP.userText(review.actor)) }),
       changesTable((review.detail || {}).changes || [])) : el("div.empty", { text: t("lifecycle.never") }));
     root().replaceChildren(section(t("lifecycle.policy"), form), section(t("lifecycle.last_review"), last),
       section(t("lifecycle.preview"), el("p.muted", { text: t("lifecycle.preview_about") }), previewButton, preview));
