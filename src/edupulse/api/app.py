@@ -33,6 +33,7 @@ from edupulse.api import (
     xapi,
 )
 from edupulse.api.accounts import LoginLimiter
+from edupulse.api.openapi import document_dependencies, install_error_handlers
 from edupulse.conf import Settings
 from edupulse.ingest.validate import warm_up, watch_parent
 from edupulse.runtime import Platform
@@ -119,4 +120,6 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
     app.include_router(catalog.router)
     app.include_router(ui_admin.router)
     mount_web(app)
+    install_error_handlers(app)
+    document_dependencies(app)  # last: every router is included
     return app

@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 
 from fastapi import Depends, HTTPException, Request
 
+from edupulse.api.errors import declare, refusals
 from edupulse.auth.permissions import RESTRICTED_TO_ASSIGNED, Permission, Role, Scope, permissions_of
 from edupulse.meta.accounts import UserInfo
 from edupulse.meta.db import ProjectInfo
@@ -62,6 +63,7 @@ def bearer(request: Request) -> str | None:
 
 
 def write_project(request: Request) -> ProjectInfo:
+    """The project of the write key in the Authorization header (ingestion only)."""
     key = bearer(request)
     if key is None:
         raise HTTPException(401, "send the project's write key as 'Authorization: Bearer <write key>'")
@@ -69,6 +71,9 @@ def write_project(request: Request) -> ProjectInfo:
     if project is None:
         raise HTTPException(401, "unknown write key: check the key shown by 'edupulse project create'")
     return project
+
+
+declare(write_project, refusals(401, s401="Missing or unknown write key"))
 
 
 def api_project(request: Request) -> ProjectInfo:
@@ -216,6 +221,11 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
+declare(current_principal, refusals(401, 403, s401="No session and no API key, or an unknown one",
+                                    s403="A write key, a missing CSRF token, or a project of which the caller "
+                                         "is not a member"))
+
+
 Dependency = Callable[..., Coroutine[Any, Any, Principal]]
 
 
@@ -243,6 +253,8 @@ def require(permission: Permission, *, organization: bool = False) -> Dependency
 
     dependency.permission = permission  # type: ignore[attr-defined]
     dependency.organization = organization  # type: ignore[attr-defined]
+    declare(dependency, refusals(400, 403, s400="No project chosen: the caller has several (?project=NAME)",
+                                 s403=f"The caller's role lacks {permission.value}"))
     return dependency
 
 

@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 
 from edupulse.api import compat
 from edupulse.api.auth import platform
+from edupulse.api.errors import refusals
 from edupulse.api.ingest import read_body
 from edupulse.ingest import compat as compat_records
 from edupulse.ingest import posthog
 from edupulse.ingest.validate import BodyError
 
-router = APIRouter(tags=["collection: PostHog"])
+
+class PostHogError(BaseModel):
+    """PostHog's error body."""
+
+    type: str
+    code: str
+    detail: str
+    attr: str | None
+
+
+class PostHogResult(compat.CompatResult):
+    status: Literal[1]
+
+
+router = APIRouter(tags=["collection: PostHog"], responses={
+    200: {"model": PostHogResult, "description": "Stored: per-record errors list the refused events"},
+    **refusals(*compat.COMPAT_STATUSES, model=PostHogError)})
 
 
 def failure(status: int, detail: str) -> Response:
@@ -74,5 +92,6 @@ async def capture(request: Request) -> Response:
 
 
 for _path in ("/capture/", "/batch/", "/e/", "/i/v0/e/", "/capture", "/batch", "/e", "/i/v0/e"):
-    router.add_api_route(_path, capture, methods=["GET", "POST"], include_in_schema=_path in ("/capture/", "/batch/"),
-                         summary="PostHog SDK events (api_key = the project's write key)")
+    for _method in ("GET", "POST"):  # a route per method: each operation gets its own id
+        router.add_api_route(_path, capture, methods=[_method], include_in_schema=_path in ("/capture/", "/batch/"),
+                             summary="PostHog SDK events (api_key = the project's write key)")

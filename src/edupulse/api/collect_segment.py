@@ -5,19 +5,36 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 
 from edupulse.api import compat
 from edupulse.api.auth import platform
+from edupulse.api.errors import refusals
 from edupulse.api.ingest import read_body
 from edupulse.ingest import compat as compat_records
 from edupulse.ingest import segment
 from edupulse.ingest.validate import BodyError
 
-router = APIRouter(tags=["collection: Segment / RudderStack"])
+
+class SegmentError(BaseModel):
+    """Segment's error body."""
+
+    success: Literal[False]
+    code: str
+    message: str
+
+
+class SegmentResult(compat.CompatResult):
+    success: Literal[True]
+
+
+router = APIRouter(tags=["collection: Segment / RudderStack"], responses={
+    200: {"model": SegmentResult, "description": "Stored: per-record errors list the refused messages"},
+    **refusals(*compat.COMPAT_STATUSES, model=SegmentError)})
 _CODES = {400: "invalid_request", 401: "unauthorized", 413: "payload_too_large", 503: "service_unavailable"}
 
 

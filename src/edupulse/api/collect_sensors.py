@@ -3,19 +3,36 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 
 from edupulse.api import compat
 from edupulse.api.auth import platform
+from edupulse.api.errors import refusals
 from edupulse.api.ingest import read_body
 from edupulse.ingest import sensors
 from edupulse.ingest.validate import BodyError
 
-router = APIRouter(tags=["collection: Sensors Analytics"])
+
+class SensorsError(BaseModel):
+    """The error body: the HTTP status as `code` and the reason."""
+
+    code: int
+    error: str
+
+
+class SensorsResult(compat.CompatResult):
+    code: Literal[0]
+
+
+router = APIRouter(tags=["collection: Sensors Analytics"], responses={
+    200: {"model": SensorsResult, "description": "Stored: per-record errors list the refused records"},
+    **refusals(*compat.COMPAT_STATUSES, 403, model=SensorsError, s403="?project= names another project than the "
+               "token's")})
 # The 1x1 transparent GIF the web SDK's image requests expect.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
@@ -83,5 +100,6 @@ async def collect(request: Request) -> Response:
 
 
 for _path in ("/sa", "/sa.gif"):
-    router.add_api_route(_path, collect, methods=["GET", "POST"], include_in_schema=_path == "/sa",
-                         summary="Sensors Analytics SDK records (data / data_list, gzip=1; ?project=&token=)")
+    for _method in ("GET", "POST"):  # a route per method: each operation gets its own id
+        router.add_api_route(_path, collect, methods=[_method], include_in_schema=_path == "/sa",
+                             summary="Sensors Analytics SDK records (data / data_list, gzip=1; ?project=&token=)")

@@ -14,11 +14,29 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
 
 from edupulse.api.auth import platform
 from edupulse.ingest.compat import CompatOutcome, Translation, fold_outcome
 from edupulse.ingest.validate import BodyError
 from edupulse.meta.db import ProjectInfo
+
+
+class RecordError(BaseModel):
+    """A refused record of the request: its index as sent, where it is wrong and what to change."""
+
+    index: int
+    field: str
+    reason: str
+
+
+class CompatResult(BaseModel):
+    accepted: int
+    rejected: int
+    errors: list[RecordError] | None = Field(None, description="the refused records (absent when none)")
+
+
+COMPAT_STATUSES = (400, 401, 413, 415, 503)
 
 
 def project_by_write_key(request: Request, key: str | None) -> ProjectInfo | None:

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edupulse.api.auth import Principal, client_of, now_of, platform, require
+from edupulse.api.errors import refusals
+from edupulse.api.params import Id
 from edupulse.auth.permissions import Permission, Role
 from edupulse.meta.audit import AuditFilter
 from edupulse.meta.catalogue import CatalogueError
@@ -16,6 +18,7 @@ from edupulse.ops import lifecycle
 from edupulse.ops.notify import Notifier, notifications
 
 router = APIRouter(tags=["governance"])
+NO_ADVISOR = refusals(404, s404="No advisor with this id in the project")
 
 
 class Body(BaseModel):
@@ -29,7 +32,7 @@ class MetricBody(Body):
 
 class MetricUpdateBody(Body):
     definition: dict[str, Any]
-    owner_user_id: int | None = None
+    owner_user_id: Id | None = None
 
 
 class AssignmentBody(Body):
@@ -48,11 +51,11 @@ def _uid(principal: Principal) -> int | None:
 def audit(
     request: Request,
     action: str | None = Query(None, description="an action, or a prefix ending with '.', e.g. auth."),
-    actor_user_id: int | None = None,
+    actor_user_id: Id | None = None,
     target: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
-    before_id: int | None = None,
+    before_id: Id | None = None,
     limit: int = Query(100, ge=1, le=1000),
     everything: bool = Query(False, description="superusers: the whole organization, not only this project"),
     principal: Principal = Depends(require(Permission.audit_view)),
@@ -118,7 +121,8 @@ def list_metrics(request: Request, principal: Principal = Depends(require(Permis
     return {"metrics": platform(request).meta.metrics.list(principal.project.id)}
 
 
-@router.get("/api/v1/metrics/{name}", summary="A metric with every version of its definition")
+@router.get("/api/v1/metrics/{name}", summary="A metric with every version of its definition",
+            responses=refusals(404))
 def get_metric(request: Request, name: str, principal: Principal = Depends(require(Permission.metrics_view))
                ) -> dict[str, Any]:
     assert principal.project is not None
@@ -128,7 +132,8 @@ def get_metric(request: Request, name: str, principal: Principal = Depends(requi
     return found
 
 
-@router.post("/api/v1/metrics", status_code=201, summary="Add a metric to the catalogue")
+@router.post("/api/v1/metrics", status_code=201, summary="Add a metric to the catalogue",
+             responses=refusals(409, s409="A metric of this name exists"))
 def create_metric(request: Request, body: MetricBody,
                   principal: Principal = Depends(require(Permission.metrics_edit))) -> dict[str, Any]:
     assert principal.project is not None
@@ -143,7 +148,8 @@ def create_metric(request: Request, body: MetricBody,
     return row
 
 
-@router.put("/api/v1/metrics/{name}", summary="Change a metric's definition (a new version)")
+@router.put("/api/v1/metrics/{name}", summary="Change a metric's definition (a new version)",
+            responses=refusals(404))
 def update_metric(request: Request, name: str, body: MetricUpdateBody,
                   principal: Principal = Depends(require(Permission.metrics_edit))) -> dict[str, Any]:
     assert principal.project is not None
@@ -161,7 +167,8 @@ def update_metric(request: Request, name: str, body: MetricUpdateBody,
     return row
 
 
-@router.delete("/api/v1/metrics/{name}", summary="Delete a metric (its versions are kept)")
+@router.delete("/api/v1/metrics/{name}", summary="Delete a metric (its versions are kept)",
+               responses=refusals(404))
 def delete_metric(request: Request, name: str,
                   principal: Principal = Depends(require(Permission.metrics_edit))) -> dict[str, Any]:
     assert principal.project is not None
@@ -178,7 +185,7 @@ def delete_metric(request: Request, name: str,
 # advisors ---------------------------------------------------------------------------------------
 
 
-def _advisor(request: Request, principal: Principal, user_id: int) -> Any:
+def _advisor(request: Request, principal: Principal, user_id: Id) -> Any:
     assert principal.project is not None
     user = platform(request).meta.accounts.user(user_id)
     if user is None or user.roles.get(principal.project.id) is not Role.advisor:
@@ -186,8 +193,9 @@ def _advisor(request: Request, principal: Principal, user_id: int) -> Any:
     return user
 
 
-@router.get("/api/v1/advisors/{user_id}/assignments", summary="Persons assigned to an advisor")
-def assignments(request: Request, user_id: int,
+@router.get("/api/v1/advisors/{user_id}/assignments", summary="Persons assigned to an advisor",
+            responses=NO_ADVISOR)
+def assignments(request: Request, user_id: Id,
                 principal: Principal = Depends(require(Permission.members_manage))) -> dict[str, Any]:
     _advisor(request, principal, user_id)
     assert principal.project is not None
@@ -195,8 +203,9 @@ def assignments(request: Request, user_id: int,
     return {"user_id": user_id, "assignments": [{"id_type": t, "id_value": v} for t, v in rows]}
 
 
-@router.post("/api/v1/advisors/{user_id}/assignments", status_code=201, summary="Assign a person to an advisor")
-def assign(request: Request, user_id: int, body: AssignmentBody,
+@router.post("/api/v1/advisors/{user_id}/assignments", status_code=201, summary="Assign a person to an advisor",
+             responses=NO_ADVISOR)
+def assign(request: Request, user_id: Id, body: AssignmentBody,
            principal: Principal = Depends(require(Permission.members_manage))) -> dict[str, Any]:
     user = _advisor(request, principal, user_id)
     assert principal.project is not None
@@ -207,8 +216,9 @@ def assign(request: Request, user_id: int, body: AssignmentBody,
     return {"user_id": user_id, **body.model_dump()}
 
 
-@router.delete("/api/v1/advisors/{user_id}/assignments", summary="Take a person away from an advisor")
-def unassign(request: Request, user_id: int, id_type: str, id_value: str,
+@router.delete("/api/v1/advisors/{user_id}/assignments", summary="Take a person away from an advisor",
+               responses=NO_ADVISOR)
+def unassign(request: Request, user_id: Id, id_type: str, id_value: str,
              principal: Principal = Depends(require(Permission.members_manage))) -> dict[str, Any]:
     user = _advisor(request, principal, user_id)
     assert principal.project is not None

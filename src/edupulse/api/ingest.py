@@ -6,17 +6,42 @@ import asyncio
 import uuid
 import zlib
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
 
 from edupulse.api.auth import platform, write_project
+from edupulse.api.errors import ErrorBody, Responses, refusals
 from edupulse.ingest.validate import BodyError, PreparedBatch, parse_body, validate_body
 from edupulse.meta.db import ProjectInfo
 
 router = APIRouter(tags=["ingestion"])
+
+
+class RecordResult(BaseModel):
+    index: int
+    status: Literal["accepted", "rejected"]
+    field: str | None = Field(None, description="where a rejected record is wrong")
+    reason: str | None = Field(None, description="what to change (rejected records)")
+
+
+class IngestResult(BaseModel):
+    """One result per record, in order; accepted records are on disk."""
+
+    accepted: int
+    rejected: int
+    results: list[RecordResult]
+
+
+INGEST_RESPONSES: Responses = {
+    200: {"model": IngestResult, "description": "Per-record results; accepted records are durable"},
+    **refusals(400, 413, 415, 503, model=ErrorBody, s400="The body is not JSON, not UTF-8, not valid gzip, or not "
+               '{"batch": [...]}', s413="The body or the batch is over the limit",
+               s415="A Content-Encoding other than gzip"),
+}
 
 
 def error(status: int, message: str, **extra: Any) -> Response:
@@ -52,7 +77,8 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 @router.post(
-    "/api/v1/ingest", summary="Send a batch of records (track, profile_*, identify, alias, group_set, item_set)"
+    "/api/v1/ingest", summary="Send a batch of records (track, profile_*, identify, alias, group_set, item_set)",
+    responses=INGEST_RESPONSES,
 )
 async def ingest(request: Request, project: ProjectInfo = Depends(write_project)) -> Response:
     return await ingest_request(request, project)

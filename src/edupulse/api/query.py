@@ -16,6 +16,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Res
 from fastapi.concurrency import run_in_threadpool
 
 from edupulse.api.auth import Principal, client_of, platform, require
+from edupulse.api.errors import ErrorBody, Responses, refusals
 from edupulse.auth.masking import mask_result
 from edupulse.auth.permissions import Permission
 from edupulse.auth.scope import person_scope
@@ -39,7 +40,16 @@ def _error(status: int, message: str) -> Response:
     return Response(orjson.dumps({"error": message}), status_code=status, media_type="application/json")
 
 
-@router.post("/api/v1/query", summary="Run an analysis (trends, funnel, retention, ...) described by a JSON query")
+QUERY_RESPONSES: Responses = {
+    200: {"description": "The result (JSON), or with ?format=csv its table as CSV",
+          "content": {"text/csv": {"schema": {"type": "string"}}}},
+    **refusals(400, 409, 413, 415, 499, 504, model=ErrorBody, s409="A query of this query_id is running",
+               s413="The result is too large", s415="The body is not JSON"),
+}
+
+
+@router.post("/api/v1/query", summary="Run an analysis (trends, funnel, retention, ...) described by a JSON query",
+             responses=QUERY_RESPONSES)
 async def query(
     request: Request,
     body: Annotated[Any, Body(examples=[{"kind": "trends", "series": [{"event": "page_view"}]}])],
@@ -92,7 +102,8 @@ async def query(
     return Response(orjson.dumps(result, option=orjson.OPT_NON_STR_KEYS), media_type="application/json")
 
 
-@router.delete("/api/v1/query/{query_id}", summary="Cancel a running query started with ?query_id=ID")
+@router.delete("/api/v1/query/{query_id}", summary="Cancel a running query started with ?query_id=ID",
+               responses=refusals(404, model=ErrorBody, s404="No query of this name is running in the project"))
 def cancel(request: Request, query_id: str,
            principal: Principal = Depends(require(Permission.query_run))) -> Response:
     project = principal.project

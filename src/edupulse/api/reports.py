@@ -11,6 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from edupulse.api.auth import Principal, platform, require_project
+from edupulse.api.errors import refusals
+from edupulse.api.params import Id
 from edupulse.api.query import masked
 from edupulse.auth.permissions import Permission
 from edupulse.meta.db import MetadataError, ProjectInfo
@@ -21,6 +23,7 @@ from edupulse.queries.metrics import expanded_query, references_metrics
 router = APIRouter(tags=["reports"])
 CAN_VIEW = Depends(require_project(Permission.reports_view))  # viewers see dashboards and reports
 CAN_SAVE = Depends(require_project(Permission.analyses_save))  # analysts and admins build them
+NOT_FOUND = refusals(404, s404="No such report or dashboard in the project")
 
 
 class ReportView(BaseModel):
@@ -36,7 +39,7 @@ class ReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     query: dict[str, Any]
-    dashboard_id: int | None = Field(None, description="Also add the report to this dashboard.")
+    dashboard_id: Id | None = Field(None, description="Also add the report to this dashboard.")
     view: ReportView | None = Field(None, description="How the result is shown (not part of the query).")
 
 
@@ -51,7 +54,7 @@ class DashboardIn(BaseModel):
 
 class ItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    report_id: int
+    report_id: Id
     width: int = Field(6, ge=3, le=12)
 
 
@@ -120,7 +123,8 @@ def list_reports(request: Request, project: ProjectInfo = CAN_VIEW) -> dict[str,
     return {"reports": ui_store(request).reports(project.id)}
 
 
-@router.post("/api/v1/reports", summary="Save a query as a report (optionally onto a dashboard)")
+@router.post("/api/v1/reports", summary="Save a query as a report (optionally onto a dashboard)",
+            responses=NOT_FOUND)
 def create_report(request: Request, body: ReportIn, project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
     _checked_query(request, project, body.query)
     store = ui_store(request)
@@ -133,8 +137,9 @@ def create_report(request: Request, body: ReportIn, project: ProjectInfo = CAN_S
     return report
 
 
-@router.put("/api/v1/reports/{report_id}", summary="Change a report's name or query")
-def update_report(request: Request, report_id: int, body: ReportIn,
+@router.put("/api/v1/reports/{report_id}", summary="Change a report's name or query",
+            responses=NOT_FOUND)
+def update_report(request: Request, report_id: Id, body: ReportIn,
                   project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
     _checked_query(request, project, body.query)
     try:
@@ -144,9 +149,13 @@ def update_report(request: Request, report_id: int, body: ReportIn,
         raise _missing(exc) from None
 
 
-@router.delete("/api/v1/reports/{report_id}", summary="Delete a report (and take it off dashboards)")
-def delete_report(request: Request, report_id: int, project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
-    ui_store(request).delete_report(project.id, report_id)
+@router.delete("/api/v1/reports/{report_id}", summary="Delete a report (and take it off dashboards)",
+            responses=NOT_FOUND)
+def delete_report(request: Request, report_id: Id, project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
+    try:
+        ui_store(request).delete_report(project.id, report_id)
+    except MetadataError as exc:
+        raise _missing(exc) from None
     return {"deleted": report_id}
 
 
@@ -165,16 +174,18 @@ def create_dashboard(request: Request, body: DashboardIn,
         raise _missing(exc) from None
 
 
-@router.get("/api/v1/dashboards/{dashboard_id}", summary="A dashboard with its reports")
-def get_dashboard(request: Request, dashboard_id: int, project: ProjectInfo = CAN_VIEW) -> dict[str, Any]:
+@router.get("/api/v1/dashboards/{dashboard_id}", summary="A dashboard with its reports",
+            responses=NOT_FOUND)
+def get_dashboard(request: Request, dashboard_id: Id, project: ProjectInfo = CAN_VIEW) -> dict[str, Any]:
     try:
         return ui_store(request).dashboard(project.id, dashboard_id)
     except MetadataError as exc:
         raise _missing(exc) from None
 
 
-@router.put("/api/v1/dashboards/{dashboard_id}", summary="Rename; set the refresh interval and date filter")
-def update_dashboard(request: Request, dashboard_id: int, body: DashboardIn,
+@router.put("/api/v1/dashboards/{dashboard_id}", summary="Rename; set the refresh interval and date filter",
+            responses=NOT_FOUND)
+def update_dashboard(request: Request, dashboard_id: Id, body: DashboardIn,
                      project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
     try:
         return ui_store(request).save_dashboard(project.id, body.name, body.refresh_seconds, body.date_from,
@@ -183,15 +194,20 @@ def update_dashboard(request: Request, dashboard_id: int, body: DashboardIn,
         raise _missing(exc) from None
 
 
-@router.delete("/api/v1/dashboards/{dashboard_id}", summary="Delete a dashboard (its reports stay)")
-def delete_dashboard(request: Request, dashboard_id: int,
+@router.delete("/api/v1/dashboards/{dashboard_id}", summary="Delete a dashboard (its reports stay)",
+            responses=NOT_FOUND)
+def delete_dashboard(request: Request, dashboard_id: Id,
                      project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
-    ui_store(request).delete_dashboard(project.id, dashboard_id)
+    try:
+        ui_store(request).delete_dashboard(project.id, dashboard_id)
+    except MetadataError as exc:
+        raise _missing(exc) from None
     return {"deleted": dashboard_id}
 
 
-@router.post("/api/v1/dashboards/{dashboard_id}/items", summary="Put a report on a dashboard")
-def add_item(request: Request, dashboard_id: int, body: ItemIn,
+@router.post("/api/v1/dashboards/{dashboard_id}/items", summary="Put a report on a dashboard",
+            responses=NOT_FOUND)
+def add_item(request: Request, dashboard_id: Id, body: ItemIn,
              project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
     store = ui_store(request)
     try:
@@ -201,8 +217,9 @@ def add_item(request: Request, dashboard_id: int, body: ItemIn,
         raise _missing(exc) from None
 
 
-@router.delete("/api/v1/dashboards/{dashboard_id}/items/{report_id}", summary="Take a report off a dashboard")
-def remove_item(request: Request, dashboard_id: int, report_id: int,
+@router.delete("/api/v1/dashboards/{dashboard_id}/items/{report_id}", summary="Take a report off a dashboard",
+            responses=NOT_FOUND)
+def remove_item(request: Request, dashboard_id: Id, report_id: Id,
                 project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
     try:
         ui_store(request).remove_from_dashboard(project.id, dashboard_id, report_id)
@@ -212,8 +229,9 @@ def remove_item(request: Request, dashboard_id: int, report_id: int,
 
 
 @router.post("/api/v1/dashboards/{dashboard_id}/share",
-             summary="Create a new read-only share link (enabled: true) or withdraw it (false)")
-def share_dashboard(request: Request, dashboard_id: int, body: ShareIn,
+             summary="Create a new read-only share link (enabled: true) or withdraw it (false)",
+            responses=NOT_FOUND)
+def share_dashboard(request: Request, dashboard_id: Id, body: ShareIn,
                     project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
     try:
         token = ui_store(request).share(project.id, dashboard_id, body.enabled)
@@ -223,8 +241,10 @@ def share_dashboard(request: Request, dashboard_id: int, body: ShareIn,
 
 
 @router.get("/api/v1/share/{token}/reports/{report_id}",
-            summary="Result of one report of a shared dashboard (the token is the only credential)")
-async def shared_report(request: Request, token: str, report_id: int) -> Response:
+            summary="Result of one report of a shared dashboard (the token is the only credential)",
+            responses=refusals(400, 403, 404, 413, 499, 504, s403="SQL reports are not shown through share links",
+                               s404="No such share link, or the report is not on its dashboard"))
+async def shared_report(request: Request, token: str, report_id: Id) -> Response:
     found = ui_store(request).dashboard_by_token(token)
     if found is None:
         raise HTTPException(404, "this share link does not exist or was withdrawn")

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from edupulse.api.auth import platform, require_project
+from edupulse.api.errors import ErrorBody, refusals
 from edupulse.auth.permissions import Permission
 from edupulse.meta.db import MetadataError, ProjectInfo
 from edupulse.ops.segments import SegmentCatalog
@@ -51,7 +52,8 @@ def list_segments(request: Request,
     return _json({"project": project.name, "segments": [s.to_json() for s in catalog.all(project.id)]})
 
 
-@router.post("/api/v1/segments", summary="Save a segment", status_code=201)
+@router.post("/api/v1/segments", summary="Save a segment", status_code=201,
+             responses=refusals(400, 409, model=ErrorBody, s409="A segment of this name exists"))
 async def create_segment(request: Request, body: SegmentBody,
                          project: ProjectInfo = Depends(require_project(Permission.analyses_save))) -> Response:
     catalog = SegmentCatalog(platform(request).meta)
@@ -62,7 +64,8 @@ async def create_segment(request: Request, body: SegmentBody,
     return _json(saved.to_json(), 201)
 
 
-@router.get("/api/v1/segments/{segment}", summary="One segment, by name or id")
+@router.get("/api/v1/segments/{segment}", summary="One segment, by name or id",
+            responses=refusals(404, model=ErrorBody))
 def show_segment(request: Request, segment: str,
                  project: ProjectInfo = Depends(require_project(Permission.reports_view))) -> Response:
     found = SegmentCatalog(platform(request).meta).get(project.id, segment)
@@ -71,7 +74,8 @@ def show_segment(request: Request, segment: str,
     return _json(found.to_json())
 
 
-@router.put("/api/v1/segments/{segment}", summary="Change a segment's name, description or definition")
+@router.put("/api/v1/segments/{segment}", summary="Change a segment's name, description or definition",
+            responses=refusals(400, 404, 409, model=ErrorBody, s409="A segment of the new name exists"))
 async def update_segment(request: Request, segment: str, body: SegmentChange,
                          project: ProjectInfo = Depends(require_project(Permission.analyses_save))) -> Response:
     catalog = SegmentCatalog(platform(request).meta)
@@ -83,7 +87,8 @@ async def update_segment(request: Request, segment: str, body: SegmentChange,
     return _json(saved.to_json())
 
 
-@router.delete("/api/v1/segments/{segment}", summary="Delete a segment no other segment refers to")
+@router.delete("/api/v1/segments/{segment}", summary="Delete a segment no other segment refers to",
+               responses=refusals(404, 409, model=ErrorBody, s409="Another segment refers to it"))
 def delete_segment(request: Request, segment: str,
                    project: ProjectInfo = Depends(require_project(Permission.analyses_save))) -> Response:
     try:

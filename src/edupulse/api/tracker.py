@@ -8,7 +8,8 @@ from pathlib import Path
 from fastapi import APIRouter, Request, Response
 
 from edupulse.api.auth import platform
-from edupulse.api.ingest import error, ingest_request
+from edupulse.api.errors import ErrorBody, refusals
+from edupulse.api.ingest import INGEST_RESPONSES, error, ingest_request
 
 router = APIRouter(tags=["collection: browser tracker"])
 SCRIPT = Path(__file__).parent.parent / "web" / "static" / "edupulse.js"  # package data (pyproject)
@@ -26,7 +27,8 @@ def tracker_script(request: Request) -> Response:
 
 
 @router.post("/api/v1/ingest/beacon",
-             summary="The native batch with the write key as ?key= (for browsers; any content type, CORS open)")
+             summary="The native batch with the write key as ?key= (for browsers; any content type, CORS open)",
+             responses={**INGEST_RESPONSES, **refusals(401, model=ErrorBody, s401="Missing or unknown write key")})
 async def beacon(request: Request, key: str | None = None) -> Response:
     if not key:
         response = error(401, "send the project's write key as ?key=<write key>")

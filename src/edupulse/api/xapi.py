@@ -13,8 +13,10 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
 
 from edupulse.api.auth import platform
+from edupulse.api.errors import refusals
 from edupulse.api.ingest import read_body
 from edupulse.ingest.records import from_micros, to_micros
 from edupulse.ingest.validate import BodyError, PreparedBatch, record_text
@@ -40,7 +42,19 @@ from edupulse.meta.db import ProjectInfo, QuarantineEntry
 from edupulse.meta.xapi import NewStatement, StatementConflict, StatementStore
 from edupulse.runtime import Platform
 
-router = APIRouter(tags=["collection: xAPI"])
+
+class XapiProblem(BaseModel):
+    """Why the request was refused, and where (a parameter, header or part of a statement)."""
+
+    error: str
+    location: str | None = None
+
+
+router = APIRouter(tags=["collection: xAPI"], responses=refusals(
+    400, 401, 403, 413, 415, 503, model=XapiProblem, s403="The Basic password is not the project's secret API key"))
+STATEMENTS = {"description": "A statement, or {statements, more}; with ?attachments=true as multipart/mixed",
+              "content": {"application/json": {"schema": {"type": "object"}},
+                          "multipart/mixed": {"schema": {"type": "string"}}}}
 SOURCE = "xapi"
 VERSION_HEADER = "X-Experience-API-Version"
 
@@ -185,7 +199,9 @@ async def _commit(plat: Platform, project: ProjectInfo, prepared: PreparedBatch)
             raise XapiError(503, f"could not store the events of the statements durably ({exc}); retry") from None
 
 
-@router.post("/xapi/statements", summary="xAPI: store one statement or a list (all or nothing); returns the ids")
+@router.post("/xapi/statements", summary="xAPI: store one statement or a list (all or nothing); returns the ids",
+             responses={200: {"model": list[str], "description": "The ids of the statements, in order"},
+                        **refusals(409, model=XapiProblem, s409="A statement of this id exists with other content")})
 async def post_statements(request: Request) -> Response:
     try:
         project = authorize(request, read=False)
@@ -208,7 +224,10 @@ async def post_statements(request: Request) -> Response:
         return exc.response()
 
 
-@router.put("/xapi/statements", summary="xAPI: store one statement under the id given as statementId")
+@router.put("/xapi/statements", summary="xAPI: store one statement under the id given as statementId",
+            status_code=204, responses={204: {"description": "Stored (or stored before with the same content)"},
+                                        **refusals(409, model=XapiProblem,
+                                                   s409="A statement of this id exists with other content")})
 async def put_statement(request: Request) -> Response:
     try:
         project = authorize(request, read=False)
@@ -250,8 +269,9 @@ def _payload(content: bytes, attachments: bool, headers: dict[str, str]) -> Resp
     return respond(body, media_type=f"multipart/mixed; boundary={boundary}", headers=headers)
 
 
-@router.api_route("/xapi/statements", methods=["GET", "HEAD"],
-                  summary="xAPI: one statement by statementId / voidedStatementId, or statements by filters")
+@router.get("/xapi/statements",
+            summary="xAPI: one statement by statementId / voidedStatementId, or statements by filters",
+            responses={200: STATEMENTS, **refusals(404, model=XapiProblem, s404="No such statement")})
 async def get_statements(request: Request) -> Response:
     try:
         project = authorize(request, read=True)
@@ -278,6 +298,12 @@ async def get_statements(request: Request) -> Response:
         return _payload(content, query.attachments, headers)
     except XapiError as exc:
         return exc.response()
+
+
+# HEAD is its own operation (one route of two methods would give both one operation id)
+router.add_api_route("/xapi/statements", get_statements, methods=["HEAD"], summary="xAPI: the headers of the GET",
+                     responses={200: {"description": "The headers of the GET"},
+                                **refusals(404, model=XapiProblem, s404="No such statement")})
 
 
 @router.get("/xapi/about", summary="xAPI: the versions this server speaks")

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from edupulse.identity.graph import IdentityGraph, LinkWarning
 from edupulse.identity.profile import OP_NAMES, fold
+from edupulse.ingest.recent_ids import ALL_TIME_US, Key, RecentIds
 from edupulse.ingest.records import PROFILE_OPS, TRACK, from_micros
 from edupulse.ingest.track_columns import TrackColumns, column_table
 from edupulse.store.base import EventStore, WriteBatch, raw_event_schema
@@ -29,6 +30,7 @@ class BuiltBatch:
     warnings: list[tuple[int, int, LinkWarning]] = field(default_factory=list)  # project, time_us, warning
     duplicates: int = 0
     records: int = 0
+    insert_ids: list[Key] = field(default_factory=list)  # of the records stored, for the recent index
 
 
 def _dumps(value: Any) -> str:
@@ -39,12 +41,24 @@ class BatchBuilder:
     """Stateful across batches only through the identity graph and the sequence counter."""
 
     def __init__(
-        self, store: EventStore, graph: IdentityGraph, group_slots: Callable[[int], dict[str, int]], next_seq: int = 1
+        self, store: EventStore, graph: IdentityGraph, group_slots: Callable[[int], dict[str, int]], next_seq: int = 1,
+        recent: RecentIds | None = None,
     ) -> None:
         self.store = store
         self.graph = graph
         self.group_slots = group_slots
         self.seq = next_seq
+        self.recent = recent if recent is not None else RecentIds(0)
+
+    def stored(self, built: BuiltBatch, now_us: int) -> None:
+        """The batch is in the store: its insert IDs join the recent index."""
+        self.recent.add(built.insert_ids, now_us)
+
+    def stored_at_other_times(self, table: str, project_id: int, insert_ids: list[str]) -> set[str]:
+        """Which of these IDs, not found at the times their records carry, the store holds at another time:
+        looked up in the store only when the recent index has them (a retry with a new time)."""
+        maybe = self.recent.maybe_stored(table, project_id, insert_ids)
+        return self.store.existing_insert_ids(table, project_id, maybe, *ALL_TIME_US) if maybe else set()
 
     def build(
         self, items: Sequence[Item], checkpoint: tuple[str, str] | None = None, columns: Sequence[TrackColumns] = ()
@@ -52,6 +66,9 @@ class BatchBuilder:
         """One WriteBatch of whole records (`items`) and of track records that came as columns."""
         items, duplicates = self._dedupe(items)
         out = BuiltBatch(batch=WriteBatch(checkpoint=checkpoint), duplicates=duplicates, records=len(items))
+        if self.recent.window_us:
+            out.insert_ids = [(_TABLE_OF.get(rec["type"], "profile_ops"), p, rec["insert_id"]) for p, _, rec in items
+                              if rec.get("insert_id") is not None]
         tracks: list[tuple[int, int, dict[str, Any], int]] = []
         dirty_persons: dict[int, set[int]] = defaultdict(set)
         batch_person_ops: dict[int, list[tuple[int, int, int, str, dict[str, Any]]]] = defaultdict(list)
@@ -98,9 +115,14 @@ class BatchBuilder:
         column_events = None
         if columns:
             seen = {(p, r["insert_id"]) for p, _, r, _ in tracks if r.get("insert_id") is not None}
-            column_events, kept, dropped = column_table(list(columns), self.graph, self.store, self.group_slots, seen)
+            column_events, kept, dropped = column_table(list(columns), self.graph, self.store, self.group_slots, seen,
+                                                        self.stored_at_other_times)
             out.records += kept
             out.duplicates += dropped
+            if column_events is not None and self.recent.window_us:
+                out.insert_ids += [("events", p, i) for p, i in zip(
+                    column_events.column("project_id").to_pylist(), column_events.column("insert_id").to_pylist(),
+                    strict=True) if i is not None]
         changes = self.graph.take_changes()
         b.identities = changes.new_identities
         b.merges = changes.merges
@@ -135,9 +157,9 @@ class BatchBuilder:
             # A record sent without a time got the time it arrived, so an earlier attempt of it was stored
             # with an earlier time: look for its ID at any time before.
             earliest = 0 if (project_id, table) in stamped else min(times)
-            stored = self.store.existing_insert_ids(
-                table, project_id, [items[i][2]["insert_id"] for i in indexes], earliest, max(times)
-            )
+            ids = [items[i][2]["insert_id"] for i in indexes]
+            stored = self.store.existing_insert_ids(table, project_id, ids, earliest, max(times))
+            stored |= self.stored_at_other_times(table, project_id, [i for i in ids if i not in stored])
             for i in indexes:
                 key = items[i][2]["insert_id"]
                 if key in stored or key in seen:

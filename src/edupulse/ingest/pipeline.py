@@ -236,6 +236,7 @@ class Loader:
             return 0
         built = self.builder.build(items, checkpoint=(self.SOURCE, str(last)), columns=columns)
         self.store.write(built.batch)
+        self.builder.stored(built, int(time.time() * 1_000_000))
         if built.warnings:
             self.catalog.meta.add_warnings(
                 WarningEntry(

@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from edupulse.ingest import jsontext
 from edupulse.ingest.compat import Clock, Translation, object_or_empty, text_id, with_standard_names
 from edupulse.ingest.lzstring import LZStringError, decompress_from_base64
 from edupulse.ingest.records import RecordError, parse_time
@@ -40,7 +41,7 @@ _UTC = dt.UTC
 
 def _json(raw: bytes | str, what: str) -> Any:
     try:
-        return orjson.loads(raw)
+        return jsontext.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BodyError(400, f"{what} is not valid JSON: {exc.msg} at position {exc.pos}") from None
 

@@ -51,6 +51,7 @@ MAX_ID_LEN = 255
 MAX_NAME_LEN = 100
 MAX_PROP_NAME_LEN = 255
 MAX_STRING_LEN = 8192
+MAX_VALUE_DEPTH = 64  # levels of arrays and objects in one property value (docs/ingestion.md)
 _STRING = PropertyType.STRING
 _NUMBER = PropertyType.NUMBER
 
@@ -202,6 +203,9 @@ def _properties(raw: Any, ctx: ValidationContext, field: str = "properties") -> 
                     raise RecordError(f"{field}.{key}", f"text is {len(value)} characters; at most {MAX_STRING_LEN}")
             elif cls is float and not math.isfinite(value):
                 raise RecordError(f"{field}.{key}", "must be a finite number")
+            elif (cls is dict or cls is list) and nested_too_deep(value, MAX_VALUE_DEPTH):
+                raise RecordError(f"{field}.{key}", f"nests arrays and objects more than {MAX_VALUE_DEPTH} "
+                                                    "levels deep")
             out[key] = value
         elif (kind is _STRING and cls is str) or (
             kind is _NUMBER and (cls is int or (cls is float and math.isfinite(value)))
@@ -210,6 +214,19 @@ def _properties(raw: Any, ctx: ValidationContext, field: str = "properties") -> 
         else:
             out[key] = _coerce(key, value, kind, ctx.timezone)
     return out
+
+
+def nested_too_deep(value: Any, limit: int) -> bool:
+    """Whether `value` nests arrays and objects more than `limit` levels (a flat list or object is 1)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in item.values() if item.__class__ is dict else item:
+            if child.__class__ is dict or child.__class__ is list:
+                stack.append((child, depth + 1))
+    return False
 
 
 def _time(record: dict[str, Any], ctx: ValidationContext) -> int:
@@ -315,6 +332,9 @@ def _profile_properties(kind: str, raw: Any, ctx: ValidationContext) -> dict[str
         return {}
     if kind == "profile_unset":
         if isinstance(raw, list):
+            for index, name in enumerate(raw):
+                if not isinstance(name, str):
+                    raise RecordError(f"properties[{index}]", f"must be a property name, got {type(name).__name__}")
             raw = dict.fromkeys(raw, True)
         props = _properties(raw, ValidationContext(ctx.now_us, ctx.timezone, {}))
         return dict.fromkeys(props, True)

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from edupulse.ingest import jsontext
 from edupulse.ingest.compat import Clock, Translation, object_or_empty, stable_id, text_id
 from edupulse.ingest.records import RecordError, parse_time
 from edupulse.ingest.validate import BodyError
@@ -33,7 +34,7 @@ _CAMPAIGN = (("source", "utm_source"), ("medium", "utm_medium"), ("name", "utm_c
 def parse_body(body: bytes, kind: str | None, max_records: int) -> tuple[list[Any], dict[str, Any]]:
     """The messages of a request (for /v1/batch its batch, else the one message) and the envelope."""
     try:
-        payload = orjson.loads(body)
+        payload = jsontext.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BodyError(400, f"body is not valid JSON: {exc.msg} at position {exc.pos}") from None
     if not isinstance(payload, dict):

@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from edupulse.ingest import jsontext
 from edupulse.ingest.compat import Translation, object_or_empty, stable_id, text_id, with_standard_names
 from edupulse.ingest.records import PROFILE_OPS, RecordError
 from edupulse.ingest.validate import BodyError
@@ -79,7 +80,7 @@ def decode_field(value: str, gzipped: bool, name: str, limit: int) -> tuple[Any,
             if len(raw) > limit:
                 raise BodyError(413, f"{name} is over {limit} bytes once decompressed: send smaller batches")
     try:
-        return orjson.loads(raw), len(raw)
+        return jsontext.loads(raw), len(raw)
     except orjson.JSONDecodeError as exc:
         raise BodyError(400, f"{name} does not decode to JSON: {exc.msg} at position {exc.pos}") from None
 

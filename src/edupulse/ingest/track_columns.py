@@ -24,14 +24,16 @@ from edupulse.store.schema import GROUP_SLOTS
 
 # (project_id, received_at_us, columns)
 TrackColumns = tuple[int, int, dict[str, Any]]
+OtherTimes = Callable[[str, int, list[str]], set[str]]
 
 
 def column_table(
     columns: list[TrackColumns], graph: IdentityGraph, store: EventStore, group_slots: Callable[[int], dict[str, int]],
-    seen: Iterable[tuple[int, str]] = (),
+    seen: Iterable[tuple[int, str]] = (), other_times: OtherTimes | None = None,
 ) -> tuple[pa.Table | None, int, int]:
     """The raw events of the frames' columns: (table or None, rows kept, duplicates dropped). `seen` holds
-    (project, insert id) of events taken in the same load from whole records."""
+    (project, insert id) of events taken in the same load from whole records; `other_times(table, project,
+    ids)` finds IDs stored with other times than their records carry now."""
     total = sum(len(c["e"]) for _, _, c in columns)
     if not total:
         return None, 0, 0
@@ -67,7 +69,7 @@ def column_table(
             if padded is not None and len(padded) < start + n:
                 padded.extend([None] * (start + n - len(padded)))
         start += n
-    keep = _not_stored(columns, insert_ids, store, set(seen))
+    keep = _not_stored(columns, insert_ids, store, set(seen), other_times)
     arrays: list[Any] = [project_ids, events, times, distinct, persons, insert_ids, received,
                          *(v if v is not None else pa.nulls(total, pa.string()) for v in group_values), props]
     schema = raw_event_schema()
@@ -92,7 +94,8 @@ def _resolve(graph: IdentityGraph, project_id: int, types: list[str], values: li
 
 
 def _not_stored(
-    columns: list[TrackColumns], insert_ids: list[str | None], store: EventStore, seen: set[tuple[int, str]]
+    columns: list[TrackColumns], insert_ids: list[str | None], store: EventStore, seen: set[tuple[int, str]],
+    other_times: OtherTimes | None,
 ) -> np.ndarray | None:
     """Rows to keep: no insert id, or one stored neither before nor earlier in this load. None: keep all."""
     wanted: dict[int, tuple[list[str], int, int]] = {}
@@ -112,6 +115,9 @@ def _not_stored(
     if not wanted:
         return None
     stored = {p: store.existing_insert_ids("events", p, ids, low, high) for p, (ids, low, high) in wanted.items()}
+    if other_times is not None:
+        for p, (ids, _, _) in wanted.items():
+            stored[p] |= other_times("events", p, [i for i in ids if i not in stored[p]])
     keep: np.ndarray | None = None
     start = 0
     for project_id, _, c in columns:

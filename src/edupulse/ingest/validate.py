@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from edupulse.ingest import jsontext
 from edupulse.ingest.records import RecordError, ValidationContext, normalize, to_micros
 from edupulse.store.schema import PropertyType
 
@@ -83,11 +84,25 @@ class UnknownGroupType(Exception):
 
 
 def record_text(record: Any, limit: int | None = 65536) -> str:
+    """A record as JSON text, for the quarantine and the size check; a record JSON cannot hold as it is
+    (nested too deep for the writer, integers beyond 64 bits...) is shown with those parts cut or as text."""
     try:
         text = orjson.dumps(record).decode()
     except TypeError:
-        text = repr(record)
+        text = orjson.dumps(_printable(record, 32)).decode()
     return text if limit is None else text[:limit]
+
+
+def _printable(value: Any, depth: int) -> Any:
+    if isinstance(value, dict | list | tuple):
+        if depth <= 0:
+            return "…(nested too deep)"
+        if isinstance(value, dict):
+            return {str(k): _printable(v, depth - 1) for k, v in value.items()}
+        return [_printable(v, depth - 1) for v in value]
+    if value is None or isinstance(value, bool | float | str) or (isinstance(value, int) and -2**63 <= value < 2**64):
+        return value
+    return repr(value)
 
 
 class ColumnWriter:
@@ -212,7 +227,7 @@ def parse_body(body: bytes, max_batch_records: int) -> list[Any]:
     except UnicodeDecodeError as exc:
         raise BodyError(400, f"body is not UTF-8: invalid byte at offset {exc.start}") from None
     try:
-        data = orjson.loads(body)
+        data = jsontext.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BodyError(400, f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     batch = data.get("batch") if isinstance(data, dict) else None

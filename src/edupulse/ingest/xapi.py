@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from edupulse.ingest.records import nested_too_deep
+
 XAPI_VERSION = "1.0.3"
 SUPPORTED_VERSIONS = ("1.0.3", "1.0.2", "1.0.1", "1.0.0")
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
@@ -30,6 +32,7 @@ COMPONENTS = {"choice": {"choices"}, "sequencing": {"choices"}, "likert": {"scal
               "performance": {"steps"}}
 ALL_COMPONENTS = ("choices", "scale", "source", "target", "steps")
 MAX_IRI = 2048
+MAX_STATEMENT_DEPTH = 64  # levels of arrays and objects in a statement (docs/xapi.md)
 
 _VERSION = re.compile(r"^1\.0(\.\d+)?$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -422,6 +425,8 @@ def validate_statement(value: Any, path: str = "statement") -> dict[str, Any]:
     """Check one statement against the specification; return it in the form the LRS stores."""
     if not isinstance(value, dict):
         raise StatementError(path, f"must be a statement object, got {_type_name(value)}")
+    if nested_too_deep(value, MAX_STATEMENT_DEPTH):
+        raise StatementError(path, f"nests arrays and objects more than {MAX_STATEMENT_DEPTH} levels deep")
     out = _body(value, path, STATEMENT_KEYS, substatement=False)
     if "id" in value:
         out["id"] = uuid_text(value["id"], f"{path}.id")

@@ -128,9 +128,13 @@ class UIStore:
             return _report(r)
 
     def delete_report(self, project_id: int, report_id: int) -> None:
+        """Delete a report of the project and take it off its dashboards; MetadataError when there is none."""
         with self.meta.session() as s, s.begin():
+            r = s.get(Report, report_id)
+            if r is None or r.project_id != project_id:
+                raise MetadataError(f"no report {report_id} in this project")
             s.execute(delete(DashboardItem).where(DashboardItem.report_id == report_id))
-            s.execute(delete(Report).where(Report.id == report_id, Report.project_id == project_id))
+            s.delete(r)
 
     # dashboards ---------------------------------------------------------------------------------
 
@@ -182,11 +186,13 @@ class UIStore:
             return _dashboard(d)
 
     def delete_dashboard(self, project_id: int, dashboard_id: int) -> None:
+        """Delete a dashboard of the project (its reports stay); MetadataError when there is none."""
         with self.meta.session() as s, s.begin():
             d = s.get(Dashboard, dashboard_id)
-            if d is not None and d.project_id == project_id:
-                s.execute(delete(DashboardItem).where(DashboardItem.dashboard_id == dashboard_id))
-                s.delete(d)
+            if d is None or d.project_id != project_id:
+                raise MetadataError(f"no dashboard {dashboard_id} in this project")
+            s.execute(delete(DashboardItem).where(DashboardItem.dashboard_id == dashboard_id))
+            s.delete(d)
 
     def add_to_dashboard(self, project_id: int, dashboard_id: int, report_id: int, width: int = 6) -> None:
         self.report(project_id, report_id)

@@ -25,7 +25,9 @@ from typing import Any, Literal
 import sqlglot
 from pydantic import Field
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
 
 from edupulse.queries.base import QueryError, QueryRunner, Table, register
 from edupulse.queries.common import Model
@@ -131,7 +133,22 @@ def restrict(text: str, ctx: Context) -> exp.Query:
         node._meta = None
         _check_node(node)
     _rewrite_tables(root, ctx)
+    _check_rendered(root, ctx)
     return root
+
+
+def _check_rendered(root: exp.Query, ctx: Context) -> None:
+    """Check the functions of the SQL the engine will run, by the names the engine reads: a tree node may
+    render under another name than its own (sqlglot's CurrentVersion is VERSION(), a quoted "version"() is
+    the same function), and the engine decides by the rendered text."""
+    tokens = Dialect.get_or_raise(ctx.dialect.name).tokenize(root.sql(ctx.dialect.name))
+    for before, token, after in zip([None, *tokens], tokens, [*tokens[1:], None], strict=False):
+        if after is None or after.token_type is not TokenType.L_PAREN:
+            continue
+        if before is not None and before.token_type is TokenType.ALIAS:  # AS name(columns): not a call
+            continue
+        if _DENIED_FUNCTIONS.match(token.text):
+            raise _refuse(f"function {token.text}() is not allowed: it reaches outside the project's views")
 
 
 def _what(node: exp.Expr) -> str:

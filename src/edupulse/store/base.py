@@ -159,6 +159,11 @@ class EventStore(ABC):
         """Which of these insert ids are stored already (`table` is events, profile_ops or entity_ops)."""
 
     @abstractmethod
+    def recent_insert_ids(self, since_us: int) -> Iterator[tuple[str, int, str]]:
+        """(table, project_id, insert_id) of the events that arrived since `since_us` and of the profile and
+        entity operations whose time is since then (they keep no arrival time)."""
+
+    @abstractmethod
     def person_ops(self, project_id: int, person_ids: Sequence[int]) -> list[tuple[int, int, int, str, str]]:
         """(resolved person, time_us, seq, op, properties_json) of every operation on these persons."""
 

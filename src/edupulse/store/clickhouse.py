@@ -204,6 +204,13 @@ class ClickHouseStore(EventStore):
             f"'UTC') AND insert_id IN (SELECT insert_id FROM Python(probe))")
         return {r[0] for r in rows}
 
+    def recent_insert_ids(self, since_us: int) -> Iterator[tuple[str, int, str]]:
+        since = f"fromUnixTimestamp64Micro({int(since_us)}, 'UTC')"
+        yield from self._rows(" UNION ALL ".join(
+            f"SELECT '{table}', project_id, insert_id FROM {DB}.{table} WHERE insert_id IS NOT NULL AND "
+            f"{column} >= {since}"
+            for table, column in (("events", "received_at"), ("profile_ops", "time"), ("entity_ops", "time"))))
+
     def person_ops(self, project_id: int, person_ids: Sequence[int]) -> list[tuple[int, int, int, str, str]]:
         if not person_ids:
             return []

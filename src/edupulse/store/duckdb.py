@@ -204,6 +204,17 @@ class DuckDBStore(EventStore):
         cur.close()
         return {r[0] for r in rows}
 
+    def recent_insert_ids(self, since_us: int) -> Iterator[tuple[str, int, str]]:
+        since = "make_timestamptz(?)"
+        cur = self.con.cursor()
+        cur.execute(" UNION ALL ".join(
+            f"SELECT '{table}', project_id, insert_id FROM {table} WHERE insert_id IS NOT NULL AND {column} >= {since}"
+            for table, column in (("events", "received_at"), ("profile_ops", "time"), ("entity_ops", "time"))),
+            [since_us] * 3)
+        while chunk := cur.fetchmany(100_000):
+            yield from chunk
+        cur.close()
+
     def person_ops(self, project_id: int, person_ids: Sequence[int]) -> list[tuple[int, int, int, str, str]]:
         if not person_ids:
             return []

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from edupulse import __version__
+from edupulse.api.params import Id
 from edupulse.meta.db import MetadataError
 from edupulse.meta.ui import UIStore
 from edupulse.web import i18n, nav, session
@@ -123,7 +124,7 @@ def analysis_default() -> Response:
 
 
 @router.get("/analysis/{kind}", response_class=HTMLResponse)
-def analysis(request: Request, kind: str, report: int | None = None) -> Response:
+def analysis(request: Request, kind: str, report: Id | None = None) -> Response:
     signed_in(request)
     project = session.project(request)
     if kind not in BUILDER_KINDS and kind not in registered_kinds():  # other kinds: their query as JSON
@@ -155,7 +156,7 @@ def dashboards(request: Request) -> Response:
 
 
 @router.get("/dashboards/{dashboard_id}", response_class=HTMLResponse)
-def dashboard(request: Request, dashboard_id: int) -> Response:
+def dashboard(request: Request, dashboard_id: Id) -> Response:
     signed_in(request)
     project = session.project(request)
     try:
@@ -180,7 +181,7 @@ def people(request: Request, q: str = "") -> Response:
 
 
 @router.get("/people/{person_id}", response_class=HTMLResponse)
-def person(request: Request, person_id: int) -> Response:
+def person(request: Request, person_id: Id) -> Response:
     signed_in(request)
     return render(request, "person.html", "person", {"person_id": person_id})
 
