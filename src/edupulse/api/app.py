@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
@@ -85,10 +84,11 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
             scheduler = Scheduler(plat.meta, settings)
             scheduler.start()
         app.state.scheduler = scheduler
-        threading.Thread(target=catalog.warm_catalogues, args=(app,), name="catalogue-warm-up", daemon=True).start()
+        stop_warm_up = catalog.start_warm_up(app)
         try:
             yield
         finally:
+            stop_warm_up()  # before the store closes: a statement still running would keep it busy
             if scheduler is not None:
                 scheduler.stop()
             if app.state.validators is not None:

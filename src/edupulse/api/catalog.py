@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -18,6 +19,7 @@ from edupulse.api.reports import actor, ui_store
 from edupulse.auth.permissions import Permission
 from edupulse.meta.db import MetadataError, ProjectInfo
 from edupulse.queries.dialect import DIALECTS
+from edupulse.store.base import QueryControl
 from edupulse.store.catalog import build_catalogue, group_names
 
 router = APIRouter(tags=["catalogue"])
@@ -50,7 +52,7 @@ def _catalogue(request: Request, project: ProjectInfo) -> dict[str, Any]:
     return _catalogue_of(request.app, platform(request).store, project)
 
 
-def _catalogue_of(app: Any, store: Any, project: ProjectInfo) -> dict[str, Any]:
+def _catalogue_of(app: Any, store: Any, project: ProjectInfo, control: QueryControl | None = None) -> dict[str, Any]:
     """Computed again only when the data changed and the last one is older than FRESH_SECONDS: it scans
     every event of the project (about 1 s per million events), and live traffic changes the data constantly."""
     cache: dict[int, tuple[int, float, dict[str, Any]]] = app.state.__dict__.setdefault("catalogue_cache", {})
@@ -60,7 +62,7 @@ def _catalogue_of(app: Any, store: Any, project: ProjectInfo) -> dict[str, Any]:
         hit = cache.get(project.id)
         if hit is not None and (hit[0] == version or time.monotonic() - hit[1] < FRESH_SECONDS):
             return hit[2]
-        data = build_catalogue(store, project.id).as_dict()
+        data = build_catalogue(store, project.id, control).as_dict()
         cache[project.id] = (version, time.monotonic(), data)
         return data
 
@@ -122,15 +124,29 @@ def _per_minute(request: Request, project: ProjectInfo, minutes: int) -> list[di
             for i in range(minutes)]
 
 
-def warm_catalogues(app: Any) -> None:
+def warm_catalogues(app: Any, control: QueryControl) -> None:
     """Compute every project's catalogue once (the pickers of the first page opened need it), so that the
-    first analysis after a start does not wait for a scan of all events. Run in a thread at start-up."""
+    first analysis after a start does not wait for a scan of all events. Run in a thread at start-up;
+    `control.cancel()` stops it (at shutdown, before the store closes)."""
     plat = app.state.platform
     for project in plat.meta.projects():
         try:
-            _catalogue_of(app, plat.store, project)
-        except Exception:  # a page that asks later computes it again and reports what went wrong
+            _catalogue_of(app, plat.store, project, control)
+        except Exception:  # cancelled, or failed: a page that asks later computes it and reports the error
             return
+
+
+def start_warm_up(app: Any) -> Callable[[], None]:
+    """Start warm_catalogues in a thread; returns what stops it and waits for it."""
+    control = QueryControl()
+    thread = threading.Thread(target=warm_catalogues, args=(app, control), name="catalogue-warm-up", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        control.cancel()
+        thread.join(timeout=60)
+
+    return stop
 
 
 @router.get("/api/v1/ingestion/stats", summary="Events stored per minute (by arrival) and refused records")
