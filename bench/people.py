@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from edupulse.meta.analysis import AnalysisMetadata
 from edupulse.meta.db import MetadataStore
 from edupulse.ops.segments import SegmentCatalog
-from edupulse.queries import run_query
-from edupulse.queries.base import QueryEnv
+from edupulse.queries.service import QueryService
 from edupulse.store.base import WriteBatch, event_schema
 from edupulse.store.duckdb import DuckDBStore
 
@@ -63,11 +63,11 @@ def fill(store: DuckDBStore, events: int, persons: int, seed: int = 7) -> None:
     store.write(WriteBatch(merges=merged))
 
 
-def timed(env: QueryEnv, project: Any, query: dict[str, Any], repeat: int = 3) -> float:
+def timed(service: QueryService, project: Any, query: dict[str, Any], repeat: int = 3) -> float:
     best = float("inf")
     for _ in range(repeat):
         started = time.perf_counter()
-        run_query(env, project, query, now=END)
+        service.run(project, query, now=END).to_wire()
         best = min(best, time.perf_counter() - started)
     return best
 
@@ -114,11 +114,11 @@ def main() -> None:
             engines.append(("clickhouse", house))
         figures: dict[str, Any] = {"events": args.events, "persons": persons, "load_seconds": round(load_seconds, 1)}
         for name, engine in engines:
-            env = QueryEnv(engine, meta)
-            base = timed(env, project, baseline)
+            service = QueryService(engine, AnalysisMetadata(meta))
+            base = timed(service, project, baseline)
             figures[f"{name}_baseline_trends_seconds"] = round(base, 3)
             for label, query in queries.items():
-                seconds = timed(env, project, query)
+                seconds = timed(service, project, query)
                 figures[f"{name}_{label}"] = {"seconds": round(seconds, 3), "ratio": round(seconds / base, 2)}
         figures["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         store.close()

@@ -44,19 +44,19 @@ MODELS: dict[str, dict[str, Any]] = {
 
 
 def run_size(events: int, repeat: int) -> dict[str, Any]:
-    from edupulse.queries import run_query
-    from edupulse.queries.base import QueryEnv
+    from edupulse.meta.analysis import AnalysisMetadata
+    from edupulse.queries.service import QueryService
 
     platform, project = prepare(events)
     figures: dict[str, Any] = {"events": events}
     try:
-        env = QueryEnv(platform.store, platform.meta)
+        service = QueryService(platform.store, AnalysisMetadata(platform.meta))
         scan = scan_seconds(platform, repeat)
-        dau, _ = timed(lambda: run_query(env, project, QUERIES["trends_dau"], now=NOW), repeat)
+        dau, _ = timed(lambda: service.run(project, QUERIES["trends_dau"], now=NOW).to_wire(), repeat)
         figures["baseline_scan_seconds"] = round(scan, 3)
         figures["baseline_trends_dau_seconds"] = round(dau, 3)
         for name, query in MODELS.items():
-            seconds, result = timed(lambda q=query: run_query(env, project, q, now=NOW), repeat)
+            seconds, result = timed(lambda q=query: service.run(project, q, now=NOW).to_wire(), repeat)
             figure: dict[str, Any] = {"seconds": round(seconds, 3), "x_baseline_scan": round(seconds / scan, 1),
                                       "x_trends_dau": round(seconds / dau, 2), "peak_rss_mb": round(peak_mb())}
             if query["kind"] == "distribution":

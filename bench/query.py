@@ -162,20 +162,20 @@ def clickhouse_funnel(platform: Any, repeat: int) -> dict[str, Any]:
 
 
 def run_size(events: int, repeat: int, with_clickhouse: bool) -> dict[str, Any]:
-    from edupulse.queries import RUNNERS, run_query
-    from edupulse.queries.base import QueryEnv
+    from edupulse.meta.analysis import AnalysisMetadata
+    from edupulse.queries.service import QueryService
 
     platform, project = prepare(events)
     figures: dict[str, Any] = {"events": events, "persons": events // EVENTS_PER_PERSON}
     try:
-        env = QueryEnv(platform.store, platform.meta)
+        service = QueryService(platform.store, AnalysisMetadata(platform.meta))
         baseline = scan_seconds(platform, repeat)
         figures["baseline_scan_seconds"] = round(baseline, 3)
         for name, query in QUERIES.items():
-            if query["kind"] not in RUNNERS:
+            if query["kind"] not in service.kinds:
                 figures[name] = "model not available"
                 continue
-            seconds, result = timed(lambda q=query: run_query(env, project, q, now=NOW), repeat)
+            seconds, result = timed(lambda q=query: service.run(project, q, now=NOW).to_wire(), repeat)
             figures[name] = {"seconds": round(seconds, 3), "x_baseline_scan": round(seconds / baseline, 1),
                              "peak_rss_mb": round(peak_mb())}
             if query["kind"] == "funnel":

@@ -7,11 +7,13 @@ EDUPULSE_ environment variables, so it can be SIGKILLed and started again on the
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,9 @@ from typing import Any
 
 import duckdb
 import httpx
+import orjson
 import pytest
+import sqlalchemy as sa
 
 from edupulse.conf import Settings
 from edupulse.meta.db import MetadataStore
@@ -190,6 +194,14 @@ def _cheap_password_hashes() -> None:
 
 
 @pytest.fixture(scope="session")
+def chdb() -> None:
+    """ClickHouse's engine in-process: tests that compare the engines fail, not skip, without it."""
+    from engines import require_chdb
+
+    require_chdb()
+
+
+@pytest.fixture(scope="session")
 def gov(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One app (TestClient) with two projects, a user and a personal key of every role: gov_fixtures.py."""
     from gov_fixtures import build
@@ -197,7 +209,74 @@ def gov(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     yield from build(tmp_path_factory.mktemp("governance"))
 
 
-# One server on a simulated school and one Chromium for every web test of the run (session fixtures defined
-# here, not imported into each test module, where each module would get its own).
-from web_pages_support import browser_fixture  # noqa: E402, F401
-from web_site import site_fixture  # noqa: E402, F401
+# metadata on SQLite and PostgreSQL ----------------------------------------------------------------
+
+POSTGRES_URL = os.environ.get("EDUPULSE_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty metadata database: SQLite, and PostgreSQL (a fresh schema, dropped afterwards) when
+    EDUPULSE_TEST_POSTGRES_URL is set."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'metadata.sqlite'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("set EDUPULSE_TEST_POSTGRES_URL to run the metadata tests on PostgreSQL")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    joiner = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{joiner}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def meta(metadata_url: str) -> Iterator[MetadataStore]:
+    """A migrated metadata store on SQLite and (with EDUPULSE_TEST_POSTGRES_URL) on PostgreSQL."""
+    store = MetadataStore(metadata_url)
+    try:
+        store.migrate()
+        yield store
+    finally:
+        store.close()
+
+
+# the documented examples ------------------------------------------------------------------------------
+
+QUERIES_DOC = Path(__file__).resolve().parents[1] / "docs" / "queries.md"
+
+
+def documented_queries() -> list[dict[str, Any]]:
+    """Every JSON query example of docs/queries.md (a ```json block with a kind), in the order written."""
+    blocks = re.findall(r"```json\n(.*?)```", QUERIES_DOC.read_text(encoding="utf-8"), re.S)
+    return [q for q in (orjson.loads(b) for b in blocks) if isinstance(q, dict) and "kind" in q]
+
+
+@pytest.fixture(scope="session")
+def documented() -> dict[str, dict[str, Any]]:
+    """The documented example of each kind (the first, where a section has several)."""
+    out: dict[str, dict[str, Any]] = {}
+    for query in documented_queries():
+        out.setdefault(query["kind"], query)
+    return out
+
+
+@pytest.fixture(scope="session")
+def wire_school(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The small simulated school every pinned query case runs on (wire_cases.py), built once per session."""
+    from wire_cases import build_wire_school  # it reads documented_queries from this module
+
+    school = build_wire_school(tmp_path_factory.mktemp("wire"))
+    yield school
+    school.platform.close()
+
+
+# One server on a simulated school and one Chromium for every web test of the run (session fixtures made
+# visible here, not imported into each test module, where each module would get its own).
+from web_site import browser_fixture, site_fixture  # noqa: E402, F401

@@ -6,8 +6,9 @@ the same rows copied into the ClickHouse store (chDB, in-process), and every que
     result = history.run(query, engine="duckdb")     # one engine
 
 ClickHouse's engine is one per process (chDB), so the mirror holds one history at a time: running a query
-of another history on ClickHouse reloads it. Without chDB installed, `both` runs DuckDB only and the
-ClickHouse comparison is skipped (CI installs it with the dev extra).
+of another history on ClickHouse reloads it. Without chDB installed, `both` and the tests marked
+`requires_chdb` fail rather than skip: an agreement not checked is not an agreement (`make install` installs
+chDB, the `clickhouse` extra, from the lock file).
 """
 
 from __future__ import annotations
@@ -21,15 +22,21 @@ from typing import Any
 
 import pytest
 
-from edupulse.conf import Settings
+from edupulse.conf import QuerySettings, Settings
+from edupulse.meta.analysis import AnalysisMetadata
 from edupulse.meta.db import ProjectInfo
-from edupulse.queries import run_query
-from edupulse.queries.base import QueryEnv
+from edupulse.queries.registry import Registry
+from edupulse.queries.results import Table, to_csv
+from edupulse.queries.service import QueryResult, QueryService, ResultCache
 from edupulse.runtime import Platform
 from edupulse.store.base import EventStore
 
 NOW = dt.datetime(2026, 9, 10, 4, tzinfo=dt.UTC)  # 12:00 on 10 September in Asia/Shanghai
 VOLATILE = ("sql", "timings", "cached")
+
+
+MISSING_CHDB = ("chDB is not installed, so the ClickHouse half of the engine-agreement tests cannot run: "
+                "pip install 'edupulse[clickhouse]' (make install does)")
 
 
 def have_chdb() -> bool:
@@ -38,6 +45,11 @@ def have_chdb() -> bool:
     except ImportError:
         return False
     return True
+
+
+def require_chdb() -> None:
+    if not have_chdb():
+        pytest.fail(MISSING_CHDB)
 
 
 _TOKENS = itertools.count(1)
@@ -51,6 +63,7 @@ class _Mirror:
 
     @classmethod
     def load(cls, history: History) -> EventStore:
+        require_chdb()
         from edupulse.store.clickhouse import DB, RESOLVED_VIEW, ClickHouseStore
 
         if cls.store is None:
@@ -93,25 +106,41 @@ class History:
         if _Mirror.holder == self.token:
             _Mirror.holder = None
 
-    def env(self, engine: str = "duckdb") -> QueryEnv:
+    def service(self, engine: str = "duckdb", cache: ResultCache | None = None,
+                limits: QuerySettings | None = None) -> QueryService:
         store = self.platform.store if engine == "duckdb" else _Mirror.load(self)
-        return QueryEnv(store, self.platform.meta)
+        return QueryService(store, AnalysisMetadata(self.platform.meta), cache, limits or QuerySettings())
+
+    def answer(self, query: dict[str, Any], engine: str = "duckdb", now: dt.datetime = NOW) -> QueryResult[Any]:
+        """The typed result (with its frame), on one engine."""
+        return self.service(engine).run(self.project, query, now=now)
 
     def run(self, query: dict[str, Any], engine: str = "duckdb", now: dt.datetime = NOW) -> dict[str, Any]:
-        return run_query(self.env(engine), self.project, query, now=now)
+        """The response as the API sends it (JSON-like)."""
+        return self.answer(query, engine, now).to_wire()
 
     def both(self, query: dict[str, Any], now: dt.datetime = NOW) -> dict[str, Any]:
         """Run on DuckDB and on ClickHouse; assert the results are equal; return DuckDB's."""
         duck = self.run(query, "duckdb", now)
-        if have_chdb():
-            house = self.run(query, "clickhouse", now)
-            assert normalized(house) == normalized(duck), f"DuckDB and ClickHouse differ for {query}"
+        require_chdb()
+        house = self.run(query, "clickhouse", now)
+        assert normalized(house) == normalized(duck), f"DuckDB and ClickHouse differ for {query}"
         return duck
 
     def close(self) -> None:
         if _Mirror.holder == self.token:
             _Mirror.holder = None
         self.platform.close()
+
+
+def table_of(wire: dict[str, Any]) -> Table:
+    """The table (for CSV) of a response as sent: it is read back into its kind's response model."""
+    model = Registry().runner(wire["kind"]).response_model
+    return model.model_validate({k: v for k, v in wire.items() if k in model.model_fields}).to_table()
+
+
+def csv_of(wire: dict[str, Any]) -> str:
+    return to_csv(table_of(wire))
 
 
 def normalized(value: Any) -> Any:
@@ -127,4 +156,4 @@ def normalized(value: Any) -> Any:
     return value
 
 
-requires_chdb = pytest.mark.skipif(not have_chdb(), reason="chDB is not installed: pip install 'edupulse[clickhouse]'")
+requires_chdb = pytest.mark.usefixtures("chdb")  # the fixture (conftest.py) fails without chDB

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from edupulse import __version__
+from edupulse.cli_support import fail as _fail
+from edupulse.cli_support import find_project as _project
+from edupulse.cli_support import open_meta as _meta
+from edupulse.cli_support import serve_settings
 from edupulse.conf import Settings
 from edupulse.demo import demo
 from edupulse.importer.cli import import_group
@@ -19,10 +23,6 @@ from edupulse.sim.cli import simulate
 
 def _settings(ctx: click.Context) -> Settings:
     return ctx.obj
-
-
-def _fail(message: str) -> NoReturn:
-    raise click.ClickException(message)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,23 +43,6 @@ def main(ctx: click.Context, data_dir: Path | None, metadata_url: str | None) ->
     if metadata_url is not None:
         overrides["metadata_url"] = metadata_url
     ctx.obj = Settings(**overrides)
-
-
-def _meta(settings: Settings) -> Any:
-    from edupulse.meta.db import MetadataStore
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    meta = MetadataStore(settings.resolved_metadata_url)
-    meta.migrate()
-    return meta
-
-
-def _project(meta: Any, name: str) -> Any:
-    project = meta.project_by_name(name)
-    if project is None:
-        names = ", ".join(p.name for p in meta.projects()) or "none"
-        _fail(f"no project named {name!r} (projects: {names}); create it with 'edupulse project create {name}'")
-    return project
 
 
 # projects ---------------------------------------------------------------------------------------
@@ -172,29 +155,6 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     serve_settings(settings, host or settings.host, port or settings.port)
 
 
-def serve_settings(settings: Settings, host: str, port: int, banner: str | None = None) -> None:
-    import uvicorn
-
-    from edupulse.api.app import create_app
-    from edupulse.runtime import Platform
-    from edupulse.store.duckdb import StoreLockedError
-
-    # Opened here, not at application start-up, where uvicorn would turn a held data directory into a traceback.
-    platform = Platform(settings)
-    try:
-        platform.open()
-    except StoreLockedError as exc:
-        platform.close()
-        _fail(str(exc))
-    try:
-        app = create_app(settings, platform)
-        if banner:
-            click.echo(banner)
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, loop="uvloop", http="httptools")
-    finally:
-        platform.close()
-
-
 @main.command("db-upgrade")
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
@@ -221,8 +181,8 @@ main.add_command(segment_group)
 def query_command(ctx: click.Context, file: str, project_name: str, as_csv: bool) -> None:
     """Run an analysis described by a JSON file (- for standard input); print the result as JSON, the same
     as POST /api/v1/query. See docs/queries.md."""
-    from edupulse.queries import QueryError, run_query
-    from edupulse.queries.base import to_csv
+    from edupulse.queries.errors import QueryError
+    from edupulse.queries.service import InternalQueryError
     from edupulse.runtime import Platform
     from edupulse.store.duckdb import StoreLockedError
 
@@ -239,10 +199,11 @@ def query_command(ctx: click.Context, file: str, project_name: str, as_csv: bool
     try:
         project_info = _project(platform.meta, project_name)
         try:
-            result = run_query(platform.query_env(), project_info, data)
-        except QueryError as exc:
+            answer = platform.query_service().run(project_info, data)
+        except (QueryError, InternalQueryError) as exc:
             _fail(f"{file}: {exc}")
-        click.echo(to_csv(result) if as_csv else json.dumps(result, ensure_ascii=False, default=str), nl=not as_csv)
+        click.echo(answer.to_csv() if as_csv else json.dumps(answer.to_wire(), ensure_ascii=False, default=str),
+                   nl=not as_csv)
     finally:
         platform.close()
 

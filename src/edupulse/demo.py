@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from edupulse.cli_support import serve_settings
 from edupulse.conf import Settings
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ def _has_events(platform: Platform, project_id: int) -> bool:
 def demo(ctx: click.Context, project_name: str, learners: int, seed: int, days: int, fresh: bool,
          host: str | None, port: int | None) -> None:
     """Simulate an education organization into a project (once), create an admin and serve the platform."""
-    from edupulse.cli import serve_settings
     from edupulse.runtime import Platform
     from edupulse.sim.cli import _report, _run
     from edupulse.sim.config import SimulationConfig, SimulationError

@@ -13,8 +13,9 @@ from edupulse.ingest.pipeline import Ingestor, Loader, ProjectCatalog
 from edupulse.ingest.recent_ids import RecentIds
 from edupulse.ingest.records import to_micros
 from edupulse.ingest.wal import WriteAheadLog
+from edupulse.meta.analysis import AnalysisMetadata
 from edupulse.meta.db import MetadataStore
-from edupulse.queries.base import QueryEnv, ResultCache
+from edupulse.queries.service import QueryService, ResultCache
 from edupulse.store.base import QueryControl
 from edupulse.store.duckdb import DuckDBStore
 
@@ -45,9 +46,9 @@ class Platform:
         self.query_cache = ResultCache(settings.query.cache_entries)
         self.running_queries: dict[str, QueryControl] = {}
 
-    def query_env(self) -> QueryEnv:
+    def query_service(self) -> QueryService:
         """Where analyses run: this platform's store, metadata, result cache and limits."""
-        return QueryEnv(self.store, self.meta, self.query_cache, self.settings.query)
+        return QueryService(self.store, AnalysisMetadata(self.meta), self.query_cache, self.settings.query)
 
     def open(self, background_loader: bool = True) -> Platform:
         tune_gc()

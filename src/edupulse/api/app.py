@@ -30,9 +30,11 @@ from edupulse.api import (
     tracker,
     ui_admin,
     xapi,
+    xapi_documents,
 )
 from edupulse.api.accounts import LoginLimiter
 from edupulse.api.openapi import document_dependencies, install_error_handlers
+from edupulse.api.xapi_alternate import AlternateRequestSyntax
 from edupulse.conf import Settings
 from edupulse.ingest.validate import warm_up, watch_parent
 from edupulse.runtime import Platform
@@ -109,11 +111,13 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
     app.include_router(governance.router)
     app.include_router(signin.router)
     app.include_router(xapi.router)
+    app.include_router(xapi_documents.router)
     app.include_router(tracker.router)
     app.include_router(segments.router)
     app.include_router(collect_sensors.router)
     app.include_router(collect_posthog.router)
     app.include_router(collect_segment.router)
+    app.add_middleware(AlternateRequestSyntax, max_body_bytes=settings.ingest.max_body_bytes)
     app.add_middleware(compat.CollectionCORS)
 
     app.include_router(reports.router)

@@ -75,9 +75,13 @@ COLLECTION_PATHS = frozenset({"/sa", "/sa.gif", "/capture", "/capture/", "/batch
                               "/i/v0/e/"})
 
 
+# Response headers the xAPI clients read (concurrency, paging consistency, version).
+EXPOSED = b"ETag, Last-Modified, X-Experience-API-Version, X-Experience-API-Consistent-Through"
+
+
 def is_collection_path(path: str) -> bool:
     """Paths that browsers send to from other sites' pages (the SDKs' collection endpoints)."""
-    return path in COLLECTION_PATHS or path.startswith("/v1/")
+    return path in COLLECTION_PATHS or path.startswith(("/v1/", "/xapi/"))
 
 
 class CollectionCORS:
@@ -98,11 +102,11 @@ class CollectionCORS:
             await self.app(scope, receive, send)
             return
         allow = [(b"access-control-allow-origin", origin), (b"access-control-allow-credentials", b"true"),
-                 (b"vary", b"Origin")]
+                 (b"vary", b"Origin"), (b"access-control-expose-headers", EXPOSED)]
         if scope["method"] == "OPTIONS":
             requested = headers.get(b"access-control-request-headers", b"content-type")
             await send({"type": "http.response.start", "status": 204, "headers": [
-                *allow, (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+                *allow, (b"access-control-allow-methods", b"GET, HEAD, POST, PUT, DELETE, OPTIONS"),
                 (b"access-control-allow-headers", requested), (b"access-control-max-age", b"86400")]})
             await send({"type": "http.response.body", "body": b""})
             return

@@ -43,6 +43,7 @@ REASONS: dict[int, str] = {
     403: "The credentials do not allow this",
     404: "Not found in the request's project",
     409: "Conflicts with what exists",
+    412: "A precondition of the request (If-Match, If-None-Match) does not hold",
     413: "The body is too large",
     415: "The body is not in a media type this route reads",
     429: "Too many attempts; retry after the time given",

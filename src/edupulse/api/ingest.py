@@ -48,8 +48,9 @@ def error(status: int, message: str, **extra: Any) -> Response:
     return Response(orjson.dumps({"error": message, **extra}), status_code=status, media_type="application/json")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, gunzipped, refused early when larger than `limit`."""
+async def read_body(request: Request, limit: int, sniff_gzip: bool = True) -> bytes:
+    """The request body, gunzipped (when Content-Encoding says so, or, with `sniff_gzip`, when it starts as gzip
+    does), refused early when larger than `limit`."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise BodyError(413, f"request body is {declared} bytes; the limit is {limit}: send smaller batches")
@@ -61,7 +62,7 @@ async def read_body(request: Request, limit: int) -> bytes:
         chunks.append(chunk)
     body = b"".join(chunks)
     encoding = request.headers.get("content-encoding", "").lower()
-    if encoding == "gzip" or body[:2] == b"\x1f\x8b":
+    if encoding == "gzip" or (sniff_gzip and body[:2] == b"\x1f\x8b"):
         try:
             inflater = zlib.decompressobj(wbits=31)
             body = inflater.decompress(body, limit + 1)

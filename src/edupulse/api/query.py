@@ -17,27 +17,31 @@ from fastapi.concurrency import run_in_threadpool
 
 from edupulse.api.auth import Principal, client_of, platform, require
 from edupulse.api.errors import ErrorBody, Responses, refusals
-from edupulse.auth.masking import mask_result
+from edupulse.auth.masking import MASKER
 from edupulse.auth.permissions import Permission
-from edupulse.auth.scope import person_scope
-from edupulse.queries import QueryError, run_query
-from edupulse.queries.base import to_csv
-from edupulse.queries.dialect import DIALECTS
+from edupulse.queries.errors import QueryError
+from edupulse.queries.service import InternalQueryError, PersonScope
 from edupulse.store.base import QueryControl
 
 router = APIRouter(tags=["analysis"])
 _QUERY_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
-def masked(body: Any, result: dict[str, Any]) -> dict[str, Any]:
-    """The result of this query with personal properties masked, for callers without personal:view."""
-    breakdown = body.get("breakdown") if isinstance(body, dict) else None
-    props = breakdown.get("properties") if isinstance(breakdown, dict) else None
-    return mask_result(result, breakdown=props if isinstance(props, list) else None)
+def _error(status: int, message: str, **extra: Any) -> Response:
+    return Response(orjson.dumps({"error": message, **extra}), status_code=status, media_type="application/json")
 
 
-def _error(status: int, message: str) -> Response:
-    return Response(orjson.dumps({"error": message}), status_code=status, media_type="application/json")
+def refused(exc: QueryError | InternalQueryError) -> Response:
+    """The answer to a query that did not run: the caller's mistake (4xx) or ours (500, with the error id)."""
+    if isinstance(exc, InternalQueryError):
+        return _error(500, str(exc), error_id=exc.error_id)
+    return _error(exc.status, str(exc))
+
+
+class InternalErrorBody(ErrorBody):
+    """A defect of EduPulse stopped the query; the server's log holds its trace under `error_id`."""
+
+    error_id: str
 
 
 QUERY_RESPONSES: Responses = {
@@ -45,6 +49,7 @@ QUERY_RESPONSES: Responses = {
           "content": {"text/csv": {"schema": {"type": "string"}}}},
     **refusals(400, 409, 413, 415, 499, 504, model=ErrorBody, s409="A query of this query_id is running",
                s413="The result is too large", s415="The body is not JSON"),
+    500: {"model": InternalErrorBody, "description": "An internal error (not the query's fault): report its error_id"},
 }
 
 
@@ -72,8 +77,7 @@ async def query(
         raise HTTPException(403, f"{Permission.export.value} is needed for CSV exports")
     scope = None
     if principal.restricted_to_assigned and principal.user is not None:
-        scope = person_scope(project.id, plat.meta.accounts.assignments(project.id, principal.user.id),
-                             DIALECTS[plat.store.dialect])
+        scope = PersonScope(tuple(plat.meta.accounts.assignments(project.id, principal.user.id)))
     if query_id is not None and not _QUERY_ID.match(query_id):
         return _error(400, "query_id: use 1-64 letters, digits and _ . : -")
     key = f"{project.id}:{query_id}" if query_id else None
@@ -83,23 +87,23 @@ async def query(
             return _error(409, f"a query named {query_id!r} is running already")
         plat.running_queries[key] = control
     try:
-        result = await run_in_threadpool(lambda: run_query(plat.query_env(), project, body, None, control,
-                                                           person_scope=scope))
-    except QueryError as exc:
-        return _error(exc.status, str(exc))
+        answer = await run_in_threadpool(lambda: plat.query_service().run(project, body, control=control,
+                                                                          scope=scope))
+    except (QueryError, InternalQueryError) as exc:
+        return refused(exc)
     finally:
         if key is not None:
             plat.running_queries.pop(key, None)
     if not principal.can(Permission.personal_view):
-        result = masked(body, result)
+        answer = answer.masked(MASKER)
     if output == "csv":
         plat.meta.audit.record("export", principal.actor, actor_user_id=principal.user.id if principal.user else None,
-                               project_id=project.id, target=str(result.get("kind")),
+                               project_id=project.id, target=answer.kind,
                                detail={"format": "csv", "query": body if isinstance(body, dict) else None},
                                client=client_of(request))
-        return Response(to_csv(result), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{result["kind"]}.csv"'})
-    return Response(orjson.dumps(result, option=orjson.OPT_NON_STR_KEYS), media_type="application/json")
+        return Response(answer.to_csv(), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{answer.kind}.csv"'})
+    return Response(answer.to_json(), media_type="application/json")
 
 
 @router.delete("/api/v1/query/{query_id}", summary="Cancel a running query started with ?query_id=ID",

@@ -13,12 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from edupulse.api.auth import Principal, platform, require_project
 from edupulse.api.errors import refusals
 from edupulse.api.params import Id
-from edupulse.api.query import masked
+from edupulse.auth.masking import MASKER
 from edupulse.auth.permissions import Permission
 from edupulse.meta.db import MetadataError, ProjectInfo
 from edupulse.meta.ui import UIStore
-from edupulse.queries import QueryError, parse_query, run_query
-from edupulse.queries.metrics import expanded_query, references_metrics
+from edupulse.queries.errors import QueryError
+from edupulse.queries.service import InternalQueryError
 
 router = APIRouter(tags=["reports"])
 CAN_VIEW = Depends(require_project(Permission.reports_view))  # viewers see dashboards and reports
@@ -86,10 +86,9 @@ def _view(body: ReportIn) -> dict[str, Any] | None:
 
 
 def _checked_query(request: Request, project: ProjectInfo, query: dict[str, Any]) -> None:
+    """Refuse a query that cannot run; metrics it names are checked with their current definitions."""
     try:
-        if references_metrics(query):  # metrics are checked with their current definitions
-            query = expanded_query(query, platform(request).meta.metrics.lookup(project.id))
-        parse_query(query)
+        platform(request).query_service().runner(project, query)
     except QueryError as exc:
         raise HTTPException(400, f"the query cannot run: {exc}") from None
 
@@ -106,16 +105,16 @@ def with_date_filter(query: dict[str, Any], date_from: str | None, date_to: str 
     return {**query, "date_range": date_range}
 
 
-async def run(request: Request, project: ProjectInfo, query: dict[str, Any]) -> dict[str, Any]:
+async def run(request: Request, project: ProjectInfo, query: dict[str, Any]) -> Response:
     """A report's result for a share link, whose holder has no role: personal data is masked, and SQL
     reports (which read personal data unmasked) are not shown."""
     if query.get("kind") == "sql":
         raise HTTPException(403, "SQL reports are not shown through share links: they read personal data unmasked")
     try:
-        result = await run_in_threadpool(run_query, platform(request).query_env(), project, query)
-    except QueryError as exc:
-        raise HTTPException(getattr(exc, "status", 400), str(exc)) from None
-    return masked(query, result)
+        answer = await run_in_threadpool(platform(request).query_service().run, project, query)
+    except (QueryError, InternalQueryError) as exc:  # the message of an internal error carries its id
+        raise HTTPException(exc.status, str(exc)) from None
+    return Response(answer.masked(MASKER).to_json(), media_type="application/json")
 
 
 @router.get("/api/v1/reports", summary="Saved reports of the project")
@@ -254,4 +253,4 @@ async def shared_report(request: Request, token: str, report_id: Id) -> Response
     if item is None or project is None:
         raise HTTPException(404, f"report {report_id} is not on this shared dashboard")
     query = with_date_filter(item["report"]["query"], dashboard["date_from"], dashboard["date_to"])
-    return json_response(await run(request, project, query))
+    return await run(request, project, query)

@@ -9,20 +9,17 @@ from typing import Any
 
 import click
 
+from edupulse.cli_support import find_project, open_meta
 from edupulse.conf import Settings
 
 
 def _meta(ctx: click.Context) -> Any:
-    from edupulse.cli import _meta as open_meta
-
     settings: Settings = ctx.find_root().obj
     return open_meta(settings)
 
 
 def _project_id(meta: Any, name: str) -> int:
-    from edupulse.cli import _project
-
-    return int(_project(meta, name).id)
+    return int(find_project(meta, name).id)
 
 
 def _user(meta: Any, email: str) -> Any:

@@ -1,5 +1,6 @@
 """Personal data in results: properties marked personal (phone, name, ID numbers, WeChat ids, ...) are
-masked for callers without the `personal:view` permission. Filters still compare the real values, so a
+masked for callers without the `personal:view` permission (and for share links), as are identities of those
+types (a mobile identity is a phone number). Filters still compare the real values, so a
 phone number can be matched (e.g. `person.phone eq 13812345678`) without being shown, and `match_token`
 gives a stable keyed hash of a phone number for joining exports without revealing it."""
 
@@ -52,27 +53,18 @@ def match_token(phone: str, secret: bytes) -> str:
     return hmac.new(secret, digits.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def mask_result(result: Any, personal: Iterable[str] = DEFAULT_PERSONAL,
-                breakdown: list[str] | None = None) -> Any:
-    """A copy of a query result (or export rows) with personal values masked: any mapping entry whose key
-    is a personal property, and breakdown values of personal properties (`breakdown`: the query's breakdown
-    properties in order)."""
-    names = frozenset(personal)
-    positions = [i for i, p in enumerate(breakdown or []) if base_name(p) in names]
-    return _walk(result, names, positions, breakdown or [])
+class PersonalMasker:
+    """Masks the values of personal properties (edupulse.queries.results.Masker): query results walk their
+    user-data fields (breakdown values, properties, identities, path nodes, channels) through it."""
+
+    def __init__(self, personal: Iterable[str] = DEFAULT_PERSONAL) -> None:
+        self.names = frozenset(personal)
+
+    def personal(self, prop: str) -> bool:
+        return base_name(prop) in self.names
+
+    def value(self, prop: str, value: Any) -> Any:
+        return mask_value(prop, value)
 
 
-def _walk(value: Any, names: frozenset[str], positions: list[int], breakdown: list[str]) -> Any:
-    if isinstance(value, dict):
-        out: dict[Any, Any] = {}
-        for key, item in value.items():
-            if isinstance(key, str) and base_name(key) in names and not isinstance(item, dict | list):
-                out[key] = mask_value(key, item)
-            elif key == "breakdown" and isinstance(item, list) and positions:
-                out[key] = [mask_value(breakdown[i], v) if i in positions else v for i, v in enumerate(item)]
-            else:
-                out[key] = _walk(item, names, positions, breakdown)
-        return out
-    if isinstance(value, list):
-        return [_walk(v, names, positions, breakdown) for v in value]
-    return value
+MASKER = PersonalMasker()

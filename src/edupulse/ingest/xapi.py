@@ -4,13 +4,15 @@ LRS fills in (id, stored, timestamp, version, authority).
 A refused statement raises `StatementError` with the path of the offending property
 (`statement[2].actor.mbox`) and a reason a person can act on. Validation returns a copy of the statement in
 the form the LRS stores: context activities given as a single object become lists of one, as the
-specification requires of an LRS.
+specification requires of an LRS (in sub-statements too). The special data types (IRIs, UUIDs, language tags,
+timestamps, durations) are checked in `xapi_types`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 import uuid
 from typing import Any
@@ -18,10 +20,26 @@ from typing import Any
 import orjson
 
 from edupulse.ingest.records import nested_too_deep
+from edupulse.ingest.xapi_types import (
+    StatementError,
+    duration_seconds,
+    format_timestamp,
+    iri,
+    language_map,
+    language_tag,
+    parse_timestamp,
+    sha1_text,
+    string,
+    type_name,
+    uuid_text,
+)
+
+__all__ = ["StatementError", "duration_seconds", "format_timestamp", "iri", "parse_timestamp", "uuid_text"]
 
 XAPI_VERSION = "1.0.3"
 SUPPORTED_VERSIONS = ("1.0.3", "1.0.2", "1.0.1", "1.0.0")
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
+SIGNATURE_USAGE = "http://adlnet.gov/expapi/attachments/signature"
 IFIS = ("mbox", "mbox_sha1sum", "openid", "account")
 INTERACTION_TYPES = frozenset(
     {"true-false", "choice", "fill-in", "long-fill-in", "matching", "performance", "sequencing", "likert", "numeric",
@@ -31,19 +49,11 @@ INTERACTION_TYPES = frozenset(
 COMPONENTS = {"choice": {"choices"}, "sequencing": {"choices"}, "likert": {"scale"}, "matching": {"source", "target"},
               "performance": {"steps"}}
 ALL_COMPONENTS = ("choices", "scale", "source", "target", "steps")
-MAX_IRI = 2048
 MAX_STATEMENT_DEPTH = 64  # levels of arrays and objects in a statement (docs/xapi.md)
 
 _VERSION = re.compile(r"^1\.0(\.\d+)?$")
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+$")
-_LANG = re.compile(r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")
-_SHA1 = re.compile(r"^[0-9a-fA-F]{40}$")
-_DURATION = re.compile(
-    r"^P(?!$)(?:(\d+(?:\.\d+)?)Y)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?"
-    r"(?:T(?=\d)(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
-)
-_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|z|[+-]\d{2}(:?\d{2})?)?$")
+_SHA2 = re.compile(r"^(?:[0-9a-fA-F]{56}|[0-9a-fA-F]{64}|[0-9a-fA-F]{96}|[0-9a-fA-F]{128})$")
+_MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][\w!#$&^.+-]*/[A-Za-z0-9][\w!#$&^.+-]*(\s*;.*)?$")
 
 STATEMENT_KEYS = frozenset(
     {"id", "actor", "verb", "object", "result", "context", "timestamp", "stored", "authority", "version", "attachments"}
@@ -52,34 +62,49 @@ SUBSTATEMENT_KEYS = frozenset({"objectType", "actor", "verb", "object", "result"
                                "attachments"})
 
 
-class StatementError(ValueError):
-    """Why a statement (or a request parameter) was refused: `location` names where, `reason` says what."""
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise ValueError(f"the property {repeated[:40]!r} appears twice in one object")
+    return found
 
-    def __init__(self, location: str, reason: str) -> None:
-        super().__init__(f"{location}: {reason}")
-        self.location = location
-        self.reason = reason
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
-def _type_name(value: Any) -> str:
-    return "null" if value is None else {dict: "object", list: "array", str: "string", bool: "boolean"}.get(
-        type(value), "number" if isinstance(value, int | float) else type(value).__name__
-    )
+def parse_json(body: bytes) -> Any:
+    """A request's statements as JSON; an object with a property twice is refused (Data 2.4, XAPI-00021), which
+    faster parsers let through silently (they keep the last)."""
+    try:
+        return json.loads(body, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except UnicodeDecodeError:
+        raise StatementError("body", "is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise StatementError("body", f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:
+        raise StatementError("body", f"is not valid JSON: {exc}") from None
+
+
+def is_supported_version(text: str) -> bool:
+    """Whether an X-Experience-API-Version header (or a statement's version) is 1.0 or 1.0.x (Communication 3.3)."""
+    return bool(_VERSION.match(text))
+
+
+_type_name = type_name
+_string = string
 
 
 def _object(value: Any, path: str, allowed: frozenset[str] | set[str] | tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise StatementError(path, f"must be an object, got {_type_name(value)}")
-    extra = sorted(set(value) - set(allowed))
+    extra = value.keys() - allowed
     if extra:
-        raise StatementError(f"{path}.{extra[0]}",
+        first = sorted(extra, key=str)[0]
+        raise StatementError(f"{path}.{first}",
                              f"is not a property xAPI defines here; allowed: {', '.join(sorted(allowed))}")
-    return value
-
-
-def _string(value: Any, path: str) -> str:
-    if not isinstance(value, str):
-        raise StatementError(path, f"must be a string, got {_type_name(value)}")
     return value
 
 
@@ -93,57 +118,6 @@ def _number(value: Any, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise StatementError(path, f"must be a number, got {_type_name(value)}")
     return float(value)
-
-
-def iri(value: Any, path: str) -> str:
-    """An absolute IRI (scheme:rest, no spaces)."""
-    text = _string(value, path)
-    if len(text) > MAX_IRI:
-        raise StatementError(path, f"is {len(text)} characters long; at most {MAX_IRI}")
-    if not _IRI.match(text):
-        raise StatementError(path, f"{text[:60]!r} is not an absolute IRI such as http://adlnet.gov/expapi/verbs/completed")
-    return text
-
-
-def uuid_text(value: Any, path: str) -> str:
-    text = _string(value, path)
-    if not _UUID.match(text):
-        raise StatementError(path, f"{text[:60]!r} is not a UUID such as 9e13cefd-53d3-4eac-b5ed-2cf6693903bb")
-    return text.lower()
-
-
-def language_map(value: Any, path: str) -> None:
-    if not isinstance(value, dict):
-        raise StatementError(path, f'must be a language map such as {{"en-US": "completed"}}, got {_type_name(value)}')
-    for tag, text in value.items():
-        if not _LANG.match(tag):
-            raise StatementError(f"{path}.{tag}", "is not an RFC 5646 language tag such as en-US or zh-CN")
-        _string(text, f"{path}.{tag}")
-
-
-def parse_timestamp(value: Any, path: str) -> dt.datetime:
-    """An ISO 8601 timestamp; without an offset it is read as UTC; the offset -00:00 is refused (Data 2.4.7)."""
-    text = _string(value, path)
-    if not _TIMESTAMP.match(text) or text.endswith(("-00:00", "-0000", "-00")):
-        raise StatementError(path, f"{text[:60]!r} is not an ISO 8601 timestamp such as 2026-09-01T08:30:00.000Z")
-    try:
-        parsed = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
-    except ValueError:
-        raise StatementError(path, f"{text[:60]!r} is not a valid date and time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
-def format_timestamp(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def duration_seconds(text: str) -> float | None:
-    """Seconds of an ISO 8601 duration (a month counted as 30 days, a year as 365); None when not one."""
-    match = _DURATION.match(text)
-    if not match:
-        return None
-    years, months, weeks, days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
-    return ((years * 365 + months * 30 + weeks * 7 + days) * 24 + hours) * 3600 + minutes * 60 + seconds
 
 
 def _extensions(value: Any, path: str) -> None:
@@ -169,11 +143,10 @@ def _ifi(agent: dict[str, Any], path: str) -> int:
         where = f"{path}.{key}"
         if key == "mbox":
             text = _string(value, where)
-            if not text.startswith("mailto:") or "@" not in text:
+            if not text.startswith("mailto:") or "@" not in text or " " in text:
                 raise StatementError(where, f"{text[:60]!r} must be a mailto IRI such as mailto:learner@example.com")
         elif key == "mbox_sha1sum":
-            if not _SHA1.match(_string(value, where)):
-                raise StatementError(where, "must be the 40 hexadecimal characters of a SHA-1 digest")
+            sha1_text(value, where)
         elif key == "openid":
             iri(value, where)
         else:
@@ -254,9 +227,10 @@ def _definition(value: Any, path: str) -> None:
     if "extensions" in found:
         _extensions(found["extensions"], f"{path}.extensions")
     interaction = found.get("interactionType")
-    if interaction is not None and interaction not in INTERACTION_TYPES:
+    if interaction is not None and (not isinstance(interaction, str) or interaction not in INTERACTION_TYPES):
         raise StatementError(f"{path}.interactionType",
-                             f"{interaction!r} is not one of {', '.join(sorted(INTERACTION_TYPES))}")
+                             f"{str(interaction)[:40]!r} is not one of {', '.join(sorted(INTERACTION_TYPES))} "
+                             "(exactly, in lower case)")
     pattern = found.get("correctResponsesPattern")
     if pattern is not None and (not isinstance(pattern, list) or not all(isinstance(p, str) for p in pattern)):
         raise StatementError(f"{path}.correctResponsesPattern", "must be an array of strings")
@@ -289,7 +263,8 @@ def statement_ref(value: Any, path: str) -> None:
     uuid_text(found["id"], f"{path}.id")
 
 
-def _statement_object(value: Any, path: str, inside_substatement: bool) -> None:
+def _statement_object(value: Any, path: str, inside_substatement: bool) -> dict[str, Any]:
+    """The object as stored (a sub-statement's context activities become lists too)."""
     if not isinstance(value, dict):
         raise StatementError(path, f"must be an object (Activity, Agent, Group, SubStatement or StatementRef), "
                                    f"got {_type_name(value)}")
@@ -303,10 +278,11 @@ def _statement_object(value: Any, path: str, inside_substatement: bool) -> None:
     elif kind == "SubStatement":
         if inside_substatement:
             raise StatementError(f"{path}.objectType", "a SubStatement cannot contain another SubStatement")
-        _body(value, path, SUBSTATEMENT_KEYS, substatement=True)
+        return _body(value, path, SUBSTATEMENT_KEYS, substatement=True)
     else:
         raise StatementError(f"{path}.objectType",
-                             f"{kind!r} is not one of Activity, Agent, Group, SubStatement, StatementRef")
+                             f"{str(kind)[:40]!r} is not one of Activity, Agent, Group, SubStatement, StatementRef")
+    return value
 
 
 def _result(value: Any, path: str) -> None:
@@ -352,8 +328,8 @@ def _context(value: Any, path: str, object_is_activity: bool) -> dict[str, Any]:
             _string(found[key], f"{path}.{key}")
             if not object_is_activity:
                 raise StatementError(f"{path}.{key}", "is only allowed when the statement's object is an Activity")
-    if "language" in found and not _LANG.match(_string(found["language"], f"{path}.language")):
-        raise StatementError(f"{path}.language", "is not an RFC 5646 language tag such as zh-CN")
+    if "language" in found:
+        language_tag(found["language"], f"{path}.language")
     if "statement" in found:
         statement_ref(found["statement"], f"{path}.statement")
     if "extensions" in found:
@@ -361,6 +337,9 @@ def _context(value: Any, path: str, object_is_activity: bool) -> dict[str, Any]:
     if "contextActivities" in found:
         groups = _object(found["contextActivities"], f"{path}.contextActivities",
                          ("parent", "grouping", "category", "other"))
+        if not groups:
+            raise StatementError(f"{path}.contextActivities", "is empty; give parent, grouping, category or other, "
+                                                              "or leave contextActivities out")
         normalized = {}
         for key, items in groups.items():
             where = f"{path}.contextActivities.{key}"
@@ -386,14 +365,16 @@ def _attachments(value: Any, path: str) -> None:
         language_map(found["display"], f"{where}.display")
         if "description" in found:
             language_map(found["description"], f"{where}.description")
-        _string(found["contentType"], f"{where}.contentType")
-        _string(found["sha2"], f"{where}.sha2")
+        if not _MEDIA_TYPE.match(_string(found["contentType"], f"{where}.contentType")):
+            raise StatementError(f"{where}.contentType", f"{found['contentType'][:40]!r} is not an Internet media "
+                                                         "type such as application/pdf")
+        if not _SHA2.match(_string(found["sha2"], f"{where}.sha2")):
+            raise StatementError(f"{where}.sha2", "must be the hexadecimal SHA-2 digest (SHA-256, SHA-384 or SHA-512) "
+                                                  "of the attachment's content")
         if isinstance(found["length"], bool) or not isinstance(found["length"], int) or found["length"] < 0:
             raise StatementError(f"{where}.length", "must be a whole number of bytes")
-        if "fileUrl" not in found:
-            raise StatementError(f"{where}.fileUrl", "is required: attachment content sent in the request "
-                                                      "(multipart/mixed) is not accepted; give fileUrl")
-        iri(found["fileUrl"], f"{where}.fileUrl")
+        if "fileUrl" in found:
+            iri(found["fileUrl"], f"{where}.fileUrl")
 
 
 def _body(value: dict[str, Any], path: str, keys: frozenset[str], substatement: bool) -> dict[str, Any]:
@@ -404,7 +385,7 @@ def _body(value: dict[str, Any], path: str, keys: frozenset[str], substatement: 
     out = dict(found)
     agent(found["actor"], f"{path}.actor")
     verb(found["verb"], f"{path}.verb")
-    _statement_object(found["object"], f"{path}.object", substatement)
+    out["object"] = _statement_object(found["object"], f"{path}.object", substatement)
     if found["verb"]["id"] == VOIDED and (
         not isinstance(found["object"], dict) or found["object"].get("objectType") != "StatementRef"
     ):
@@ -435,8 +416,26 @@ def validate_statement(value: Any, path: str = "statement") -> dict[str, Any]:
     if "stored" in value:
         parse_timestamp(value["stored"], f"{path}.stored")
     if "authority" in value:
-        agent(value["authority"], f"{path}.authority")
+        authority(value["authority"], f"{path}.authority")
     return out
+
+
+def authority(value: Any, path: str) -> None:
+    """Who asserts a statement (Data 2.4.9): an Agent, or, in 3-legged OAuth, an anonymous Group of exactly two
+    Agents, the application (identified by an account) and the user."""
+    agent(value, path)
+    if value.get("objectType") != "Group":
+        return
+    if any(key in value for key in IFIS):
+        raise StatementError(path, "an authority Group is anonymous (an application and a user), not an identified "
+                                   "Group")
+    members = value.get("member", [])
+    if len(members) != 2:
+        raise StatementError(f"{path}.member", f"an authority Group has exactly two Agents (the OAuth application and "
+                                               f"the user), not {len(members)}")
+    if not any("account" in m for m in members):
+        raise StatementError(f"{path}.member", "one of an authority Group's two Agents is the OAuth application, "
+                                               "identified by an account")
 
 
 def signature(statement: dict[str, Any]) -> str:
@@ -444,16 +443,21 @@ def signature(statement: dict[str, Any]) -> str:
     but the properties the LRS sets (authority, stored, version) and the timestamp, which is compared as an instant
     and only when the statement sent again has one (the LRS fills it in when missing)."""
     comparable = {k: v for k, v in statement.items() if k not in ("authority", "stored", "version", "id", "timestamp")}
-    return hashlib.sha256(orjson.dumps(comparable, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    try:
+        return hashlib.sha256(orjson.dumps(comparable, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    except orjson.JSONEncodeError as exc:  # nesting deeper than JSON serializers allow, or integers beyond 64 bits
+        raise StatementError("statement", f"cannot be stored: {exc}") from None
 
 
-def complete(statement: dict[str, Any], stored: dt.datetime, authority: dict[str, Any]) -> dict[str, Any]:
-    """The statement as the LRS stores it: id, timestamp, stored, authority and version filled in."""
+def complete(statement: dict[str, Any], stored: dt.datetime | str, asserted_by: dict[str, Any]) -> dict[str, Any]:
+    """The statement as the LRS stores it: id, timestamp, stored, authority (`asserted_by`, from the credentials)
+    and version filled in. `stored` may be given already formatted (a request's statements share it)."""
     out = dict(statement)
+    stored_text = stored if isinstance(stored, str) else format_timestamp(stored)
     out["id"] = statement.get("id") or str(uuid.uuid4())
-    out.setdefault("timestamp", format_timestamp(stored))
-    out["stored"] = format_timestamp(stored)
-    out["authority"] = authority
+    out.setdefault("timestamp", stored_text)
+    out["stored"] = stored_text
+    out["authority"] = asserted_by
     out.setdefault("version", "1.0.0")
     return out
 

@@ -168,9 +168,34 @@ def _pick(languages: dict[str, str], wanted: list[str]) -> dict[str, str]:
     return {first: languages[first]} if first is not None else {}
 
 
-def as_canonical(value: Any, wanted: list[str]) -> Any:
-    """format=canonical: every language map (display, name, description) reduced to one language, the first of
-    Accept-Language that it has, else its first. Extensions are left as they are."""
+def _with_definitions(statement: dict[str, Any], canonical: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """The statement with its Activities (object, context activities, and a sub-statement's) given the LRS's
+    canonical definitions."""
+
+    def activity(value: dict[str, Any]) -> dict[str, Any]:
+        found = canonical.get(value.get("id", ""))
+        return {**value, "definition": found} if found is not None else value
+
+    out = dict(statement)
+    obj = statement.get("object", {})
+    kind = obj.get("objectType", "Activity")
+    if kind == "Activity":
+        out["object"] = activity(obj)
+    elif kind == "SubStatement":
+        out["object"] = _with_definitions(obj, canonical)
+    groups = statement.get("context", {}).get("contextActivities")
+    if groups:
+        out["context"] = {**statement["context"],
+                          "contextActivities": {k: [activity(a) for a in v] for k, v in groups.items()}}
+    return out
+
+
+def as_canonical(value: Any, wanted: list[str], canonical: Mapping[str, dict[str, Any]] | None = None) -> Any:
+    """format=canonical: Activities with the LRS's canonical definitions (`canonical`, by Activity id; given for a
+    statement) and every language map (display, name, description) reduced to one language, the first of
+    Accept-Language that it has, else its first. Agents and extensions are left as they are."""
+    if canonical:
+        value = _with_definitions(value, canonical)
     if isinstance(value, list):
         return [as_canonical(v, wanted) for v in value]
     if not isinstance(value, dict):
@@ -179,11 +204,15 @@ def as_canonical(value: Any, wanted: list[str]) -> Any:
     for key, item in value.items():
         if key == "extensions":
             out[key] = item
-        elif key in ("display", "name", "description") and isinstance(item, dict):
+        elif key in ("display", "name", "description") and isinstance(item, dict) and _is_language_map(item):
             out[key] = _pick(item, wanted)
         else:
             out[key] = as_canonical(item, wanted)
     return out
+
+
+def _is_language_map(value: dict[str, Any]) -> bool:
+    return all(isinstance(v, str) for v in value.values())
 
 
 def accept_languages(header: str) -> list[str]:

@@ -142,10 +142,6 @@ class MetricCatalogue:
             return None
         return MetricRef(name, found["version"], MetricDefinition.model_validate(found["definition"]))
 
-    def lookup(self, project_id: int) -> Any:
-        """name -> MetricRef | None, for run_query(metrics=...)."""
-        return lambda name: self.ref(project_id, name)
-
     def create(self, project_id: int, name: str, definition: Any, owner_user_id: int | None,
                author: str) -> dict[str, Any]:
         check_name(name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -99,31 +99,36 @@ class XapiStatement(Base):
     use. `id` orders statements by arrival, which is the order of `stored`."""
 
     __tablename__ = "xapi_statements"
-    __table_args__ = (UniqueConstraint("project_id", "statement_id", name="uq_xapi_statement_id"),)
+    __table_args__ = (
+        UniqueConstraint("project_id", "statement_id", name="uq_xapi_statement_id"),
+        *(Index(f"ix_xapi_statements_{c}", c, sqlite_where=text(f"{c} IS NOT NULL"),
+                postgresql_where=text(f"{c} IS NOT NULL")) for c in ("voids", "ref_id", "registration")),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     statement_id: Mapped[str] = mapped_column(String(36))
     stored_us: Mapped[int] = mapped_column(BigInteger)
     verb_id: Mapped[str] = mapped_column(String(2048), index=True)
-    registration: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    registration: Mapped[str | None] = mapped_column(String(36), nullable=True)
     voided: Mapped[bool] = mapped_column(default=False)
-    voids: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
-    ref_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    voids: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    ref_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     signature: Mapped[str] = mapped_column(String(64))
     document: Mapped[str] = mapped_column(Text)
 
 
 class XapiStatementAgent(Base):
     """An Agent or identified Group a statement concerns: `direct` for its actor and object (the `agent` filter),
-    else one of the others `related_agents` looks at (authority, instructor, team, sub-statement)."""
+    else one of the others `related_agents` looks at (authority, instructor, team, sub-statement). The primary key
+    is the filter's lookup (a table without rowid on SQLite: one B-tree per row, not a table and two indexes)."""
 
     __tablename__ = "xapi_statement_agents"
+    __table_args__ = {"sqlite_with_rowid": False}
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    statement_pk: Mapped[int] = mapped_column(ForeignKey("xapi_statements.id", ondelete="CASCADE"), index=True)
-    project_id: Mapped[int] = mapped_column(Integer)
-    agent_key: Mapped[str] = mapped_column(String(2100))
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    agent_key: Mapped[str] = mapped_column(String(2100), primary_key=True)
+    statement_pk: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     direct: Mapped[bool] = mapped_column(default=True)
 
 
@@ -131,11 +136,11 @@ class XapiStatementActivity(Base):
     """An Activity a statement concerns: `direct` for its object, else a context or sub-statement activity."""
 
     __tablename__ = "xapi_statement_activities"
+    __table_args__ = {"sqlite_with_rowid": False}
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    statement_pk: Mapped[int] = mapped_column(ForeignKey("xapi_statements.id", ondelete="CASCADE"), index=True)
-    project_id: Mapped[int] = mapped_column(Integer)
-    activity_id: Mapped[str] = mapped_column(String(2048))
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    activity_id: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    statement_pk: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     direct: Mapped[bool] = mapped_column(default=True)
 
 

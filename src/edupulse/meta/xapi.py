@@ -9,18 +9,68 @@ returns, which gives statements the same promise as ingested events.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import ColumnElement, and_, exists, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, exists, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import aliased
 
 from edupulse.ingest.xapi import VOIDED, StatementError, ifi_key, parse_timestamp
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.models import XapiStatement, XapiStatementActivity, XapiStatementAgent
+from edupulse.meta.xapi_activities import ActivityCatalogue
+from edupulse.meta.xapi_models import XapiAttachment
+
+STATEMENTS = cast(Table, XapiStatement.__table__)
+AGENTS = cast(Table, XapiStatementAgent.__table__)
+ACTIVITIES = cast(Table, XapiStatementActivity.__table__)
+ATTACHMENTS = cast(Table, XapiAttachment.__table__)
+
+
+def _next_ids_sqlite(conn: Connection, count: int) -> list[int]:
+    # One writer per process holds the store's lock, and one server process owns a SQLite file; were another
+    # writer to take the same ids, the insert fails on the primary key and the request is decided again.
+    start = conn.execute(select(func.coalesce(func.max(STATEMENTS.c.id), 0))).scalar_one()
+    return list(range(start + 1, start + count + 1))
+
+
+def _next_ids_postgresql(conn: Connection, count: int) -> list[int]:
+    # The id column's own sequence, so several API processes never hand out one id twice.
+    query = text("SELECT nextval(pg_get_serial_sequence('xapi_statements', 'id')) FROM generate_series(1, :n)")
+    return list(conn.execute(query, {"n": count}).scalars())
+
+
+# How each database hands out the row ids of new statements.
+NEXT_IDS: dict[str, Callable[[Connection, int], list[int]]] = {
+    "sqlite": _next_ids_sqlite,
+    "postgresql": _next_ids_postgresql,
+}
+
+
+STATEMENT_COLUMNS = ("id", "project_id", "statement_id", "stored_us", "verb_id", "registration", "ref_id", "voids",
+                     "voided", "signature", "document")
+# The DB-API placeholder of each parameter style (SQLite's qmark, psycopg's format/pyformat).
+PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def _executemany(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """A plain INSERT of many rows given as tuples, straight to the driver's executemany."""
+    mark = PLACEHOLDERS[conn.dialect.paramstyle]
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    conn.exec_driver_sql(sql, rows)
+
+
+def _distinct(pairs: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """Each key once, direct when any of its places is direct."""
+    found: dict[str, bool] = {}
+    for key, direct in pairs:
+        found[key] = found.get(key, False) or direct
+    return list(found.items())
 
 
 class StatementConflict(Exception):
@@ -29,6 +79,14 @@ class StatementConflict(Exception):
     def __init__(self, statement_id: str) -> None:
         super().__init__(f"statement {statement_id} is stored already with different content; ids are never reused")
         self.statement_id = statement_id
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """The content of an attachment sent as a part of a multipart/mixed request, found by its SHA-2."""
+
+    content_type: str
+    content: bytes
 
 
 @dataclass(frozen=True)
@@ -64,13 +122,18 @@ class StatementFilter:
 
 
 def _agents(statement: dict[str, Any]) -> Iterator[tuple[str, bool]]:
-    """(IFI key, direct) of the Agents and identified Groups a statement concerns."""
+    """(IFI key, direct) of the Agents and identified Groups a statement concerns; a Group's members match as
+    the Group does (Communication 2.1.3, the agent parameter)."""
 
     def of(value: Any, direct: bool) -> Iterator[tuple[str, bool]]:
         if isinstance(value, dict) and value.get("objectType", "Agent") in ("Agent", "Group"):
             key = ifi_key(value)
             if key is not None:
                 yield key, direct
+            for member in value.get("member", ()) if value.get("objectType") == "Group" else ():
+                member_key = ifi_key(member)
+                if member_key is not None:
+                    yield member_key, direct
 
     yield from of(statement.get("actor"), True)
     obj = statement.get("object", {})
@@ -97,81 +160,189 @@ def _activities(statement: dict[str, Any]) -> Iterator[tuple[str, bool]]:
             yield activity_id, False
 
 
+@dataclass
+class _Job:
+    """The statements of one request waiting for the writer, and where their outcome goes."""
+
+    project_id: int
+    statements: Sequence[NewStatement]
+    attachments: Mapping[str, Attachment]
+    future: Future[list[dict[str, Any]]] = field(default_factory=Future)
+
+
 class StatementStore:
-    """Statements of every project: save (with conflict and voiding rules), get by id, filter, page."""
+    """Statements of every project: save (with conflict and voiding rules), get by id, filter, page.
 
-    def __init__(self, meta: MetadataStore) -> None:
+    Saving is a group commit: requests that arrive while statements are being committed wait, and the next writer
+    stores all of them in one transaction, so concurrent requests share one commit (one fsync) instead of queueing
+    for the database's write lock one by one. Each request's checks run before its writes, so a refused request
+    leaves the others of its group untouched."""
+
+    def __init__(self, meta: MetadataStore, activities: ActivityCatalogue | None = None) -> None:
         self.meta = meta
+        self.activities = activities or ActivityCatalogue(meta)
+        self._queue: list[_Job] = []
+        self._queue_lock = threading.Lock()
+        self._writer = threading.Lock()
 
-    def save(self, project_id: int, statements: Sequence[NewStatement]) -> list[dict[str, Any]]:
-        """Store the new statements of a request in one transaction and return every statement as stored (a
-        statement sent again returns the first one stored). Raises StatementConflict or StatementError, and then
-        nothing of the request is stored."""
+    def save(self, project_id: int, statements: Sequence[NewStatement],
+             attachments: Mapping[str, Attachment] | None = None) -> list[dict[str, Any]]:
+        """Store the new statements of a request (and the contents of their attachments, by SHA-2) and return every
+        statement as stored (a statement sent again returns the first one stored). Raises StatementConflict or
+        StatementError, and then nothing of the request is stored."""
+        job = _Job(project_id, statements, attachments or {})
+        with self._queue_lock:
+            self._queue.append(job)
+        with self._writer:  # whoever holds it writes everything queued, this request's statements included
+            if not job.future.done():
+                with self._queue_lock:
+                    jobs, self._queue = self._queue, []
+                self._write(jobs)
+        return job.future.result()
+
+    def _write(self, jobs: list[_Job]) -> None:
+        outcomes: list[list[dict[str, Any]] | Exception] = []
         try:
-            return self._save(project_id, statements)
-        except IntegrityError:  # a concurrent request stored one of these ids first: decide again
-            return self._save(project_id, statements)
+            with self.meta.engine.begin() as conn:
+                for job in jobs:
+                    try:
+                        outcomes.append(self._save(conn, job))
+                    except (StatementConflict, StatementError) as exc:  # raised before the job wrote anything
+                        outcomes.append(exc)
+        except IntegrityError:  # another process stored one of these ids first: decide again, request by request
+            self.activities.forget()
+            outcomes = [self._save_alone(job) for job in jobs]
+        except Exception as exc:
+            self.activities.forget()
+            for job in jobs:
+                job.future.set_exception(exc)
+            return
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                job.future.set_exception(outcome)
+            else:
+                job.future.set_result(outcome)
 
-    def _save(self, project_id: int, statements: Sequence[NewStatement]) -> list[dict[str, Any]]:
+    def _save_alone(self, job: _Job) -> list[dict[str, Any]] | Exception:
+        for attempt in range(2):
+            try:
+                with self.meta.engine.begin() as conn:
+                    return self._save(conn, job)
+            except (StatementConflict, StatementError) as exc:
+                return exc
+            except IntegrityError as exc:
+                self.activities.forget()
+                if attempt:
+                    return exc
+        raise AssertionError("unreachable")
+
+    def _save(self, conn: Connection, job: _Job) -> list[dict[str, Any]]:
+        project_id, statements = job.project_id, job.statements
         ids = [n.document["id"] for n in statements]
-        mine = XapiStatement.project_id == project_id
-        with self.meta.session() as s, s.begin():
-            existing = {row.statement_id: row for row in s.scalars(
-                select(XapiStatement).where(mine, XapiStatement.statement_id.in_(ids)))}
-            # Targets of voiding statements in this request, and new statements voided earlier (a voiding statement
-            # may arrive before its target).
-            targets = {n.document["object"]["id"]: i for i, n in enumerate(statements)
-                       if n.document["verb"]["id"] == VOIDED and n.document["id"] not in existing}
-            self._check_void_targets(s, project_id, targets, statements)
-            voided = set(targets)
-            voided.update(s.scalars(select(XapiStatement.voids).where(mine, XapiStatement.voids.in_(ids))))
-            out: list[dict[str, Any]] = []
-            rows: list[dict[str, Any]] = []
-            added: list[dict[str, Any]] = []
-            for new in statements:
-                doc = new.document
-                old = existing.get(doc["id"])
-                if old is not None:
-                    stored = orjson.loads(old.document)
-                    if old.signature != new.signature or not _same_time(new.sent_timestamp, stored):
-                        raise StatementConflict(doc["id"])
-                    out.append(stored)
-                    continue
-                ref = doc["object"]["id"] if doc["object"].get("objectType") == "StatementRef" else None
-                rows.append({"project_id": project_id, "statement_id": doc["id"], "stored_us": new.stored_us,
-                             "verb_id": doc["verb"]["id"], "registration": doc.get("context", {}).get("registration"),
-                             "ref_id": ref, "voids": ref if doc["verb"]["id"] == VOIDED else None,
-                             "voided": doc["id"] in voided, "signature": new.signature,
-                             "document": orjson.dumps(doc).decode()})
-                added.append(doc)
-                out.append(doc)
-            if rows:  # bulk inserts: the ORM's unit of work costs more than the rest of a request
-                pks = s.scalars(insert(XapiStatement).returning(XapiStatement.id, sort_by_parameter_order=True), rows)
-                agents: list[dict[str, Any]] = []
-                activities: list[dict[str, Any]] = []
-                for pk, doc in zip(pks, added, strict=True):
-                    agents.extend({"statement_pk": pk, "project_id": project_id, "agent_key": key, "direct": direct}
-                                  for key, direct in set(_agents(doc)))
-                    activities.extend({"statement_pk": pk, "project_id": project_id, "activity_id": key,
-                                       "direct": direct} for key, direct in set(_activities(doc)))
-                if agents:
-                    s.execute(insert(XapiStatementAgent), agents)
-                if activities:
-                    s.execute(insert(XapiStatementActivity), activities)
-            if targets:
-                s.execute(update(XapiStatement).where(mine, XapiStatement.statement_id.in_(list(targets)))
-                          .values(voided=True))
+        mine = STATEMENTS.c.project_id == project_id
+        existing = {row.statement_id: row for row in conn.execute(
+            select(STATEMENTS.c.statement_id, STATEMENTS.c.signature, STATEMENTS.c.document)
+            .where(mine, STATEMENTS.c.statement_id.in_(ids)))}
+        # Targets of voiding statements in this request, and new statements voided earlier (a voiding statement may
+        # arrive before its target).
+        targets = {n.document["object"]["id"]: i for i, n in enumerate(statements)
+                   if n.document["verb"]["id"] == VOIDED and n.document["id"] not in existing}
+        self._check_void_targets(conn, project_id, targets, statements)
+        voided = set(targets)
+        # Filtered on the project here: with project_id in the query, SQLite scans the project's statements instead
+        # of using the index on voids.
+        voided.update(row.voids for row in conn.execute(select(STATEMENTS.c.voids, STATEMENTS.c.project_id).where(
+            STATEMENTS.c.voids.in_(ids))) if row.project_id == project_id)
+        out: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
+        added: list[dict[str, Any]] = []
+        for new in statements:
+            doc = new.document
+            old = existing.get(doc["id"])
+            if old is not None:
+                stored = orjson.loads(old.document)
+                if old.signature != new.signature or not _same_time(new.sent_timestamp, stored):
+                    raise StatementConflict(doc["id"])
+                out.append(stored)
+                continue
+            ref = doc["object"]["id"] if doc["object"].get("objectType") == "StatementRef" else None
+            rows.append({"project_id": project_id, "statement_id": doc["id"], "stored_us": new.stored_us,
+                         "verb_id": doc["verb"]["id"], "registration": doc.get("context", {}).get("registration"),
+                         "ref_id": ref, "voids": ref if doc["verb"]["id"] == VOIDED else None,
+                         "voided": doc["id"] in voided, "signature": new.signature,
+                         "document": orjson.dumps(doc).decode()})
+            added.append(doc)
+            out.append(doc)
+        if rows:
+            self._insert(conn, project_id, rows, added)
+            self.activities.record(conn, project_id, added, rows[0]["stored_us"])
+        if targets:
+            conn.execute(update(STATEMENTS).where(mine, STATEMENTS.c.statement_id.in_(list(targets)))
+                         .values(voided=True))
+        if job.attachments:
+            self._insert_attachments(conn, project_id, job.attachments)
         return out
 
     @staticmethod
-    def _check_void_targets(s: Session, project_id: int, targets: dict[str, int],
+    def _insert_attachments(conn: Connection, project_id: int, attachments: Mapping[str, Attachment]) -> None:
+        known = set(conn.execute(select(ATTACHMENTS.c.sha2).where(
+            ATTACHMENTS.c.project_id == project_id, ATTACHMENTS.c.sha2.in_(list(attachments)))).scalars())
+        rows = [{"project_id": project_id, "sha2": sha2, "content_type": a.content_type[:255], "content": a.content}
+                for sha2, a in attachments.items() if sha2 not in known]
+        if rows:
+            conn.execute(insert(ATTACHMENTS), rows)
+
+    def agent_names(self, project_id: int, agent_key: str, most: int = 100) -> list[str]:
+        """Names the project's latest statements gave an Agent (as actor or object), newest first."""
+        query = (select(STATEMENTS.c.document).join(AGENTS, AGENTS.c.statement_pk == STATEMENTS.c.id)
+                 .where(AGENTS.c.project_id == project_id, AGENTS.c.agent_key == agent_key,
+                        AGENTS.c.direct.is_(True)).order_by(STATEMENTS.c.id.desc()).limit(most))
+        names: list[str] = []
+        with self.meta.engine.connect() as conn:
+            for document in conn.execute(query).scalars():
+                statement = orjson.loads(document)
+                for found in (statement.get("actor"), statement.get("object")):
+                    if isinstance(found, dict) and ifi_key(found) == agent_key and "name" in found:
+                        names.append(found["name"])
+        return list(dict.fromkeys(names))
+
+    def attachments(self, project_id: int, digests: Iterable[str]) -> dict[str, Attachment]:
+        """The stored contents of attachments, by SHA-2 (those that were sent as parts)."""
+        wanted = sorted({d.lower() for d in digests})
+        if not wanted:
+            return {}
+        with self.meta.engine.connect() as conn:
+            rows = conn.execute(select(ATTACHMENTS.c.sha2, ATTACHMENTS.c.content_type, ATTACHMENTS.c.content).where(
+                ATTACHMENTS.c.project_id == project_id, ATTACHMENTS.c.sha2.in_(wanted)))
+            return {row.sha2: Attachment(row.content_type, bytes(row.content)) for row in rows}
+
+    @staticmethod
+    def _insert(conn: Connection, project_id: int, rows: list[dict[str, Any]], added: list[dict[str, Any]]) -> None:
+        """The statements and their filter keys, in three executemany inserts of plain tuples, with the statements'
+        row ids chosen here (an INSERT ... RETURNING of the ids, the ORM's bulk path, or SQLAlchemy's per-row
+        parameter handling cost more than the rest of a request)."""
+        pks = NEXT_IDS[conn.dialect.name](conn, len(rows))
+        _executemany(conn, STATEMENTS, STATEMENT_COLUMNS,
+                     [(pk, *(row[c] for c in STATEMENT_COLUMNS[1:])) for pk, row in zip(pks, rows, strict=True)])
+        agents: list[tuple[Any, ...]] = []
+        activities: list[tuple[Any, ...]] = []
+        for doc, pk in zip(added, pks, strict=True):
+            agents.extend((pk, project_id, key, direct) for key, direct in _distinct(_agents(doc)))
+            activities.extend((pk, project_id, key, direct) for key, direct in _distinct(_activities(doc)))
+        if agents:
+            _executemany(conn, AGENTS, ("statement_pk", "project_id", "agent_key", "direct"), agents)
+        if activities:
+            _executemany(conn, ACTIVITIES, ("statement_pk", "project_id", "activity_id", "direct"), activities)
+
+    @staticmethod
+    def _check_void_targets(conn: Connection, project_id: int, targets: dict[str, int],
                             statements: Sequence[NewStatement]) -> None:
         """A voiding statement cannot be voided (Data 2.3.2)."""
         if not targets:
             return
-        voiding = set(s.scalars(select(XapiStatement.statement_id).where(
-            XapiStatement.project_id == project_id, XapiStatement.statement_id.in_(list(targets)),
-            XapiStatement.voids.is_not(None))))
+        voiding = set(conn.execute(select(STATEMENTS.c.statement_id).where(
+            STATEMENTS.c.project_id == project_id, STATEMENTS.c.statement_id.in_(list(targets)),
+            STATEMENTS.c.voids.is_not(None))).scalars())
         voiding |= {n.document["id"] for n in statements if n.document["verb"]["id"] == VOIDED}
         for target, index in targets.items():
             if target in voiding:
@@ -211,14 +382,17 @@ class StatementStore:
 
     def query(self, project_id: int, f: StatementFilter, after: int | None, limit: int) -> list[tuple[int, str]]:
         """(row id, JSON) of matching statements, not voided, in stored order, after the row `after` (paging).
-        A statement that refers to a matching statement (StatementRef) matches too (Communication 2.1.3)."""
+        A statement that refers to a matching statement (StatementRef) matches too, and so on along chains of
+        references (Communication 2.1.3)."""
         conditions = self._matches(project_id, f, XapiStatement)
         where: list[ColumnElement[bool]] = [XapiStatement.project_id == project_id, XapiStatement.voided.is_(False)]
         if conditions:
-            inner = aliased(XapiStatement)
+            inner, referring = aliased(XapiStatement), aliased(XapiStatement)
             matched = select(inner.statement_id).where(inner.project_id == project_id,
-                                                       *self._matches(project_id, f, inner))
-            where.append(or_(and_(*conditions), XapiStatement.ref_id.in_(matched.scalar_subquery())))
+                                                       *self._matches(project_id, f, inner)).cte(recursive=True)
+            matched = matched.union(select(referring.statement_id).where(
+                referring.project_id == project_id, referring.ref_id == matched.c.statement_id))
+            where.append(or_(and_(*conditions), XapiStatement.ref_id.in_(select(matched.c.statement_id))))
         if f.since_us is not None:
             where.append(XapiStatement.stored_us > f.since_us)
         if f.until_us is not None:

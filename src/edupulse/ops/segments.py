@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from edupulse.meta.db import MetadataError, MetadataStore
 from edupulse.meta.models import Segment, utcnow
+from edupulse.queries.segments import SegmentDefinition, references
 
 NAME_LENGTH = 100
 
@@ -46,8 +47,6 @@ def _info(s: Segment) -> SegmentInfo:
 
 def check_definition(definition: Any) -> dict[str, Any]:
     """The definition as stored (validated, normalized JSON); MetadataError says what is wrong and where."""
-    from edupulse.queries.segments import SegmentDefinition
-
     try:
         model = SegmentDefinition.model_validate(definition)
     except ValidationError as exc:
@@ -69,13 +68,6 @@ class SegmentCatalog:
         with self.meta.session() as s:
             rows = s.scalars(select(Segment).where(Segment.project_id == project_id).order_by(Segment.name))
             return [_info(r) for r in rows]
-
-    def stamp(self, project_id: int) -> list[Any]:
-        """Changes whenever a segment of the project is created, changed or deleted (for the result cache)."""
-        with self.meta.session() as s:
-            row = s.execute(select(func.count(), func.max(Segment.id), func.max(Segment.updated_at))
-                            .where(Segment.project_id == project_id)).one()
-        return [int(row[0]), row[1], str(row[2]) if row[2] is not None else None]
 
     def get(self, project_id: int, name_or_id: str | int) -> SegmentInfo | None:
         """By name; an int (or, when no segment has that name, a text of digits) is an id."""
@@ -181,8 +173,6 @@ class SegmentCatalog:
 
 
 def _refs(definition: dict[str, Any]) -> list[str | int]:
-    from edupulse.queries.segments import SegmentDefinition, references
-
     try:
         return references(SegmentDefinition.model_validate(definition))
     except ValidationError:

@@ -16,11 +16,12 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from sqlglot import exp
 
-from edupulse.queries.base import QueryRunner, Table, register
+from edupulse.queries.base import QueryRunner
 from edupulse.queries.common import DateRange, Filter, Model, PropertyName, PropertyRef, local_midnight
 from edupulse.queries.compile import EVENTS, PERSON_COLUMN
 from edupulse.queries.dialect import DAY_US
 from edupulse.queries.paths import window
+from edupulse.queries.results import CHANNEL, Part, Provenance, Result, Table, absent_when_none
 
 NO_TOUCH = "(none)"
 NOT_SET = "(not set)"
@@ -118,40 +119,110 @@ def _if(condition: exp.Expr, true: exp.Expr, false: exp.Expr) -> exp.Expr:
     return exp.If(this=condition, true=true, false=false)
 
 
-@register
-class AttributionRunner(QueryRunner):
-    kind = "attribution"
-    model = AttributionQuery
-    query: AttributionQuery
+class Credit(Part):
+    """Conversions and revenue credited by one model (fractions of conversions for shared credit)."""
 
-    def calculate(self) -> dict[str, Any]:
-        q = self.query
+    conversions: float
+    revenue: float
+
+
+class CreditAndCost(Part):
+    """Credit with the channel's cost per credited conversion (CAC) and return on its cost (ROI), null where
+    undefined."""
+
+    conversions: float
+    revenue: float
+    cac: float | None
+    roi: float | None
+
+
+class ChannelCredit(Part):
+    channel: Annotated[str, CHANNEL]
+    conversions_touched: int
+    models: dict[str, CreditAndCost | Credit]
+    cost: float | None = absent_when_none()
+
+
+class TotalCredit(Part):
+    conversions: int
+    revenue: float
+    models: dict[str, Credit]
+    cost: float | None = absent_when_none()
+
+
+class AttributionResponse(Result):
+    date_from: str
+    date_to: str
+    models: list[str]
+    lookback_days: int
+    channels: list[ChannelCredit]
+    totals: TotalCredit
+
+    def to_table(self) -> Table:
+        spend = self.totals.cost is not None
+        columns = ["channel", "conversions_touched", *(["cost"] if spend else [])]
+        for m in self.models:
+            columns += [f"{m}_conversions", f"{m}_revenue", *([f"{m}_cac", f"{m}_roi"] if spend else [])]
+        rows = []
+        for c in self.channels:
+            row: list[Any] = [c.channel, c.conversions_touched, *([c.cost] if spend else [])]
+            for m in self.models:
+                e = c.models[m]
+                row += [e.conversions, e.revenue,
+                        *([e.cac, e.roi] if isinstance(e, CreditAndCost) else [])]
+            rows.append(row)
+        return columns, rows
+
+
+class AttributionRunner(QueryRunner[AttributionQuery, AttributionResponse]):
+    kind = "attribution"
+    query_model = AttributionQuery
+    response_model = AttributionResponse
+
+    def _bounds(self) -> tuple[dt.date, dt.date, dt.datetime, dt.datetime]:
         tz = self.ctx.timezone
-        start, end = q.date_range.days(tz, self.now)
-        low, high = local_midnight(start, tz), local_midnight(end + dt.timedelta(days=1), tz)
-        rows = self.run(self._tree(low, high))
+        start, end = self.query.date_range.days(tz, self.now)
+        return start, end, local_midnight(start, tz), local_midnight(end + dt.timedelta(days=1), tz)
+
+    def to_queries(self) -> dict[str, exp.Expr]:
+        start, end, low, high = self._bounds()
+        out = {"credit": self._tree(low, high)}
+        if self.query.spend:
+            out["costs"] = self._costs_tree(start, end)
+        return out
+
+    def calculate(self) -> AttributionResponse:
+        q = self.query
+        start, end, _, _ = self._bounds()
+        statements = self.to_queries()
         models = [m.value for m in q.models]
         channels: dict[str, dict[str, Any]] = {}
         conversions, revenue = 0, 0.0
-        for kind, channel, touched, *values in rows:
+        for kind, channel, touched, *values in self.run(statements["credit"]):
             if kind == "total":
                 conversions, revenue = int(touched), float(values[1] or 0)
                 continue
             channels[channel] = {"touched": int(touched), "credit": [float(v or 0) for v in values]}
-        costs = self._costs(start, end) if q.spend else {}
+        costs = ({str(channel): float(cost or 0) for channel, cost in self.run(statements["costs"])}
+                 if q.spend else {})
         for channel in costs:
             channels.setdefault(channel, {"touched": 0, "credit": [0.0] * (2 * len(models))})
         for channel, data in channels.items():
             data["cost"] = costs.get(channel, 0.0)
         listed = self._top(channels)
-        out = [self._channel(name, data, models) for name, data in listed]
-        totals: dict[str, Any] = {"conversions": conversions, "revenue": _round(revenue), "models": {
-            m: {"conversions": _round(sum(d["credit"][2 * i] for _, d in listed)),
-                "revenue": _round(sum(d["credit"][2 * i + 1] for _, d in listed))} for i, m in enumerate(models)}}
-        if q.spend:
-            totals["cost"] = _round(sum(costs.values()))
-        return {"date_from": start.isoformat(), "date_to": end.isoformat(), "models": models,
-                "lookback_days": q.lookback_days, "channels": out, "totals": totals}
+        totals = TotalCredit(
+            conversions=conversions, revenue=_round(revenue),
+            models={m: Credit(conversions=_round(sum(d["credit"][2 * i] for _, d in listed)),
+                              revenue=_round(sum(d["credit"][2 * i + 1] for _, d in listed)))
+                    for i, m in enumerate(models)},
+            cost=_round(sum(costs.values())) if q.spend else None)
+        response = AttributionResponse(date_from=start.isoformat(), date_to=end.isoformat(), models=models,
+                                       lookback_days=q.lookback_days,
+                                       channels=[self._channel(name, data, models) for name, data in listed],
+                                       totals=totals)
+        return response.from_data(Provenance(
+            channel_properties=tuple(t.channel for t in q.touches if t.channel is not None),
+            fixed_channels=frozenset(t.name or t.event for t in q.touches if t.channel is None)))
 
     def _top(self, channels: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
         """The `limit` channels with the most credited conversions (first model), the rest as $other."""
@@ -165,36 +236,19 @@ class AttributionRunner(QueryRunner):
             kept.append((OTHER_CHANNEL, merged))
         return kept
 
-    def _channel(self, name: str, data: dict[str, Any], models: list[str]) -> dict[str, Any]:
-        credited: dict[str, Any] = {}
+    def _channel(self, name: str, data: dict[str, Any], models: list[str]) -> ChannelCredit:
+        credited: dict[str, CreditAndCost | Credit] = {}
         cost: float | None = data["cost"] if self.query.spend else None
         for i, m in enumerate(models):
             count, money = data["credit"][2 * i], data["credit"][2 * i + 1]
-            entry: dict[str, Any] = {"conversions": _round(count), "revenue": _round(money)}
-            if cost is not None:
-                entry["cac"] = _round(cost / count) if count > 1e-12 else None
-                entry["roi"] = _round((money - cost) / cost) if cost > 0 else None
-            credited[m] = entry
-        out: dict[str, Any] = {"channel": name, "conversions_touched": data["touched"], "models": credited}
-        if self.query.spend:
-            out["cost"] = _round(cost or 0.0)
-        return out
-
-    @classmethod
-    def table(cls, result: dict[str, Any]) -> Table:
-        models = result["models"]
-        spend = "cost" in result["totals"]
-        columns = ["channel", "conversions_touched", *(["cost"] if spend else [])]
-        for m in models:
-            columns += [f"{m}_conversions", f"{m}_revenue", *([f"{m}_cac", f"{m}_roi"] if spend else [])]
-        rows = []
-        for c in result["channels"]:
-            row = [c["channel"], c["conversions_touched"], *([c["cost"]] if spend else [])]
-            for m in models:
-                e = c["models"][m]
-                row += [e["conversions"], e["revenue"], *([e["cac"], e["roi"]] if spend else [])]
-            rows.append(row)
-        return columns, rows
+            if cost is None:
+                credited[m] = Credit(conversions=_round(count), revenue=_round(money))
+            else:
+                credited[m] = CreditAndCost(conversions=_round(count), revenue=_round(money),
+                                            cac=_round(cost / count) if count > 1e-12 else None,
+                                            roi=_round((money - cost) / cost) if cost > 0 else None)
+        return ChannelCredit(channel=name, conversions_touched=data["touched"], models=credited,
+                             cost=_round(cost or 0.0) if self.query.spend else None)
 
     # the SQL ----------------------------------------------------------------------------------
 
@@ -292,16 +346,15 @@ class AttributionRunner(QueryRunner):
                 .when(n.eq(_n(2)), _if(r.eq(_n(1)), _n(pair_first), _n(1.0 - pair_first)))
                 .when(r.eq(_n(1)), _n(first)).when(r.eq(n), _n(last)).else_(middle))
 
-    def _costs(self, start: dt.date, end: dt.date) -> dict[str, float]:
+    def _costs_tree(self, start: dt.date, end: dt.date) -> exp.Expr:
         c = exp.column
         day = exp.DataType.build("DATE")
-        tree = (exp.select(c("channel").as_("out_channel"), exp.Sum(this=c("cost")).as_("out_cost"))
+        return (exp.select(c("channel").as_("out_channel"), exp.Sum(this=c("cost")).as_("out_cost"))
                 .from_("spend")
                 .where(exp.and_(c("project_id").eq(_n(self.ctx.project_id)),
                                 exp.GTE(this=c("date"), expression=exp.cast(_s(start.isoformat()), day)),
                                 exp.LTE(this=c("date"), expression=exp.cast(_s(end.isoformat()), day))))
                 .group_by("channel"))
-        return {str(channel): float(cost or 0) for channel, cost in self.run(tree)}
 
 
 def _round(value: float) -> float:

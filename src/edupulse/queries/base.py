@@ -1,88 +1,63 @@
-"""The query runner: a pydantic query model (`kind` picks the runner) compiled to SQL trees and run on the
-project's event store. Runners register by kind; the base owns parsing, the guard rails (time limit,
-cancellation, row limits, clear errors for queries too large to run), the result cache and the response
-frame."""
+"""The runner contract of every analysis kind: a pydantic query model `Q` and a response model `R`;
+`to_queries()` compiles the query to sqlglot trees (pure: no store, the same trees every time) and
+`calculate()` runs them and shapes the rows into `R`.
+
+Running a statement goes through an `Executor`: it renders the tree for the store's dialect, applies the time
+limit, cancellation and row limits, and turns the engines' ways of saying "too large" or "interrupted" into
+the query errors a caller can act on. The query service (service.py) makes the executor, the context and
+the runner; runners never see the metadata or the cache."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import hashlib
-import io
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
-from zoneinfo import ZoneInfo
+from typing import Any, ClassVar, Generic, TypeVar
 
-import orjson
-from pydantic import ValidationError
 from sqlglot import exp
 
 from edupulse.conf import QuerySettings
-from edupulse.meta.db import MetadataStore, ProjectInfo
 from edupulse.queries.common import Model
-from edupulse.queries.compile import Context, SegmentResolver, _no_segments, resolve_persons
-from edupulse.queries.dialect import DIALECTS
+from edupulse.queries.compile import Context, resolve_persons
+from edupulse.queries.dialect import Dialect
+from edupulse.queries.errors import QueryCancelled, QueryTimeout, QueryTooLarge
+from edupulse.queries.results import Result
 from edupulse.store.base import EventStore, QueryControl, QueryInterrupted
 
-Table = tuple[list[str], list[list[Any]]]
+Q = TypeVar("Q", bound=Model)
+R = TypeVar("R", bound=Result)
+Rows = list[tuple[Any, ...]]
 
 
-# name -> the metric's current definition (queries.metrics.MetricRef), or None when there is no such metric
-MetricLookup = Callable[[str], Any]
+def render(tree: exp.Expr, dialect: Dialect) -> str:
+    """The SQL text of a tree for an engine: the merge overrides joined where the person is read, and every
+    LIMIT with an OFFSET where the engine needs one (see dialect.py)."""
+    tree = resolve_persons(tree, dialect)
+    if dialect.limit_needs_offset:
+        for select in tree.find_all(exp.Select):
+            if select.args.get("limit") is not None and select.args.get("offset") is None:
+                select.offset(0, copy=False)
+    return tree.sql(dialect.name)
 
 
-class QueryError(ValueError):
-    """The query cannot run as written; the message says what to change (and where)."""
+class Executor:
+    """Runs the statements of one query on the store, under its time limit and row limits; keeps the SQL
+    that ran (the response shows it)."""
 
-    status = 400
-
-
-class QueryTimeout(QueryError):
-    status = 504
-
-
-class QueryCancelled(QueryError):
-    status = 499
-
-
-class QueryTooLarge(QueryError):
-    status = 413
-
-
-class QueryRunner:
-    """Compiles one query model to trees and shapes their rows into the JSON result."""
-
-    kind: ClassVar[str]
-    model: ClassVar[type[Model]]
-
-    def __init__(self, query: Any, ctx: Context, store: EventStore, now: dt.datetime,
-                 control: QueryControl | None = None, limits: QuerySettings | None = None) -> None:
-        self.query = query
-        self.ctx = ctx
+    def __init__(self, store: EventStore, dialect: Dialect, control: QueryControl | None = None,
+                 limits: QuerySettings | None = None) -> None:
         self.store = store
-        self.now = now
-        self.control = control
+        self.dialect = dialect
         self.limits = limits or QuerySettings()
+        self.control = control or QueryControl(self.limits.timeout_seconds)
         self.statements: list[str] = []
         self.columns: list[str] = []  # column names of the last statement run
 
-    def run(self, tree: exp.Expr, max_rows: int | None = None) -> list[tuple[Any, ...]]:
+    def run(self, tree: exp.Expr, max_rows: int | None = None) -> Rows:
         """Run one statement; more than `max_rows` rows (default: the result row limit) is an error."""
-        tree = resolve_persons(tree, self.ctx.dialect)
-        if self.ctx.dialect.limit_needs_offset:
-            for select in tree.find_all(exp.Select):
-                if select.args.get("limit") is not None and select.args.get("offset") is None:
-                    select.offset(0, copy=False)
-        sql = tree.sql(self.ctx.dialect.name)
+        sql = render(tree, self.dialect)
         self.statements.append(sql)
         limit = max_rows or self.limits.max_result_rows
         try:
             answer = self.store.query(sql, control=self.control, max_rows=limit)
-            rows, self.columns = answer.rows, answer.columns
         except QueryInterrupted as exc:
             if exc.reason == "timeout":
                 raise QueryTimeout(f"the query ran past its time limit of {self.limits.timeout_seconds:g} s: "
@@ -96,170 +71,40 @@ class QueryRunner:
                 raise QueryTooLarge("the query needs more memory than this server allows: narrow the date "
                                     "range, add filters or lower the breakdown limit") from None
             raise
-        if len(rows) > limit:
+        self.columns = answer.columns
+        if len(answer.rows) > limit:
             raise QueryTooLarge(f"the result has more than {limit} rows: narrow the query (filters, a shorter "
                                 "range, a lower limit)")
-        return rows
+        return answer.rows
 
-    def calculate(self) -> dict[str, Any]:
+
+class QueryRunner(Generic[Q, R]):
+    """Compiles one query model to trees (`to_queries`) and shapes their rows into its response (`calculate`)."""
+
+    kind: ClassVar[str]
+    query_model: ClassVar[type[Model]]
+    response_model: ClassVar[type[Result]]
+
+    def __init__(self, query: Q, ctx: Context, executor: Executor | None = None) -> None:
+        self.query = query
+        self.ctx = ctx
+        self.now = ctx.now or dt.datetime.now(dt.UTC)
+        self.executor = executor
+
+    def to_queries(self) -> dict[str, exp.Expr]:
+        """The statements `calculate` runs, by name, as trees. Statements built from the rows of earlier ones
+        (a person's timeline once the person is found, equal-width buckets once the range of values is known)
+        are not among them."""
         raise NotImplementedError
 
-    @classmethod
-    def table(cls, result: dict[str, Any]) -> Table:
-        """The result as one table (column names, rows), for CSV export."""
+    def calculate(self) -> R:
         raise NotImplementedError
 
+    def run(self, tree: exp.Expr, max_rows: int | None = None) -> Rows:
+        if self.executor is None:
+            raise RuntimeError(f"{self.kind}: this runner was made to compile, not to run")
+        return self.executor.run(tree, max_rows)
 
-RUNNERS: dict[str, type[QueryRunner]] = {}
-
-# Set by the segments model: how to look up a project's saved segments.
-SegmentLookup = Callable[[MetadataStore, ProjectInfo], SegmentResolver]
-SEGMENT_LOOKUP: list[SegmentLookup] = []
-
-# Set by models whose results depend on metadata (saved segments): a value that changes whenever that
-# metadata changes, made part of the result cache key so that editing a segment never serves a stale result.
-CacheStamp = Callable[[MetadataStore, ProjectInfo], Any]
-CACHE_STAMPS: list[CacheStamp] = []
-
-
-def register(cls: type[QueryRunner]) -> type[QueryRunner]:
-    RUNNERS[cls.kind] = cls
-    return cls
-
-
-def parse_query(data: Any) -> Any:
-    """The query model of a JSON object; QueryError names each problem and where it is."""
-    if not isinstance(data, dict):
-        raise QueryError("a query is a JSON object with a \"kind\"")
-    kind = data.get("kind")
-    runner = RUNNERS.get(kind) if isinstance(kind, str) else None
-    if runner is None:
-        raise QueryError(f"kind {kind!r} is not an analysis model; use one of {', '.join(sorted(RUNNERS))}")
-    try:
-        return runner.model.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "query"
-            problems.append(f"{where}: {error['msg']}")
-        raise QueryError("; ".join(problems)) from None
-
-
-class ResultCache:
-    """Recent results by query, project, day and data version: new data changes the version, so a cached
-    result is never older than the data. Bounded, least recently used out first; thread-safe."""
-
-    def __init__(self, entries: int = 256) -> None:
-        self.entries = entries
-        self._items: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        with self._lock:
-            found = self._items.get(key)
-            if found is None:
-                self.misses += 1
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
-            return found
-
-    def put(self, key: str, value: dict[str, Any]) -> None:
-        if self.entries <= 0:
-            return
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.entries:
-                self._items.popitem(last=False)
-
-
-@dataclass
-class QueryEnv:
-    """Where a query runs: the store, the metadata (group types, segments), the cache and the limits."""
-
-    store: EventStore
-    meta: MetadataStore | None = None
-    cache: ResultCache | None = None
-    limits: QuerySettings = field(default_factory=QuerySettings)
-
-
-def context(env: QueryEnv, project: ProjectInfo, person_scope: exp.Expr | None = None) -> Context:
-    groups = env.meta.group_types(project.id) if env.meta is not None else {}
-    segments = SEGMENT_LOOKUP[0](env.meta, project) if SEGMENT_LOOKUP and env.meta is not None else _no_segments
-    return Context(project_id=project.id, timezone=ZoneInfo(project.timezone), typed=dict(env.store.typed_properties()),
-                   dialect=DIALECTS[env.store.dialect], groups=groups, segments=segments, person_scope=person_scope)
-
-
-def run_query(
-    store: EventStore | QueryEnv, project: ProjectInfo, data: Any, now: dt.datetime | None = None,
-    control: QueryControl | None = None, *, person_scope: exp.Expr | None = None,
-    metrics: MetricLookup | None = None,
-) -> dict[str, Any]:
-    """Parse, compile and run one query for one project; the response carries the SQL that ran.
-
-    Series that name a catalogue metric (`{"metric": "attendance_rate"}`) are resolved by `metrics` or the
-    environment's metadata (edupulse.queries.metrics); `person_scope` restricts every read of events to some
-    persons (edupulse.auth.scope)."""
-    env = store if isinstance(store, QueryEnv) else QueryEnv(store)
-    from edupulse.queries.metrics import references_metrics, run_with_metrics
-
-    if references_metrics(data):
-        if metrics is None and env.meta is not None:
-            metrics = env.meta.metrics.lookup(project.id)
-        return run_with_metrics(env, project, data, metrics, now=now, control=control, person_scope=person_scope)
-    query = parse_query(data)
-    started = time.perf_counter()
-    now = now or dt.datetime.now(dt.UTC)
-    ctx = context(env, project, person_scope)
-    ctx.now = now
-    key = None
-    if env.cache is not None:
-        today = now.astimezone(ctx.timezone).date().isoformat()
-        stamps = [stamp(env.meta, project) for stamp in CACHE_STAMPS] if env.meta is not None else []
-        scope = person_scope.sql(ctx.dialect.name) if person_scope is not None else None  # advisors' own results
-        material = orjson.dumps([project.id, project.timezone, today, env.store.dialect, env.store.data_version(),
-                                 stamps, query.model_dump(mode="json", by_alias=True), scope],
-                                option=orjson.OPT_SORT_KEYS)
-        key = hashlib.sha256(material).hexdigest()
-        cached = env.cache.get(key)
-        if cached is not None:
-            return {**cached, "cached": True,
-                    "timings": {"seconds": round(time.perf_counter() - started, 4)}}
-    control = control or QueryControl(env.limits.timeout_seconds)
-    runner = RUNNERS[query.kind](query, ctx, env.store, now, control, env.limits)
-    try:
-        control.remaining()
-        result = runner.calculate()
-    except QueryInterrupted as exc:
-        raise (QueryTimeout("the query ran past its time limit") if exc.reason == "timeout"
-               else QueryCancelled("the query was cancelled")) from None
-    except QueryError:
-        raise
-    except ValueError as exc:
-        raise QueryError(str(exc)) from None
-    response = {"kind": query.kind, "timezone": project.timezone, **result, "sql": runner.statements}
-    if env.cache is not None and key is not None:
-        env.cache.put(key, response)
-    return {**response, "cached": False, "timings": {"seconds": round(time.perf_counter() - started, 4)}}
-
-
-def result_table(result: dict[str, Any]) -> Table:
-    """A result (from run_query) as a table of its model."""
-    runner = RUNNERS.get(str(result.get("kind")))
-    if runner is None:
-        raise QueryError(f"no table form for kind {result.get('kind')!r}")
-    return runner.table(result)
-
-
-def to_csv(result: dict[str, Any]) -> str:
-    """A result as CSV text: a header row, then one row per line of the result's table."""
-    columns, rows = result_table(result)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
-    return out.getvalue()
+    @property
+    def columns(self) -> list[str]:
+        return self.executor.columns if self.executor is not None else []

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from edupulse.queries.errors import QueryError
+
 EVENTS = "e"  # alias of events_resolved in every query
 PERSONS = "p"  # alias of persons
 
@@ -84,7 +86,7 @@ class DateRange(Model):
         today = (now or dt.datetime.now(dt.UTC)).astimezone(tz).date()
         start, end = resolve_date(self.date_from, today), resolve_date(self.date_to, today)
         if start > end:
-            raise ValueError(f"date_from {start} is after date_to {end}")
+            raise QueryError(f"date_from {start} is after date_to {end}")
         return start, end
 
 

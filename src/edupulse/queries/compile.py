@@ -27,6 +27,7 @@ from edupulse.queries.common import (
     _is_number,
 )
 from edupulse.queries.dialect import DUCKDB, Dialect, local_us, truncate_us
+from edupulse.queries.errors import QueryError
 from edupulse.store.schema import PropertyType, property_column
 
 EVENTS = "e"  # alias of events_resolved in every query
@@ -49,7 +50,7 @@ def literal(value: Scalar) -> exp.Expr:
 
 
 def _no_segments(name: str | int, ctx: Context) -> exp.Query:
-    raise ValueError(f"segment {name!r}: segments cannot be used here")
+    raise QueryError(f"segment {name!r}: segments cannot be used here")
 
 
 @dataclass
@@ -64,7 +65,7 @@ class Context:
     groups: dict[str, int] = field(default_factory=dict)
     segments: SegmentResolver = _no_segments
     # Access control: a condition on `e.resolved_person_id` that `scan` adds to every read of events, so
-    # callers restricted to some persons (advisors) see only them (edupulse.auth.scope).
+    # callers restricted to some persons (advisors) see only them (edupulse.queries.scope).
     person_scope: exp.Expr | None = None
     now: dt.datetime | None = None  # the query's "now", for relative windows of segments
 
@@ -117,14 +118,14 @@ class Context:
         slot = self.groups.get(name)
         if slot is None:
             known = ", ".join(["person", *sorted(self.groups)])
-            raise ValueError(f"unit {name!r} is not a group type of this project; use one of {known}")
+            raise QueryError(f"unit {name!r} is not a group type of this project; use one of {known}")
         return exp.column(f"group_{slot}", table)
 
     def _slot(self, group_type: str) -> int:
         slot = self.groups.get(group_type)
         if slot is None:
             known = ", ".join(sorted(self.groups)) or "none yet"
-            raise ValueError(f"group type {group_type!r} is not known in this project (known: {known})")
+            raise QueryError(f"group type {group_type!r} is not known in this project (known: {known})")
         return slot
 
     # filters ---------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from sqlglot import exp
 
-from edupulse.queries.base import QueryRunner, Table, register
+from edupulse.queries.base import QueryRunner
 from edupulse.queries.common import (
     PERSON,
     Breakdown,
@@ -36,6 +36,7 @@ from edupulse.queries.pieces import (
     number,
     with_top,
 )
+from edupulse.queries.results import BreakdownValues, Number, Part, Provenance, Result, Table, label
 
 MAX_BUCKETS = 60
 # 1, 2, 3-4, 5-9, 10-19, 20-49, 50-99, 100-199, ...: readable edges for counts of events or days
@@ -113,34 +114,82 @@ class DistributionQuery(Model):
         return self
 
 
-@register
-class DistributionRunner(QueryRunner):
+class Bucket(Part):
+    label: str
+    low: Number | None  # None: no lower end
+    high: Number | None
+
+
+class DistributionSeries(Part):
+    breakdown: BreakdownValues
+    counts: list[int]
+    shares: list[Number]
+    persons: int
+    min: Number | None
+    max: Number | None
+    mean: Number | None
+    median: Number | None
+    p90: Number | None
+
+
+class DistributionResponse(Result):
+    date_from: str
+    date_to: str
+    measure: str
+    unit: str
+    buckets: list[Bucket]
+    series: list[DistributionSeries]
+
+    def to_table(self) -> Table:
+        columns = ["breakdown", "bucket", "count", "share"]
+        rows: list[list[Any]] = []
+        for series in self.series:
+            name = label(series.breakdown)
+            for bucket, count, share in zip(self.buckets, series.counts, series.shares, strict=True):
+                rows.append([name, bucket.label, count, share])
+        return columns, rows
+
+
+class DistributionRunner(QueryRunner[DistributionQuery, DistributionResponse]):
     kind = "distribution"
-    model = DistributionQuery
-    query: DistributionQuery
+    query_model = DistributionQuery
+    response_model = DistributionResponse
 
-    @classmethod
-    def table(cls, result: dict[str, Any]) -> Table:
-        return distribution_table(result)
+    def _bounds(self) -> tuple[dt.date, dt.date, dt.datetime, dt.datetime]:
+        tz = self.ctx.timezone
+        start, end = self.query.date_range.days(tz, self.now)
+        return start, end, local_midnight(start, tz), local_midnight(end + dt.timedelta(days=1), tz)
 
-    def calculate(self) -> dict[str, Any]:
-        q, ctx = self.query, self.ctx
-        start, end = q.date_range.days(ctx.timezone, self.now)
-        low, high = local_midnight(start, ctx.timezone), local_midnight(end + dt.timedelta(days=1), ctx.timezone)
+    def _edges_known(self) -> bool:
+        q = self.query
+        return q.buckets is not None or (q.bucket_mode is BucketMode.auto and q.measure is not Measure.sum)
+
+    def to_queries(self) -> dict[str, exp.Expr]:
+        """Edges known before the data: the summary and the histogram in one statement; otherwise the summary
+        first (its range of values gives the equal-width edges of the histogram, a second statement)."""
+        _, _, low, high = self._bounds()
+        width = len(key_names(self.query.breakdown))
+        if self._edges_known():
+            return {"histogram": _together(self._values(low, high), width, self._edges(0, 0), self.ctx)}
+        return {"summary": _summary(self._values(low, high), width, self.ctx)}
+
+    def calculate(self) -> DistributionResponse:
+        q = self.query
+        start, end, low, high = self._bounds()
         width = len(key_names(q.breakdown))
         counts: dict[tuple[Any, ...], list[int]] = {}
-        if q.buckets is not None or (q.bucket_mode is BucketMode.auto and q.measure is not Measure.sum):
-            # edges known before the data: the summary and the histogram in one statement
+        statements = self.to_queries()
+        if self._edges_known():
             edges = self._edges(0, 0)
             summary = []
-            for row in self.run(_together(self._values(low, high), width, edges, ctx)):
+            for row in self.run(statements["histogram"]):
                 keys, bucket, whole = tuple(row[:width]), row[width], row[width + 1]
                 if whole:
                     summary.append((*keys, *row[width + 2:]))
                 else:
                     counts.setdefault(keys, [0] * (len(edges) + 1))[int(bucket)] = int(row[width + 2])
-        else:  # equal widths from the smallest to the largest value: first those, then the histogram
-            summary = self.run(_summary(self._values(low, high), width, ctx))
+        else:
+            summary = self.run(statements["summary"])
             low_value = min((row[width + 2] for row in summary if row[width + 2] is not None), default=0)
             high_value = max((row[width + 3] for row in summary if row[width + 3] is not None), default=0)
             edges = self._edges(float(low_value), float(high_value))
@@ -156,23 +205,23 @@ class DistributionRunner(QueryRunner):
             if not persons:  # no GROUP BY: one row even when nobody did it
                 continue
             found = counts.get(keys, [0] * (len(edges) + 1))[0 if keep_below else 1:stop]
-            series.append({
-                "breakdown": [breakdown_value(k) for k in keys] if q.breakdown else None,
-                "counts": found, "shares": [round(n / persons, 6) if persons else 0 for n in found],
-                "persons": persons, "min": number(row[width + 2]), "max": number(row[width + 3]),
-                "mean": number(row[width + 1]), "median": number(row[width + 4]), "p90": number(row[width + 5]),
-            })
+            series.append(DistributionSeries(
+                breakdown=[breakdown_value(k) for k in keys] if q.breakdown else None,
+                counts=found, shares=[round(n / persons, 6) if persons else 0 for n in found],
+                persons=persons, min=number(row[width + 2]), max=number(row[width + 3]),
+                mean=number(row[width + 1]), median=number(row[width + 4]), p90=number(row[width + 5])))
         equal = q.buckets is None and (q.bucket_mode is BucketMode.equal or q.measure is Measure.sum)
         # equal-width edges stop at the largest value, so the last bucket has the same width as the others
         cap = edges[-1] + (edges[1] - edges[0] if len(edges) > 1 else 1.0) if equal else math.inf
         bounds = [(-math.inf, edges[0]), *zip(edges, [*edges[1:], cap], strict=True)]
         bounds = bounds[0 if keep_below else 1:stop]
         integral = q.measure is not Measure.sum and all(float(e).is_integer() for e in edges)
-        return {"date_from": start.isoformat(), "date_to": end.isoformat(), "measure": q.measure.value,
-                "unit": q.unit,
-                "buckets": [{"label": _label(a, b, integral), "low": number(a) if math.isfinite(a) else None,
-                             "high": number(b) if math.isfinite(b) else None} for a, b in bounds],
-                "series": series}
+        response = DistributionResponse(
+            date_from=start.isoformat(), date_to=end.isoformat(), measure=q.measure.value, unit=q.unit,
+            buckets=[Bucket(label=_label(a, b, integral), low=number(a) if math.isfinite(a) else None,
+                            high=number(b) if math.isfinite(b) else None) for a, b in bounds],
+            series=series)
+        return response.from_data(Provenance(breakdown=tuple(q.breakdown.properties) if q.breakdown else ()))
 
     def _edges(self, smallest: float, largest: float) -> list[float]:
         q = self.query
@@ -317,14 +366,3 @@ def _label(low: float, high: float, integral: bool) -> str:
     if integral:
         return text(low) if high - low == 1 else f"{text(low)}-{text(high - 1)}"
     return f"{text(low)} to < {text(high)}"
-
-
-def distribution_table(result: dict[str, Any]) -> Table:
-    columns = ["breakdown", "bucket", "count", "share"]
-    rows = []
-    for series in result["series"]:
-        name = " / ".join("" if v is None else str(v) for v in series["breakdown"] or [])
-        for bucket, count, share in zip(result["buckets"], series["counts"], series["shares"], strict=True):
-            rows.append([name, bucket["label"], count, share])
-    return columns, rows
-

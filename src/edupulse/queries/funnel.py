@@ -15,8 +15,9 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
+from sqlglot import exp
 
-from edupulse.queries.base import QueryRunner, register
+from edupulse.queries.base import QueryRunner
 from edupulse.queries.common import (
     PERSON,
     Breakdown,
@@ -30,7 +31,9 @@ from edupulse.queries.common import (
     previous_days,
 )
 from edupulse.queries.dialect import DAY_US, HOUR_US, MINUTE_US, wall_clock
+from edupulse.queries.errors import QueryError
 from edupulse.queries.funnel_sql import NONE, FunnelPlan
+from edupulse.queries.results import BreakdownValues, Part, Provenance, Result, Table, absent_when_none, label
 
 MAX_STEPS = 20
 MAX_WINDOW_DAYS = 3650
@@ -127,105 +130,172 @@ class FunnelQuery(Model):
 TIME_STATS = ("average", "median", "p25", "p75", "p90")
 
 
-@register
-class FunnelRunner(QueryRunner):
-    kind = "funnel"
-    model = FunnelQuery
-    query: FunnelQuery
+# the response -------------------------------------------------------------------------------------
 
-    def calculate(self) -> dict[str, Any]:
+
+class TimeToConvert(Part):
+    """Seconds from the previous step (percentiles interpolated linearly)."""
+
+    average_seconds: float | None
+    median_seconds: float | None
+    p25_seconds: float | None
+    p75_seconds: float | None
+    p90_seconds: float | None
+
+
+class FunnelStep(Part):
+    index: int
+    event: str
+    name: str  # the query's own label of the step: never masked
+    count: int
+    conversion_rate: float
+    step_conversion_rate: float
+    dropped: int
+    time_to_convert: TimeToConvert | None
+
+
+class FunnelBreakdown(Part):
+    breakdown: BreakdownValues
+    steps: list[FunnelStep]
+
+
+class FunnelTrend(Part):
+    granularity: str
+    buckets: list[str]
+    entered: list[int]
+    converted: list[int]
+    conversion_rate: list[float]
+    steps: int
+
+
+class FunnelPeriod(Part):
+    date_from: str
+    date_to: str
+    results: list[FunnelBreakdown]
+
+
+class FunnelResponse(Result):
+    date_from: str
+    date_to: str
+    order: str
+    window_seconds: int
+    unit: str
+    results: list[FunnelBreakdown]
+    trend: FunnelTrend | None = absent_when_none()
+    previous: FunnelPeriod | None = absent_when_none()
+
+    def to_table(self) -> Table:
+        columns = ["breakdown", "step", "event", "count", "conversion_rate", "step_conversion_rate",
+                   "average_seconds", "median_seconds"]
+        rows: list[list[Any]] = []
+        for entry in self.results:
+            for step in entry.steps:
+                times = step.time_to_convert
+                rows.append([label(entry.breakdown), step.index, step.event, step.count, step.conversion_rate,
+                             step.step_conversion_rate, times.average_seconds if times else None,
+                             times.median_seconds if times else None])
+        return columns, rows
+
+
+# the runner -----------------------------------------------------------------------------------------
+
+
+class FunnelRunner(QueryRunner[FunnelQuery, FunnelResponse]):
+    kind = "funnel"
+    query_model = FunnelQuery
+    response_model = FunnelResponse
+
+    def _range(self) -> tuple[dt.date, dt.date]:
         q = self.query
-        tz = self.ctx.timezone
-        start, end = q.date_range.days(tz, self.now)
+        start, end = q.date_range.days(self.ctx.timezone, self.now)
         self.ctx.unit(q.unit)  # a clear error for an unknown unit before any SQL
-        result: dict[str, Any] = {
-            "date_from": start.isoformat(), "date_to": end.isoformat(), "order": q.order.value,
-            "window_seconds": q.window.microseconds() // 1_000_000, "unit": q.unit,
-            "results": self._period(start, end),
-        }
         if q.trend is not None:
             limit = {Granularity.minute: 2, Granularity.hour: 62}.get(q.trend)
             if limit is not None and (end - start).days > limit:
-                raise ValueError(f"trend {q.trend.value} covers at most {limit} days; choose a coarser one")
-            result["trend"] = self._trend(start, end, q.trend)
+                raise QueryError(f"trend {q.trend.value} covers at most {limit} days; choose a coarser one")
+        return start, end
+
+    def to_queries(self) -> dict[str, exp.Expr]:
+        q = self.query
+        start, end = self._range()
+        out: dict[str, exp.Expr] = {"steps": self._plan(start, end).steps_tree()}
+        if q.trend is not None:
+            out["trend"] = self._plan(start, end).trend_tree(q.trend)
+        if q.compare_previous:
+            out["previous steps"] = self._plan(*previous_days(start, end)).steps_tree()
+        return out
+
+    def calculate(self) -> FunnelResponse:
+        q = self.query
+        start, end = self._range()
+        statements = self.to_queries()
+        results = self._results(self.run(statements["steps"]))
+        trend = None
+        if q.trend is not None:
+            trend = self._trend(self.run(statements["trend"]), start, end, q.trend)
+        previous = None
         if q.compare_previous:
             previous_start, previous_end = previous_days(start, end)
-            result["previous"] = {"date_from": previous_start.isoformat(), "date_to": previous_end.isoformat(),
-                                  "results": self._period(previous_start, previous_end)}
-        return result
+            previous = FunnelPeriod(date_from=previous_start.isoformat(), date_to=previous_end.isoformat(),
+                                    results=self._results(self.run(statements["previous steps"])))
+        response = FunnelResponse(
+            date_from=start.isoformat(), date_to=end.isoformat(), order=q.order.value,
+            window_seconds=q.window.microseconds() // 1_000_000, unit=q.unit,
+            results=results, trend=trend, previous=previous)
+        return response.from_data(Provenance(breakdown=tuple(q.breakdown.properties) if q.breakdown else ()))
 
     def _plan(self, start: dt.date, end: dt.date) -> FunnelPlan:
         tz = self.ctx.timezone
         return FunnelPlan(self.ctx, self.query, local_midnight(start, tz),
                           local_midnight(end + dt.timedelta(days=1), tz))
 
-    def _period(self, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+    def _results(self, rows: list[tuple[Any, ...]]) -> list[FunnelBreakdown]:
         q = self.query
         n = len(q.steps)
-        plan = self._plan(start, end)
-        rows = self.run(plan.steps_tree())
         width = len(q.breakdown.properties) if q.breakdown else 0
         stats = len(TIME_STATS)
-        out: list[dict[str, Any]] = []
+        out: list[FunnelBreakdown] = []
         for row in rows:
             keys = row[:width]
             counts = [int(c or 0) for c in row[width:width + n]]
             times = row[width + n:]
             steps = []
             for k, step in enumerate(q.steps):
-                entry: dict[str, Any] = {
-                    "index": k + 1, "event": step.event, "name": step.name or step.event, "count": counts[k],
-                    "conversion_rate": _rate(counts[k], counts[0]),
-                    "step_conversion_rate": _rate(counts[k], counts[k - 1] if k else counts[0]),
-                    "dropped": (counts[k - 1] - counts[k]) if k else 0,
-                    "time_to_convert": None,
-                }
-                if k and q.order is not Order.any:
+                to_convert = None
+                if k and q.order is not Order.any and counts[k]:
                     values = times[(k - 1) * stats:k * stats]
-                    entry["time_to_convert"] = ({f"{name}_seconds": _seconds(v) for name, v in
-                                                 zip(TIME_STATS, values, strict=True)} if counts[k] else None)
-                steps.append(entry)
-            out.append({"breakdown": [None if v == NONE else v for v in keys] if q.breakdown else None,
-                        "steps": steps})
+                    to_convert = TimeToConvert(**{f"{name}_seconds": _seconds(v) for name, v in
+                                                  zip(TIME_STATS, values, strict=True)})
+                steps.append(FunnelStep(
+                    index=k + 1, event=step.event, name=step.name or step.event, count=counts[k],
+                    conversion_rate=_rate(counts[k], counts[0]),
+                    step_conversion_rate=_rate(counts[k], counts[k - 1] if k else counts[0]),
+                    dropped=(counts[k - 1] - counts[k]) if k else 0, time_to_convert=to_convert))
+            out.append(FunnelBreakdown(breakdown=[None if v == NONE else v for v in keys] if q.breakdown else None,
+                                       steps=steps))
         if not out and not q.breakdown:
-            out.append({"breakdown": None, "steps": [
-                {"index": k + 1, "event": s.event, "name": s.name or s.event, "count": 0, "conversion_rate": 0.0,
-                 "step_conversion_rate": 0.0, "dropped": 0, "time_to_convert": None}
-                for k, s in enumerate(q.steps)]})
-        out.sort(key=lambda r: (r["breakdown"] == [OTHER_LABEL] * width if width else False,
-                                -r["steps"][0]["count"], _sort_key(r["breakdown"])))
+            out.append(FunnelBreakdown(breakdown=None, steps=[
+                FunnelStep(index=k + 1, event=s.event, name=s.name or s.event, count=0, conversion_rate=0.0,
+                           step_conversion_rate=0.0, dropped=0, time_to_convert=None)
+                for k, s in enumerate(q.steps)]))
+        out.sort(key=lambda r: (r.breakdown == [OTHER_LABEL] * width if width else False,
+                                -r.steps[0].count, _sort_key(r.breakdown)))
         return out
 
-    def _trend(self, start: dt.date, end: dt.date, granularity: Granularity) -> dict[str, Any]:
-        n = len(self.query.steps)
-        tz = self.ctx.timezone
-        walls = buckets(start, end, granularity, tz)
+    def _trend(self, rows: list[tuple[Any, ...]], start: dt.date, end: dt.date,
+               granularity: Granularity) -> FunnelTrend:
+        walls = buckets(start, end, granularity, self.ctx.timezone)
         index = {w: i for i, w in enumerate(walls)}
         entered, converted = [0] * len(walls), [0] * len(walls)
-        for bucket, first, last in self.run(self._plan(start, end).trend_tree(granularity)):
+        for bucket, first, last in rows:
             position = index.get(wall_clock(bucket))
             if position is not None:
                 entered[position], converted[position] = int(first), int(last)
         labels = [w.strftime("%Y-%m-%dT%H:%M") if granularity in ("minute", "hour") else w.date().isoformat()
                   for w in walls]
-        return {"granularity": granularity.value, "buckets": labels, "entered": entered,
-                "converted": converted, "conversion_rate": [_rate(c, e) for c, e in zip(converted, entered,
-                                                                                       strict=True)],
-                "steps": n}
-
-    @classmethod
-    def table(cls, result: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-        columns = ["breakdown", "step", "event", "count", "conversion_rate", "step_conversion_rate",
-                   "average_seconds", "median_seconds"]
-        rows: list[list[Any]] = []
-        for entry in result["results"]:
-            label = " / ".join("" if v is None else str(v) for v in entry["breakdown"] or [])
-            for step in entry["steps"]:
-                times = step["time_to_convert"] or {}
-                rows.append([label, step["index"], step["event"], step["count"], step["conversion_rate"],
-                             step["step_conversion_rate"], times.get("average_seconds"),
-                             times.get("median_seconds")])
-        return columns, rows
+        return FunnelTrend(granularity=granularity.value, buckets=labels, entered=entered, converted=converted,
+                           conversion_rate=[_rate(c, e) for c, e in zip(converted, entered, strict=True)],
+                           steps=len(self.query.steps))
 
 
 OTHER_LABEL = "$other"

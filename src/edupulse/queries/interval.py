@@ -13,10 +13,11 @@ from typing import Any, Literal
 from pydantic import Field
 from sqlglot import exp
 
-from edupulse.queries.base import QueryRunner, Table, register
+from edupulse.queries.base import QueryRunner
 from edupulse.queries.common import PERSON, Breakdown, DateRange, Filter, Model, UnitName, local_midnight
 from edupulse.queries.dialect import SECOND_US, paren
 from edupulse.queries.pieces import EventStep, breakdown_value, key_columns, key_names, number, with_top
+from edupulse.queries.results import BreakdownValues, Number, Part, Provenance, Result, Table, label
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
 # histogram edges in seconds: readable steps from a minute to two years
@@ -43,27 +44,74 @@ class IntervalQuery(Model):
     unit: UnitName = PERSON
 
 
-@register
-class IntervalRunner(QueryRunner):
-    kind = "interval"
-    model = IntervalQuery
-    query: IntervalQuery
+class Display(Part):
+    """The statistics in words (2h 5m)."""
 
-    @classmethod
-    def table(cls, result: dict[str, Any]) -> Table:
-        columns = ["breakdown", *STATS, *[b["label"] for b in result["buckets"]]]
-        rows = [[" / ".join("" if v is None else str(v) for v in s["breakdown"] or []),
-                 *[s[name] for name in STATS], *s["histogram"]] for s in result["series"]]
+    min: str | None
+    max: str | None
+    mean: str | None
+    p25: str | None
+    median: str | None
+    p75: str | None
+    p90: str | None
+
+
+class IntervalSeries(Part):
+    breakdown: BreakdownValues
+    count: int
+    min: Number | None
+    max: Number | None
+    mean: Number | None
+    p25: Number | None
+    median: Number | None
+    p75: Number | None
+    p90: Number | None
+    display: Display
+    histogram: list[int]
+
+
+class IntervalBucket(Part):
+    label: str
+    low: int
+    high: int | None
+
+
+class IntervalResponse(Result):
+    date_from: str
+    date_to: str
+    unit: str
+    window_days: int
+    mode: str
+    buckets: list[IntervalBucket]
+    series: list[IntervalSeries]
+
+    def to_table(self) -> Table:
+        columns = ["breakdown", *STATS, *[b.label for b in self.buckets]]
+        rows = [[label(s.breakdown), *[getattr(s, name) for name in STATS], *s.histogram] for s in self.series]
         return columns, rows
 
-    def calculate(self) -> dict[str, Any]:
-        q, ctx = self.query, self.ctx
-        start, end = q.date_range.days(ctx.timezone, self.now)
-        low, high = local_midnight(start, ctx.timezone), local_midnight(end + dt.timedelta(days=1), ctx.timezone)
+
+class IntervalRunner(QueryRunner[IntervalQuery, IntervalResponse]):
+    kind = "interval"
+    query_model = IntervalQuery
+    response_model = IntervalResponse
+
+    def _bounds(self) -> tuple[dt.date, dt.date, dt.datetime, dt.datetime]:
+        tz = self.ctx.timezone
+        start, end = self.query.date_range.days(tz, self.now)
+        return start, end, local_midnight(start, tz), local_midnight(end + dt.timedelta(days=1), tz)
+
+    def to_queries(self) -> dict[str, exp.Expr]:
+        _, _, low, high = self._bounds()
+        return {"intervals": self._tree(low, high)}
+
+    def calculate(self) -> IntervalResponse:
+        q = self.query
+        start, end, _, _ = self._bounds()
         width = len(key_names(q.breakdown))
         stats: list[tuple[Any, ...]] = []
         histogram: dict[tuple[Any, ...], list[int]] = {}
-        for row in self.run(self._tree(low, high)):
+        for row in self.run(self.to_queries()["intervals"]):
             keys, bucket, whole = tuple(row[:width]), row[width], row[width + 1]
             if whole:
                 stats.append((*keys, *row[width + 2:]))
@@ -77,13 +125,16 @@ class IntervalRunner(QueryRunner):
                 continue
             keys = tuple(row[:width])
             values = dict(zip(STATS, [int(row[width]), *[number(v) for v in row[width + 1:]]], strict=True))
-            series.append({"breakdown": [breakdown_value(k) for k in keys] if q.breakdown else None, **values,
-                           "display": {name: human(values[name]) for name in STATS[1:]},
-                           "histogram": histogram.get(keys, [0] * len(EDGES))[first:last + 1]})
+            series.append(IntervalSeries(
+                breakdown=[breakdown_value(k) for k in keys] if q.breakdown else None, **values,
+                display=Display(**{name: human(values[name]) for name in STATS[1:]}),
+                histogram=histogram.get(keys, [0] * len(EDGES))[first:last + 1]))
         bounds = list(zip(EDGES, [*EDGES[1:], None], strict=True))[first:last + 1]
-        return {"date_from": start.isoformat(), "date_to": end.isoformat(), "unit": q.unit,
-                "window_days": q.window_days, "mode": q.mode.value,
-                "buckets": [{"label": _label(a, b), "low": a, "high": b} for a, b in bounds], "series": series}
+        response = IntervalResponse(date_from=start.isoformat(), date_to=end.isoformat(), unit=q.unit,
+                                    window_days=q.window_days, mode=q.mode.value,
+                                    buckets=[IntervalBucket(label=_label(a, b), low=a, high=b) for a, b in bounds],
+                                    series=series)
+        return response.from_data(Provenance(breakdown=tuple(q.breakdown.properties) if q.breakdown else ()))
 
     # the SQL ----------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 from sqlglot import exp
 
-from edupulse.queries.base import QueryRunner, Table, register
+from edupulse.queries.base import QueryRunner
 from edupulse.queries.common import (
     PERSON,
     Breakdown,
@@ -24,6 +24,7 @@ from edupulse.queries.common import (
 )
 from edupulse.queries.dialect import DAY_US, local_us, truncate_us, wall_clock
 from edupulse.queries.pieces import EventStep, breakdown_value, key_columns, key_names, number, with_top
+from edupulse.queries.results import BreakdownValues, Number, Part, Provenance, Result, Table, label
 
 CohortPeriod = Literal["day", "week", "month"]  # the granularities a cohort may have
 
@@ -59,57 +60,84 @@ class LtvQuery(Model):
         return values
 
 
-@register
-class LtvRunner(QueryRunner):
-    kind = "ltv"
-    model = LtvQuery
-    query: LtvQuery
+class LtvCohort(Part):
+    cohort: str
+    size: int
+    revenue: list[Number | None]  # None: day N not reached yet
+    per_person: list[Number | None]
 
-    @classmethod
-    def table(cls, result: dict[str, Any]) -> Table:
-        days = result["days"]
-        columns = ["breakdown", "cohort", "size", *[f"revenue_day_{n}" for n in days],
-                   *[f"per_person_day_{n}" for n in days]]
+
+class LtvSeries(Part):
+    breakdown: BreakdownValues
+    size: int
+    revenue: list[Number | None]
+    per_person: list[Number | None]
+    cohorts: list[LtvCohort]
+
+
+class LtvResponse(Result):
+    date_from: str
+    date_to: str
+    cohort: str
+    unit: str
+    days: list[int]
+    series: list[LtvSeries]
+
+    def to_table(self) -> Table:
+        columns = ["breakdown", "cohort", "size", *[f"revenue_day_{n}" for n in self.days],
+                   *[f"per_person_day_{n}" for n in self.days]]
         rows = []
-        for series in result["series"]:
-            name = " / ".join("" if v is None else str(v) for v in series["breakdown"] or [])
-            for cohort in [*series["cohorts"], {**series, "cohort": "all"}]:
-                rows.append([name, cohort["cohort"], cohort["size"], *cohort["revenue"], *cohort["per_person"]])
+        for series in self.series:
+            name = label(series.breakdown)
+            for cohort in [*series.cohorts, LtvCohort(cohort="all", size=series.size, revenue=series.revenue,
+                                                       per_person=series.per_person)]:
+                rows.append([name, cohort.cohort, cohort.size, *cohort.revenue, *cohort.per_person])
         return columns, rows
 
-    def calculate(self) -> dict[str, Any]:
+
+class LtvRunner(QueryRunner[LtvQuery, LtvResponse]):
+    kind = "ltv"
+    query_model = LtvQuery
+    response_model = LtvResponse
+
+    def to_queries(self) -> dict[str, exp.Expr]:
+        start, end = self.query.date_range.days(self.ctx.timezone, self.now)
+        return {"cohorts": self._tree(start, end)}
+
+    def calculate(self) -> LtvResponse:
         q, tz = self.query, self.ctx.timezone
         start, end = q.date_range.days(tz, self.now)
         today = self.now.astimezone(tz).date()
         width = len(key_names(q.breakdown))
-        grouped: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-        for row in self.run(self._tree(start, end)):
+        grouped: dict[tuple[Any, ...], list[LtvCohort]] = {}
+        for row in self.run(self.to_queries()["cohorts"]):
             period = wall_clock(row[0]).date()
             keys = tuple(row[1:1 + width])
             size = int(row[1 + width])
             last_day = min(_period_end(period, q.cohort), end)
             sums = [number(v) or 0 if last_day + dt.timedelta(days=n) <= today else None
                     for n, v in zip(q.days, row[2 + width:], strict=True)]
-            grouped.setdefault(keys, []).append({
-                "cohort": period.isoformat(), "size": size, "revenue": sums,
-                "per_person": [None if s is None else s / size for s in sums]})
+            grouped.setdefault(keys, []).append(LtvCohort(
+                cohort=period.isoformat(), size=size, revenue=sums,
+                per_person=[None if s is None else s / size for s in sums]))
         series = []
-        for keys, cohorts in sorted(grouped.items(), key=lambda kv: (-sum(c["size"] for c in kv[1]),
+        for keys, cohorts in sorted(grouped.items(), key=lambda kv: (-sum(c.size for c in kv[1]),
                                                                      [str(k) for k in kv[0]])):
-            cohorts.sort(key=lambda c: c["cohort"])
-            revenue: list[float | None] = []
-            per_person: list[float | None] = []
+            cohorts.sort(key=lambda c: c.cohort)
+            revenue: list[Number | None] = []
+            per_person: list[Number | None] = []
             for i in range(len(q.days)):  # over the cohorts that have reached day N
-                reached = [c for c in cohorts if c["revenue"][i] is not None]
-                persons = sum(c["size"] for c in reached)
-                total = sum(c["revenue"][i] for c in reached)
+                reached = [c for c in cohorts if c.revenue[i] is not None]
+                persons = sum(c.size for c in reached)
+                total = sum(v for c in reached if (v := c.revenue[i]) is not None)
                 revenue.append(number(total) if reached else None)
                 per_person.append(total / persons if reached else None)
-            series.append({"breakdown": [breakdown_value(k) for k in keys] if q.breakdown else None,
-                           "size": sum(c["size"] for c in cohorts), "revenue": revenue, "per_person": per_person,
-                           "cohorts": cohorts})
-        return {"date_from": start.isoformat(), "date_to": end.isoformat(), "cohort": q.cohort, "unit": q.unit,
-                "days": list(q.days), "series": series}
+            series.append(LtvSeries(breakdown=[breakdown_value(k) for k in keys] if q.breakdown else None,
+                                    size=sum(c.size for c in cohorts), revenue=revenue, per_person=per_person,
+                                    cohorts=cohorts))
+        response = LtvResponse(date_from=start.isoformat(), date_to=end.isoformat(), cohort=q.cohort, unit=q.unit,
+                               days=list(q.days), series=series)
+        return response.from_data(Provenance(breakdown=tuple(q.breakdown.properties) if q.breakdown else ()))
 
     # the SQL ----------------------------------------------------------------------------------------
 

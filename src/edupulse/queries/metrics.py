@@ -4,29 +4,39 @@ per bucket and over the whole range), so a change of definition shows in every r
 
 A metric is a `MetricDefinition`: a numerator term and an optional denominator term, each an event with a
 math (as a trends series) or the ad spend of the project (`{"spend": true}`), times a `scale`.
+
+`expand` is a typed rewrite: the query with metric series becomes a plain trends query plus an `Expansion`
+that folds the plain response back into one series per metric (`Expansion.fold`); nothing here runs SQL.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
+from typing import Any
 
 from pydantic import Field, ValidationError, model_validator
 from sqlglot import exp
 
-from edupulse.meta.db import ProjectInfo
 from edupulse.queries.common import Filter, Granularity, Model, PropertyName
-from edupulse.queries.trends import PROPERTY_MATH, Math
-
-if TYPE_CHECKING:
-    from edupulse.queries.base import QueryEnv
-    from edupulse.store.base import QueryControl
+from edupulse.queries.errors import QueryError
+from edupulse.queries.results import Part
+from edupulse.queries.trends import (
+    PROPERTY_MATH,
+    EventSeries,
+    Math,
+    MetricSeries,
+    MetricValues,
+    SeriesResult,
+    TrendsPeriod,
+    TrendsQuery,
+    TrendsResponse,
+)
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
-SERIES_KEYS = frozenset({"metric", "name", "filters"})
+PLACEHOLDER = "$metric_placeholder"  # the series of a query of spend terms only (it still needs the buckets)
 
 
 class Term(Model):
@@ -71,89 +81,91 @@ class MetricDefinition(Model):
 
 @dataclass(frozen=True)
 class MetricRef:
-    """A metric's current version, as the catalogue hands it to the query runner."""
+    """A metric's current version, as the catalogue hands it to the query service."""
 
     name: str
     version: int
     definition: MetricDefinition
 
 
-def references_metrics(data: Any) -> bool:
-    series = data.get("series") if isinstance(data, dict) else None
-    return isinstance(series, list) and any(isinstance(s, dict) and "metric" in s for s in series)
+MetricLookup = Callable[[str], MetricRef | None]
 
 
-def expanded_query(data: dict[str, Any], lookup: Any) -> dict[str, Any]:
-    """The query with its metric series replaced by the plain series of their definitions (to check a query
-    that names metrics before it is saved); QueryError for a metric that does not exist."""
-    expanded, _ = _expand(data, lookup)
-    return {**data, "series": expanded or [{"event": "$metric_placeholder"}]}
+class MetricUsed(Part):
+    """A metric a result used, listed under `metrics` in the response."""
+
+    version: int
+    title: str
+    unit: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Plan:
-    kind: str  # plain | metric
-    components: list[int | None]  # index in the expanded query per term; None: spend
-    ref: MetricRef | None = None
+    components: tuple[int | None, ...]  # index in the expanded query per term; None: spend
+    ref: MetricRef | None = None  # None: a plain series, kept as it is
     name: str | None = None
 
 
-def run_with_metrics(env: QueryEnv, project: ProjectInfo, data: dict[str, Any], lookup: Any, *,
-                     now: dt.datetime | None, control: QueryControl | None = None,
-                     person_scope: exp.Expr | None = None) -> dict[str, Any]:
-    """Expand metric series into plain ones, run, and fold the components back into one series per metric."""
-    from edupulse.queries.base import QueryError, run_query
+Spend = Callable[[TrendsPeriod], tuple[list[float], float]]  # ad spend per bucket of a period, and in total
 
-    if data.get("kind") != "trends":
-        raise QueryError("metrics by name can be used in trends series")
+
+@dataclass(frozen=True)
+class Expansion:
+    """A trends query whose metric series were replaced by their definitions, and how to fold it back."""
+
+    query: TrendsQuery
+    plans: tuple[_Plan, ...]
+
+    @property
+    def refs(self) -> list[MetricRef]:
+        return [p.ref for p in self.plans if p.ref is not None]
+
+    @property
+    def uses_spend(self) -> bool:
+        return any(None in p.components for p in self.plans)
+
+    def metrics_used(self) -> dict[str, MetricUsed]:
+        return {r.name: MetricUsed(version=r.version, title=r.definition.title, unit=r.definition.unit)
+                for r in self.refs}
+
+    def fold(self, response: TrendsResponse, spend: Spend) -> TrendsResponse:
+        """One series per metric (and breakdown value), plain series renumbered in the query's order."""
+        main = TrendsPeriod(date_from=response.date_from, date_to=response.date_to, buckets=response.buckets,
+                            series=response.series)
+        previous = response.previous
+        return response.model_copy(update={
+            "series": _fold(response.series, self.plans, lambda: spend(main)),
+            "previous": previous.model_copy(update={"series": _fold(previous.series, self.plans,
+                                                                    lambda: spend(previous))})
+            if previous is not None else None})
+
+
+def expand(query: TrendsQuery, lookup: MetricLookup | None) -> Expansion:
+    """The query with every metric series replaced by its terms; QueryError names a series that cannot be."""
     if lookup is None:
         raise QueryError("series name metrics, but this caller has no metric catalogue; send the query to "
                          "POST /api/v1/query")
-    if data.get("formula") is not None:
+    if query.formula is not None:
         raise QueryError("formula: a query with a formula cannot name metrics yet; a ratio metric is a formula "
                          "of its own (numerator / denominator)")
-    expanded, plans = _expand(data, lookup)
-    if not expanded:
-        expanded = [{"event": "$metric_placeholder"}]  # a query of spend terms only still needs the buckets
-    result = run_query(env, project, {**data, "series": expanded}, now, control, person_scope=person_scope)
-    store = env.store
-    tz = ZoneInfo(project.timezone)
-    granularity = Granularity(data.get("granularity", "day"))
-    result["series"] = _fold(result["series"], plans, _spender(store, project, result, granularity, tz))
-    if "previous" in result:
-        previous = result["previous"]
-        previous["series"] = _fold(previous["series"], plans, _spender(store, project, previous, granularity, tz))
-    result["metrics"] = {p.ref.name: {"version": p.ref.version, "title": p.ref.definition.title,
-                                      "unit": p.ref.definition.unit}
-                         for p in plans if p.ref is not None}
-    return result
-
-
-def _expand(data: dict[str, Any], lookup: Any) -> tuple[list[dict[str, Any]], list[_Plan]]:
-    from edupulse.queries.base import QueryError
-
     expanded: list[dict[str, Any]] = []
     plans: list[_Plan] = []
-    for i, series in enumerate(data["series"]):
-        if not (isinstance(series, dict) and "metric" in series):
-            plans.append(_Plan("plain", [len(expanded)]))
-            expanded.append(series)
+    for i, series in enumerate(query.series):
+        if not isinstance(series, MetricSeries):
+            plans.append(_Plan((len(expanded),)))
+            expanded.append(series.model_dump(mode="json", by_alias=True))
             continue
-        extra = sorted(set(series) - SERIES_KEYS)
-        if extra:
-            raise QueryError(f"series.{i}: a metric series takes only metric, name and filters, not "
-                             f"{', '.join(extra)} (the metric's definition fixes them)")
-        name = series["metric"]
-        ref = lookup(name) if isinstance(name, str) else None
+        ref = lookup(series.metric)
         if ref is None:
-            raise QueryError(f"series.{i}.metric: no metric named {name!r} in the catalogue (GET /api/v1/metrics)")
-        if ref.definition.uses_spend and data.get("breakdown"):
-            raise QueryError(f"series.{i}: metric {name!r} uses ad spend, which cannot be broken down by "
+            raise QueryError(f"series.{i}.metric: no metric named {series.metric!r} in the catalogue "
+                             "(GET /api/v1/metrics)")
+        if ref.definition.uses_spend and query.breakdown:
+            raise QueryError(f"series.{i}: metric {series.metric!r} uses ad spend, which cannot be broken down by "
                              "event or person properties; remove the breakdown")
-        if ref.definition.uses_spend and data.get("granularity") in ("minute", "hour"):
-            raise QueryError(f"series.{i}: metric {name!r} uses ad spend, which is kept by day; use day, week "
-                             "or month granularity")
-        filters = series.get("filters") or []
+        if ref.definition.uses_spend and query.granularity in (Granularity.minute, Granularity.hour):
+            raise QueryError(f"series.{i}: metric {series.metric!r} uses ad spend, which is kept by day; use day, "
+                             "week or month granularity")
+        filters = [f.model_dump(mode="json", by_alias=True, exclude_none=True) for f in series.filters]
         components: list[int | None] = []
         for term in (ref.definition.numerator, ref.definition.denominator):
             if term is None:
@@ -163,41 +175,46 @@ def _expand(data: dict[str, Any], lookup: Any) -> tuple[list[dict[str, Any]], li
             else:
                 components.append(len(expanded))
                 expanded.append(term.series(filters))
-        plans.append(_Plan("metric", components, ref, series.get("name")))
-    return expanded, plans
+        plans.append(_Plan(tuple(components), ref, series.name))
+    if not expanded:
+        expanded = [{"event": PLACEHOLDER}]
+    data = {**query.model_dump(mode="json", by_alias=True), "series": expanded}
+    try:
+        plain = TrendsQuery.model_validate(data)
+    except ValidationError as exc:
+        raise QueryError("; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'query'}: {e['msg']}"
+                                   for e in exc.errors())) from None
+    return Expansion(plain, tuple(plans))
 
 
-Spender = Any  # () -> (data per bucket, total)
-
-
-def _fold(entries: list[dict[str, Any]], plans: list[_Plan], spend: Any) -> list[dict[str, Any]]:
-    by_index: dict[int, list[dict[str, Any]]] = defaultdict(list)
+def _fold(entries: list[SeriesResult], plans: tuple[_Plan, ...],
+          spend: Callable[[], tuple[list[float], float]]) -> list[SeriesResult]:
+    by_index: dict[int, list[SeriesResult]] = defaultdict(list)
     for entry in entries:
-        by_index[entry["index"]].append(entry)
-    out: list[dict[str, Any]] = []
+        by_index[entry.index].append(entry)
+    out: list[SeriesResult] = []
     for number, plan in enumerate(plans):
-        if plan.kind == "plain":
+        if plan.ref is None:
             index = plan.components[0]
             assert index is not None
-            out += [{**e, "index": number} for e in by_index[index]]
+            out += [e.model_copy(update={"index": number}) for e in by_index[index]]
             continue
-        assert plan.ref is not None
         parts = [_keyed(by_index[c]) if c is not None else {None: spend()} for c in plan.components]
         keys = sorted({k for part in parts for k in part if k is not None}, key=repr) or [None]
         definition = plan.ref.definition
         for key in keys:
-            values = [part.get(key) or part.get(None) or ([], 0) for part in parts]
+            values: list[tuple[list[Any], Any]] = [part.get(key) or part.get(None) or ([], 0) for part in parts]
             data, total = _combine(values, definition.scale)
-            out.append({"index": number, "label": plan.name or definition.title, "event": None, "math": "metric",
-                        "metric": plan.ref.name, "metric_version": plan.ref.version, "unit": definition.unit,
-                        "breakdown": list(key) if key is not None else None, "data": data,
-                        "aggregated_value": total})
+            out.append(MetricValues(index=number, label=plan.name or definition.title, metric=plan.ref.name,
+                                    metric_version=plan.ref.version, unit=definition.unit,
+                                    breakdown=list(key) if key is not None else None, data=data,
+                                    aggregated_value=total))
     return out
 
 
-def _keyed(entries: list[dict[str, Any]]) -> dict[Any, tuple[list[Any], Any]]:
-    return {(tuple(e["breakdown"]) if e.get("breakdown") is not None else None): (e["data"], e["aggregated_value"])
-            for e in entries}
+def _keyed(entries: list[SeriesResult]) -> dict[Any, tuple[list[Any], Any]]:
+    return {(tuple(e.breakdown) if e.breakdown is not None else None): (e.data, e.aggregated_value) for e in entries
+            if isinstance(e, EventSeries)}
 
 
 def _combine(values: list[tuple[list[Any], Any]], scale: float) -> tuple[list[Any], Any]:
@@ -221,27 +238,28 @@ def _ratio(numerator: Any, denominator: Any, scale: float) -> float | None:
     return round(float(numerator) * scale / float(denominator), 10)
 
 
-def _spender(store: Any, project: ProjectInfo, frame: dict[str, Any], granularity: Granularity,
-             tz: ZoneInfo) -> Any:
-    """Ad spend per bucket of a result frame, computed only when a metric asks for it."""
+# ad spend -------------------------------------------------------------------------------------------
 
-    def spend() -> tuple[list[float], float]:
-        start, end = dt.date.fromisoformat(frame["date_from"]), dt.date.fromisoformat(frame["date_to"])
-        tree = (exp.select(exp.column("date"), exp.Sum(this=exp.column("cost")))
-                .from_("spend")
-                .where(exp.and_(exp.column("project_id").eq(exp.Literal.number(project.id)),
-                                exp.Between(this=exp.column("date"), low=_date(start), high=_date(end))))
-                .group_by(exp.column("date")))
-        labels = frame["buckets"]
-        position = {label: i for i, label in enumerate(labels)}
-        data = [0.0] * len(labels)
-        for day, cost in store.query(tree.sql(store.dialect)).rows:
-            label = _bucket_label(day, granularity)
-            if label in position:
-                data[position[label]] += float(cost)
-        return data, float(sum(data))
 
-    return spend
+def spend_tree(project_id: int, start: dt.date, end: dt.date) -> exp.Select:
+    """Ad spend per day of the project from `start` to `end` (both included)."""
+    return (exp.select(exp.column("date"), exp.Sum(this=exp.column("cost")))
+            .from_("spend")
+            .where(exp.and_(exp.column("project_id").eq(exp.Literal.number(project_id)),
+                            exp.Between(this=exp.column("date"), low=_date(start), high=_date(end))))
+            .group_by(exp.column("date")))
+
+
+def spend_by_bucket(rows: list[tuple[Any, ...]], period: TrendsPeriod,
+                    granularity: Granularity) -> tuple[list[float], float]:
+    """The rows of `spend_tree` added up per bucket of a period."""
+    position = {label: i for i, label in enumerate(period.buckets)}
+    data = [0.0] * len(period.buckets)
+    for day, cost in rows:
+        found = position.get(_bucket_label(day, granularity))
+        if found is not None:
+            data[found] += float(cost)
+    return data, float(sum(data))
 
 
 def _date(day: dt.date) -> exp.Expr:

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from sqlglot import exp
 
-from edupulse.queries.base import QueryRunner, Table, register
+from edupulse.queries.base import QueryRunner
 from edupulse.queries.common import DateRange, Filter, Model, PropertyName, PropertyRef, local_midnight
 from edupulse.queries.compile import EVENTS, PERSON_COLUMN
 from edupulse.queries.dialect import MINUTE_US
+from edupulse.queries.results import NODE_LABEL, PATH, STEP_NODE, Part, Provenance, Result, Table
 
 OTHER_NODE = "$other"
 DROP_OFF = "$drop_off"
@@ -97,45 +98,85 @@ def _int(node: exp.Expr) -> exp.Expr:
     return exp.cast(node, exp.DataType.build("BIGINT"))
 
 
-@register
-class PathsRunner(QueryRunner):
-    kind = "paths"
-    model = PathsQuery
-    query: PathsQuery
+class PathNode(Part):
+    name: Annotated[str, STEP_NODE]  # step:label
+    step: int
+    label: Annotated[str, NODE_LABEL]  # the event, or event:value with a node property
+    count: int
+    persons: int
 
-    def calculate(self) -> dict[str, Any]:
+
+class Transition(Part):
+    step: int
+    source: Annotated[str, STEP_NODE]  # the name of a node
+    target: Annotated[str, STEP_NODE]
+    count: int
+    persons: int
+
+
+class CommonPath(Part):
+    path: Annotated[list[str], PATH]  # node labels
+    count: int
+    persons: int
+
+
+class PathsResponse(Result):
+    date_from: str
+    date_to: str
+    mode: str
+    steps: int
+    paths_total: int
+    persons_total: int
+    nodes: list[PathNode]
+    transitions: list[Transition]
+    paths: list[CommonPath]
+    other_paths: int
+
+    def to_table(self) -> Table:
+        return (["step", "source", "target", "count", "persons"],
+                [[t.step, t.source, t.target, t.count, t.persons] for t in self.transitions])
+
+
+class PathsRunner(QueryRunner[PathsQuery, PathsResponse]):
+    kind = "paths"
+    query_model = PathsQuery
+    response_model = PathsResponse
+
+    def _bounds(self) -> tuple[dt.date, dt.date, dt.datetime, dt.datetime]:
+        start, end = self.query.date_range.days(self.ctx.timezone, self.now)
+        tz = self.ctx.timezone
+        return start, end, local_midnight(start, tz), local_midnight(end + dt.timedelta(days=1), tz)
+
+    def to_queries(self) -> dict[str, exp.Expr]:
+        _, _, low, high = self._bounds()
+        return {"paths": self._tree(low, high)}
+
+    def calculate(self) -> PathsResponse:
         q = self.query
-        start, end = q.date_range.days(self.ctx.timezone, self.now)
-        low = local_midnight(start, self.ctx.timezone)
-        high = local_midnight(end + dt.timedelta(days=1), self.ctx.timezone)
-        nodes: list[dict[str, Any]] = []
-        transitions: list[dict[str, Any]] = []
-        paths: list[dict[str, Any]] = []
+        start, end, _, _ = self._bounds()
+        nodes: list[PathNode] = []
+        transitions: list[Transition] = []
+        paths: list[tuple[CommonPath, list[tuple[bool, str]]]] = []
         total, persons = 0, 0
-        for kind, at, source, target, n, distinct, *path in self.run(self._tree(low, high)):
+        for kind, at, source, target, n, distinct, *path in self.run(self.to_queries()["paths"]):
             step, count, people = int(at), int(n), int(distinct)
             if kind == "total":
                 total, persons = count, people
             elif kind == "node":
-                nodes.append({"name": f"{step}:{source}", "step": step, "label": source, "count": count,
-                              "persons": people})
+                nodes.append(PathNode(name=f"{step}:{source}", step=step, label=source, count=count, persons=people))
             elif kind == "link":
-                transitions.append({"step": step, "source": f"{step}:{source}", "target": f"{step + 1}:{target}",
-                                    "count": count, "persons": people})
+                transitions.append(Transition(step=step, source=f"{step}:{source}", target=f"{step + 1}:{target}",
+                                              count=count, persons=people))
             else:
-                paths.append({"path": [node for node in path if node is not None], "count": count,
-                              "persons": people, "order": [(node is None, node or "") for node in path]})
-        nodes.sort(key=lambda n: (n["step"], -n["count"], n["label"]))
-        transitions.sort(key=lambda t: (t["step"], -t["count"], t["source"], t["target"]))
-        paths.sort(key=lambda p: (-p["count"], -p["persons"], p.pop("order")))
-        return {"date_from": start.isoformat(), "date_to": end.isoformat(), "mode": q.mode, "steps": q.steps,
-                "paths_total": total, "persons_total": persons, "nodes": nodes, "transitions": transitions,
-                "paths": paths, "other_paths": total - sum(p["count"] for p in paths)}
-
-    @classmethod
-    def table(cls, result: dict[str, Any]) -> Table:
-        return (["step", "source", "target", "count", "persons"],
-                [[t["step"], t["source"], t["target"], t["count"], t["persons"]] for t in result["transitions"]])
+                paths.append((CommonPath(path=[node for node in path if node is not None], count=count,
+                                         persons=people), [(node is None, node or "") for node in path]))
+        nodes.sort(key=lambda n: (n.step, -n.count, n.label))
+        transitions.sort(key=lambda t: (t.step, -t.count, t.source, t.target))
+        paths.sort(key=lambda p: (-p[0].count, -p[0].persons, p[1]))
+        response = PathsResponse(date_from=start.isoformat(), date_to=end.isoformat(), mode=q.mode, steps=q.steps,
+                                 paths_total=total, persons_total=persons, nodes=nodes, transitions=transitions,
+                                 paths=[p for p, _ in paths], other_paths=total - sum(p.count for p, _ in paths))
+        return response.from_data(Provenance(node_properties=dict(q.node_properties)))
 
     # the SQL ----------------------------------------------------------------------------------
 

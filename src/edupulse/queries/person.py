@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import Field, field_validator, model_validator
 from sqlglot import exp
 
-from edupulse.queries.base import QueryError, QueryRunner, Table, register
+from edupulse.queries.base import QueryRunner
 from edupulse.queries.common import (
     DateRange,
     Filter,
@@ -28,6 +28,8 @@ from edupulse.queries.common import (
     local_midnight,
 )
 from edupulse.queries.compile import EVENTS, PERSON_COLUMN, PERSONS, Context
+from edupulse.queries.errors import QueryError
+from edupulse.queries.results import IDENTITIES, Identity, Part, Properties, Result, Table, absent_when_none
 from edupulse.store.schema import GROUP_SLOTS, property_column
 
 MAX_PAGE = 1000
@@ -86,9 +88,9 @@ def decode_cursor(text: str) -> tuple[int, int]:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
         time_us, skip = (int(part) for part in raw.split(":"))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValueError(f"cursor {text!r} is not a cursor of a timeline page: pass next_cursor unchanged") from None
+        raise QueryError(f"cursor {text!r} is not a cursor of a timeline page: pass next_cursor unchanged") from None
     if skip < 0:
-        raise ValueError(f"cursor {text!r} is not a cursor of a timeline page: pass next_cursor unchanged")
+        raise QueryError(f"cursor {text!r} is not a cursor of a timeline page: pass next_cursor unchanged")
     return time_us, skip
 
 
@@ -111,8 +113,8 @@ class PersonsQuery(Model):
     filters: list[Filter] = Field(default_factory=list, max_length=50)
     limit: int = Field(50, ge=1, le=MAX_PAGE)
     offset: int = Field(0, ge=0, le=1_000_000)
-    order_by: PropertyName | None = Field(None, description="a person property to sort by (as text; unset last), "
-                                                           "default: person id")
+    order_by: PropertyName | None = Field(None, description="a person property to sort by (numbers by value, "
+                                                           "then other values as text; unset last), default: person id")
     descending: bool = False
 
     @field_validator("order_by")
@@ -130,6 +132,77 @@ class PersonsQuery(Model):
         return values
 
 
+# the responses ------------------------------------------------------------------------------------
+
+Identities = Annotated[list[Identity], IDENTITIES]
+
+
+class PersonRow(Part):
+    person_id: int
+    properties: Properties
+    identities: Identities
+
+
+class PersonsPage(Part):
+    """A page of persons with the count of all that match."""
+
+    total: int
+    persons: list[PersonRow]
+    next_offset: int | None
+
+
+class PersonsResponse(Result):
+    total: int
+    persons: list[PersonRow]
+    next_offset: int | None
+
+    def to_table(self) -> Table:
+        return persons_table(self.persons)
+
+
+def persons_table(persons: list[PersonRow]) -> Table:
+    rows: list[list[Any]] = [[p.person_id, orjson.dumps(p.properties).decode(),
+                              " ".join(f"{i.type}:{i.value}" for i in p.identities)] for p in persons]
+    return ["person_id", "properties", "identities"], rows
+
+
+class Profile(Part):
+    person_id: int
+    properties: Properties
+    identities: Identities
+    merged_from: list[int]
+
+
+class FoundBy(Part):
+    """How the person was found: by the id asked (and the person it was merged into), or by an identity."""
+
+    person_id: int | None = absent_when_none()
+    merged_into: int | None = absent_when_none()
+    identity: Identity | None = absent_when_none()
+
+
+class TimelineEvent(Part):
+    time: str
+    event: str
+    distinct_id: str
+    properties: Properties
+    groups: dict[str, str] | None = absent_when_none()
+
+
+class PersonResponse(Result):
+    person: Profile
+    found_by: FoundBy
+    total_events: int
+    events: list[TimelineEvent]
+    next_cursor: str | None
+    next_offset: int | None
+
+    def to_table(self) -> Table:
+        rows: list[list[Any]] = [[e.time, e.event, e.distinct_id, orjson.dumps(e.properties).decode()]
+                                 for e in self.events]
+        return ["time", "event", "distinct_id", "properties"], rows
+
+
 # shared by persons and segments ---------------------------------------------------------------------
 
 
@@ -144,11 +217,10 @@ def persons_source(ctx: Context) -> exp.Expr:
     return inner.subquery(PERSONS)
 
 
-def list_persons(runner: QueryRunner, conditions: list[exp.Expr], limit: int, offset: int,
-                 order: list[exp.Ordered] | None = None) -> dict[str, Any]:
-    """Count the persons matching the conditions (over `persons_source`) and give one page of them, ordered by
-    `order` then person id, with their properties and identities."""
-    ctx = runner.ctx
+def persons_statements(ctx: Context, conditions: list[exp.Expr], limit: int, offset: int,
+                       order: list[exp.Ordered] | None = None) -> dict[str, exp.Expr]:
+    """Count the persons matching the conditions (over `persons_source`), and one page of them ordered by
+    `order` then person id (a row more than the page, to know whether there is a next one)."""
     where = exp.and_(*conditions) if conditions else None
     counted = exp.select(exp.Count(this=exp.Star())).from_(persons_source(ctx))
     page = (exp.select(exp.column("person_id", PERSONS), ctx.dialect.to_text(exp.column("properties", PERSONS)))
@@ -156,17 +228,23 @@ def list_persons(runner: QueryRunner, conditions: list[exp.Expr], limit: int, of
             .limit(limit + 1).offset(offset))
     if where is not None:
         counted, page = counted.where(where), page.where(where)
-    total = int(runner.run(counted)[0][0])
-    rows = runner.run(page, max_rows=limit + 1)
+    return {"count": counted, "page": page}
+
+
+def persons_page(runner: QueryRunner[Any, Any], statements: dict[str, exp.Expr], limit: int,
+                 offset: int) -> PersonsPage:
+    """Run `persons_statements`; the page's persons with their properties and identities."""
+    total = int(runner.run(statements["count"])[0][0])
+    rows = runner.run(statements["page"], max_rows=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     identities = person_identities(runner, [int(r[0]) for r in rows])
-    persons = [{"person_id": int(pid), "properties": _json(props), "identities": identities.get(int(pid), [])}
+    persons = [PersonRow(person_id=int(pid), properties=_json(props), identities=identities.get(int(pid), []))
                for pid, props in rows]
-    return {"total": total, "persons": persons, "next_offset": offset + limit if more else None}
+    return PersonsPage(total=total, persons=persons, next_offset=offset + limit if more else None)
 
 
-def person_identities(runner: QueryRunner, person_ids: list[int]) -> dict[int, list[dict[str, str]]]:
+def person_identities(runner: QueryRunner[Any, Any], person_ids: list[int]) -> dict[int, list[Identity]]:
     if not person_ids:
         return {}
     ctx = runner.ctx
@@ -174,9 +252,9 @@ def person_identities(runner: QueryRunner, person_ids: list[int]) -> dict[int, l
             .where(exp.and_(project_rows(ctx, "identities"),
                             exp.In(this=exp.column("person_id"), expressions=[_n(p) for p in person_ids])))
             .order_by("person_id", "id_type", "id_value"))
-    out: dict[int, list[dict[str, str]]] = {}
+    out: dict[int, list[Identity]] = {}
     for pid, kind, value in runner.run(tree):
-        out.setdefault(int(pid), []).append({"type": kind, "value": value})
+        out.setdefault(int(pid), []).append(Identity(type=kind, value=value))
     return out
 
 
@@ -204,16 +282,33 @@ def local_iso(time_us: int, ctx: Context) -> str:
 # runners ----------------------------------------------------------------------------------------
 
 
-@register
-class PersonRunner(QueryRunner):
+class PersonRunner(QueryRunner[PersonQuery, PersonResponse]):
     """One person: profile, identities, persons merged into it, and a page of its event timeline (newest
     first)."""
 
     kind = "person"
-    model = PersonQuery
-    query: PersonQuery
+    query_model = PersonQuery
+    response_model = PersonResponse
 
-    def calculate(self) -> dict[str, Any]:
+    def to_queries(self) -> dict[str, exp.Expr]:
+        """Finding the person; its profile and timeline are read once it is found."""
+        q, ctx = self.query, self.ctx
+        if q.person_id is not None:
+            return {
+                "survivor": exp.select("person_id").from_("person_overrides").where(exp.and_(
+                    project_rows(ctx, "person_overrides"), exp.column("old_person_id").eq(_n(q.person_id)))),
+                "exists": exp.select("person_id").from_("identities").where(exp.and_(
+                    project_rows(ctx, "identities"),
+                    exp.column("person_id").eq(_n(q.person_id)))).limit(1)}
+        assert q.identity is not None
+        ident = q.identity
+        where = [project_rows(ctx, "identities"), exp.column("id_value").eq(_s(ident.value))]
+        if ident.type is not None:
+            where.append(exp.column("id_type").eq(_s(ident.type)))
+        return {"identities": exp.select("id_type", "person_id").from_("identities").where(exp.and_(*where))
+                .order_by("id_type", "person_id")}
+
+    def calculate(self) -> PersonResponse:
         q = self.query
         person_id, found_by = self._resolve()
         scope = self.ctx.in_scope(_n(person_id))
@@ -227,30 +322,27 @@ class PersonRunner(QueryRunner):
             exp.and_(project_rows(self.ctx, "person_overrides"), exp.column("person_id").eq(_n(person_id))))
             .order_by("old_person_id"))
         merged_from = [int(r[0]) for r in merged]
-        person = {"person_id": person_id, "properties": _json(profile[0][0]) if profile else {},
-                  "identities": person_identities(self, [person_id]).get(person_id, []), "merged_from": merged_from}
+        person = Profile(person_id=person_id, properties=_json(profile[0][0]) if profile else {},
+                         identities=person_identities(self, [person_id]).get(person_id, []), merged_from=merged_from)
         stored_as = [person_id, *merged_from]
-        return {"person": person, "found_by": found_by, **self._timeline(person_id, stored_as, q)}
+        return PersonResponse(person=person, found_by=found_by, **self._timeline(person_id, stored_as, q))
 
-    def _resolve(self) -> tuple[int, dict[str, Any]]:
-        q, ctx = self.query, self.ctx
+    def _resolve(self) -> tuple[int, FoundBy]:
+        q = self.query
+        statements = self.to_queries()
         if q.person_id is not None:
-            survivor = self.run(exp.select("person_id").from_("person_overrides").where(exp.and_(
-                project_rows(ctx, "person_overrides"), exp.column("old_person_id").eq(_n(q.person_id)))))
+            survivor = self.run(statements["survivor"])
             person_id = int(survivor[0][0]) if survivor else q.person_id
-            exists = self.run(exp.select("person_id").from_("identities").where(exp.and_(
-                project_rows(ctx, "identities"), exp.column("person_id").eq(_n(person_id)))).limit(1))
+            exists = self.run(statements["exists"] if person_id == q.person_id else exp.select("person_id").from_(
+                "identities").where(exp.and_(project_rows(self.ctx, "identities"),
+                                             exp.column("person_id").eq(_n(person_id)))).limit(1))
             if not exists:
                 raise QueryError(f"person_id: no person {q.person_id} in this project")
-            merged = {"merged_into": person_id} if person_id != q.person_id else {}
-            return person_id, {"person_id": q.person_id, **merged}
+            return person_id, FoundBy(person_id=q.person_id,
+                                      merged_into=person_id if person_id != q.person_id else None)
         assert q.identity is not None
         ident = q.identity
-        where = [project_rows(ctx, "identities"), exp.column("id_value").eq(_s(ident.value))]
-        if ident.type is not None:
-            where.append(exp.column("id_type").eq(_s(ident.type)))
-        rows = self.run(exp.select("id_type", "person_id").from_("identities").where(exp.and_(*where))
-                        .order_by("id_type", "person_id"))
+        rows = self.run(statements["identities"])
         if not rows:
             what = f"{ident.type} {ident.value!r}" if ident.type else f"value {ident.value!r} (of any type)"
             raise QueryError(f"identity: no identity {what} in this project")
@@ -259,9 +351,10 @@ class PersonRunner(QueryRunner):
             listed = ", ".join(f"{kind}: person {pid}" for kind, pid in rows)
             raise QueryError(f"identity: the value {ident.value!r} belongs to {len(persons)} persons ({listed}); "
                              "give its type")
-        return persons[0], {"identity": {"type": rows[0][0], "value": ident.value}}
+        return persons[0], FoundBy(identity=Identity(type=rows[0][0], value=ident.value))
 
     def _timeline(self, person_id: int, stored_as: list[int], q: PersonQuery) -> dict[str, Any]:
+        """total_events, events (a page), next_cursor and next_offset."""
         ctx, d = self.ctx, self.ctx.dialect
         # The person's events are stored under its id or the ids merged into it: filtering the stored column
         # lets the engines skip other persons' rows before resolving merges.
@@ -306,8 +399,8 @@ class PersonRunner(QueryRunner):
                 if value is not None:
                     properties[name] = _plain(value)
             groups = {slots.get(i, f"group_{i}"): key for i, key in enumerate(row[4:4 + GROUP_SLOTS]) if key}
-            events.append({"time": local_iso(row[0], ctx), "event": row[1], "distinct_id": row[2],
-                           "properties": dict(sorted(properties.items())), **({"groups": groups} if groups else {})})
+            events.append(TimelineEvent(time=local_iso(row[0], ctx), event=row[1], distinct_id=row[2],
+                                        properties=dict(sorted(properties.items())), groups=groups or None))
         result: dict[str, Any] = {"total_events": total, "events": events, "next_cursor": None, "next_offset": None}
         if more:
             last = int(rows[-1][0])
@@ -330,22 +423,15 @@ class PersonRunner(QueryRunner):
             return self.ctx.dialect.epoch_us(column)
         return column
 
-    @classmethod
-    def table(cls, result: dict[str, Any]) -> Table:
-        rows = [[e["time"], e["event"], e["distinct_id"], orjson.dumps(e["properties"]).decode()]
-                for e in result["events"]]
-        return ["time", "event", "distinct_id", "properties"], rows
 
-
-@register
-class PersonsRunner(QueryRunner):
+class PersonsRunner(QueryRunner[PersonsQuery, PersonsResponse]):
     """Persons whose identity starts with a text and who match person property conditions and segments."""
 
     kind = "persons"
-    model = PersonsQuery
-    query: PersonsQuery
+    query_model = PersonsQuery
+    response_model = PersonsResponse
 
-    def calculate(self) -> dict[str, Any]:
+    def to_queries(self) -> dict[str, exp.Expr]:
         q, ctx = self.query, self.ctx
         conditions = ctx.conditions(q.filters, PERSONS)
         if q.search is not None or q.identity_type is not None:
@@ -356,20 +442,21 @@ class PersonsRunner(QueryRunner):
                 where.append(exp.column("id_type").eq(_s(q.identity_type)))
             matching = exp.select("person_id").from_("identities").where(exp.and_(*where))
             conditions.append(exp.In(this=exp.column("person_id", PERSONS), query=matching.subquery()))
-        order = None
-        if q.order_by is not None:
-            # unset values last in both directions, on both engines
-            value = ctx.property(q.order_by, PERSONS)[0]
-            order = [exp.Ordered(this=value.copy().is_(exp.null())),
-                     exp.Ordered(this=value, desc=q.descending, nulls_first=False)]
-        return list_persons(self, conditions, q.limit, q.offset, order)
+        return persons_statements(ctx, conditions, q.limit, q.offset, self._order())
 
-    @classmethod
-    def table(cls, result: dict[str, Any]) -> Table:
-        return persons_table(result)
+    def _order(self) -> list[exp.Ordered] | None:
+        """Numbers by value, then other values as text, unset values last (in both directions, on both
+        engines)."""
+        q = self.query
+        if q.order_by is None:
+            return None
+        value = self.ctx.property(q.order_by, PERSONS)[0]
+        number = self.ctx.dialect.to_double(value.copy())
+        return [exp.Ordered(this=value.copy().is_(exp.null())),
+                exp.Ordered(this=number.copy().is_(exp.null())),
+                exp.Ordered(this=number, desc=q.descending, nulls_first=False),
+                exp.Ordered(this=value, desc=q.descending, nulls_first=False)]
 
-
-def persons_table(result: dict[str, Any]) -> Table:
-    rows = [[p["person_id"], orjson.dumps(p["properties"]).decode(),
-             " ".join(f"{i['type']}:{i['value']}" for i in p["identities"])] for p in result["persons"]]
-    return ["person_id", "properties", "identities"], rows
+    def calculate(self) -> PersonsResponse:
+        page = persons_page(self, self.to_queries(), self.query.limit, self.query.offset)
+        return PersonsResponse(total=page.total, persons=page.persons, next_offset=page.next_offset)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import Field
 from sqlglot import exp
 
-from edupulse.queries.base import QueryRunner, register
+from edupulse.queries.base import QueryRunner
 from edupulse.queries.common import (
     OTHER,
     PERSON,
@@ -27,6 +27,8 @@ from edupulse.queries.common import (
 )
 from edupulse.queries.compile import EVENTS
 from edupulse.queries.dialect import DAY_US, Dialect
+from edupulse.queries.errors import QueryError
+from edupulse.queries.results import BreakdownValues, Part, Provenance, Result, Table, label
 
 NONE = "$none"
 Period = Literal["day", "week", "month"]
@@ -80,30 +82,77 @@ def index_of(day: dt.date, period: str) -> int:
     return (day.year - 1970) * 12 + day.month - 1
 
 
-@register
-class RetentionRunner(QueryRunner):
-    kind = "retention"
-    model = RetentionQuery
-    query: RetentionQuery
+class Cohort(Part):
+    cohort: str
+    size: int
+    values: list[int | None]
+    rates: list[float | None]
 
-    def calculate(self) -> dict[str, Any]:
+
+class Average(Part):
+    values: list[int]
+    rates: list[float | None]
+
+
+class RetentionBreakdown(Part):
+    breakdown: BreakdownValues
+    cohorts: list[Cohort]
+    average: Average
+
+
+class RetentionResponse(Result):
+    date_from: str
+    date_to: str
+    period: str
+    periods: int
+    cohort: str
+    mode: str
+    unit: str
+    results: list[RetentionBreakdown]
+
+    def to_table(self) -> Table:
+        columns = ["breakdown", "cohort", "size", *[f"period_{k}" for k in range(self.periods + 1)]]
+        rows: list[list[Any]] = []
+        for entry in self.results:
+            for cohort in entry.cohorts:
+                rows.append([label(entry.breakdown), cohort.cohort, cohort.size, *cohort.values])
+        return columns, rows
+
+
+class RetentionRunner(QueryRunner[RetentionQuery, RetentionResponse]):
+    kind = "retention"
+    query_model = RetentionQuery
+    response_model = RetentionResponse
+
+    def _bounds(self) -> tuple[dt.date, dt.date, dt.datetime, dt.datetime, dt.datetime]:
         q = self.query
         tz = self.ctx.timezone
         start, end = q.date_range.days(tz, self.now)
         self.ctx.unit(q.unit)
         first, last = index_of(start, q.period), index_of(end, q.period)
         if last - first >= 400:
-            raise ValueError(f"date_range spans {last - first + 1} {q.period}s; at most 400 cohorts")
-        low = local_midnight(start, tz)
-        starts_end = local_midnight(end + dt.timedelta(days=1), tz)
-        returns_end = local_midnight(period_start(last + q.periods + 1, q.period), tz)
+            raise QueryError(f"date_range spans {last - first + 1} {q.period}s; at most 400 cohorts")
+        return (start, end, local_midnight(start, tz), local_midnight(end + dt.timedelta(days=1), tz),
+                local_midnight(period_start(last + q.periods + 1, q.period), tz))
+
+    def to_queries(self) -> dict[str, exp.Expr]:
+        _, _, low, starts_end, returns_end = self._bounds()
+        return {"sizes": self._sizes_tree(low, starts_end, returns_end),
+                "hits": self._hits_tree(low, starts_end, returns_end)}
+
+    def calculate(self) -> RetentionResponse:
+        q = self.query
+        tz = self.ctx.timezone
+        start, end, _, _, _ = self._bounds()
+        first, last = index_of(start, q.period), index_of(end, q.period)
         today = index_of(self.now.astimezone(tz).date(), q.period)
         width = len(q.breakdown.properties) if q.breakdown else 0
+        statements = self.to_queries()
         sizes: dict[tuple[Any, ...], dict[int, int]] = {}
-        for row in self.run(self._sizes_tree(low, starts_end, returns_end)):
+        for row in self.run(statements["sizes"]):
             sizes.setdefault(tuple(row[1:1 + width]), {})[int(row[0])] = int(row[1 + width])
         hits: dict[tuple[Any, ...], dict[tuple[int, int], int]] = {}
-        for row in self.run(self._hits_tree(low, starts_end, returns_end)):
+        for row in self.run(statements["hits"]):
             hits.setdefault(tuple(row[2:2 + width]), {})[(int(row[0]), int(row[1]))] = int(row[2 + width])
         if q.breakdown:
             kept = sorted(sizes, key=lambda k: (-sum(sizes[k].values()), tuple((v == NONE, str(v)) for v in k)))
@@ -113,11 +162,12 @@ class RetentionRunner(QueryRunner):
         for keys in sorted(sizes, key=lambda k: (k == (OTHER,) * width if width else False,
                                                  -sum(sizes[k].values()), tuple((v == NONE, str(v)) for v in k))):
             results.append(self._shape(keys, sizes[keys], hits.get(keys, {}), first, last, today))
-        return {"date_from": start.isoformat(), "date_to": end.isoformat(), "period": q.period,
-                "periods": q.periods, "cohort": q.cohort, "mode": q.mode, "unit": q.unit, "results": results}
+        response = RetentionResponse(date_from=start.isoformat(), date_to=end.isoformat(), period=q.period,
+                                     periods=q.periods, cohort=q.cohort, mode=q.mode, unit=q.unit, results=results)
+        return response.from_data(Provenance(breakdown=tuple(q.breakdown.properties) if q.breakdown else ()))
 
     def _shape(self, keys: tuple[Any, ...], sizes: dict[int, int], hits: dict[tuple[int, int], int],
-               first: int, last: int, today: int) -> dict[str, Any]:
+               first: int, last: int, today: int) -> RetentionBreakdown:
         q = self.query
         cohorts = []
         totals = [0] * (q.periods + 1)
@@ -138,12 +188,12 @@ class RetentionRunner(QueryRunner):
                 if value is not None:
                     totals[k] += value
                     bases[k] += size
-            cohorts.append({"cohort": period_start(c, q.period).isoformat(), "size": size, "values": values,
-                            "rates": [None if v is None else round(v / size, 6) for v in values]})
-        return {"breakdown": [None if v == NONE else v for v in keys] if q.breakdown else None,
-                "cohorts": cohorts,
-                "average": {"values": totals, "rates": [round(t / b, 6) if b else None
-                                                         for t, b in zip(totals, bases, strict=True)]}}
+            cohorts.append(Cohort(cohort=period_start(c, q.period).isoformat(), size=size, values=values,
+                                  rates=[None if v is None else round(v / size, 6) for v in values]))
+        return RetentionBreakdown(
+            breakdown=[None if v == NONE else v for v in keys] if q.breakdown else None, cohorts=cohorts,
+            average=Average(values=totals, rates=[round(t / b, 6) if b else None
+                                                  for t, b in zip(totals, bases, strict=True)]))
 
     # the SQL --------------------------------------------------------------------------------------
 
@@ -223,17 +273,6 @@ class RetentionRunner(QueryRunner):
     def _keys(self) -> list[exp.Column]:
         width = len(self.query.breakdown.properties) if self.query.breakdown else 0
         return [exp.column(f"v{i}") for i in range(width)]
-
-    @classmethod
-    def table(cls, result: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-        periods = int(result["periods"])
-        columns = ["breakdown", "cohort", "size", *[f"period_{k}" for k in range(periods + 1)]]
-        rows: list[list[Any]] = []
-        for entry in result["results"]:
-            label = " / ".join("" if v is None else str(v) for v in entry["breakdown"] or [])
-            for cohort in entry["cohorts"]:
-                rows.append([label, cohort["cohort"], cohort["size"], *cohort["values"]])
-        return columns, rows
 
 
 def _flag(condition: exp.Expr) -> exp.Expr:

@@ -11,17 +11,26 @@ also hold for persons who never did the event.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, model_validator
 from sqlglot import exp
 
-from edupulse.meta.db import MetadataStore, ProjectInfo
-from edupulse.queries.base import CACHE_STAMPS, SEGMENT_LOOKUP, QueryRunner, Table, register
+from edupulse.queries.base import QueryRunner
 from edupulse.queries.common import DateRange, Filter, Model, PropertyFilter, PropertyRef, local_midnight
 from edupulse.queries.compile import EVENTS, PERSON_COLUMN, PERSONS, Context, SegmentResolver
-from edupulse.queries.person import MAX_PAGE, list_persons, persons_source, persons_table
+from edupulse.queries.errors import QueryError
+from edupulse.queries.metadata import SavedSegment
+from edupulse.queries.person import (
+    MAX_PAGE,
+    PersonRow,
+    persons_page,
+    persons_source,
+    persons_statements,
+    persons_table,
+)
+from edupulse.queries.results import Result, Table
 
 AGGREGATE = "a"
 
@@ -218,26 +227,23 @@ def _boolean(node: Any, ctx: Context, counts: dict[int, str]) -> exp.Expr:
 # saved segments as filters --------------------------------------------------------------------------
 
 
-class SegmentNotFound(ValueError):
+class SegmentNotFound(QueryError):
     pass
 
 
-def lookup(meta: MetadataStore, project: ProjectInfo) -> SegmentResolver:
-    """How a query of this project finds its saved segments: by name or id, compiled on use. A segment that
-    (through others) refers to itself is an error naming the cycle."""
-    from edupulse.ops.segments import SegmentCatalog
-
-    catalog = SegmentCatalog(meta)
+def segment_resolver(find: Callable[[str | int], SavedSegment | None]) -> SegmentResolver:
+    """How a query finds saved segments (`find`: by name or id, from the project's metadata), compiled on use.
+    A segment that (through others) refers to itself is an error naming the cycle."""
     stack: list[str] = []
 
     def resolve(name: str | int, ctx: Context) -> exp.Query:
-        saved = catalog.get(project.id, name)
+        saved = find(name)
         if saved is None:
             raise SegmentNotFound(f"segment {name!r}: no such segment in this project "
                                   "(list them with GET /api/v1/segments or edupulse segment list)")
         if saved.name in stack:
             cycle = " → ".join([*stack[stack.index(saved.name):], saved.name])
-            raise ValueError(f"segment {saved.name!r} refers to itself: {cycle}")
+            raise QueryError(f"segment {saved.name!r} refers to itself: {cycle}")
         stack.append(saved.name)
         try:
             return compile_definition(SegmentDefinition.model_validate(saved.definition), ctx)
@@ -245,16 +251,6 @@ def lookup(meta: MetadataStore, project: ProjectInfo) -> SegmentResolver:
             stack.pop()
 
     return resolve
-
-
-def stamp(meta: MetadataStore, project: ProjectInfo) -> Any:
-    from edupulse.ops.segments import SegmentCatalog
-
-    return SegmentCatalog(meta).stamp(project.id)
-
-
-SEGMENT_LOOKUP.append(lookup)
-CACHE_STAMPS.append(stamp)
 
 
 # the segments kind ----------------------------------------------------------------------------------
@@ -274,29 +270,41 @@ class SegmentsQuery(Model):
         return self
 
 
-@register
-class SegmentsRunner(QueryRunner):
+class SegmentsResponse(Result):
+    segment: str | int | None
+    total: int
+    persons: list[PersonRow]
+    next_offset: int | None
+
+    def to_table(self) -> Table:
+        return persons_table(self.persons)
+
+
+class SegmentsRunner(QueryRunner[SegmentsQuery, SegmentsResponse]):
     """The members of a segment: how many, and a page of them with their properties and identities."""
 
     kind = "segments"
-    model = SegmentsQuery
-    query: SegmentsQuery
+    query_model = SegmentsQuery
+    response_model = SegmentsResponse
 
-    def calculate(self) -> dict[str, Any]:
+    def to_queries(self) -> dict[str, exp.Expr]:
         q, ctx = self.query, self.ctx
         if q.definition is not None:
             members: exp.Query = compile_definition(q.definition, ctx)
-            about: dict[str, Any] = {"segment": None}
         else:
             assert q.segment is not None
             members = ctx.segments(q.segment, ctx)
-            about = {"segment": q.segment}
         inside = exp.In(this=exp.column("person_id", PERSONS), query=exp.Subquery(this=members))
         if q.limit == 0:
-            total = self.run(exp.select(exp.Count(this=exp.Star())).from_(persons_source(ctx)).where(inside))
-            return {**about, "total": int(total[0][0]), "persons": [], "next_offset": None}
-        return {**about, **list_persons(self, [inside], q.limit, q.offset)}
+            return {"count": exp.select(exp.Count(this=exp.Star())).from_(persons_source(ctx)).where(inside)}
+        return persons_statements(ctx, [inside], q.limit, q.offset)
 
-    @classmethod
-    def table(cls, result: dict[str, Any]) -> Table:
-        return persons_table(result)
+    def calculate(self) -> SegmentsResponse:
+        q = self.query
+        statements = self.to_queries()
+        if q.limit == 0:
+            total = self.run(statements["count"])
+            return SegmentsResponse(segment=q.segment, total=int(total[0][0]), persons=[], next_offset=None)
+        page = persons_page(self, statements, q.limit, q.offset)
+        return SegmentsResponse(segment=q.segment, total=page.total, persons=page.persons,
+                                next_offset=page.next_offset)

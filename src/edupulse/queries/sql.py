@@ -29,9 +29,11 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
 
-from edupulse.queries.base import QueryError, QueryRunner, Table, register
+from edupulse.queries.base import QueryRunner
 from edupulse.queries.common import Model
 from edupulse.queries.compile import Context
+from edupulse.queries.errors import QueryError
+from edupulse.queries.results import Result, Table
 from edupulse.store.schema import GROUP_SLOTS, property_column
 
 MAX_ROWS = 100_000
@@ -259,18 +261,32 @@ def _value(value: Any) -> Any:
     return value
 
 
-@register
-class SqlRunner(QueryRunner):
+class SqlResponse(Result):
+    """The rows as the engine gave them (JSON-able). Not masked: SQL reads every property as stored, so only
+    callers allowed to see personal data may run it."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+    truncated: bool
+    limit: int
+
+    def to_table(self) -> Table:
+        return list(self.columns), [list(row) for row in self.rows]
+
+
+class SqlRunner(QueryRunner[SqlQuery, SqlResponse]):
     """Runs the restricted tree; the rows come back as lists with the column names."""
 
     kind = "sql"
-    model = SqlQuery
-    query: SqlQuery
+    query_model = SqlQuery
+    response_model = SqlResponse
 
-    def calculate(self) -> dict[str, Any]:
+    def to_queries(self) -> dict[str, exp.Expr]:
+        return {"sql": self._capped(restrict(self.query.sql, self.ctx), self.query.limit + 1)}
+
+    def calculate(self) -> SqlResponse:
         q = self.query
-        tree = restrict(q.sql, self.ctx)
-        tree = self._capped(tree, q.limit + 1)
+        tree = self.to_queries()["sql"]
         try:
             rows = self.run(tree, max_rows=q.limit + 1)
         except QueryError:
@@ -279,8 +295,8 @@ class SqlRunner(QueryRunner):
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise _refuse(f"the {self.ctx.dialect.name} engine refused the query: {first[:500]}") from None
         truncated = len(rows) > q.limit
-        return {"columns": list(self.columns), "rows": [[_value(v) for v in row] for row in rows[: q.limit]],
-                "truncated": truncated, "limit": q.limit}
+        return SqlResponse(columns=list(self.columns), rows=[[_value(v) for v in row] for row in rows[: q.limit]],
+                           truncated=truncated, limit=q.limit)
 
     @staticmethod
     def _capped(tree: exp.Query, cap: int) -> exp.Query:
@@ -292,7 +308,3 @@ class SqlRunner(QueryRunner):
         if isinstance(value, exp.Literal) and value.is_int and int(value.this) <= cap:
             return tree
         return exp.select(exp.Star()).from_(tree.subquery("capped")).limit(cap)
-
-    @classmethod
-    def table(cls, result: dict[str, Any]) -> Table:
-        return list(result["columns"]), [list(row) for row in result["rows"]]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic_core import PydanticCustomError
 from sqlglot import exp
 
-from edupulse.queries.base import QueryRunner, Table, register
+from edupulse.queries.base import QueryRunner
 from edupulse.queries.common import (
     OTHER,
     PERSON,
@@ -26,8 +27,19 @@ from edupulse.queries.common import (
 )
 from edupulse.queries.compile import EVENTS
 from edupulse.queries.dialect import DAY_US, Dialect, paren, wall_clock
+from edupulse.queries.errors import QueryError
 from edupulse.queries.formula import FormulaError, evaluate
 from edupulse.queries.formula import parse as parse_formula
+from edupulse.queries.results import (
+    BreakdownValues,
+    Number,
+    Part,
+    Provenance,
+    Result,
+    Table,
+    absent_when_none,
+    label,
+)
 
 NONE = "$none"
 LETTERS = "ABCDEFGHIJ"
@@ -90,9 +102,41 @@ class Series(Model):
             f"({self.property})" if self.property else "")
 
 
+SERIES_KEYS = frozenset({"metric", "name", "filters"})
+
+
+class MetricSeries(Model):
+    """A series naming a metric of the project's catalogue: the query service replaces it by the metric's
+    current definition (metrics.py) before the query runs."""
+
+    metric: str = Field(min_length=1, max_length=64)
+    name: str | None = Field(None, max_length=200)
+    filters: list[Filter] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _only_its_keys(cls, data: Any) -> Any:
+        extra = sorted(set(data) - SERIES_KEYS) if isinstance(data, dict) else []
+        if extra:  # a custom error: the message as it is, without "Value error, "
+            raise PydanticCustomError("metric_series", "a metric series takes only metric, name and filters, not "
+                                      "{extra} (the metric's definition fixes them)", {"extra": ", ".join(extra)})
+        return data
+
+
+def _series_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "#metric" if "metric" in value else "#events"
+    return "#metric" if isinstance(value, MetricSeries) else "#events"
+
+
+# Tags starting with # are left out of error locations (registry.problems): `series.0: ...`, as a user wrote it.
+AnySeries = Annotated[Annotated[Series, Tag("#events")] | Annotated[MetricSeries, Tag("#metric")],
+                      Discriminator(_series_kind)]
+
+
 class TrendsQuery(Model):
     kind: Literal["trends"]
-    series: list[Series] = Field(min_length=1, max_length=10)
+    series: list[AnySeries] = Field(min_length=1, max_length=10)
     date_range: DateRange = DateRange()
     granularity: Granularity = Granularity.day
     filters: list[Filter] = Field(default_factory=list, max_length=50)
@@ -104,122 +148,247 @@ class TrendsQuery(Model):
 
     @model_validator(mode="after")
     def _checks(self) -> TrendsQuery:
-        if self.formula is not None:
+        if self.formula is not None and not self.names_metrics():
             try:
                 parse_formula(self.formula, len(self.series))
             except FormulaError as exc:
                 raise ValueError(str(exc)) from None
-        rolling = [s.math.value for s in self.series if s.math in ROLLING]
+        rolling = [s.math.value for s in self.series if isinstance(s, Series) and s.math in ROLLING]
         if rolling and self.granularity is not Granularity.day:
             raise ValueError(f"math {rolling[0]} is a daily figure: use granularity day")
         return self
 
+    def names_metrics(self) -> bool:
+        return any(isinstance(s, MetricSeries) for s in self.series)
 
-@register
-class TrendsRunner(QueryRunner):
+    def event_series(self) -> list[Series]:
+        """The series, once metrics are replaced by their definitions (the runner only runs such queries)."""
+        if self.names_metrics():
+            raise QueryError("series name metrics: replace them by their definitions first (metrics.expand)")
+        return [s for s in self.series if isinstance(s, Series)]
+
+
+# the response -------------------------------------------------------------------------------------
+
+
+class Line(Part):
+    """A formula's values for one breakdown value."""
+
+    breakdown: BreakdownValues
+    data: list[Number | None]
+    aggregated_value: Number | None
+
+
+class EventSeries(Part):
+    index: int
+    label: str
+    event: str | None
+    math: str
+    breakdown: BreakdownValues
+    data: list[Number | None]
+    aggregated_value: Number | None
+
+
+class FormulaSeries(Part):
+    index: int
+    label: str
+    formula: str
+    event: None = None
+    math: Literal["formula"] = "formula"
+    breakdown: BreakdownValues
+    data: list[Number | None]
+    aggregated_value: Number | None
+    by_breakdown: list[Line] | None = absent_when_none()
+
+
+class MetricValues(Part):
+    """A catalogue metric's series: its value per bucket and over the range (None where undefined)."""
+
+    index: int
+    label: str
+    event: None = None
+    math: Literal["metric"] = "metric"
+    metric: str
+    metric_version: int
+    unit: str
+    breakdown: BreakdownValues
+    data: list[Number | None]
+    aggregated_value: Number | None
+
+
+SeriesResult = EventSeries | FormulaSeries | MetricValues
+
+
+class TrendsPeriod(Part):
+    date_from: str
+    date_to: str
+    buckets: list[str]
+    series: list[SeriesResult]
+
+
+class TrendsResponse(Result):
+    date_from: str
+    date_to: str
+    granularity: str
+    buckets: list[str]
+    series: list[SeriesResult]
+    previous: TrendsPeriod | None = absent_when_none()
+
+    def to_table(self) -> Table:
+        """One row per series (and breakdown value): its value per bucket, then over the whole range."""
+        columns = ["series", "breakdown", *self.buckets, "total"]
+        rows: list[list[Any]] = []
+        for item in self.series:
+            lines: list[Any] = (item.by_breakdown if isinstance(item, FormulaSeries) else None) or [item]
+            for line in lines:
+                rows.append([item.label, label(line.breakdown), *line.data, line.aggregated_value])
+        return columns, rows
+
+
+# the runner -----------------------------------------------------------------------------------------
+
+Rows = dict[tuple[Any, ...], list[Any]]
+Totals = dict[tuple[Any, ...], Any]
+
+
+class TrendsRunner(QueryRunner[TrendsQuery, TrendsResponse]):
     kind = "trends"
-    model = TrendsQuery
-    query: TrendsQuery
+    query_model = TrendsQuery
+    response_model = TrendsResponse
 
-    def calculate(self) -> dict[str, Any]:
+    def _range(self) -> tuple[dt.date, dt.date]:
         q = self.query
-        tz = self.ctx.timezone
-        start, end = q.date_range.days(tz, self.now)
+        start, end = q.date_range.days(self.ctx.timezone, self.now)
         if q.granularity in ("minute", "hour") and (end - start).days > (2 if q.granularity == "minute" else 62):
-            raise ValueError(f"granularity {q.granularity.value} covers at most "
+            raise QueryError(f"granularity {q.granularity.value} covers at most "
                              f"{2 if q.granularity == 'minute' else 62} days; choose a coarser one")
-        result: dict[str, Any] = {"date_from": start.isoformat(), "date_to": end.isoformat(),
-                                  "granularity": q.granularity.value}
-        labels, series = self._period(start, end)
-        result["buckets"] = labels
-        result["series"] = series
-        if q.compare_previous:
-            previous_start, previous_end = previous_days(start, end)
-            previous_labels, previous = self._period(previous_start, previous_end)
-            result["previous"] = {"date_from": previous_start.isoformat(), "date_to": previous_end.isoformat(),
-                                  "buckets": previous_labels, "series": previous}
-        return result
+        return start, end
 
-    def _period(self, start: dt.date, end: dt.date) -> tuple[list[str], list[dict[str, Any]]]:
-        q = self.query
+    def _periods(self) -> list[tuple[str, dt.date, dt.date]]:
+        start, end = self._range()
+        periods = [("", start, end)]
+        if self.query.compare_previous:
+            periods.append(("previous ", *previous_days(start, end)))
+        return periods
+
+    def to_queries(self) -> dict[str, exp.Expr]:
+        out: dict[str, exp.Expr] = {}
+        for prefix, start, end in self._periods():
+            out.update({f"{prefix}{name}": tree for name, tree in self._statements(start, end).items()})
+        return out
+
+    def calculate(self) -> TrendsResponse:
+        periods = []
+        for _, start, end in self._periods():
+            labels, series = self._period(start, end)
+            periods.append(TrendsPeriod(date_from=start.isoformat(), date_to=end.isoformat(), buckets=labels,
+                                        series=series))
+        main = periods[0]
+        response = TrendsResponse(date_from=main.date_from, date_to=main.date_to,
+                                  granularity=self.query.granularity.value, buckets=main.buckets,
+                                  series=main.series, previous=periods[1] if len(periods) > 1 else None)
+        breakdown = self.query.breakdown
+        return response.from_data(Provenance(breakdown=tuple(breakdown.properties) if breakdown else ()))
+
+    def _bounds(self, start: dt.date, end: dt.date) -> tuple[list[dt.datetime], dt.datetime, dt.datetime]:
         tz = self.ctx.timezone
-        walls = buckets(start, end, q.granularity, tz)
-        labels = [_label(w, q.granularity) for w in walls]
-        index = {w: i for i, w in enumerate(walls)}
-        low, high = local_midnight(start, tz), local_midnight(end + dt.timedelta(days=1), tz)
-        width = len(q.breakdown.properties) if q.breakdown else 0
-        out: list[dict[str, Any]] = []
-        for number, series in enumerate(q.series):
+        walls = buckets(start, end, self.query.granularity, tz)
+        return walls, local_midnight(start, tz), local_midnight(end + dt.timedelta(days=1), tz)
+
+    def _statements(self, start: dt.date, end: dt.date) -> dict[str, exp.Expr]:
+        """Per series: one statement, or two for per-unit maths (per bucket, then over the range)."""
+        _, low, high = self._bounds(start, end)
+        out: dict[str, exp.Expr] = {}
+        for number, series in enumerate(self.query.event_series()):
+            name = f"series {number}"
             if series.math in ROLLING:
-                rows, aggregate = self._rolling(series, start, end, walls)
+                n = ROLLING[series.math]
+                since = local_midnight(start - dt.timedelta(days=n - 1), self.ctx.timezone)
+                out[name] = self._rolling_tree(series, since, high, n)
             elif series.math in ADDITIVE:
-                rows, aggregate = self._additive(series, low, high, walls)
+                out[name] = self._additive_tree(series, low, high)
             elif series.math not in PER_PERSON:
-                rows, aggregate = self._grouped(series, low, high, walls)
+                out[name] = self._grouped_tree(series, low, high)
             else:
-                rows = {}
-                for row in self.run(self._tree(series, low, high, per_bucket=True)):
-                    bucket, keys, value = row[0], tuple(row[1:1 + width]), row[1 + width]
-                    data = rows.setdefault(keys, [0] * len(walls))
-                    position = index.get(wall_clock(bucket))
-                    if position is not None:
-                        data[position] = _number(value)
-                totals = self.run(self._tree(series, low, high, per_bucket=False))
-                aggregate = {tuple(row[:width]): _number(row[width]) for row in totals}
+                out[f"{name} per bucket"] = self._tree(series, low, high, per_bucket=True)
+                out[f"{name} over the range"] = self._tree(series, low, high, per_bucket=False)
+        return out
+
+    def _period(self, start: dt.date, end: dt.date) -> tuple[list[str], list[SeriesResult]]:
+        q = self.query
+        walls, _, _ = self._bounds(start, end)
+        labels = [_label(w, q.granularity) for w in walls]
+        statements = self._statements(start, end)
+        out: list[SeriesResult] = []
+        for number, series in enumerate(q.event_series()):
+            name = f"series {number}"
+            if series.math in ROLLING:
+                rows, aggregate = self._rolling(self.run(statements[name]), start, walls)
+            elif series.math in ADDITIVE:
+                rows, aggregate = self._additive(series, self.run(statements[name]), walls)
+            elif series.math not in PER_PERSON:
+                rows, aggregate = self._grouped(self.run(statements[name]), walls)
+            else:
+                rows, aggregate = self._per_unit(self.run(statements[f"{name} per bucket"]),
+                                                 self.run(statements[f"{name} over the range"]), walls)
             for keys in sorted(set(rows) | set(aggregate), key=lambda k: (-(aggregate.get(k) or 0), k)):
-                out.append({
-                    "index": number, "label": series.title(), "event": series.event, "math": series.math.value,
-                    "breakdown": [_breakdown_value(k) for k in keys] if q.breakdown else None,
-                    "data": rows.get(keys, [0] * len(walls)), "aggregated_value": aggregate.get(keys, 0),
-                })
+                out.append(EventSeries(
+                    index=number, label=series.title(), event=series.event, math=series.math.value,
+                    breakdown=[_breakdown_value(k) for k in keys] if q.breakdown else None,
+                    data=rows.get(keys, [0] * len(walls)), aggregated_value=aggregate.get(keys, 0)))
         if q.formula is not None:
             out.append(self._formula(out, len(walls)))
         return labels, out
 
-    @classmethod
-    def table(cls, result: dict[str, Any]) -> Table:
-        """One row per series (and breakdown value): its value per bucket, then over the whole range."""
-        columns = ["series", "breakdown", *result["buckets"], "total"]
-        rows = []
-        for item in result["series"]:
-            for line in item.get("by_breakdown") or [item]:
-                breakdown = " / ".join("" if v is None else str(v) for v in line["breakdown"] or [])
-                rows.append([item["label"], breakdown, *line["data"], line["aggregated_value"]])
-        return columns, rows
+    def _per_unit(self, per_bucket: list[tuple[Any, ...]], totals: list[tuple[Any, ...]],
+                  walls: list[dt.datetime]) -> tuple[Rows, Totals]:
+        index = {w: i for i, w in enumerate(walls)}
+        width = self._width()
+        rows: Rows = {}
+        for row in per_bucket:
+            bucket, keys, value = row[0], tuple(row[1:1 + width]), row[1 + width]
+            data = rows.setdefault(keys, [0] * len(walls))
+            position = index.get(wall_clock(bucket))
+            if position is not None:
+                data[position] = _number(value)
+        return rows, {tuple(row[:width]): _number(row[width]) for row in totals}
 
-    def _formula(self, series: list[dict[str, Any]], width: int) -> dict[str, Any]:
+    def _width(self) -> int:
+        return len(self.query.breakdown.properties) if self.query.breakdown else 0
+
+    def _formula(self, series: list[SeriesResult], width: int) -> FormulaSeries:
         """The formula per bucket and over the range, per breakdown value (a value missing in a series is 0)."""
         q = self.query
         assert q.formula is not None
         tree = parse_formula(q.formula, len(q.series))
-        by_key: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
+        by_key: dict[tuple[Any, ...], dict[str, SeriesResult]] = {}
         for item in series:
-            key = tuple(item["breakdown"] or ())
-            by_key.setdefault(key, {})[LETTERS[item["index"]]] = item
+            key = tuple(item.breakdown or ())
+            by_key.setdefault(key, {})[LETTERS[item.index]] = item
         lines = []
         for key, items in by_key.items():
-            data = [evaluate(tree, {letter: it["data"][i] for letter, it in items.items()}) for i in range(width)]
-            total = evaluate(tree, {letter: it["aggregated_value"] for letter, it in items.items()})
-            lines.append({"breakdown": list(key) if q.breakdown else None, "data": data, "aggregated_value": total})
+            data = [evaluate(tree, {letter: it.data[i] or 0 for letter, it in items.items()}) for i in range(width)]
+            total = evaluate(tree, {letter: it.aggregated_value or 0 for letter, it in items.items()})
+            lines.append(Line(breakdown=list(key) if q.breakdown else None, data=data, aggregated_value=total))
         title = q.formula_name or q.formula
         if not q.breakdown:
-            return {"index": len(q.series), "label": title, "formula": q.formula, "event": None, "math": "formula",
-                    "breakdown": None, "data": lines[0]["data"] if lines else [None] * width,
-                    "aggregated_value": lines[0]["aggregated_value"] if lines else None}
-        return {"index": len(q.series), "label": title, "formula": q.formula, "event": None, "math": "formula",
-                "breakdown": None, "data": [None] * width, "aggregated_value": None, "by_breakdown": lines}
+            return FormulaSeries(index=len(q.series), label=title, formula=q.formula, breakdown=None,
+                                 data=lines[0].data if lines else [None] * width,
+                                 aggregated_value=lines[0].aggregated_value if lines else None)
+        return FormulaSeries(index=len(q.series), label=title, formula=q.formula, breakdown=None,
+                             data=[None] * width, aggregated_value=None, by_breakdown=lines)
 
-    def _additive(self, series: Series, low: dt.datetime, high: dt.datetime,
-                  walls: list[dt.datetime]) -> tuple[dict[tuple[Any, ...], list[Any]], dict[tuple[Any, ...], Any]]:
+    def _additive(self, series: Series, result: list[tuple[Any, ...]], walls: list[dt.datetime]) -> tuple[Rows,
+                                                                                                         Totals]:
         """Maths whose bucket values add up to the range's (counts, sums, minimums, maximums, means): one
         statement aggregates per bucket first, the top breakdown values are chosen from those partial
         aggregates, and the range's value is combined here, so the events are read once."""
         index = {w: i for i, w in enumerate(walls)}
-        width = len(self.query.breakdown.properties) if self.query.breakdown else 0
+        width = self._width()
         math = series.math
-        rows: dict[tuple[Any, ...], list[Any]] = {}
+        rows: Rows = {}
         parts: dict[tuple[Any, ...], list[tuple[Any, Any, Any]]] = {}
-        for row in self.run(self._additive_tree(series, low, high)):
+        for row in result:
             bucket, keys, (value, total, count) = row[0], tuple(row[1:1 + width]), row[1 + width:4 + width]
             data = rows.setdefault(keys, [0] * len(walls))
             position = index.get(wall_clock(bucket))
@@ -278,12 +447,10 @@ class TrendsRunner(QueryRunner):
                            total.as_("total"), count.as_("count")).from_("agg")
         return tree.group_by(e("bucket"), *folded)
 
-    def _grouped(self, series: Series, low: dt.datetime, high: dt.datetime,
-                 walls: list[dt.datetime]) -> tuple[dict[tuple[Any, ...], list[Any]], dict[tuple[Any, ...], Any]]:
+    def _grouped_tree(self, series: Series, low: dt.datetime, high: dt.datetime) -> exp.Expr:
         """Maths that do not add up over buckets (distinct units, percentiles): per bucket and over the range
         in one statement, with grouping sets."""
         e = exp.column
-        index = {w: i for i, w in enumerate(walls)}
         source, keys = self._base(series, low, high, self.query.granularity)
         tree, folded = self._with_top(exp.select().with_("base", as_=source), keys)
         names = [f"out_{k}" for k in keys]
@@ -297,13 +464,17 @@ class TrendsRunner(QueryRunner):
                            exp.func("grouping", e("bucket")).as_("whole"),
                            _aggregate(series, self.ctx.dialect).as_("value")).from_("flat")
         tree.set("group", exp.Group(expressions=[sets]))
-        width = len(keys)
-        rows: dict[tuple[Any, ...], list[Any]] = {}
-        aggregate: dict[tuple[Any, ...], Any] = {}
+        return tree
+
+    def _grouped(self, result: list[tuple[Any, ...]], walls: list[dt.datetime]) -> tuple[Rows, Totals]:
+        index = {w: i for i, w in enumerate(walls)}
+        width = self._width()
+        rows: Rows = {}
+        aggregate: Totals = {}
         if not width:
             rows[()] = [0] * len(walls)
             aggregate[()] = 0
-        for row in self.run(tree):
+        for row in result:
             bucket, group, whole, value = row[0], tuple(row[1:1 + width]), row[1 + width], row[2 + width]
             if whole:
                 aggregate[group] = _number(value)
@@ -314,21 +485,17 @@ class TrendsRunner(QueryRunner):
                 data[position] = _number(value)
         return rows, aggregate
 
-    def _rolling(self, series: Series, start: dt.date, end: dt.date,
-                 walls: list[dt.datetime]) -> tuple[dict[tuple[Any, ...], list[Any]], dict[tuple[Any, ...], Any]]:
+    def _rolling(self, result: list[tuple[Any, ...]], start: dt.date, walls: list[dt.datetime]) -> tuple[Rows,
+                                                                                                        Totals]:
         """Units active in the N days ending on each day (DAU, WAU, MAU); over the range: the mean of the days.
 
         Each unit's active days are turned into intervals of days on which it counts (from an active day to
         the earlier of its next active day and N days later), so the engine sorts active days once and adds
         up +1/-1 at the interval ends, whatever N is."""
-        tz = self.ctx.timezone
-        n = ROLLING[series.math]
-        low = local_midnight(start - dt.timedelta(days=n - 1), tz)
-        high = local_midnight(end + dt.timedelta(days=1), tz)
-        width = len(self.query.breakdown.properties) if self.query.breakdown else 0
+        width = self._width()
         first_day = (dt.datetime.combine(start, dt.time()) - dt.datetime(1970, 1, 1)).days
         deltas: dict[tuple[Any, ...], dict[int, int]] = {}
-        for row in self.run(self._rolling_tree(series, low, high, n)):
+        for row in result:
             keys, day, delta = tuple(row[:width]), int(row[width]), int(row[width + 1])
             deltas.setdefault(keys, {})[day] = delta
         rows: dict[tuple[Any, ...], list[Any]] = {}

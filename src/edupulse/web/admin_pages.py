@@ -13,6 +13,7 @@ from edupulse.web.pages import render, signed_in
 
 router = APIRouter(include_in_schema=False)
 
+
 def _page(request: Request, path: str) -> Response:
     """An admin page: its name, title and the permission it needs are its menu entry's (web/nav.py)."""
     signed_in(request)

@@ -16,6 +16,7 @@ from edupulse import __version__
 from edupulse.api.params import Id
 from edupulse.meta.db import MetadataError
 from edupulse.meta.ui import UIStore
+from edupulse.queries.registry import Registry
 from edupulse.web import i18n, nav, session
 
 WEB_DIR = Path(__file__).parent
@@ -48,9 +49,7 @@ def local_path(url: str | None, default: str = "/") -> str:
 
 
 def registered_kinds() -> set[str]:
-    from edupulse.queries import RUNNERS
-
-    return set(RUNNERS)
+    return set(Registry().kinds)
 
 
 def render(request: Request, template: str, page: str, data: dict[str, Any] | None = None,

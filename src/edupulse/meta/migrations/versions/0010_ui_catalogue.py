@@ -2,7 +2,7 @@
 their display choices (reports.view: order of breakdown values, hiding "other values", chart type).
 
 Revision ID: 0010_ui_catalogue
-Revises: 0004_ui
+Revises: 0007_xapi_documents
 Create Date: 2026-12-07
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_ui_catalogue"
-down_revision = "0004_ui"
+down_revision = "0007_xapi_documents"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,212 @@
+"""The xAPI stores on SQLite and, when EDUPULSE_TEST_POSTGRES_URL is set, on PostgreSQL (a fresh schema per test):
+statements (conflicts, voiding, filters, StatementRef matching, paging, the group commit under concurrency),
+canonical Activities, and documents (merge, concurrency, per-project isolation)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+
+from edupulse.ingest.records import to_micros
+from edupulse.ingest.xapi import StatementError, complete, signature, validate_statement
+from edupulse.meta.db import MetadataStore
+from edupulse.meta.xapi import NewStatement, StatementConflict, StatementFilter, StatementStore
+from edupulse.meta.xapi_activities import ActivityCatalogue
+from edupulse.meta.xapi_documents import (
+    ACTIVITY_PROFILE,
+    AGENT_PROFILE,
+    STATE,
+    DocumentError,
+    DocumentScope,
+    DocumentStore,
+    Preconditions,
+)
+
+ADL = "http://adlnet.gov/expapi/verbs/"
+
+
+AUTHORITY = {"objectType": "Agent", "account": {"homePage": "http://127.0.0.1", "name": "project:1"}}
+
+
+def new(raw: dict[str, Any]) -> NewStatement:
+    statement = validate_statement(raw)
+    now = dt.datetime.now(dt.UTC)
+    return NewStatement(complete(statement, now, AUTHORITY), signature(statement), to_micros(now),
+                        statement.get("timestamp"))
+
+
+def stmt(verb: str = "attended", activity: str = "https://s.example/l/1", who: str = "a", **extra: Any
+         ) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "actor": {"mbox": f"mailto:{who}@s.example"}, "verb": {"id": ADL + verb},
+            "object": {"id": activity}, **extra}
+
+
+def ids(rows: list[tuple[int, str]]) -> list[str]:
+    return [orjson.loads(doc)["id"] for _, doc in rows]
+
+
+def test_statement_store(meta: MetadataStore) -> None:
+    project = meta.create_project("LMS").project.id
+    store = StatementStore(meta)
+    first = stmt(context={"contextActivities": {"grouping": [{"id": "https://s.example/c/1"}]},
+                          "instructor": {"mbox": "mailto:t@s.example"}})
+    second = stmt(verb="completed", who="b")
+    third = stmt(activity="https://s.example/l/2")
+    stored = store.save(project, [new(first), new(second), new(third)])
+    assert [s["id"] for s in stored] == [first["id"], second["id"], third["id"]]
+    assert store.save(project, [new(first)])[0] == stored[0]  # the same statement again: the stored one
+    with pytest.raises(StatementConflict):
+        store.save(project, [new({**first, "result": {"success": True}})])
+
+    everything = store.query(project, StatementFilter(), None, 10)
+    assert ids(everything) == [third["id"], second["id"], first["id"]]
+    page = store.query(project, StatementFilter(ascending=True), None, 2)
+    assert ids(page) == [first["id"], second["id"]]
+    assert ids(store.query(project, StatementFilter(ascending=True), page[-1][0], 2)) == [third["id"]]
+    assert ids(store.query(project, StatementFilter(agent="mbox:mailto:b@s.example"), None, 10)) == [second["id"]]
+    teacher = StatementFilter(agent="mbox:mailto:t@s.example")
+    assert store.query(project, teacher, None, 10) == []
+    teacher.related_agents = True
+    assert ids(store.query(project, teacher, None, 10)) == [first["id"]]
+    course = StatementFilter(activity="https://s.example/c/1", related_activities=True)
+    assert ids(store.query(project, course, None, 10)) == [first["id"]]
+    assert ids(store.query(project, StatementFilter(verb=ADL + "completed"), None, 10)) == [second["id"]]
+
+    voiding = stmt(verb="voided")
+    voiding["object"] = {"objectType": "StatementRef", "id": first["id"]}
+    store.save(project, [new(voiding)])
+    assert store.get(project, first["id"], voided=False) is None
+    assert store.get(project, first["id"], voided=True) is not None
+    # The voiding statement matches the filters its target matches; the target is no longer returned.
+    assert ids(store.query(project, course, None, 10)) == [voiding["id"]]
+    again = stmt(verb="voided")
+    again["object"] = {"objectType": "StatementRef", "id": voiding["id"]}
+    with pytest.raises(StatementError, match="cannot be voided"):
+        store.save(project, [new(again)])
+    other = meta.create_project("Other").project.id
+    assert store.query(other, StatementFilter(), None, 10) == []
+    assert store.get(other, second["id"], voided=False) is None
+
+
+def test_concurrent_requests_share_a_commit_and_keep_their_outcomes(meta: MetadataStore) -> None:
+    """The group commit: requests saved from many threads at once are each stored or refused on their own."""
+    project = meta.create_project("Busy LMS").project.id
+    store = StatementStore(meta)
+    kept = stmt()
+    store.save(project, [new(kept)])
+    batches = [[new(stmt(who=f"w{i}-{k}")) for k in range(5)] for i in range(12)]
+    batches[3] = [new({**kept, "result": {"success": False}})]  # a conflict in the middle of the group
+    outcomes: list[Any] = [None] * len(batches)
+
+    def save(i: int) -> None:
+        try:
+            outcomes[i] = store.save(project, batches[i])
+        except StatementConflict as exc:
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(len(batches))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert isinstance(outcomes[3], StatementConflict)
+    assert all(len(o) == 5 for i, o in enumerate(outcomes) if i != 3)
+    assert len(store.query(project, StatementFilter(), None, 100)) == 1 + 11 * 5
+    assert len({row[0] for row in store.query(project, StatementFilter(), None, 100)}) == 56  # row ids unique
+
+
+def test_canonical_activities_and_agent_names(meta: MetadataStore) -> None:
+    project = meta.create_project("Definitions").project.id
+    store = StatementStore(meta)
+    lesson = "https://s.example/l/9"
+    store.save(project, [new(stmt(activity=lesson) | {"object": {"id": lesson, "definition": {
+        "name": {"en-US": "Fractions"}, "type": "http://adlnet.gov/expapi/activities/lesson"}}})])
+    store.save(project, [new(stmt(activity=lesson) | {"actor": {"mbox": "mailto:a@s.example", "name": "Ann"},
+                                                       "object": {"id": lesson, "definition": {
+                                                           "name": {"zh-CN": "分数"}}}})])
+    assert store.activities.get(project, lesson) == {"name": {"en-US": "Fractions", "zh-CN": "分数"},
+                                                     "type": "http://adlnet.gov/expapi/activities/lesson"}
+    assert ActivityCatalogue(meta).get(project, lesson) == store.activities.get(project, lesson)  # not a cache
+    assert store.activities.get(meta.create_project("Elsewhere").project.id, lesson) is None
+    assert store.agent_names(project, "mbox:mailto:a@s.example") == ["Ann"]
+
+
+def test_documents(meta: MetadataStore) -> None:
+    project = meta.create_project("Documents").project.id
+    other = meta.create_project("Another school").project.id
+    documents = DocumentStore(meta)
+    scope = DocumentScope(STATE, "https://s.example/l/1", "mbox:mailto:a@s.example")
+    with_registration = DocumentScope(STATE, scope.activity_id, scope.agent_key, str(uuid.uuid4()))
+    none = Preconditions()
+    documents.put(project, scope, "bookmark", "application/json", b'{"page": 1}', none, 1, merge=False)
+    documents.put(project, with_registration, "bookmark", "application/json", b'{"page": 7}', none, 2, merge=False)
+    documents.put(project, scope, "bookmark", "application/json", b'{"score": 3}', none, 3, merge=True)
+    found = documents.get(project, scope, "bookmark")
+    assert found is not None
+    assert orjson.loads(found.content) == {"page": 1, "score": 3}
+    assert found.etag == hashlib.sha1(found.content).hexdigest()
+    assert documents.ids(project, scope, None) == (["bookmark"], 3)  # every registration's ids, once
+    assert documents.ids(project, with_registration, None) == (["bookmark"], 2)
+    assert documents.ids(project, scope, 2) == (["bookmark"], 3)
+    assert documents.get(other, scope, "bookmark") is None  # projects are kept apart
+    with pytest.raises(DocumentError) as refused:
+        documents.put(project, scope, "bookmark", "text/plain", b"x", none, 4, merge=True)
+    assert refused.value.status == 400
+    profile = DocumentScope(ACTIVITY_PROFILE, "https://s.example/c/1")
+    documents.put(project, profile, "settings", "application/octet-stream", bytes(range(256)), none, 5, merge=False)
+    with pytest.raises(DocumentError) as conflict:
+        documents.put(project, profile, "settings", "text/plain", b"y", none, 6, merge=False)
+    assert conflict.value.status == 409
+    stale = Preconditions.parse('"0000"', None)
+    with pytest.raises(DocumentError) as failed:
+        documents.delete(project, profile, "settings", stale)
+    assert failed.value.status == 412
+    current = documents.get(project, profile, "settings")
+    assert current is not None
+    assert current.content == bytes(range(256))
+    documents.delete(project, profile, "settings", Preconditions.parse(f'W/"{current.etag}"', None))
+    assert documents.get(project, profile, "settings") is None
+    assert documents.delete_all(project, scope) == 2
+
+
+def test_documents_one_writer_wins(meta: MetadataStore) -> None:
+    """Two clients holding the same ETag: exactly one replaces the document, the other gets 412."""
+    project = meta.create_project("Race").project.id
+    documents = DocumentStore(meta)
+    scope = DocumentScope(AGENT_PROFILE, agent_key="mbox:mailto:a@s.example")
+    documents.put(project, scope, "prefs", "application/json", b"{}", Preconditions(), 1, merge=False)
+    current = documents.get(project, scope, "prefs")
+    assert current is not None
+    statuses: list[int] = []
+
+    def write(i: int) -> None:
+        try:
+            documents.put(project, scope, "prefs", "application/json", f'{{"v": {i}}}'.encode(),
+                          Preconditions.parse(f'"{current.etag}"', None), 2 + i, merge=False)
+            statuses.append(204)
+        except DocumentError as exc:
+            statuses.append(exc.status)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [204, 412, 412, 412, 412, 412]
+
+
+def test_statement_references_are_followed_along_chains(meta: MetadataStore) -> None:
+    project = meta.create_project("Chains").project.id
+    store = StatementStore(meta)
+    first = stmt(activity="https://s.example/l/chain")
+    second = stmt(verb="commented") | {"object": {"objectType": "StatementRef", "id": first["id"]}}
+    third = stmt(verb="liked") | {"object": {"objectType": "StatementRef", "id": second["id"]}}
+    store.save(project, [new(first), new(second), new(third)])
+    found = store.query(project, StatementFilter(activity="https://s.example/l/chain"), None, 10)
+    assert ids(found) == [third["id"], second["id"], first["id"]]
