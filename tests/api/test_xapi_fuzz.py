@@ -71,7 +71,8 @@ statements = st.builds(
     st.fixed_dictionaries({"actor": actors, "verb": verbs, "object": objects}),
     st.fixed_dictionaries({}, optional={"id": uuids, "result": results, "context": contexts, "timestamp": timestamps,
                                         "version": st.sampled_from(["1.0.0", "1.0", "1.0.3"])}))
-junk = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5),
+finite = st.floats(allow_nan=False, allow_infinity=False)  # JSON has no NaN or infinity
+junk = st.recursive(st.none() | st.booleans() | st.integers() | finite | st.text(max_size=5),
                     lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=4), inner,
                                                                                  max_size=2), max_leaves=4)
 
