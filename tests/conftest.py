@@ -275,3 +275,8 @@ def wire_school(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     school = build_wire_school(tmp_path_factory.mktemp("wire"))
     yield school
     school.platform.close()
+
+
+# One server on a simulated school and one Chromium for every web test of the run (session fixtures made
+# visible here, not imported into each test module, where each module would get its own).
+from web_site import browser_fixture, site_fixture  # noqa: E402, F401

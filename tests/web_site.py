@@ -1,12 +1,17 @@
 """A simulated school served by one real server for the web UI's tests (HTTP and browser): a project
-filled by `edupulse simulate` (a few hundred learners), an admin and an analyst who can sign in."""
+filled by `edupulse simulate` (a few hundred learners), an admin and an analyst who can sign in; and one
+headless Chromium for the browser tests (Debian's /usr/bin/chromium driven by Playwright; no browser is
+downloaded). Both are session fixtures that tests/conftest.py makes visible to every test."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +26,12 @@ from edupulse.meta.db import MetadataStore
 ADMIN = ("admin@edupulse.local", "admin-password-1")
 ANALYST = ("analyst@edupulse.local", "analyst-password-1")
 PROJECT = "Demo School"
+CHROMIUM = os.environ.get("EDUPULSE_TEST_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+HAS_CHROMIUM = Path(CHROMIUM).exists() or bool(shutil.which("chromium"))
+needs_chromium = pytest.mark.skipif(not HAS_CHROMIUM, reason="Chromium is not installed (apt-get install -y "
+                                                             "chromium); the browser tests need it")
 
 
 @dataclass
@@ -28,6 +39,7 @@ class Site:
     server: Server
     settings: Settings
     project: ProjectKeys
+    simulate_log: str = ""  # what `edupulse simulate` wrote to standard error (not a terminal)
 
     @property
     def url(self) -> str:
@@ -84,10 +96,23 @@ def site_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("web")
     settings = make_settings(root)
     keys = create_project(settings, PROJECT)
-    cli(settings, "simulate", "--project", PROJECT, "--seed", "11", "--learners", "300", "--days", "60")
+    simulated = cli(settings, "simulate", "--project", PROJECT, "--seed", "11", "--learners", "300", "--days", "60")
     _add_users(settings, PROJECT)
     server = Server(settings).start()
     try:
-        yield Site(server, settings, keys)
+        yield Site(server, settings, keys, simulated.stderr)
     finally:
         server.kill()
+
+
+@pytest.fixture(scope="session", name="browser")
+def browser_fixture() -> Iterator[Any]:
+    """One headless Chromium for every browser test of the run."""
+    if not HAS_CHROMIUM:
+        pytest.skip("Chromium is not installed (apt-get install -y chromium); the browser tests need it")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists()
+                                              else shutil.which("chromium"), args=ARGS)
+        yield chromium
+        chromium.close()

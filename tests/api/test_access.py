@@ -26,7 +26,9 @@ SIGNED_IN = {"/api/v1/auth/logout", "/api/v1/auth/logout-everywhere", "/api/v1/a
 # permissions); a shared dashboard's token is its only credential; the language switch is for anyone.
 WEB = {"/lang/{code}", "/project", "/analysis", "/analysis/{kind}", "/reports", "/dashboards",
        "/dashboards/{dashboard_id}", "/share/{token}", "/api/v1/share/{token}/reports/{report_id}", "/people",
-       "/people/{person_id}", "/catalog", "/ingestion", "/settings", "/experiments", "/experiments/{key}"}
+       "/people/{person_id}", "/catalog", "/ingestion", "/settings", "/segments", "/admin/members", "/admin/keys",
+       "/admin/audit", "/admin/lifecycle", "/admin/metrics", "/admin/quarantine",
+       "/experiments", "/experiments/{key}"}
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
 
 # One small query per analysis model, so the cross-project test covers every kind the engine has.

@@ -222,9 +222,12 @@ def test_sign_in_page_works_without_javascript(gov: Gov) -> None:
     page = client.get("/login")
     assert page.status_code == 200
     assert '<form method="post" action="/login">' in page.text
-    wrong = client.post("/login", data={"email": "page@school.example", "password": "nope nope nope"})
+    wrong = client.post("/login", data={"email": "page@school.example", "password": "nope nope nope"},
+                        headers={"Accept-Language": "en"})
     assert wrong.status_code == 401
-    assert "wrong email or password" in wrong.text
+    assert "Wrong email or password" in wrong.text
+    assert "邮箱或密码错误" in client.post("/login", data={"email": "page@school.example", "password": "x"},
+                                          headers={"Accept-Language": "zh-CN"}).text
     foreign = client.post("/login", data={"email": "page@school.example", "password": PASSWORD},
                           headers={"Origin": "https://evil.example"})
     assert foreign.status_code == 403

@@ -59,6 +59,12 @@ def test_descriptions(meta: MetadataStore) -> None:
     ui.describe(project, "event", "order_paid", " 首单或续费 ", "admin@x")
     ui.describe(project, "event", "order_paid", "a paid order", "admin@x")
     ui.describe(project, "property", "person.grade", "年级", "admin@x")
-    assert ui.descriptions(project) == {("event", "order_paid"): "a paid order", ("property", "person.grade"): "年级"}
+    ui.describe(project, "event", "order_paid", "学员支付了订单", "admin@x", lang="zh", display_name=" 支付订单 ")
+    assert ui.descriptions(project) == {
+        ("event", "order_paid"): {"description": "a paid order",
+                                  "texts": {"zh": {"display_name": "支付订单", "description": "学员支付了订单"}}},
+        ("property", "person.grade"): {"description": "年级", "texts": {}}}
+    with pytest.raises(MetadataError, match="lang 'fr'"):
+        ui.describe(project, "event", "order_paid", "", "admin@x", lang="fr")
     with pytest.raises(MetadataError, match="kind must be"):
         ui.describe(project, "table", "x", "", "admin@x")

@@ -59,6 +59,22 @@ def test_metric_series_errors_say_what_is_wrong(gov: Gov) -> None:
         QueryService(gov.platform.store).run(gov.a, {"kind": "trends", "series": [{"metric": "attendance_rate"}]})
 
 
+def test_a_report_naming_metrics_is_checked_with_their_current_definitions(gov: Gov) -> None:
+    def save(series: list[dict[str, Any]], **more: Any) -> Any:
+        return gov.client.post("/api/v1/reports", headers=gov.bearer("analyst"), json={
+            "name": "metric report", "query": {"kind": "trends", "series": series, **more}})
+
+    missing = save([{"metric": "no_such_metric"}])
+    assert missing.status_code == 400
+    assert "series.0.metric: no metric named 'no_such_metric'" in missing.json()["detail"]
+    spend = save([{"metric": "cac"}], breakdown={"properties": ["utm_source"]})
+    assert spend.status_code == 400
+    assert "uses ad spend" in spend.json()["detail"]
+    saved = save([{"metric": "attendance_rate"}])
+    assert saved.status_code == 200, saved.text
+    assert gov.client.delete(f"/api/v1/reports/{saved.json()['id']}", headers=gov.bearer("analyst")).status_code == 200
+
+
 def test_catalogue_crud_needs_metrics_edit_and_validates(gov: Gov) -> None:
     body = {"name": "live_attendance", "definition": {
         "title": "live attendance", "unit": "lessons", "numerator": {"event": "lesson_attended"}}}

@@ -41,7 +41,8 @@ HISTORY: list[dict[str, Any]] = [
      "properties": {"lesson_id": "L1"}},
     {"type": "track", "event": "lesson_attended", **login("u-bob"), "time": sh("2026-09-04T11:00:00"),
      "properties": {"lesson_id": "L2"}},
-    {"type": "profile_set", **login("u-bob"), "time": sh("2026-09-02T00:00:00"), "properties": {"grade": "G3"}},
+    {"type": "profile_set", **login("u-bob"), "time": sh("2026-09-02T00:00:00"),
+     "properties": {"grade": "G3", "lessons": 9}},
     # the same value under two types belongs to two persons
     {"type": "track", "event": "page_view", "distinct_id": "shared-1", "time": sh("2026-09-05T09:00:00")},
     {"type": "track", "event": "page_view", **login("shared-1"), "time": sh("2026-09-05T09:00:00")},
@@ -49,7 +50,7 @@ HISTORY: list[dict[str, Any]] = [
     {"type": "track", "event": "page_view", "distinct_id": "dev-9", "time": sh("2026-09-06T08:00:00")},
     {"type": "track", "event": "lesson_attended", **login("u-dave"), "time": sh("2026-09-06T09:00:00")},
     {"type": "profile_set", **login("u-carol"), "time": sh("2026-09-02T00:00:00"),
-     "properties": {"grade": "G5", "note": "x') OR 1=1 --"}},
+     "properties": {"grade": "G5", "note": "x') OR 1=1 --", "lessons": "10"}},
 ]
 
 
@@ -170,6 +171,20 @@ def test_search_by_identity_prefix_and_properties(loaded: History) -> None:
     both = persons(loaded, search="u-", filters=[{"or": [{"property": "person.grade", "value": "G3"},
                                                         {"property": "person.city", "value": "杭州"}]}])
     assert both["total"] == 2
+
+
+def test_sorted_by_a_person_property(loaded: History) -> None:
+    def logins(**query: Any) -> list[str]:
+        found = persons(loaded, search="u-", **query)["persons"]
+        return [i["value"] for p in found for i in p["identities"] if i["type"] == "login_id"]
+
+    # numbers by value (9 before 10, whether stored as a number or as text), unset last in both directions
+    assert logins(order_by="person.lessons") == ["u-bob", "u-carol", "u-alice", "u-dave"]
+    assert logins(order_by="person.lessons", descending=True) == ["u-carol", "u-bob", "u-alice", "u-dave"]
+    # text as text; equal values by person id
+    assert logins(order_by="person.grade", descending=True) == ["u-alice", "u-carol", "u-bob", "u-dave"]
+    with pytest.raises(QueryError, match="sorted by a person property"):
+        loaded.run({"kind": "persons", "order_by": "amount"})
 
 
 def test_hostile_text_stays_a_value(loaded: History) -> None:

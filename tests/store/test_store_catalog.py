@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edupulse.store.catalog import build_catalogue
+from edupulse.store.catalog import build_catalogue, group_names
 from engines import History, _Mirror, requires_chdb
 
 RECORDS = [
@@ -20,6 +20,12 @@ RECORDS = [
      "properties": {"url": "/a"}},
     {"type": "profile_set", "distinct_id": "u1", "properties": {"grade": "G4", "city": "杭州"}},
     {"type": "profile_set", "distinct_id": "u2", "properties": {"grade": "G5"}},
+    {"type": "group_set", "group_type": "school", "group_key": "s-001", "time": "2026-09-01T08:00:00+08:00",
+     "properties": {"name": "杭州第一小学", "students": 1200}},
+    {"type": "group_set", "group_type": "school", "group_key": "s-002", "time": "2026-09-01T08:00:00+08:00",
+     "properties": {"students": 800}},
+    {"type": "group_set", "group_type": "class", "group_key": "c-1", "time": "2026-09-01T08:00:00+08:00",
+     "properties": {"name": "英语 1 班"}},
 ]
 
 
@@ -51,7 +57,17 @@ def test_events_and_properties(history: History) -> None:
 def test_another_project_sees_nothing(history: History) -> None:
     other = history.platform.meta.create_project("Other School").project
     assert build_catalogue(history.platform.store, other.id).as_dict() == {
-        "events": [], "properties": [], "person_properties": []}
+        "events": [], "properties": [], "person_properties": [], "groups": []}
+    assert group_names(history.platform.store, other.id, "school", ["s-001"]) == {"s-001": None}
+
+
+def test_group_types_their_properties_and_names(history: History) -> None:
+    groups = {g["type"]: g for g in build_catalogue(history.platform.store, history.project.id).as_dict()["groups"]}
+    assert groups["school"]["count"] == 2
+    assert groups["school"]["properties"] == [{"name": "students", "volume": 2}, {"name": "name", "volume": 1}]
+    assert groups["class"] == {"type": "class", "count": 1, "properties": [{"name": "name", "volume": 1}]}
+    names = group_names(history.platform.store, history.project.id, "school", ["s-001", "s-002", "s-404"])
+    assert names == {"s-001": "杭州第一小学", "s-002": None, "s-404": None}
 
 
 @requires_chdb

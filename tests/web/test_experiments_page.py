@@ -9,11 +9,12 @@ import time
 from typing import Any
 
 import pytest
-from test_web_browser import _no_page_errors, browser, page, shot
+from test_web_browser import _no_page_errors, page
+from web_pages_support import shot
 
-from web_site import Site, site_fixture  # noqa: F401  (the session-wide server fixture)
+from web_site import Site
 
-__all__ = ["_no_page_errors", "browser", "page"]
+__all__ = ["_no_page_errors", "page"]
 pytestmark = pytest.mark.browser
 
 

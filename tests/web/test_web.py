@@ -13,8 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from edupulse.auth.permissions import Permission
 from edupulse.web.i18n import catalogue, catalogue_files, from_accept_language
-from web_site import ADMIN, ANALYST, Site, site_fixture  # noqa: F401  (the session-wide server fixture)
+from edupulse.web.nav import NAV
+from web_site import ADMIN, ANALYST, Site
 
 WEB = Path(__file__).parents[2] / "src" / "edupulse" / "web"
 TRENDS = {"kind": "trends", "series": [{"event": "page_view"}, {"event": "page_view", "math": "unique_persons"}],
@@ -206,7 +208,11 @@ def test_message_catalogues_cover_every_key_the_ui_uses() -> None:
     for path in (WEB / "templates").rglob("*.html"):
         used |= set(re.findall(r"t\['([a-z_]+\.[a-z_.]+)'\]", path.read_text()))
     for path in (p for p in (WEB / "static").rglob("*.js") if "vendor" not in p.parts):
-        used |= set(re.findall(r"\bt\(\"([a-z_]+\.[a-z_.]+)\"", path.read_text()))
+        text = path.read_text()
+        used |= set(re.findall(r"\bt\(\"([a-z_]+\.[a-z_.0-9]+)\"(?!\s*\+)", text))
+        # a key made of a prefix and a value (t("op." + op)): some key has the prefix
+        for prefix in re.findall(r"\bt\(\"([a-z_]+\.[a-z_.]*)\"\s*\+", text):
+            assert any(key.startswith(prefix) for key in english), f"{path.name}: no message starts with {prefix!r}"
     used = {key for key in used if not key.startswith("kind.")} | {f"kind.{k}" for k in
                                                                     ("trends", "funnel", "retention")}
     assert used - set(english) == set()
@@ -216,3 +222,11 @@ def test_message_catalogues_cover_every_key_the_ui_uses() -> None:
 def test_front_end_files_are_served_from_this_server(site: Site, path: str) -> None:
     response = httpx.get(site.url + path)
     assert response.status_code == 200, f"{path}: run `make install` (npm ci installs the charting library)"
+
+
+def test_every_menu_entry_names_a_permission_and_a_message() -> None:
+    english = catalogue("en")
+    for item in NAV:
+        assert item.needs is None or item.needs in {p.value for p in Permission}, item
+        assert item.label in english, item
+        assert item.section in ("main", "admin"), item

@@ -6,8 +6,6 @@ a person's timeline, both languages. Screenshots of the main pages go to test-sc
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,22 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
+from web_pages_support import shot, wait_ready
 
 from edupulse.meta.db import MetadataStore
 from edupulse.queries.registry import Registry
-from web_site import ADMIN, Site, site_fixture  # noqa: F401  (the session-wide server fixture)
+from web_site import ADMIN, Site, needs_chromium
 
 KINDS = set(Registry().kinds)
-CHROMIUM = os.environ.get("EDUPULSE_TEST_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-SHOTS = Path(__file__).parents[2] / "test-screenshots"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"),
-                       reason="Chromium is not installed (apt-get install -y chromium); the browser tests need it"),
-]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 if "funnel" in KINDS:
     needs_funnel = pytest.mark.browser
@@ -47,16 +38,6 @@ else:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists()
-                                              else shutil.which("chromium"), args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
 def page(browser: Any, site: Site) -> Iterator[Any]:
     """One signed-in tab (English, from the browser's language) for the module; page errors fail the test
     that caused them."""
@@ -66,7 +47,6 @@ def page(browser: Any, site: Site) -> Iterator[Any]:
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
     tab.errors = errors
-    SHOTS.mkdir(exist_ok=True)
     tab.goto(site.url + "/")
     assert "/login" in tab.url
     shot(tab, "login")
@@ -87,21 +67,27 @@ def _no_page_errors(request: pytest.FixtureRequest) -> Iterator[None]:
         assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
-def shot(tab: Any, name: str) -> None:
-    tab.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
 def set_value(tab: Any, testid: str, value: str) -> None:
     field = tab.locator(f"[data-testid={testid}]")
     field.fill(value)
     field.dispatch_event("change")
 
 
+def set_range(tab: Any, date_from: str, date_to: str | None = None) -> None:
+    """A custom date range (the presets are in words; a custom range takes dates or -Nd)."""
+    tab.select_option("[data-testid=date-preset]", "custom")
+    set_value(tab, "date-from", date_from)
+    if date_to is not None:
+        set_value(tab, "date-to", date_to)
+
+
 def run(tab: Any) -> dict[str, Any]:
-    """Press Run, wait for the result; the query the page sent (its JSON panel)."""
-    before = tab.evaluate("document.body.dataset.resultReady || ''")
+    """Press Run, wait for its result (not the one the page asked for when it opened); the query the page
+    sent (its JSON panel)."""
+    wait_ready(tab)
     tab.click("#run")
-    tab.wait_for_function(f"(document.body.dataset.resultReady || '') !== '{before}'")
+    started = tab.evaluate("document.body.dataset.runStarted")
+    tab.wait_for_function(f"document.body.dataset.resultReady === '{started}'")
     assert tab.locator("#error").is_hidden(), tab.inner_text("#error")
     return json.loads(tab.text_content("#query-json"))
 
@@ -124,8 +110,8 @@ def test_trends_built_on_the_page_equal_the_api(page: Any, site: Site) -> None:
     page.select_option("[data-testid=series-math-0]", "unique_persons")
     page.click("[data-testid=add-series]")
     page.select_option("[data-testid=series-event-1]", "page_view")
-    set_value(page, "date-from", "-30d")
-    set_value(page, "breakdown", "utm_source")
+    set_range(page, "-30d")
+    page.select_option("[data-testid=breakdown]", "utm_source")
     query = run(page)
     assert query["series"][0] == {"event": "lead_created", "math": "unique_persons"}
     assert query["breakdown"]["properties"] == ["utm_source"]
@@ -165,7 +151,7 @@ def test_funnel_built_on_the_page_equals_the_api(page: Any, site: Site) -> None:
     page.click("[data-testid=add-steps]")
     page.select_option("[data-testid=steps-event-2]", "call_connected")
     set_value(page, "window-value", "7")
-    set_value(page, "date-from", "-45d")
+    set_range(page, "-45d")
     query = run(page)
     assert [s["event"] for s in query["steps"]] == ["lead_created", "lead_assigned", "call_connected"]
     api = site.query(query)
@@ -186,7 +172,7 @@ def test_retention_table_on_the_page_equals_the_api(page: Any, site: Site) -> No
     page.select_option("[data-testid=return-event]", "page_view")
     page.select_option("[data-testid=period]", "week")
     set_value(page, "periods", "6")
-    set_value(page, "date-from", "-6w")
+    set_range(page, "-6w")
     query = run(page)
     assert query["period"] == "week"
     cohorts = site.query(query)["results"][0]["cohorts"]
@@ -240,7 +226,7 @@ def test_save_a_report_onto_a_new_dashboard(page: Any, site: Site) -> None:
     page.goto(site.url + "/analysis/trends")
     page.wait_for_selector("[data-testid=series-event-0] option[value=order_paid]", state="attached")
     page.select_option("[data-testid=series-event-0]", "order_paid")
-    set_value(page, "date-from", "-30d")
+    set_range(page, "-30d")
     query = run(page)
     page.fill("#report-name", "Orders per day")
     page.select_option("#report-dashboard", label="Orders board")
@@ -272,7 +258,7 @@ def test_save_a_report_onto_a_new_dashboard(page: Any, site: Site) -> None:
 def test_a_saved_report_opens_in_the_builder_and_runs(page: Any, site: Site) -> None:
     page.goto(site.url + "/reports")
     page.click("#reports a:text('Orders per day')")
-    page.wait_for_function("document.body.dataset.resultReady")
+    wait_ready(page)
     assert page.input_value("[data-testid=series-event-0]") == "order_paid"
     assert page.input_value("#report-name") == "Orders per day"
     query = json.loads(page.text_content("#query-json"))
@@ -301,18 +287,23 @@ def test_real_time_dashboard_changes_without_reloading(page: Any, site: Site) ->
 @needs_person
 def test_a_persons_timeline(page: Any, site: Site) -> None:
     page.goto(site.url + "/people")
+    wait_ready(page)
     person = next(p for p in site.query({"kind": "persons", "limit": 50})["persons"] if p["identities"])
     identity = person["identities"][0]
     value = identity.get("value") or identity.get("id_value")
     page.fill("#people-q", value)
+    found = site.query({"kind": "persons", "search": value})["total"]
+    page.evaluate("document.getElementById('people-status').dataset.total = ''")
     page.click("#people-search button[type=submit]")
+    page.wait_for_function(f"document.getElementById('people-status').dataset.total === '{found}'")
     page.locator("[data-testid=person-link]").first.click()
     page.wait_for_url("**/people/*")
     page.locator("[data-testid=timeline-event]").first.wait_for()
     person_id = int(page.url.rsplit("/", 1)[1])
     api = site.query({"kind": "person", "person_id": person_id, "limit": 50})
     assert page.locator("[data-testid=timeline-event]").count() == len(api["events"])
-    assert page.inner_text("#timeline-total") == f"({api['total_events']:,})"
+    assert page.get_attribute("#timeline-total", "data-total") == str(api["total_events"])
+    assert page.inner_text("#timeline-total") == f"{api['total_events']:,} events"
     shot(page, "person")
     # persons of a saved segment
     with site.api() as http:
@@ -324,8 +315,8 @@ def test_a_persons_timeline(page: Any, site: Site) -> None:
     page.wait_for_selector("#people-segment option:text('paid learners')", state="attached")
     page.select_option("#people-segment", label="paid learners")
     page.click("#people-search button[type=submit]")
-    page.wait_for_function("/^[0-9,]+$/.test(document.getElementById('people-status').textContent)")
-    assert page.inner_text("#people-status") == f"{expected['total']:,}"
+    page.wait_for_function(f"document.getElementById('people-status').dataset.total === '{expected['total']}'")
+    assert page.inner_text("#people-status") == f"{expected['total']:,} persons"
     assert page.locator("[data-testid=person-link]").count() == len(expected["persons"])
     shot(page, "people")
 

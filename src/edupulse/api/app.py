@@ -29,6 +29,7 @@ from edupulse.api import (
     segments,
     signin,
     tracker,
+    ui_admin,
     xapi,
     xapi_documents,
 )
@@ -38,8 +39,8 @@ from edupulse.api.xapi_alternate import AlternateRequestSyntax
 from edupulse.conf import Settings
 from edupulse.ingest.validate import warm_up, watch_parent
 from edupulse.runtime import Platform
+from edupulse.web import admin_pages, pages
 from edupulse.web import experiments as experiment_pages
-from edupulse.web import pages
 
 
 def _validator_pool(processes: int) -> ProcessPoolExecutor | None:
@@ -57,6 +58,7 @@ def _validator_pool(processes: int) -> ProcessPoolExecutor | None:
 def mount_web(app: FastAPI) -> None:
     """The web UI: pages, our static files and the charting library installed by npm (`make install`)."""
     app.include_router(pages.router)
+    app.include_router(admin_pages.router)
     app.include_router(experiment_pages.router)
     vendor = pages.WEB_DIR / "node_modules" / "echarts" / "dist"
     app.mount("/static/vendor/echarts", StaticFiles(directory=vendor, check_dir=False), name="echarts")
@@ -87,9 +89,11 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
             scheduler = Scheduler(plat.meta, settings)
             scheduler.start()
         app.state.scheduler = scheduler
+        stop_warm_up = catalog.start_warm_up(app)
         try:
             yield
         finally:
+            stop_warm_up()  # before the store closes: a statement still running would keep it busy
             if scheduler is not None:
                 scheduler.stop()
             if app.state.validators is not None:
@@ -122,6 +126,7 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
 
     app.include_router(reports.router)
     app.include_router(catalog.router)
+    app.include_router(ui_admin.router)
     mount_web(app)
     install_error_handlers(app)
     document_dependencies(app)  # last: every router is included

@@ -3,7 +3,7 @@ and that scripts can use with the secret API key."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -26,17 +26,28 @@ CAN_SAVE = Depends(require_project(Permission.analyses_save))  # analysts and ad
 NOT_FOUND = refusals(404, s404="No such report or dashboard in the project")
 
 
+class ReportView(BaseModel):
+    """Display choices saved with a report: the order of breakdown values and whether "other values" shows."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    sort: Literal["value_desc", "value_asc", "name"] = "value_desc"
+    hide_other: bool = Field(False, alias="hideOther")
+    chart: Literal["line", "bar"] | None = None
+
+
 class ReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     query: dict[str, Any]
     dashboard_id: Id | None = Field(None, description="Also add the report to this dashboard.")
+    view: ReportView | None = Field(None, description="How the result is shown (not part of the query).")
 
 
 class DashboardIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
-    refresh_seconds: int | None = Field(None, ge=10, le=86400, description="Refresh interval; at least 10 s.")
+    refresh_seconds: int | None = Field(60, ge=10, le=86400, description="Refresh interval; at least 10 s; null: "
+                                        "no automatic refresh. Real-time boards refresh every minute by default.")
     date_from: str | None = Field(None, max_length=20, description="Date filter applied to every report.")
     date_to: str | None = Field(None, max_length=20)
 
@@ -70,16 +81,25 @@ def _missing(exc: MetadataError) -> HTTPException:
     return HTTPException(404 if str(exc).startswith("no ") else 400, str(exc))
 
 
-def _checked_query(request: Request, query: dict[str, Any]) -> None:
+def _view(body: ReportIn) -> dict[str, Any] | None:
+    return body.view.model_dump(by_alias=True, exclude_none=True) if body.view is not None else None
+
+
+def _checked_query(request: Request, project: ProjectInfo, query: dict[str, Any]) -> None:
+    """Refuse a query that cannot run; metrics it names are checked with their current definitions."""
     try:
-        platform(request).query_service().parse(query)
+        platform(request).query_service().runner(project, query)
     except QueryError as exc:
         raise HTTPException(400, f"the query cannot run: {exc}") from None
 
 
+# kinds whose queries have no date range (a dashboard's date filter leaves them as they are)
+UNDATED = frozenset({"sql", "persons", "person", "segments"})
+
+
 def with_date_filter(query: dict[str, Any], date_from: str | None, date_to: str | None) -> dict[str, Any]:
     """The query with a dashboard's date filter in place of its own date range (when the filter is set)."""
-    if not date_from and not date_to:
+    if (not date_from and not date_to) or query.get("kind") in UNDATED:
         return query
     date_range = {k: v for k, v in (("date_from", date_from), ("date_to", date_to)) if v}
     return {**query, "date_range": date_range}
@@ -105,10 +125,10 @@ def list_reports(request: Request, project: ProjectInfo = CAN_VIEW) -> dict[str,
 @router.post("/api/v1/reports", summary="Save a query as a report (optionally onto a dashboard)",
             responses=NOT_FOUND)
 def create_report(request: Request, body: ReportIn, project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
-    _checked_query(request, body.query)
+    _checked_query(request, project, body.query)
     store = ui_store(request)
     try:
-        report = store.save_report(project.id, body.name, body.query, actor(request))
+        report = store.save_report(project.id, body.name, body.query, actor(request), view=_view(body))
         if body.dashboard_id is not None:
             store.add_to_dashboard(project.id, body.dashboard_id, report["id"])
     except MetadataError as exc:
@@ -120,9 +140,10 @@ def create_report(request: Request, body: ReportIn, project: ProjectInfo = CAN_S
             responses=NOT_FOUND)
 def update_report(request: Request, report_id: Id, body: ReportIn,
                   project: ProjectInfo = CAN_SAVE) -> dict[str, Any]:
-    _checked_query(request, body.query)
+    _checked_query(request, project, body.query)
     try:
-        return ui_store(request).save_report(project.id, body.name, body.query, actor(request), report_id)
+        return ui_store(request).save_report(project.id, body.name, body.query, actor(request), report_id,
+                                             view=_view(body))
     except MetadataError as exc:
         raise _missing(exc) from None
 

@@ -14,6 +14,7 @@ from edupulse.meta.db import MetadataError, MetadataStore
 from edupulse.meta.models import Base, utcnow
 
 MIN_REFRESH_SECONDS = 10
+LANGUAGES = ("zh", "en")
 
 
 class Report(Base):
@@ -25,6 +26,7 @@ class Report(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     query: Mapped[dict[str, Any]] = mapped_column(JSON)
+    view: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # display choices
     created_by: Mapped[str] = mapped_column(String(254), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -55,7 +57,10 @@ class DashboardItem(Base):
 
 
 class CatalogDescription(Base):
-    """An admin's description of an event (`kind` "event") or a property (`kind` "property")."""
+    """An admin's description of an event (`kind` "event") or a property (`kind` "property"): one for every
+    language (`description`), and display names and descriptions per language (`texts`:
+    {"zh": {"display_name": ..., "description": ...}, "en": {...}}), which win over it and over the
+    standard names of the UI."""
 
     __tablename__ = "catalog_descriptions"
     __table_args__ = (UniqueConstraint("project_id", "kind", "name", name="uq_catalog_description"),)
@@ -65,12 +70,13 @@ class CatalogDescription(Base):
     kind: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    texts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     updated_by: Mapped[str] = mapped_column(String(254), default="")
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 def _report(r: Report) -> dict[str, Any]:
-    return {"id": r.id, "name": r.name, "query": r.query, "kind": r.query.get("kind"),
+    return {"id": r.id, "name": r.name, "query": r.query, "kind": r.query.get("kind"), "view": r.view or {},
             "created_by": r.created_by, "updated_at": r.updated_at.isoformat()}
 
 
@@ -107,17 +113,17 @@ class UIStore:
             return _report(r)
 
     def save_report(self, project_id: int, name: str, query: dict[str, Any], user: str,
-                    report_id: int | None = None) -> dict[str, Any]:
+                    report_id: int | None = None, view: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.meta.session() as s, s.begin():
             if report_id is None:
-                r = Report(project_id=project_id, name=_name(name), query=query, created_by=user)
+                r = Report(project_id=project_id, name=_name(name), query=query, view=view, created_by=user)
                 s.add(r)
             else:
                 found = s.get(Report, report_id)
                 if found is None or found.project_id != project_id:
                     raise MetadataError(f"no report {report_id} in this project")
                 r = found
-                r.name, r.query, r.updated_at = _name(name), query, utcnow()
+                r.name, r.query, r.view, r.updated_at = _name(name), query, view, utcnow()
             s.flush()
             return _report(r)
 
@@ -218,23 +224,36 @@ class UIStore:
 
     # catalogue descriptions ---------------------------------------------------------------------
 
-    def descriptions(self, project_id: int) -> dict[tuple[str, str], str]:
+    def descriptions(self, project_id: int) -> dict[tuple[str, str], dict[str, Any]]:
+        """(kind, name) -> {"description": for every language, "texts": per language}."""
         with self.meta.session() as s:
             rows = s.scalars(select(CatalogDescription).where(CatalogDescription.project_id == project_id))
-            return {(r.kind, r.name): r.description for r in rows}
+            return {(r.kind, r.name): {"description": r.description, "texts": dict(r.texts or {})} for r in rows}
 
-    def describe(self, project_id: int, kind: str, name: str, description: str, user: str) -> None:
+    def describe(self, project_id: int, kind: str, name: str, description: str, user: str,
+                 lang: str | None = None, display_name: str | None = None) -> None:
+        """Set the description for every language, or with `lang` the display name and description of one."""
         if kind not in ("event", "property"):
             raise MetadataError("kind must be 'event' or 'property'")
         if not name or len(name) > 200:
             raise MetadataError("name must be 1 to 200 characters")
         if len(description) > 2000:
             raise MetadataError("a description is at most 2000 characters")
+        if lang is not None and lang not in LANGUAGES:
+            raise MetadataError(f"lang {lang!r}: use one of {', '.join(LANGUAGES)}")
+        if display_name is not None and len(display_name) > 200:
+            raise MetadataError("a display name is at most 200 characters")
         with self.meta.session() as s, s.begin():
             row = s.scalar(select(CatalogDescription).where(
                 CatalogDescription.project_id == project_id, CatalogDescription.kind == kind,
                 CatalogDescription.name == name))
             if row is None:
-                row = CatalogDescription(project_id=project_id, kind=kind, name=name)
+                row = CatalogDescription(project_id=project_id, kind=kind, name=name, description="")
                 s.add(row)
-            row.description, row.updated_by, row.updated_at = description.strip(), user, utcnow()
+            if lang is None:
+                row.description = description.strip()
+            else:
+                texts = dict(row.texts or {})
+                texts[lang] = {"display_name": (display_name or "").strip(), "description": description.strip()}
+                row.texts = texts  # a new dict, so that the JSON column is written
+            row.updated_by, row.updated_at = user, utcnow()

@@ -17,7 +17,16 @@ from pydantic import Field, field_validator, model_validator
 from sqlglot import exp
 
 from edupulse.queries.base import QueryRunner
-from edupulse.queries.common import DateRange, Filter, FilterGroup, Model, PropertyFilter, PropertyRef, local_midnight
+from edupulse.queries.common import (
+    DateRange,
+    Filter,
+    FilterGroup,
+    Model,
+    PropertyFilter,
+    PropertyName,
+    PropertyRef,
+    local_midnight,
+)
 from edupulse.queries.compile import EVENTS, PERSON_COLUMN, PERSONS, Context
 from edupulse.queries.errors import QueryError
 from edupulse.queries.results import IDENTITIES, Identity, Part, Properties, Result, Table, absent_when_none
@@ -104,6 +113,16 @@ class PersonsQuery(Model):
     filters: list[Filter] = Field(default_factory=list, max_length=50)
     limit: int = Field(50, ge=1, le=MAX_PAGE)
     offset: int = Field(0, ge=0, le=1_000_000)
+    order_by: PropertyName | None = Field(None, description="a person property to sort by (numbers by value, "
+                                                           "then other values as text; unset last), default: person id")
+    descending: bool = False
+
+    @field_validator("order_by")
+    @classmethod
+    def _person_property(cls, value: str | None) -> str | None:
+        if value is not None and PropertyRef.parse(value).source != "person":
+            raise ValueError(f"{value!r}: persons are sorted by a person property (person.NAME)")
+        return value
 
     @field_validator("filters")
     @classmethod
@@ -198,13 +217,15 @@ def persons_source(ctx: Context) -> exp.Expr:
     return inner.subquery(PERSONS)
 
 
-def persons_statements(ctx: Context, conditions: list[exp.Expr], limit: int, offset: int) -> dict[str, exp.Expr]:
+def persons_statements(ctx: Context, conditions: list[exp.Expr], limit: int, offset: int,
+                       order: list[exp.Ordered] | None = None) -> dict[str, exp.Expr]:
     """Count the persons matching the conditions (over `persons_source`), and one page of them ordered by
-    person id (a row more than the page, to know whether there is a next one)."""
+    `order` then person id (a row more than the page, to know whether there is a next one)."""
     where = exp.and_(*conditions) if conditions else None
     counted = exp.select(exp.Count(this=exp.Star())).from_(persons_source(ctx))
     page = (exp.select(exp.column("person_id", PERSONS), ctx.dialect.to_text(exp.column("properties", PERSONS)))
-            .from_(persons_source(ctx)).order_by(exp.column("person_id", PERSONS)).limit(limit + 1).offset(offset))
+            .from_(persons_source(ctx)).order_by(*(order or []), exp.column("person_id", PERSONS))
+            .limit(limit + 1).offset(offset))
     if where is not None:
         counted, page = counted.where(where), page.where(where)
     return {"count": counted, "page": page}
@@ -421,7 +442,20 @@ class PersonsRunner(QueryRunner[PersonsQuery, PersonsResponse]):
                 where.append(exp.column("id_type").eq(_s(q.identity_type)))
             matching = exp.select("person_id").from_("identities").where(exp.and_(*where))
             conditions.append(exp.In(this=exp.column("person_id", PERSONS), query=matching.subquery()))
-        return persons_statements(ctx, conditions, q.limit, q.offset)
+        return persons_statements(ctx, conditions, q.limit, q.offset, self._order())
+
+    def _order(self) -> list[exp.Ordered] | None:
+        """Numbers by value, then other values as text, unset values last (in both directions, on both
+        engines)."""
+        q = self.query
+        if q.order_by is None:
+            return None
+        value = self.ctx.property(q.order_by, PERSONS)[0]
+        number = self.ctx.dialect.to_double(value.copy())
+        return [exp.Ordered(this=value.copy().is_(exp.null())),
+                exp.Ordered(this=number.copy().is_(exp.null())),
+                exp.Ordered(this=number, desc=q.descending, nulls_first=False),
+                exp.Ordered(this=value, desc=q.descending, nulls_first=False)]
 
     def calculate(self) -> PersonsResponse:
         page = persons_page(self, self.to_queries(), self.query.limit, self.query.offset)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,10 +82,12 @@ def _run(platform: Platform, project: ProjectInfo, config: SimulationConfig) -> 
     from edupulse.sim.runner import simulate as run_simulation
 
     console = Console(stderr=True)
+    labels = {"generate": "simulating learners, institutions, schools", "load": "loading records into the store"}
+    if not console.is_terminal:  # a log, CI, a container: plain progress lines instead of a bar
+        return run_simulation(platform, project, config, ProgressLines(labels))
     columns: list[Any] = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
+    with Progress(*columns, console=console) as bar:
         tasks: dict[str, Any] = {}
-        labels = {"generate": "simulating learners, institutions, schools", "load": "loading records into the store"}
 
         def progress(phase: str, done: int, total: int) -> None:
             if phase not in tasks:
@@ -92,6 +95,29 @@ def _run(platform: Platform, project: ProjectInfo, config: SimulationConfig) -> 
             bar.update(tasks[phase], completed=done, total=total)
 
         return run_simulation(platform, project, config, progress)
+
+
+class ProgressLines:
+    """Progress as lines on standard error, for output that is not a terminal: one line per phase when it
+    starts, then one each 10 % of it (and at least every `seconds`), and one when it is done."""
+
+    def __init__(self, labels: dict[str, str], seconds: float = 15.0) -> None:
+        self.labels, self.seconds = labels, seconds
+        self.started: dict[str, float] = {}
+        self.shown: dict[str, tuple[int, float]] = {}
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        step = 10 * done // total if total else 10
+        if phase not in self.started:
+            self.started[phase] = now
+        last = self.shown.get(phase)
+        if last is not None and ((step == last[0] and now - last[1] < self.seconds) or last[0] == 10):
+            return
+        self.shown[phase] = (step, now)
+        share = f"{100 * done // total} %" if total else "done"
+        click.echo(f"{self.labels.get(phase, phase)}: {done:,} of {total:,} ({share}, "
+                   f"{now - self.started[phase]:.0f} s)", err=True)
 
 
 def _report(s: SimulationSummary) -> None:

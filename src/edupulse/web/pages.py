@@ -17,7 +17,7 @@ from edupulse.api.params import Id
 from edupulse.meta.db import MetadataError
 from edupulse.meta.ui import UIStore
 from edupulse.queries.registry import Registry
-from edupulse.web import i18n, session
+from edupulse.web import i18n, nav, session
 
 WEB_DIR = Path(__file__).parent
 # Analysis models the builder knows, in menu order; those the engine has not registered are shown disabled.
@@ -59,13 +59,16 @@ def render(request: Request, template: str, page: str, data: dict[str, Any] | No
     messages = i18n.messages(lang)
     web = session.current(request)
     project = session.project(request) if not public else None
+    granted = session.permissions(request) if not public else frozenset()
     boot = {"page": page, "lang": lang, "csrf": web.csrf, "messages": messages, "kinds": sorted(registered_kinds()),
             "project": {"id": project.id, "name": project.name, "timezone": project.timezone} if project else None,
-            "is_admin": session.is_admin(request) if not public else False, "data": data or {}}
+            "is_admin": session.is_admin(request) if not public else False,
+            "permissions": sorted(p.value for p in granted), "data": data or {}}
     context = {"request": request, "t": messages, "lang": lang, "session": web, "project": project,
                "projects": session.projects(request) if not public else [], "page": page, "version": __version__,
                "csrf": web.csrf, "kinds": BUILDER_KINDS, "available": registered_kinds(), "data": data or {},
-               "public": public,
+               "public": public, "nav": nav.visible(granted, "main"), "admin_nav": nav.visible(granted, "admin"),
+               "admin_on": any(page in item.pages for item in nav.visible(granted, "admin")),
                "boot": Markup(orjson.dumps(boot).decode().replace("<", "\\u003c"))}
     return templates(request).TemplateResponse(request, template, context, status_code=status)
 
@@ -123,7 +126,7 @@ def analysis_default() -> Response:
 def analysis(request: Request, kind: str, report: Id | None = None) -> Response:
     signed_in(request)
     project = session.project(request)
-    if kind not in BUILDER_KINDS:
+    if kind not in BUILDER_KINDS and kind not in registered_kinds():  # other kinds: their query as JSON
         return render(request, "error.html", "error", {"message": "error.not_found"}, status=404)
     saved = None
     if report is not None and project is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from fastapi import Request, Response
 
 from edupulse.api.auth import CSRF_HEADER, PROJECT_HEADER, SAFE_METHODS, SESSION_COOKIE, now_of
-from edupulse.auth.permissions import Role
+from edupulse.auth.permissions import Permission, Role, permissions_of
 from edupulse.meta.accounts import UserInfo
 from edupulse.meta.db import ProjectInfo
 
@@ -79,6 +79,13 @@ def is_admin(request: Request) -> bool:
     """Admin of the page's project (admins edit the data catalogue's descriptions)."""
     user, found = current(request).user, project(request)
     return bool(user and found and user.role_in(found.id) is Role.admin)
+
+
+def permissions(request: Request) -> frozenset[Permission]:
+    """What the signed-in user may do in the page's project (nothing without a project or a role)."""
+    user, found = current(request).user, project(request)
+    role = user.role_in(found.id) if user and found else None
+    return permissions_of(role) if role is not None else frozenset()
 
 
 def set_project(request: Request, response: Response, project_id: int) -> bool:

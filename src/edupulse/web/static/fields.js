@@ -1,46 +1,103 @@
 /* Form widgets of the analysis builder, bound to the query object they edit. Each calls `changed()` after
-   an edit so the builder can refresh the query JSON. Pickers are fed by the data catalogue. */
+   an edit so the builder can refresh the query JSON. Pickers are fed by the data catalogue and show display
+   names: events grouped by stage, properties grouped by event / person / group, each with a search box. */
 "use strict";
 (function () {
   const EP = window.EP, el = EP.el, t = EP.t;
   const F = (EP.fields = {});
   const OPS = ["eq", "neq", "contains", "not_contains", "regex", "in", "not_in", "gt", "gte", "lt", "lte", "between", "is_set", "is_not_set"];
+  // The stages of the standard education events (PRODUCT.md); other events are listed after them.
+  const STAGES = {
+    acquisition: ["page_view", "ad_click", "lead_created", "lead_qualified", "lead_assigned", "call_connected", "wechat_added"],
+    order: ["trial_booked", "trial_attended", "order_paid", "order_refunded"],
+    learning: ["course_enrolled", "lesson_scheduled", "lesson_attended", "lesson_completed", "homework_submitted", "quiz_answered", "course_completed"],
+    referral: ["referral_shared", "referral_signup"],
+    b2b: ["staff_login", "student_enrolled"],
+  };
+  F.STAGES = STAGES;
 
   F.row = (label, ...controls) => el("label.field", {}, el("span.field-label", { text: label }), ...controls);
 
+  function option(value, text, selected, title) {
+    const node = el("option", { value: value, text: text, selected: selected, title: title || null });
+    if (EP.userStrings.has(text)) node.setAttribute("translate", "no");
+    return node;
+  }
+
+  /* A select with a search box: typing keeps the options whose text (or value) contains the words. */
+  function searchable(select, testid) {
+    const search = el("input.picker-search", { type: "search", placeholder: t("picker.search"), "data-testid": testid ? testid + "-search" : null,
+      oninput: () => {
+        const words = search.value.trim().toLowerCase();
+        let first = null;
+        for (const o of select.querySelectorAll("option")) {
+          const hit = !words || (o.textContent + " " + o.value).toLowerCase().includes(words);
+          o.hidden = !hit;
+          if (hit && !first && o.value) first = o;
+        }
+        for (const g of select.querySelectorAll("optgroup")) g.hidden = ![...g.children].some((o) => !o.hidden);
+        if (first && select.selectedOptions[0] && select.selectedOptions[0].hidden) {
+          select.value = first.value;
+          select.dispatchEvent(new Event("change"));
+        }
+      } });
+    return el("span.picker", {}, search, select);
+  }
+
   F.eventSelect = function (cat, value, onchange, allowAny, testid) {
-    const options = [];
-    if (allowAny) options.push(el("option", { value: "", text: t("builder.any_event") }));
+    const volumes = Object.fromEntries(cat.events.map((e) => [e.name, e.volume]));
     const names = cat.events.map((e) => e.name);
     if (value && !names.includes(value)) names.unshift(value);
-    for (const name of names) {
-      const info = cat.events.find((e) => e.name === name);
-      options.push(el("option", { value: name, text: info ? name + "  (" + EP.fmt(info.volume) + ")" : name,
-        selected: name === value }));
+    const label = (name) => EP.eventLabel(name) + (name in volumes ? " (" + EP.fmt(volumes[name]) + ")" : "");
+    const groups = [];
+    if (allowAny) groups.push(option("", t("builder.any_event"), !value));
+    const placed = new Set();
+    for (const [stage, members] of Object.entries(STAGES)) {
+      const here = members.filter((n) => names.includes(n));
+      here.forEach((n) => placed.add(n));
+      if (here.length) groups.push(el("optgroup", { label: t("stage." + stage) },
+        here.map((n) => option(n, label(n), n === value, EP.eventAbout(n)))));
     }
-    return el("select.event-picker", { "data-testid": testid, onchange: (e) => onchange(e.target.value || null) }, options);
+    const rest = names.filter((n) => !placed.has(n));
+    if (rest.length) groups.push(el("optgroup", { label: t("stage.other") }, rest.map((n) => option(n, label(n), n === value, EP.eventAbout(n)))));
+    const select = el("select.event-picker", { "data-testid": testid, onchange: (e) => onchange(e.target.value || null) }, groups);
+    return searchable(select, testid);
   };
 
-  F.propertyList = function (cat) {
-    let list = document.getElementById("property-names");
-    if (!list) {
-      list = el("datalist", { id: "property-names" },
-        cat.properties.map((p) => el("option", { value: p.name })),
-        cat.person_properties.map((p) => el("option", { value: "person." + p.name })));
-      document.body.append(list);
+  /* Every property a filter or breakdown can use, grouped: [[group title, [[reference, label]]]]. */
+  F.propertyGroups = function (cat, opts) {
+    const out = [];
+    const events = cat.properties.map((p) => [p.name, EP.propertyLabel(p.name)]);
+    if (events.length) out.push([t("picker.event_properties"), events]);
+    const persons = cat.person_properties.map((p) => ["person." + p.name, EP.propertyLabel("person." + p.name)]);
+    if (persons.length) out.push([t("picker.person_properties"), persons]);
+    for (const g of cat.groups || []) {
+      const items = [];
+      if (!opts || !opts.noGroupKeys) items.push(["group." + g.type, EP.propertyLabel("group." + g.type)]);
+      for (const p of g.properties || []) items.push(["group." + g.type + "." + p.name, EP.propertyLabel("group." + g.type + "." + p.name)]);
+      out.push([t("picker.group_properties").replace("{group}", EP.propertyLabel("group." + g.type)), items]);
     }
-    return "property-names";
+    return out;
   };
 
-  F.propertyInput = function (cat, value, onchange, testid) {
-    return el("input.property-picker", { list: F.propertyList(cat), value: value || "", placeholder: t("builder.property"),
-      "data-testid": testid, onchange: (e) => onchange(e.target.value.trim() || null) });
+  F.propertySelect = function (cat, value, onchange, testid, opts) {
+    const groups = F.propertyGroups(cat, opts);
+    const known = new Set(groups.flatMap(([, items]) => items.map(([ref]) => ref)));
+    const nodes = [option("", (opts && opts.emptyLabel) || t("picker.choose_property"), !value)];
+    if (value && !known.has(value)) nodes.push(option(value, EP.propertyLabel(value), true));
+    for (const [title, items] of groups)
+      nodes.push(el("optgroup", { label: title }, items.map(([ref, label]) => option(ref, label, ref === value, EP.propertyAbout(ref)))));
+    const select = el("select.property-picker", { "data-testid": testid, onchange: (e) => onchange(e.target.value || null) }, nodes);
+    return searchable(select, testid);
   };
+  F.propertyInput = F.propertySelect;
 
   F.select = function (options, value, onchange, testid) {
     return el("select", { "data-testid": testid, onchange: (e) => onchange(e.target.value) },
-      options.map(([v, label]) => el("option", { value: v, text: label, selected: String(v) === String(value) })));
+      options.map(([v, label]) => option(v, label, String(v) === String(value))));
   };
+  /* Options whose words are messages "<prefix>.<value>". */
+  F.choices = (prefix, values) => values.map((v) => [v, t(prefix + "." + v)]);
 
   F.text = function (value, onchange, attrs) {
     return el("input", Object.assign({ value: value === null || value === undefined ? "" : value,
@@ -70,17 +127,18 @@
     const redraw = () => {
       box.replaceChildren(...list.map((f, i) => {
         const update = () => {
-          const text = valueInput.value;
-          const value = filterValue(f.op || "eq", text);
+          const value = filterValue(f.op || "eq", valueInput.value);
           if (value === undefined) delete f.value; else f.value = value;
+          valueInput.hidden = f.op === "is_set" || f.op === "is_not_set";
           changed();
         };
-        const valueInput = el("input.filter-value", { value: filterText(f), placeholder: "value", "data-testid": prefix + "-filter-value-" + i, onchange: update });
+        const valueInput = el("input.filter-value", { value: filterText(f), placeholder: t("picker.value_hint." + (["in", "not_in"].includes(f.op) ? "list" : f.op === "between" ? "between" : "one")),
+          "data-testid": prefix + "-filter-value-" + i, onchange: update, hidden: f.op === "is_set" || f.op === "is_not_set" });
         return el("div.filter-row", {},
-          F.propertyInput(cat, f.property, (v) => { f.property = v; changed(); }, prefix + "-filter-property-" + i),
-          F.select(OPS.map((o) => [o, o]), f.op || "eq", (v) => { f.op = v; update(); }, prefix + "-filter-op-" + i),
+          F.propertySelect(cat, f.property, (v) => { f.property = v; changed(); }, prefix + "-filter-property-" + i),
+          F.select(F.choices("op", OPS), f.op || "eq", (v) => { f.op = v; update(); }, prefix + "-filter-op-" + i),
           valueInput,
-          el("button.link.danger", { type: "button", text: "×", onclick: () => { list.splice(i, 1); redraw(); changed(); } }));
+          el("button.link.danger", { type: "button", text: "×", title: t("common.remove"), onclick: () => { list.splice(i, 1); redraw(); changed(); } }));
       }), el("button.link", { type: "button", text: t("builder.add_filter"), "data-testid": prefix + "-add-filter",
         onclick: () => { list.push({ property: "", op: "eq", value: "" }); redraw(); } }));
     };
@@ -88,37 +146,82 @@
     return box;
   };
 
+  // date ranges: presets in words, or a custom range ----------------------------------------------
+  const PRESETS = [["today", "today"], ["yesterday", "yesterday"], ["-6d", "today"], ["-13d", "today"], ["-29d", "today"],
+    ["-59d", "today"], ["-89d", "today"], ["-4w", "today"], ["-8w", "today"], ["-12w", "today"], ["-3m", "today"], ["-6m", "today"], ["-12m", "today"]];
+  /* A relative date in words: today, yesterday, 30 days ago... */
+  F.dateWords = function (value) {
+    if (!value) return "";
+    if (value === "today" || value === "yesterday") return t("date." + value);
+    const m = /^-(\d+)([dwmy])$/.exec(value);
+    if (!m) return value;
+    return t("date.ago_" + m[2]).replace("{n}", m[1]);
+  };
+  function presetLabel(from, to) {
+    if (from === to && (from === "today" || from === "yesterday")) return t("date." + from);
+    const m = /^-(\d+)([dwmy])$/.exec(from || "");
+    if (m && (to || "today") === "today") {
+      const n = Number(m[1]) + (m[2] === "d" ? 1 : 0);
+      return t("date.last_" + m[2]).replace("{n}", String(n));
+    }
+    return null;
+  }
   F.dateRange = function (q, changed) {
     q.date_range = q.date_range || {};
     const dr = q.date_range;
-    const set = (k) => (v) => { if (v) dr[k] = v; else delete dr[k]; changed(); };
-    return el("div.inline", {},
-      F.row(t("builder.date_from"), F.text(dr.date_from, set("date_from"), { size: 11, placeholder: "-7d", "data-testid": "date-from" })),
-      F.row(t("builder.date_to"), F.text(dr.date_to, set("date_to"), { size: 11, placeholder: "today", "data-testid": "date-to" })));
+    const key = (dr.date_from || "-7d") + "|" + (dr.date_to || "today");
+    const options = PRESETS.map(([f, to]) => [f + "|" + to, presetLabel(f, to)]);
+    if (!options.some(([k]) => k === key) && presetLabel(dr.date_from || "-7d", dr.date_to || "today"))
+      options.unshift([key, presetLabel(dr.date_from || "-7d", dr.date_to || "today")]);
+    const isPreset = options.some(([k]) => k === key);
+    options.push(["custom", t("date.custom")]);
+    const custom = el("div.inline.custom-range", { hidden: isPreset },
+      F.row(t("builder.date_from"), F.text(dr.date_from, (v) => { if (v) dr.date_from = v; else delete dr.date_from; changed(); },
+        { size: 11, placeholder: t("date.placeholder"), "data-testid": "date-from" })),
+      F.row(t("builder.date_to"), F.text(dr.date_to, (v) => { if (v) dr.date_to = v; else delete dr.date_to; changed(); },
+        { size: 11, placeholder: t("date.placeholder"), "data-testid": "date-to" })));
+    const select = F.select(options, isPreset ? key : "custom", (v) => {
+      custom.hidden = v !== "custom";
+      if (v !== "custom") { const [f, to] = v.split("|"); dr.date_from = f; dr.date_to = to; changed(); }
+    }, "date-preset");
+    return el("div.date-range", {}, F.row(t("builder.date_range"), select), custom);
   };
 
   F.granularity = function (q, changed) {
-    return F.row(t("builder.granularity"), F.select(
-      ["minute", "hour", "day", "week", "month"].map((g) => [g, g]), q.granularity || "day",
+    return F.row(t("builder.granularity"), F.select(F.choices("unit", ["minute", "hour", "day", "week", "month"]), q.granularity || "day",
       (v) => { q.granularity = v; changed(); }, "granularity"));
   };
 
+  /* Breakdown: the property, how many values to keep (the rest is "other values"), their order, and
+     whether to hide the "other values" line. Order and hiding are display choices (q.$view). */
   F.breakdown = function (cat, q, changed) {
     const current = q.breakdown && q.breakdown.properties ? q.breakdown.properties[0] : "";
-    return F.row(t("builder.breakdown"), F.propertyInput(cat, current, (v) => {
+    const view = (q.$view = q.$view || {});
+    const more = el("div.inline.breakdown-options", { hidden: !current },
+      F.row(t("breakdown.limit"), F.number((q.breakdown && q.breakdown.limit) || 10, (v) => {
+        if (q.breakdown) q.breakdown.limit = Math.max(1, Math.min(100, v || 10));
+        changed();
+      }, { min: 1, max: 100, style: "width:5em", "data-testid": "breakdown-limit" })),
+      F.row(t("breakdown.sort"), F.select(F.choices("breakdown.sort", ["value_desc", "value_asc", "name"]), view.sort || "value_desc",
+        (v) => { view.sort = v; changed({ redraw: true }); }, "breakdown-sort")),
+      el("label.check", {}, el("input", { type: "checkbox", checked: !!view.hideOther, "data-testid": "hide-other",
+        onchange: (e) => { view.hideOther = e.target.checked; changed({ redraw: true }); } }), t("breakdown.hide_other")));
+    return el("div.field", {}, F.row(t("builder.breakdown"), F.propertySelect(cat, current, (v) => {
       if (v) q.breakdown = { properties: [v], limit: (q.breakdown && q.breakdown.limit) || 10 };
       else delete q.breakdown;
+      more.hidden = !v;
       changed();
-    }, "breakdown"));
+    }, "breakdown", { emptyLabel: t("builder.no_breakdown") })), more);
   };
 
-  /* Clean a query for sending: empty filters and values dropped. */
+  /* Clean a query for sending: empty filters and values dropped, display choices ($view) kept out. */
   F.clean = function (value) {
     if (Array.isArray(value)) return value.map(F.clean).filter((v) => v !== undefined);
     if (value && typeof value === "object") {
       if ("property" in value && "op" in value && !value.property) return undefined;
       const out = {};
       for (const [k, v] of Object.entries(value)) {
+        if (k.startsWith("$")) continue;
         const c = F.clean(v);
         if (c === undefined || c === null || c === "") continue;
         if (Array.isArray(c) && c.length === 0 && k !== "series" && k !== "steps") continue;
