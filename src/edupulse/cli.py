@@ -19,6 +19,7 @@ from edupulse.demo import demo
 from edupulse.importer.cli import import_group
 from edupulse.ops.cli import segment_group
 from edupulse.sim.cli import simulate
+from edupulse.tags.cli import tag_group
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -171,6 +172,7 @@ main.add_command(simulate)
 main.add_command(demo)
 main.add_command(import_group)
 main.add_command(segment_group)
+main.add_command(tag_group)
 
 
 @main.command("query")

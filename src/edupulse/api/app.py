@@ -7,6 +7,7 @@ import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
@@ -28,6 +29,7 @@ from edupulse.api import (
     reports,
     segments,
     signin,
+    tags,
     tracker,
     ui_admin,
     xapi,
@@ -69,6 +71,16 @@ def mount_web(app: FastAPI) -> None:
         return RedirectResponse("/login", status_code=303)
 
 
+def _start_scheduler(plat: Platform, settings: Settings) -> Any:
+    """The daily jobs: the account review and the tags of every project."""
+    from edupulse.ops.scheduler import Scheduler, tags_job
+
+    scheduler = Scheduler(plat.meta, settings)
+    scheduler.jobs.append(tags_job(plat.meta, plat.store, plat.query_service, settings))
+    scheduler.start()
+    return scheduler
+
+
 def create_app(settings: Settings, platform: Platform | None = None, run_scheduler: bool = True) -> FastAPI:
     """Build the app; the platform is opened at start-up unless one is passed in already open. The daily
     scheduler runs in the server process unless `run_scheduler` is False or settings turn it off."""
@@ -82,12 +94,7 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
         app.state.activity_seen = set()
         app.state.login_limiter = LoginLimiter(settings.auth.login_attempts_per_ip)
         app.state.validators = _validator_pool(settings.ingest.validators())
-        scheduler = None
-        if settings.scheduler.enabled and run_scheduler:
-            from edupulse.ops.scheduler import Scheduler
-
-            scheduler = Scheduler(plat.meta, settings)
-            scheduler.start()
+        scheduler = _start_scheduler(plat, settings) if settings.scheduler.enabled and run_scheduler else None
         app.state.scheduler = scheduler
         stop_warm_up = catalog.start_warm_up(app)
         try:
@@ -117,6 +124,7 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
     app.include_router(xapi_documents.router)
     app.include_router(tracker.router)
     app.include_router(segments.router)
+    app.include_router(tags.router)
     app.include_router(experiments.router)
     app.include_router(collect_sensors.router)
     app.include_router(collect_posthog.router)

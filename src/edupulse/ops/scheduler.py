@@ -21,6 +21,9 @@ from edupulse.meta.db import MetadataStore
 from edupulse.meta.governance import OrgSetting
 from edupulse.ops import lifecycle
 from edupulse.ops.notify import Notifier
+from edupulse.queries.service import QueryService
+from edupulse.store.base import EventStore
+from edupulse.tags.run import TagService
 
 log = logging.getLogger(__name__)
 STATE_KEY = "scheduler"
@@ -61,6 +64,22 @@ def account_review_job(meta: MetadataStore, settings: Settings, notifier: Notifi
         return lifecycle.run(meta, now, dry_run=False, actor="scheduler", notifier=notifier)
 
     return DailyJob("account_review", review, settings.scheduler.daily_at, settings.default_timezone)
+
+
+def tags_job(meta: MetadataStore, store: EventStore, queries: Callable[[], QueryService],
+             settings: Settings) -> DailyJob:
+    """The daily computation of every project's tags (edupulse.tags): each tag's run is recorded, and a tag
+    that fails keeps its values in force while the others still run."""
+
+    def compute(now: dt.datetime) -> dict[str, list[str]]:
+        service = TagService(meta, store, queries())
+        done: dict[str, list[str]] = {}
+        for project in meta.projects():
+            runs = service.run_all(project, now)
+            done[project.name] = [f"{r.tag_id}:{r.status}" for r in runs]
+        return done
+
+    return DailyJob("tags", compute, settings.scheduler.daily_at, settings.default_timezone)
 
 
 class Scheduler:
