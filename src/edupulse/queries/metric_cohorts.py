@@ -123,6 +123,28 @@ def cohort_tree(ctx: Context, cohort: Cohort, outcome: Outcome | None, filters: 
                 channel: tuple[ChannelAttribution, str] | None = None) -> exp.Expr:
     """Rows (bucket, whole, entries, hits, value): per bucket of the cohort events in [low, high) and, with
     `whole` 1, over the whole range."""
+    c = exp.column
+    tree = _entry_tree(ctx, cohort, outcome, filters, unit, granularity, low, high, channel)
+    sets = exp.GroupingSets(expressions=[exp.Tuple(expressions=[c("bucket")]), exp.Tuple(expressions=[])])
+    tree = tree.select(c("bucket"), exp.func("grouping", c("bucket")).as_("whole"), exp.Count(this=exp.Star()),
+                       exp.Sum(this=c("hit")), exp.Sum(this=c("v"))).from_("entries")
+    tree.set("group", exp.Group(expressions=[sets]))
+    return tree
+
+
+def entry_rows(ctx: Context, cohort: Cohort, outcome: Outcome, unit: str, low: dt.datetime,
+               high: dt.datetime) -> exp.Select:
+    """Rows (u, t, d, hit): each cohort entry in [low, high) with its unit, time (epoch microseconds), local day
+    (wall-clock microseconds of its start) and whether it met the outcome (1 or 0); for per-unit analyses."""
+    c = exp.column
+    tree = _entry_tree(ctx, cohort, outcome, [], unit, "day", low, high, None)
+    return tree.select(c("u"), c("t"), c("bucket").as_("d"), c("hit")).from_("entries")
+
+
+def _entry_tree(ctx: Context, cohort: Cohort, outcome: Outcome | None, filters: list[Filter], unit: str,
+                granularity: str, low: dt.datetime, high: dt.datetime,
+                channel: tuple[ChannelAttribution, str] | None) -> exp.Select:
+    """A select with the CTEs `cohort` and `outcome`, and `entries`: (u, t, bucket[, k], hit, v) per entry."""
     d, c = ctx.dialect, exp.column
     who = ctx.unit(unit)
     key = [exp.func("coalesce", ctx.text(cohort.per), exp.Literal.string(NONE)).as_("k")] if cohort.per else []
@@ -163,12 +185,7 @@ def cohort_tree(ctx: Context, cohort: Cohort, outcome: Outcome | None, filters: 
     per_entry = per_entry.select(hit.as_("hit"), exp.cast(amount, exp.DataType.build("DOUBLE")).as_("v"))
     if outcome is not None:
         per_entry = per_entry.group_by(*[g.copy() for g in group])
-    tree = tree.with_("entries", as_=per_entry)
-    sets = exp.GroupingSets(expressions=[exp.Tuple(expressions=[c("bucket")]), exp.Tuple(expressions=[])])
-    tree = tree.select(c("bucket"), exp.func("grouping", c("bucket")).as_("whole"), exp.Count(this=exp.Star()),
-                       exp.Sum(this=c("hit")), exp.Sum(this=c("v"))).from_("entries")
-    tree.set("group", exp.Group(expressions=[sets]))
-    return tree
+    return tree.with_("entries", as_=per_entry)
 
 
 def _entries(ctx: Context, cohort: Cohort, filters: list[Filter], who: exp.Expr, low: dt.datetime,
