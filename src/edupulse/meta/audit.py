@@ -22,6 +22,7 @@ ACTIONS = (
     "metric.delete", "export", "catalogue.change", "delete", "advisor.assign", "advisor.unassign",
     "experiment.create", "experiment.update", "experiment.start", "experiment.stop",
     "tag.create", "tag.update", "tag.delete", "tag.run", "tag.upload",
+    "pack.install", "pack.uninstall",
 )
 
 

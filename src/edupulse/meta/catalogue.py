@@ -8,6 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from edupulse.meta.governance import Metric, MetricVersion
 from edupulse.queries.metrics import NAME_PATTERN, MetricDefinition, MetricRef, validate_definition
@@ -30,6 +31,8 @@ LEAD_CHANNEL = {"event": "lead_created", "property": "channel"}
 FIRST_LEAD = {"event": "lead_created", "first": True}
 ROI_DAYS = 365  # revenue counted for a lead's channel: what it paid within a year of its first lead
 FIRST_ORDER_DAYS = 30  # a lead's first order counts for first-order conversion within 30 days
+RENEWAL_DAYS = (-7, 30)  # a renewal counts for a course end from 7 days before to 30 days after it
+RENEWAL_SETTLE_DAYS = 14  # a course has ended once 14 days passed after its last lesson without another
 
 # The education metrics of the product (PRODUCT.md), computed from the standard events: counts of units
 # (persons, or persons × lessons) meeting conditions within a cohort and a window (queries/metric_cohorts.py).
@@ -64,11 +67,15 @@ DEFAULT_METRICS: dict[str, dict[str, Any]] = {
     "renewal_rate": {
         "title": "续费率 renewal rate", "unit": "%", "scale": 100,
         "description": "Students whose course ended in the period and who paid a renewal / those whose course "
-                       "ended: a course ends for a student with course_completed (the course end the standard "
-                       "events record); a renewal is order_paid with order_type renewal from 7 days before to "
-                       "30 days after it.",
-        "cohort": {"event": "course_completed", "per": "course_id"},
-        "outcome": {"event": "order_paid", "filters": RENEWAL, "from_days": -7, "to_days": 30}, "ratio": "rate"},
+                       "ended: a student's course ends at the start (starts_at) of the last lesson scheduled for "
+                       f"them in it (lesson_scheduled, per course_id), known once {RENEWAL_SETTLE_DAYS} days "
+                       "passed without another (by the end of the range, or now); a refunded course (order_refunded "
+                       "of that course_id) does not end; a renewal is order_paid with order_type renewal from "
+                       f"{-RENEWAL_DAYS[0]} days before to {RENEWAL_DAYS[1]} days after the course's end.",
+        "cohort": {"event": "lesson_scheduled", "per": "course_id", "time": "starts_at", "last": True,
+                   "settle_days": RENEWAL_SETTLE_DAYS, "unless": {"event": "order_refunded", "same": True}},
+        "outcome": {"event": "order_paid", "filters": RENEWAL, "from_days": RENEWAL_DAYS[0],
+                    "to_days": RENEWAL_DAYS[1]}, "ratio": "rate"},
     "referral_rate": {
         "title": "转介绍率 referral rate", "unit": "%", "scale": 100,
         "description": "New paying students who came with a referrer / all new paying students: of the persons "
@@ -123,16 +130,24 @@ class MetricCatalogue:
             existing = set(s.scalars(select(Metric.name).where(Metric.project_id == project_id)))
         for name, definition in DEFAULT_METRICS.items():
             if name not in existing:
-                self.create(project_id, name, definition, owner_user_id=None, author=author)
+                try:
+                    self.create(project_id, name, definition, owner_user_id=None, author=author)
+                except (CatalogueError, IntegrityError):  # made meanwhile by a concurrent request
+                    continue
                 added.append(name)
         return added
 
     def _seeded(self, project_id: int) -> None:
-        # A project that never had a metric gets the defaults (projects made before the catalogue existed).
+        # A project that never had a metric gets the defaults (projects made before the catalogue existed). Two
+        # first requests may run at once: while one is adding them, the other finds some, and must wait for the
+        # rest rather than answer that a default metric does not exist.
         with self.meta.session() as s:
-            if s.scalar(select(Metric.id).where(Metric.project_id == project_id).limit(1)) is not None:
-                self.upgrade_defaults(project_id)
-                return
+            names = set(s.scalars(select(Metric.name).where(Metric.project_id == project_id)))
+        if names and names < set(DEFAULT_METRICS):  # a seeding under way (deleted metrics keep their rows)
+            self.ensure_defaults(project_id)
+        if names:
+            self.upgrade_defaults(project_id)
+            return
         self.ensure_defaults(project_id)
 
     def upgrade_defaults(self, project_id: int) -> list[str]:
