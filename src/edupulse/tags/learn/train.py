@@ -109,6 +109,19 @@ def train(rows: list[tuple[Any, ...]], features: tuple[Feature, ...], cutoffs: l
     return trained
 
 
+def cross_validated(rows: list[tuple[Any, ...]], features: tuple[Feature, ...], folds: int = 5,
+                    seed: int = 7) -> list[tuple[tuple[Any, ...], float]]:
+    """Every row with a known outcome and its score from a model that did not learn from it (k folds)."""
+    sklearn()
+    selection = importlib.import_module("sklearn.model_selection")
+    width = len(features)
+    learn = [r for r in rows if r[1 + width] is not None]
+    y = np.array([int(r[1 + width]) for r in learn])
+    splitter = selection.StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    scores = selection.cross_val_predict(_model(), _matrix(learn, features), y, cv=splitter, method="predict_proba")
+    return [(r, float(p)) for r, p in zip(learn, scores[:, 1], strict=True)]
+
+
 def _held_out(learn: list[tuple[Any, ...]], x: np.ndarray, y: np.ndarray, features: tuple[Feature, ...],
               cutoffs: list[tuple[str, float]], metrics: Any) -> dict[str, Any]:
     """Learned on the earlier 70 % of units (by id), evaluated on the later 30 %."""
