@@ -101,6 +101,10 @@ def run(settings: Settings, name: str, truth: dict[str, Any], now: dt.datetime) 
             f"{project.id} AND o.old_person_id = e.person_id WHERE e.project_id = {project.id} GROUP BY 1)").rows[0]
         scan = time.perf_counter() - started
         out: dict[str, Any] = {"events": int(events[0]), "one_scan_seconds": round(scan, 3), "tags": {}}
+        started = time.perf_counter()
+        import sklearn  # noqa: F401  (imported once per process; not a cost of any one model)
+
+        out["sklearn_import_seconds"] = round(time.perf_counter() - started, 2)
         for tag in svc.tags(project):
             started = time.perf_counter()
             done = svc.run(project, tag.name, now)

@@ -77,3 +77,14 @@ def test_each_model_reads_the_events_in_few_passes(dialect: object) -> None:
                   now=dt.datetime(2026, 9, 10, tzinfo=dt.UTC))
     passes = {name: render(plan(ctx).statement, ctx.dialect).count("FROM events") for name, plan in PLANS.items()}
     assert passes == {"lead_propensity": 1, "dropout_risk": 1, "renewal_propensity": 2}
+
+
+def test_a_unit_that_met_the_outcome_already_scores_one() -> None:
+    learned = rows(600, signal=True)
+    scored = [(9001, 0, 0.5, None, 1), (9002, 6, 0.5, None, 1)]
+    flagged = (Feature("calls", "calls connected", "接通电话", count=True), Feature("noise", "noise", "噪声"))
+    trained = train(learned + scored, flagged, CUTS, observed="calls")
+    by_unit = dict(zip(trained.units, trained.scores, strict=True))
+    assert by_unit[9002] == 1.0
+    assert by_unit[9001] < 1.0
+    assert trained.reasons[trained.units.index(9002)] == [("calls", 6.0, 9.99)]

@@ -126,9 +126,12 @@ def test_experiments_target_tags_and_persons_lists_filter_by_them(gov: Any) -> N
             entered[(key, who)] = answer["in_experiment"]
     assert entered == {("tag-any", "alice"): True, ("tag-any", "bob"): True, ("tag-any", "nobody"): False,
                        ("tag-twice", "alice"): True, ("tag-twice", "bob"): False, ("tag-twice", "nobody"): False}
-    persons = c.post("/api/v1/query", json={"kind": "persons", "filters": [
+    persons = c.post("/api/v1/query", json={"kind": "persons", "tags": ["target_attender"], "filters": [
         {"tag": "target_attender", "value": "once"}]}, headers=admin).json()
     assert [i["value"] for p in persons["persons"] for i in p["identities"] if i["type"] == "login_id"] == ["bob"]
+    assert persons["persons"][0]["tags"] == {"target_attender": "once"}
+    exported = c.post("/api/v1/query?format=csv", json={"kind": "persons", "tags": ["target_attender"]}, headers=admin)
+    assert exported.text.splitlines()[0].endswith(",tag.target_attender")
 
 
 def test_pages_history_and_a_persons_tags(gov: Any) -> None:

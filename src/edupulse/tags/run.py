@@ -209,7 +209,7 @@ class TagService:
         self.catalog.progress(run.id, f"training on {len(rows)} units")
         cutoffs = [(r.name, float(r.min)) for r in d.tiers if r.min is not None]
         try:
-            trained = train(rows, plan.features, cutoffs)
+            trained = train(rows, plan.features, cutoffs, observed=plan.observed)
         except ModelRefused as exc:
             return self.catalog.finish_run(run.id, error=str(exc), evaluation=exc.evaluation)
         self.catalog.progress(run.id, f"scoring {len(trained.units)} units")

@@ -48,6 +48,8 @@ class ModelPlan:
     outcome_zh: str
     features: tuple[Feature, ...]
     statement: exp.Expr
+    # a feature that, set on a scored unit, means the outcome has happened already (the unit scores 1)
+    observed: str | None = None
 
 
 def q(text: str) -> exp.Expr:
@@ -207,7 +209,7 @@ def _learning_record(cut: int, unit: str) -> exp.Select:
         coalesce(sum(CASE WHEN {came} THEN k.replay ELSE 0 END) * 1.0
                  / nullif(sum(CASE WHEN {came} THEN 1 ELSE 0 END), 0), 0) AS replay_share,
         max(CASE WHEN k.starts > {recent} THEN 1 ELSE 0 END)
-          - max(CASE WHEN k.starts > {recent} AND k.attended_at > {recent} AND k.attended_at <= {cut} THEN 1 ELSE 0 END)
+          - max(CASE WHEN k.attended_at > {recent} AND k.attended_at <= {cut} THEN 1 ELSE 0 END)
           * max(CASE WHEN k.starts > {recent} THEN 1 ELSE 0 END) AS idle
         FROM x AS k GROUP BY {keys}""", x=ranked)
 
@@ -231,7 +233,7 @@ def dropout_plan(ctx: Context) -> ModelPlan:
         JOIN y AS b ON b.pid = a.pid""", x=_learning_record(now, "pid"), y=active)
     tree = exp.union(learn, score, distinct=False).with_(LESSONS, as_=_lessons(ctx), materialized=_once(ctx))
     return ModelPlan("dropout_risk", f"stopped attending (no lesson attended in {STOP_DAYS} days)",
-                     f"停止到课({STOP_DAYS} 天未到课)", DROPOUT_FEATURES, tree)
+                     f"停止到课({STOP_DAYS} 天未到课)", DROPOUT_FEATURES, tree, observed="idle")
 
 
 RENEWAL_FEATURES = (

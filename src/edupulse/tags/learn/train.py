@@ -71,8 +71,9 @@ def _model() -> Any:
 
 
 def train(rows: list[tuple[Any, ...]], features: tuple[Feature, ...], cutoffs: list[tuple[str, float]],
-          seed: int = 7) -> Trained:
-    """Rows are (unit, *features, outcome, scoring). Raises ModelRefused with the reason."""
+          seed: int = 7, observed: str | None = None) -> Trained:
+    """Rows are (unit, *features, outcome, scoring). A scored unit whose `observed` feature is set has met the
+    outcome already: it scores 1, for that reason. Raises ModelRefused with the reason."""
     sklearn()
     metrics = importlib.import_module("sklearn.metrics")
     selection = importlib.import_module("sklearn.model_selection")
@@ -106,6 +107,12 @@ def train(rows: list[tuple[Any, ...]], features: tuple[Feature, ...], cutoffs: l
         trained.units = [r[0] for r in scoring]
         trained.scores = [float(p) for p in final.predict_proba(xs)[:, 1]]
         trained.reasons = _reasons(final, xs, scoring, features)
+        if observed is not None:
+            j = [f.name for f in features].index(observed)
+            for i, row in enumerate(scoring):
+                if row[1 + j]:
+                    trained.scores[i] = 1.0
+                    trained.reasons[i] = [(observed, float(row[1 + j]), 9.99)]
     return trained
 
 
