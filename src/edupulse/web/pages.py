@@ -18,6 +18,8 @@ from edupulse.auth.masking import MASKER
 from edupulse.auth.permissions import Permission
 from edupulse.meta.db import MetadataError
 from edupulse.meta.ui import UIStore
+from edupulse.packs.registry import STAGES
+from edupulse.packs.service import PackService
 from edupulse.queries.registry import Registry
 from edupulse.web import i18n, nav, session
 
@@ -116,7 +118,8 @@ def home(request: Request) -> Response:
     signed_in(request)
     project = session.project(request)
     count = _event_count(request, project.id) if project else 0
-    return render(request, "home.html", "home", {"events": count})
+    packs = [p.model_dump() for p in PackService(request.app.state.platform).list(project)] if project else []
+    return render(request, "home.html", "home", {"events": count, "packs": packs, "stages": [s.value for s in STAGES]})
 
 
 @router.get("/analysis")
