@@ -151,6 +151,17 @@ class JourneySettingsRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class JourneyMember(Base):
+    """Who was in a journey's segment or tag value at its last check (enter / leave triggers compare with it)."""
+
+    __tablename__ = "journey_members"
+
+    journey_id: Mapped[int] = mapped_column(ForeignKey("journeys.id", ondelete="CASCADE"), primary_key=True)
+    person_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    person: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    since: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class JourneyCursor(Base):
     """Where a trigger reader is: the ingestion log position read, the last run of each schedule."""
 

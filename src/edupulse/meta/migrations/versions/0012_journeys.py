@@ -135,6 +135,13 @@ def upgrade() -> None:
         sa.Column("updated_at", TS, nullable=False),
     )
     op.create_table(
+        "journey_members",
+        sa.Column("journey_id", sa.Integer(), sa.ForeignKey("journeys.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("person_key", sa.String(300), primary_key=True),
+        sa.Column("person", sa.JSON(), nullable=False),
+        sa.Column("since", TS, nullable=False),
+    )
+    op.create_table(
         "journey_cursors",
         sa.Column("name", sa.String(100), primary_key=True),
         sa.Column("position", sa.String(200), nullable=False),
@@ -143,6 +150,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("journey_cursors", "journey_settings", "journey_tasks", "journey_channels", "journey_deliveries",
-                  "journey_entries", "journey_versions", "journeys"):
+    for table in ("journey_cursors", "journey_members", "journey_settings", "journey_tasks", "journey_channels",
+                  "journey_deliveries", "journey_entries", "journey_versions", "journeys"):
         op.drop_table(table)
