@@ -5,9 +5,10 @@ connections, lists of statements to POST /xapi/statements (each statement stored
 education event) for a while, and then the same number of connections sending native batches of the same
 events to POST /api/v1/ingest (the baseline, measured in the same run). An xAPI statement costs more than a
 native record: it is validated by the xAPI rules, committed to the metadata database with its filter keys,
-and then takes the native path.
+and then takes the native path. The two loads take turns for `--rounds` rounds (xAPI first in odd rounds, native
+first in even ones), so that a machine busy with other work slows both alike.
 
-    .venv/bin/python bench/xapi_http.py [--seconds 10] [--connections 8] [--batch 100] [--json]
+    .venv/bin/python bench/xapi_http.py [--seconds 10] [--rounds 2] [--connections 8] [--batch 100] [--json]
 """
 
 from __future__ import annotations
@@ -54,10 +55,11 @@ def native(i: int) -> dict[str, Any]:
                            "course_id": "https://school.example/course/math", "duration_s": 2700}}
 
 
-def load(url: str, make: Any, wrap: Any, client_kwargs: dict[str, Any], args: argparse.Namespace) -> float:
-    """Records per second acknowledged with 200 by `connections` threads during `seconds`."""
+def load(url: str, make: Any, wrap: Any, client_kwargs: dict[str, Any], args: argparse.Namespace,
+         seconds: float) -> tuple[int, float]:
+    """(records acknowledged with 200, seconds taken) by `connections` threads sending for `seconds`."""
     done = [0] * args.connections
-    stop_at = time.monotonic() + args.seconds
+    stop_at = time.monotonic() + seconds
 
     def worker(n: int) -> None:
         with httpx.Client(timeout=60, **client_kwargs) as client:
@@ -74,12 +76,13 @@ def load(url: str, make: Any, wrap: Any, client_kwargs: dict[str, Any], args: ar
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(done) / (time.monotonic() - started)
+    return sum(done), time.monotonic() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=float, default=10, help="seconds of each load, over all rounds")
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--json", action="store_true")
@@ -104,15 +107,24 @@ def main() -> None:
                     if time.monotonic() > deadline:
                         raise
                 time.sleep(0.1)
-            xapi = load(f"{base}/xapi/statements", statement, lambda batch: batch,
-                        {"auth": (keys["write_key"], ""), "headers": {"X-Experience-API-Version": "1.0.3"}}, args)
-            baseline = load(f"{base}/api/v1/ingest", native, lambda batch: {"batch": batch},
-                            {"headers": {"Authorization": f"Bearer {keys['write_key']}"}}, args)
+            loads = {
+                "xapi": (f"{base}/xapi/statements", statement, lambda batch: batch,
+                         {"auth": (keys["write_key"], ""), "headers": {"X-Experience-API-Version": "1.0.3"}}),
+                "native": (f"{base}/api/v1/ingest", native, lambda batch: {"batch": batch},
+                           {"headers": {"Authorization": f"Bearer {keys['write_key']}"}}),
+            }
+            totals = {name: [0, 0.0] for name in loads}
+            for round_ in range(args.rounds):
+                for name in (("xapi", "native") if round_ % 2 == 0 else ("native", "xapi")):
+                    records, took = load(*loads[name], args, args.seconds / args.rounds)
+                    totals[name][0] += records
+                    totals[name][1] += took
+            xapi, baseline = (totals[name][0] / totals[name][1] for name in ("xapi", "native"))
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(timeout=120)
     result = {"xapi_statements_per_s": round(xapi), "native_events_per_s": round(baseline),
-              "ratio": round(xapi / baseline, 3), "connections": args.connections, "batch": args.batch}
+              "ratio": round(xapi / baseline, 3), "connections": args.connections, "batch": args.batch, "rounds": args.rounds}
     if args.json:
         print(json.dumps(result))
         return

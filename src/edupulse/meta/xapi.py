@@ -9,10 +9,12 @@ returns, which gives statements the same promise as ingested events.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, cast
 
 import orjson
@@ -58,11 +60,26 @@ STATEMENT_COLUMNS = ("id", "project_id", "statement_id", "stored_us", "verb_id",
 PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
-def _executemany(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-    """A plain INSERT of many rows given as tuples, straight to the driver's executemany."""
+def _max_parameters(conn: Connection) -> int:
+    """How many parameters one statement may bind: SQLite before 3.32 allows 999, later 32766; PostgreSQL 65535."""
+    if conn.dialect.name == "sqlite" and sqlite3.sqlite_version_info < (3, 32):
+        return 999
+    return 32_000
+
+
+def _insert_values(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """A plain multi-row INSERT ... VALUES (...), (...) of rows given as tuples, straight to the driver.
+
+    One statement per table rather than an executemany: the driver then runs one step instead of one per row, and
+    each step lets go of the interpreter lock and waits to get it back from the threads validating other requests,
+    which made the rows cost far more in a busy server than on their own."""
     mark = PLACEHOLDERS[conn.dialect.paramstyle]
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-    conn.exec_driver_sql(sql, rows)
+    one = "(" + ", ".join([mark] * len(columns)) + ")"
+    per = max(1, _max_parameters(conn) // len(columns))
+    head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+    for start in range(0, len(rows), per):
+        chunk = rows[start:start + per]
+        conn.exec_driver_sql(head + ", ".join([one] * len(chunk)), tuple(chain.from_iterable(chunk)))
 
 
 def _distinct(pairs: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
@@ -160,14 +177,43 @@ def _activities(statement: dict[str, Any]) -> Iterator[tuple[str, bool]]:
             yield activity_id, False
 
 
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """What the store writes of a new statement, worked out before the writer takes it (outside the serial part):
+    the columns of its row but the row id and `voided`, and its Agent and Activity filter keys."""
+
+    statement_id: str
+    verb_id: str
+    registration: str | None
+    ref_id: str | None
+    voids: str | None
+    document: str
+    agents: list[tuple[str, bool]]
+    activities: list[tuple[str, bool]]
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> _Keys:
+        obj, verb_id = doc["object"], doc["verb"]["id"]
+        ref = obj["id"] if obj.get("objectType") == "StatementRef" else None
+        return cls(doc["id"], verb_id, doc.get("context", {}).get("registration"), ref,
+                   ref if verb_id == VOIDED else None, orjson.dumps(doc).decode(), _distinct(_agents(doc)),
+                   _distinct(_activities(doc)))
+
+
 @dataclass
 class _Job:
-    """The statements of one request waiting for the writer, and where their outcome goes."""
+    """The statements of one request waiting for the writer, and where their outcome goes. `turn` is set when the
+    outcome is there, or when the request's own thread is to write next."""
 
     project_id: int
     statements: Sequence[NewStatement]
     attachments: Mapping[str, Attachment]
+    keys: list[_Keys] = field(default_factory=list)
     future: Future[list[dict[str, Any]]] = field(default_factory=Future)
+    turn: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.future.add_done_callback(lambda _: self.turn.set())
 
 
 class StatementStore:
@@ -176,29 +222,45 @@ class StatementStore:
     Saving is a group commit: requests that arrive while statements are being committed wait, and the next writer
     stores all of them in one transaction, so concurrent requests share one commit (one fsync) instead of queueing
     for the database's write lock one by one. Each request's checks run before its writes, so a refused request
-    leaves the others of its group untouched."""
+    leaves the others of its group untouched. A request whose statements were written by another returns as soon
+    as they are committed; the writer of a group hands the next group to the oldest request waiting."""
 
     def __init__(self, meta: MetadataStore, activities: ActivityCatalogue | None = None) -> None:
         self.meta = meta
         self.activities = activities or ActivityCatalogue(meta)
         self._queue: list[_Job] = []
         self._queue_lock = threading.Lock()
-        self._writer = threading.Lock()
+        self._writing = False
 
     def save(self, project_id: int, statements: Sequence[NewStatement],
              attachments: Mapping[str, Attachment] | None = None) -> list[dict[str, Any]]:
         """Store the new statements of a request (and the contents of their attachments, by SHA-2) and return every
         statement as stored (a statement sent again returns the first one stored). Raises StatementConflict or
         StatementError, and then nothing of the request is stored."""
-        job = _Job(project_id, statements, attachments or {})
+        job = _Job(project_id, statements, attachments or {}, [_Keys.of(new.document) for new in statements])
         with self._queue_lock:
             self._queue.append(job)
-        with self._writer:  # whoever holds it writes everything queued, this request's statements included
-            if not job.future.done():
-                with self._queue_lock:
-                    jobs, self._queue = self._queue, []
-                self._write(jobs)
+            lead, self._writing = not self._writing, True
+        if not lead:
+            job.turn.wait()
+        if not job.future.done():  # this thread writes everything queued, its own request's statements included
+            self._lead()
         return job.future.result()
+
+    def _lead(self) -> None:
+        with self._queue_lock:
+            jobs, self._queue = self._queue, []
+        try:
+            self._write(jobs)
+        finally:
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(RuntimeError("the statements could not be written"))
+            with self._queue_lock:
+                if self._queue:
+                    self._queue[0].turn.set()  # its thread writes the next group
+                else:
+                    self._writing = False
 
     def _write(self, jobs: list[_Job]) -> None:
         outcomes: list[list[dict[str, Any]] | Exception] = []
@@ -254,9 +316,8 @@ class StatementStore:
         voided.update(row.voids for row in conn.execute(select(STATEMENTS.c.voids, STATEMENTS.c.project_id).where(
             STATEMENTS.c.voids.in_(ids))) if row.project_id == project_id)
         out: list[dict[str, Any]] = []
-        rows: list[dict[str, Any]] = []
-        added: list[dict[str, Any]] = []
-        for new in statements:
+        rows: list[tuple[_Keys, NewStatement]] = []
+        for new, keys in zip(statements, job.keys, strict=True):
             doc = new.document
             old = existing.get(doc["id"])
             if old is not None:
@@ -265,17 +326,11 @@ class StatementStore:
                     raise StatementConflict(doc["id"])
                 out.append(stored)
                 continue
-            ref = doc["object"]["id"] if doc["object"].get("objectType") == "StatementRef" else None
-            rows.append({"project_id": project_id, "statement_id": doc["id"], "stored_us": new.stored_us,
-                         "verb_id": doc["verb"]["id"], "registration": doc.get("context", {}).get("registration"),
-                         "ref_id": ref, "voids": ref if doc["verb"]["id"] == VOIDED else None,
-                         "voided": doc["id"] in voided, "signature": new.signature,
-                         "document": orjson.dumps(doc).decode()})
-            added.append(doc)
+            rows.append((keys, new))
             out.append(doc)
         if rows:
-            self._insert(conn, project_id, rows, added)
-            self.activities.record(conn, project_id, added, rows[0]["stored_us"])
+            self._insert(conn, project_id, rows, voided)
+            self.activities.record(conn, project_id, [new.document for _, new in rows], rows[0][1].stored_us)
         if targets:
             conn.execute(update(STATEMENTS).where(mine, STATEMENTS.c.statement_id.in_(list(targets)))
                          .values(voided=True))
@@ -317,22 +372,24 @@ class StatementStore:
             return {row.sha2: Attachment(row.content_type, bytes(row.content)) for row in rows}
 
     @staticmethod
-    def _insert(conn: Connection, project_id: int, rows: list[dict[str, Any]], added: list[dict[str, Any]]) -> None:
-        """The statements and their filter keys, in three executemany inserts of plain tuples, with the statements'
-        row ids chosen here (an INSERT ... RETURNING of the ids, the ORM's bulk path, or SQLAlchemy's per-row
-        parameter handling cost more than the rest of a request)."""
+    def _insert(conn: Connection, project_id: int, rows: list[tuple[_Keys, NewStatement]], voided: set[str]) -> None:
+        """The statements and their filter keys, in one multi-row insert per table of plain tuples, with the
+        statements' row ids chosen here (an INSERT ... RETURNING of the ids, the ORM's bulk path, or SQLAlchemy's
+        per-row parameter handling cost more than the rest of a request)."""
         pks = NEXT_IDS[conn.dialect.name](conn, len(rows))
-        _executemany(conn, STATEMENTS, STATEMENT_COLUMNS,
-                     [(pk, *(row[c] for c in STATEMENT_COLUMNS[1:])) for pk, row in zip(pks, rows, strict=True)])
+        statements: list[tuple[Any, ...]] = []
         agents: list[tuple[Any, ...]] = []
         activities: list[tuple[Any, ...]] = []
-        for doc, pk in zip(added, pks, strict=True):
-            agents.extend((pk, project_id, key, direct) for key, direct in _distinct(_agents(doc)))
-            activities.extend((pk, project_id, key, direct) for key, direct in _distinct(_activities(doc)))
+        for pk, (k, new) in zip(pks, rows, strict=True):
+            statements.append((pk, project_id, k.statement_id, new.stored_us, k.verb_id, k.registration, k.ref_id,
+                               k.voids, k.statement_id in voided, new.signature, k.document))
+            agents.extend((pk, project_id, key, direct) for key, direct in k.agents)
+            activities.extend((pk, project_id, key, direct) for key, direct in k.activities)
+        _insert_values(conn, STATEMENTS, STATEMENT_COLUMNS, statements)
         if agents:
-            _executemany(conn, AGENTS, ("statement_pk", "project_id", "agent_key", "direct"), agents)
+            _insert_values(conn, AGENTS, ("statement_pk", "project_id", "agent_key", "direct"), agents)
         if activities:
-            _executemany(conn, ACTIVITIES, ("statement_pk", "project_id", "activity_id", "direct"), activities)
+            _insert_values(conn, ACTIVITIES, ("statement_pk", "project_id", "activity_id", "direct"), activities)
 
     @staticmethod
     def _check_void_targets(conn: Connection, project_id: int, targets: dict[str, int],
