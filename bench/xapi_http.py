@@ -124,7 +124,8 @@ def main() -> None:
             server.send_signal(signal.SIGINT)
             server.wait(timeout=120)
     result = {"xapi_statements_per_s": round(xapi), "native_events_per_s": round(baseline),
-              "ratio": round(xapi / baseline, 3), "connections": args.connections, "batch": args.batch, "rounds": args.rounds}
+              "ratio": round(xapi / baseline, 3), "connections": args.connections, "batch": args.batch,
+              "rounds": args.rounds}
     if args.json:
         print(json.dumps(result))
         return
