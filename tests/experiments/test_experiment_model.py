@@ -41,10 +41,12 @@ def test_catalogue_metrics_become_plans() -> None:
     revenue = plan(Metric(metric="revenue"), _lookup)
     assert (revenue.kind, revenue.numerator.property) == ("mean", "amount")
     assert revenue.source == "revenue v3"
-    # metrics over a cohort (lessons scheduled, course ends, leads) are not per-unit sums: said, not guessed
-    with pytest.raises(SpecError, match="cohort"):
-        plan(Metric(metric="attendance_rate"), _lookup)
-    with pytest.raises(SpecError, match="cohort"):
+    # a rate over a cohort (lessons scheduled, course ends) is a per-unit ratio of entries met / entries
+    attendance = plan(Metric(metric="attendance_rate"), _lookup)
+    assert (attendance.kind, attendance.source) == ("ratio", "attendance_rate v3")
+    assert attendance.cohort is not None
+    # spend is not per unit: said, not guessed
+    with pytest.raises(SpecError, match="ad spend"):
         plan(Metric(metric="cac"), _lookup)
     with pytest.raises(SpecError, match="no metric named"):
         plan(Metric(metric="nope"), _lookup)

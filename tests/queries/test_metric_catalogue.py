@@ -199,7 +199,7 @@ def test_defaults_nobody_changed_follow_the_product(meta: Any) -> None:
     renewal = catalogue.get(project.id, "renewal_rate")
     assert renewal is not None
     assert renewal["version"] == 2
-    assert renewal["definition"]["cohort"]["event"] == "course_completed"
+    assert renewal["definition"]["cohort"]["event"] == "lesson_scheduled"
     referral = catalogue.get(project.id, "referral_rate")
     assert referral is not None
     assert (referral["version"], referral["definition"]) == (1, old)

@@ -48,7 +48,7 @@ def test_make_start_and_read_an_experiment(page: Any, site: Site) -> None:
             time.sleep(0.2)
     page.click("#results-options button[type=submit]")
     page.wait_for_selector(".verdict-better")
-    assert "new is better than the control on trial_booked" in page.inner_text("#results")
+    assert "new is better than the control on Trial booked · unique" in page.inner_text("#results")
     assert page.evaluate("echarts.getInstanceByDom(document.querySelector('.metric .chart')) !== undefined")
     shot(page, "experiment")
     page.goto(site.url + "/lang/zh?next=/experiments/page-ui")

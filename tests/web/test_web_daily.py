@@ -471,7 +471,7 @@ def test_metric_catalogue_page_shows_versions_and_where_a_metric_is_used(en: Any
     en.wait_for_function("document.body.dataset.metricOpen === 'attendance_rate'")
     assert en.locator(".versions-table tbody tr").count() == len(versions)
     assert "Attendance by week" in en.inner_text(".usage-table")
-    assert "Lessons attended" in en.inner_text("#metric-detail")  # the definition in words
+    assert "Attended lessons / scheduled lessons" in en.inner_text("#metric-detail")  # the definition in words
 
 
 def test_quarantine_page_counts_refused_records(en: Any, site: Site) -> None:

@@ -23,7 +23,9 @@ SHOTS = Path(__file__).parents[2] / "test-screenshots"
 
 # Names that are the same in every language.
 PROPER = {"EduPulse", "CSV", "PNG", "JSON", "API", "SQL", "LTV", "ROI", "CAC", "UTM", "URL", "ID", "CRM", "SCRM",
-          "WeChat", "WeCom", "B2B", "SaaS", "iOS", "OpenAPI", "UTC", "OK", "PII", "xAPI", "LMS"}
+          "WeChat", "WeCom", "B2B", "SaaS", "iOS", "OpenAPI", "UTC", "OK", "PII", "xAPI", "LMS",
+          # statistical methods named after their authors, written the same in Chinese texts
+          "CUPED", "Holm", "Benjamini", "Hochberg"}
 LATIN = re.compile(r"[A-Za-z][A-Za-z'’]+")
 HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 KEY = re.compile(r"^[a-z_]+\.[a-z_]+(\.[a-z_.]+)?$")

@@ -7,6 +7,8 @@ catalogue's definitions.
     mean         m = events (total) or Σ property (sum) per unit, zeros included  SampleMean
     ratio        m / d per unit: avg (Σ property / events), avg_per_person (events / units that did it),
                  an explicit denominator, or a catalogue metric's numerator ÷ denominator   Ratio (delta)
+                 or a catalogue rate over a cohort: the unit's entries that met the outcome / its entries
+                 after exposure (lessons attended / scheduled, course ends renewed / ended)
     quantile     the ν-quantile of m over the units that did the event: events (pXX_per_person) or
                  Σ property (median, pXX)                                          Quantile
 """
@@ -18,6 +20,7 @@ from typing import Any
 
 from edupulse.experiments.model import QUANTILE_LEVEL, Metric, MetricTerm, SpecError
 from edupulse.queries.common import Filter
+from edupulse.queries.metric_cohorts import Cohort, Outcome, Ratio
 from edupulse.queries.metrics import MetricRef, Term
 from edupulse.queries.trends import Math
 
@@ -45,6 +48,7 @@ class MetricPlan:
     lower_is_better: bool = False
     guardrail: bool = False
     source: str | None = None  # the catalogue metric and version it came from
+    cohort: tuple[Cohort, Outcome] | None = None  # a rate over a cohort: per unit, entries met / entries
 
 
 def _part(event: str, math: Math, prop: str | None, filters: list[Filter]) -> Part:
@@ -93,15 +97,23 @@ def _term(term: Term, where: str) -> Part:
 
 
 def from_catalogue(ref: MetricRef, name: str | None, where: str, **common: Any) -> MetricPlan:
-    """A catalogue metric (numerator ÷ denominator, each an event with a math) as a per-unit plan."""
+    """A catalogue metric (numerator ÷ denominator, each an event with a math; or a rate over a cohort) as a
+    per-unit plan."""
     definition = ref.definition
-    if definition.numerator is None:
-        raise SpecError(f"{where}.metric", f"{ref.name} counts units of a cohort (e.g. course ends, leads) meeting "
-                                          "an outcome; an experiment can use catalogue metrics made of a numerator "
-                                          "(÷ a denominator): name the event and math instead")
-    numerator = _term(definition.numerator, f"{where}.metric")
     label = name or definition.title
     source = f"{ref.name} v{ref.version}"
+    if definition.cohort is not None:
+        if definition.ratio is not Ratio.rate or definition.outcome is None:
+            raise SpecError(f"{where}.metric", f"{ref.name} divides by ad spend or by spend per unit (CAC, ROI), "
+                                              "which is not measured per unit, so it cannot judge an experiment; "
+                                              "use a rate or name the event and math instead")
+        # per unit: the entries after exposure (denominator) and those that met the outcome (numerator); the
+        # events named here only label the parts, the SQL reads the cohort's entries
+        return MetricPlan(label, "ratio", Part(definition.outcome.event, None, ()),
+                          Part(definition.cohort.event, None, ()), source=source,
+                          cohort=(definition.cohort, definition.outcome), **common)
+    assert definition.numerator is not None
+    numerator = _term(definition.numerator, f"{where}.metric")
     if definition.denominator is None:
         kind = "conversion" if numerator.cap else "mean"
         return MetricPlan(label, kind, numerator, source=source, **common)

@@ -4,7 +4,8 @@ from one scan of the exposures and one of the metric's events.
 Layers (u the unit, v its variant, t0 the microsecond of its first exposure, d local days):
   x     exposed units: the first exposure, a single variant (units exposed to several are left out and counted)
   ev    the metric's events from `pre_period` before the start to the end, with the numerator (m) and
-        denominator (dd) contribution of each
+        denominator (dd) contribution of each; a rate over a cohort adds its entries as rows (at the entry's
+        time, m the outcome met, dd 1)
   j     ev joined to x: post-exposure contributions (within the conversion window) and pre-exposure ones (CUPED)
   days  post contributions per unit and day
   run   each unit's running value per day; capped (converted or not) where the metric counts uniques
@@ -24,6 +25,7 @@ from edupulse.experiments.metrics import MetricPlan, Part
 from edupulse.ingest.exposure import EXPOSURE_EVENT
 from edupulse.queries.compile import EVENTS, Context, literal
 from edupulse.queries.dialect import DAY_US
+from edupulse.queries.metric_cohorts import entry_rows
 from edupulse.stats.statistics import Z95
 
 DUCK = "duckdb"
@@ -101,13 +103,17 @@ class ExperimentSQL:
         value = exp.func("COALESCE", ctx.number(part.property), _n(0)) if part.property else _n(1)
         return condition, exp.Case().when(condition, value).else_(_n(0))
 
-    def _events(self, metrics: list[MetricPlan], pre_period: bool) -> exp.Select:
-        """One scan of every metric's events: m_i and dd_i, metric i's numerator and denominator contribution."""
+    def _events(self, metrics: list[MetricPlan], pre_period: bool) -> exp.Query:
+        """One scan of every metric's events: m_i and dd_i, metric i's numerator and denominator contribution;
+        the entries of each rate over a cohort as more rows."""
         ctx = self.ctx
         columns = [ctx.unit("person").as_("u"), ctx.dialect.epoch_us(exp.column("time", EVENTS)).as_("tu"),
                    ctx.bucket("day", self.low, self.window.end).as_("d")]
         conditions = []
         for i, metric in enumerate(metrics):
+            if metric.cohort is not None:
+                columns += [_n(0).as_(f"m_{i}"), _n(0).as_(f"dd_{i}")]
+                continue
             m_cond, m_value = self._contribution(metric.numerator)
             conditions.append(m_cond)
             columns.append(m_value.as_(f"m_{i}"))
@@ -118,7 +124,20 @@ class ExperimentSQL:
             else:
                 columns.append(_n(0).as_(f"dd_{i}"))
         low = self.low if pre_period else self.window.start
-        return ctx.scan(columns, [exp.or_(*conditions), *ctx.in_time(low, self.window.end)])
+        parts: list[exp.Query] = [ctx.scan(columns, [exp.or_(*conditions), *ctx.in_time(low, self.window.end)])
+                                  ] if conditions else []
+        for i, metric in enumerate(metrics):
+            if metric.cohort is None:
+                continue
+            cohort, outcome = metric.cohort
+            values = [v for j in range(len(metrics))
+                      for v in ((f"hit AS m_{j}", f"1 AS dd_{j}") if j == i else (f"0 AS m_{j}", f"0 AS dd_{j}"))]
+            entries = entry_rows(ctx, cohort, outcome, "person", low, self.window.end)
+            parts.append(exp.select("u", "t AS tu", "d", *values, dialect=DUCK).from_(entries.subquery(f"ce_{i}")))
+        union = parts[0]
+        for part in parts[1:]:
+            union = exp.union(union, part, distinct=False)
+        return union
 
     def _joined(self, metrics: list[MetricPlan], pre_period: bool = False) -> exp.Select:
         """j: the metric events of exposed units from the exposure (or, with `pre_period`, the pre-period) on,

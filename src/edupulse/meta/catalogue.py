@@ -30,6 +30,8 @@ LEAD_CHANNEL = {"event": "lead_created", "property": "channel"}
 FIRST_LEAD = {"event": "lead_created", "first": True}
 ROI_DAYS = 365  # revenue counted for a lead's channel: what it paid within a year of its first lead
 FIRST_ORDER_DAYS = 30  # a lead's first order counts for first-order conversion within 30 days
+RENEWAL_DAYS = (-7, 30)  # a renewal counts for a course end from 7 days before to 30 days after it
+RENEWAL_SETTLE_DAYS = 14  # a course has ended once 14 days passed after its last lesson without another
 
 # The education metrics of the product (PRODUCT.md), computed from the standard events: counts of units
 # (persons, or persons × lessons) meeting conditions within a cohort and a window (queries/metric_cohorts.py).
@@ -64,11 +66,15 @@ DEFAULT_METRICS: dict[str, dict[str, Any]] = {
     "renewal_rate": {
         "title": "续费率 renewal rate", "unit": "%", "scale": 100,
         "description": "Students whose course ended in the period and who paid a renewal / those whose course "
-                       "ended: a course ends for a student with course_completed (the course end the standard "
-                       "events record); a renewal is order_paid with order_type renewal from 7 days before to "
-                       "30 days after it.",
-        "cohort": {"event": "course_completed", "per": "course_id"},
-        "outcome": {"event": "order_paid", "filters": RENEWAL, "from_days": -7, "to_days": 30}, "ratio": "rate"},
+                       "ended: a student's course ends at the start (starts_at) of the last lesson scheduled for "
+                       f"them in it (lesson_scheduled, per course_id), known once {RENEWAL_SETTLE_DAYS} days "
+                       "passed without another (by the end of the range, or now); a refunded course (order_refunded "
+                       "of that course_id) does not end; a renewal is order_paid with order_type renewal from "
+                       f"{-RENEWAL_DAYS[0]} days before to {RENEWAL_DAYS[1]} days after the course's end.",
+        "cohort": {"event": "lesson_scheduled", "per": "course_id", "time": "starts_at", "last": True,
+                   "settle_days": RENEWAL_SETTLE_DAYS, "unless": {"event": "order_refunded", "same": True}},
+        "outcome": {"event": "order_paid", "filters": RENEWAL, "from_days": RENEWAL_DAYS[0],
+                    "to_days": RENEWAL_DAYS[1]}, "ratio": "rate"},
     "referral_rate": {
         "title": "转介绍率 referral rate", "unit": "%", "scale": 100,
         "description": "New paying students who came with a referrer / all new paying students: of the persons "

@@ -3,7 +3,11 @@ them), which a ratio of two event counts cannot express:
 
 - a **cohort**: each unit's `event` (with filters) in the bucket; with `first`, only the unit's first such
   event ever (its first lead); with `per`, one entry per unit and value of that property (per lesson, per
-  course), so that a student with two lessons is two entries;
+  course), so that a student with two lessons is two entries; with `time`, an entry's time is that time
+  property (a lesson's `starts_at`) rather than when the event was sent; with `last`, only the unit's last
+  such event per `per` value (the last lesson of a course: the course's end), counted once `settle_days`
+  passed after it with no later one; with `unless`, entries whose unit did another event (a refund of the
+  same course) are left out;
 - an **outcome**: whether the entry's unit did `event` (with filters) from `from_days` to `to_days` days after
   the cohort event (negative: before it; null: no bound), with the same `per` value when `same` is set; or,
   with `value`, how much of that numeric property those events carried (revenue);
@@ -28,8 +32,19 @@ from sqlglot import exp
 from edupulse.queries.common import Filter, Model, PropertyName
 from edupulse.queries.compile import EVENTS, Context
 from edupulse.queries.dialect import DAY_US, local_us, truncate_us
+from edupulse.queries.errors import QueryError
+from edupulse.store.schema import PropertyType
 
 NONE = "$none"
+
+
+class Unless(Model):
+    """Cohort entries whose unit did `event` (with filters; with `same`, with the entry's `per` value) before the
+    end of the range are left out (e.g. a course whose order was refunded)."""
+
+    event: str = Field(min_length=1, max_length=100)
+    filters: list[Filter] = Field(default_factory=list, max_length=50)
+    same: bool = Field(False, description="with the cohort entry's `per` value (the same course)")
 
 
 class Cohort(Model):
@@ -38,7 +53,25 @@ class Cohort(Model):
     event: str = Field(min_length=1, max_length=100)
     filters: list[Filter] = Field(default_factory=list, max_length=50)
     first: bool = Field(False, description="only each unit's first such event ever (e.g. its first lead)")
+    last: bool = Field(False, description="only each unit's last such event per `per` value, by `time` (the last "
+                                          "lesson of a course: the course's end)")
+    settle_days: float | None = Field(None, ge=0, le=3650,
+                                      description="with last: an entry counts once this many days passed after it "
+                                                  "(by the end of the range, or now if earlier) with no later one")
     per: PropertyName | None = Field(None, description="one entry per unit and value of this property")
+    time: PropertyName | None = Field(None, description="the entry's time is this time property of the event "
+                                                        "(e.g. a lesson's starts_at) instead of the event's time")
+    unless: Unless | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Cohort:
+        if self.first and self.last:
+            raise ValueError("a cohort takes each unit's first or its last event, not both")
+        if self.settle_days is not None and not self.last:
+            raise ValueError("settle_days belongs to a cohort of last events (last: true)")
+        if self.unless is not None and self.unless.same and self.per is None:
+            raise ValueError("unless.same needs cohort.per (the property both events share)")
+        return self
 
 
 class Outcome(Model):
@@ -90,18 +123,32 @@ def cohort_tree(ctx: Context, cohort: Cohort, outcome: Outcome | None, filters: 
                 channel: tuple[ChannelAttribution, str] | None = None) -> exp.Expr:
     """Rows (bucket, whole, entries, hits, value): per bucket of the cohort events in [low, high) and, with
     `whole` 1, over the whole range."""
+    c = exp.column
+    tree = _entry_tree(ctx, cohort, outcome, filters, unit, granularity, low, high, channel)
+    sets = exp.GroupingSets(expressions=[exp.Tuple(expressions=[c("bucket")]), exp.Tuple(expressions=[])])
+    tree = tree.select(c("bucket"), exp.func("grouping", c("bucket")).as_("whole"), exp.Count(this=exp.Star()),
+                       exp.Sum(this=c("hit")), exp.Sum(this=c("v"))).from_("entries")
+    tree.set("group", exp.Group(expressions=[sets]))
+    return tree
+
+
+def entry_rows(ctx: Context, cohort: Cohort, outcome: Outcome, unit: str, low: dt.datetime,
+               high: dt.datetime) -> exp.Select:
+    """Rows (u, t, d, hit): each cohort entry in [low, high) with its unit, time (epoch microseconds), local day
+    (wall-clock microseconds of its start) and whether it met the outcome (1 or 0); for per-unit analyses."""
+    c = exp.column
+    tree = _entry_tree(ctx, cohort, outcome, [], unit, "day", low, high, None)
+    return tree.select(c("u"), c("t"), c("bucket").as_("d"), c("hit")).from_("entries")
+
+
+def _entry_tree(ctx: Context, cohort: Cohort, outcome: Outcome | None, filters: list[Filter], unit: str,
+                granularity: str, low: dt.datetime, high: dt.datetime,
+                channel: tuple[ChannelAttribution, str] | None) -> exp.Select:
+    """A select with the CTEs `cohort` and `outcome`, and `entries`: (u, t, bucket[, k], hit, v) per entry."""
     d, c = ctx.dialect, exp.column
     who = ctx.unit(unit)
-    conditions = [c("event", EVENTS).eq(exp.Literal.string(cohort.event)),
-                  exp.Not(this=exp.Is(this=who, expression=exp.null())), *ctx.conditions([*cohort.filters, *filters])]
     key = [exp.func("coalesce", ctx.text(cohort.per), exp.Literal.string(NONE)).as_("k")] if cohort.per else []
-    if cohort.first:  # the unit's first such event ever: read up to the range's end, keep those in the range
-        firsts = ctx.scan([who.as_("u"), exp.Min(this=c("time", EVENTS)).as_("t0"), *key],
-                          [*conditions, exp.LT(this=c("time", EVENTS), expression=d.timestamp(high))])
-        entries = firsts.group_by(c("u"), *([c("k")] if key else [])).having(
-            exp.GTE(this=exp.Min(this=c("time", EVENTS)), expression=d.timestamp(low)))
-    else:
-        entries = ctx.scan([who.as_("u"), c("time", EVENTS).as_("t0"), *key], [*conditions, *ctx.in_time(low, high)])
+    entries = _entries(ctx, cohort, filters, who, low, high)
     if channel is not None:
         attribution, value = channel
         owners = ctx.scan([who.as_("u"), d.arg_min(ctx.text(attribution.property), c("time", EVENTS)).as_("ch")],
@@ -138,12 +185,73 @@ def cohort_tree(ctx: Context, cohort: Cohort, outcome: Outcome | None, filters: 
     per_entry = per_entry.select(hit.as_("hit"), exp.cast(amount, exp.DataType.build("DOUBLE")).as_("v"))
     if outcome is not None:
         per_entry = per_entry.group_by(*[g.copy() for g in group])
-    tree = tree.with_("entries", as_=per_entry)
-    sets = exp.GroupingSets(expressions=[exp.Tuple(expressions=[c("bucket")]), exp.Tuple(expressions=[])])
-    tree = tree.select(c("bucket"), exp.func("grouping", c("bucket")).as_("whole"), exp.Count(this=exp.Star()),
-                       exp.Sum(this=c("hit")), exp.Sum(this=c("v"))).from_("entries")
-    tree.set("group", exp.Group(expressions=[sets]))
-    return tree
+    return tree.with_("entries", as_=per_entry)
+
+
+def _entries(ctx: Context, cohort: Cohort, filters: list[Filter], who: exp.Expr, low: dt.datetime,
+             high: dt.datetime) -> exp.Select:
+    """Rows (u, t0[, k]): the cohort's entries whose time is in [low, high)."""
+    d, c = ctx.dialect, exp.column
+    moment = _moment(ctx, cohort)
+    conditions = [c("event", EVENTS).eq(exp.Literal.string(cohort.event)),
+                  exp.Not(this=exp.Is(this=who.copy(), expression=exp.null())),
+                  *ctx.conditions([*cohort.filters, *filters])]
+    if cohort.time is not None:
+        conditions.append(exp.Not(this=exp.Is(this=moment.copy(), expression=exp.null())))
+    key = [exp.func("coalesce", ctx.text(cohort.per), exp.Literal.string(NONE)).as_("k")] if cohort.per else []
+    # what the data shows by the end of the range (or now): a later range may know more
+    horizon = min(high, ctx.now) if ctx.now is not None else high
+    if cohort.first:  # the unit's first such event ever: read up to the range's end, keep those in the range
+        firsts = ctx.scan([who.as_("u"), exp.Min(this=moment.copy()).as_("t0"), *key],
+                          [*conditions, exp.LT(this=moment.copy(), expression=d.timestamp(high))])
+        entries = firsts.group_by(c("u"), *([c("k")] if key else [])).having(
+            exp.GTE(this=exp.Min(this=moment.copy()), expression=d.timestamp(low)))
+    elif cohort.last:  # the unit's last such event (per value) sent before the horizon, settled by then
+        upper = min(high, horizon - dt.timedelta(days=cohort.settle_days or 0))
+        lasts = ctx.scan([who.as_("u"), exp.Max(this=moment.copy()).as_("t0"), *key],
+                         [*conditions, exp.LT(this=c("time", EVENTS), expression=d.timestamp(horizon))])
+        latest = exp.Max(this=moment.copy())
+        entries = lasts.group_by(c("u"), *([c("k")] if key else [])).having(exp.and_(
+            exp.GTE(this=latest, expression=d.timestamp(low)),
+            exp.LT(this=latest.copy(), expression=d.timestamp(upper))))
+    else:
+        bounds = (ctx.in_time(low, high) if cohort.time is None else
+                  [exp.GTE(this=moment.copy(), expression=d.timestamp(low)),
+                   exp.LT(this=moment.copy(), expression=d.timestamp(high))])
+        entries = ctx.scan([who.as_("u"), moment.copy().as_("t0"), *key], [*conditions, *bounds])
+    if cohort.unless is not None:
+        entries = _unless(ctx, cohort, cohort.unless, entries, who, horizon)
+    return entries
+
+
+def _moment(ctx: Context, cohort: Cohort) -> exp.Expr:
+    """An entry's time: the event's, or the cohort's time property (a typed time column)."""
+    if cohort.time is None:
+        return exp.column("time", EVENTS)
+    expression, kind = ctx.property(cohort.time)
+    if kind is not PropertyType.TIME:
+        raise QueryError(f"cohort.time: property {cohort.time!r} is not a time property of this project (such as "
+                         "starts_at); declare it with type time")
+    return expression
+
+
+def _unless(ctx: Context, cohort: Cohort, unless: Unless, entries: exp.Select, who: exp.Expr,
+            horizon: dt.datetime) -> exp.Select:
+    """The entries without those whose unit did the `unless` event before the horizon."""
+    d, c = ctx.dialect, exp.column
+    per = cohort.per if unless.same else None
+    key = [exp.func("coalesce", ctx.text(per), exp.Literal.string(NONE)).as_("k")] if per is not None else []
+    gone = ctx.scan([who.copy().as_("u"), *key, exp.Max(this=exp.Literal.number(1)).as_("gone")],
+                    [c("event", EVENTS).eq(exp.Literal.string(unless.event)),
+                     exp.Not(this=exp.Is(this=who.copy(), expression=exp.null())), *ctx.conditions(unless.filters),
+                     exp.LT(this=c("time", EVENTS), expression=d.timestamp(horizon))]
+                    ).group_by(c("u"), *([c("k")] if key else []))
+    on = [c("u", "g").eq(c("u", "w")), *([c("k", "g").eq(c("k", "w"))] if key else [])]
+    columns = [c("u", "w"), c("t0", "w"), *([c("k", "w")] if cohort.per else [])]
+    # a flag of the excluded rows, not `g.u IS NULL`: ClickHouse fills a LEFT JOIN's missing side with defaults
+    return exp.select(*columns).from_(entries.subquery("w")).join(
+        gone.subquery("g"), on=exp.and_(*on), join_type="left").where(
+        exp.func("coalesce", c("gone", "g"), exp.Literal.number(0)).eq(exp.Literal.number(0)))
 
 
 def _outcome(ctx: Context, outcome: Outcome, who: exp.Expr, per: str | None, low: dt.datetime,

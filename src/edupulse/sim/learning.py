@@ -34,8 +34,7 @@ class LearningFacts:
 
     at_risk: list[dict[str, Any]] = field(default_factory=list)
     churned: list[dict[str, Any]] = field(default_factory=list)
-    renewal_candidates: list[dict[str, Any]] = field(default_factory=list)
-    completions: list[tuple[int, int]] = field(default_factory=list)  # (learner index, course_completed time)
+    course_ends: list[dict[str, Any]] = field(default_factory=list)  # each enrolment whose lessons ended
     enrolments: int = 0
     course_completions: int = 0
     scheduled: int = 0
@@ -155,8 +154,15 @@ class Learning:
         out = self._lessons(lead, student, cls, enrol_ms, pattern, stop_ms, queue)
         facts.scheduled += out.scheduled
         facts.attended += out.attended
-        if out.finished:
-            self._course_end(lead, student, cls, out, enrol_ms, queue)
+        decision = self._course_end(lead, student, cls, out, enrol_ms, queue) if out.finished else {}
+        # A student's course ends with the last lesson scheduled for them: the course's last one, or the last
+        # before they left after a refund; a course still running at the end of the period has not ended.
+        if out.scheduled and (out.finished or stop_ms < self.clock.end_ms):
+            facts.course_ends.append({
+                **who(lead), "idx": lead.idx, "course_id": spec.course_id, "class_id": cls.class_id,
+                "ended_at": self.clock.iso(out.last_start_ms), "last_lesson_ms": out.last_start_ms,
+                "refunded": order_type == "first" and stop_ms < _NEVER, **decision,
+            })
 
     def _lessons(
         self, lead: Lead, student: Student, cls: ClassInfo, enrol_ms: int, pattern: str, stop_ms: int,
@@ -274,8 +280,9 @@ class Learning:
     def _course_end(
         self, lead: Lead, student: Student, cls: ClassInfo, out: Outcome, enrol_ms: int,
         queue: list[tuple[int, int, str]],
-    ) -> None:
-        """Completion, then the renewal decision: more likely the better the student attended."""
+    ) -> dict[str, Any]:
+        """Completion, then the renewal decision: more likely the better the student attended. Returns what
+        the decision was made of (nothing after the last level, which has nothing to renew)."""
         rng = self.rng
         spec = COURSES[cls.course]
         ended_ms = out.last_start_ms + spec.minutes * MINUTE
@@ -285,9 +292,8 @@ class Learning:
         )
         if completed:
             self.facts.course_completions += 1
-            self.facts.completions.append((lead.idx, ended_ms + 5 * MINUTE))
         if spec.next_course is None:
-            return
+            return {}
         attendance = out.attended / out.scheduled if out.scheduled else 0.0
         homework = out.homework / out.attended if out.attended else 0.0
         accuracy = out.correct / out.answers if out.answers else 0.0
@@ -299,15 +305,10 @@ class Learning:
             if self.orders.pay(lead, nxt, renew_ms, "renewal", (1.0, 0.9)[rng.randrange(2)]):
                 renewed = True
                 queue.append((nxt, renew_ms, "renewal"))
-        if ended_ms < self.clock.end_ms:
-            self.facts.renewal_candidates.append({
-                **who(lead),
-                "course_id": spec.course_id,
-                "class_id": cls.class_id,
-                "ended_at": self.clock.iso(ended_ms),
-                "attendance_rate": round(attendance, 3),
-                "homework_rate": round(homework, 3),
-                "quiz_accuracy": round(accuracy, 3),
-                "propensity": round(propensity, 3),
-                "renewed": renewed,
-            })
+        return {
+            "attendance_rate": round(attendance, 3),
+            "homework_rate": round(homework, 3),
+            "quiz_accuracy": round(accuracy, 3),
+            "propensity": round(propensity, 3),
+            "paid_next_level": renewed,
+        }

@@ -21,6 +21,7 @@ from edupulse.sim.orders import OrderBook
 FORMAT = "edupulse-simulation-truth/1"
 TOP_REFERRERS = 10
 RENEWAL_WINDOW_DAYS = (7, 30)  # a renewal counts for a course end from 7 days before to 30 days after it
+RENEWAL_SETTLE_DAYS = 14  # a course end is known once 14 days passed after the last lesson without another
 DAY_MS = 86_400_000
 
 
@@ -176,22 +177,30 @@ def _learning(w: WorldParts) -> dict[str, Any]:
 
 
 def _renewal(w: WorldParts) -> dict[str, Any]:
-    candidates = w.learning.renewal_candidates
-    renewed = sum(1 for c in candidates if c["renewed"])
+    """PRODUCT.md's renewal rate: students whose course ended in the period and who paid a renewal / those whose
+    course ended. A student's course ends at the start of the last lesson they had in it (the course's last, or
+    the last before they left after a refund); an end counts once RENEWAL_SETTLE_DAYS passed after it within the
+    period (a course with a lesson in the last days may still be running), a refunded course does not end; a
+    renewal is any renewal order of the student from RENEWAL_WINDOW_DAYS before to after the end. After the
+    last level there is nothing to renew, and such students count as not renewing."""
     before, after = RENEWAL_WINDOW_DAYS
-    completed = [any(t - before * DAY_MS <= r <= t + after * DAY_MS for r in w.book.renewals.get(idx, []))
-                 for idx, t in w.learning.completions]
+    settled = w.emitter.end_ms - RENEWAL_SETTLE_DAYS * DAY_MS
+    ends = []
+    for end in w.learning.course_ends:
+        t = end["last_lesson_ms"]
+        if end["refunded"] or not w.emitter.start_ms <= t < settled:
+            continue
+        renewed = any(t - before * DAY_MS <= r <= t + after * DAY_MS for r in w.book.renewals.get(end["idx"], []))
+        ends.append({**{k: v for k, v in end.items() if k not in ("idx", "last_lesson_ms", "refunded")},
+                     "renewed": renewed})
+    renewed_count = sum(1 for e in ends if e["renewed"])
     return {
-        "ended_courses": len(candidates),
-        "renewed": renewed,
-        "renewal_rate": round(renewed / len(candidates), 3) if candidates else None,
-        # What the standard events show (PRODUCT.md's definition on them): a course end recorded as
-        # course_completed (students who completed enough lessons), and whether that student paid a renewal
-        # from RENEWAL_WINDOW_DAYS before to after it (after the last level there is nothing to renew).
-        "completed_courses": len(completed),
-        "completed_renewed": sum(completed),
-        "completed_renewal_rate": round(sum(completed) / len(completed), 3) if completed else None,
-        "candidates": candidates,
+        "window_days": list(RENEWAL_WINDOW_DAYS),
+        "settle_days": RENEWAL_SETTLE_DAYS,
+        "ended_courses": len(ends),
+        "renewed": renewed_count,
+        "renewal_rate": round(renewed_count / len(ends), 3) if ends else None,
+        "candidates": ends,
     }
 
 

@@ -48,14 +48,24 @@
       $("experiments-list").replaceChildren(data.experiments.length ? EP.table(
         [t("experiments.key"), t("experiments.name"), t("experiments.status"), t("experiments.version"),
           t("experiments.started"), t("experiments.owner")],
-        data.experiments.map((e) => [el("a", { href: "/experiments/" + encodeURIComponent(e.key), text: e.key }),
-          e.name, STATUS()[e.status], e.version, (e.started_at || "").replace("T", " ").slice(0, 16),
+        data.experiments.map((e) => [el("a", { href: "/experiments/" + encodeURIComponent(e.key), translate: "no", text: EP.userText(e.key) }),
+          EP.u(e.name || ""), STATUS()[e.status], e.version, (e.started_at || "").replace("T", " ").slice(0, 16),
           e.owner || e.created_by])) : el("div.empty", { text: t("experiments.none") }));
     } catch (err) { EP.showError($("experiments-error"), err.message); }
   };
 
   const number = (v, percent) => (v === null || v === undefined ? "—" : percent ? EP.pct(v) : EP.fmt(v));
   const pValue = (p) => (p === null || p === undefined ? "—" : p < 0.001 ? "<0.001" : p.toFixed(3));
+  // the words of a unit (person, or a group type such as class or school) and of a correction method
+  const unitWord = (unit) => (unit === "person" ? t("experiments.unit.person") : EP.t("term.group." + unit, null) || EP.userText(unit));
+  const CORRECTION = () => ({ holm: t("experiments.correction.holm"), benjamini_hochberg: t("experiments.correction.benjamini_hochberg") });
+  /* A metric in words: its given name, a catalogue metric's name, or "Trial booked · unique" from its event. */
+  function metricWords(spec, label) {
+    if (!spec || spec.name || spec.metric || !spec.event) return EP.userText(label);
+    const math = spec.math || "unique";
+    const what = t("mathword." + math, math).replace("{property}", EP.propertyLabel(spec.property || ""));
+    return EP.eventLabel(spec.event) + " · " + what + (spec.denominator ? " / " + EP.eventLabel(spec.denominator.event) : "");
+  }
   const interval = (ci, relative) => (ci ? "[" + number(ci[0], relative) + ", " + number(ci[1], relative) + "]" : "—");
 
   function summary(exp, reload) {
@@ -68,17 +78,17 @@
         try { await EP.api("POST", "/api/v1/experiments/" + encodeURIComponent(exp.key) + "/stop");
           EP.toast(t("experiments.stopped_ok")); reload(); } catch (err) { EP.toast(err.message, true); } } }));
     return [el("p", {}, el("strong", { text: t("experiments.status") + ": " }), STATUS()[exp.status],
-      " · " + t("experiments.version") + " " + exp.version + " · " + t("experiments.unit") + ": " + exp.unit +
+      " · " + t("experiments.version") + " " + exp.version + " · " + t("experiments.unit") + ": " + unitWord(exp.unit) +
       " · " + t("experiments.coverage") + ": " + EP.pct(exp.coverage)),
-    exp.hypothesis ? el("p", {}, el("strong", { text: t("experiments.hypothesis") + ": " }), exp.hypothesis) : null,
+    exp.hypothesis ? el("p", {}, el("strong", { text: t("experiments.hypothesis") + ": " }), EP.u(exp.hypothesis)) : null,
     el("p", {}, el("strong", { text: t("experiments.variants") + ": " }),
-      exp.variants.map((v) => v.key + " (" + EP.pct(v.weight) + ")").join(", ")), el("div", {}, buttons)];
+      exp.variants.map((v) => EP.userText(v.key) + " (" + EP.pct(v.weight) + ")").join(", ")), el("div", {}, buttons)];
   }
 
   function sentence(metric, arm, relativeEffect, percent) {
     const verdict = arm.verdict || "no_data";
     const effect = relativeEffect ? arm.effect_relative : arm.effect_absolute;
-    return fill(SENTENCE()[verdict], { variant: arm.variant, metric: metric.label,
+    return fill(SENTENCE()[verdict], { variant: EP.userText(arm.variant), metric: metric.words,
       effect: (effect > 0 ? "+" : "") + number(effect, percent), interval: interval(arm.ci, percent) });
   }
 
@@ -89,14 +99,14 @@
     const columns = [t("experiments.variant"), t("experiments.units"), t("experiments.mean"), t("experiments.effect"),
       t("experiments.interval"), ...(bayes ? [t("experiments.chance"), t("experiments.risk")]
         : [t("experiments.p_value"), t("experiments.p_adjusted")]), t("experiments.verdict")];
-    const rows = metric.variants.map((a, i) => [a.variant, a.units + (a.clusters ? " / " + a.clusters : ""),
+    const rows = metric.variants.map((a, i) => [EP.u(a.variant), a.units + (a.clusters ? " / " + a.clusters : ""),
       number(a.mean, rate), i ? number(result.relative ? a.effect_relative : a.effect_absolute, relative) : "—",
       i ? interval(a.ci, relative) : "—",
       ...(bayes ? [i ? EP.pct(a.chance_to_win) : "—", i && a.risk ? number(a.risk[1], relative) : "—"]
         : [i ? pValue(a.p_value) : "—", i ? pValue(a.p_value_adjusted) : "—"]),
       i ? { text: VERDICT()[a.verdict || "no_data"], attrs: { class: "verdict-" + (a.verdict || "no_data"), title: a.message || "" } } : "—"]);
     const chart = el("div.chart.small"), daily = el("div.chart.small");
-    const card = el("section.card.metric", {}, el("h2", {}, metric.label, metric.guardrail ? el("span.badge", { text: t("experiments.guardrail") }) : null),
+    const card = el("section.card.metric", {}, el("h2", {}, metric.words, metric.guardrail ? el("span.badge", { text: t("experiments.guardrail") }) : null),
       EP.table(columns, rows), el("ul.sentences", {}, metric.variants.slice(1).map((a) => el("li", { text: sentence(metric, a, result.relative, relative) }))),
       el("h3", { text: t("experiments.interval_chart") }), chart, el("h3", { text: t("experiments.daily") }),
       metric.daily.length ? daily : el("div.muted", { text: t("experiments.no_daily") }));
@@ -108,7 +118,7 @@
       const pad = (Math.max(...ends) - Math.min(...ends)) * 0.05 || 1;
       EP.chart(chart, { grid: { left: 110, right: 30, top: 20, bottom: 30 }, tooltip: { trigger: "item" },
         xAxis: { type: "value", min: Math.min(...ends) - pad, max: Math.max(...ends) + pad,
-          axisLabel: { formatter: (v) => number(v, relative) } }, yAxis: { type: "category", data: arms.map((a) => a.variant) },
+          axisLabel: { formatter: (v) => number(v, relative) } }, yAxis: { type: "category", data: arms.map((a) => EP.userText(a.variant)) },
         series: [{ type: "scatter", name: t("experiments.effect"), symbolSize: 12,
           data: arms.map((a) => [estimate(a), a.variant]),
           markLine: { symbol: "none", silent: true, lineStyle: { width: 3, type: "solid" },
@@ -119,9 +129,10 @@
         const series = [];
         for (const v of [...new Set(metric.daily.map((p) => p.variant))]) {
           const points = days.map((d) => metric.daily.find((p) => p.day === d && p.variant === v));
+          EP.userText(v);
           series.push({ type: "line", name: v, data: points.map((p) => (p ? p.effect : null)) });
-          series.push({ type: "line", name: v + " lo", lineStyle: { type: "dotted" }, symbol: "none", data: points.map((p) => (p && p.ci ? p.ci[0] : null)) });
-          series.push({ type: "line", name: v + " hi", lineStyle: { type: "dotted" }, symbol: "none", data: points.map((p) => (p && p.ci ? p.ci[1] : null)) });
+          series.push({ type: "line", name: v + " · " + t("experiments.lower"), lineStyle: { type: "dotted" }, symbol: "none", data: points.map((p) => (p && p.ci ? p.ci[0] : null)) });
+          series.push({ type: "line", name: v + " · " + t("experiments.upper"), lineStyle: { type: "dotted" }, symbol: "none", data: points.map((p) => (p && p.ci ? p.ci[1] : null)) });
         }
         EP.chart(daily, { legend: { data: [...new Set(metric.daily.map((p) => p.variant))], bottom: 0 }, grid: { left: 60, right: 20, top: 20, bottom: 60 }, xAxis: { type: "category", data: days }, yAxis: { type: "value", scale: true }, series: series });
       }
@@ -131,10 +142,13 @@
 
   P.experiment = async function (data) {
     const key = encodeURIComponent(data.key);
+    let specs = [];
     async function load() {
       try {
         const exp = await EP.api("GET", "/api/v1/experiments/" + key);
-        $("experiment-title").textContent = exp.name ? exp.name + " (" + exp.key + ")" : exp.key;
+        $("experiment-title").textContent = EP.userText(exp.name ? exp.name + " (" + exp.key + ")" : exp.key);
+        $("experiment-title").setAttribute("translate", "no");
+        specs = [...(exp.metrics || []), ...(exp.guardrails || [])];
         $("experiment-summary").replaceChildren(...summary(exp, load));
         await results();
         EP.showError($("experiment-error"), "");
@@ -152,9 +166,9 @@
       const notes = [el("strong", { text: OVERALL()[result.verdict] })];
       if (result.guardrail_hurt.length) notes.push(el("div.error", { text: fill(t("experiments.guardrail_hurt"), { list: result.guardrail_hurt.join(", ") }) }));
       if (result.mixed_units) notes.push(el("div.muted", { text: fill(t("experiments.mixed"), { n: result.mixed_units }) }));
-      if (result.correction !== "none") notes.push(el("div.muted", { text: fill(t("experiments.correction"), { method: result.correction }) }));
+      if (result.correction !== "none") notes.push(el("div.muted", { text: fill(t("experiments.correction"), { method: CORRECTION()[result.correction] || EP.userText(result.correction) }) }));
       $("verdict").replaceChildren(...notes);
-      $("results").replaceChildren(...result.metrics.map((m) => metricCard(m, result)));
+      $("results").replaceChildren(...result.metrics.map((m, i) => metricCard({ ...m, words: metricWords(specs[i], m.label) }, result)));
     }
     $("results-options").addEventListener("submit", (event) => { event.preventDefault(); results().catch((err) => EP.showError($("experiment-error"), err.message)); });
     await load();
