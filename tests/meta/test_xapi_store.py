@@ -156,15 +156,18 @@ def test_one_group_decides_its_requests_in_arrival_order(meta: MetadataStore) ->
         thread.join()
     assert [s["id"] for s in outcomes[0]] == [x["id"], y["id"]]
     assert isinstance(outcomes[2], StatementConflict)
-    assert outcomes[3][0]["id"] == x["id"] and outcomes[3][0]["stored"] == outcomes[0][0]["stored"]
-    assert isinstance(outcomes[4], StatementError) and "cannot be voided" in str(outcomes[4])
+    assert outcomes[3][0]["id"] == x["id"]
+    assert outcomes[3][0]["stored"] == outcomes[0][0]["stored"]
+    assert isinstance(outcomes[4], StatementError)
+    assert "cannot be voided" in str(outcomes[4])
     assert store.get(project, x["id"], voided=False) is None
     assert store.get(project, x["id"], voided=True) is not None
     assert store.get(project, w["id"], voided=True) is not None  # voided by a statement that came before it
     assert store.get(project, v1["id"], voided=False) is not None
     assert store.get(other, x["id"], voided=False) is not None
     assert sorted(ids(store.query(project, StatementFilter(), None, 10))) == sorted([y["id"], v1["id"], v2["id"]])
-    assert not writer._writing and not writer._queue
+    assert not writer._writing
+    assert not writer._queue
 
 
 def test_canonical_activities_and_agent_names(meta: MetadataStore) -> None:
