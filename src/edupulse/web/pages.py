@@ -16,6 +16,8 @@ from edupulse import __version__
 from edupulse.api.params import Id
 from edupulse.meta.db import MetadataError
 from edupulse.meta.ui import UIStore
+from edupulse.packs.registry import STAGES
+from edupulse.packs.service import PackService
 from edupulse.queries.registry import Registry
 from edupulse.web import i18n, nav, session
 
@@ -114,7 +116,8 @@ def home(request: Request) -> Response:
     signed_in(request)
     project = session.project(request)
     count = _event_count(request, project.id) if project else 0
-    return render(request, "home.html", "home", {"events": count})
+    packs = [p.model_dump() for p in PackService(request.app.state.platform).list(project)] if project else []
+    return render(request, "home.html", "home", {"events": count, "packs": packs, "stages": [s.value for s in STAGES]})
 
 
 @router.get("/analysis")
