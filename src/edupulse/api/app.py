@@ -25,6 +25,7 @@ from edupulse.api import (
     experiments,
     governance,
     ingest,
+    journeys,
     packs,
     query,
     reports,
@@ -41,6 +42,7 @@ from edupulse.api.openapi import document_dependencies, install_error_handlers
 from edupulse.api.xapi_alternate import AlternateRequestSyntax
 from edupulse.conf import Settings
 from edupulse.ingest.validate import warm_up, watch_parent
+from edupulse.journeys.runtime import JourneyRuntime
 from edupulse.runtime import Platform
 from edupulse.web import admin_pages, pages, scenarios
 from edupulse.web import experiments as experiment_pages
@@ -75,12 +77,18 @@ def mount_web(app: FastAPI) -> None:
         return RedirectResponse("/login", status_code=303)
 
 
-def _start_scheduler(plat: Platform, settings: Settings) -> Any:
-    """The daily jobs: the account review and the tags of every project."""
+def _background(plat: Platform, settings: Settings, journey_runtime: JourneyRuntime, run: bool) -> Any:
+    """Start the journey worker and the scheduler (with the scheduled-journey job) unless turned off."""
+    if settings.journeys.enabled and run:
+        journey_runtime.start()
+    if not (settings.scheduler.enabled and run):
+        return None
     from edupulse.ops.scheduler import Scheduler, tags_job
 
     scheduler = Scheduler(plat.meta, settings)
     scheduler.jobs.append(tags_job(plat.meta, plat.store, plat.query_service, settings))
+    if settings.journeys.enabled:
+        scheduler.jobs.append(journey_runtime.schedule_job())
     scheduler.start()
     return scheduler
 
@@ -98,8 +106,8 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
         app.state.activity_seen = set()
         app.state.login_limiter = LoginLimiter(settings.auth.login_attempts_per_ip)
         app.state.validators = _validator_pool(settings.ingest.validators())
-        scheduler = _start_scheduler(plat, settings) if settings.scheduler.enabled and run_scheduler else None
-        app.state.scheduler = scheduler
+        app.state.journeys = journey_runtime = JourneyRuntime(plat.meta, plat.query_service(), settings)
+        app.state.scheduler = scheduler = _background(plat, settings, journey_runtime, run_scheduler)
         stop_warm_up = catalog.start_warm_up(app)
         try:
             yield
@@ -107,6 +115,7 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
             stop_warm_up()  # before the store closes: a statement still running would keep it busy
             if scheduler is not None:
                 scheduler.stop()
+            journey_runtime.close()
             if app.state.validators is not None:
                 app.state.validators.shutdown(wait=True, cancel_futures=True)
             if owned:
@@ -119,7 +128,7 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
         description="Data-driven operations platform for education organizations.",
     )
     for module in (ingest, admin, query, accounts, governance, signin, xapi, xapi_documents, tracker, segments,
-                   tags, experiments, packs, collect_sensors, collect_posthog, collect_segment):
+                   tags, experiments, journeys, packs, collect_sensors, collect_posthog, collect_segment):
         app.include_router(module.router)
     app.add_middleware(AlternateRequestSyntax, max_body_bytes=settings.ingest.max_body_bytes)
     app.add_middleware(compat.CollectionCORS)

@@ -23,6 +23,8 @@ ACTIONS = (
     "experiment.create", "experiment.update", "experiment.start", "experiment.stop",
     "tag.create", "tag.update", "tag.delete", "tag.run", "tag.upload",
     "pack.install", "pack.uninstall",
+    "journey.create", "journey.update", "journey.start", "journey.pause", "journey.finish", "journey.delete",
+    "journey.channel", "journey.settings", "journey.replay",
 )
 
 
