@@ -2,7 +2,7 @@
 The values themselves live in the event store (table tag_values).
 
 Revision ID: 0011_tags
-Revises: 0015_packs
+Revises: 0012_journeys
 Create Date: 2026-12-07
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_tags"
-down_revision = "0015_packs"
+down_revision = "0012_journeys"
 branch_labels = None
 depends_on = None
 
