@@ -69,7 +69,7 @@ DEFAULT_METRICS: dict[str, dict[str, Any]] = {
         "description": "Students whose course ended in the period and who paid a renewal / those whose course "
                        "ended: a student's course ends at the start (starts_at) of the last lesson scheduled for "
                        f"them in it (lesson_scheduled, per course_id), known once {RENEWAL_SETTLE_DAYS} days "
-                       "passed without another (by the end of the range, or now); a refunded course (order_refunded "
+                       "passed without another; a refunded course (order_refunded "
                        "of that course_id) does not end; a renewal is order_paid with order_type renewal from "
                        f"{-RENEWAL_DAYS[0]} days before to {RENEWAL_DAYS[1]} days after the course's end.",
         "cohort": {"event": "lesson_scheduled", "per": "course_id", "time": "starts_at", "last": True,

@@ -39,8 +39,8 @@ NONE = "$none"
 
 
 class Unless(Model):
-    """Cohort entries whose unit did `event` (with filters; with `same`, with the entry's `per` value) before the
-    end of the range are left out (e.g. a course whose order was refunded)."""
+    """Cohort entries whose unit did `event` (with filters; with `same`, with the entry's `per` value) by now are
+    left out (e.g. a course whose order was refunded)."""
 
     event: str = Field(min_length=1, max_length=100)
     filters: list[Filter] = Field(default_factory=list, max_length=50)
@@ -57,7 +57,7 @@ class Cohort(Model):
                                           "lesson of a course: the course's end)")
     settle_days: float | None = Field(None, ge=0, le=3650,
                                       description="with last: an entry counts once this many days passed after it "
-                                                  "(by the end of the range, or now if earlier) with no later one")
+                                                  "by now with no later one")
     per: PropertyName | None = Field(None, description="one entry per unit and value of this property")
     time: PropertyName | None = Field(None, description="the entry's time is this time property of the event "
                                                         "(e.g. a lesson's starts_at) instead of the event's time")
@@ -199,8 +199,9 @@ def _entries(ctx: Context, cohort: Cohort, filters: list[Filter], who: exp.Expr,
     if cohort.time is not None:
         conditions.append(exp.Not(this=exp.Is(this=moment.copy(), expression=exp.null())))
     key = [exp.func("coalesce", ctx.text(cohort.per), exp.Literal.string(NONE)).as_("k")] if cohort.per else []
-    # what the data shows by the end of the range (or now): a later range may know more
-    horizon = min(high, ctx.now) if ctx.now is not None else high
+    # what the data shows by now (the query's now; without one, the end of the range), so that a month's value
+    # does not depend on the range it is asked in
+    horizon = ctx.now if ctx.now is not None else high
     if cohort.first:  # the unit's first such event ever: read up to the range's end, keep those in the range
         firsts = ctx.scan([who.as_("u"), exp.Min(this=moment.copy()).as_("t0"), *key],
                           [*conditions, exp.LT(this=moment.copy(), expression=d.timestamp(high))])
