@@ -23,7 +23,7 @@ from web_pages_support import shot, signed_in_tab, wait_ready
 from edupulse.auth.permissions import Role
 from edupulse.meta.db import MetadataStore
 from edupulse.queries.registry import Registry
-from web_site import ADMIN, Site, needs_chromium
+from web_site import ADMIN, ANALYST, Site, needs_chromium
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 ADVISOR = ("advisor@edupulse.local", "advisor-password-1")
@@ -350,6 +350,23 @@ def test_people_list_identity_counts_sort_export_and_bulk_assignment(en: Any, si
     en.click("#people-assign")
     en.wait_for_function("document.body.dataset.assigned === '2'")
     shot(en, "daily-people-selected")
+
+
+def test_people_list_offers_no_sort_on_personal_columns_without_personal_view(browser: Any, site: Site) -> None:
+    """An analyst sees names and phones masked, so sorting by them (which would reveal their order) is not
+    offered; other person properties sort as before."""
+    tab = signed_in_tab(browser, site.url, ANALYST, "en")
+    try:
+        tab.goto(site.url + "/people")
+        wait_ready(tab)
+        tab.wait_for_selector(".people-table")
+        assert tab.locator("[data-testid='sort-person.name']").count() == 0
+        sortable = [b.get_attribute("data-testid") for b in tab.locator(".people-table button.sort").all()]
+        assert sortable, "other person properties can be sorted by"
+        assert not any(b.removeprefix("sort-person.") in ("name", "phone", "mobile") for b in sortable if b)
+        assert tab.errors == []
+    finally:
+        tab.context.close()
 
 
 def test_timeline_times_are_times_in_the_project_zone_and_the_header_names_the_person(en: Any, site: Site) -> None:
