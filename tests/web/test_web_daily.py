@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from test_web_browser import run, set_range
-from web_pages_support import shot, signed_in_tab, wait_ready
+from web_pages_support import Words, shot, signed_in_tab, untranslated_on, wait_ready
 
 from edupulse.auth.permissions import Role
 from edupulse.meta.db import MetadataStore
@@ -489,6 +489,22 @@ def test_metric_catalogue_page_shows_versions_and_where_a_metric_is_used(en: Any
     assert en.locator(".versions-table tbody tr").count() == len(versions)
     assert "Attendance by week" in en.inner_text(".usage-table")
     assert "Attended lessons / scheduled lessons" in en.inner_text("#metric-detail")  # the definition in words
+
+
+def test_metrics_over_a_cohort_are_shown_in_words_in_both_languages(en: Any, zh: Any, site: Site) -> None:
+    for tab in (en, zh):
+        tab.goto(site.url + "/admin/metrics")
+        wait_ready(tab)
+        tab.click("[data-testid=metric-renewal_rate]")
+        tab.wait_for_function("document.body.dataset.metricOpen === 'renewal_rate'")
+    shown = en.inner_text("#metric-detail")
+    assert "the last per" in shown
+    assert "known 14 days later without another" in shown
+    assert "from 7 days before to 30 days after" in shown
+    assert "share of the counted that meet the outcome" in shown
+    assert "之前 7 天" in zh.inner_text("#metric-detail")
+    assert untranslated_on(zh, Words.of("zh")) == []
+    assert untranslated_on(en, Words.of("en")) == []
 
 
 def test_quarantine_page_counts_refused_records(en: Any, site: Site) -> None:
