@@ -1,6 +1,6 @@
 """The catalogue's renewal_rate on a hand-built school, on DuckDB and on ClickHouse: a student's course ends at
-the start of the last lesson scheduled for them in it, known once 14 days passed without another; a refunded
-course does not end; a renewal counts from 7 days before to 30 days after the end."""
+the start of the last lesson scheduled for them in it, known once the 14 days after that day are over without
+another; a refunded course does not end; a renewal counts from 7 days before to 30 days after the end."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def test_course_ends_and_renewals(school: History) -> None:
 
 
 @requires_chdb
-def test_an_end_is_known_once_14_days_passed_by_now(school: History) -> None:
+def test_an_end_is_known_once_14_days_after_its_day_are_over(school: History) -> None:
     # asked on 1 December: fay's course has ended, and she did not renew
     later = rate(school, RANGE)
     assert later["data"] == [pytest.approx(25.0), pytest.approx(50.0)]
@@ -90,8 +90,12 @@ def test_an_end_is_known_once_14_days_passed_by_now(school: History) -> None:
         pytest.approx(50.0)
     assert rate(school, {"date_from": "2026-09-01", "date_to": "2026-09-20"}, granularity="day")[
         "aggregated_value"] == pytest.approx(25.0)
-    # asked on 10 September: 3 September is fewer than 14 days ago, no course end is known yet
+    # the September ends (3 September) are known once the 14 days after that day are over: from 18 September,
+    # local time
     assert rate(school, RANGE, now=dt.datetime(2026, 9, 10, 4, tzinfo=dt.UTC))["aggregated_value"] is None
+    assert rate(school, RANGE, now=dt.datetime(2026, 9, 17, 15, tzinfo=dt.UTC))["aggregated_value"] is None
+    assert rate(school, RANGE, now=dt.datetime(2026, 9, 17, 17, tzinfo=dt.UTC))["aggregated_value"] == \
+        pytest.approx(25.0)
 
 
 def test_a_cohort_time_must_be_a_time_property(school: History) -> None:
