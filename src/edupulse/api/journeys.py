@@ -97,6 +97,7 @@ async def update_journey(request: Request, journey_id: Id,
                                           _actor(request, principal), now_of(request))
     except SpecError as exc:
         return _error(exc)
+    runtime(request).changed()
     return _json(changed.to_json())
 
 
@@ -119,7 +120,7 @@ def _transition(request: Request, journey_id: Id, principal: Principal, change: 
                                                    _actor(request, principal), now_of(request))
     except SpecError as exc:
         return _error(exc)
-    runtime(request).worker.wake()
+    runtime(request).changed()
     return _json(done.to_json())
 
 

@@ -7,9 +7,12 @@ import datetime as dt
 from collections.abc import Callable
 
 from edupulse.conf import Settings
+from edupulse.ingest.pipeline import Loader
+from edupulse.ingest.wal import WriteAheadLog
 from edupulse.journeys.audience import QueryAudience, TagSource
 from edupulse.journeys.channels import ChannelStore
 from edupulse.journeys.engine import Engine
+from edupulse.journeys.events import EventFeed
 from edupulse.journeys.outbox import Outbox
 from edupulse.journeys.schedule import ScheduleJob
 from edupulse.journeys.senders import Senders
@@ -22,7 +25,8 @@ from edupulse.queries.service import QueryService
 
 class JourneyRuntime:
     def __init__(self, meta: MetadataStore, queries: QueryService, settings: Settings, tags: TagSource | None = None,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC), wal: WriteAheadLog | None = None,
+                 loader: Loader | None = None) -> None:
         conf = settings.journeys
         self.meta = meta
         self.channels = ChannelStore(meta, SecretBox.open(conf.secret_key, settings.data_dir))
@@ -32,17 +36,32 @@ class JourneyRuntime:
         self.outbox = Outbox(meta, self.senders, conf)
         self.worker = JourneyWorker(self.engine, self.outbox, conf.tick_ms / 1000, clock)
         self.service = JourneyService(meta, self.channels, conf.allowed_hosts)
+        self.feed: EventFeed | None = None
+        if wal is not None:
+            self.feed = EventFeed(wal, meta, self.engine, self.audience, self.worker.wake, clock).open()
+            if loader is not None:
+                loader.readers.append(self.feed.held)
         self.running = False
+
+    def changed(self) -> None:
+        """A journey was started, paused or changed: the triggers read the running journeys again."""
+        if self.feed is not None:
+            self.feed.forget()
+        self.worker.wake()
 
     def schedule_job(self) -> ScheduleJob:
         return ScheduleJob(self.meta, self.engine, self.audience)
 
     def start(self) -> None:
         self.worker.start()
+        if self.feed is not None:
+            self.feed.start()
         self.running = True
 
     def close(self) -> None:
         if self.running:
+            if self.feed is not None:
+                self.feed.stop()
             self.worker.stop()
             self.running = False
         self.outbox.close()

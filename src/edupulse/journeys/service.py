@@ -16,6 +16,7 @@ from edupulse.journeys.engine import HOLDOUT, TREATMENT
 from edupulse.journeys.model import (
     Audience,
     EmailAction,
+    EventTrigger,
     JourneySpec,
     RobotAction,
     ScheduleTrigger,
@@ -35,7 +36,7 @@ from edupulse.stats import two_proportions
 
 ENTERED = ("active", "waiting", "done", "exited")
 # what this server can run today; other triggers and actions are refused with a reason when saved
-TRIGGERS = (ScheduleTrigger,)
+TRIGGERS = (ScheduleTrigger, EventTrigger)
 ACTIONS = ("webhook",)
 
 
