@@ -126,3 +126,37 @@ def test_an_event_carries_its_persons_properties(ja: JourneyApp) -> None:
         ingest(ja, track("s1", "homework_late", now), track("s4", "homework_late", now))
         ja.runtime.worker.tick(now + dt.timedelta(minutes=1))
         assert sorted((r.path, r.json()["who"]) for r in rx.requests) == [("/older", "s1"), ("/younger", "s4")]
+
+
+def test_entering_and_leaving_a_segment(ja: JourneyApp) -> None:
+    from edupulse.ops.segments import SegmentCatalog
+
+    SegmentCatalog(ja.platform.meta).create(ja.project.id, "senior", {"condition": {
+        "property": "person.grade", "op": "gte", "value": 5}})
+    came = start(ja, {"name": "became senior", "holdout": 0, "trigger": {"segment_entered": "senior"},
+                      "steps": [{"exit": True}]})
+    went = start(ja, {"name": "left senior", "holdout": 0, "trigger": {"segment_left": "senior"},
+                      "steps": [{"exit": True}]})
+    job = ja.runtime.schedule_job()
+    now = dt.datetime.now(dt.UTC)
+    assert job.run(now) == {came: 0, went: 0}  # the first check takes note of who is in
+    outcome = ja.platform.ingestor.ingest(ja.project, [
+        {"type": "profile_set", "distinct_id": "s2", "distinct_id_type": "login_id", "properties": {"grade": 7}},
+        {"type": "profile_set", "distinct_id": "s1", "distinct_id_type": "login_id", "properties": {"grade": 2}}])
+    assert outcome.rejected == 0
+    ja.platform.flush()
+    assert job.run(now + dt.timedelta(minutes=5)) == {came: 1, went: 1}
+    assert list(states(ja, came)) == ["login_id:s2"]
+    assert list(states(ja, went)) == ["login_id:s1"]
+    assert job.run(now + dt.timedelta(minutes=10)) == {came: 0, went: 0}
+
+
+@pytest.mark.parametrize("spec", [
+    {"trigger": {"tag_entered": {"tag": "missed_3_in_a_row", "value": "yes"}}, "steps": [{"exit": True}]},
+    {"trigger": {"event": "x"}, "steps": [{"if": {"tag": "vip"}, "then": [{"exit": True}]}]},
+    {"trigger": {"event": "x"}, "steps": [{"action": "set_tag", "tag": "vip"}]},
+])
+def test_tags_are_refused_until_tags_are_wired(ja: JourneyApp, spec: dict[str, Any]) -> None:
+    answer = ja.client.post("/api/v1/journeys", json={"name": "tagged", **spec}, headers=ja.as_("analyst"))
+    assert answer.status_code == 400, answer.text
+    assert "not available" in answer.json()["error"]
