@@ -2,7 +2,7 @@
 entry and step, advisor tasks, channels with encrypted secrets, trigger cursors.
 
 Revision ID: 0012_journeys
-Revises: 0010_ui_catalogue
+Revises: 0015_packs
 Create Date: 2026-12-07
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_journeys"
-down_revision = "0010_ui_catalogue"
+down_revision = "0015_packs"
 branch_labels = None
 depends_on = None
 
