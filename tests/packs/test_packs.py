@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from edupulse.conf import Settings
+from edupulse.importer.run import ImportOptions, run_import
 from edupulse.meta.catalogue import MetricCatalogue
 from edupulse.meta.ui import UIStore
 from edupulse.packs import channel_quality
@@ -191,3 +192,61 @@ def test_unknown_and_unavailable_packs(school: Any) -> None:
     assert unknown.value.status == 404
     with pytest.raises(PackError, match="not available yet"):
         school.packs.install(school.project, "lead_tiering", "tester")
+
+
+def test_front_back_join_equals_the_truth(school: Any) -> None:
+    found = school.packs.headline(school.project, "front_back_join", date_range="all", now=NOW)
+    truth = {c["channel"]: c for c in school.truth["channels"]}
+    assert found.has_spend
+    assert found.spend == pytest.approx(school.truth["summary"]["spend"], abs=0.05)
+    assert {row.channel for row in found.channels} == set(truth)
+    for row in found.channels:
+        expected = truth[row.channel]
+        assert row.revenue == pytest.approx(expected["revenue"], abs=0.01)
+        assert row.spend == pytest.approx(expected["spend"], abs=0.01)
+        assert row.roi == (None if expected["roi"] is None else pytest.approx(expected["roi"], abs=5e-4))
+        assert len(row.roi_by_week) == len(found.weeks)
+        weekly_spend = sum(v or 0 for v in row.spend_by_week)
+        assert weekly_spend == pytest.approx(expected["spend"], abs=0.05)
+
+
+def test_the_import_guide_joins_spend_leads_and_orders(tmp_path: Any) -> None:
+    """The guide's template files, imported as they are, make a channel's ROI: the order names the buyer by the
+    phone of the CRM lead, One-ID joins them, and the revenue counts for the lead's channel."""
+    templates = PACKS["front_back_join"].templates
+    kinds = {"spend.csv": "spend", "leads.csv": "events", "lead_channels.csv": "profiles", "orders.csv": "events"}
+    assert set(templates) == set(kinds)
+    with Platform(Settings(data_dir=tmp_path / "data")).open() as platform:
+        project = platform.meta.create_project("Import School").project
+        for name, kind in kinds.items():
+            path = tmp_path / name
+            path.write_text(templates[name], encoding="utf-8")
+            summary = run_import(platform, ImportOptions(kind=kind, path=path, project=project.name))
+            assert summary.rejected == 0, (name, summary.first_rejections)
+            assert summary.imported == summary.rows_read > 0, name
+        found = PackService(platform).headline(project, "front_back_join", date_from="2026-09-01",
+                                               date_to="2026-09-30")
+    douyin = next(row for row in found.channels if row.channel == "douyin")
+    assert douyin.revenue == 1999
+    assert douyin.spend == pytest.approx(1280.5)
+    assert douyin.roi == pytest.approx(1999 / 1280.5, abs=1e-6)
+
+
+def test_realtime_board_counts_and_installs_its_alerts(school: Any) -> None:
+    found = school.packs.headline(school.project, "realtime_board", date_range="all", now=NOW)
+    truth = {c["channel"]: c for c in school.truth["channels"]}
+    assert {row.channel: row.leads for row in found.channels} == {c: t["leads"] for c, t in truth.items()}
+    assert found.orders == school.truth["summary"]["orders"]
+    assert found.last_day == found.date_to
+    assert found.leads_last_day == sum(row.leads_last_day for row in found.channels)
+    assert found.card.value == found.leads_last_day
+    done = school.packs.install(school.project, "realtime_board", "tester")
+    assert {"alert:leads_band", "alert:orders_band"} <= set(done.created)
+    board = UIStore(school.platform.meta).dashboard(school.project.id, done.dashboard_id)
+    assert board["refresh_seconds"] == 10
+    with_alerts = school.packs.headline(school.project, "realtime_board", now=NOW)
+    assert sorted(a.name for a in with_alerts.alerts) == ["线索数异常 Leads outside their usual band",
+                                                          "订单数异常 Orders outside their usual band"]
+    gone = school.packs.uninstall(school.project, "realtime_board")
+    assert {"alert:leads_band", "alert:orders_band"} <= set(gone.removed)
+    assert school.packs.headline(school.project, "realtime_board", now=NOW).alerts == []

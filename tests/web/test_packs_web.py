@@ -96,3 +96,24 @@ def test_a_channel_operator_opens_channel_quality(browser: Any, site: Site, lang
         assert tab.errors == []
     finally:
         tab.context.close()
+
+
+def test_the_alerts_api(site: Site) -> None:
+    with site.api() as http:
+        body = {"name": "Leads band", "event": "lead_created", "kind": "anomaly",
+                "filters": [{"property": "channel", "op": "eq", "value": "douyin"}]}
+        made = http.post("/api/v1/alerts", json=body)
+        assert made.status_code == 201, made.text
+        alert = made.json()
+        assert alert["state"] == "ok"
+        assert alert["filters"] == body["filters"]
+        for bad in ({**body, "webhook_url": "ftp://x"}, {**body, "filters": [{"op": "zz"}]},
+                    {**body, "kind": "threshold"}, {**body, "weeks": 100}):
+            assert http.post("/api/v1/alerts", json=bad).status_code == 422, bad
+        changed = http.put(f"/api/v1/alerts/{alert['id']}", json={**body, "webhook_url": "http://127.0.0.1:9/"})
+        assert changed.json()["webhook_url"] == "http://127.0.0.1:9/"
+        assert http.get(f"/api/v1/alerts/{alert['id']}/events").json() == {"events": []}
+        assert any(a["id"] == alert["id"] for a in http.get("/api/v1/alerts").json()["alerts"])
+        assert http.delete(f"/api/v1/alerts/{alert['id']}").status_code == 200
+        assert http.delete(f"/api/v1/alerts/{alert['id']}").status_code == 404
+        assert http.get(f"/api/v1/alerts/{alert['id']}/events").status_code == 404

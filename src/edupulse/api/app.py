@@ -16,6 +16,7 @@ from edupulse import __version__
 from edupulse.api import (
     accounts,
     admin,
+    alerts,
     catalog,
     collect_posthog,
     collect_segment,
@@ -88,7 +89,7 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
         if settings.scheduler.enabled and run_scheduler:
             from edupulse.ops.scheduler import Scheduler
 
-            scheduler = Scheduler(plat.meta, settings)
+            scheduler = Scheduler(plat.meta, settings, platform=plat)
             scheduler.start()
         app.state.scheduler = scheduler
         stop_warm_up = catalog.start_warm_up(app)
@@ -110,7 +111,7 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
         description="Data-driven operations platform for education organizations.",
     )
     for module in (ingest, admin, query, accounts, governance, signin, xapi, xapi_documents, tracker, segments,
-                   experiments, packs, collect_sensors, collect_posthog, collect_segment):
+                   experiments, packs, alerts, collect_sensors, collect_posthog, collect_segment):
         app.include_router(module.router)
     app.add_middleware(AlternateRequestSyntax, max_body_bytes=settings.ingest.max_body_bytes)
     app.add_middleware(compat.CollectionCORS)

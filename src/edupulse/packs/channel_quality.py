@@ -137,8 +137,7 @@ COUNTS = tuple(name for name, _ in FUNNEL)
 
 def channels_of(run: PackRun) -> list[str]:
     """The channels of the period's leads, most leads first."""
-    found = _by_key(run.trends(funnel_query([CHANNEL])), COUNTS)
-    return sorted((key[0] for key in found), key=lambda c: (-found[(c,)].get("leads", 0), c))
+    return ordered_channels(funnel_counts(run))
 
 
 def per_channel(run: PackRun, metric: str, channels: list[str]) -> dict[str, float | None]:
@@ -156,13 +155,23 @@ def _rounded(value: float | None, digits: int) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
+def funnel_counts(run: PackRun) -> dict[tuple[str, ...], dict[str, float]]:
+    """Leads, valid leads, trials, first orders and revenue per channel in the run's period."""
+    return _by_key(run.trends(funnel_query([CHANNEL])), COUNTS)
+
+
+def ordered_channels(counts: dict[tuple[str, ...], dict[str, float]]) -> list[str]:
+    """The channels, most leads first."""
+    return sorted((key[0] for key in counts), key=lambda c: (-counts[(c,)].get("leads", 0), c))
+
+
 def headline(run: PackRun) -> ChannelQuality:
     days = int(run.params.get("roi_days", 365))
     if days not in ROI_METRICS:
         raise PackError(f"roi_days {days}: use one of {', '.join(map(str, ROI_METRICS))}")
-    counts = _by_key(run.trends(funnel_query([CHANNEL])), COUNTS)
+    counts = funnel_counts(run)
     visitors = _by_key(run.trends(VISITORS), ("visitors",))
-    names = sorted((key[0] for key in counts), key=lambda c: (-counts[(c,)].get("leads", 0), c))
+    names = ordered_channels(counts)
     conversion, cac = per_channel(run, "first_order_conversion", names), per_channel(run, "cac", names)
     roi, spend = per_channel(run, ROI_METRICS[days], names), per_channel(run, "ad_spend", names)
     rows = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edupulse.packs import channel_quality
+from edupulse.packs import channel_quality, front_back_join, realtime_board
 from edupulse.packs.spec import Pack, Stage
 
 
@@ -23,8 +23,8 @@ class Problem:
 
 PROBLEMS: tuple[Problem, ...] = (
     Problem("channel_quality", Stage.acquisition, "1", channel_quality.PACK),
-    Problem("front_back_join", Stage.acquisition, "2"),
-    Problem("realtime_board", Stage.acquisition, "3"),
+    Problem("front_back_join", Stage.acquisition, "2", front_back_join.PACK),
+    Problem("realtime_board", Stage.acquisition, "3", realtime_board.PACK),
     Problem("one_person", Stage.conversion, "4"),
     Problem("lead_tiering", Stage.conversion, "5", waits_for=("tags", "journeys")),
     Problem("automated_sops", Stage.conversion, "6", waits_for=("journeys",)),

@@ -74,6 +74,41 @@
     },
   };
 
+  RENDER.front_back_join = function (h, node) {
+    const chart = el("div.chart", { id: "roi-weeks", style: "height:320px" });
+    const cols = [{ key: "channel", user: true }, { key: "revenue" }, { key: "spend" }, { key: "roi", show: ratio2 }];
+    node.replaceChildren(h.has_spend ? "" : el("div.notice", { id: "no-spend", text: t("packs.no_spend") }),
+      el("h2", { text: t("packs.roi_by_week") }), chart, el("div", { id: "join-table" }, sortable(cols, h.channels)));
+    EP.chart(chart, { tooltip: { trigger: "axis" }, legend: { type: "scroll" }, xAxis: { type: "category", data: h.weeks },
+      yAxis: { type: "value" }, series: h.channels.map((c) => ({ type: "line", name: EP.userText(c.channel), data: c.roi_by_week })) });
+  };
+
+  RENDER.realtime_board = function (h, node) {
+    const cols = [{ key: "channel", user: true }, { key: "leads" }, { key: "orders" }, { key: "leads_last_day" },
+      { key: "orders_last_day" }];
+    const STATE = { ok: t("packs.alert.state.ok"), firing: t("packs.alert.state.firing") };
+    const alerts = h.alerts.length ? el("ul.list", { id: "alert-list" }, h.alerts.map((a) => el("li", { "data-state": a.state },
+      el("span.tag", { text: STATE[a.state] || a.state }), " ", EP.u(a.name), " · ",
+      t("packs.alert.last") + ": ", el("span", { translate: "no", text: a.last_hour || "—" }), " · ",
+      t(a.webhook ? "packs.alert.webhook" : "packs.alert.no_webhook")))) : el("p.muted", { text: t("packs.alert.none") });
+    node.replaceChildren(el("p.muted", { text: t("packs.refreshing") }), el("div", { id: "realtime-table" }, sortable(cols, h.channels)),
+      el("h2", { text: t("packs.alerts") }), el("p.muted", { text: t("packs.alert.about") }), alerts);
+  };
+
+  /* The import guide of a pack with template files: what each file holds, the template, the command. */
+  function guide(pack) {
+    if (!pack.templates || !pack.templates.length) return null;
+    const what = { "spend.csv": "packs.guide.spend", "leads.csv": "packs.guide.leads", "orders.csv": "packs.guide.orders" };
+    const kind = { "spend.csv": "spend", "leads.csv": "events", "orders.csv": "events" };
+    const project = (EP.boot.project && EP.boot.project.name) || "PROJECT";
+    return el("div.card", { id: "import-guide" }, el("h2", { text: t("packs.guide.title") }), el("ol", {}, pack.templates.map((file) =>
+      el("li", {}, el("p", { text: t(what[file] || "packs.guide.template") }),
+        el("p", {}, t("packs.guide.template") + ": ", el("a", { href: "/api/v1/packs/" + pack.name + "/templates/" + file,
+          translate: "no", download: file, text: file })),
+        el("p", {}, t("packs.guide.command") + ": ", el("code", { text: "edupulse import " + (kind[file] || "events") + " " + file +
+          ' --project "' + project + '"' }))))));
+  }
+
   P.scenario = async function (data) {
     const pack = data.pack;
     const load = async () => {
@@ -98,15 +133,17 @@
         body.append(el("div.stats", {}, el("div.stat", {}, el("div.stat-value", { id: "pack-card", text: number(h.card.value, h.card.unit) }),
           el("div.stat-label", { text: t(h.card.label) }))));
         const more = el("div");
-        if (RENDER[pack.name]) RENDER[pack.name](h, more);
         body.append(more);
-        $("pack-body").replaceChildren(body);
+        $("pack-body").replaceChildren(body);  // in the page before charts are drawn (they take its width)
+        if (RENDER[pack.name]) RENDER[pack.name](h, more);
         document.body.dataset.headline = String(Number(document.body.dataset.headline || 0) + 1);
       } catch (err) { $("pack-body").replaceChildren(); EP.showError($("pack-error"), err.message); }
     };
     for (const li of document.querySelectorAll("#pack-needs li")) {
       li.prepend(el("span", { text: EP.eventLabel(li.dataset.event) + " " }));
     }
+    const howTo = guide(pack);
+    if (howTo) $("pack-body").after(howTo);
     $("pack-period").addEventListener("submit", (event) => { event.preventDefault(); load(); });
     const act = async (method, url, message) => {
       try {
@@ -122,5 +159,6 @@
     });
     await EP.catalogue();
     await load();
+    if (pack.name === "realtime_board") setInterval(load, 10000);
   };
 })();
