@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 import pytest
-from web_pages_support import shot, signed_in_tab, wait_ready
+from web_pages_support import Words, shot, signed_in_tab, untranslated_on, wait_ready
 
 from edupulse.sim.config import default_truth_path
 from web_site import ADMIN, ANALYST, PROJECT, Site, needs_chromium
@@ -117,3 +117,25 @@ def test_the_alerts_api(site: Site) -> None:
         assert http.delete(f"/api/v1/alerts/{alert['id']}").status_code == 200
         assert http.delete(f"/api/v1/alerts/{alert['id']}").status_code == 404
         assert http.get(f"/api/v1/alerts/{alert['id']}/events").status_code == 404
+
+
+@pytest.mark.browser
+@needs_chromium
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_pack_page_in_both_languages(browser: Any, site: Site, lang: str) -> None:
+    """The crawl visits one pack page; here every available pack's page is checked for untranslated words."""
+    with site.api() as http:
+        names = [p["name"] for p in http.get("/api/v1/packs").json()["packs"] if p["available"]]
+    tab = signed_in_tab(browser, site.url, ADMIN, lang)
+    words = Words.of(lang)
+    try:
+        for name in names:
+            tab.goto(f"{site.url}/scenarios/{name}")
+            wait_ready(tab)
+            tab.wait_for_function("Number(document.body.dataset.headline || 0) >= 1")
+            assert tab.evaluate("document.body.dataset.failed || ''") == "", name
+            assert untranslated_on(tab, words) == [], name
+            assert tab.errors == [], name
+            shot(tab, f"scenario-{name}-{lang}")
+    finally:
+        tab.context.close()

@@ -80,7 +80,8 @@
     node.replaceChildren(h.has_spend ? "" : el("div.notice", { id: "no-spend", text: t("packs.no_spend") }),
       el("h2", { text: t("packs.roi_by_week") }), chart, el("div", { id: "join-table" }, sortable(cols, h.channels)));
     EP.chart(chart, { tooltip: { trigger: "axis" }, legend: { type: "scroll" }, xAxis: { type: "category", data: h.weeks },
-      yAxis: { type: "value" }, series: h.channels.map((c) => ({ type: "line", name: EP.userText(c.channel), data: c.roi_by_week })) });
+      yAxis: { type: "value" }, series: h.channels.filter((c) => c.roi !== null).map((c) => ({ type: "line", connectNulls: false, name: EP.userText(c.channel),
+        data: c.roi_by_week })) });
   };
 
   RENDER.realtime_board = function (h, node) {
@@ -98,8 +99,9 @@
   /* The import guide of a pack with template files: what each file holds, the template, the command. */
   function guide(pack) {
     if (!pack.templates || !pack.templates.length) return null;
-    const what = { "spend.csv": "packs.guide.spend", "leads.csv": "packs.guide.leads", "orders.csv": "packs.guide.orders" };
-    const kind = { "spend.csv": "spend", "leads.csv": "events", "orders.csv": "events" };
+    const what = { "spend.csv": "packs.guide.spend", "leads.csv": "packs.guide.leads", "orders.csv": "packs.guide.orders",
+      "lead_channels.csv": "packs.guide.lead_channels" };
+    const kind = { "spend.csv": "spend", "leads.csv": "events", "orders.csv": "events", "lead_channels.csv": "profiles" };
     const project = (EP.boot.project && EP.boot.project.name) || "PROJECT";
     return el("div.card", { id: "import-guide" }, el("h2", { text: t("packs.guide.title") }), el("ol", {}, pack.templates.map((file) =>
       el("li", {}, el("p", { text: t(what[file] || "packs.guide.template") }),
