@@ -139,3 +139,25 @@ def test_every_pack_page_in_both_languages(browser: Any, site: Site, lang: str) 
             shot(tab, f"scenario-{name}-{lang}")
     finally:
         tab.context.close()
+
+
+def test_headlines_of_the_school_equal_its_truth(site: Site) -> None:
+    expected = truth(site)
+    with site.api() as http:
+        def headline(name: str) -> dict[str, Any]:
+            answer = http.get(f"/api/v1/packs/{name}/headline", params={"date_range": "all"})
+            assert answer.status_code == 200, answer.text
+            return answer.json()
+
+        learning = headline("learning_indicators")
+        referral = headline("referral")
+        b2b = headline("b2b_health")
+        schools = headline("school_accounts")
+    assert learning["attendance_rate"] == pytest.approx(expected["learning"]["attendance_rate"], abs=5e-4)
+    assert referral["referral_rate"] == pytest.approx(expected["referrals"]["referral_rate"], abs=5e-4)
+    assert set(b2b["declining"]) == {i["institution_id"] for i in expected["institutions"]
+                                     if i["health"] == "declining"}
+    by_school = {s["school_id"]: s for s in expected["schools"]}
+    for row in schools["schools"]:
+        assert row["tier"] == by_school[row["school_id"]]["tier"]
+        assert row["active_parents"] == by_school[row["school_id"]]["active_parents"]

@@ -164,3 +164,15 @@ def ratio(numerator: float | None, denominator: float | None, digits: int = 6) -
     if numerator is None or not denominator:
         return None
     return round(float(numerator) / float(denominator), digits)
+
+
+def by_key(result: TrendsResponse, names: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, float]]:
+    """The aggregated value of each series (named by `names`, in the query's order) per breakdown values;
+    rows without a value are left out."""
+    out: dict[tuple[str, ...], dict[str, float]] = {}
+    for series in result.series:
+        key = tuple(str(v) for v in series.breakdown or [] if v is not None)
+        if len(key) != len(series.breakdown or []) or "$other" in key:
+            continue
+        out.setdefault(key, {})[names[series.index]] = float(series.aggregated_value or 0)
+    return out

@@ -96,6 +96,47 @@
       el("h2", { text: t("packs.alerts") }), el("p.muted", { text: t("packs.alert.about") }), alerts);
   };
 
+  const pct = (v) => EP.pct(v);
+  const stat = (value, label) => el("div.stat", {}, el("div.stat-value", { text: value }), el("div.stat-label", { text: label }));
+
+  RENDER.learning_indicators = function (h, node) {
+    const courses = [{ key: "course_id", user: true }, { key: "scheduled_lessons" }, { key: "attendance_rate", show: pct },
+      { key: "completion_rate", show: pct }, { key: "homework_submitted" }];
+    const points = [{ key: "knowledge_point", user: true }, { key: "answers" }, { key: "correct" }, { key: "accuracy", show: pct }];
+    const print = el("button", { type: "button", id: "pack-print", text: t("packs.print") });
+    print.addEventListener("click", () => window.print());
+    node.replaceChildren(el("div.stats", {}, stat(pct(h.completion_rate), t("packs.completion_rate")),
+      stat(pct(h.quiz_accuracy), t("packs.quiz_accuracy"))), el("p", {}, print),
+      el("h2", { text: t("packs.courses") }), el("div", { id: "course-table" }, sortable(courses, h.courses)),
+      el("h2", { text: t("packs.knowledge_points") }), el("div", { id: "kp-table" }, sortable(points, h.knowledge_points)));
+  };
+
+  RENDER.referral = function (h, node) {
+    const cols = [{ key: "referrer_id", user: true }, { key: "referees" }];
+    node.replaceChildren(el("div.stats", {}, stat(pct(h.referral_conversion), t("packs.referral_conversion"))),
+      el("h2", { text: t("packs.top_referrers") }), el("div", { id: "referrer-table" }, sortable(cols, h.top_referrers)));
+  };
+
+  RENDER.b2b_health = function (h, node) {
+    const cols = [{ key: "institution_id", user: true }, { key: "name", user: true }, { key: "score" },
+      { key: "warning", show: (v) => t(v ? "packs.warning_yes" : "packs.warning_no") }, { key: "staff" },
+      { key: "login_days_7" }, { key: "login_days_30" }, { key: "staff_login_days_7" }, { key: "staff_login_days_30" },
+      { key: "enrolments_30" }, { key: "enrolments_prev_30" }, { key: "enrolment_growth", show: pct }];
+    node.replaceChildren(el("h2", { text: t("packs.institutions") }),
+      el("div", { id: "institution-table" }, sortable(cols, h.institutions, (r) => r.warning)));
+  };
+
+  RENDER.school_accounts = function (h, node) {
+    const cols = [{ key: "school_id", user: true }, { key: "tier", user: true }, { key: "students" }, { key: "teachers" },
+      { key: "influence", user: true }, { key: "relationship", user: true }, { key: "active_parents" },
+      { key: "parent_adoption", show: pct }, { key: "active_teachers" }, { key: "teacher_adoption", show: pct }];
+    const parents = h.schools.reduce((n, s) => n + s.active_parents, 0), students = h.schools.reduce((n, s) => n + (s.students || 0), 0);
+    node.replaceChildren(el("p", { id: "adoption-line", text: fill(t("packs.adoption_line"), { active: EP.fmt(parents), total: EP.fmt(students) }) }),
+      el("h2", { text: t("packs.tier_counts") }), el("div.stats", {}, Object.entries(h.tiers).map(([tier, n]) =>
+        el("div.stat", {}, el("div.stat-value", { text: EP.fmt(n) }), el("div.stat-label", { translate: "no", text: tier })))),
+      el("h2", { text: t("packs.schools") }), el("div", { id: "school-table" }, sortable(cols, h.schools)));
+  };
+
   /* The import guide of a pack with template files: what each file holds, the template, the command. */
   function guide(pack) {
     if (!pack.templates || !pack.templates.length) return null;
