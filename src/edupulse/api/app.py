@@ -86,7 +86,7 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
         if settings.scheduler.enabled and run_scheduler:
             from edupulse.ops.scheduler import Scheduler
 
-            scheduler = Scheduler(plat.meta, settings)
+            scheduler = Scheduler(plat.meta, settings, lease=plat.scheduler_lease())
             scheduler.start()
         app.state.scheduler = scheduler
         stop_warm_up = catalog.start_warm_up(app)
