@@ -97,10 +97,12 @@ class History:
     """A project with these records, stored through the real write path (and mirrored on ClickHouse)."""
 
     def __init__(self, root: Path, records: Sequence[dict[str, Any]], timezone: str = "Asia/Shanghai",
-                 name: str = "Conformance School", expect_rejected: int = 0) -> None:
+                 name: str = "Conformance School", expect_rejected: int = 0, platform: Platform | None = None) -> None:
         # not id(self): a collected history's id can come back for a new one while the mirror holds the old
         self.token = next(_TOKENS)
-        self.platform = Platform(Settings(data_dir=root / "data")).open()
+        # a platform given is shared (a new project in it per history; many small histories open faster)
+        self.owned = platform is None
+        self.platform = platform or Platform(Settings(data_dir=root / "data")).open()
         self.project: ProjectInfo = self.platform.meta.create_project(name, timezone).project
         if records:
             outcome = self.platform.ingestor.ingest(self.project, list(records))
@@ -138,7 +140,8 @@ class History:
     def close(self) -> None:
         if _Mirror.holder == self.token:
             _Mirror.holder = None
-        self.platform.close()
+        if self.owned:
+            self.platform.close()
 
 
 def table_of(wire: dict[str, Any]) -> Table:

@@ -18,6 +18,7 @@ from edupulse.conf import Settings
 from edupulse.demo import demo
 from edupulse.importer.cli import import_group
 from edupulse.ops.cli import segment_group
+from edupulse.packs.cli import pack_group
 from edupulse.sim.cli import simulate
 
 
@@ -231,6 +232,7 @@ main.add_command(simulate)
 main.add_command(demo)
 main.add_command(import_group)
 main.add_command(segment_group)
+main.add_command(pack_group)
 
 
 @main.command("query")

@@ -38,6 +38,7 @@ def _has_events(platform: Platform, project_id: int) -> bool:
 def demo(ctx: click.Context, project_name: str, learners: int, seed: int, days: int, fresh: bool,
          host: str | None, port: int | None) -> None:
     """Simulate an education organization into a project (once), create an admin and serve the platform."""
+    from edupulse.packs.service import PackService
     from edupulse.runtime import Platform
     from edupulse.sim.cli import _report, _run
     from edupulse.sim.config import SimulationConfig, SimulationError
@@ -63,6 +64,9 @@ def demo(ctx: click.Context, project_name: str, learners: int, seed: int, days: 
         else:
             click.echo(f"{project_name!r} already has data in {Path(settings.data_dir).resolve()}; "
                        "use --fresh to simulate again")
+        for info in PackService(platform).list(project):  # every available scenario pack, installed or upgraded
+            if info.available:
+                PackService(platform).install(project, info.name, "edupulse demo")
         api_key = platform.meta.rotate_api_key(project.id)
         password = secrets.token_urlsafe(9)
         platform.meta.ensure_admin(ADMIN_EMAIL, password)

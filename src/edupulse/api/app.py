@@ -24,6 +24,7 @@ from edupulse.api import (
     experiments,
     governance,
     ingest,
+    packs,
     query,
     reports,
     segments,
@@ -39,7 +40,7 @@ from edupulse.api.xapi_alternate import AlternateRequestSyntax
 from edupulse.conf import Settings
 from edupulse.ingest.validate import warm_up, watch_parent
 from edupulse.runtime import Platform
-from edupulse.web import admin_pages, pages
+from edupulse.web import admin_pages, pages, scenarios
 from edupulse.web import experiments as experiment_pages
 
 
@@ -60,6 +61,7 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(pages.router)
     app.include_router(admin_pages.router)
     app.include_router(experiment_pages.router)
+    app.include_router(scenarios.router)
     vendor = pages.WEB_DIR / "node_modules" / "echarts" / "dist"
     app.mount("/static/vendor/echarts", StaticFiles(directory=vendor, check_dir=False), name="echarts")
     app.mount("/static", StaticFiles(directory=pages.WEB_DIR / "static"), name="static")
@@ -107,20 +109,9 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
         lifespan=lifespan,
         description="Data-driven operations platform for education organizations.",
     )
-    app.include_router(ingest.router)
-    app.include_router(admin.router)
-    app.include_router(query.router)
-    app.include_router(accounts.router)
-    app.include_router(governance.router)
-    app.include_router(signin.router)
-    app.include_router(xapi.router)
-    app.include_router(xapi_documents.router)
-    app.include_router(tracker.router)
-    app.include_router(segments.router)
-    app.include_router(experiments.router)
-    app.include_router(collect_sensors.router)
-    app.include_router(collect_posthog.router)
-    app.include_router(collect_segment.router)
+    for module in (ingest, admin, query, accounts, governance, signin, xapi, xapi_documents, tracker, segments,
+                   experiments, packs, collect_sensors, collect_posthog, collect_segment):
+        app.include_router(module.router)
     app.add_middleware(AlternateRequestSyntax, max_body_bytes=settings.ingest.max_body_bytes)
     app.add_middleware(compat.CollectionCORS)
 

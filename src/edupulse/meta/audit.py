@@ -21,6 +21,7 @@ ACTIONS = (
     "key.create", "key.revoke", "lifecycle.run", "lifecycle.settings", "metric.create", "metric.update",
     "metric.delete", "export", "catalogue.change", "delete", "advisor.assign", "advisor.unassign",
     "experiment.create", "experiment.update", "experiment.start", "experiment.stop",
+    "pack.install", "pack.uninstall",
 )
 
 

@@ -8,6 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from edupulse.meta.governance import Metric, MetricVersion
 from edupulse.queries.metrics import NAME_PATTERN, MetricDefinition, MetricRef, validate_definition
@@ -129,16 +130,24 @@ class MetricCatalogue:
             existing = set(s.scalars(select(Metric.name).where(Metric.project_id == project_id)))
         for name, definition in DEFAULT_METRICS.items():
             if name not in existing:
-                self.create(project_id, name, definition, owner_user_id=None, author=author)
+                try:
+                    self.create(project_id, name, definition, owner_user_id=None, author=author)
+                except (CatalogueError, IntegrityError):  # made meanwhile by a concurrent request
+                    continue
                 added.append(name)
         return added
 
     def _seeded(self, project_id: int) -> None:
-        # A project that never had a metric gets the defaults (projects made before the catalogue existed).
+        # A project that never had a metric gets the defaults (projects made before the catalogue existed). Two
+        # first requests may run at once: while one is adding them, the other finds some, and must wait for the
+        # rest rather than answer that a default metric does not exist.
         with self.meta.session() as s:
-            if s.scalar(select(Metric.id).where(Metric.project_id == project_id).limit(1)) is not None:
-                self.upgrade_defaults(project_id)
-                return
+            names = set(s.scalars(select(Metric.name).where(Metric.project_id == project_id)))
+        if names and names < set(DEFAULT_METRICS):  # a seeding under way (deleted metrics keep their rows)
+            self.ensure_defaults(project_id)
+        if names:
+            self.upgrade_defaults(project_id)
+            return
         self.ensure_defaults(project_id)
 
     def upgrade_defaults(self, project_id: int) -> list[str]:

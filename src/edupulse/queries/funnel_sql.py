@@ -32,6 +32,7 @@ NONE = "$none"
 OTHER = "$other"
 QUANTILES = (0.5, 0.25, 0.75, 0.9)
 START_BITS = 2**52
+ORDER_BITS = 32  # strict order: o = t * 32 + k, steps 0..20
 
 
 def _c(name: str) -> exp.Column:
@@ -55,9 +56,9 @@ def _not_null(node: exp.Expr) -> exp.Expr:
 
 
 def _over(func: exp.Expr, partition: Sequence[exp.Expr], order: bool = True,
-          spec: exp.WindowSpec | None = None) -> exp.Expr:
+          spec: exp.WindowSpec | None = None, by: str = "t") -> exp.Expr:
     return exp.Window(this=func, partition_by=list(partition),
-                      order=exp.Order(expressions=[exp.Ordered(this=_c("t"))]) if order else None, spec=spec)
+                      order=exp.Order(expressions=[exp.Ordered(this=_c(by))]) if order else None, spec=spec)
 
 
 BEFORE = exp.WindowSpec(kind="RANGE", start="UNBOUNDED", start_side="PRECEDING", end=_n(1), end_side="PRECEDING")
@@ -198,50 +199,77 @@ class FunnelPlan:
                 .where(within)
                 .group_by(*keys))
 
+    def _entries(self) -> str:
+        """Strict order reads the unit's events as windowFunnel does: one entry per event and step it
+        matches (`k` that step; 0 for an event matching no step), ordered by time and, at one moment, by
+        `k` (other events first, then steps by number). `o` = t * 32 + k is that order as one integer
+        (steps are at most 20). An event matching several steps is an entry for each of them; that can
+        only happen when a step's event name is an earlier step's too."""
+        q, n = self.q, self.n
+        base = self._layer("base", self._scan())
+        keep = [_c("u"), _c("t"), *[_c(f"x{j + 1}") for j in range(len(q.exclusions))],
+                *[_c(f"b{i}") for i in range(self.width)]]
+
+        def entry(k: exp.Expr) -> list[exp.Expr]:
+            order = exp.Add(this=exp.Mul(this=_c("t"), expression=_n(ORDER_BITS)), expression=k.copy())
+            return [*[c.copy() for c in keep], k.as_("k"), order.as_("o")]
+
+        lowest = exp.Case()
+        for k in range(1, n + 1):
+            lowest = lowest.when(_is(f"f{k}"), _n(k))
+        union: exp.Query = exp.select(*entry(lowest.else_(_n(0)))).from_(base)
+        for k in range(2, n + 1):
+            earlier = [j for j in range(1, k) if q.steps[j - 1].event == q.steps[k - 1].event]
+            if earlier:  # the event may also match an earlier step: its entry as step k comes in addition
+                matched_before = exp.or_(*[_is(f"f{j}") for j in earlier])
+                union = union.union(exp.select(*entry(_n(k))).from_(base)
+                                    .where(exp.and_(_is(f"f{k}"), matched_before)), distinct=False)
+        return self._layer("entries", union)  # type: ignore[arg-type]
+
     def _ordered(self) -> str:
-        """Ordered by window functions (used for strict order, which must look at every event): rk on
-        every event, by a running maximum of r(k-1) over the unit's events up to this moment."""
+        """Strict order by window functions over the entries (`_entries`): rk on the step-k entries, by a
+        running maximum of r(k-1) over the unit's entries up to this one, then `_strict` cuts the unit's
+        entries at the first that breaks the funnel."""
         q, n = self.q, self.n
         u = [_c("u")]
-        source = self._layer("base", self._scan())
-        first = [exp.Case().when(_is("f1"), _c("t")).as_("r1")]
+        source = self._entries()
+        first = [exp.Case().when(_c("k").eq(_n(1)), _c("t")).as_("r1")]
+        # exclusion segments by time (an exclusion event at the moment of a step counts as before it)
         segments = [_over(exp.Sum(this=_c(f"x{j + 1}")), u).as_(f"g{j + 1}") for j in range(len(q.exclusions))]
         source = self._layer("l1", self._star(source, *first, *segments))
         for k in range(2, n + 1):
             # exclusions between steps a and b cut the link from step k-1 to step k when a <= k-1 < b
             cut = [_c(f"g{j + 1}") for j, x in enumerate(q.exclusions) if x.from_step <= k - 1 < x.to_step]
-            latest = _over(exp.Max(this=_c(f"r{k - 1}")), [*u, *cut])
+            latest = _over(exp.Max(this=_c(f"r{k - 1}")), [*u, *cut], by="o")
             in_window = exp.LTE(this=_c("t"), expression=exp.Add(this=latest, expression=_n(self.window)))
-            carried = exp.Case().when(exp.and_(_is(f"f{k}"), in_window), latest.copy())
+            carried = exp.Case().when(exp.and_(_c("k").eq(_n(k)), in_window), latest.copy())
             source = self._layer(f"l{k}", self._star(source, carried.as_(f"r{k}")))
         source = self._strict(source)
         reached = [_over(exp.Max(this=_c(f"r{k}")), u, order=False) for k in range(n, 0, -1)]
         return self._layer("ranked", self._star(source, exp.func("coalesce", *reached).as_("sd")))
 
     def _strict(self, source: str) -> str:
-        """windowFunnel's 'strict_order': after the first step-1 event, the first event that is no step, or a
-        step whose previous step was never reached, ends the unit's funnel; nothing from that moment on
-        counts."""
+        """windowFunnel's 'strict_order': after the first step-1 entry, the first entry that is no step, or a
+        step whose previous step was not reached by an earlier entry, ends the unit's funnel; nothing from
+        that entry on counts."""
         n = self.n
         u = [_c("u")]
         level = exp.Case()
         for k in range(n, 0, -1):
             level = level.when(_not_null(_c(f"r{k}")), _n(k))
-        lowest = exp.Case()
-        for k in range(1, n + 1):
-            lowest = lowest.when(_is(f"f{k}"), _n(k))
-        source = self._layer("s0", self._star(source, level.else_(_n(0)).as_("lv"), lowest.else_(_n(0)).as_("lo")))
-        started = exp.func("coalesce", _over(exp.Max(this=_c("f1")), u, spec=BEFORE), _n(0)).eq(_n(1))
-        deepest = exp.func("coalesce", _over(exp.Max(this=_c("lv")), u, spec=BEFORE), _n(0))
-        skips = exp.and_(exp.GTE(this=_c("lo"), expression=_n(2)),
-                         exp.GT(this=exp.Sub(this=_c("lo"), expression=_n(1)), expression=deepest))
-        breaks = exp.and_(started, exp.Paren(this=exp.or_(_c("lo").eq(_n(0)), skips)))
-        source = self._layer("s1", self._star(source, exp.Case().when(breaks, _c("t")).as_("brk")))
+        source = self._layer("s0", self._star(source, level.else_(_n(0)).as_("lv")))
+        began = _flag(_c("k").eq(_n(1)))
+        started = exp.func("coalesce", _over(exp.Max(this=began), u, spec=BEFORE, by="o"), _n(0)).eq(_n(1))
+        deepest = exp.func("coalesce", _over(exp.Max(this=_c("lv")), u, spec=BEFORE, by="o"), _n(0))
+        skips = exp.and_(exp.GTE(this=_c("k"), expression=_n(2)),
+                         exp.GT(this=exp.Sub(this=_c("k"), expression=_n(1)), expression=deepest))
+        breaks = exp.and_(started, exp.Paren(this=exp.or_(_c("k").eq(_n(0)), skips)))
+        source = self._layer("s1", self._star(source, exp.Case().when(breaks, _c("o")).as_("brk")))
         stop = _over(exp.Min(this=_c("brk")), u, order=False)
         inner = self._star(source, stop.as_("stop"))
         kept = (exp.select(exp.Star()).from_(inner.subquery("s"))
                 .where(exp.or_(exp.Is(this=_c("stop"), expression=exp.null()),
-                               exp.LT(this=_c("t"), expression=_c("stop")))))
+                               exp.LT(this=_c("o"), expression=_c("stop")))))
         return self._layer("s2", kept)
 
     def _any(self) -> str:
@@ -306,12 +334,14 @@ class FunnelPlan:
                                         exp.or_(*[_is(f"f{k}") for k in range(1, n + 1)])))
             else:
                 member = _flag(self._member(q.attribution_step or 1))
+            # one event gives every value: the earliest member, and at equal times the one whose values, in the
+            # order of the properties, are smallest (not the smallest value of each property on its own)
+            key = exp.Tuple(expressions=[exp.Sub(this=_n(1), expression=member.copy()), _c("t"),
+                                         *[_c(f"b{i}") for i in range(self.width)]])
             for i in range(self.width):
-                value = _c(f"b{i}")
-                key = exp.Tuple(expressions=[exp.Sub(this=_n(1), expression=member.copy()), _c("t"), value.copy()])
                 chosen = exp.Case().when(exp.Max(this=member.copy()).eq(_n(1)),
-                                         exp.ArgMin(this=value, expression=key)).else_(exp.Literal.string(NONE))
-                columns.append(chosen.as_(f"v{i}"))
+                                         exp.ArgMin(this=_c(f"b{i}"), expression=key.copy()))
+                columns.append(chosen.else_(exp.Literal.string(NONE)).as_(f"v{i}"))
         return exp.select(*columns).from_(source).group_by(_c("u"))
 
     # results ----------------------------------------------------------------------------------------

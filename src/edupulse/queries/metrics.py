@@ -98,6 +98,12 @@ class MetricDefinition(Model):
         return self
 
     @property
+    def spend_only(self) -> bool:
+        """Every term is ad spend (which is kept by channel), so one channel's share can be asked for."""
+        terms = [t for t in (self.numerator, self.denominator) if t is not None]
+        return self.cohort is None and all(t.spend for t in terms)
+
+    @property
     def uses_spend(self) -> bool:
         if self.cohort is not None:
             return self.ratio is not Ratio.rate
@@ -204,9 +210,10 @@ def expand(query: TrendsQuery, lookup: MetricLookup | None) -> Expansion:
         if definition.cohort is not None and query.breakdown:
             raise QueryError(f"series.{i}: metric {series.metric!r} counts the units of a cohort, which cannot be "
                              "broken down yet; remove the breakdown")
-        if series.channel is not None and definition.channel is None:
+        if series.channel is not None and definition.channel is None and not definition.spend_only:
             raise QueryError(f"series.{i}.channel: metric {series.metric!r} does not know the units' channels; "
-                             "only metrics with a channel attribution (such as cac and roi) take one")
+                             "only metrics with a channel attribution (such as cac and roi) or of ad spend only "
+                             "take one")
         if ref.definition.uses_spend and query.granularity in (Granularity.minute, Granularity.hour):
             raise QueryError(f"series.{i}: metric {series.metric!r} uses ad spend, which is kept by day; use day, "
                              "week or month granularity")

@@ -14,8 +14,12 @@ from markupsafe import Markup
 
 from edupulse import __version__
 from edupulse.api.params import Id
+from edupulse.auth.masking import MASKER
+from edupulse.auth.permissions import Permission
 from edupulse.meta.db import MetadataError
 from edupulse.meta.ui import UIStore
+from edupulse.packs.registry import STAGES
+from edupulse.packs.service import PackService
 from edupulse.queries.registry import Registry
 from edupulse.web import i18n, nav, session
 
@@ -114,7 +118,8 @@ def home(request: Request) -> Response:
     signed_in(request)
     project = session.project(request)
     count = _event_count(request, project.id) if project else 0
-    return render(request, "home.html", "home", {"events": count})
+    packs = [p.model_dump() for p in PackService(request.app.state.platform).list(project)] if project else []
+    return render(request, "home.html", "home", {"events": count, "packs": packs, "stages": [s.value for s in STAGES]})
 
 
 @router.get("/analysis")
@@ -176,7 +181,10 @@ def shared_dashboard(request: Request, token: str) -> Response:
 @router.get("/people", response_class=HTMLResponse)
 def people(request: Request, q: str = "") -> Response:
     signed_in(request)
-    return render(request, "people.html", "people", {"q": q})
+    # without personal:view the list cannot be sorted by a personal property (the order would reveal it)
+    sortable = Permission.personal_view in session.permissions(request)
+    return render(request, "people.html", "people",
+                  {"q": q, "personal": [] if sortable else sorted(MASKER.names)})
 
 
 @router.get("/people/{person_id}", response_class=HTMLResponse)

@@ -1,0 +1,43 @@
+"""Every problem the Scenarios page shows, by stage, and the packs that answer them: an explicit list (a new
+pack is one entry here and its module), not packs registering themselves on import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edupulse.packs import channel_quality
+from edupulse.packs.spec import Pack, Stage
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A card of the Scenarios page: `pack` is None until the pack is built; `waits_for` names the parts of
+    EduPulse it needs that are not there yet (tags, journeys)."""
+
+    name: str  # the pack's name, for URLs and the CLI
+    stage: Stage
+    number: str
+    pack: Pack | None = None
+    waits_for: tuple[str, ...] = ()
+
+
+PROBLEMS: tuple[Problem, ...] = (
+    Problem("channel_quality", Stage.acquisition, "1", channel_quality.PACK),
+    Problem("front_back_join", Stage.acquisition, "2"),
+    Problem("realtime_board", Stage.acquisition, "3"),
+    Problem("one_person", Stage.conversion, "4"),
+    Problem("lead_tiering", Stage.conversion, "5", waits_for=("tags", "journeys")),
+    Problem("automated_sops", Stage.conversion, "6", waits_for=("journeys",)),
+    Problem("learning_indicators", Stage.learning, "7"),
+    Problem("supervision", Stage.learning, "8", waits_for=("tags", "journeys")),
+    Problem("renewal", Stage.repurchase, "9", waits_for=("tags",)),
+    Problem("referral", Stage.repurchase, "10"),
+    Problem("b2b_health", Stage.beyond, "b2b"),
+    Problem("school_accounts", Stage.beyond, "schools"),
+)
+STAGES = tuple(Stage)
+PACKS: dict[str, Pack] = {p.name: p.pack for p in PROBLEMS if p.pack is not None}
+
+
+def problem(name: str) -> Problem | None:
+    return next((p for p in PROBLEMS if p.name == name), None)

@@ -1,0 +1,193 @@
+"""Scenario packs on a small simulated school: each pack's headline numbers equal the simulation's ground truth
+(every day of the data), installing is idempotent and an upgrade leaves what a user changed, uninstalling
+removes only what nobody changed, and a project without the pack's events gets the empty state, not an error."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from edupulse.conf import Settings
+from edupulse.meta.catalogue import MetricCatalogue
+from edupulse.meta.ui import UIStore
+from edupulse.packs import channel_quality
+from edupulse.packs.headline import PackError
+from edupulse.packs.install import PackInstaller
+from edupulse.packs.registry import PACKS, PROBLEMS
+from edupulse.packs.service import PackService
+from edupulse.runtime import Platform
+from edupulse.sim import SimulationConfig, simulate
+
+END = dt.date(2025, 6, 1)
+NOW = dt.datetime(2025, 6, 1, 4, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def school(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    platform = Platform(Settings(data_dir=tmp_path_factory.mktemp("packs") / "data")).open()
+    project = platform.meta.create_project("Pack School").project
+    summary = simulate(platform, project, SimulationConfig(seed=11, learners=400, days=120, end=END))
+    assert summary.truth_path is not None
+    truth = json.loads(summary.truth_path.read_text(encoding="utf-8"))
+    yield SimpleNamespace(platform=platform, project=project, truth=truth, packs=PackService(platform))
+    platform.close()
+
+
+def test_every_problem_has_a_pack_name_and_the_packs_are_its_problems() -> None:
+    assert [p.name for p in PROBLEMS] == ["channel_quality", "front_back_join", "realtime_board", "one_person",
+                                         "lead_tiering", "automated_sops", "learning_indicators", "supervision",
+                                         "renewal", "referral", "b2b_health", "school_accounts"]
+    assert set(PACKS) <= {p.name for p in PROBLEMS}
+
+
+def test_channel_quality_equals_the_truth(school: Any) -> None:
+    found = school.packs.headline(school.project, "channel_quality", date_range="all", now=NOW)
+    assert not found.empty
+    assert found.missing_events == []
+    truth = {c["channel"]: c for c in school.truth["channels"]}
+    assert {row.channel for row in found.channels} == set(truth)
+    for row in found.channels:
+        expected = truth[row.channel]
+        assert row.leads == expected["leads"], row.channel
+        assert row.first_orders == expected["first_orders"], row.channel
+        assert row.first_order_rate == pytest.approx(expected["first_order_rate"], abs=5e-4), row.channel
+        assert row.revenue == pytest.approx(expected["revenue"], abs=0.01), row.channel
+        assert row.spend == pytest.approx(expected["spend"], abs=0.01), row.channel
+        assert row.cost_per_lead == (None if expected["cost_per_lead"] is None
+                                     else pytest.approx(expected["cost_per_lead"], abs=0.01)), row.channel
+        assert row.cac == (None if expected["cac"] is None else pytest.approx(expected["cac"], abs=0.01)), row.channel
+        assert row.roi == (None if expected["roi"] is None else pytest.approx(expected["roi"], abs=5e-4)), row.channel
+        assert row.leads >= row.valid_leads >= 0
+        assert row.trials_booked >= row.trials_attended
+    # the planted best channel (best lead quality) is visibly best: the highest first-order rate
+    planted = next(c["channel"] for c in school.truth["channels"] if c["quality_rank"] == 1)
+    assert found.best_channel == planted
+    paid = [c for c in school.truth["channels"] if c["roi"] is not None]
+    assert found.best_roi_channel == max(paid, key=lambda c: c["roi"])["channel"]
+    spend = sum(c["spend"] for c in school.truth["channels"])
+    assert found.card.value == pytest.approx(sum(c["revenue"] for c in paid + [
+        c for c in school.truth["channels"] if c["roi"] is None]) / spend, rel=1e-3)
+
+
+def test_campaign_rows_add_up_to_their_channel(school: Any) -> None:
+    found = school.packs.headline(school.project, "channel_quality", date_range="all", now=NOW)
+    for row in found.channels:
+        mine = [c for c in found.campaigns if c.channel == row.channel]
+        assert sum(c.leads for c in mine) == row.leads
+        assert sum(c.first_orders for c in mine) == row.first_orders
+
+
+def test_roi_within_fewer_days_is_never_more(school: Any) -> None:
+    rois = {days: {r.channel: r.roi for r in school.packs.headline(
+        school.project, "channel_quality", date_range="all", now=NOW, roi_days=days).channels}
+        for days in (30, 90, 365)}
+    for channel, roi in rois[365].items():
+        if roi is not None:
+            assert rois[30][channel] <= rois[90][channel] <= roi
+
+
+def test_the_dashboard_shows_the_headline_numbers(school: Any) -> None:
+    """The installed reports are the headline's queries: run as saved (with the headline's period) they give
+    the same numbers."""
+    done = school.packs.install(school.project, "channel_quality", "tester")
+    assert done.dashboard_id is not None
+    found = school.packs.headline(school.project, "channel_quality", date_range="all", now=NOW)
+    board = UIStore(school.platform.meta).dashboard(school.project.id, done.dashboard_id)
+    reports = {i["report"]["name"]: i["report"]["query"] for i in board["items"]}
+    roi = reports["各渠道 ROI ROI by channel"]
+    answer = school.platform.query_service().run(
+        school.project, {**roi, "date_range": {"date_from": found.date_from, "date_to": found.date_to}}, now=NOW)
+    shown = {s["label"]: s["aggregated_value"] for s in answer.to_wire()["series"]}
+    by_channel = {r.channel: r.roi for r in found.channels}
+    assert len(shown) == len(roi["series"]) == len(by_channel)
+    for series, value in zip(roi["series"], answer.to_wire()["series"], strict=True):
+        assert value["aggregated_value"] == pytest.approx(by_channel[series["channel"]], abs=1e-6)
+
+
+def test_install_is_idempotent_and_keeps_what_a_user_changed(school: Any) -> None:
+    meta = school.platform.meta
+    project = school.project
+    first = school.packs.install(project, "channel_quality", "tester")
+    again = school.packs.install(project, "channel_quality", "tester")
+    assert again.created == []
+    assert again.updated == []
+    assert again.kept == []
+    assert sorted(again.unchanged) == sorted(first.created + first.unchanged + first.updated)
+    ui = UIStore(meta)
+    record = school.packs.installs.get(project.id, "channel_quality")
+    funnel_id = record["parts"]["report:funnel"]["id"]
+    visitors_id = record["parts"]["report:visitors"]["id"]
+    mine = ui.report(project.id, funnel_id)
+    ui.save_report(project.id, "My channel funnel", mine["query"], "user", funnel_id)  # the user renames it
+    # a new version of the pack changes both reports: the renamed one stays the user's
+    pack = channel_quality.PACK
+    changed = tuple(dataclasses.replace(r, query={**r.query, "granularity": "day"})
+                    if r.key in ("funnel", "visitors") else r for r in pack.reports)
+    upgraded = dataclasses.replace(pack, version=pack.version + 1, reports=changed)
+    done = PackInstaller(meta).install(project.id, upgraded, "tester", lambda: ["douyin"])
+    assert "report:funnel" in done.kept
+    assert "report:visitors" in done.updated
+    assert ui.report(project.id, funnel_id)["name"] == "My channel funnel"
+    assert ui.report(project.id, funnel_id)["query"]["granularity"] == "week"
+    assert ui.report(project.id, visitors_id)["query"]["granularity"] == "day"
+    assert school.packs.installs.get(project.id, "channel_quality")["version"] == pack.version + 1
+    # a user's own metric of a pack metric's name stays as it is
+    assert MetricCatalogue(meta).get(project.id, "ad_spend") is not None
+    gone = school.packs.uninstall(project, "channel_quality")
+    assert "report:funnel" in gone.kept
+    assert "report:visitors" in gone.removed
+    assert "dashboard:board" in gone.removed
+    assert ui.report(project.id, funnel_id)["name"] == "My channel funnel"
+    assert all(r["id"] != visitors_id for r in ui.reports(project.id))
+    assert school.packs.installs.get(project.id, "channel_quality") is None
+    with pytest.raises(PackError, match="not installed"):
+        school.packs.uninstall(project, "channel_quality")
+    ui.delete_report(project.id, funnel_id)
+    again = school.packs.install(project, "channel_quality", "tester")  # back to a fresh install
+    assert "report:funnel" in again.created
+
+
+def test_an_analyst_cannot_add_metrics_through_a_pack(tmp_path: Any) -> None:
+    with Platform(Settings(data_dir=tmp_path / "data")).open() as platform:
+        project = platform.meta.create_project("Empty School").project
+        with pytest.raises(PackError, match="metrics:edit") as refused:
+            PackService(platform).install(project, "channel_quality", "analyst", can_create_metrics=False)
+        assert refused.value.status == 403
+
+
+def test_a_project_without_the_events_gets_the_empty_state(tmp_path: Any) -> None:
+    with Platform(Settings(data_dir=tmp_path / "data")).open() as platform:
+        project = platform.meta.create_project("Empty School").project
+        service = PackService(platform)
+        for name in PACKS:
+            found = service.headline(project, name)
+            assert found.empty, name
+            assert set(found.missing_events) == set(PACKS[name].needs), name
+        done = service.install(project, "channel_quality", "tester")  # installs with the whole-project series
+        board = UIStore(platform.meta).dashboard(project.id, done.dashboard_id)
+        roi = next(i["report"] for i in board["items"] if i["report"]["name"] == "各渠道 ROI ROI by channel")
+        assert roi["query"]["series"] == [{"metric": "roi"}]
+        assert [p.installed for p in service.list(project)].count(True) == 1
+
+
+@pytest.mark.parametrize(("options", "words"), [
+    ({"date_range": "week"}, "use all"), ({"date_from": "2025-13-01"}, "YYYY-MM-DD"),
+    ({"date_from": "2025-05-02", "date_to": "2025-05-01"}, "after"), ({"roi_days": 7}, "roi_days 7"),
+])
+def test_bad_periods_say_why(school: Any, options: dict[str, Any], words: str) -> None:
+    with pytest.raises(PackError, match=words):
+        school.packs.headline(school.project, "channel_quality", **options)
+
+
+def test_unknown_and_unavailable_packs(school: Any) -> None:
+    with pytest.raises(PackError, match="no pack named") as unknown:
+        school.packs.headline(school.project, "nope")
+    assert unknown.value.status == 404
+    with pytest.raises(PackError, match="not available yet"):
+        school.packs.install(school.project, "lead_tiering", "tester")

@@ -1,0 +1,98 @@
+"""Scenario packs over HTTP and in Chromium on the simulated school of the web tests: the list, install
+(idempotent) and the headline through the API with its refusals, equal to the simulation's truth; the
+Scenarios home with a number on the channel-quality card and the pack's page with its sortable table, the
+planted best channel marked, in Chinese and English (screenshots in test-screenshots/)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from web_pages_support import shot, signed_in_tab, wait_ready
+
+from edupulse.sim.config import default_truth_path
+from web_site import ADMIN, ANALYST, PROJECT, Site, needs_chromium
+
+
+def truth(site: Site) -> dict[str, Any]:
+    return json.loads(default_truth_path(site.settings.data_dir, PROJECT).read_text(encoding="utf-8"))
+
+
+def test_the_packs_api(site: Site) -> None:
+    with site.api() as http:
+        listed = http.get("/api/v1/packs").json()["packs"]
+        assert len(listed) == 12
+        assert {p["name"] for p in listed if p["available"]} >= {"channel_quality"}
+        first = http.post("/api/v1/packs/channel_quality/install")
+        assert first.status_code == 200, first.text
+        again = http.post("/api/v1/packs/channel_quality/install").json()
+        assert again["created"] == []
+        assert again["updated"] == []
+        one = http.get("/api/v1/packs/channel_quality").json()
+        assert one["installed"]
+        assert one["dashboard_id"] == first.json()["dashboard_id"]
+        found = http.get("/api/v1/packs/channel_quality/headline", params={"date_range": "all"}).json()
+        for status, path, params in [(404, "/api/v1/packs/nope/headline", {}),
+                                     (404, "/api/v1/packs/lead_tiering/install", None),
+                                     (400, "/api/v1/packs/channel_quality/headline", {"date_range": "week"}),
+                                     (400, "/api/v1/packs/channel_quality/headline", {"roi_days": "7"}),
+                                     (400, "/api/v1/packs/channel_quality/headline", {"date_from": "2025-02-30"})]:
+            answer = http.post(path) if params is None else http.get(path, params=params)
+            assert answer.status_code == status, (path, answer.text)
+            assert answer.json()["detail"]
+    expected = {c["channel"]: c for c in truth(site)["channels"]}
+    for row in found["channels"]:
+        assert row["leads"] == expected[row["channel"]]["leads"]
+        assert row["first_order_rate"] == pytest.approx(expected[row["channel"]]["first_order_rate"], abs=5e-4)
+        roi = expected[row["channel"]]["roi"]
+        assert row["roi"] == (None if roi is None else pytest.approx(roi, abs=5e-4))
+
+
+def test_an_analyst_may_install_but_not_add_metrics(site: Site) -> None:
+    with site.signed_in(ANALYST) as (http, csrf):
+        answer = http.delete("/api/v1/packs/channel_quality", headers={"X-CSRF-Token": csrf})
+        assert answer.status_code in (200, 404)
+        listed = http.get("/api/v1/packs").json()["packs"]
+        assert not next(p for p in listed if p["name"] == "channel_quality")["installed"]
+        again = http.post("/api/v1/packs/channel_quality/install", headers={"X-CSRF-Token": csrf})
+        assert again.status_code == 200, again.text  # its metrics are in the catalogue already
+
+
+
+
+@pytest.mark.browser
+@needs_chromium
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_channel_operator_opens_channel_quality(browser: Any, site: Site, lang: str) -> None:
+    tab = signed_in_tab(browser, site.url, ADMIN, lang)
+    try:
+        wait_ready(tab)
+        assert tab.locator(".stage").count() == 5
+        assert tab.locator("article.scenario").count() == 12
+        card = tab.locator('[data-headline="channel_quality"]')
+        tab.wait_for_function("document.querySelector('[data-headline=\"channel_quality\"]').textContent.trim() "
+                              "!== '—'")
+        assert float(card.inner_text()) > 0
+        shot(tab, f"scenarios-home-{lang}")
+        tab.click('article[data-pack="channel_quality"] h3 a')
+        tab.wait_for_url(site.url + "/scenarios/channel_quality")
+        wait_ready(tab)
+        tab.select_option("#pack-range", "all")
+        tab.click("#pack-period button[type=submit]")
+        tab.wait_for_function("Number(document.body.dataset.headline || 0) >= 2")
+        rows = tab.locator("#channel-table tbody tr")
+        planted = next(c["channel"] for c in truth(site)["channels"] if c["quality_rank"] == 1)
+        best = tab.locator("#channel-table tr.best-row td").first.inner_text()
+        assert rows.count() == len(truth(site)["channels"])
+        assert best == planted
+        tab.click('#channel-table [data-sort="first_order_rate"]')
+        assert tab.locator("#channel-table tbody tr").first.locator("td").first.inner_text() == planted
+        tab.click('#channel-table [data-sort="roi"]')
+        paid = [c for c in truth(site)["channels"] if c["roi"] is not None]
+        top = max(paid, key=lambda c: c["roi"])["channel"]
+        assert tab.locator("#channel-table tbody tr").first.locator("td").first.inner_text() == top
+        shot(tab, f"scenario-channel-quality-{lang}")
+        assert tab.errors == []
+    finally:
+        tab.context.close()
