@@ -318,3 +318,55 @@ def test_masking_for_every_role_and_share_links(gov: Gov, who: str, kind: str) -
         assert all(t["source"] in names for t in result["transitions"])
     if kind == "persons" and masked:
         assert all("*" in p["properties"]["name"] for p in result["persons"] if "name" in p["properties"])
+
+
+@pytest.mark.parametrize("who", [*(r.value for r in Role), "share link"])
+@pytest.mark.parametrize(("order_by", "personal"), [("person.name", True), ("person.phone", True),
+                                                     ("phone", True), ("person.grade", False)])
+def test_sorting_persons_by_a_personal_property_needs_personal_view(gov: Gov, who: str, order_by: str,
+                                                                     personal: bool) -> None:
+    """The order of masked values would reveal them (sorted by phone, a known number's neighbours): callers
+    without personal:view, and share-link holders, cannot sort persons by a personal property."""
+    query = {"kind": "persons", "order_by": order_by, "descending": True}
+    if who == "share link":
+        admin = gov.bearer("admin")
+        saved = gov.client.post("/api/v1/reports", json={"name": f"sorted by {order_by}", "query": query},
+                                headers=admin)
+        if order_by == "phone":  # not a person property: the report cannot be saved
+            assert saved.status_code == 400, saved.text
+            return
+        report = saved.json()
+        board = gov.client.post("/api/v1/dashboards", json={"name": f"sorted by {order_by}"}, headers=admin).json()
+        gov.client.post(f"/api/v1/dashboards/{board['id']}/items", json={"report_id": report["id"]}, headers=admin)
+        token = gov.client.post(f"/api/v1/dashboards/{board['id']}/share", json={"enabled": True},
+                                headers=admin).json()["share_token"]
+        response = gov.client.get(f"/api/v1/share/{token}/reports/{report['id']}")
+        allowed = False
+    else:
+        response = gov.client.post("/api/v1/query", json=query, headers=gov.bearer(who))
+        allowed = Permission.personal_view in MATRIX[Role(who)]
+    if order_by == "phone":  # not a person property at all: refused for everyone, as before
+        assert response.status_code in (400, 403), response.text
+        return
+    if allowed or not personal:
+        assert response.status_code == 200, response.text
+        return
+    assert response.status_code == 403, response.text
+    body = response.json()
+    reason = body.get("detail") or body.get("error")
+    assert f"order_by {order_by}: sorting by a personal property needs the personal:view permission" in reason
+
+
+@pytest.mark.parametrize("who", [r.value for r in Role])
+def test_the_people_page_offers_sorting_by_personal_properties_only_with_personal_view(gov: Gov, who: str) -> None:
+    client, _ = gov.session(who)
+    page = client.get("/people")
+    assert page.status_code == 200
+    found = re.search(r'<script id="ep-boot" type="application/json">(.*?)</script>', page.text, re.S)
+    assert found is not None
+    boot = orjson.loads(found.group(1))
+    personal = set(boot["data"]["personal"])
+    if Permission.personal_view in MATRIX[Role(who)]:
+        assert personal == set()
+    else:
+        assert {"name", "phone", "mobile"} <= personal

@@ -78,3 +78,71 @@ STEPS = st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=4)
 def test_levels_equal_window_funnel_on_tie_heavy_histories(scratch: Scratch, people: People, steps: list[str],
                                                            minutes: int, order: str) -> None:
     levels_agree(scratch, people, steps, minutes, order)
+
+
+# breakdowns: one event gives every value ---------------------------------------------------------------
+
+NONE = "$none"
+PROPERTIES = {"page": ["p1", "p2", "p3"], "lvl": ["L1", "L2"]}
+
+
+def test_a_two_property_breakdown_takes_the_values_of_one_event(scratch: Scratch) -> None:
+    # two b at one instant: {p2, L2} and {p3, unset}; the smallest tuple is (p2, L2), not (p2, unset)
+    people = {"p0": [Happening("a", 0, {"page": "p1"}), Happening("b", 30, {"page": "p2", "lvl": "L2"}),
+                     Happening("b", 30, {"page": "p3"})]}
+    result = scratch.history(people).both({
+        **query(["a", "b"], 60, "ordered"), "breakdown": {"properties": ["page", "lvl"]},
+        "breakdown_attribution": "step", "attribution_step": 2})
+    assert [(r["breakdown"], [s["count"] for s in r["steps"]]) for r in result["results"]] == [(["p2", "L2"], [1, 1])]
+
+
+def oracle(happenings: list[Happening], steps: list[str], minutes: int, strict: bool,
+           attribution_step: int) -> tuple[int, tuple[str, ...]]:
+    """docs/queries.md on one person: events read as windowFunnel reads them (by time, then step number;
+    other events first and only in strict order), each step-k event carrying the freshest attempt that
+    reached step k-1 within the window; the deepest step, and the breakdown values of the freshest attempt
+    reaching it: its earliest event of the attribution step, at equal times the one with the smallest values."""
+    entries = sorted(((h.minute, k, h) for h in happenings
+                      for k in ([k for k, s in enumerate(steps, 1) if s == h.event] or [0])),
+                     key=lambda e: (e[0], e[1]))
+    latest: dict[int, int] = {}  # step -> start of the freshest attempt that reached it
+    carried: list[tuple[int, int, int, Happening]] = []  # (step, time, start, event)
+    for t, k, h in entries:
+        if strict and 1 in latest and (k == 0 or (k >= 2 and k - 1 not in latest)):
+            break
+        if k == 1:
+            latest[1] = t
+            carried.append((1, t, t, h))
+        elif k >= 2 and k - 1 in latest and t <= latest[k - 1] + minutes:
+            latest[k] = latest[k - 1]
+            carried.append((k, t, latest[k - 1], h))
+    level = max(latest, default=0)
+    if not level:
+        return 0, ()
+    start = max(s for k, _, s, _ in carried if k == level)
+    members = [(t, h) for k, t, s, h in carried if k == attribution_step and s == start]
+    if not members:
+        return level, (NONE,) * len(PROPERTIES)
+    earliest = min(t for t, _ in members)
+    return level, min(tuple(h.properties.get(p, NONE) for p in PROPERTIES) for t, h in members if t == earliest)
+
+
+@requires_chdb
+@TIES
+@given(people=histories(["a", "b", "c", "z"], PROPERTIES), steps=STEPS, minutes=st.integers(1, 4),
+       order=st.sampled_from(["strict", "ordered"]), attribution=st.integers(1, 4))
+def test_breakdowns_follow_the_documented_tie_rule(scratch: Scratch, people: People, steps: list[str], minutes: int,
+                                                   order: str, attribution: int) -> None:
+    step = min(attribution, len(steps))
+    expected: dict[tuple[str | None, ...], list[int]] = {}
+    for happenings in people.values():
+        level, values = oracle(happenings, steps, minutes, order == "strict", step)
+        if level:
+            counts = expected.setdefault(tuple(None if v == NONE else v for v in values), [0] * len(steps))
+            for k in range(level):
+                counts[k] += 1
+    result = scratch.history(people).both({
+        **query(steps, minutes, order), "breakdown": {"properties": list(PROPERTIES), "limit": 100},
+        **({"breakdown_attribution": "step", "attribution_step": step} if step > 1 else {})})
+    got = {tuple(r["breakdown"]): [s["count"] for s in r["steps"]] for r in result["results"]}
+    assert got == expected

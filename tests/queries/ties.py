@@ -30,6 +30,7 @@ from engines import History
 
 START = dt.datetime(2026, 9, 2, 10)  # Shanghai wall clock, inside every test's date range
 RANGE = {"date_from": "2026-09-01", "date_to": "2026-09-05"}
+MINUTE = dt.timedelta(minutes=1)
 
 # enough examples to meet the tie rules; each example is a whole project on two engines
 TIES = settings(max_examples=30, deadline=None, database=None,
@@ -39,12 +40,11 @@ TIES = settings(max_examples=30, deadline=None, database=None,
 @dataclass(frozen=True)
 class Happening:
     event: str
-    minute: int  # minutes after START: few distinct values, so equal times are the rule
+    minute: int  # moments after START (minutes, unless spaced otherwise): few values, so equal times are the rule
     properties: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def at(self) -> dt.datetime:
-        return START + dt.timedelta(minutes=self.minute)
+    def at(self, spacing: dt.timedelta = MINUTE) -> dt.datetime:
+        return START + self.minute * spacing
 
 
 People = dict[str, list[Happening]]
@@ -61,12 +61,12 @@ def histories(events: Sequence[str], properties: dict[str, Sequence[str]] | None
         lambda people: {f"p{i}": list(h) for i, h in enumerate(people)})
 
 
-def records(people: People) -> list[dict[str, Any]]:
+def records(people: People, spacing: dt.timedelta = MINUTE) -> list[dict[str, Any]]:
     out = []
     for who, happenings in people.items():
         for h in happenings:
             record: dict[str, Any] = {"type": "track", "event": h.event, "distinct_id": who,
-                                      "distinct_id_type": "login_id", "time": f"{h.at.isoformat()}+08:00"}
+                                      "distinct_id_type": "login_id", "time": f"{h.at(spacing).isoformat()}+08:00"}
             if h.properties:
                 record["properties"] = dict(h.properties)
             out.append(record)
@@ -81,10 +81,12 @@ class Scratch:
         self.last: History | None = None
         self.names = itertools.count(1)
 
-    def history(self, people: People) -> History:
+    def history(self, people: People, spacing: dt.timedelta = MINUTE) -> History:
+        """A project holding these persons' events, `spacing` apart per moment."""
         if self.last is not None:
             self.last.close()
-        self.last = History(Path(), records(people), name=f"Ties {next(self.names)}", platform=self.platform)
+        self.last = History(Path(), records(people, spacing), name=f"Ties {next(self.names)}",
+                            platform=self.platform)
         return self.last
 
     def close(self) -> None:

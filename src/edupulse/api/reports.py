@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edupulse.api.auth import Principal, platform, require_project
 from edupulse.api.errors import refusals
 from edupulse.api.params import Id
-from edupulse.auth.masking import MASKER
+from edupulse.auth.masking import MASKER, personal_order_refusal
 from edupulse.auth.permissions import Permission
 from edupulse.meta.db import MetadataError, ProjectInfo
 from edupulse.meta.ui import UIStore
@@ -110,6 +110,9 @@ async def run(request: Request, project: ProjectInfo, query: dict[str, Any]) -> 
     reports (which read personal data unmasked) are not shown."""
     if query.get("kind") == "sql":
         raise HTTPException(403, "SQL reports are not shown through share links: they read personal data unmasked")
+    personal_order = MASKER.personal_order(query)
+    if personal_order is not None:
+        raise HTTPException(403, personal_order_refusal(personal_order))
     try:
         answer = await run_in_threadpool(platform(request).query_service().run, project, query)
     except (QueryError, InternalQueryError) as exc:  # the message of an internal error carries its id
@@ -241,7 +244,9 @@ def share_dashboard(request: Request, dashboard_id: Id, body: ShareIn,
 
 @router.get("/api/v1/share/{token}/reports/{report_id}",
             summary="Result of one report of a shared dashboard (the token is the only credential)",
-            responses=refusals(400, 403, 404, 413, 499, 504, s403="SQL reports are not shown through share links",
+            responses=refusals(400, 403, 404, 413, 499, 504,
+                               s403="SQL reports, and persons sorted by a personal property, are not shown "
+                                    "through share links",
                                s404="No such share link, or the report is not on its dashboard"))
 async def shared_report(request: Request, token: str, report_id: Id) -> Response:
     found = ui_store(request).dashboard_by_token(token)

@@ -66,5 +66,19 @@ class PersonalMasker:
     def value(self, prop: str, value: Any) -> Any:
         return mask_value(prop, value)
 
+    def personal_order(self, query: Any) -> str | None:
+        """The personal property a query sorts by, or None: in what order masked values come would reveal them
+        (sorted by phone, the neighbours of a known number), so callers without `personal:view` cannot sort so."""
+        if not isinstance(query, dict) or query.get("kind") != "persons":
+            return None
+        order = query.get("order_by")
+        return order if isinstance(order, str) and self.personal(order) else None
+
 
 MASKER = PersonalMasker()
+
+
+def personal_order_refusal(prop: str) -> str:
+    """Why a caller without `personal:view` cannot sort by a personal property."""
+    return (f"order_by {prop}: sorting by a personal property needs the personal:view permission (the order of "
+            "the masked values would reveal them); sort by another property or leave order_by out")

@@ -126,6 +126,7 @@ def render_markdown(routes: list[RouteRow] | None = None, public: dict[str, str]
                 needs = f"`{permission.value}`" + (" (superusers, whole organization)" if organization else "")
             lines.append(f"| {methods.replace(',', ', ')} `{path}` | {needs} |")
         lines += ["", "`POST /api/v1/query` also needs `query:sql` and `personal:view` for kind `sql` (SQL reads",
-                  "personal data unmasked) and `export` for `?format=csv`;",
+                  "personal data unmasked), `personal:view` for a persons list sorted by a personal property",
+                  "(`order_by`), and `export` for `?format=csv`;",
                   "revoking another member's key needs `keys:manage`."]
     return "\n".join(lines) + "\n"

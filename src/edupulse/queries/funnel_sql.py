@@ -334,12 +334,14 @@ class FunnelPlan:
                                         exp.or_(*[_is(f"f{k}") for k in range(1, n + 1)])))
             else:
                 member = _flag(self._member(q.attribution_step or 1))
+            # one event gives every value: the earliest member, and at equal times the one whose values, in the
+            # order of the properties, are smallest (not the smallest value of each property on its own)
+            key = exp.Tuple(expressions=[exp.Sub(this=_n(1), expression=member.copy()), _c("t"),
+                                         *[_c(f"b{i}") for i in range(self.width)]])
             for i in range(self.width):
-                value = _c(f"b{i}")
-                key = exp.Tuple(expressions=[exp.Sub(this=_n(1), expression=member.copy()), _c("t"), value.copy()])
                 chosen = exp.Case().when(exp.Max(this=member.copy()).eq(_n(1)),
-                                         exp.ArgMin(this=value, expression=key)).else_(exp.Literal.string(NONE))
-                columns.append(chosen.as_(f"v{i}"))
+                                         exp.ArgMin(this=_c(f"b{i}"), expression=key.copy()))
+                columns.append(chosen.else_(exp.Literal.string(NONE)).as_(f"v{i}"))
         return exp.select(*columns).from_(source).group_by(_c("u"))
 
     # results ----------------------------------------------------------------------------------------

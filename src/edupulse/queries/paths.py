@@ -181,9 +181,9 @@ class PathsRunner(QueryRunner[PathsQuery, PathsResponse]):
     # the SQL ----------------------------------------------------------------------------------
 
     def _order(self) -> tuple[str, ...]:
-        """A person's events by time; ties by event name, or by node then event name when nodes are qualified
-        by a property (events equal in all of these are alike, so their order does not matter)."""
-        return ("t", "node", "event") if self.query.node_properties else ("t", "event")
+        """A person's events by time; ties by event name, then by node when nodes are qualified by a property
+        (events equal in all of these are alike, so their order does not matter)."""
+        return ("t", "event", "node") if self.query.node_properties else ("t", "event")
 
     def _node(self) -> exp.Expr:
         event = exp.column("event", EVENTS)

@@ -226,12 +226,12 @@ class RetentionRunner(QueryRunner[RetentionQuery, RetentionResponse]):
 
     def _cohorts(self, low: dt.datetime, starts_end: dt.datetime, returns_end: dt.datetime) -> exp.Select:
         """WITH base, cohorts (u, c, v0..): one row per unit and cohort period, with the breakdown values of
-        the unit's earliest start event in it (ties: the smallest value)."""
+        the unit's earliest start event in it (ties: the one whose values, in the order of the properties, are
+        smallest; one event gives every value)."""
         q = self.query
         width = len(q.breakdown.properties) if q.breakdown else 0
-        values = [exp.ArgMin(this=exp.column(f"b{i}"),
-                             expression=exp.Tuple(expressions=[exp.column("t"), exp.column(f"b{i}")])).as_(f"v{i}")
-                  for i in range(width)]
+        key = exp.Tuple(expressions=[exp.column("t"), *[exp.column(f"b{i}") for i in range(width)]])
+        values = [exp.ArgMin(this=exp.column(f"b{i}"), expression=key.copy()).as_(f"v{i}") for i in range(width)]
         starts = exp.select().from_("base").where(exp.column("fs").eq(1))
         if q.cohort == "first_time":
             cohorts = starts.select(exp.column("u"), exp.Min(this=exp.column("p")).as_("c"), *values).group_by("u")

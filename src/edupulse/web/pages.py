@@ -14,6 +14,8 @@ from markupsafe import Markup
 
 from edupulse import __version__
 from edupulse.api.params import Id
+from edupulse.auth.masking import MASKER
+from edupulse.auth.permissions import Permission
 from edupulse.meta.db import MetadataError
 from edupulse.meta.ui import UIStore
 from edupulse.packs.registry import STAGES
@@ -179,7 +181,10 @@ def shared_dashboard(request: Request, token: str) -> Response:
 @router.get("/people", response_class=HTMLResponse)
 def people(request: Request, q: str = "") -> Response:
     signed_in(request)
-    return render(request, "people.html", "people", {"q": q})
+    # without personal:view the list cannot be sorted by a personal property (the order would reveal it)
+    sortable = Permission.personal_view in session.permissions(request)
+    return render(request, "people.html", "people",
+                  {"q": q, "personal": [] if sortable else sorted(MASKER.names)})
 
 
 @router.get("/people/{person_id}", response_class=HTMLResponse)

@@ -242,7 +242,9 @@
       if (state.order_by) { q.order_by = state.order_by; q.descending = state.descending; }
       return q;
     };
-    const sortHeader = (ref, label) => el("button.link.sort", { type: "button", "data-testid": "sort-" + ref,
+    // a personal property is not sortable for those who see it masked (the order would reveal it)
+    const unsortable = new Set((data.personal || []).map((name) => "person." + name));
+    const sortHeader = (ref, label) => unsortable.has(ref) ? el("span", { text: label }) : el("button.link.sort", { type: "button", "data-testid": "sort-" + ref,
       text: label + (state.order_by === ref ? (state.descending ? " ↓" : " ↑") : ""),
       onclick: () => { state.descending = state.order_by === ref ? !state.descending : false; state.order_by = ref; state.offset = 0; search(); } });
     const bulk = () => {
