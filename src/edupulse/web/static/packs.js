@@ -137,6 +137,17 @@
       el("h2", { text: t("packs.schools") }), el("div", { id: "school-table" }, sortable(cols, h.schools)));
   };
 
+  RENDER.renewal = function (h, node) {
+    const cols = [{ key: "course_id", user: true }, { key: "renewal_rate", show: pct }];
+    node.replaceChildren(el("h2", { text: t("packs.courses") }), el("div", { id: "renewal-table" }, sortable(cols, h.courses)));
+  };
+
+  RENDER.one_person = function (h, node) {
+    const cols = [{ key: "sources" }, { key: "persons" }, { key: "share", show: pct }];
+    node.replaceChildren(el("h2", { text: t("packs.coverage") }), el("div", { id: "coverage-table" }, sortable(cols, h.coverage)),
+      el("p", {}, el("a", { href: "/people", text: t("packs.person_page") })));
+  };
+
   /* The import guide of a pack with template files: what each file holds, the template, the command. */
   function guide(pack) {
     if (!pack.templates || !pack.templates.length) return null;
