@@ -33,14 +33,14 @@ def main() -> None:
 
     directory = ROOT / "out" / f"packs-{args.learners}"
     settings = Settings(data_dir=directory, query=QuerySettings(cache_entries=0))
-    platform = Platform(settings).open(background_loader=False)
+    platform = Platform(settings).open()
     try:
         project = platform.meta.project_by_name("Bench School")
         if project is None:
             project = platform.meta.create_project("Bench School").project
             started = time.perf_counter()
             simulate(platform, project, SimulationConfig(seed=1, learners=args.learners, days=120, end=END))
-            print(f"simulated {args.learners:,} learners in {time.perf_counter() - started:.0f} s")
+            print(f"simulated {args.learners:,} learners in {time.perf_counter() - started:.0f} s", flush=True)
         events = platform.store.query("SELECT count(*) FROM events WHERE project_id = ?", [project.id]).rows[0][0]
         scan = "SELECT count(*), count(DISTINCT person_id), sum(length(event)) FROM events WHERE project_id = ?"
         baseline = min(_timed(lambda: platform.store.query(scan, [project.id])) for _ in range(args.repeat))

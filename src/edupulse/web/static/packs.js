@@ -20,7 +20,11 @@
       try {
         const found = await EP.api("GET", "/api/v1/packs/" + p.name + "/headline");
         node.textContent = found.empty && found.card.value === null ? t("packs.no_number") : number(found.card.value, found.card.unit);
-        if (found.empty) node.title = fill(t("packs.empty"), { events: found.missing_events.map(EP.eventLabel).join(", ") });
+        if (found.empty) {
+          node.title = fill(t("packs.empty"), { events: found.missing_events.map(EP.eventLabel).join(", ") });
+          document.querySelector('[data-state="' + p.name + '"]').append(el("div", {},
+            el("a.card-empty", { href: "/scenarios/" + p.name, text: t("packs.card_empty") })));
+        }
       } catch (err) { node.title = err.message; }
     }));
   };
