@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_tags"
-down_revision = "0012_journeys"
+down_revision = "0016_pack_alerts"
 branch_labels = None
 depends_on = None
 
