@@ -245,6 +245,10 @@ def test_history_as_of_and_filters(loaded: History) -> None:
     totals = {str(s["breakdown"]): s["aggregated_value"] for s in broken["series"]}
     assert sorted(totals.values()) == [2, 2]
     assert any("big" in k for k in totals), totals
+    short = loaded.run({"kind": "trends", "series": [{"event": "order_paid"}],
+                        "date_range": {"date_from": "2026-07-01", "date_to": "2026-09-10"}, "granularity": "month",
+                        "breakdown": {"tag": "buyer"}})
+    assert {str(s["breakdown"]): s["aggregated_value"] for s in short["series"]} == totals
     # a condition of a segment
     members = loaded.run({"kind": "segments", "definition": {"condition": {"tag": "buyer", "value": "big"}}})
     assert members["total"] == 1
