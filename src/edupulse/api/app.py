@@ -84,7 +84,8 @@ def _background(plat: Platform, settings: Settings, journey_runtime: JourneyRunt
         return None
     from edupulse.ops.scheduler import Scheduler
 
-    scheduler = Scheduler(plat.meta, settings, platform=plat)
+    # several API processes: only the one holding the lease in the metadata database runs the jobs
+    scheduler = Scheduler(plat.meta, settings, platform=plat, lease=plat.scheduler_lease())
     if settings.journeys.enabled:
         scheduler.jobs.append(journey_runtime.schedule_job())
     scheduler.start()

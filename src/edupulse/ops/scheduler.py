@@ -100,8 +100,10 @@ def server_jobs(meta: MetadataStore, settings: Settings, notifier: Notifier,
 class Scheduler:
     def __init__(self, meta: MetadataStore, settings: Settings,
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-                 jobs: Sequence[Job] | None = None, platform: Platform | None = None) -> None:
+                 jobs: Sequence[Job] | None = None, platform: Platform | None = None,
+                 lease: Callable[[dt.datetime], bool] | None = None) -> None:
         self.meta = meta
+        self.lease = lease  # several API processes: only the one holding the lease runs jobs
         self.settings = settings
         self.clock = clock
         self.notifier = Notifier(meta, settings.smtp)
@@ -127,6 +129,8 @@ class Scheduler:
         """Run every job that is due; returns each run job's result by job name (empty: nothing was due).
         A job that fails is logged and tried again at the next tick; the others still run."""
         now = now or self.clock()
+        if self.lease is not None and not self.lease(now):
+            return {}
         last = self._last_keys()
         results: dict[str, Any] = {}
         for job in self.jobs:

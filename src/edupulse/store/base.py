@@ -69,6 +69,7 @@ class WriteBatch:
     entities: list[tuple[int, str, str, str, str]] = field(default_factory=list)  # project, kind, type, key, json
     spend: pa.Table | None = None
     checkpoint: tuple[str, str] | None = None  # (source, position) stored with the data
+    token_base: str | None = None  # names the batch for idempotent inserts when it carries no checkpoint
 
 
 @dataclass(frozen=True)

@@ -260,7 +260,7 @@ class ClickHouseStore(EventStore):
         # Inserts into append-only tables carry a token naming the batch (its log position): when a batch
         # is applied again after a crash in the middle, ClickHouse drops the inserts it already holds.
         # Tables written by delete-then-insert (_replace) carry none: their rewrite is idempotent by itself.
-        base = f"{b.checkpoint[0]}@{b.checkpoint[1]}" if b.checkpoint is not None else None
+        base = f"{b.checkpoint[0]}@{b.checkpoint[1]}" if b.checkpoint is not None else b.token_base
 
         def token(name: str) -> str | None:
             return None if base is None else f"{base}:{name}"
