@@ -34,11 +34,16 @@ def _settings(ctx: click.Context) -> Settings:
     help="Data directory (default ./edupulse-data, or EDUPULSE_DATA_DIR).",
 )
 @click.option("--metadata-url", default=None, help="Metadata database URL (default SQLite in the data directory).")
+@click.option("--events-url", default=None,
+              help="ClickHouse server holding the events, clickhouse://user:password@host:8123/database "
+                   "(default: the embedded store in the data directory).")
 @click.version_option(__version__, prog_name="edupulse")
 @click.pass_context
-def main(ctx: click.Context, data_dir: Path | None, metadata_url: str | None) -> None:
+def main(ctx: click.Context, data_dir: Path | None, metadata_url: str | None, events_url: str | None) -> None:
     """EduPulse: data-driven operations for education organizations."""
     overrides: dict[str, Any] = {}
+    if events_url is not None:
+        overrides["events_url"] = events_url
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     if metadata_url is not None:

@@ -16,7 +16,7 @@ from edupulse.ingest.wal import WriteAheadLog
 from edupulse.meta.analysis import AnalysisMetadata
 from edupulse.meta.db import MetadataStore
 from edupulse.queries.service import QueryService, ResultCache
-from edupulse.store.base import QueryControl
+from edupulse.store.base import EventStore, QueryControl
 from edupulse.store.duckdb import DuckDBStore
 
 log = logging.getLogger(__name__)
@@ -30,13 +30,23 @@ def tune_gc() -> None:
         gc.set_threshold(100_000, 50, 1000)
 
 
+def make_store(settings: Settings) -> EventStore:
+    """The event store the settings name: a ClickHouse server (events_url) or DuckDB in the data directory."""
+    if settings.events_url:
+        from edupulse.store.clickhouse_http import ClickHouseServerStore
+
+        ch = settings.clickhouse
+        return ClickHouseServerStore(settings.events_url, ch.cluster, ch.timeout_seconds, ch.verify_tls)
+    return DuckDBStore(settings.data_dir)
+
+
 class Platform:
     """Owns every long-lived part; `open()` replays the log so the store is current before use."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.meta = MetadataStore(settings.resolved_metadata_url)
-        self.store = DuckDBStore(settings.data_dir)
+        self.store = make_store(settings)
         self.wal = WriteAheadLog(settings.data_dir / "wal", settings.ingest.wal_segment_bytes)
         self.graph = IdentityGraph()
         self.catalog = ProjectCatalog(self.meta)

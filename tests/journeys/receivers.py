@@ -30,6 +30,7 @@ class Receiver:
     status: int = 200
     delay: float = 0.0
     fail_first: int = 0  # answer 500 to this many requests first
+    reply: bytes = b'{"ok": true}'  # the body of a 2xx answer
     requests: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
@@ -57,7 +58,7 @@ def receiver(**options: Any) -> Iterator[Receiver]:
             body = self.rfile.read(length)
             received = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time())
             status = state.answer(received)
-            payload = b'{"ok": true}' if status < 300 else b'{"error": "down"}'
+            payload = state.reply if status < 300 else b'{"error": "down"}'
             try:
                 self.send_response(status)
                 self.send_header("content-type", "application/json")

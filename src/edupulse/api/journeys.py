@@ -97,6 +97,7 @@ async def update_journey(request: Request, journey_id: Id,
                                           _actor(request, principal), now_of(request))
     except SpecError as exc:
         return _error(exc)
+    runtime(request).changed()
     return _json(changed.to_json())
 
 
@@ -119,7 +120,7 @@ def _transition(request: Request, journey_id: Id, principal: Principal, change: 
                                                    _actor(request, principal), now_of(request))
     except SpecError as exc:
         return _error(exc)
-    runtime(request).worker.wake()
+    runtime(request).changed()
     return _json(done.to_json())
 
 
@@ -248,3 +249,34 @@ async def save_settings(request: Request,
     dumped = value.model_dump(mode="json", exclude_none=True)
     _audit(request, principal, "journey.settings", "journey-settings", dumped)
     return _json(dumped)
+
+
+# advisor tasks --------------------------------------------------------------------------------------
+
+
+@router.get("/api/v1/journey-tasks", summary="Advisor tasks: an advisor sees their own, builders see all")
+def list_tasks(request: Request, status: str | None = Query(None, pattern="^(open|done|no_answer)$"),
+               mine: bool = False, principal: Principal = Depends(require(Permission.reports_view))) -> Response:
+    assert principal.project is not None
+    user_id = principal.user.id if principal.user else None
+    everyone = principal.can(Permission.journeys_edit) and not mine
+    if not everyone and user_id is None:
+        return _json({"tasks": []})
+    return _json({"tasks": runtime(request).tasks.tasks(principal.project.id, None if everyone else user_id,
+                                                        status)})
+
+
+@router.post("/api/v1/journey-tasks/{task_id}/close", summary="Close a task as done or no answer",
+             responses=refusals(400, 404, 409, model=ErrorBody, s409="Closed already"))
+async def close_task(request: Request, task_id: Id,
+                     principal: Principal = Depends(require(Permission.reports_view))) -> Response:
+    assert principal.project is not None
+    try:
+        data = await _body(request)
+        outcome = data.get("outcome") if isinstance(data, dict) else None
+        closed = runtime(request).tasks.close(principal.project.id, task_id, str(outcome), principal.user.id
+                                              if principal.user else None,
+                                              principal.can(Permission.journeys_edit), now_of(request))
+    except SpecError as exc:
+        return _error(exc)
+    return _json(closed)

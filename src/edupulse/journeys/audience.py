@@ -95,6 +95,20 @@ class QueryAudience:
         tree = _identities(ctx).where(exp.In(this=_resolved(ctx), query=exp.Subquery(this=members)))
         return _persons(self._executor(ctx).run(tree, max_rows=MAX_AUDIENCE))
 
+    def properties(self, project_id: int, ids: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The person properties of the persons with these identities, by identity."""
+        if not ids:
+            return {}
+        ctx = self.queries.context(self._project(project_id), now=dt.datetime.now(dt.UTC))
+        pairs = [exp.Tuple(expressions=[literal(t), literal(v)]) for t, v in ids]
+        tree = _identities(ctx).where(exp.In(this=exp.Tuple(expressions=[
+            exp.column("id_type", "i"), exp.column("id_value", "i")]), expressions=pairs))
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for _, id_type, id_value, raw in self._executor(ctx).run(tree, max_rows=len(ids) * 4 + 10):
+            props = orjson.loads(raw) if isinstance(raw, str | bytes) else dict(raw or {})
+            out[(str(id_type), str(id_value))] = props
+        return out
+
     def in_segment(self, project_id: int, segment: str | int, person: Person) -> bool:
         ctx = self.queries.context(self._project(project_id), now=dt.datetime.now(dt.UTC))
         members = ctx.segments(segment, ctx)

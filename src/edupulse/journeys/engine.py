@@ -55,6 +55,7 @@ class Entrant:
     person: Person
     entry_key: str
     event: dict[str, Any] | None = None
+    pending_until: dt.datetime | None = None  # a "not followed by" trigger: enters at this time unless cancelled
 
 
 def unit_hash(*parts: object) -> float:
@@ -130,8 +131,9 @@ class Engine:
                 {"journey_id": journey.id, "project_id": journey.project_id, "person_key": e.person.key,
                      "entry_key": e.entry_key[:200], "arm": arm_of(journey.id, e.person.key, spec.holdout),
                      "person": e.person.to_json(), "event": e.event,
-                     "state": "pending" if pending_until else "active", "step": "0",
-                     "due_at": pending_until or now, "wait_event": None, "received": [], "entered_at": now,
+                     "state": "pending" if (e.pending_until or pending_until) else "active", "step": "0",
+                     "due_at": e.pending_until or pending_until or now, "wait_event": None, "received": [],
+                     "entered_at": now,
                      "exit_reason": ""}
                     for e in chunk if e.person.key in allowed]
             if not rows:

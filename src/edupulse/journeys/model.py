@@ -124,8 +124,8 @@ class TagTrigger(Model):
 
 
 class SegmentTrigger(Model):
-    """A person enters (`segment_entered`) or leaves (`segment_left`) a saved segment (checked when their
-    events arrive and at each scheduled check)."""
+    """A person enters (`segment_entered`) or leaves (`segment_left`) a saved segment (checked at each check
+    of the built-in scheduler)."""
 
     segment_entered: str | int | None = None
     segment_left: str | int | None = None

@@ -1,7 +1,10 @@
 """Scheduled journeys: a job of the built-in scheduler (ops/scheduler.py) that, at each check, lets the
 audience of every running scheduled journey in once per occurrence of its schedule (once, daily or weekly,
 at a local time of the project's time zone). The occurrence is the entry key, so a run repeated after a crash
-enters nobody twice; the last occurrence run is remembered per journey in journey_cursors."""
+enters nobody twice; the last occurrence run is remembered per journey in journey_cursors.
+
+The same job checks the journeys triggered by entering or leaving a segment or a tag value: it compares who is
+in now with who was in at the last check (journey_members); the first check only takes note of who is in."""
 
 from __future__ import annotations
 
@@ -11,12 +14,14 @@ from dataclasses import dataclass
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import delete, select
+
 from edupulse.journeys.engine import Engine, Entrant
-from edupulse.journeys.model import Audience, Schedule, ScheduleTrigger, Status
+from edupulse.journeys.model import Audience, Schedule, ScheduleTrigger, SegmentTrigger, Status, TagTrigger
 from edupulse.journeys.person import Person
 from edupulse.meta.db import MetadataStore
-from edupulse.meta.journey_models import JourneyCursor
-from edupulse.meta.journeys import JourneyStore
+from edupulse.meta.journey_models import JourneyCursor, JourneyMember
+from edupulse.meta.journeys import Journey, JourneyStore
 
 log = logging.getLogger(__name__)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -66,6 +71,9 @@ class ScheduleJob:
         entered: dict[int, int] = {}
         for journey in JourneyStore(self.meta).all(status=Status.running):
             trigger = journey.spec.trigger
+            if isinstance(trigger, SegmentTrigger | TagTrigger):
+                entered[journey.id] = self._transitions(journey, trigger, now)
+                continue
             if not isinstance(trigger, ScheduleTrigger):
                 continue
             when = occurrence(trigger.schedule, now, self.engine.zone(journey.project_id))
@@ -81,6 +89,37 @@ class ScheduleJob:
             self._remember(cursor, key, now)
             log.info("journey %s: %d persons entered for %s", journey.id, entered[journey.id], key)
         return entered
+
+    def _transitions(self, journey: Journey, trigger: SegmentTrigger | TagTrigger, now: dt.datetime) -> int:
+        """Let in who entered (or left) the segment or tag value since the last check; returns how many."""
+        if isinstance(trigger, SegmentTrigger):
+            leaving = trigger.segment_left is not None
+            segment = trigger.segment_left if leaving else trigger.segment_entered
+            audience = Audience(segment=segment)
+        else:
+            leaving = trigger.tag_left is not None
+            ref = trigger.tag_left or trigger.tag_entered
+            assert ref is not None
+            audience = Audience(tag=ref.tag, value=ref.value)
+        current = {p.key: p for p in self.audience.members(journey.project_id, audience, now)}
+        cursor = f"members:{journey.id}"
+        first = self._position(cursor) is None
+        with self.meta.session() as s, s.begin():
+            before = {m.person_key: m.person for m in s.scalars(
+                select(JourneyMember).where(JourneyMember.journey_id == journey.id))}
+            came = [p for key, p in current.items() if key not in before]
+            went = [Person.from_json(key, person) for key, person in before.items() if key not in current]
+            for p in came:
+                s.add(JourneyMember(journey_id=journey.id, person_key=p.key, person=p.to_json(), since=now))
+            if went:
+                s.execute(delete(JourneyMember).where(JourneyMember.journey_id == journey.id,
+                                                      JourneyMember.person_key.in_([p.key for p in went])))
+        self._remember(cursor, now.isoformat(), now)
+        if first:
+            return 0
+        movers = went if leaving else came
+        return self.engine.enter(journey, [Entrant(p, f"{'left' if leaving else 'entered'}:{now.isoformat()}")
+                                           for p in movers], now)
 
     def _position(self, name: str) -> str | None:
         with self.meta.session() as s:

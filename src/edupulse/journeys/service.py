@@ -16,12 +16,15 @@ from edupulse.journeys.engine import HOLDOUT, TREATMENT
 from edupulse.journeys.model import (
     Audience,
     EmailAction,
+    EventTrigger,
     JourneySpec,
     RobotAction,
     ScheduleTrigger,
     SegmentCondition,
     SegmentTrigger,
     SpecError,
+    TagCondition,
+    TagTrigger,
     WebhookAction,
     parse_spec,
     walk,
@@ -35,8 +38,8 @@ from edupulse.stats import two_proportions
 
 ENTERED = ("active", "waiting", "done", "exited")
 # what this server can run today; other triggers and actions are refused with a reason when saved
-TRIGGERS = (ScheduleTrigger,)
-ACTIONS = ("webhook",)
+TRIGGERS = (ScheduleTrigger, EventTrigger, SegmentTrigger)
+ACTIONS = ("webhook", "email", "dingtalk", "wecom", "task", "set_property")
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,11 @@ class Actor:
 
 
 class JourneyService:
-    def __init__(self, meta: MetadataStore, channels: ChannelStore, server_hosts: str = "") -> None:
+    def __init__(self, meta: MetadataStore, channels: ChannelStore, server_hosts: str = "",
+                 tags_settable: bool = False, tags_readable: bool = False) -> None:
         self.meta, self.channels, self.server_hosts = meta, channels, server_hosts
+        self.actions = (*ACTIONS, "set_tag") if tags_settable else ACTIONS
+        self.tags_readable = tags_readable
         self.store = JourneyStore(meta)
 
     # definitions ---------------------------------------------------------------------------------
@@ -56,7 +62,9 @@ class JourneyService:
     def checked(self, project: ProjectInfo, data: Any) -> JourneySpec:
         """The definition, refused (SpecError with the field) when it names what the project lacks."""
         spec = parse_spec(data)
-        if not isinstance(spec.trigger, TRIGGERS):
+        if not self.tags_readable and _uses_tags(spec):
+            raise SpecError(_uses_tags(spec), "tags are not available on this server yet")
+        if not isinstance(spec.trigger, (*TRIGGERS, TagTrigger)):
             raise SpecError("trigger", f"{_kind(spec.trigger)} triggers are not available on this server yet")
         segments = SegmentCatalog(self.meta)
         for where, segment in _segments(spec):
@@ -70,7 +78,7 @@ class JourneyService:
             action = getattr(step, "action", None)
             if action is None:
                 continue
-            if action not in ACTIONS:
+            if action not in self.actions:
                 raise SpecError(f"{where}.action", f"{action} actions are not available on this server yet")
             if isinstance(step, WebhookAction):
                 try:
@@ -169,6 +177,21 @@ class JourneyService:
             "steps": steps,
             "goal": journey.spec.goal.model_dump(mode="json") if journey.spec.goal else None,
         }
+
+
+def _uses_tags(spec: JourneySpec) -> str:
+    """Where a definition reads tags ("" if nowhere): the trigger, an audience or a condition."""
+    trigger = spec.trigger
+    if isinstance(trigger, TagTrigger) or (isinstance(trigger, ScheduleTrigger) and trigger.audience.tag):
+        return "trigger"
+
+    def reads(node: Any) -> bool:
+        return isinstance(node, TagCondition) or any(reads(c) for c in getattr(node, "all", None) or []) or \
+            any(reads(c) for c in getattr(node, "any", None) or []) or \
+            (hasattr(node, "negated") and reads(node.negated))
+
+    return next((f"steps.{path}.if" for path, step in walk(list(spec.steps))
+                 if hasattr(step, "condition") and reads(step.condition)), "")
 
 
 def _kind(trigger: Any) -> str:

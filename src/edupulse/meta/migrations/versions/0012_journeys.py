@@ -2,7 +2,7 @@
 entry and step, advisor tasks, channels with encrypted secrets, trigger cursors.
 
 Revision ID: 0012_journeys
-Revises: 0010_ui_catalogue
+Revises: 0015_packs
 Create Date: 2026-12-07
 """
 

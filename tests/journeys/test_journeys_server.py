@@ -71,3 +71,28 @@ def test_sigkill_while_sending_loses_nothing_and_repeats_only_with_the_same_key(
     assert len({k for keys in keys_of.values() for k in keys}) == PERSONS
     assert len(rx.requests) - PERSONS <= 4  # repeats: at most the tries in flight at the kill (4 threads)
     api.close()
+
+
+def test_an_event_reaches_the_webhook_seconds_after_ingestion(server_factory: ServerFactory,
+                                                              project: ProjectKeys) -> None:
+    server = server_factory({"EDUPULSE_JOURNEYS__ALLOWED_HOSTS": "127.0.0.1/32"}).start()
+    api = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {project.api_key}"}, timeout=60)
+    assert api.put("/api/v1/journey-channels/crm", json={"kind": "webhook",
+                                                         "secrets": {"signing_secret": "s"}}).status_code == 200
+    with receiver() as rx:
+        made = api.post("/api/v1/journeys", json={
+            "name": "welcome", "holdout": 0, "trigger": {"event": "lead_created"},
+            "steps": [{"action": "webhook", "url": rx.url + "/lead", "channel": "crm",
+                       "body": {"lead": "{{person.crm_lead_id}}", "channel": "{{event.properties.channel}}"}}]})
+        assert made.status_code == 201, made.text
+        assert api.post(f"/api/v1/journeys/{made.json()['id']}/start").status_code == 200
+        sent = time.monotonic()
+        answer = httpx.post(f"{server.url}/api/v1/ingest", headers={"Authorization": f"Bearer {project.write_key}"},
+                            json={"batch": [{"type": "track", "event": "lead_created", "distinct_id": "L-1",
+                                             "distinct_id_type": "crm_lead_id", "properties": {"channel": "douyin"}}]})
+        assert answer.status_code == 200, answer.text
+        while not rx.requests and time.monotonic() - sent < 10:
+            time.sleep(0.01)
+        assert [r.json() for r in rx.requests] == [{"lead": "L-1", "channel": "douyin"}]
+        assert rx.requests[0].at - time.time() + time.monotonic() - sent < 5
+    api.close()
