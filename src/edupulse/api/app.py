@@ -83,7 +83,8 @@ def _background(plat: Platform, settings: Settings, journey_runtime: JourneyRunt
         return None
     from edupulse.ops.scheduler import Scheduler
 
-    scheduler = Scheduler(plat.meta, settings, platform=plat)
+    scheduler = Scheduler(plat.meta, settings, platform=plat,
+                          alert_send=journey_runtime.senders if settings.journeys.enabled else None)
     if settings.journeys.enabled:
         scheduler.jobs.append(journey_runtime.schedule_job())
     scheduler.start()

@@ -20,7 +20,7 @@ from edupulse.conf import Settings
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.governance import OrgSetting
 from edupulse.ops import lifecycle
-from edupulse.ops.alerts import AlertJob
+from edupulse.ops.alerts import AlertJob, ChannelSend
 from edupulse.ops.notify import Notifier
 
 if TYPE_CHECKING:
@@ -68,24 +68,26 @@ def account_review_job(meta: MetadataStore, settings: Settings, notifier: Notifi
 
 
 def server_jobs(meta: MetadataStore, settings: Settings, notifier: Notifier,
-                platform: Platform | None = None) -> list[Job]:
+                platform: Platform | None = None, alert_send: ChannelSend | None = None) -> list[Job]:
     """The jobs of a server: the daily account review and, with the platform (its event store), the hourly
     check of the real-time board's alerts (ops/alerts.py)."""
     jobs: list[Job] = [account_review_job(meta, settings, notifier)]
     if platform is not None:
-        jobs.append(AlertJob(platform))
+        jobs.append(AlertJob(platform, alert_send))
     return jobs
 
 
 class Scheduler:
     def __init__(self, meta: MetadataStore, settings: Settings,
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-                 jobs: Sequence[Job] | None = None, platform: Platform | None = None) -> None:
+                 jobs: Sequence[Job] | None = None, platform: Platform | None = None,
+                 alert_send: ChannelSend | None = None) -> None:
         self.meta = meta
         self.settings = settings
         self.clock = clock
         self.notifier = Notifier(meta, settings.smtp)
-        self.jobs: list[Job] = list(jobs) if jobs is not None else server_jobs(meta, settings, self.notifier, platform)
+        self.jobs: list[Job] = list(jobs) if jobs is not None else server_jobs(meta, settings, self.notifier, platform,
+                                                                                      alert_send)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
