@@ -32,6 +32,7 @@ from edupulse.api import (
     reports,
     segments,
     signin,
+    tags,
     tracker,
     ui_admin,
     xapi,
@@ -83,7 +84,8 @@ def _background(plat: Platform, settings: Settings, journey_runtime: JourneyRunt
         return None
     from edupulse.ops.scheduler import Scheduler
 
-    scheduler = Scheduler(plat.meta, settings, platform=plat,
+    # several API processes: only the one holding the lease in the metadata database runs the jobs
+    scheduler = Scheduler(plat.meta, settings, platform=plat, lease=plat.scheduler_lease(),
                           alert_send=journey_runtime.senders if settings.journeys.enabled else None)
     if settings.journeys.enabled:
         scheduler.jobs.append(journey_runtime.schedule_job())
@@ -128,7 +130,7 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
         description="Data-driven operations platform for education organizations.",
     )
     for module in (ingest, admin, query, accounts, governance, signin, xapi, xapi_documents, tracker, segments,
-                   experiments, journeys, packs, alerts, collect_sensors, collect_posthog, collect_segment):
+                   tags, experiments, journeys, packs, alerts, collect_sensors, collect_posthog, collect_segment):
         app.include_router(module.router)
     app.add_middleware(AlternateRequestSyntax, max_body_bytes=settings.ingest.max_body_bytes)
     app.add_middleware(compat.CollectionCORS)

@@ -12,6 +12,7 @@ their insert ids as with any retried record.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -21,12 +22,15 @@ import pyarrow as pa
 
 from edupulse.store.base import (
     BASE_EVENT_COLUMNS,
+    TAG_VALUES_COLUMNS,
     EventStore,
     QueryControl,
     QueryInterrupted,
     QueryResult,
+    TagWrite,
     WriteBatch,
     event_schema,
+    latest_tag_values_sql,
 )
 from edupulse.store.clickhouse_schema import Layout
 from edupulse.store.schema import STANDARD_PROPERTIES, PropertyType, property_column
@@ -42,7 +46,7 @@ RESOLVED_VIEW = Layout(DB).resolved_view()
 
 # tables whose rows `copy_from` takes over from another store, in order
 COPIED_TABLES = ("identities", "person_overrides", "persons", "profile_ops", "entity_ops", "entities", "spend",
-                 "checkpoints")
+                 "checkpoints", "tag_values")
 
 
 def _chdb() -> Any:
@@ -256,7 +260,7 @@ class ClickHouseStore(EventStore):
         # Inserts into append-only tables carry a token naming the batch (its log position): when a batch
         # is applied again after a crash in the middle, ClickHouse drops the inserts it already holds.
         # Tables written by delete-then-insert (_replace) carry none: their rewrite is idempotent by itself.
-        base = f"{b.checkpoint[0]}@{b.checkpoint[1]}" if b.checkpoint is not None else None
+        base = f"{b.checkpoint[0]}@{b.checkpoint[1]}" if b.checkpoint is not None else b.token_base
 
         def token(name: str) -> str | None:
             return None if base is None else f"{base}:{name}"
@@ -383,6 +387,38 @@ class ClickHouseStore(EventStore):
             if "TIMEOUT_EXCEEDED" in str(exc) or "Timeout exceeded" in str(exc):
                 raise QueryInterrupted("timeout") from None
             raise
+
+    def write_tag_values(self, w: TagWrite) -> int:
+        """As DuckDB's, with ClickHouse's spelling: NULLs from the outer join (join_use_nulls), no transaction
+        (a run that fails half-way is run again; its rows carry its run id)."""
+        if w.staged is not None:
+            staged = w.staged  # noqa: F841 (read by name below)
+            self._execute(f"DROP TABLE IF EXISTS {self._t('tag_upload')}")
+            self._execute(f"CREATE TABLE {self._t('tag_upload')} ENGINE = Memory AS SELECT * FROM Python(staged)")
+        self._execute(f"DROP TABLE IF EXISTS {self._t('tag_new')}")
+        self._execute(f"CREATE TABLE {self._t('tag_new')} ENGINE = Memory AS {w.select}")
+        person = "toInt64(n.unit)" if w.person else "toInt64(0)"
+        group = "''" if w.person else "toString(n.unit)"
+        gone = "" if w.overwrite else " AND n.k_person IS NOT NULL"
+        moment = w.computed_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        differs = " OR ".join(f"ifNull(toString(n.{c}), '\\0') != ifNull(toString(c.{c}), '\\0')"
+                              for c in ("value", "number", "detail"))
+        self._execute(f"""INSERT INTO {self._t('tag_values')} ({TAG_VALUES_COLUMNS})
+            SELECT {int(w.project_id)}, {int(w.tag_id)}, {int(w.run_id)}, toDate('{w.day.isoformat()}'),
+                   toDateTime64('{moment}', 6, 'UTC'), coalesce(n.k_person, c.person_id),
+                   coalesce(n.k_group, c.group_key), n.k_person IS NOT NULL, n.value, n.number, n.detail
+            FROM (SELECT {person} AS k_person, {group} AS k_group, toNullable(toString(value)) AS value,
+                         toNullable(toFloat64(number)) AS number, toNullable(toString(detail)) AS detail
+                  FROM {self._t('tag_new')} AS n WHERE n.unit IS NOT NULL) AS n
+            FULL OUTER JOIN ({latest_tag_values_sql(w.project_id, w.tag_id)}) AS c
+              ON c.person_id = n.k_person AND c.group_key = n.k_group
+            WHERE (c.person_id IS NULL OR n.k_person IS NULL OR {differs}){gone}
+            SETTINGS join_use_nulls = 1""")
+        self._execute(f"DROP TABLE IF EXISTS {self._t('tag_new')}")
+        self._version += 1
+        rows = self._rows(f"SELECT count() FROM {self._t('tag_values')} WHERE project_id = {int(w.project_id)} AND "
+                          f"tag_id = {int(w.tag_id)} AND run_id = {int(w.run_id)}")
+        return int(rows[0][0])
 
     def data_version(self) -> int:
         return self._version
