@@ -80,6 +80,25 @@ class SchedulerSettings(BaseModel):
     check_seconds: int = Field(300, ge=1, description="How often the scheduler looks whether a job is due.")
 
 
+class JourneySettings(BaseModel):
+    """Journeys (automated operations): the worker that advances persons and sends, and where it may send."""
+
+    enabled: bool = Field(True, description="Run journeys (triggers, steps, sending) in the server process.")
+    allowed_hosts: str = Field(
+        "", description="Comma-separated host names and CIDR ranges webhooks may reach although they are private, "
+                        "loopback or link-local (added to each project's own list).")
+    secret_key: str = Field("", description="Key (Fernet, url-safe base64) that encrypts channel secrets; empty: "
+                                            "a key file journeys.key in the data directory, made on first use.")
+    tick_ms: int = Field(200, ge=10, description="How often the worker looks for due persons and messages.")
+    max_attempts: int = Field(8, ge=1, le=50, description="Tries of one message before it goes to the dead letters.")
+    backoff_seconds: float = Field(5.0, gt=0, description="Wait before the first retry; doubles with each retry.")
+    max_backoff_seconds: float = Field(3600.0, gt=0, description="Longest wait between two tries.")
+    in_flight_seconds: float = Field(60.0, gt=0, description="A message being sent for longer (the server died "
+                                                              "meanwhile) is sent again, with the same key.")
+    timeout_seconds: float = Field(10.0, gt=0, description="Time limit of one webhook, robot or SMTP call.")
+    send_threads: int = Field(8, ge=1, le=64, description="Messages sent at the same time.")
+
+
 class ClickHouseSettings(BaseModel):
     """The ClickHouse server store (used when `events_url` names a ClickHouse server)."""
 
@@ -126,6 +145,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     smtp: SmtpSettings = SmtpSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    journeys: JourneySettings = JourneySettings()
     clickhouse: ClickHouseSettings = ClickHouseSettings()
     node: NodeSettings = NodeSettings()
 

@@ -7,6 +7,7 @@ import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
@@ -16,6 +17,7 @@ from edupulse import __version__
 from edupulse.api import (
     accounts,
     admin,
+    alerts,
     catalog,
     collect_posthog,
     collect_segment,
@@ -24,6 +26,7 @@ from edupulse.api import (
     experiments,
     governance,
     ingest,
+    journeys,
     packs,
     query,
     reports,
@@ -39,6 +42,7 @@ from edupulse.api.openapi import document_dependencies, install_error_handlers
 from edupulse.api.xapi_alternate import AlternateRequestSyntax
 from edupulse.conf import Settings
 from edupulse.ingest.validate import warm_up, watch_parent
+from edupulse.journeys.runtime import JourneyRuntime
 from edupulse.runtime import Platform
 from edupulse.web import admin_pages, pages, scenarios
 from edupulse.web import experiments as experiment_pages
@@ -71,6 +75,22 @@ def mount_web(app: FastAPI) -> None:
         return RedirectResponse("/login", status_code=303)
 
 
+def _background(plat: Platform, settings: Settings, journey_runtime: JourneyRuntime, run: bool) -> Any:
+    """Start the journey worker and the scheduler (with the scheduled-journey job) unless turned off."""
+    if settings.journeys.enabled and run:
+        journey_runtime.start()
+    if not (settings.scheduler.enabled and run):
+        return None
+    from edupulse.ops.scheduler import Scheduler
+
+    # with several API processes, the one holding the lease in PostgreSQL runs the jobs
+    scheduler = Scheduler(plat.meta, settings, platform=plat, lease=plat.scheduler_lease())
+    if settings.journeys.enabled:
+        scheduler.jobs.append(journey_runtime.schedule_job())
+    scheduler.start()
+    return scheduler
+
+
 def create_app(settings: Settings, platform: Platform | None = None, run_scheduler: bool = True) -> FastAPI:
     """Build the app; the platform is opened at start-up unless one is passed in already open. The daily
     scheduler runs in the server process unless `run_scheduler` is False or settings turn it off."""
@@ -84,13 +104,10 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
         app.state.activity_seen = set()
         app.state.login_limiter = LoginLimiter(settings.auth.login_attempts_per_ip)
         app.state.validators = _validator_pool(settings.ingest.validators())
-        scheduler = None
-        if settings.scheduler.enabled and run_scheduler:
-            from edupulse.ops.scheduler import Scheduler
-
-            scheduler = Scheduler(plat.meta, settings, lease=plat.scheduler_lease())
-            scheduler.start()
-        app.state.scheduler = scheduler
+        app.state.journeys = journey_runtime = JourneyRuntime(plat.meta, plat.query_service(), settings,
+                                                              wal=plat.wal, loader=plat.loader,
+                                                              ingestor=plat.ingestor)
+        app.state.scheduler = scheduler = _background(plat, settings, journey_runtime, run_scheduler)
         stop_warm_up = catalog.start_warm_up(app)
         try:
             yield
@@ -98,6 +115,7 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
             stop_warm_up()  # before the store closes: a statement still running would keep it busy
             if scheduler is not None:
                 scheduler.stop()
+            journey_runtime.close()
             if app.state.validators is not None:
                 app.state.validators.shutdown(wait=True, cancel_futures=True)
             if owned:
@@ -110,7 +128,7 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
         description="Data-driven operations platform for education organizations.",
     )
     for module in (ingest, admin, query, accounts, governance, signin, xapi, xapi_documents, tracker, segments,
-                   experiments, packs, collect_sensors, collect_posthog, collect_segment):
+                   experiments, journeys, packs, alerts, collect_sensors, collect_posthog, collect_segment):
         app.include_router(module.router)
     app.add_middleware(AlternateRequestSyntax, max_body_bytes=settings.ingest.max_body_bytes)
     app.add_middleware(compat.CollectionCORS)

@@ -36,7 +36,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ACTIVITY: dict[Permission, str] = {Permission.reports_view: "view", Permission.metrics_view: "view",
                                    Permission.query_run: "analyze", Permission.query_sql: "analyze",
                                    Permission.analyses_save: "analyze", Permission.export: "analyze",
-                                   Permission.experiments_edit: "analyze"}
+                                   Permission.experiments_edit: "analyze", Permission.journeys_edit: "analyze"}
 
 
 def platform(request: Request) -> Platform:

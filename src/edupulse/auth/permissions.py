@@ -29,6 +29,8 @@ class Permission(StrEnum):
     catalogue_manage = "catalogue:manage"
     settings_manage = "settings:manage"
     experiments_edit = "experiments:edit"
+    journeys_edit = "journeys:edit"
+    channels_manage = "channels:manage"
 
 
 class Scope(StrEnum):
@@ -54,10 +56,14 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.catalogue_manage: "manage the event and property catalogue",
     Permission.settings_manage: "change project and organization settings (lifecycle policies, ...)",
     Permission.experiments_edit: "create, change, start and stop experiments (A/B tests)",
+    Permission.journeys_edit: "create, change, start, pause and finish journeys (automated operations)",
+    Permission.channels_manage: "manage journey channels and their secrets, allowed hosts, guard rails; replay "
+                                "dead letters",
 }
 
 _VIEW = {Permission.reports_view, Permission.query_run, Permission.metrics_view}
-_ANALYST = _VIEW | {Permission.query_sql, Permission.analyses_save, Permission.export, Permission.experiments_edit}
+_ANALYST = _VIEW | {Permission.query_sql, Permission.analyses_save, Permission.export, Permission.experiments_edit,
+                    Permission.journeys_edit}
 
 MATRIX: dict[Role, frozenset[Permission]] = {
     Role.admin: frozenset(Permission),

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -199,6 +199,8 @@ class Loader:
         self._thread: threading.Thread | None = None
         self.loaded_records = 0
         self.last_error: str | None = None
+        # readers of the log other than this loader (journey event triggers): segments they still need are kept
+        self.readers: list[Callable[[], Position]] = []
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="loader", daemon=True)
@@ -287,9 +289,11 @@ class Loader:
             self.loaded_records += built.records
             self.applied_changed.notify_all()
         segments = self.wal.segments()
-        # A log segment is deleted only once the store has checkpointed what came from it.
-        if segments and segments[0] < last.segment and self.store.sync():
-            self.wal.release(last)
+        # A log segment is deleted only once the store has checkpointed what came from it and every other
+        # reader has read it.
+        keep = min([last, *(reader() for reader in self.readers)])
+        if segments and segments[0] < keep.segment and self.store.sync():
+            self.wal.release(keep)
         return count
 
     def _write_logged(self, batch: WriteBatch) -> None:

@@ -22,6 +22,8 @@ ACTIONS = (
     "metric.delete", "export", "catalogue.change", "delete", "advisor.assign", "advisor.unassign",
     "experiment.create", "experiment.update", "experiment.start", "experiment.stop",
     "pack.install", "pack.uninstall",
+    "journey.create", "journey.update", "journey.start", "journey.pause", "journey.finish", "journey.delete",
+    "journey.channel", "journey.settings", "journey.replay",
 )
 
 

@@ -1,0 +1,277 @@
+"""The step engine: persons enter a journey and move through its steps, with their place kept in the metadata
+database (journey_entries), so that a restart continues where it stopped.
+
+Entering is idempotent: an entry is unique per (journey, person, entry key), the entry key naming what let
+the person in (a schedule run, an ingested event). Each due entry moves in one transaction: its new place
+and the deliveries its actions claim (unique per entry and step) are committed together, so a crash before
+the commit repeats the move and claims the same rows, and a crash after it finds the deliveries in the outbox
+(outbox.py). An action therefore acts at most once per entry and step, and is never lost.
+
+Holdout entrants (a deterministic share per person) go through the same steps and waits, but their actions
+are recorded as skipped ("holdout") instead of sent: they are the baseline of the journey's uplift.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from edupulse.journeys.actions import render_request
+from edupulse.journeys.conditions import Membership, holds
+from edupulse.journeys.model import (
+    ExitStep,
+    IfStep,
+    JourneySpec,
+    SplitStep,
+    Status,
+    Wait,
+    WaitStep,
+    first_in,
+    next_path,
+    step_at,
+)
+from edupulse.journeys.person import Person
+from edupulse.meta.db import MetadataStore
+from edupulse.meta.journey_models import JourneyDelivery, JourneyEntry, JourneyRow
+from edupulse.meta.journeys import Journey, aware, journey_of
+
+CHUNK = 1000
+HOLDOUT, TREATMENT = "holdout", "treatment"
+ENTERED_STATES = ("active", "waiting", "done", "exited")  # pending and cancelled persons have not entered
+
+
+@dataclass(frozen=True)
+class Entrant:
+    """A person about to enter, and why: the entry key (unique per person and journey) and the trigger event."""
+
+    person: Person
+    entry_key: str
+    event: dict[str, Any] | None = None
+    pending_until: dt.datetime | None = None  # a "not followed by" trigger: enters at this time unless cancelled
+
+
+def unit_hash(*parts: object) -> float:
+    """A number in [0, 1) fixed by the parts (the same person always lands in the same arm or branch)."""
+    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def arm_of(journey_id: int, person_key: str, holdout: float) -> str:
+    return HOLDOUT if unit_hash("holdout", journey_id, person_key) < holdout else TREATMENT
+
+
+def _zone(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
+    if not name:
+        return fallback
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        return fallback
+
+
+def wait_until(wait: Wait, now: dt.datetime, zone: ZoneInfo, person: Person) -> dt.datetime:
+    """When a wait step ends (or, waiting for an event, when it gives up)."""
+    duration = wait.duration()
+    if duration is not None:
+        return now + duration
+    if wait.max is not None:
+        return now + wait.max.delta()
+    assert wait.until is not None
+    local_zone = _zone(person.properties.get("timezone"), zone) if wait.timezone == "recipient" else zone
+    local = now.astimezone(local_zone)
+    hour, minute = (int(x) for x in wait.until.split(":"))
+    target = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if target <= local:
+        target = (local + dt.timedelta(days=1)).replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return target.astimezone(dt.UTC)
+
+
+class Engine:
+    """Enters persons and moves due entries on; `membership` answers segment and tag conditions."""
+
+    def __init__(self, meta: MetadataStore, membership: Membership,
+                 guard: Callable[[Session, JourneyDelivery, Person, Journey, dt.datetime], None] | None = None) -> None:
+        self.meta = meta
+        self.membership = membership
+        self.guard = guard  # guard rails (quiet hours, caps) may hold or skip a claimed delivery
+        self._zones: dict[int, ZoneInfo] = {}
+
+    def zone(self, project_id: int) -> ZoneInfo:
+        zone = self._zones.get(project_id)
+        if zone is None:
+            found = {p.id: p.timezone for p in self.meta.projects()}
+            zone = self._zones[project_id] = ZoneInfo(found.get(project_id, "UTC"))
+        return zone
+
+    # entering ------------------------------------------------------------------------------------
+
+    def enter(self, journey: Journey, entrants: Sequence[Entrant], now: dt.datetime,
+              pending_until: dt.datetime | None = None) -> int:
+        """Let persons in (each once per entry key); returns how many entered now. With `pending_until`, they
+        wait as pending until then (a "not followed by" trigger) and enter only if nothing cancelled them."""
+        added = 0
+        for start in range(0, len(entrants), CHUNK):
+            added += self._enter_chunk(journey, entrants[start:start + CHUNK], now, pending_until)
+        return added
+
+    def _enter_chunk(self, journey: Journey, chunk: Sequence[Entrant], now: dt.datetime,
+                     pending_until: dt.datetime | None) -> int:
+        spec = journey.spec
+        with self.meta.session() as s, s.begin():
+            allowed = self._within_limit(s, journey, [e.person.key for e in chunk])
+            rows: list[dict[str, Any]] = [
+                {"journey_id": journey.id, "project_id": journey.project_id, "person_key": e.person.key,
+                     "entry_key": e.entry_key[:200], "arm": arm_of(journey.id, e.person.key, spec.holdout),
+                     "person": e.person.to_json(), "event": e.event,
+                     "state": "pending" if (e.pending_until or pending_until) else "active", "step": "0",
+                     "due_at": e.pending_until or pending_until or now, "wait_event": None, "received": [],
+                     "entered_at": now,
+                     "exit_reason": ""}
+                    for e in chunk if e.person.key in allowed]
+            if not rows:
+                return 0
+            return self._insert_ignore(s, rows)
+
+    def _within_limit(self, s: Session, journey: Journey, keys: list[str]) -> set[str]:
+        limit = journey.spec.entry_limit
+        if limit is None:
+            return set(keys)
+        counts = dict(s.execute(
+            select(JourneyEntry.person_key, func.count()).where(
+                JourneyEntry.journey_id == journey.id, JourneyEntry.person_key.in_(set(keys)),
+                JourneyEntry.state != "cancelled").group_by(JourneyEntry.person_key)).all())
+        allowed, seen = set(), dict(counts)
+        for key in keys:
+            if seen.get(key, 0) < limit:
+                allowed.add(key)
+                seen[key] = seen.get(key, 0) + 1
+        return allowed
+
+    def _insert_ignore(self, s: Session, rows: list[dict[str, Any]]) -> int:
+        if self.meta.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        stmt = insert(JourneyEntry).values(rows).on_conflict_do_nothing(
+            index_elements=["journey_id", "person_key", "entry_key"]).returning(JourneyEntry.id)
+        return len(s.execute(stmt).all())
+
+    # moving on -----------------------------------------------------------------------------------
+
+    def due(self, now: dt.datetime, limit: int = 500) -> list[int]:
+        """Entries of running journeys whose time has come, oldest first."""
+        with self.meta.session() as s:
+            return list(s.scalars(
+                select(JourneyEntry.id).join(JourneyRow, JourneyRow.id == JourneyEntry.journey_id)
+                .where(JourneyEntry.state.in_(("pending", "active", "waiting")), JourneyEntry.due_at <= now,
+                       JourneyRow.status == Status.running.value)
+                .order_by(JourneyEntry.due_at, JourneyEntry.id).limit(limit)))
+
+    def run_due(self, now: dt.datetime, limit: int = 500) -> int:
+        """Move every due entry (up to `limit`), many in one transaction; returns how many moved."""
+        journeys: dict[int, Journey] = {}
+        ids = self.due(now, limit)
+        try:
+            return self._advance(ids, now, journeys)
+        except IntegrityError:  # another worker moved some of them: go one by one, skipping those
+            return sum(self.advance(i, now, journeys) for i in ids)
+
+    def advance(self, entry_id: int, now: dt.datetime, journeys: dict[int, Journey] | None = None) -> int:
+        """Move one entry as far as it goes now; 0 if it is not due (or another worker moved it first)."""
+        try:
+            return self._advance([entry_id], now, journeys if journeys is not None else {})
+        except IntegrityError:
+            return 0
+
+    def _advance(self, ids: list[int], now: dt.datetime, journeys: dict[int, Journey]) -> int:
+        if not ids:
+            return 0
+        moved = 0
+        with self.meta.session() as s, s.begin():
+            rows = s.scalars(select(JourneyEntry).where(JourneyEntry.id.in_(ids)).order_by(JourneyEntry.id)
+                             .with_for_update())
+            for entry in rows:
+                due_at = aware(entry.due_at)
+                if entry.state not in ("pending", "active", "waiting") or due_at is None or due_at > now:
+                    continue
+                journey = journeys.get(entry.journey_id)
+                if journey is None:
+                    row = s.get(JourneyRow, entry.journey_id)
+                    assert row is not None
+                    journey = journeys[entry.journey_id] = journey_of(row)
+                self._move(s, entry, journey, now)
+                moved += 1
+        return moved
+
+    def _move(self, s: Session, entry: JourneyEntry, journey: Journey, now: dt.datetime) -> None:
+        spec = journey.spec
+        person = Person.from_json(entry.person_key, entry.person)
+        resuming = entry.state == "waiting"
+        if entry.state == "pending":
+            entry.entered_at = now
+        entry.state = "active"
+        path: str | None = entry.step or "0"
+        while path is not None:
+            try:
+                step = step_at(list(spec.steps), path)
+            except (KeyError, ValueError):
+                self._finish(entry, "exited", now, f"step {path} no longer exists (version {journey.version})")
+                return
+            if isinstance(step, WaitStep):
+                if not resuming:
+                    entry.state, entry.step, entry.wait_event = "waiting", path, step.wait.event
+                    entry.due_at = wait_until(step.wait, now, self.zone(journey.project_id), person)
+                    return
+                entry.wait_event = None
+                path = next_path(list(spec.steps), path)
+            elif isinstance(step, IfStep):
+                branch = holds(step.condition, person, entry.event, list(entry.received or []),
+                               journey.project_id, self.membership)
+                path = first_in(list(spec.steps), path, "then" if branch else "else")
+            elif isinstance(step, SplitStep):
+                path = first_in(list(spec.steps), path, str(self._branch(step, journey.id, person.key, path)))
+            elif isinstance(step, ExitStep):
+                reason = step.exit if isinstance(step.exit, str) else "exit step"
+                self._finish(entry, "exited", now, reason)
+                return
+            else:
+                self._claim(s, entry, journey, person, path, step, now)
+                path = next_path(list(spec.steps), path)
+            resuming = False
+        self._finish(entry, "done", now)
+
+    @staticmethod
+    def _branch(step: SplitStep, journey_id: int, person_key: str, path: str) -> int:
+        point, total = unit_hash("split", journey_id, path, person_key), 0.0
+        for index, branch in enumerate(step.split):
+            total += branch.weight
+            if point < total:
+                return index
+        return len(step.split) - 1
+
+    @staticmethod
+    def _finish(entry: JourneyEntry, state: str, now: dt.datetime, reason: str = "") -> None:
+        entry.state, entry.finished_at, entry.due_at, entry.exit_reason = state, now, None, reason[:200]
+
+    def _claim(self, s: Session, entry: JourneyEntry, journey: Journey, person: Person, path: str, step: Any,
+               now: dt.datetime) -> None:
+        spec: JourneySpec = journey.spec
+        delivery = JourneyDelivery(
+            journey_id=journey.id, entry_id=entry.id, project_id=journey.project_id, person_key=entry.person_key,
+            step=path, action=step.action, idempotency_key=f"j{journey.id}-e{entry.id}-s{path}",
+            status="pending", reason="", attempts=0, next_attempt_at=now,
+            request=render_request(step, person, entry.event, journey.id, spec.name, entry.id, spec.language),
+            response="", created_at=now, updated_at=now)
+        if entry.arm == HOLDOUT:
+            delivery.status, delivery.reason, delivery.next_attempt_at = "skipped", "holdout", None
+        elif self.guard is not None:
+            self.guard(s, delivery, person, journey, now)
+        s.add(delivery)
