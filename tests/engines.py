@@ -86,7 +86,7 @@ class _Mirror:
                 cls.store._typed.pop(name, None)
             cls.store._execute(RESOLVED_VIEW)
             for table in ("events", "identities", "person_overrides", "persons", "profile_ops", "entity_ops",
-                          "entities", "spend", "checkpoints"):
+                          "entities", "spend", "checkpoints", "tag_values"):
                 cls.store._execute(f"TRUNCATE TABLE {DB}.{table}")
             cls.store.copy_from(history.platform.store)
             cls.holder = history.token

@@ -20,6 +20,7 @@ from edupulse.importer.cli import import_group
 from edupulse.ops.cli import segment_group
 from edupulse.packs.cli import pack_group
 from edupulse.sim.cli import simulate
+from edupulse.tags.cli import tag_group
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -232,6 +233,7 @@ main.add_command(simulate)
 main.add_command(demo)
 main.add_command(import_group)
 main.add_command(segment_group)
+main.add_command(tag_group)
 main.add_command(pack_group)
 
 

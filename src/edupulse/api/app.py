@@ -32,6 +32,7 @@ from edupulse.api import (
     reports,
     segments,
     signin,
+    tags,
     tracker,
     ui_admin,
     xapi,
@@ -46,6 +47,7 @@ from edupulse.journeys.runtime import JourneyRuntime
 from edupulse.runtime import Platform
 from edupulse.web import admin_pages, pages, scenarios
 from edupulse.web import experiments as experiment_pages
+from edupulse.web import tags as tag_pages
 
 
 def _validator_pool(processes: int) -> ProcessPoolExecutor | None:
@@ -65,6 +67,7 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(pages.router)
     app.include_router(admin_pages.router)
     app.include_router(experiment_pages.router)
+    app.include_router(tag_pages.router)
     app.include_router(scenarios.router)
     vendor = pages.WEB_DIR / "node_modules" / "echarts" / "dist"
     app.mount("/static/vendor/echarts", StaticFiles(directory=vendor, check_dir=False), name="echarts")
@@ -83,7 +86,7 @@ def _background(plat: Platform, settings: Settings, journey_runtime: JourneyRunt
         return None
     from edupulse.ops.scheduler import Scheduler
 
-    # with several API processes, the one holding the lease in PostgreSQL runs the jobs
+    # several API processes: only the one holding the lease in the metadata database runs the jobs
     scheduler = Scheduler(plat.meta, settings, platform=plat, lease=plat.scheduler_lease())
     if settings.journeys.enabled:
         scheduler.jobs.append(journey_runtime.schedule_job())
@@ -128,7 +131,7 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
         description="Data-driven operations platform for education organizations.",
     )
     for module in (ingest, admin, query, accounts, governance, signin, xapi, xapi_documents, tracker, segments,
-                   experiments, journeys, packs, alerts, collect_sensors, collect_posthog, collect_segment):
+                   tags, experiments, journeys, packs, alerts, collect_sensors, collect_posthog, collect_segment):
         app.include_router(module.router)
     app.add_middleware(AlternateRequestSyntax, max_body_bytes=settings.ingest.max_body_bytes)
     app.add_middleware(compat.CollectionCORS)

@@ -22,6 +22,9 @@ from edupulse.meta.governance import OrgSetting
 from edupulse.ops import lifecycle
 from edupulse.ops.alerts import AlertJob
 from edupulse.ops.notify import Notifier
+from edupulse.queries.service import QueryService
+from edupulse.store.base import EventStore
+from edupulse.tags.run import TagService
 
 if TYPE_CHECKING:
     from edupulse.runtime import Platform
@@ -67,13 +70,30 @@ def account_review_job(meta: MetadataStore, settings: Settings, notifier: Notifi
     return DailyJob("account_review", review, settings.scheduler.daily_at, settings.default_timezone)
 
 
+def tags_job(meta: MetadataStore, store: EventStore, queries: Callable[[], QueryService],
+             settings: Settings) -> DailyJob:
+    """The daily computation of every project's tags (edupulse.tags): each tag's run is recorded, and a tag
+    that fails keeps its values in force while the others still run."""
+
+    def compute(now: dt.datetime) -> dict[str, list[str]]:
+        service = TagService(meta, store, queries())
+        done: dict[str, list[str]] = {}
+        for project in meta.projects():
+            runs = service.run_all(project, now)
+            done[project.name] = [f"{r.tag_id}:{r.status}" for r in runs]
+        return done
+
+    return DailyJob("tags", compute, settings.scheduler.daily_at, settings.default_timezone)
+
+
 def server_jobs(meta: MetadataStore, settings: Settings, notifier: Notifier,
                 platform: Platform | None = None) -> list[Job]:
     """The jobs of a server: the daily account review and, with the platform (its event store), the hourly
-    check of the real-time board's alerts (ops/alerts.py)."""
+    check of the real-time board's alerts (ops/alerts.py) and the daily computation of tags."""
     jobs: list[Job] = [account_review_job(meta, settings, notifier)]
     if platform is not None:
         jobs.append(AlertJob(platform))
+        jobs.append(tags_job(meta, platform.store, platform.query_service, settings))
     return jobs
 
 

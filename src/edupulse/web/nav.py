@@ -28,6 +28,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/dashboards", "nav.dashboards", ("dashboards", "dashboard"), "reports:view"),
     NavItem("/people", "nav.people", ("people", "person"), "query:run"),
     NavItem("/segments", "nav.segments", ("segments",), "reports:view"),
+    NavItem("/tags", "nav.tags", ("tags", "tag"), "reports:view"),
     NavItem("/experiments", "nav.experiments", ("experiments", "experiment"), "reports:view"),
     NavItem("/catalog", "nav.catalog", ("catalog",), "query:run"),
     NavItem("/ingestion", "nav.ingestion", ("ingestion",), "quarantine:view"),

@@ -20,7 +20,11 @@
       try {
         const found = await EP.api("GET", "/api/v1/packs/" + p.name + "/headline");
         node.textContent = found.empty && found.card.value === null ? t("packs.no_number") : number(found.card.value, found.card.unit);
-        if (found.empty) node.title = fill(t("packs.empty"), { events: found.missing_events.map(EP.eventLabel).join(", ") });
+        if (found.empty) {
+          node.title = fill(t("packs.empty"), { events: found.missing_events.map(EP.eventLabel).join(", ") });
+          document.querySelector('[data-state="' + p.name + '"]').append(el("div", {},
+            el("a.card-empty", { href: "/scenarios/" + p.name, text: t("packs.card_empty") })));
+        }
       } catch (err) { node.title = err.message; }
     }));
   };
@@ -135,6 +139,17 @@
       el("h2", { text: t("packs.tier_counts") }), el("div.stats", {}, Object.entries(h.tiers).map(([tier, n]) =>
         el("div.stat", {}, el("div.stat-value", { text: EP.fmt(n) }), el("div.stat-label", { translate: "no", text: tier })))),
       el("h2", { text: t("packs.schools") }), el("div", { id: "school-table" }, sortable(cols, h.schools)));
+  };
+
+  RENDER.renewal = function (h, node) {
+    const cols = [{ key: "course_id", user: true }, { key: "renewal_rate", show: pct }];
+    node.replaceChildren(el("h2", { text: t("packs.courses") }), el("div", { id: "renewal-table" }, sortable(cols, h.courses)));
+  };
+
+  RENDER.one_person = function (h, node) {
+    const cols = [{ key: "sources" }, { key: "persons" }, { key: "share", show: pct }];
+    node.replaceChildren(el("h2", { text: t("packs.coverage") }), el("div", { id: "coverage-table" }, sortable(cols, h.coverage)),
+      el("p", {}, el("a", { href: "/people", text: t("packs.person_page") })));
   };
 
   /* The import guide of a pack with template files: what each file holds, the template, the command. */

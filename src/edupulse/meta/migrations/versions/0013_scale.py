@@ -1,7 +1,7 @@
 """Several API processes: the identity log, shared counters and leases (edupulse.meta.cluster).
 
 Revision ID: 0013_scale
-Revises: 0016_pack_alerts
+Revises: 0015_packs
 Create Date: 2026-12-07
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_scale"
-down_revision = "0016_pack_alerts"
+down_revision = "0011_tags"
 branch_labels = None
 depends_on = None
 
