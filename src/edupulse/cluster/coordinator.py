@@ -193,12 +193,14 @@ class Coordinator:
                                   f"{self.lock_timeout:g} s")
             time.sleep(0.01)
 
-    def record(self, batch: WriteBatch, position: str) -> None:
-        """Append the batch's links and merges to the log (committed before the batch is written)."""
+    def record(self, batch: WriteBatch, position: str, node: str | None = None) -> None:
+        """Append the batch's links and merges to the log (committed before the batch is written). `node`
+        names another writer than this process's loader (an import, whose batches `repair` leaves alone)."""
+        node = node or self.source
         rows = [{"project_id": p, "kind": "link", "id_type": t, "id_value": v, "person_id": person,
-                 "loser_id": None, "node": self.source, "position": position} for p, t, v, person in batch.identities]
+                 "loser_id": None, "node": node, "position": position} for p, t, v, person in batch.identities]
         rows += [{"project_id": p, "kind": "merge", "id_type": None, "id_value": None, "person_id": survivor,
-                  "loser_id": loser, "node": self.source, "position": position} for p, loser, survivor in batch.merges]
+                  "loser_id": loser, "node": node, "position": position} for p, loser, survivor in batch.merges]
         if not rows:
             return
         # links first, then merges, as write() applies them; order within each kind kept (ids ascend in
@@ -206,7 +208,7 @@ class Coordinator:
         with self.meta.engine.begin() as conn:
             conn.execute(insert(IdentityLogEntry), rows)
             tops = conn.execute(select(IdentityLogEntry.project_id, func.max(IdentityLogEntry.id))
-                                .where(IdentityLogEntry.node == self.source, IdentityLogEntry.position == position)
+                                .where(IdentityLogEntry.node == node, IdentityLogEntry.position == position)
                                 .group_by(IdentityLogEntry.project_id))
             for project, top in tops:
                 self.seen[project] = max(self.seen.get(project, 0), int(top))

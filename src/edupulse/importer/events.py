@@ -4,6 +4,7 @@ one and the ordinary batch builder, so every row obeys the same rules whichever 
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,12 @@ class EventsImporter:
         self.writer = BackgroundWriter(self.store)
         self._before = self._stored_range()
         self._given_hashes = np.empty(0, dtype=np.uint64)
+        # several API processes share the store: each chunk's identities are decided under the project's lock
+        # and logged (cluster/coordinator.py), and stored before the lock is released
+        loader = job.platform.loader
+        self.coordinator: Any = loader.coordinator if loader is not None else None
+        self._batches = 0
+        self._run = uuid.uuid4().hex[:12]
 
     # setup --------------------------------------------------------------------------------------
 
@@ -101,6 +108,22 @@ class EventsImporter:
     # chunks -------------------------------------------------------------------------------------
 
     def process(self, chunk: Chunk) -> ChunkResult:
+        if self.coordinator is None:
+            return self._process(chunk)
+        with self.coordinator.hold([self.project_id]):
+            result = self._process(chunk)
+            self.writer.drain()
+        return result
+
+    def _submit(self, batch: WriteBatch) -> None:
+        if self.coordinator is not None:
+            self._batches += 1
+            position = f"{self._run}:{self._batches}"
+            batch.token_base = f"import:{position}"
+            self.coordinator.record(batch, position, node="import")
+        self.writer.submit(batch)
+
+    def _process(self, chunk: Chunk) -> ChunkResult:
         if chunk.table is None:
             return self._rows_only(chunk)
         table = chunk.table
@@ -190,7 +213,7 @@ class EventsImporter:
             raise ImportProblem("the platform is not open")
         self.writer.drain()  # the builder reads the store
         built = builder.build([(self.project_id, self.job.received_us, r) for r in records])
-        self.writer.submit(built.batch)
+        self._submit(built.batch)
         result.imported += built.records
         result.duplicates += built.duplicates
         result.warnings += self.job.save_warnings(built)
@@ -229,7 +252,7 @@ class EventsImporter:
         schema = pa.schema([self.schema.field(name) for name in arrays])
         events = pa.Table.from_arrays([a.cast(f.type) for a, f in zip(arrays.values(), schema, strict=True)],
                                       schema=schema)
-        self.writer.submit(WriteBatch(events=events, identities=changes.new_identities, merges=changes.merges,
+        self._submit(WriteBatch(events=events, identities=changes.new_identities, merges=changes.merges,
                                       persons=[(p, person, "{}") for p, person in changes.new_persons]))
         result.imported += m
 
