@@ -1,7 +1,7 @@
 """Tags on simulated data: every built-in tag and model computed on a simulation and checked against the
 ground truth it planted, with the time of each tag as a ratio to one scan of the events in the same run.
 
-    python bench/tags.py --learners 5000 --days 180            # simulate into a temporary directory
+    python bench/tags.py --learners 33000 --days 180           # simulate into a temporary directory
     python bench/tags.py --data-dir D --metadata-url U --project P --truth T.json   # an existing simulation
 
 Prints one JSON object: per tag the seconds, the scans it is worth, and the figure against the truth
@@ -197,7 +197,8 @@ def pr_at_best(values: dict[Any, Any], positives: set[Any]) -> dict[str, Any]:
 
 
 def pr_at_best_pairs(pairs: list[tuple[float, bool]]) -> dict[str, Any]:
-    """Recall and precision at the score cut-off with the best recall among those with precision >= 0.8."""
+    """Recall and precision at the score cut-off with the best recall among those with precision >= 0.8 (the
+    most precise of those)."""
     ranked = sorted(pairs, reverse=True)
     total = sum(1 for _, y in ranked if y)
     best: dict[str, Any] = {"positives": total, "scored": len(ranked)}
@@ -205,7 +206,8 @@ def pr_at_best_pairs(pairs: list[tuple[float, bool]]) -> dict[str, Any]:
     for i, (score, y) in enumerate(ranked, start=1):
         hits += y
         precision, recall = hits / i, hits / total if total else 0.0
-        if precision >= 0.8 and recall >= best.get("recall", -1):
+        better = recall > best.get("recall", -1) or (recall == best.get("recall") and precision > best["precision"])
+        if precision >= 0.8 and better:
             best.update(recall=round(recall, 3), precision=round(precision, 3), cutoff=round(score, 4))
     return best
 

@@ -245,6 +245,10 @@ def test_history_as_of_and_filters(loaded: History) -> None:
     totals = {str(s["breakdown"]): s["aggregated_value"] for s in broken["series"]}
     assert sorted(totals.values()) == [2, 2]
     assert any("big" in k for k in totals), totals
+    short = loaded.run({"kind": "trends", "series": [{"event": "order_paid"}],
+                        "date_range": {"date_from": "2026-07-01", "date_to": "2026-09-10"}, "granularity": "month",
+                        "breakdown": {"tag": "buyer"}})
+    assert {str(s["breakdown"]): s["aggregated_value"] for s in short["series"]} == totals
     # a condition of a segment
     members = loaded.run({"kind": "segments", "definition": {"condition": {"tag": "buyer", "value": "big"}}})
     assert members["total"] == 1
@@ -278,3 +282,26 @@ def test_the_scheduler_computes_every_tag_daily(loaded: History) -> None:
     assert scheduler.tick(early + dt.timedelta(hours=3)) == {}  # once a day
     _, at_risk = svc.values(loaded.project, "missed_3_in_a_row")
     assert [(v.identities or {}).get("login_id") for v in at_risk] == [["stu1"]]
+
+
+@pytest.mark.usefixtures("chdb")
+def test_runs_keep_history_on_clickhouse_too(loaded: History) -> None:
+    svc = service(loaded, "clickhouse")
+    project = loaded.project
+    spec = check_spec({"name": "ch_buyer", "definition": {"type": "custom_tiers", "tiers": [
+        {"name": "big", "condition": {"event": "order_paid", "at_least": 2}},
+        {"name": "one", "condition": {"event": "order_paid"}}]}})
+    svc.catalog.create(project.id, spec, "test")
+    first = svc.run(project, "ch_buyer", now=dt.datetime(2026, 9, 7, 4, tzinfo=dt.UTC))
+    assert (first.status, first.changed) == ("finished", 3), first.error
+    second = svc.run(project, "ch_buyer", now=NOW)
+    assert (second.status, second.changed) == ("finished", 1), second.error
+    assert sorted(v.value or "" for v in svc.values(project, "ch_buyer")[1]) == ["big", "one", "one"]
+    assert sorted(v.value or "" for v in svc.values(project, "ch_buyer", as_of=dt.date(2026, 9, 7))[1]) == [
+        "one", "one", "one"]
+    upload = check_spec({"name": "ch_grade", "definition": {"type": "uploaded"}})
+    svc.catalog.create(project.id, upload, "test")
+    done, problems = svc.upload(project, "ch_grade", "login_id,grade\nann,A\nnobody,B\n", now=NOW)
+    assert done.status == "finished", done.error
+    assert problems == ["line 3: no person has the login_id 'nobody'"]
+    assert [v.value for v in svc.values(project, "ch_grade")[1]] == ["A"]

@@ -30,6 +30,7 @@ def test_roles_runs_values_and_history(gov: Any) -> None:
     assert c.post("/api/v1/tags", json=ATTENDER, headers=analyst).status_code == 409
     listed = c.get("/api/v1/tags", headers=viewer).json()["tags"]
     names = {t["name"] for t in listed}
+    assert next(t for t in listed if t["name"] == "api_attender")["coverage"] == 0.0  # not run yet
     assert {"api_attender", "missed_3_in_a_row", "referral_kol", "rfm", "lead_propensity"} <= names
     preview = c.post("/api/v1/tags/preview", json=ATTENDER, headers=analyst).json()
     assert preview["units"] == 2
@@ -37,6 +38,8 @@ def test_roles_runs_values_and_history(gov: Any) -> None:
     run = c.post("/api/v1/tags/api_attender/run", headers=analyst).json()
     assert run["status"] == "finished", run
     assert run["units"] == 2
+    listed = c.get("/api/v1/tags", headers=viewer).json()["tags"]
+    assert next(t for t in listed if t["name"] == "api_attender")["coverage"] == 1.0  # alice and bob
     polled = c.get(f"/api/v1/tags/api_attender/runs/{run['id']}", headers=viewer).json()
     assert polled["status"] == "finished"
     every = c.get("/api/v1/tags/api_attender/values", headers=gov.bearer("admin")).json()

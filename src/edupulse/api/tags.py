@@ -66,15 +66,19 @@ def _status(exc: Exception) -> int:
     return 404 if "no such tag" in text else 409 if "already exists" in text else 400
 
 
-@router.get("/api/v1/tags", summary="The project's tags with coverage, distribution and last run")
+@router.get("/api/v1/tags", summary="The project's tags with their units, coverage (the share of units with a "
+            "value) and last run")
 def list_tags(request: Request, principal: Principal = Depends(require(Permission.reports_view))) -> Response:
     svc = service(request)
     project = _project(principal)
     out = []
     for tag in svc.tags(project):
         last = svc.catalog.runs(tag.id, 1)
-        out.append({**tag.to_json(), "units": svc.count(project, tag, scope=_scope(request, principal)),
-                    "last_run": last[0].to_json() if last else None})
+        units = svc.count(project, tag, scope=_scope(request, principal))
+        population = svc.population(project, tag)
+        out.append({**tag.to_json(), "units": units,
+                    "coverage": round(units / population, 4) if population and _scope(request, principal) is None
+                    else None, "last_run": last[0].to_json() if last else None})
     return _json({"project": project.name, "tags": out})
 
 

@@ -273,10 +273,19 @@ UnitName = Annotated[str, Field(min_length=1, max_length=64,
 
 
 class Breakdown(Model):
-    """Split by up to 3 properties; the `limit` most frequent combinations are kept, the rest is `$other`."""
+    """Split by up to 3 properties; the `limit` most frequent combinations are kept, the rest is `$other`.
+    `{"tag": "lead_tier"}` is short for `{"properties": ["tag.lead_tier"]}`."""
 
     properties: list[PropertyName] = Field(min_length=1, max_length=3)
     limit: int = Field(10, ge=1, le=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tag(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "tag" in data and "properties" not in data:
+            rest = {k: v for k, v in data.items() if k != "tag"}
+            return {**rest, "properties": [f"tag.{data['tag']}"]}
+        return data
 
     @field_validator("properties")
     @classmethod

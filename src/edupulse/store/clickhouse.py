@@ -391,7 +391,10 @@ class ClickHouseStore(EventStore):
             self._insert(staging, w.staged)
             select = select.replace("tag_upload", staging)
         try:
-            self._execute(f"CREATE TABLE {new} ENGINE = Memory AS {select}")
+            # a column that is NULL in every row (no number, no detail) has no type a table can hold: cast it
+            self._execute(f"CREATE TABLE {new} ENGINE = Memory AS SELECT s.unit AS unit, "
+                          f"CAST(s.value AS Nullable(String)) AS value, CAST(s.number AS Nullable(Float64)) AS number, "
+                          f"CAST(s.detail AS Nullable(String)) AS detail FROM ({select}) AS s")
             person = "toInt64(n.unit)" if w.person else "toInt64(0)"
             group = "''" if w.person else "toString(n.unit)"
             gone = "" if w.overwrite else " AND n.k_person IS NOT NULL"

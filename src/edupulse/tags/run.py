@@ -288,6 +288,18 @@ class TagService:
         ctx = self.queries.context(project, scope)
         return int(self.store.query(render(tree, ctx.dialect)).rows[0][0])
 
+    def population(self, project: ProjectRef, tag: TagInfo) -> int:
+        """How many units the tag could tag: the project's persons, or its groups of the tag's type."""
+        ctx = self.queries.context(project)
+        p = exp.column("project_id").eq(exp.Literal.number(project.id))
+        if tag.spec.unit == "person":
+            tree = exp.select(exp.Count(this=exp.Star())).from_("persons").where(p)
+        else:
+            tree = exp.select(exp.Count(this=exp.Star())).from_("entities").where(exp.and_(
+                p, exp.column("kind").eq(exp.Literal.string("group")),
+                exp.column("entity_type").eq(exp.Literal.string(tag.spec.unit))))
+        return int(self.store.query(render(tree, ctx.dialect)).rows[0][0])
+
     def _in_force(self, project: ProjectRef, tag: TagInfo, as_of: dt.date | None,
                   scope: PersonScope | None) -> exp.Expr:
         tree = tag_values_tree(project.id, ref(tag), as_of)

@@ -57,12 +57,12 @@ def upload_select(project_id: int, id_type: str, person: bool) -> str:
     """The values of the staged rows (table `tag_upload`) by person (identities of `id_type`, after merges) or
     by group key. Both engines read this SQL alike (a LEFT JOIN of the overrides gives 0 or NULL)."""
     if not person:
-        return ("SELECT id_value AS unit, value, CAST(NULL AS DOUBLE) AS number, CAST(NULL AS VARCHAR) AS detail "
+        return ("SELECT id_value AS unit, value, NULL AS number, NULL AS detail "
                 "FROM tag_upload")
     kind = id_type.replace("'", "''")
     # two identities of one person: the greater value
     return (f"SELECT CASE WHEN o.person_id > 0 THEN o.person_id ELSE i.person_id END AS unit, max(u.value) AS value, "
-            f"CAST(NULL AS DOUBLE) AS number, CAST(NULL AS VARCHAR) AS detail FROM tag_upload AS u "
+            f"NULL AS number, NULL AS detail FROM tag_upload AS u "
             f"JOIN identities AS i ON i.project_id = {int(project_id)} AND i.id_type = '{kind}' "
             f"AND i.id_value = u.id_value LEFT JOIN person_overrides AS o ON o.project_id = {int(project_id)} "
             f"AND o.old_person_id = i.person_id GROUP BY CASE WHEN o.person_id > 0 THEN o.person_id ELSE "

@@ -47,7 +47,7 @@
       $("tags-list").replaceChildren(found.tags.length ? EP.table(
         [t("tags.name"), t("tags.unit"), t("tags.type"), t("tags.units"), t("tags.last_run"), t("tags.description")],
         found.tags.map((tag) => [el("a", { href: "/tags/" + encodeURIComponent(tag.name), translate: "no", text: EP.userText(tag.name) }),
-          unitWord(tag.unit), TYPE()[tag.definition.type], tag.units,
+          unitWord(tag.unit), TYPE()[tag.definition.type], EP.fmt(tag.units) + (tag.coverage === null || tag.coverage === undefined ? "" : " (" + EP.pct(tag.coverage) + ")"),
           tag.last_run ? STATUS()[tag.last_run.status] + " · " + tag.last_run.day : t("tags.never"), about(tag)])) : el("div.empty", { text: t("tags.none") }));
     } catch (err) { EP.showError($("tags-error"), err.message); }
     if (!data.can_save) return;
