@@ -33,7 +33,7 @@ RANGE = {"date_from": "2026-09-01", "date_to": "2026-09-05"}
 MINUTE = dt.timedelta(minutes=1)
 
 # enough examples to meet the tie rules; each example is a whole project on two engines
-TIES = settings(max_examples=30, deadline=None, database=None,
+TIES = settings(max_examples=20, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
