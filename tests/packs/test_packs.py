@@ -333,3 +333,14 @@ def test_one_person_counts_every_learner_by_linked_sources(school: Any) -> None:
     assert found.linked_2_or_more == sum(c.persons for c in found.coverage if c.sources >= 2)
     # every learner who paid took part in lessons or trials besides the CRM: linked across at least 2 sources
     assert found.linked_2_or_more >= school.truth["summary"]["paying_students"]
+
+
+def test_supervision_lists_the_students_at_risk(school: Any) -> None:
+    done = school.packs.install(school.project, "supervision", "tester")  # runs missed_3_in_a_row
+    assert done.dashboard_id is not None
+    found = school.packs.headline(school.project, "supervision", date_range="all")
+    at_risk = school.truth["learning"]["at_risk"]
+    assert found.at_risk == len({entry["mobile"] for entry in at_risk})
+    assert found.card.value == found.at_risk
+    assert len(found.persons) == min(found.at_risk, 100)
+    assert sum(c.students for c in found.classes) >= found.at_risk

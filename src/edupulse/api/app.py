@@ -87,7 +87,8 @@ def _background(plat: Platform, settings: Settings, journey_runtime: JourneyRunt
     from edupulse.ops.scheduler import Scheduler
 
     # several API processes: only the one holding the lease in the metadata database runs the jobs
-    scheduler = Scheduler(plat.meta, settings, platform=plat, lease=plat.scheduler_lease())
+    scheduler = Scheduler(plat.meta, settings, platform=plat, lease=plat.scheduler_lease(),
+                          alert_send=journey_runtime.senders if settings.journeys.enabled else None)
     if settings.journeys.enabled:
         scheduler.jobs.append(journey_runtime.schedule_job())
     scheduler.start()

@@ -15,6 +15,7 @@ from edupulse.packs import (
     referral,
     renewal,
     school_accounts,
+    supervision,
 )
 from edupulse.packs.spec import Pack, Stage
 
@@ -39,7 +40,7 @@ PROBLEMS: tuple[Problem, ...] = (
     Problem("lead_tiering", Stage.conversion, "5", waits_for=("tags", "journeys")),
     Problem("automated_sops", Stage.conversion, "6", waits_for=("journeys",)),
     Problem("learning_indicators", Stage.learning, "7", learning_indicators.PACK),
-    Problem("supervision", Stage.learning, "8", waits_for=("tags", "journeys")),
+    Problem("supervision", Stage.learning, "8", supervision.PACK, waits_for=("journeys",)),
     Problem("renewal", Stage.repurchase, "9", renewal.PACK, waits_for=("tags",)),
     Problem("referral", Stage.repurchase, "10", referral.PACK),
     Problem("b2b_health", Stage.beyond, "b2b", b2b_health.PACK),

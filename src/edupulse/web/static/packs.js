@@ -152,6 +152,16 @@
       el("p", {}, el("a", { href: "/people", text: t("packs.person_page") })));
   };
 
+  RENDER.supervision = function (h, node) {
+    if (!h.tag_ready) { node.replaceChildren(el("p.notice", { id: "tag-not-ready", text: t("packs.tag_not_ready") })); return; }
+    const rows = h.classes.map((c) => ({ class_id: c.class_id, students_at_risk: c.students }));
+    const cols = [{ key: "class_id", user: true }, { key: "students_at_risk" }];
+    node.replaceChildren(el("h2", { text: t("packs.col.class_id") }),
+      el("div", { id: "class-table" }, sortable(cols, rows)), el("h2", { text: t("packs.at_risk_people") }),
+      el("ul.list", { id: "at-risk-list" }, h.persons.map((id) => el("li", {}, el("a", { href: "/people/" + id, translate: "no",
+        text: "#" + id })))));
+  };
+
   /* The import guide of a pack with template files: what each file holds, the template, the command. */
   function guide(pack) {
     if (!pack.templates || !pack.templates.length) return null;
