@@ -4,6 +4,7 @@ gone the same request succeeds."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,3 +61,15 @@ def test_every_api_route_documents_the_busy_answer(site: tuple[Server, ProjectKe
     assert not missing, missing
     dashboards = described["paths"]["/api/v1/dashboards"]["post"]["responses"]["503"]
     assert "Retry-After" in dashboards.get("headers", {})
+
+
+def test_a_uniqueness_race_lost_is_503_to_retry() -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from edupulse.api.busy import busy_error
+
+    lost = IntegrityError("INSERT INTO users ...", {}, Exception("UNIQUE constraint failed: users.email"))
+    answer = asyncio.run(busy_error(None, lost))  # type: ignore[arg-type]
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "2"
+    assert b"same moment" in answer.body
