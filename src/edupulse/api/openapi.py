@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from edupulse.api.auth import api_routes
+from edupulse.api.busy import BUSY_ERRORS, BUSY_RESPONSE, busy_error
 from edupulse.api.errors import FASTAPI_PARSE_FAILURE, Responses, body_problem, refusals
 
 
@@ -28,12 +29,14 @@ def dependency_responses(dependant: Any) -> Responses:
 
 
 def document_dependencies(app: FastAPI) -> None:
-    """Add to every route the responses its auth dependencies declare, and 400 for a JSON body that cannot
-    be read (a status the route declares too gets either body). Call once every router is included."""
+    """Add to every route the responses its auth dependencies declare, 400 for a JSON body that cannot
+    be read and 503 for a busy metadata database (a status the route declares too gets either body). Call
+    once every router is included."""
     for _, route in api_routes(app.routes):
         extra = dependency_responses(route.dependant)
         if route.body_field is not None:
             extra.setdefault(400, refusals(400)[400])
+        extra.setdefault(503, BUSY_RESPONSE)  # any route may find the metadata database busy (busy.py)
         for status, spec in extra.items():
             route.responses[status] = _either(route.responses.get(status), spec)
     app.openapi_schema = None
@@ -74,3 +77,5 @@ async def http_error(request: Request, exc: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     """The error handlers of the app."""
     app.add_exception_handler(StarletteHTTPException, http_error)
+    for error in BUSY_ERRORS:
+        app.add_exception_handler(error, busy_error)

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from edupulse.meta.db import MetadataError, MetadataStore
@@ -162,9 +163,20 @@ class TagCatalog:
             return _tag(row) if row is not None else None
 
     def create(self, project_id: int, spec: TagSpec, author: str, built_in: bool = False) -> TagInfo:
+        """A new tag; MetadataError if the name is taken, also when another request took it meanwhile (two
+        first requests of a project both creating the built-in tags)."""
+        taken = MetadataError(f"name: a tag named {spec.name!r} already exists in this project")
+        try:
+            return self._create(project_id, spec, author, built_in, taken)
+        except IntegrityError:  # inserted by another request between our look and our insert
+            if self.get(project_id, spec.name) is None:
+                raise
+            raise taken from None
+
+    def _create(self, project_id: int, spec: TagSpec, author: str, built_in: bool, taken: MetadataError) -> TagInfo:
         with self.meta.session() as s, s.begin():
             if s.scalar(select(TagRow).where(TagRow.project_id == project_id, TagRow.name == spec.name)) is not None:
-                raise MetadataError(f"name: a tag named {spec.name!r} already exists in this project")
+                raise taken
             stored = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
             now = utcnow()
             row = TagRow(project_id=project_id, name=spec.name, unit=spec.unit, version=1, spec=stored,
