@@ -147,7 +147,9 @@ def test_pages_history_and_a_persons_tags(gov: Any) -> None:
     assert len(history) == 1
     assert sorted(r["value"] for r in history[0]["distribution"]) == ["once", "twice"]
     scoped = c.get("/api/v1/tags/page_attender/history", headers=gov.bearer("advisor"))
-    assert scoped.status_code == 200 and scoped.json()["days"] == [] and "own persons" in scoped.json()["reason"]
+    assert scoped.status_code == 200
+    assert scoped.json()["days"] == []
+    assert "own persons" in scoped.json()["reason"]
     alice = c.post("/api/v1/query", json={"kind": "persons", "search": "alice"}, headers=admin).json()["persons"][0]
     bob = c.post("/api/v1/query", json={"kind": "persons", "search": "bob"}, headers=admin).json()["persons"][0]
     mine = c.get(f"/api/v1/persons/{alice['person_id']}/tags", headers=gov.bearer("advisor")).json()
