@@ -45,6 +45,7 @@ class Outcome:
     ok: bool
     detail: str = ""
     retry: bool = True  # False: a permanent failure (a refused destination, a 4xx): no more tries
+    defer_seconds: float | None = None  # not tried now (a channel's rate limit): held this long, no try counted
 
 
 Send = Callable[[Outgoing], Outcome]
@@ -98,7 +99,10 @@ class Outbox:
 
     def _outcome(self, row: JourneyDelivery, out: Outgoing, outcome: Outcome, now: dt.datetime) -> None:
         row.response, row.updated_at = outcome.detail[:2000], now
-        if outcome.ok:
+        if outcome.defer_seconds is not None:
+            row.status, row.reason, row.attempts = "held", outcome.detail[:500], max(0, row.attempts - 1)
+            row.next_attempt_at = now + dt.timedelta(seconds=outcome.defer_seconds)
+        elif outcome.ok:
             row.status, row.sent_at, row.reason, row.next_attempt_at = "sent", now, "", None
         elif outcome.retry and out.attempt < self.settings.max_attempts:
             row.status, row.reason = "failed", outcome.detail[:500]

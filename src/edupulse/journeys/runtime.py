@@ -14,6 +14,7 @@ from edupulse.journeys.audience import QueryAudience, TagSource
 from edupulse.journeys.channels import ChannelStore
 from edupulse.journeys.engine import Engine
 from edupulse.journeys.events import EventFeed
+from edupulse.journeys.guards import Guard
 from edupulse.journeys.outbox import Outbox
 from edupulse.journeys.person import Person
 from edupulse.journeys.schedule import ScheduleJob
@@ -51,6 +52,7 @@ class JourneyRuntime:
         self.channels = ChannelStore(meta, SecretBox.open(conf.secret_key, settings.data_dir))
         self.audience = QueryAudience(meta, queries, tags)
         self.engine = Engine(meta, self.audience)
+        self.engine.guard = Guard(self.channels.settings, self.engine.zone, self.audience)
         self.tasks = TaskQueue(meta)
         self.senders = Senders(self.channels, conf, self.tasks,
                                profile_writer(ingestor, meta) if ingestor is not None else None, tags)

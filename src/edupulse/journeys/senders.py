@@ -4,6 +4,8 @@ destination is checked against the allowed hosts (the server's plus the project'
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +25,37 @@ from edupulse.journeys.tasks import TaskQueue
 SetProperties = Callable[[int, list[tuple[str, str]], dict[str, Any], str], str | None]
 
 
+class RateLimits:
+    """Messages per minute per channel kind of a project (its settings' `per_minute`): a message over the limit
+    is held until the minute has room (not dropped, no try counted). Counted in this process, which is the one
+    that sends."""
+
+    def __init__(self, limits_of: Callable[[int], dict[str, int]]) -> None:
+        self.limits_of = limits_of
+        self._sent: dict[tuple[int, str], list[float]] = {}
+        self._limits: dict[int, tuple[float, dict[str, int]]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, project_id: int, action: str) -> Outcome | None:
+        stamp, limits = self._limits.get(project_id, (0.0, {}))
+        if time.monotonic() - stamp > 5:
+            limits = self.limits_of(project_id)
+            self._limits[project_id] = (time.monotonic(), limits)
+        limit = limits.get(action)
+        if not limit:
+            return None
+        with self._lock:
+            now = time.monotonic()
+            recent = [t for t in self._sent.get((project_id, action), []) if now - t < 60]
+            if len(recent) >= limit:
+                self._sent[(project_id, action)] = recent
+                return Outcome(False, f"rate limit: {limit} {action} messages per minute",
+                               defer_seconds=60 - (now - recent[0]) + 0.01)
+            recent.append(now)
+            self._sent[(project_id, action)] = recent
+        return None
+
+
 class Senders:
     """The `send` of the outbox: one method per action kind."""
 
@@ -31,12 +64,16 @@ class Senders:
         self.channels, self.settings = channels, settings
         self.tasks, self.set_properties, self.tags = tasks, set_properties, tags
         self.http = httpx.Client(timeout=settings.timeout_seconds, follow_redirects=False, trust_env=False)
+        self.limits = RateLimits(lambda project_id: self.channels.settings(project_id).per_minute)
 
     def allowed(self, project_id: int) -> list[str]:
         server = [h for h in self.settings.allowed_hosts.split(",") if h.strip()]
         return server + self.channels.settings(project_id).allowed_hosts
 
     def __call__(self, out: Outgoing) -> Outcome:
+        limited = self.limits.check(out.project_id, out.action)
+        if limited is not None:
+            return limited
         method = getattr(self, f"send_{out.action}", None)
         if method is None:
             return Outcome(False, f"{out.action} messages cannot be sent by this server", retry=False)
