@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from receivers import receiver
 from sqlalchemy import select
 
 from edupulse.conf import JourneySettings
@@ -25,7 +26,6 @@ from edupulse.journeys.vault import SecretBox
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.journey_models import JourneyDelivery
 from edupulse.meta.journeys import Journey, JourneyStore
-from receivers import receiver
 
 EVENING = dt.datetime(2026, 9, 1, 14, 0, tzinfo=dt.UTC)  # 22:00 in Shanghai, 10:00 in New York
 
