@@ -209,6 +209,7 @@ async def save_channel(request: Request, name: str,
                                         principal.actor, now_of(request))
     except SpecError as exc:
         return _error(exc)
+    rt.senders.forget()
     _audit(request, principal, "journey.channel", f"channel:{name}",
            {"kind": saved.kind, "secrets_set": list(saved.secret_names)})
     return _json(saved.to_json())
@@ -224,6 +225,8 @@ def delete_channel(request: Request, name: str,
         gone = rt.channels.delete(principal.project.id, name)
     except SpecError as exc:
         return _error(exc)
+    rt.senders.forget()
+    rt.senders.forget()
     _audit(request, principal, "journey.channel", f"channel:{name}", {"deleted": True})
     return _json({"deleted": gone.to_json()})
 
@@ -247,6 +250,7 @@ async def save_settings(request: Request,
     except SpecError as exc:
         return _error(exc)
     dumped = value.model_dump(mode="json", exclude_none=True)
+    rt.senders.forget()
     _audit(request, principal, "journey.settings", "journey-settings", dumped)
     return _json(dumped)
 

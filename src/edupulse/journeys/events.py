@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,7 +29,7 @@ from typing import Any, Protocol
 import orjson
 from sqlalchemy import select, update
 
-from edupulse.ingest.records import TRACK
+from edupulse.ingest.records import BUILTIN_ID_TYPES, TRACK
 from edupulse.ingest.wal import Position, WriteAheadLog
 from edupulse.journeys.conditions import event_matches
 from edupulse.journeys.engine import Engine, Entrant
@@ -84,6 +85,20 @@ def arrivals(payload: bytes, position: Position) -> list[Arrival]:
             out.append(Arrival(project_id, name, _moment(columns["t"][i]), ((columns["it"][i], columns["iv"][i]),),
                                orjson.loads(props) if props else {}, columns["iid"][i], f"{position}:c{i}"))
     return out
+
+
+_PERSON_REF = re.compile(r"person\.(?:properties\.)?([A-Za-z_][\w$-]*)")
+
+
+def reads_person_properties(journey: Journey) -> bool:
+    """Whether a journey reads its entrants' stored properties (a condition, filter or template naming a person
+    property, or a message channel that needs their language, e-mail or time zone): only then are they looked
+    up when an event lets someone in."""
+    text = orjson.dumps(journey.spec.model_dump(mode="json", by_alias=True, exclude_none=True)).decode()
+    names = set(_PERSON_REF.findall(text)) - set(BUILTIN_ID_TYPES) - {"key"}
+    if names:
+        return True
+    return bool(journey.spec.quiet_hours) or '"action":"email"' in text or '"timezone":"recipient"' in text
 
 
 class PersonLookup(Protocol):
@@ -178,7 +193,7 @@ class EventFeed:
             if j.project_id == a.project_id and t.event == a.event and self._after_start(j, a)]
         if not matched:
             return
-        properties = self._properties([a for _, _, a in matched])
+        properties = self._properties([a for j, _, a in matched if reads_person_properties(j)])
         entrants: dict[int, tuple[Journey, list[Entrant]]] = {}
         for journey, trigger, arrival in matched:
             person = Person.of(arrival.ids, properties.get(arrival.position, {}))

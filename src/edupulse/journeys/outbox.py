@@ -120,10 +120,11 @@ class Outbox:
             return Outcome(False, f"{type(exc).__name__}: {exc}")
 
     def send_due(self, now: dt.datetime, clock: Callable[[], dt.datetime] | None = None, limit: int = 500) -> int:
-        """Try due deliveries (up to `limit`), `send_threads` at a time: each group is claimed, sent and recorded
-        before the next is claimed, so that only the tries of one group can be in flight when the server dies."""
+        """Try due deliveries (up to `limit`) in groups of `send_batch`, `send_threads` at a time: each group is
+        claimed, sent and recorded before the next is claimed, so that only the tries of one group can be in
+        flight when the server dies."""
         tried = 0
-        group = self.settings.send_threads
+        group = self.settings.send_batch
         while tried < limit:
             claimed = self.claim(now, min(group, limit - tried))
             if not claimed:
@@ -132,7 +133,7 @@ class Outbox:
                 outcomes = [self._try(claimed[0])]
             else:
                 if self._pool is None:
-                    self._pool = ThreadPoolExecutor(group, thread_name_prefix="journey-send")
+                    self._pool = ThreadPoolExecutor(self.settings.send_threads, thread_name_prefix="journey-send")
                 outcomes = list(self._pool.map(self._try, claimed))
             self._record(list(zip(claimed, outcomes, strict=True)), clock() if clock else now)
             tried += len(claimed)
