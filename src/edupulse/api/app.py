@@ -45,6 +45,7 @@ from edupulse.journeys.runtime import JourneyRuntime
 from edupulse.runtime import Platform
 from edupulse.web import admin_pages, pages, scenarios
 from edupulse.web import experiments as experiment_pages
+from edupulse.web import journeys as journey_pages
 
 
 def _validator_pool(processes: int) -> ProcessPoolExecutor | None:
@@ -64,6 +65,7 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(pages.router)
     app.include_router(admin_pages.router)
     app.include_router(experiment_pages.router)
+    app.include_router(journey_pages.router)
     app.include_router(scenarios.router)
     vendor = pages.WEB_DIR / "node_modules" / "echarts" / "dist"
     app.mount("/static/vendor/echarts", StaticFiles(directory=vendor, check_dir=False), name="echarts")

@@ -16,6 +16,7 @@ from edupulse.auth.permissions import Permission
 from edupulse.journeys.model import SpecError
 from edupulse.journeys.runtime import JourneyRuntime
 from edupulse.journeys.service import Actor
+from edupulse.queries.errors import QueryError
 
 router = APIRouter(tags=["journeys"])
 DELIVERY_STATUSES = ("pending", "sending", "sent", "failed", "dead", "skipped", "held")
@@ -284,3 +285,20 @@ async def close_task(request: Request, task_id: Id,
     except SpecError as exc:
         return _error(exc)
     return _json(closed)
+
+
+@router.post("/api/v1/journeys/preview", summary="How many persons a definition's trigger would reach now",
+             responses=refusals(400, model=ErrorBody))
+async def preview_journey(request: Request,
+                          principal: Principal = Depends(require(Permission.reports_view))) -> Response:
+    assert principal.project is not None
+    rt = runtime(request)
+    try:
+        data = await _body(request)
+        spec = rt.service.checked(principal.project, data)
+        reach = await run_in_threadpool(rt.audience.reach, principal.project.id, spec.trigger, now_of(request))
+    except SpecError as exc:
+        return _error(exc)
+    except (QueryError, ValueError) as exc:
+        return _error(SpecError("trigger", str(exc)))
+    return _json(reach)

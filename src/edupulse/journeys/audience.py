@@ -109,6 +109,30 @@ class QueryAudience:
             out[(str(id_type), str(id_value))] = props
         return out
 
+    def reach(self, project_id: int, trigger: Any, now: dt.datetime) -> dict[str, Any]:
+        """How many persons the trigger would reach now: a segment's members, or the persons who did the
+        trigger's event in the last 7 days (tags: none until tags are wired)."""
+        project = self._project(project_id)
+        ctx = self.queries.context(project, now=now)
+        segment = getattr(getattr(trigger, "audience", None), "segment", None)
+        segment = segment if segment is not None else getattr(trigger, "segment_entered", None) \
+            if getattr(trigger, "segment_entered", None) is not None else getattr(trigger, "segment_left", None)
+        if segment is not None:
+            members = ctx.segments(segment, ctx)
+            tree = exp.select(exp.func("count", exp.Star())).from_(exp.Subquery(
+                this=members, alias=exp.TableAlias(this=exp.to_identifier("m"))))
+            return {"persons": int(self._executor(ctx).run(tree, max_rows=1)[0][0]), "basis": "segment"}
+        event = getattr(trigger, "event", None)
+        if event is not None:
+            since = now - dt.timedelta(days=7)
+            tree = (exp.select(exp.func("count", exp.Distinct(expressions=[exp.column("person_id")])))
+                    .from_(exp.table_("events"))
+                    .where(exp.and_(exp.column("project_id").eq(literal(project_id)),
+                                    exp.column("event").eq(literal(event)),
+                                    exp.column("time") >= exp.cast(literal(since.isoformat()), "TIMESTAMPTZ"))))
+            return {"persons": int(self._executor(ctx).run(tree, max_rows=1)[0][0]), "basis": "event_7d"}
+        return {"persons": 0, "basis": "tags"}
+
     def in_segment(self, project_id: int, segment: str | int, person: Person) -> bool:
         ctx = self.queries.context(self._project(project_id), now=dt.datetime.now(dt.UTC))
         members = ctx.segments(segment, ctx)
