@@ -263,7 +263,8 @@ class EventFeed:
             for entry in rows:
                 entered = aware(entry.entered_at)
                 assert entered is not None
-                hits = [a.time for a in found if entry.person_key in a.keys and entered <= a.time <= entered + within]
+                hits = [a.time for a in found if entry.person_key in a.keys and entered <= a.time <= entered + within
+                        and entry.entry_key not in (a.insert_id, a.position)]  # not the event that let them in
                 if hits:
                     entry.converted_at = min(hits)
 
