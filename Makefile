@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test lint bench bench-query lock clean browser-deps
+.PHONY: install demo test test-server-store lint bench bench-query lock clean browser-deps
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ lint: install
 
 test: lint browser-deps
 	$(BIN)/pytest
+
+# The analysis conformance suite through the ClickHouse server store, over HTTP, against the test server
+# (tests/ch_server.py: ClickHouse's HTTP interface executed by chDB); EDUPULSE_TEST_CLICKHOUSE_URL=... names
+# a real ClickHouse server instead.
+test-server-store: install
+	EDUPULSE_TEST_CLICKHOUSE=server $(BIN)/pytest tests/queries tests/store -q
 
 # The official browser SDKs the collection tests run in Chromium, pinned in tests/browser/package-lock.json.
 # Without npm the browser tests skip and say why. No browser is downloaded: Chromium is Debian's.

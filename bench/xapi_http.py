@@ -5,9 +5,15 @@ connections, lists of statements to POST /xapi/statements (each statement stored
 education event) for a while, and then the same number of connections sending native batches of the same
 events to POST /api/v1/ingest (the baseline, measured in the same run). An xAPI statement costs more than a
 native record: it is validated by the xAPI rules, committed to the metadata database with its filter keys,
-and then takes the native path.
+and then takes the native path. The two loads take turns for `--rounds` rounds (xAPI first in odd rounds, native
+first in even ones), so that a machine busy with other work slows both alike. The server's CPU time per 1,000
+records of each (from /proc, on Linux) is printed too: it hardly moves with what else the machine runs.
 
-    .venv/bin/python bench/xapi_http.py [--seconds 10] [--connections 8] [--batch 100] [--json]
+    .venv/bin/python bench/xapi_http.py [--seconds 10] [--rounds 2] [--connections 8] [--batch 100]
+        [--metadata-url postgresql://...] [--json]
+
+The metadata database is SQLite in the bench's data directory unless --metadata-url names another (an empty
+database or schema: the bench creates its project there).
 """
 
 from __future__ import annotations
@@ -54,10 +60,20 @@ def native(i: int) -> dict[str, Any]:
                            "course_id": "https://school.example/course/math", "duration_s": 2700}}
 
 
-def load(url: str, make: Any, wrap: Any, client_kwargs: dict[str, Any], args: argparse.Namespace) -> float:
-    """Records per second acknowledged with 200 by `connections` threads during `seconds`."""
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (all its threads); 0 where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(url: str, make: Any, wrap: Any, client_kwargs: dict[str, Any], args: argparse.Namespace,
+         seconds: float) -> tuple[int, float]:
+    """(records acknowledged with 200, seconds taken) by `connections` threads sending for `seconds`."""
     done = [0] * args.connections
-    stop_at = time.monotonic() + args.seconds
+    stop_at = time.monotonic() + seconds
 
     def worker(n: int) -> None:
         with httpx.Client(timeout=60, **client_kwargs) as client:
@@ -74,20 +90,24 @@ def load(url: str, make: Any, wrap: Any, client_kwargs: dict[str, Any], args: ar
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(done) / (time.monotonic() - started)
+    return sum(done), time.monotonic() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=float, default=10, help="seconds of each load, over all rounds")
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--metadata-url", help="metadata database (default: SQLite in the data directory)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("EDUPULSE_")},
                "EDUPULSE_DATA_DIR": str(Path(tmp) / "data"), "EDUPULSE_HOST": "127.0.0.1", "EDUPULSE_PORT": str(port)}
+        if args.metadata_url:
+            env["EDUPULSE_METADATA_URL"] = args.metadata_url
         created = subprocess.run([sys.executable, "-m", "edupulse", "project", "create", "Bench", "--json"],
                                  env=env, check=True, capture_output=True, text=True)
         keys = json.loads(created.stdout)
@@ -104,20 +124,37 @@ def main() -> None:
                     if time.monotonic() > deadline:
                         raise
                 time.sleep(0.1)
-            xapi = load(f"{base}/xapi/statements", statement, lambda batch: batch,
-                        {"auth": (keys["write_key"], ""), "headers": {"X-Experience-API-Version": "1.0.3"}}, args)
-            baseline = load(f"{base}/api/v1/ingest", native, lambda batch: {"batch": batch},
-                            {"headers": {"Authorization": f"Bearer {keys['write_key']}"}}, args)
+            loads = {
+                "xapi": (f"{base}/xapi/statements", statement, lambda batch: batch,
+                         {"auth": (keys["write_key"], ""), "headers": {"X-Experience-API-Version": "1.0.3"}}),
+                "native": (f"{base}/api/v1/ingest", native, lambda batch: {"batch": batch},
+                           {"headers": {"Authorization": f"Bearer {keys['write_key']}"}}),
+            }
+            totals = {name: [0, 0.0, 0.0] for name in loads}  # records, seconds, server CPU seconds
+            for round_ in range(args.rounds):
+                for name in (("xapi", "native") if round_ % 2 == 0 else ("native", "xapi")):
+                    cpu = cpu_seconds(server.pid)
+                    records, took = load(*loads[name], args, args.seconds / args.rounds)
+                    totals[name][0] += records
+                    totals[name][1] += took
+                    totals[name][2] += cpu_seconds(server.pid) - cpu
+            xapi, baseline = (totals[name][0] / totals[name][1] for name in ("xapi", "native"))
+            cpu_ms = {name: round(1e6 * totals[name][2] / max(totals[name][0], 1), 1) for name in loads}
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(timeout=120)
     result = {"xapi_statements_per_s": round(xapi), "native_events_per_s": round(baseline),
-              "ratio": round(xapi / baseline, 3), "connections": args.connections, "batch": args.batch}
+              "ratio": round(xapi / baseline, 3), "connections": args.connections, "batch": args.batch,
+              "rounds": args.rounds,
+              "metadata": (args.metadata_url or "sqlite").split(":", 1)[0],
+              "server_cpu_ms_per_1000_statements": cpu_ms["xapi"], "server_cpu_ms_per_1000_events": cpu_ms["native"]}
     if args.json:
         print(json.dumps(result))
         return
     print(f"xAPI statements/s: {xapi:,.0f}   native events/s (same events, same run): {baseline:,.0f}   "
-          f"ratio: {xapi / baseline:.3f}   ({args.connections} connections, lists of {args.batch})")
+          f"ratio: {xapi / baseline:.3f}   ({args.connections} connections, lists of {args.batch})\n"
+          f"server CPU ms per 1,000 statements: {cpu_ms['xapi']}   per 1,000 native events: {cpu_ms['native']}   "
+          f"ratio: {cpu_ms['native'] / max(cpu_ms['xapi'], 1e-9):.3f}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Conformance harness: one hand-built history written through the real write path into the DuckDB store,
-the same rows copied into the ClickHouse store (chDB, in-process), and every query run on both.
+the same rows copied into the ClickHouse store (chDB, in-process; or the ClickHouse server store over HTTP
+with EDUPULSE_TEST_CLICKHOUSE=server, see server_mode), and every query run on both.
 
     history = History(tmp_path, RECORDS)             # ingests, flushes
     result = history.both({"kind": "funnel", ...})   # runs on DuckDB and on ClickHouse, asserts equal
@@ -13,9 +14,13 @@ chDB, the `clickhouse` extra, from the lock file).
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import itertools
 import math
+import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -67,8 +72,11 @@ class _Mirror:
         from edupulse.store.clickhouse import DB, RESOLVED_VIEW, ClickHouseStore
 
         if cls.store is None:
-            cls.store = ClickHouseStore()
-            cls.store.open()
+            if server_mode():
+                cls.store = _server_store()
+            else:
+                cls.store = ClickHouseStore()
+                cls.store.open()
         if cls.holder != history.token:
             # typed columns declared by other tests would make ClickHouse read NULL columns where DuckDB reads JSON
             source = history.platform.store.typed_properties()
@@ -78,7 +86,7 @@ class _Mirror:
                 cls.store._typed.pop(name, None)
             cls.store._execute(RESOLVED_VIEW)
             for table in ("events", "identities", "person_overrides", "persons", "profile_ops", "entity_ops",
-                          "entities", "spend", "checkpoints"):
+                          "entities", "spend", "checkpoints", "tag_values"):
                 cls.store._execute(f"TRUNCATE TABLE {DB}.{table}")
             cls.store.copy_from(history.platform.store)
             cls.holder = history.token
@@ -159,4 +167,27 @@ def normalized(value: Any) -> Any:
     return value
 
 
-requires_chdb = pytest.mark.usefixtures("chdb")  # the fixture (conftest.py) fails without chDB
+requires_chdb = pytest.mark.usefixtures("chdb")
+
+
+def server_mode() -> bool:
+    """EDUPULSE_TEST_CLICKHOUSE=server runs the ClickHouse half through the server store (over HTTP) against
+    the test server (tests/ch_server.py), or against EDUPULSE_TEST_CLICKHOUSE_URL when it names a server."""
+    return os.environ.get("EDUPULSE_TEST_CLICKHOUSE", "") == "server" or bool(os.environ.get(
+        "EDUPULSE_TEST_CLICKHOUSE_URL"))
+
+
+def _server_store() -> EventStore:
+    from ch_server import ServerProcess
+    from edupulse.store.clickhouse_http import ClickHouseServerStore
+
+    url = os.environ.get("EDUPULSE_TEST_CLICKHOUSE_URL")
+    if not url:
+        root = Path(tempfile.mkdtemp(prefix="edupulse-ch-"))
+        server = ServerProcess(root)
+        atexit.register(server.stop)
+        atexit.register(shutil.rmtree, root, True)
+        url = server.url("edupulse")
+    store = ClickHouseServerStore(url)
+    store.open()
+    return store  # the fixture (conftest.py) fails without chDB

@@ -14,7 +14,8 @@ from edupulse.conf import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS_DOC = ROOT / "docs" / "settings.md"
-TEST_ONLY = {"EDUPULSE_TEST_POSTGRES_URL", "EDUPULSE_TEST_CHROMIUM", "EDUPULSE_UPDATE_SNAPSHOTS"}
+TEST_ONLY = {"EDUPULSE_TEST_POSTGRES_URL", "EDUPULSE_TEST_CLICKHOUSE", "EDUPULSE_TEST_CLICKHOUSE_URL",
+             "EDUPULSE_TEST_CHROMIUM", "EDUPULSE_UPDATE_SNAPSHOTS"}
 
 
 def variables(model: type[BaseModel] = Settings, prefix: str = "EDUPULSE_") -> Iterator[str]:

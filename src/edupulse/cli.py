@@ -20,6 +20,7 @@ from edupulse.importer.cli import import_group
 from edupulse.ops.cli import segment_group
 from edupulse.packs.cli import pack_group
 from edupulse.sim.cli import simulate
+from edupulse.tags.cli import tag_group
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -34,11 +35,16 @@ def _settings(ctx: click.Context) -> Settings:
     help="Data directory (default ./edupulse-data, or EDUPULSE_DATA_DIR).",
 )
 @click.option("--metadata-url", default=None, help="Metadata database URL (default SQLite in the data directory).")
+@click.option("--events-url", default=None,
+              help="ClickHouse server holding the events, clickhouse://user:password@host:8123/database "
+                   "(default: the embedded store in the data directory).")
 @click.version_option(__version__, prog_name="edupulse")
 @click.pass_context
-def main(ctx: click.Context, data_dir: Path | None, metadata_url: str | None) -> None:
+def main(ctx: click.Context, data_dir: Path | None, metadata_url: str | None, events_url: str | None) -> None:
     """EduPulse: data-driven operations for education organizations."""
     overrides: dict[str, Any] = {}
+    if events_url is not None:
+        overrides["events_url"] = events_url
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     if metadata_url is not None:
@@ -164,6 +170,61 @@ def db_upgrade(ctx: click.Context) -> None:
     click.echo("metadata schema is up to date")
 
 
+@main.command("migrate-store")
+@click.option("--to", "events_to", required=True,
+              help="ClickHouse server to copy the events into: clickhouse://user:password@host:8123/database.")
+@click.option("--metadata-to", default=None,
+              help="PostgreSQL database to copy the metadata into (postgresql://...); leave out to keep it.")
+@click.pass_context
+def migrate_store(ctx: click.Context, events_to: str, metadata_to: str | None) -> None:
+    """Copy this data directory's events (and, with --metadata-to, its metadata) to a ClickHouse server and
+    PostgreSQL, with progress; run it again to resume; the counts are compared at the end. Stop the server
+    first. See docs/scale-out.md."""
+    from edupulse.cluster.migrate import migrate_events, migrate_metadata
+    from edupulse.meta.db import MetadataStore
+    from edupulse.runtime import Platform
+    from edupulse.store.clickhouse_client import ClickHouseError
+    from edupulse.store.clickhouse_http import ClickHouseServerStore
+    from edupulse.store.duckdb import DuckDBStore, StoreLockedError
+
+    settings = _settings(ctx)
+    if settings.events_url:
+        _fail("migrate-store copies the embedded store of the data directory: leave --events-url out")
+    try:
+        target = ClickHouseServerStore(events_to, settings.clickhouse.cluster, settings.clickhouse.timeout_seconds,
+                                       settings.clickhouse.verify_tls)
+    except ValueError as exc:
+        _fail(str(exc))
+    platform = Platform(settings)
+    try:
+        platform.open(background_loader=False)  # everything acknowledged is loaded first
+    except StoreLockedError as exc:
+        _fail(f"{exc}; stop the server, then migrate")
+    try:
+        target.open()
+        assert isinstance(platform.store, DuckDBStore)
+        report = migrate_events(platform.store, target, click.echo)
+        checks = report.checks
+        if metadata_to:
+            destination = MetadataStore(metadata_to)
+            try:
+                checks += migrate_metadata(platform.meta, destination, click.echo)
+            finally:
+                destination.close()
+    except (ClickHouseError, OSError) as exc:
+        _fail(f"the ClickHouse server refused or failed: {exc}; run the command again to resume")
+    finally:
+        target.close()
+        platform.close()
+    click.echo(f"copied {report.events_copied:,} events ({report.chunks_skipped} days copied before were skipped)")
+    for check in checks:
+        click.echo(f"{'ok  ' if check.ok else 'DIFF'}  {check.what}: {check.source:,} here, {check.target:,} there")
+    if not all(c.ok for c in checks):
+        _fail("the counts differ: run the command again (copied parts are skipped) and check the server")
+    click.echo("done: start the API processes with --events-url" + (" and --metadata-url" if metadata_to else "")
+               + ", each with its own new data directory")
+
+
 def run() -> None:  # pragma: no cover - console entry
     sys.exit(main())
 
@@ -172,6 +233,7 @@ main.add_command(simulate)
 main.add_command(demo)
 main.add_command(import_group)
 main.add_command(segment_group)
+main.add_command(tag_group)
 main.add_command(pack_group)
 
 

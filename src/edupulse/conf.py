@@ -101,6 +101,31 @@ class JourneySettings(BaseModel):
                                                            "this many are in flight when the server dies.")
 
 
+class ClickHouseSettings(BaseModel):
+    """The ClickHouse server store (used when `events_url` names a ClickHouse server)."""
+
+    cluster: str = Field(
+        "", description="Cluster name (from the server's remote_servers): tables are created ON CLUSTER, "
+                        "ReplicatedMergeTree, with events sharded through a Distributed table; empty: plain "
+                        "MergeTree on one server.")
+    timeout_seconds: float = Field(300.0, gt=0, description="Time limit of one request to the server (analyses "
+                                                             "have their own limit, query.timeout_seconds).")
+    verify_tls: bool = Field(True, description="Check the server's TLS certificate (https:// and clickhouses://).")
+
+
+class NodeSettings(BaseModel):
+    """Several API processes sharing one metadata database and one ClickHouse server."""
+
+    name: str = Field("", description="Name of this API process among several (default: the host name and the "
+                                      "data directory's id); each process keeps its own write-ahead log.")
+    lock_timeout_seconds: float = Field(
+        60.0, gt=0, description="How long a loader waits for another process's lock on a project's identities "
+                                "before it tries the batch again.")
+    scheduler_lease_seconds: int = Field(
+        600, ge=10, description="How long the process that runs the scheduled jobs holds the lease in the "
+                                "metadata database before another may take over.")
+
+
 class Settings(BaseSettings):
     """Everything EduPulse can be configured with. CLI flags override environment variables."""
 
@@ -110,6 +135,10 @@ class Settings(BaseSettings):
     metadata_url: str | None = Field(
         None, description="SQLAlchemy URL of the metadata database; default is SQLite in the data directory."
     )
+    events_url: str = Field(
+        "", description="Where events live: empty for the embedded store (DuckDB in the data directory); "
+                        "clickhouse://user:password@host:8123/database (or clickhouses://, http://, https://) for "
+                        "a ClickHouse server shared by several API processes (docs/scale-out.md).")
     host: str = Field("127.0.0.1", description="Address the server listens on.")
     port: int = Field(8000, description="Port the server listens on.")
     default_timezone: str = Field("Asia/Shanghai", description="Time zone of new projects.")
@@ -119,6 +148,8 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     journeys: JourneySettings = JourneySettings()
+    clickhouse: ClickHouseSettings = ClickHouseSettings()
+    node: NodeSettings = NodeSettings()
 
     @property
     def resolved_metadata_url(self) -> str:

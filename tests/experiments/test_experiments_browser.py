@@ -75,7 +75,8 @@ def test_official_js_sdk_and_our_tracker_assign_as_the_server(world: tuple[Serve
             rows: list[Any] = page.evaluate("window.rows")
             tracked = page.evaluate("window.tracked")
             anonymous = page.evaluate("edupulse.anonymousId()")
-            page.wait_for_function("edupulse.stats().sent >= 1", timeout=30_000)
+            if tracked is not None:  # an anonymous id outside the coverage is assigned nothing and sends nothing
+                page.wait_for_function("edupulse.stats().sent >= 1", timeout=30_000)
         finally:
             browser.close()
             site.close()

@@ -121,6 +121,55 @@ def test_concurrent_requests_share_a_commit_and_keep_their_outcomes(meta: Metada
     assert len({row[0] for row in store.query(project, StatementFilter(), None, 100)}) == 56  # row ids unique
 
 
+def test_one_group_decides_its_requests_in_arrival_order(meta: MetadataStore) -> None:
+    """Requests committed in one group see the requests before them in it, as if each had been stored alone:
+    a statement added earlier in the group conflicts or repeats, is voided, and voids; a refused request changes
+    nothing; another project's statement of the same id is its own."""
+    project, other = (meta.create_project(name).project.id for name in ("Group LMS", "Other LMS"))
+    store = StatementStore(meta)
+    x, y, w = stmt(who="x"), stmt(who="y"), stmt(who="w")
+
+    def voiding(target: str) -> dict[str, Any]:
+        return {**stmt(verb="voided"), "object": {"objectType": "StatementRef", "id": target}}
+
+    v1, v2 = voiding(x["id"]), voiding(w["id"])
+    requests = [(project, [x, y]), (project, [v1]), (project, [{**x, "result": {"success": True}}]), (project, [x]),
+                (project, [voiding(v1["id"])]), (project, [v2]), (project, [w]), (other, [x])]
+    writer = store._writer
+    writer._writing = True  # as if a group were being written: every request below queues for the next one
+    outcomes: list[Any] = [None] * len(requests)
+
+    def save(i: int) -> None:
+        try:
+            outcomes[i] = store.save(requests[i][0], [new(r) for r in requests[i][1]])
+        except (StatementConflict, StatementError) as exc:
+            outcomes[i] = exc
+
+    threads = []
+    for i in range(len(requests)):
+        threads.append(threading.Thread(target=save, args=(i,)))
+        threads[-1].start()
+        while len(writer._queue) <= i:  # queued in this order
+            threading.Event().wait(0.001)
+    writer._lead()
+    for thread in threads:
+        thread.join()
+    assert [s["id"] for s in outcomes[0]] == [x["id"], y["id"]]
+    assert isinstance(outcomes[2], StatementConflict)
+    assert outcomes[3][0]["id"] == x["id"]
+    assert outcomes[3][0]["stored"] == outcomes[0][0]["stored"]
+    assert isinstance(outcomes[4], StatementError)
+    assert "cannot be voided" in str(outcomes[4])
+    assert store.get(project, x["id"], voided=False) is None
+    assert store.get(project, x["id"], voided=True) is not None
+    assert store.get(project, w["id"], voided=True) is not None  # voided by a statement that came before it
+    assert store.get(project, v1["id"], voided=False) is not None
+    assert store.get(other, x["id"], voided=False) is not None
+    assert sorted(ids(store.query(project, StatementFilter(), None, 10))) == sorted([y["id"], v1["id"], v2["id"]])
+    assert not writer._writing
+    assert not writer._queue
+
+
 def test_canonical_activities_and_agent_names(meta: MetadataStore) -> None:
     project = meta.create_project("Definitions").project.id
     store = StatementStore(meta)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from edupulse.conf import Settings
+from edupulse.importer.run import ImportOptions, run_import
 from edupulse.meta.catalogue import MetricCatalogue
 from edupulse.meta.ui import UIStore
 from edupulse.packs import channel_quality
@@ -191,3 +192,128 @@ def test_unknown_and_unavailable_packs(school: Any) -> None:
     assert unknown.value.status == 404
     with pytest.raises(PackError, match="not available yet"):
         school.packs.install(school.project, "lead_tiering", "tester")
+
+
+def test_front_back_join_equals_the_truth(school: Any) -> None:
+    found = school.packs.headline(school.project, "front_back_join", date_range="all", now=NOW)
+    truth = {c["channel"]: c for c in school.truth["channels"]}
+    assert found.has_spend
+    assert found.spend == pytest.approx(school.truth["summary"]["spend"], abs=0.05)
+    assert {row.channel for row in found.channels} == set(truth)
+    for row in found.channels:
+        expected = truth[row.channel]
+        assert row.revenue == pytest.approx(expected["revenue"], abs=0.01)
+        assert row.spend == pytest.approx(expected["spend"], abs=0.01)
+        assert row.roi == (None if expected["roi"] is None else pytest.approx(expected["roi"], abs=5e-4))
+        assert len(row.roi_by_week) == len(found.weeks)
+        weekly_spend = sum(v or 0 for v in row.spend_by_week)
+        assert weekly_spend == pytest.approx(expected["spend"], abs=0.05)
+
+
+def test_the_import_guide_joins_spend_leads_and_orders(tmp_path: Any) -> None:
+    """The guide's template files, imported as they are, make a channel's ROI: the order names the buyer by the
+    phone of the CRM lead, One-ID joins them, and the revenue counts for the lead's channel."""
+    templates = PACKS["front_back_join"].templates
+    kinds = {"spend.csv": "spend", "leads.csv": "events", "lead_channels.csv": "profiles", "orders.csv": "events"}
+    assert set(templates) == set(kinds)
+    with Platform(Settings(data_dir=tmp_path / "data")).open() as platform:
+        project = platform.meta.create_project("Import School").project
+        for name, kind in kinds.items():
+            path = tmp_path / name
+            path.write_text(templates[name], encoding="utf-8")
+            summary = run_import(platform, ImportOptions(kind=kind, path=path, project=project.name))
+            assert summary.rejected == 0, (name, summary.first_rejections)
+            assert summary.imported == summary.rows_read > 0, name
+        found = PackService(platform).headline(project, "front_back_join", date_from="2026-09-01",
+                                               date_to="2026-09-30")
+    douyin = next(row for row in found.channels if row.channel == "douyin")
+    assert douyin.revenue == 1999
+    assert douyin.spend == pytest.approx(1280.5)
+    assert douyin.roi == pytest.approx(1999 / 1280.5, abs=1e-6)
+
+
+def test_realtime_board_counts_and_installs_its_alerts(school: Any) -> None:
+    found = school.packs.headline(school.project, "realtime_board", date_range="all", now=NOW)
+    truth = {c["channel"]: c for c in school.truth["channels"]}
+    assert {row.channel: row.leads for row in found.channels} == {c: t["leads"] for c, t in truth.items()}
+    assert found.orders == school.truth["summary"]["orders"]
+    assert found.last_day == found.date_to
+    assert found.leads_last_day == sum(row.leads_last_day for row in found.channels)
+    assert found.card.value == found.leads_last_day
+    done = school.packs.install(school.project, "realtime_board", "tester")
+    assert {"alert:leads_band", "alert:orders_band"} <= set(done.created)
+    board = UIStore(school.platform.meta).dashboard(school.project.id, done.dashboard_id)
+    assert board["refresh_seconds"] == 10
+    with_alerts = school.packs.headline(school.project, "realtime_board", now=NOW)
+    assert sorted(a.name for a in with_alerts.alerts) == ["线索数异常 Leads outside their usual band",
+                                                          "订单数异常 Orders outside their usual band"]
+    gone = school.packs.uninstall(school.project, "realtime_board")
+    assert {"alert:leads_band", "alert:orders_band"} <= set(gone.removed)
+    assert school.packs.headline(school.project, "realtime_board", now=NOW).alerts == []
+
+
+def test_learning_indicators_equal_the_truth(school: Any) -> None:
+    found = school.packs.headline(school.project, "learning_indicators", date_range="all", now=NOW)
+    learning = school.truth["learning"]
+    assert found.attendance_rate == pytest.approx(learning["attendance_rate"], abs=5e-4)
+    assert found.card.value == found.attendance_rate
+    truth = {k["knowledge_point"]: k for k in learning["knowledge_points"]}
+    assert {k.knowledge_point for k in found.knowledge_points} == {k for k, v in truth.items() if v["answers"]}
+    for point in found.knowledge_points:
+        assert (point.answers, point.correct) == (truth[point.knowledge_point]["answers"],
+                                                  truth[point.knowledge_point]["correct"])
+    accuracies = [p.accuracy for p in found.knowledge_points]
+    assert accuracies == sorted(accuracies)  # the hardest first
+    scheduled = sum(c.scheduled_lessons for c in found.courses)
+    assert scheduled == learning["scheduled_lessons"]
+    weighted = sum((c.attendance_rate or 0) * c.scheduled_lessons for c in found.courses) / scheduled
+    assert weighted == pytest.approx(found.attendance_rate, abs=1e-4)  # per course adds up to the whole
+
+
+def test_referral_equals_the_truth(school: Any) -> None:
+    found = school.packs.headline(school.project, "referral", date_range="all", now=NOW)
+    referrals = school.truth["referrals"]
+    assert found.referral_rate == pytest.approx(referrals["referral_rate"], abs=5e-4)
+    assert found.referred_signups == referrals["referred_leads"]
+    referees: dict[str, int] = {}
+    for edge in referrals["edges"]:
+        referees[edge["referrer"]["login_id"]] = referees.get(edge["referrer"]["login_id"], 0) + 1
+    assert found.top_referrers[0].referees == max(referees.values())
+    for top in found.top_referrers:
+        assert top.referees == referees[top.referrer_id]
+    assert referrals["top_referrers"][0]["login_id"] == found.top_referrers[0].referrer_id
+
+
+def test_b2b_health_warns_of_the_declining_institutions(school: Any) -> None:
+    found = school.packs.headline(school.project, "b2b_health", date_range="all", now=NOW)
+    truth = {i["institution_id"]: i for i in school.truth["institutions"]}
+    assert set(found.declining) == {k for k, v in truth.items() if v["health"] == "declining"}
+    assert found.card.value == len(found.declining)
+    for row in found.institutions:
+        expected = truth[row.institution_id]
+        for key in ("login_days_7", "login_days_30", "staff_login_days_7", "staff_login_days_30", "enrolments_30",
+                    "enrolments_prev_30", "enrolment_growth", "staff", "name"):
+            assert getattr(row, key) == expected[key], (row.institution_id, key)
+
+
+def test_school_accounts_equal_the_truth(school: Any) -> None:
+    found = school.packs.headline(school.project, "school_accounts", date_range="all", now=NOW)
+    truth = {s["school_id"]: s for s in school.truth["schools"]}
+    assert {s.school_id for s in found.schools} == set(truth)
+    for row in found.schools:
+        expected = truth[row.school_id]
+        for key in ("tier", "students", "teachers", "influence", "relationship", "active_parents", "active_teachers"):
+            assert getattr(row, key) == expected[key], (row.school_id, key)
+        assert row.parent_adoption == pytest.approx(expected["parent_adoption"], abs=5e-4)
+        assert row.teacher_adoption == pytest.approx(expected["teacher_adoption"], abs=5e-4)
+
+
+@pytest.mark.parametrize("name", sorted(PACKS))
+def test_every_pack_installs_idempotently_and_uninstalls(school: Any, name: str) -> None:
+    first = school.packs.install(school.project, name, "tester")
+    again = school.packs.install(school.project, name, "tester")
+    assert again.created == []
+    assert again.updated == []
+    assert sorted(again.unchanged) == sorted(first.created + first.unchanged + first.updated)
+    gone = school.packs.uninstall(school.project, name)
+    assert {k for k in first.created if not k.startswith("metric:")} <= set(gone.removed)

@@ -1,6 +1,6 @@
 """The catalogue's renewal_rate on a hand-built school, on DuckDB and on ClickHouse: a student's course ends at
-the start of the last lesson scheduled for them in it, known once 14 days passed without another; a refunded
-course does not end; a renewal counts from 7 days before to 30 days after the end."""
+the start of the last lesson scheduled for them in it, known once the 14 days after that day are over without
+another; a refunded course does not end; a renewal counts from 7 days before to 30 days after the end."""
 
 from __future__ import annotations
 
@@ -72,23 +72,30 @@ def rate(school: History, date_range: dict[str, str], now: dt.datetime = LATER,
 
 @requires_chdb
 def test_course_ends_and_renewals(school: History) -> None:
-    series = rate(school, RANGE)
-    # September: ann (renewed), ben, cai, eve's A; October: eve's B (renewed); fay not known yet; dai refunded
+    # asked on 1 November: fay's course (last lesson 25 October) may still be running
+    series = rate(school, RANGE, now=dt.datetime(2026, 11, 1, 4, tzinfo=dt.UTC))
+    # September: ann (renewed), ben, cai, eve's A; October: eve's B (renewed); dai's course was refunded
     assert series["data"] == [pytest.approx(25.0), pytest.approx(100.0)]
     assert series["aggregated_value"] == pytest.approx(2 / 5 * 100)
 
 
 @requires_chdb
-def test_an_end_is_known_once_14_days_passed_by_the_end_of_the_range_or_now(school: History) -> None:
-    # up to 20 September, as of then: the September ends (3 Sep) are known, eve's B has not begun
-    september = rate(school, {"date_from": "2026-09-01", "date_to": "2026-09-20"}, granularity="day")
-    assert september["aggregated_value"] == pytest.approx(1 / 4 * 100)
-    # asked on 10 September (now): 3 September is fewer than 14 days ago, no course end is known yet
-    early = rate(school, RANGE, now=dt.datetime(2026, 9, 10, 4, tzinfo=dt.UTC))
-    assert early["aggregated_value"] is None
-    # with the whole of November known, fay's course (25 Oct) has ended and she did not renew
-    assert rate(school, {"date_from": "2026-09-01", "date_to": "2026-11-30"})["aggregated_value"] == \
-        pytest.approx(2 / 6 * 100)
+def test_an_end_is_known_once_14_days_after_its_day_are_over(school: History) -> None:
+    # asked on 1 December: fay's course has ended, and she did not renew
+    later = rate(school, RANGE)
+    assert later["data"] == [pytest.approx(25.0), pytest.approx(50.0)]
+    assert later["aggregated_value"] == pytest.approx(2 / 6 * 100)
+    # a month's value does not depend on the range it is asked in
+    assert rate(school, {"date_from": "2026-10-01", "date_to": "2026-10-31"})["aggregated_value"] == \
+        pytest.approx(50.0)
+    assert rate(school, {"date_from": "2026-09-01", "date_to": "2026-09-20"}, granularity="day")[
+        "aggregated_value"] == pytest.approx(25.0)
+    # the September ends (3 September) are known once the 14 days after that day are over: from 18 September,
+    # local time
+    assert rate(school, RANGE, now=dt.datetime(2026, 9, 10, 4, tzinfo=dt.UTC))["aggregated_value"] is None
+    assert rate(school, RANGE, now=dt.datetime(2026, 9, 17, 15, tzinfo=dt.UTC))["aggregated_value"] is None
+    assert rate(school, RANGE, now=dt.datetime(2026, 9, 17, 17, tzinfo=dt.UTC))["aggregated_value"] == \
+        pytest.approx(25.0)
 
 
 def test_a_cohort_time_must_be_a_time_property(school: History) -> None:

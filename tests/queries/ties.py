@@ -41,7 +41,7 @@ TIES = settings(max_examples=30, deadline=None, database=None,
 class Happening:
     event: str
     minute: int  # moments after START (minutes, unless spaced otherwise): few values, so equal times are the rule
-    properties: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
 
     def at(self, spacing: dt.timedelta = MINUTE) -> dt.datetime:
         return START + self.minute * spacing

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 import pytest
-from web_pages_support import shot, signed_in_tab, wait_ready
+from web_pages_support import Words, shot, signed_in_tab, untranslated_on, wait_ready
 
 from edupulse.sim.config import default_truth_path
 from web_site import ADMIN, ANALYST, PROJECT, Site, needs_chromium
@@ -96,3 +96,68 @@ def test_a_channel_operator_opens_channel_quality(browser: Any, site: Site, lang
         assert tab.errors == []
     finally:
         tab.context.close()
+
+
+def test_the_alerts_api(site: Site) -> None:
+    with site.api() as http:
+        body = {"name": "Leads band", "event": "lead_created", "kind": "anomaly",
+                "filters": [{"property": "channel", "op": "eq", "value": "douyin"}]}
+        made = http.post("/api/v1/alerts", json=body)
+        assert made.status_code == 201, made.text
+        alert = made.json()
+        assert alert["state"] == "ok"
+        assert alert["filters"] == body["filters"]
+        for bad in ({**body, "webhook_url": "ftp://x"}, {**body, "filters": [{"op": "zz"}]},
+                    {**body, "kind": "threshold"}, {**body, "weeks": 100}):
+            assert http.post("/api/v1/alerts", json=bad).status_code == 422, bad
+        changed = http.put(f"/api/v1/alerts/{alert['id']}", json={**body, "webhook_url": "http://127.0.0.1:9/"})
+        assert changed.json()["webhook_url"] == "http://127.0.0.1:9/"
+        assert http.get(f"/api/v1/alerts/{alert['id']}/events").json() == {"events": []}
+        assert any(a["id"] == alert["id"] for a in http.get("/api/v1/alerts").json()["alerts"])
+        assert http.delete(f"/api/v1/alerts/{alert['id']}").status_code == 200
+        assert http.delete(f"/api/v1/alerts/{alert['id']}").status_code == 404
+        assert http.get(f"/api/v1/alerts/{alert['id']}/events").status_code == 404
+
+
+@pytest.mark.browser
+@needs_chromium
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_pack_page_in_both_languages(browser: Any, site: Site, lang: str) -> None:
+    """The crawl visits one pack page; here every available pack's page is checked for untranslated words."""
+    with site.api() as http:
+        names = [p["name"] for p in http.get("/api/v1/packs").json()["packs"] if p["available"]]
+    tab = signed_in_tab(browser, site.url, ADMIN, lang)
+    words = Words.of(lang)
+    try:
+        for name in names:
+            tab.goto(f"{site.url}/scenarios/{name}")
+            wait_ready(tab)
+            tab.wait_for_function("Number(document.body.dataset.headline || 0) >= 1")
+            assert tab.evaluate("document.body.dataset.failed || ''") == "", name
+            assert untranslated_on(tab, words) == [], name
+            assert tab.errors == [], name
+            shot(tab, f"scenario-{name}-{lang}")
+    finally:
+        tab.context.close()
+
+
+def test_headlines_of_the_school_equal_its_truth(site: Site) -> None:
+    expected = truth(site)
+    with site.api() as http:
+        def headline(name: str) -> dict[str, Any]:
+            answer = http.get(f"/api/v1/packs/{name}/headline", params={"date_range": "all"})
+            assert answer.status_code == 200, answer.text
+            return answer.json()
+
+        learning = headline("learning_indicators")
+        referral = headline("referral")
+        b2b = headline("b2b_health")
+        schools = headline("school_accounts")
+    assert learning["attendance_rate"] == pytest.approx(expected["learning"]["attendance_rate"], abs=5e-4)
+    assert referral["referral_rate"] == pytest.approx(expected["referrals"]["referral_rate"], abs=5e-4)
+    assert set(b2b["declining"]) == {i["institution_id"] for i in expected["institutions"]
+                                     if i["health"] == "declining"}
+    by_school = {s["school_id"]: s for s in expected["schools"]}
+    for row in schools["schools"]:
+        assert row["tier"] == by_school[row["school_id"]]["tier"]
+        assert row["active_parents"] == by_school[row["school_id"]]["active_parents"]

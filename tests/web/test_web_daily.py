@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from test_web_browser import run, set_range
-from web_pages_support import shot, signed_in_tab, wait_ready
+from web_pages_support import Words, shot, signed_in_tab, untranslated_on, wait_ready
 
 from edupulse.auth.permissions import Role
 from edupulse.meta.db import MetadataStore
 from edupulse.queries.registry import Registry
-from web_site import ADMIN, Site, needs_chromium
+from web_site import ADMIN, ANALYST, Site, needs_chromium
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 ADVISOR = ("advisor@edupulse.local", "advisor-password-1")
@@ -352,6 +352,23 @@ def test_people_list_identity_counts_sort_export_and_bulk_assignment(en: Any, si
     shot(en, "daily-people-selected")
 
 
+def test_people_list_offers_no_sort_on_personal_columns_without_personal_view(browser: Any, site: Site) -> None:
+    """An analyst sees names and phones masked, so sorting by them (which would reveal their order) is not
+    offered; other person properties sort as before."""
+    tab = signed_in_tab(browser, site.url, ANALYST, "en")
+    try:
+        tab.goto(site.url + "/people")
+        wait_ready(tab)
+        tab.wait_for_selector(".people-table")
+        assert tab.locator("[data-testid='sort-person.name']").count() == 0
+        sortable = [b.get_attribute("data-testid") for b in tab.locator(".people-table button.sort").all()]
+        assert sortable, "other person properties can be sorted by"
+        assert not any(b.removeprefix("sort-person.") in ("name", "phone", "mobile") for b in sortable if b)
+        assert tab.errors == []
+    finally:
+        tab.context.close()
+
+
 def test_timeline_times_are_times_in_the_project_zone_and_the_header_names_the_person(en: Any, site: Site) -> None:
     scheduled = site.query({"kind": "trends", "series": [{"event": "lesson_scheduled"}],
                             "date_range": {"date_from": "-90d"},
@@ -472,6 +489,22 @@ def test_metric_catalogue_page_shows_versions_and_where_a_metric_is_used(en: Any
     assert en.locator(".versions-table tbody tr").count() == len(versions)
     assert "Attendance by week" in en.inner_text(".usage-table")
     assert "Attended lessons / scheduled lessons" in en.inner_text("#metric-detail")  # the definition in words
+
+
+def test_metrics_over_a_cohort_are_shown_in_words_in_both_languages(en: Any, zh: Any, site: Site) -> None:
+    for tab in (en, zh):
+        tab.goto(site.url + "/admin/metrics")
+        wait_ready(tab)
+        tab.click("[data-testid=metric-renewal_rate]")
+        tab.wait_for_function("document.body.dataset.metricOpen === 'renewal_rate'")
+    shown = en.inner_text("#metric-detail")
+    assert "the last per" in shown
+    assert "known 14 days later without another" in shown
+    assert "from 7 days before to 30 days after" in shown
+    assert "share of the counted that meet the outcome" in shown
+    assert "之前 7 天" in zh.inner_text("#metric-detail")
+    assert untranslated_on(zh, Words.of("zh")) == []
+    assert untranslated_on(en, Words.of("en")) == []
 
 
 def test_quarantine_page_counts_refused_records(en: Any, site: Site) -> None:

@@ -17,6 +17,7 @@ from edupulse import __version__
 from edupulse.api import (
     accounts,
     admin,
+    alerts,
     catalog,
     collect_posthog,
     collect_segment,
@@ -31,6 +32,7 @@ from edupulse.api import (
     reports,
     segments,
     signin,
+    tags,
     tracker,
     ui_admin,
     xapi,
@@ -84,7 +86,8 @@ def _background(plat: Platform, settings: Settings, journey_runtime: JourneyRunt
         return None
     from edupulse.ops.scheduler import Scheduler
 
-    scheduler = Scheduler(plat.meta, settings)
+    # several API processes: only the one holding the lease in the metadata database runs the jobs
+    scheduler = Scheduler(plat.meta, settings, platform=plat, lease=plat.scheduler_lease())
     if settings.journeys.enabled:
         scheduler.jobs.append(journey_runtime.schedule_job())
     scheduler.start()
@@ -106,7 +109,7 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
         app.state.validators = _validator_pool(settings.ingest.validators())
         app.state.journeys = journey_runtime = JourneyRuntime(plat.meta, plat.query_service(), settings,
                                                               wal=plat.wal, loader=plat.loader,
-                                                              ingestor=plat.ingestor)
+                                                              ingestor=plat.ingestor, node=plat.node_name())
         app.state.scheduler = scheduler = _background(plat, settings, journey_runtime, run_scheduler)
         stop_warm_up = catalog.start_warm_up(app)
         try:
@@ -128,7 +131,7 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
         description="Data-driven operations platform for education organizations.",
     )
     for module in (ingest, admin, query, accounts, governance, signin, xapi, xapi_documents, tracker, segments,
-                   experiments, journeys, packs, collect_sensors, collect_posthog, collect_segment):
+                   tags, experiments, journeys, packs, alerts, collect_sensors, collect_posthog, collect_segment):
         app.include_router(module.router)
     app.add_middleware(AlternateRequestSyntax, max_body_bytes=settings.ingest.max_body_bytes)
     app.add_middleware(compat.CollectionCORS)

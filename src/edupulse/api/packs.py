@@ -72,6 +72,22 @@ def get_pack(request: Request, name: str, principal: Principal = Depends(require
         raise HTTPException(exc.status, str(exc)) from None
 
 
+@router.get("/api/v1/packs/{name}/templates/{file}", summary="A template file of a pack's import guide (CSV)",
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+                       **refusals(404, s404="No such pack or template")})
+def template(request: Request, name: str, file: str,
+             principal: Principal = Depends(require(Permission.reports_view))) -> Response:
+    try:
+        pack = _service(request).pack(name)
+    except PackError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    if file not in pack.templates:
+        known = ", ".join(pack.templates) or "none"
+        raise HTTPException(404, f"pack {name!r} has no template {file!r} (its templates: {known})")
+    return Response(pack.templates[file], media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{file}"'})
+
+
 @router.post("/api/v1/packs/{name}/install",
              summary="Install a pack's metrics, reports and dashboards (again: upgrades what nobody changed)",
              responses=refusals(403, 404, s403="The pack adds metrics, which needs metrics:edit",

@@ -17,6 +17,7 @@ from edupulse.experiments.results import Options, Runner, analyze, plans
 from edupulse.experiments.results_model import ExperimentResults
 from edupulse.experiments.targeting import (
     eligible,
+    held_tags,
     person_lookup,
     person_tags,
     segment_group,
@@ -139,7 +140,9 @@ class ExperimentService:
         member = False
         if spec.targeting.segment is not None and person_id is not None:
             member = bool(runner.rows(segment_member(runner.ctx, spec.targeting.segment, person_id)))
-        if not eligible(spec.targeting, {**stored, **attributes}, person_tags(runner.ctx, person_id), member):
+        tags_query = person_tags(runner.ctx, person_id, spec.targeting.tags) if spec.targeting.tags else None
+        held = held_tags(runner.rows(tags_query)) if tags_query is not None else frozenset()
+        if not eligible(spec.targeting, {**stored, **attributes}, held, member):
             return Assignment(None, "not targeted", False)
         namespace = (spec.namespace.name, *spec.namespace.range) if spec.namespace else None
         index = hash_assign(value, spec.hash_seed, spec.weights, spec.coverage, namespace)

@@ -2,8 +2,8 @@
 GrowthBook condition (and saved groups) for the SDKs, which check them on the attributes the app passes, and
 evaluated here for a person of the event store (the assign endpoint).
 
-Tags are built on another branch: `person_tags` is the one place that reads them and gives no tags until
-then, so an experiment that targets a tag enters nobody yet."""
+A targeted tag is a tag's name (the person has a value of it) or `NAME=VALUE` (the person's value in force is
+VALUE); `person_tags` is the one place that reads them."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from edupulse.experiments.conditions import matches
 from edupulse.experiments.model import Targeting
 from edupulse.queries.common import Op, PropertyFilter, PropertyRef
 from edupulse.queries.compile import Context, literal
+from edupulse.queries.tagvalues import tag_values_tree
 
 SDK_ID = "id"
 GB_OPS = {Op.eq: "$eq", Op.neq: "$ne", Op.in_: "$in", Op.not_in: "$nin", Op.gt: "$gt", Op.gte: "$gte",
@@ -50,9 +51,39 @@ def gb_condition(targeting: Targeting, hash_attribute: str) -> dict[str, Any]:
     return parts[0] if len(parts) == 1 else {"$and": parts}
 
 
-def person_tags(ctx: Context, person_id: int | None) -> frozenset[str]:
-    """The tags of a person. Tags are not built yet: no person has any."""
-    return frozenset()
+def tag_name(targeted: str) -> str:
+    return targeted.split("=", 1)[0]
+
+
+def person_tags(ctx: Context, person_id: int | None, wanted: list[str]) -> exp.Query | None:
+    """SELECT (tag, value) of the person's values in force of the person tags named in `wanted` (None: there
+    is nothing to read). `held_tags` turns its rows into what `eligible` checks."""
+    if person_id is None:
+        return None
+    parts: list[exp.Select] = []
+    for name in sorted({tag_name(t) for t in wanted}):
+        tag = ctx.tags.get(name)
+        if tag is None or tag.unit != "person":
+            continue
+        parts.append(exp.select(exp.Literal.string(name).as_("tag"), exp.column("value", "t").as_("value"))
+                     .from_(tag_values_tree(ctx.project_id, tag).subquery("t"))
+                     .where(exp.column("person_id", "t").eq(literal(person_id))))
+    if not parts:
+        return None
+    query: exp.Query = parts[0]
+    for part in parts[1:]:
+        query = exp.union(query, part, distinct=False)
+    return query
+
+
+def held_tags(rows: list[tuple[Any, ...]]) -> frozenset[str]:
+    """Each tag the person has, by name and as NAME=VALUE."""
+    held: set[str] = set()
+    for name, value in rows:
+        held.add(str(name))
+        if value is not None:
+            held.add(f"{name}={value}")
+    return frozenset(held)
 
 
 def eligible(targeting: Targeting, properties: dict[str, Any], tags: frozenset[str], in_segment: bool) -> bool:

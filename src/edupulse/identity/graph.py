@@ -14,7 +14,7 @@ Rules (docs/identity.md):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,14 +144,18 @@ class ProjectGraph:
             survivor, loser = (a, b) if a_login else (b, a)
         else:
             survivor, loser = min(a, b), max(a, b)
+        self.apply_merge(loser, survivor)
+        changes.merges.append((self.project_id, loser, survivor))
+        return survivor
+
+    def apply_merge(self, loser: int, survivor: int) -> None:
+        """Move the loser's identities to the survivor (a merge decided here or by another process)."""
         moved = self.members.pop(loser, [])
         for key in moved:
             self.person_of[key] = survivor
         self.members.setdefault(survivor, []).extend(moved)
         if loser in self.unique:
             self.unique.setdefault(survivor, {}).update(self.unique.pop(loser))
-        changes.merges.append((self.project_id, loser, survivor))
-        return survivor
 
     def _warning(
         self, kind: str, key: IdKey, person: int, other: int | None, conflict: dict[str, list[str]]
@@ -169,12 +173,15 @@ class ProjectGraph:
 class IdentityGraph:
     """All projects' graphs and the person id sequence."""
 
-    def __init__(self, next_person_id: int = 1) -> None:
+    def __init__(self, next_person_id: int = 1, allocate: Callable[[], int] | None = None) -> None:
         self.next_person_id = next_person_id
         self.projects: dict[int, ProjectGraph] = {}
         self.changes = GraphChanges()
+        self.allocate = allocate  # where new person ids come from when several processes share the persons
 
     def _allocate(self) -> int:
+        if self.allocate is not None:
+            return self.allocate()
         pid = self.next_person_id
         self.next_person_id += 1
         return pid

@@ -85,9 +85,14 @@ class EventsImporter:
 
     def _stored_range(self) -> tuple[int, int] | None:
         """Time range of the project's events stored before this import (derived ids can only meet those)."""
-        low, high = self.store.query(
-            "SELECT epoch_us(min(time)), epoch_us(max(time)) FROM events WHERE project_id = ?", [self.project_id]
-        ).rows[0]
+        if self.store.dialect == "clickhouse":  # min() of no rows is the epoch there, not NULL
+            low, high = self.store.query(
+                "SELECT if(count() = 0, NULL, toUnixTimestamp64Micro(min(time))), if(count() = 0, NULL, "
+                f"toUnixTimestamp64Micro(max(time))) FROM events WHERE project_id = {int(self.project_id)}").rows[0]
+        else:
+            low, high = self.store.query(
+                "SELECT epoch_us(min(time)), epoch_us(max(time)) FROM events WHERE project_id = ?", [self.project_id]
+            ).rows[0]
         return None if low is None else (int(low), int(high))
 
     def finish(self) -> None:

@@ -49,6 +49,7 @@ class BatchBuilder:
         self.group_slots = group_slots
         self.seq = next_seq
         self.recent = recent if recent is not None else RecentIds(0)
+        self.allocate_seq: Callable[[], int] | None = None  # set when several processes share the store
 
     def stored(self, built: BuiltBatch, now_us: int) -> None:
         """The batch is in the store: its insert IDs join the recent index."""
@@ -134,6 +135,9 @@ class BatchBuilder:
         return out
 
     def _next_seq(self) -> int:
+        if self.allocate_seq is not None:
+            self.seq = self.allocate_seq()
+            return self.seq
         self.seq += 1
         return self.seq
 

@@ -24,7 +24,7 @@ from edupulse.ingest.validate import IngestOutcome, Limits, PreparedBatch, Proje
 from edupulse.ingest.wal import Position, WriteAheadLog
 from edupulse.meta.db import MetadataError, MetadataStore, ProjectInfo, QuarantineEntry, WarningEntry
 from edupulse.meta.experiments import ExperimentStore
-from edupulse.store.base import EventStore
+from edupulse.store.base import EventStore, WriteBatch
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +182,7 @@ class Loader:
         builder: BatchBuilder,
         catalog: ProjectCatalog,
         settings: IngestSettings,
+        source: str | None = None,
     ) -> None:
         self.store = store
         self.wal = wal
@@ -189,7 +190,10 @@ class Loader:
         self.builder = builder
         self.catalog = catalog
         self.settings = settings
-        self.applied = Position.parse(store.checkpoint(self.SOURCE))
+        self.source = source or self.SOURCE
+        # several processes sharing the store: identity decisions under their lock (cluster/coordinator.py)
+        self.coordinator: Any = None
+        self.applied = Position.parse(store.checkpoint(self.source))
         self.applied_changed = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -228,6 +232,9 @@ class Loader:
 
     def _recover(self) -> None:
         """After a failed write the in-memory graph may be ahead of the store: rebuild it."""
+        if self.coordinator is not None:
+            self.coordinator.reload()  # from the identity log, where decisions are committed
+            return
         fresh = IdentityGraph()
         fresh.load(self.store.identity_rows())
         max_person, max_seq = self.store.max_ids()
@@ -255,8 +262,15 @@ class Loader:
                 break
         if last is None:
             return 0
-        built = self.builder.build(items, checkpoint=(self.SOURCE, str(last)), columns=columns)
-        self.store.write(built.batch)
+        if self.coordinator is None:
+            built = self.builder.build(items, checkpoint=(self.source, str(last)), columns=columns)
+            self.store.write(built.batch)
+        else:
+            projects = {p for p, _, _ in items} | {c[0] for c in columns}
+            with self.coordinator.hold(projects):
+                built = self.builder.build(items, checkpoint=(self.source, str(last)), columns=columns)
+                self.coordinator.record(built.batch, str(last))
+                self._write_logged(built.batch)
         self.builder.stored(built, int(time.time() * 1_000_000))
         if built.warnings:
             self.catalog.meta.add_warnings(
@@ -281,6 +295,22 @@ class Loader:
         if segments and segments[0] < keep.segment and self.store.sync():
             self.wal.release(keep)
         return count
+
+    def _write_logged(self, batch: WriteBatch) -> None:
+        """Write a batch whose identity decisions are logged: retried until it is stored (the project locks
+        are held meanwhile, so no other process loads these projects past a batch missing in the store)."""
+        delay = 0.5
+        while True:
+            try:
+                self.store.write(batch)
+                return
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                if self._stop.is_set():
+                    raise  # the next start writes its logged identities again, then loads it from the log
+                log.exception("writing a batch to the store failed; trying again")
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
 
     def catch_up(self) -> None:
         """Load everything durable now, in the calling thread (used on start and by batch tools)."""

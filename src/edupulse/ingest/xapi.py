@@ -60,6 +60,21 @@ STATEMENT_KEYS = frozenset(
 )
 SUBSTATEMENT_KEYS = frozenset({"objectType", "actor", "verb", "object", "result", "context", "timestamp",
                                "attachments"})
+ACCOUNT_KEYS = frozenset({"homePage", "name"})
+GROUP_KEYS = frozenset({"objectType", "name", "member", *IFIS})
+AGENT_KEYS = frozenset({"objectType", "name", *IFIS})
+VERB_KEYS = frozenset({"id", "display"})
+COMPONENT_KEYS = frozenset({"id", "description"})
+DEFINITION_KEYS = frozenset({"name", "description", "type", "moreInfo", "extensions", "interactionType",
+                             "correctResponsesPattern", *ALL_COMPONENTS})
+ACTIVITY_KEYS = frozenset({"objectType", "id", "definition"})
+REF_KEYS = frozenset({"objectType", "id"})
+RESULT_KEYS = frozenset({"score", "success", "completion", "response", "duration", "extensions"})
+SCORE_KEYS = frozenset({"scaled", "raw", "min", "max"})
+CONTEXT_KEYS = frozenset({"registration", "instructor", "team", "contextActivities", "revision", "platform", "language",
+                          "statement", "extensions"})
+CONTEXT_ACTIVITY_KEYS = frozenset({"parent", "grouping", "category", "other"})
+ATTACHMENT_KEYS = frozenset({"usageType", "display", "description", "contentType", "length", "sha2", "fileUrl"})
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -97,11 +112,11 @@ _type_name = type_name
 _string = string
 
 
-def _object(value: Any, path: str, allowed: frozenset[str] | set[str] | tuple[str, ...]) -> dict[str, Any]:
+def _object(value: Any, path: str, allowed: frozenset[str]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise StatementError(path, f"must be an object, got {_type_name(value)}")
-    extra = value.keys() - allowed
-    if extra:
+    if not allowed.issuperset(value):
+        extra = value.keys() - allowed
         first = sorted(extra, key=str)[0]
         raise StatementError(f"{path}.{first}",
                              f"is not a property xAPI defines here; allowed: {', '.join(sorted(allowed))}")
@@ -128,7 +143,7 @@ def _extensions(value: Any, path: str) -> None:
 
 
 def _account(value: Any, path: str) -> None:
-    account = _object(value, path, ("homePage", "name"))
+    account = _object(value, path, ACCOUNT_KEYS)
     for key in ("homePage", "name"):
         if key not in account:
             raise StatementError(f"{path}.{key}", "is required in an account")
@@ -162,7 +177,7 @@ def agent(value: Any, path: str, group_allowed: bool = True, object_type_require
         raise StatementError(path, f"must be an Agent or Group object, got {_type_name(value)}")
     kind = value.get("objectType", "Agent" if not object_type_required else None)
     if kind == "Group" and group_allowed:
-        group = _object(value, path, ("objectType", "name", "member", *IFIS))
+        group = _object(value, path, GROUP_KEYS)
         count = _ifi(group, path)
         if "name" in group:
             _string(group["name"], f"{path}.name")
@@ -183,7 +198,7 @@ def agent(value: Any, path: str, group_allowed: bool = True, object_type_require
         if kind is None:
             raise StatementError(f"{path}.objectType", f"is required here and must be {allowed}")
         raise StatementError(f"{path}.objectType", f"{kind!r} is not allowed here; use {allowed}")
-    found = _object(value, path, ("objectType", "name", *IFIS))
+    found = _object(value, path, AGENT_KEYS)
     if "name" in found:
         _string(found["name"], f"{path}.name")
     if _ifi(found, path) != 1:
@@ -191,7 +206,7 @@ def agent(value: Any, path: str, group_allowed: bool = True, object_type_require
 
 
 def verb(value: Any, path: str) -> None:
-    found = _object(value, path, ("id", "display"))
+    found = _object(value, path, VERB_KEYS)
     if "id" not in found:
         raise StatementError(f"{path}.id", "is required")
     iri(found["id"], f"{path}.id")
@@ -204,7 +219,7 @@ def _components(value: Any, path: str) -> None:
         raise StatementError(path, f"must be an array of interaction components, got {_type_name(value)}")
     seen: set[str] = set()
     for i, component in enumerate(value):
-        item = _object(component, f"{path}[{i}]", ("id", "description"))
+        item = _object(component, f"{path}[{i}]", COMPONENT_KEYS)
         if "id" not in item:
             raise StatementError(f"{path}[{i}].id", "is required")
         ident = _string(item["id"], f"{path}[{i}].id")
@@ -216,8 +231,7 @@ def _components(value: Any, path: str) -> None:
 
 
 def _definition(value: Any, path: str) -> None:
-    found = _object(value, path, ("name", "description", "type", "moreInfo", "extensions", "interactionType",
-                                  "correctResponsesPattern", *ALL_COMPONENTS))
+    found = _object(value, path, DEFINITION_KEYS)
     for key in ("name", "description"):
         if key in found:
             language_map(found[key], f"{path}.{key}")
@@ -244,7 +258,7 @@ def _definition(value: Any, path: str) -> None:
 
 
 def activity(value: Any, path: str) -> None:
-    found = _object(value, path, ("objectType", "id", "definition"))
+    found = _object(value, path, ACTIVITY_KEYS)
     if found.get("objectType", "Activity") != "Activity":
         raise StatementError(f"{path}.objectType", "must be Activity")
     if "id" not in found:
@@ -255,7 +269,7 @@ def activity(value: Any, path: str) -> None:
 
 
 def statement_ref(value: Any, path: str) -> None:
-    found = _object(value, path, ("objectType", "id"))
+    found = _object(value, path, REF_KEYS)
     if found.get("objectType") != "StatementRef":
         raise StatementError(f"{path}.objectType", "must be StatementRef")
     if "id" not in found:
@@ -286,9 +300,9 @@ def _statement_object(value: Any, path: str, inside_substatement: bool) -> dict[
 
 
 def _result(value: Any, path: str) -> None:
-    found = _object(value, path, ("score", "success", "completion", "response", "duration", "extensions"))
+    found = _object(value, path, RESULT_KEYS)
     if "score" in found:
-        score = _object(found["score"], f"{path}.score", ("scaled", "raw", "min", "max"))
+        score = _object(found["score"], f"{path}.score", SCORE_KEYS)
         numbers = {key: _number(score[key], f"{path}.score.{key}") for key in score}
         if "scaled" in numbers and not -1 <= numbers["scaled"] <= 1:
             raise StatementError(f"{path}.score.scaled", "must be between -1 and 1")
@@ -311,8 +325,7 @@ def _result(value: Any, path: str) -> None:
 
 
 def _context(value: Any, path: str, object_is_activity: bool) -> dict[str, Any]:
-    found = _object(value, path, ("registration", "instructor", "team", "contextActivities", "revision", "platform",
-                                  "language", "statement", "extensions"))
+    found = _object(value, path, CONTEXT_KEYS)
     out = dict(found)
     if "registration" in found:
         uuid_text(found["registration"], f"{path}.registration")
@@ -335,8 +348,7 @@ def _context(value: Any, path: str, object_is_activity: bool) -> dict[str, Any]:
     if "extensions" in found:
         _extensions(found["extensions"], f"{path}.extensions")
     if "contextActivities" in found:
-        groups = _object(found["contextActivities"], f"{path}.contextActivities",
-                         ("parent", "grouping", "category", "other"))
+        groups = _object(found["contextActivities"], f"{path}.contextActivities", CONTEXT_ACTIVITY_KEYS)
         if not groups:
             raise StatementError(f"{path}.contextActivities", "is empty; give parent, grouping, category or other, "
                                                               "or leave contextActivities out")
@@ -356,8 +368,7 @@ def _attachments(value: Any, path: str) -> None:
         raise StatementError(path, f"must be an array, got {_type_name(value)}")
     for i, item in enumerate(value):
         where = f"{path}[{i}]"
-        found = _object(item, where, ("usageType", "display", "description", "contentType", "length", "sha2",
-                                      "fileUrl"))
+        found = _object(item, where, ATTACHMENT_KEYS)
         for key in ("usageType", "display", "contentType", "length", "sha2"):
             if key not in found:
                 raise StatementError(f"{where}.{key}", "is required in an attachment")

@@ -7,6 +7,7 @@ a failure, stores its events once.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -32,6 +33,7 @@ def actor_identity(actor: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def _verb_name(verb_id: str) -> str:
     tail = verb_id.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
     return _NAME_SAFE.sub("_", tail.lower()).strip("_")[:60] or "statement"

@@ -8,6 +8,7 @@ path and what is wrong, so a statement, a query parameter and a document paramet
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Any
 
@@ -66,13 +67,22 @@ def string(value: Any, path: str) -> str:
     return value
 
 
+_KNOWN_IRIS: dict[str, None] = {}  # IRIs found good lately: statements repeat their verbs, activities and agents
+KNOWN_IRIS = 20_000
+
+
 def iri(value: Any, path: str) -> str:
     """An absolute IRI (scheme:rest, no spaces)."""
+    if value.__class__ is str and value in _KNOWN_IRIS:
+        return value
     text = string(value, path)
     if len(text) > MAX_IRI:
         raise StatementError(path, f"is {len(text)} characters long; at most {MAX_IRI}")
     if not _IRI.match(text):
         raise StatementError(path, f"{text[:60]!r} is not an absolute IRI such as http://adlnet.gov/expapi/verbs/completed")
+    if len(_KNOWN_IRIS) >= KNOWN_IRIS:
+        _KNOWN_IRIS.clear()
+    _KNOWN_IRIS[text] = None
     return text
 
 
@@ -90,6 +100,7 @@ def sha1_text(value: Any, path: str) -> str:
     return str(value)
 
 
+@functools.lru_cache(maxsize=4096)
 def is_language_tag(tag: str) -> bool:
     """Whether `tag` is a well-formed RFC 5646 language tag (section 2.1, with the rule of section 2.2.6 that an
     extension's singleton and a variant appear at most once)."""
@@ -146,6 +157,7 @@ def format_timestamp(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@functools.lru_cache(maxsize=4096)
 def duration_seconds(text: str) -> float | None:
     """Seconds of an ISO 8601 duration (a month counted as 30 days, a year as 365); None when not one."""
     match = _DURATION.match(text)

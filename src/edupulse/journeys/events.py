@@ -40,7 +40,7 @@ from edupulse.meta.journey_models import JourneyCursor, JourneyEntry
 from edupulse.meta.journeys import Journey, JourneyStore, aware
 
 log = logging.getLogger(__name__)
-CURSOR = "log"
+CURSOR = "log"  # one per API process (each has its own log): "log:<node name>"
 JOURNEYS_TTL = 1.0  # seconds the feed trusts its list of running journeys (the API changes them)
 ACTIVE = ("pending", "active", "waiting")
 
@@ -110,8 +110,9 @@ class EventFeed:
 
     def __init__(self, wal: WriteAheadLog, meta: MetadataStore, engine: Engine, lookup: PersonLookup | None,
                  wake: Callable[[], None] = lambda: None,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC), node: str = "") -> None:
         self.wal, self.meta, self.engine, self.lookup, self.wake, self.clock = wal, meta, engine, lookup, wake, clock
+        self.cursor = f"{CURSOR}:{node}" if node else CURSOR
         self.position = Position(0, 0)
         self._journeys: tuple[float, list[Journey]] = (0.0, [])
         self._stop = threading.Event()
@@ -122,7 +123,7 @@ class EventFeed:
     def open(self) -> EventFeed:
         """Start from the saved position; the first time, from the end of the log (history does not trigger)."""
         with self.meta.session() as s:
-            row = s.get(JourneyCursor, CURSOR)
+            row = s.get(JourneyCursor, self.cursor)
             saved = row.position if row else None
         self.position = Position.parse(saved) if saved else self.wal.durable
         if saved is None:
@@ -282,9 +283,9 @@ class EventFeed:
 
     def _save(self, position: Position) -> None:
         with self.meta.session() as s, s.begin():
-            row = s.get(JourneyCursor, CURSOR)
+            row = s.get(JourneyCursor, self.cursor)
             if row is None:
-                s.add(JourneyCursor(name=CURSOR, position=str(position), updated_at=dt.datetime.now(dt.UTC)))
+                s.add(JourneyCursor(name=self.cursor, position=str(position), updated_at=dt.datetime.now(dt.UTC)))
             else:
                 row.position, row.updated_at = str(position), dt.datetime.now(dt.UTC)
 

@@ -46,7 +46,7 @@ def profile_writer(ingestor: Ingestor, meta: MetadataStore) -> SetProperties:
 class JourneyRuntime:
     def __init__(self, meta: MetadataStore, queries: QueryService, settings: Settings, tags: TagSource | None = None,
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC), wal: WriteAheadLog | None = None,
-                 loader: Loader | None = None, ingestor: Ingestor | None = None) -> None:
+                 loader: Loader | None = None, ingestor: Ingestor | None = None, node: str = "") -> None:
         conf = settings.journeys
         self.meta = meta
         self.channels = ChannelStore(meta, SecretBox.open(conf.secret_key, settings.data_dir))
@@ -62,7 +62,7 @@ class JourneyRuntime:
                                       tags_settable=hasattr(tags, "set_tag"), tags_readable=tags is not None)
         self.feed: EventFeed | None = None
         if wal is not None:
-            self.feed = EventFeed(wal, meta, self.engine, self.audience, self.worker.wake, clock).open()
+            self.feed = EventFeed(wal, meta, self.engine, self.audience, self.worker.wake, clock, node).open()
             if loader is not None:
                 loader.readers.append(self.feed.held)
         self.running = False

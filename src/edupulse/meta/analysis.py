@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from edupulse.meta.catalogue import MetricCatalogue
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.models import Segment
+from edupulse.meta.tags import TagCatalog
 from edupulse.queries.metadata import SavedSegment, TagRef
 from edupulse.queries.metrics import MetricRef
 
@@ -40,11 +41,13 @@ class AnalysisMetadata:
         return MetricCatalogue(self.meta).ref(project_id, name)
 
     def tags(self, project_id: int) -> Mapping[str, TagRef]:
-        return {}  # no tags yet: the tags module fills this in
+        return {t.name: TagRef(id=t.id, name=t.name, unit=t.spec.unit, value_type=t.spec.value_type.value)
+                for t in TagCatalog(self.meta).all(project_id)}
 
     def cache_stamp(self, project_id: int) -> Any:
-        """Changes whenever a segment of the project is created, changed or deleted."""
+        """Changes whenever a segment or a tag of the project is created, changed or deleted, or a tag runs."""
         with self.meta.session() as s:
             row = s.execute(select(func.count(), func.max(Segment.id), func.max(Segment.updated_at))
                             .where(Segment.project_id == project_id)).one()
-        return [int(row[0]), row[1], str(row[2]) if row[2] is not None else None]
+        return [int(row[0]), row[1], str(row[2]) if row[2] is not None else None,
+                *TagCatalog(self.meta).stamp(project_id)]

@@ -21,6 +21,7 @@ ACTIONS = (
     "key.create", "key.revoke", "lifecycle.run", "lifecycle.settings", "metric.create", "metric.update",
     "metric.delete", "export", "catalogue.change", "delete", "advisor.assign", "advisor.unassign",
     "experiment.create", "experiment.update", "experiment.start", "experiment.stop",
+    "tag.create", "tag.update", "tag.delete", "tag.run", "tag.upload",
     "pack.install", "pack.uninstall",
     "journey.create", "journey.update", "journey.start", "journey.pause", "journey.finish", "journey.delete",
     "journey.channel", "journey.settings", "journey.replay",

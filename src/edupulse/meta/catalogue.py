@@ -32,7 +32,7 @@ FIRST_LEAD = {"event": "lead_created", "first": True}
 ROI_DAYS = 365  # revenue counted for a lead's channel: what it paid within a year of its first lead
 FIRST_ORDER_DAYS = 30  # a lead's first order counts for first-order conversion within 30 days
 RENEWAL_DAYS = (-7, 30)  # a renewal counts for a course end from 7 days before to 30 days after it
-RENEWAL_SETTLE_DAYS = 14  # a course has ended once 14 days passed after its last lesson without another
+RENEWAL_SETTLE_DAYS = 14  # a course has ended once the 14 days after its last lesson's day are over without another
 
 # The education metrics of the product (PRODUCT.md), computed from the standard events: counts of units
 # (persons, or persons × lessons) meeting conditions within a cohort and a window (queries/metric_cohorts.py).
@@ -68,8 +68,8 @@ DEFAULT_METRICS: dict[str, dict[str, Any]] = {
         "title": "续费率 renewal rate", "unit": "%", "scale": 100,
         "description": "Students whose course ended in the period and who paid a renewal / those whose course "
                        "ended: a student's course ends at the start (starts_at) of the last lesson scheduled for "
-                       f"them in it (lesson_scheduled, per course_id), known once {RENEWAL_SETTLE_DAYS} days "
-                       "passed without another (by the end of the range, or now); a refunded course (order_refunded "
+                       f"them in it (lesson_scheduled, per course_id), known once the {RENEWAL_SETTLE_DAYS} days "
+                       "after that day are over without another; a refunded course (order_refunded "
                        "of that course_id) does not end; a renewal is order_paid with order_type renewal from "
                        f"{-RENEWAL_DAYS[0]} days before to {RENEWAL_DAYS[1]} days after the course's end.",
         "cohort": {"event": "lesson_scheduled", "per": "course_id", "time": "starts_at", "last": True,

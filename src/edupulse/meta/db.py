@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from edupulse.auth.passwords import hash_password, verify_password
+from edupulse.meta import cluster as _cluster  # noqa: F401  (registers the tables)
 from edupulse.meta import governance as _governance  # noqa: F401  (registers the tables)
 from edupulse.meta.models import GroupType, IdentityWarning, Project, QuarantinedRecord, User
 
@@ -133,6 +134,8 @@ class MetadataStore:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":  # API processes starting together migrate one at a time
+                conn.execute(text("SELECT pg_advisory_xact_lock(20931, 0)"))
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 

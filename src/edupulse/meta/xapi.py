@@ -4,105 +4,34 @@ Statements live beside the projects and keys rather than in the event store: the
 read-your-writes at once (a conflict check on every id, GET right after POST), lookups by id and filters on a
 few indexed keys, which a transactional row store does well; the event store is loaded asynchronously from the
 log and is built for scans. SQLite (WAL, synchronous=FULL) and PostgreSQL both make a commit durable before it
-returns, which gives statements the same promise as ingested events.
+returns, which gives statements the same promise as ingested events. Writing is in xapi_writes.py.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, Table, and_, exists, func, insert, or_, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import aliased
 
-from edupulse.ingest.xapi import VOIDED, StatementError, ifi_key, parse_timestamp
+from edupulse.ingest.xapi import ifi_key
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.models import XapiStatement, XapiStatementActivity, XapiStatementAgent
 from edupulse.meta.xapi_activities import ActivityCatalogue
-from edupulse.meta.xapi_models import XapiAttachment
+from edupulse.meta.xapi_writes import (
+    AGENTS,
+    ATTACHMENTS,
+    STATEMENTS,
+    Attachment,
+    GroupCommit,
+    NewStatement,
+    StatementConflict,
+)
 
-STATEMENTS = cast(Table, XapiStatement.__table__)
-AGENTS = cast(Table, XapiStatementAgent.__table__)
-ACTIVITIES = cast(Table, XapiStatementActivity.__table__)
-ATTACHMENTS = cast(Table, XapiAttachment.__table__)
-
-
-def _next_ids_sqlite(conn: Connection, count: int) -> list[int]:
-    # One writer per process holds the store's lock, and one server process owns a SQLite file; were another
-    # writer to take the same ids, the insert fails on the primary key and the request is decided again.
-    start = conn.execute(select(func.coalesce(func.max(STATEMENTS.c.id), 0))).scalar_one()
-    return list(range(start + 1, start + count + 1))
-
-
-def _next_ids_postgresql(conn: Connection, count: int) -> list[int]:
-    # The id column's own sequence, so several API processes never hand out one id twice.
-    query = text("SELECT nextval(pg_get_serial_sequence('xapi_statements', 'id')) FROM generate_series(1, :n)")
-    return list(conn.execute(query, {"n": count}).scalars())
-
-
-# How each database hands out the row ids of new statements.
-NEXT_IDS: dict[str, Callable[[Connection, int], list[int]]] = {
-    "sqlite": _next_ids_sqlite,
-    "postgresql": _next_ids_postgresql,
-}
-
-
-STATEMENT_COLUMNS = ("id", "project_id", "statement_id", "stored_us", "verb_id", "registration", "ref_id", "voids",
-                     "voided", "signature", "document")
-# The DB-API placeholder of each parameter style (SQLite's qmark, psycopg's format/pyformat).
-PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
-
-
-def _executemany(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-    """A plain INSERT of many rows given as tuples, straight to the driver's executemany."""
-    mark = PLACEHOLDERS[conn.dialect.paramstyle]
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-    conn.exec_driver_sql(sql, rows)
-
-
-def _distinct(pairs: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
-    """Each key once, direct when any of its places is direct."""
-    found: dict[str, bool] = {}
-    for key, direct in pairs:
-        found[key] = found.get(key, False) or direct
-    return list(found.items())
-
-
-class StatementConflict(Exception):
-    """A statement id is stored already with a different statement (HTTP 409)."""
-
-    def __init__(self, statement_id: str) -> None:
-        super().__init__(f"statement {statement_id} is stored already with different content; ids are never reused")
-        self.statement_id = statement_id
-
-
-@dataclass(frozen=True)
-class Attachment:
-    """The content of an attachment sent as a part of a multipart/mixed request, found by its SHA-2."""
-
-    content_type: str
-    content: bytes
-
-
-@dataclass(frozen=True)
-class NewStatement:
-    """A completed statement (see ingest.xapi.complete) and what the store indexes of it."""
-
-    document: dict[str, Any]
-    signature: str
-    stored_us: int
-    sent_timestamp: str | None = None  # the timestamp as sent, if the statement had one
-
-
-def _same_time(sent: str | None, stored: dict[str, Any]) -> bool:
-    if sent is None:
-        return True
-    return parse_timestamp(sent, "timestamp") == parse_timestamp(stored["timestamp"], "timestamp")
+__all__ = ["Attachment", "NewStatement", "StatementConflict", "StatementFilter", "StatementStore"]
 
 
 @dataclass
@@ -121,176 +50,21 @@ class StatementFilter:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _agents(statement: dict[str, Any]) -> Iterator[tuple[str, bool]]:
-    """(IFI key, direct) of the Agents and identified Groups a statement concerns; a Group's members match as
-    the Group does (Communication 2.1.3, the agent parameter)."""
-
-    def of(value: Any, direct: bool) -> Iterator[tuple[str, bool]]:
-        if isinstance(value, dict) and value.get("objectType", "Agent") in ("Agent", "Group"):
-            key = ifi_key(value)
-            if key is not None:
-                yield key, direct
-            for member in value.get("member", ()) if value.get("objectType") == "Group" else ():
-                member_key = ifi_key(member)
-                if member_key is not None:
-                    yield member_key, direct
-
-    yield from of(statement.get("actor"), True)
-    obj = statement.get("object", {})
-    if obj.get("objectType") in ("Agent", "Group"):
-        yield from of(obj, True)
-    yield from of(statement.get("authority"), False)
-    context = statement.get("context", {})
-    yield from of(context.get("instructor"), False)
-    yield from of(context.get("team"), False)
-    if obj.get("objectType") == "SubStatement":
-        for key, _ in _agents({k: v for k, v in obj.items() if k != "authority"}):
-            yield key, False
-
-
-def _activities(statement: dict[str, Any]) -> Iterator[tuple[str, bool]]:
-    obj = statement.get("object", {})
-    if obj.get("objectType", "Activity") == "Activity":
-        yield obj["id"], True
-    for items in statement.get("context", {}).get("contextActivities", {}).values():
-        for item in items:
-            yield item["id"], False
-    if obj.get("objectType") == "SubStatement":
-        for activity_id, _ in _activities(obj):
-            yield activity_id, False
-
-
-@dataclass
-class _Job:
-    """The statements of one request waiting for the writer, and where their outcome goes."""
-
-    project_id: int
-    statements: Sequence[NewStatement]
-    attachments: Mapping[str, Attachment]
-    future: Future[list[dict[str, Any]]] = field(default_factory=Future)
-
-
 class StatementStore:
-    """Statements of every project: save (with conflict and voiding rules), get by id, filter, page.
-
-    Saving is a group commit: requests that arrive while statements are being committed wait, and the next writer
-    stores all of them in one transaction, so concurrent requests share one commit (one fsync) instead of queueing
-    for the database's write lock one by one. Each request's checks run before its writes, so a refused request
-    leaves the others of its group untouched."""
+    """Statements of every project: save (with conflict and voiding rules, by group commit), get by id, filter,
+    page."""
 
     def __init__(self, meta: MetadataStore, activities: ActivityCatalogue | None = None) -> None:
         self.meta = meta
         self.activities = activities or ActivityCatalogue(meta)
-        self._queue: list[_Job] = []
-        self._queue_lock = threading.Lock()
-        self._writer = threading.Lock()
+        self._writer = GroupCommit(meta, self.activities)
 
     def save(self, project_id: int, statements: Sequence[NewStatement],
              attachments: Mapping[str, Attachment] | None = None) -> list[dict[str, Any]]:
         """Store the new statements of a request (and the contents of their attachments, by SHA-2) and return every
         statement as stored (a statement sent again returns the first one stored). Raises StatementConflict or
         StatementError, and then nothing of the request is stored."""
-        job = _Job(project_id, statements, attachments or {})
-        with self._queue_lock:
-            self._queue.append(job)
-        with self._writer:  # whoever holds it writes everything queued, this request's statements included
-            if not job.future.done():
-                with self._queue_lock:
-                    jobs, self._queue = self._queue, []
-                self._write(jobs)
-        return job.future.result()
-
-    def _write(self, jobs: list[_Job]) -> None:
-        outcomes: list[list[dict[str, Any]] | Exception] = []
-        try:
-            with self.meta.engine.begin() as conn:
-                for job in jobs:
-                    try:
-                        outcomes.append(self._save(conn, job))
-                    except (StatementConflict, StatementError) as exc:  # raised before the job wrote anything
-                        outcomes.append(exc)
-        except IntegrityError:  # another process stored one of these ids first: decide again, request by request
-            self.activities.forget()
-            outcomes = [self._save_alone(job) for job in jobs]
-        except Exception as exc:
-            self.activities.forget()
-            for job in jobs:
-                job.future.set_exception(exc)
-            return
-        for job, outcome in zip(jobs, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                job.future.set_exception(outcome)
-            else:
-                job.future.set_result(outcome)
-
-    def _save_alone(self, job: _Job) -> list[dict[str, Any]] | Exception:
-        for attempt in range(2):
-            try:
-                with self.meta.engine.begin() as conn:
-                    return self._save(conn, job)
-            except (StatementConflict, StatementError) as exc:
-                return exc
-            except IntegrityError as exc:
-                self.activities.forget()
-                if attempt:
-                    return exc
-        raise AssertionError("unreachable")
-
-    def _save(self, conn: Connection, job: _Job) -> list[dict[str, Any]]:
-        project_id, statements = job.project_id, job.statements
-        ids = [n.document["id"] for n in statements]
-        mine = STATEMENTS.c.project_id == project_id
-        existing = {row.statement_id: row for row in conn.execute(
-            select(STATEMENTS.c.statement_id, STATEMENTS.c.signature, STATEMENTS.c.document)
-            .where(mine, STATEMENTS.c.statement_id.in_(ids)))}
-        # Targets of voiding statements in this request, and new statements voided earlier (a voiding statement may
-        # arrive before its target).
-        targets = {n.document["object"]["id"]: i for i, n in enumerate(statements)
-                   if n.document["verb"]["id"] == VOIDED and n.document["id"] not in existing}
-        self._check_void_targets(conn, project_id, targets, statements)
-        voided = set(targets)
-        # Filtered on the project here: with project_id in the query, SQLite scans the project's statements instead
-        # of using the index on voids.
-        voided.update(row.voids for row in conn.execute(select(STATEMENTS.c.voids, STATEMENTS.c.project_id).where(
-            STATEMENTS.c.voids.in_(ids))) if row.project_id == project_id)
-        out: list[dict[str, Any]] = []
-        rows: list[dict[str, Any]] = []
-        added: list[dict[str, Any]] = []
-        for new in statements:
-            doc = new.document
-            old = existing.get(doc["id"])
-            if old is not None:
-                stored = orjson.loads(old.document)
-                if old.signature != new.signature or not _same_time(new.sent_timestamp, stored):
-                    raise StatementConflict(doc["id"])
-                out.append(stored)
-                continue
-            ref = doc["object"]["id"] if doc["object"].get("objectType") == "StatementRef" else None
-            rows.append({"project_id": project_id, "statement_id": doc["id"], "stored_us": new.stored_us,
-                         "verb_id": doc["verb"]["id"], "registration": doc.get("context", {}).get("registration"),
-                         "ref_id": ref, "voids": ref if doc["verb"]["id"] == VOIDED else None,
-                         "voided": doc["id"] in voided, "signature": new.signature,
-                         "document": orjson.dumps(doc).decode()})
-            added.append(doc)
-            out.append(doc)
-        if rows:
-            self._insert(conn, project_id, rows, added)
-            self.activities.record(conn, project_id, added, rows[0]["stored_us"])
-        if targets:
-            conn.execute(update(STATEMENTS).where(mine, STATEMENTS.c.statement_id.in_(list(targets)))
-                         .values(voided=True))
-        if job.attachments:
-            self._insert_attachments(conn, project_id, job.attachments)
-        return out
-
-    @staticmethod
-    def _insert_attachments(conn: Connection, project_id: int, attachments: Mapping[str, Attachment]) -> None:
-        known = set(conn.execute(select(ATTACHMENTS.c.sha2).where(
-            ATTACHMENTS.c.project_id == project_id, ATTACHMENTS.c.sha2.in_(list(attachments)))).scalars())
-        rows = [{"project_id": project_id, "sha2": sha2, "content_type": a.content_type[:255], "content": a.content}
-                for sha2, a in attachments.items() if sha2 not in known]
-        if rows:
-            conn.execute(insert(ATTACHMENTS), rows)
+        return self._writer.save(project_id, statements, attachments)
 
     def agent_names(self, project_id: int, agent_key: str, most: int = 100) -> list[str]:
         """Names the project's latest statements gave an Agent (as actor or object), newest first."""
@@ -315,39 +89,6 @@ class StatementStore:
             rows = conn.execute(select(ATTACHMENTS.c.sha2, ATTACHMENTS.c.content_type, ATTACHMENTS.c.content).where(
                 ATTACHMENTS.c.project_id == project_id, ATTACHMENTS.c.sha2.in_(wanted)))
             return {row.sha2: Attachment(row.content_type, bytes(row.content)) for row in rows}
-
-    @staticmethod
-    def _insert(conn: Connection, project_id: int, rows: list[dict[str, Any]], added: list[dict[str, Any]]) -> None:
-        """The statements and their filter keys, in three executemany inserts of plain tuples, with the statements'
-        row ids chosen here (an INSERT ... RETURNING of the ids, the ORM's bulk path, or SQLAlchemy's per-row
-        parameter handling cost more than the rest of a request)."""
-        pks = NEXT_IDS[conn.dialect.name](conn, len(rows))
-        _executemany(conn, STATEMENTS, STATEMENT_COLUMNS,
-                     [(pk, *(row[c] for c in STATEMENT_COLUMNS[1:])) for pk, row in zip(pks, rows, strict=True)])
-        agents: list[tuple[Any, ...]] = []
-        activities: list[tuple[Any, ...]] = []
-        for doc, pk in zip(added, pks, strict=True):
-            agents.extend((pk, project_id, key, direct) for key, direct in _distinct(_agents(doc)))
-            activities.extend((pk, project_id, key, direct) for key, direct in _distinct(_activities(doc)))
-        if agents:
-            _executemany(conn, AGENTS, ("statement_pk", "project_id", "agent_key", "direct"), agents)
-        if activities:
-            _executemany(conn, ACTIVITIES, ("statement_pk", "project_id", "activity_id", "direct"), activities)
-
-    @staticmethod
-    def _check_void_targets(conn: Connection, project_id: int, targets: dict[str, int],
-                            statements: Sequence[NewStatement]) -> None:
-        """A voiding statement cannot be voided (Data 2.3.2)."""
-        if not targets:
-            return
-        voiding = set(conn.execute(select(STATEMENTS.c.statement_id).where(
-            STATEMENTS.c.project_id == project_id, STATEMENTS.c.statement_id.in_(list(targets)),
-            STATEMENTS.c.voids.is_not(None))).scalars())
-        voiding |= {n.document["id"] for n in statements if n.document["verb"]["id"] == VOIDED}
-        for target, index in targets.items():
-            if target in voiding:
-                raise StatementError(f"statement[{index}].object.id",
-                                     f"statement {target} is itself a voiding statement, which cannot be voided")
 
     def get(self, project_id: int, statement_id: str, voided: bool) -> tuple[str, int] | None:
         """The stored JSON and stored time of a statement; `voided` asks for a voided one (voidedStatementId)."""

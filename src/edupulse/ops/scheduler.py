@@ -1,5 +1,5 @@
-"""The built-in scheduler: periodic jobs (the daily account review; features add their own) in the server
-process. A job says which run is due at a moment (a key such as the local day); the scheduler runs it when
+"""The built-in scheduler: periodic jobs (the daily account review, the hourly alerts; features add their own)
+in the server process. A job says which run is due at a moment (a key such as the local day); the scheduler runs it when
 that key differs from the one it ran last, and remembers the key in the metadata database, so a restart
 does not run a job twice. `tick(now)` runs what is due, so tests drive it with a simulated clock; `start()`
 calls it from a background thread."""
@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -20,7 +20,14 @@ from edupulse.conf import Settings
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.governance import OrgSetting
 from edupulse.ops import lifecycle
+from edupulse.ops.alerts import AlertJob
 from edupulse.ops.notify import Notifier
+from edupulse.queries.service import QueryService
+from edupulse.store.base import EventStore
+from edupulse.tags.run import TagService
+
+if TYPE_CHECKING:
+    from edupulse.runtime import Platform
 
 log = logging.getLogger(__name__)
 STATE_KEY = "scheduler"
@@ -63,15 +70,44 @@ def account_review_job(meta: MetadataStore, settings: Settings, notifier: Notifi
     return DailyJob("account_review", review, settings.scheduler.daily_at, settings.default_timezone)
 
 
+def tags_job(meta: MetadataStore, store: EventStore, queries: Callable[[], QueryService],
+             settings: Settings) -> DailyJob:
+    """The daily computation of every project's tags (edupulse.tags): each tag's run is recorded, and a tag
+    that fails keeps its values in force while the others still run."""
+
+    def compute(now: dt.datetime) -> dict[str, list[str]]:
+        service = TagService(meta, store, queries())
+        done: dict[str, list[str]] = {}
+        for project in meta.projects():
+            runs = service.run_all(project, now)
+            done[project.name] = [f"{r.tag_id}:{r.status}" for r in runs]
+        return done
+
+    return DailyJob("tags", compute, settings.scheduler.daily_at, settings.default_timezone)
+
+
+def server_jobs(meta: MetadataStore, settings: Settings, notifier: Notifier,
+                platform: Platform | None = None) -> list[Job]:
+    """The jobs of a server: the daily account review and, with the platform (its event store), the hourly
+    check of the real-time board's alerts (ops/alerts.py) and the daily computation of tags."""
+    jobs: list[Job] = [account_review_job(meta, settings, notifier)]
+    if platform is not None:
+        jobs.append(AlertJob(platform))
+        jobs.append(tags_job(meta, platform.store, platform.query_service, settings))
+    return jobs
+
+
 class Scheduler:
     def __init__(self, meta: MetadataStore, settings: Settings,
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-                 jobs: Sequence[Job] | None = None) -> None:
+                 jobs: Sequence[Job] | None = None, platform: Platform | None = None,
+                 lease: Callable[[dt.datetime], bool] | None = None) -> None:
         self.meta = meta
+        self.lease = lease  # several API processes: only the one holding the lease runs jobs
         self.settings = settings
         self.clock = clock
         self.notifier = Notifier(meta, settings.smtp)
-        self.jobs: list[Job] = list(jobs) if jobs is not None else [account_review_job(meta, settings, self.notifier)]
+        self.jobs: list[Job] = list(jobs) if jobs is not None else server_jobs(meta, settings, self.notifier, platform)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -93,6 +129,8 @@ class Scheduler:
         """Run every job that is due; returns each run job's result by job name (empty: nothing was due).
         A job that fails is logged and tried again at the next tick; the others still run."""
         now = now or self.clock()
+        if self.lease is not None and not self.lease(now):
+            return {}
         last = self._last_keys()
         results: dict[str, Any] = {}
         for job in self.jobs:

@@ -12,9 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from edupulse.packs.headline import Card, Headline, PackError, PackRun, ratio
+from edupulse.packs.headline import Card, Headline, PackError, PackRun, by_key, ratio
 from edupulse.packs.spec import MAX_SERIES, DashboardPart, MetricPart, Pack, ReportPart, Stage
-from edupulse.queries.trends import TrendsResponse
 
 NAME = "channel_quality"
 CHANNEL = "person.channel"
@@ -120,25 +119,12 @@ class ChannelQuality(Headline):
     best_roi_channel: str | None
 
 
-def _by_key(result: TrendsResponse, names: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, float]]:
-    """The aggregated value of each series (named by `names`, in the query's order) per breakdown values;
-    rows without a value are left out."""
-    out: dict[tuple[str, ...], dict[str, float]] = {}
-    for series in result.series:
-        key = tuple(str(v) for v in series.breakdown or [] if v is not None)
-        if len(key) != len(series.breakdown or []) or "$other" in key:
-            continue
-        out.setdefault(key, {})[names[series.index]] = float(series.aggregated_value or 0)
-    return out
-
-
 COUNTS = tuple(name for name, _ in FUNNEL)
 
 
 def channels_of(run: PackRun) -> list[str]:
     """The channels of the period's leads, most leads first."""
-    found = _by_key(run.trends(funnel_query([CHANNEL])), COUNTS)
-    return sorted((key[0] for key in found), key=lambda c: (-found[(c,)].get("leads", 0), c))
+    return ordered_channels(funnel_counts(run))
 
 
 def per_channel(run: PackRun, metric: str, channels: list[str]) -> dict[str, float | None]:
@@ -156,13 +142,23 @@ def _rounded(value: float | None, digits: int) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
+def funnel_counts(run: PackRun) -> dict[tuple[str, ...], dict[str, float]]:
+    """Leads, valid leads, trials, first orders and revenue per channel in the run's period."""
+    return by_key(run.trends(funnel_query([CHANNEL])), COUNTS)
+
+
+def ordered_channels(counts: dict[tuple[str, ...], dict[str, float]]) -> list[str]:
+    """The channels, most leads first."""
+    return sorted((key[0] for key in counts), key=lambda c: (-counts[(c,)].get("leads", 0), c))
+
+
 def headline(run: PackRun) -> ChannelQuality:
     days = int(run.params.get("roi_days", 365))
     if days not in ROI_METRICS:
         raise PackError(f"roi_days {days}: use one of {', '.join(map(str, ROI_METRICS))}")
-    counts = _by_key(run.trends(funnel_query([CHANNEL])), COUNTS)
-    visitors = _by_key(run.trends(VISITORS), ("visitors",))
-    names = sorted((key[0] for key in counts), key=lambda c: (-counts[(c,)].get("leads", 0), c))
+    counts = funnel_counts(run)
+    visitors = by_key(run.trends(VISITORS), ("visitors",))
+    names = ordered_channels(counts)
     conversion, cac = per_channel(run, "first_order_conversion", names), per_channel(run, "cac", names)
     roi, spend = per_channel(run, ROI_METRICS[days], names), per_channel(run, "ad_spend", names)
     rows = []
@@ -181,7 +177,7 @@ def headline(run: PackRun) -> ChannelQuality:
                              valid_leads=int(v.get("valid_leads", 0)), trials_booked=int(v.get("trials_booked", 0)),
                              trials_attended=int(v.get("trials_attended", 0)),
                              first_orders=int(v.get("first_orders", 0)), revenue=round(v.get("revenue", 0.0), 2))
-                 for key, v in sorted(_by_key(run.trends(funnel_query([CHANNEL, CAMPAIGN])), COUNTS).items())]
+                 for key, v in sorted(by_key(run.trends(funnel_query([CHANNEL, CAMPAIGN])), COUNTS).items())]
     rated = [r for r in rows if r.first_order_rate is not None]
     paid = [r for r in rows if r.roi is not None]
     overall = run.trends(per_channel_query(ROI_METRICS[days])).series[0].aggregated_value

@@ -132,6 +132,7 @@ class PackRun:
     now: dt.datetime | None = None
     params: dict[str, Any] = field(default_factory=dict)
     scope: PersonScope | None = None  # an advisor's persons
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # the project's alerts (meta.alerts rows)
 
     @property
     def date_range(self) -> dict[str, str]:
@@ -146,13 +147,14 @@ class PackRun:
         return {"pack": pack, "date_from": self.start.isoformat(), "date_to": self.end.isoformat(),
                 "empty": bool(self.missing), "missing_events": self.missing}
 
-    def run(self, query: dict[str, Any]) -> QueryResult[Any]:
-        """A query of the period (its date range set to the headline's)."""
-        return self.service.run(self.project, {**query, "date_range": self.date_range}, now=self.now,
-                                scope=self.scope)
+    def run(self, query: dict[str, Any], days: tuple[dt.date, dt.date] | None = None) -> QueryResult[Any]:
+        """A query of the period (its date range set to the headline's, or to `days`)."""
+        dates = self.date_range if days is None else {"date_from": days[0].isoformat(),
+                                                      "date_to": days[1].isoformat()}
+        return self.service.run(self.project, {**query, "date_range": dates}, now=self.now, scope=self.scope)
 
-    def trends(self, query: dict[str, Any]) -> TrendsResponse:
-        result = self.run(query).result
+    def trends(self, query: dict[str, Any], days: tuple[dt.date, dt.date] | None = None) -> TrendsResponse:
+        result = self.run(query, days).result
         assert isinstance(result, TrendsResponse)
         return result
 
@@ -162,3 +164,15 @@ def ratio(numerator: float | None, denominator: float | None, digits: int = 6) -
     if numerator is None or not denominator:
         return None
     return round(float(numerator) / float(denominator), digits)
+
+
+def by_key(result: TrendsResponse, names: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, float]]:
+    """The aggregated value of each series (named by `names`, in the query's order) per breakdown values;
+    rows without a value are left out."""
+    out: dict[tuple[str, ...], dict[str, float]] = {}
+    for series in result.series:
+        key = tuple(str(v) for v in series.breakdown or [] if v is not None)
+        if len(key) != len(series.breakdown or []) or "$other" in key:
+            continue
+        out.setdefault(key, {})[names[series.index]] = float(series.aggregated_value or 0)
+    return out

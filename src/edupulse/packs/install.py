@@ -1,8 +1,8 @@
 """Installing a pack into a project through the same stores the API uses (the metric catalogue, saved reports
 and dashboards, segments), idempotently: installing again (or an upgrade to a new version of the pack) makes
 what is missing, brings parts nobody changed up to the pack's current definitions and leaves the parts a user
-changed as they are. Uninstalling deletes the parts nobody changed; changed ones stay the user's. Metrics stay
-in the catalogue (reports of the user may name them)."""
+changed as they are. Uninstalling deletes the parts nobody changed (reports, dashboards, segments, alerts);
+changed ones stay the user's. Metrics stay in the catalogue (reports of the user may name them)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,16 @@ from typing import Any
 
 import orjson
 
+from edupulse.meta.alerts import FIELDS as ALERT_FIELDS
+from edupulse.meta.alerts import AlertStore
 from edupulse.meta.catalogue import CatalogueError, MetricCatalogue
 from edupulse.meta.db import MetadataError, MetadataStore
 from edupulse.meta.packs import PackInstalls
 from edupulse.meta.ui import UIStore
+from edupulse.ops.alerts import AlertSpec
 from edupulse.ops.segments import SegmentCatalog
 from edupulse.packs.headline import PackError
-from edupulse.packs.spec import MAX_SERIES, DashboardPart, Pack, ReportPart, SegmentPart
+from edupulse.packs.spec import MAX_SERIES, AlertPart, DashboardPart, Pack, ReportPart, SegmentPart
 
 Channels = Callable[[], list[str]]
 
@@ -60,6 +63,10 @@ def _report_print(report: dict[str, Any]) -> str:
     return fingerprint([report["name"], report["query"], report.get("view") or {}])
 
 
+def _alert_print(alert: dict[str, Any]) -> str:
+    return fingerprint([alert[f] for f in ALERT_FIELDS])
+
+
 def _dashboard_print(board: dict[str, Any]) -> str:
     return fingerprint([board["name"], board["refresh_seconds"], board["date_from"], board["date_to"],
                         [[i["report"]["id"], i["width"]] for i in board.get("items", [])]])
@@ -74,6 +81,7 @@ class PackInstaller:
         self.metrics = MetricCatalogue(meta)
         self.segments = SegmentCatalog(meta)
         self.installs = PackInstalls(meta)
+        self.alerts = AlertStore(meta)
 
     def install(self, project_id: int, pack: Pack, user: str, channels: Channels,
                 can_create_metrics: bool = True) -> InstallReport:
@@ -92,6 +100,8 @@ class PackInstaller:
                 done.dashboard_id = made
         for segment in pack.segments:
             self._segment(project_id, segment, parts, done)
+        for alert in pack.alerts:
+            self._alert(project_id, alert, user, parts, done)
         self.installs.save(project_id, pack.name, pack.version, parts, user)
         return done
 
@@ -100,7 +110,8 @@ class PackInstaller:
         if record is None:
             raise PackError(f"pack {pack.name!r} is not installed in this project", 404)
         done = InstallReport(pack.name, int(record["version"]))
-        order = {"dashboard": 0, "report": 1, "segment": 2, "metric": 3}  # a board first: its reports change it
+        # a board first: deleting its reports changes it
+        order = {"dashboard": 0, "report": 1, "segment": 2, "alert": 2, "metric": 3}
         for key, part in sorted(record["parts"].items(), key=lambda kv: (order.get(kv[1]["kind"], 9), kv[0])):
             if part["kind"] == "metric":
                 done.kept.append(key)
@@ -212,6 +223,26 @@ class PackInstaller:
         parts[key] = {"kind": "segment", "id": current.id,
                       "fingerprint": fingerprint([current.name, current.definition])}
 
+    def _alert(self, project_id: int, part: AlertPart, user: str, parts: dict[str, Any],
+               done: InstallReport) -> None:
+        key = f"alert:{part.key}"
+        mine = parts.get(key)
+        current = self._lookup(lambda: self.alerts.get(project_id, mine["id"])) if mine else None
+        wanted = AlertSpec.model_validate(part.spec).stored()
+        if current is not None and mine is not None:
+            if _alert_print(current) != mine["fingerprint"]:
+                done.kept.append(key)
+                return
+            if _alert_print(wanted) == mine["fingerprint"]:
+                done.unchanged.append(key)
+                return
+            saved = self.alerts.save(project_id, wanted, user, int(mine["id"]))
+            done.updated.append(key)
+        else:
+            saved = self.alerts.save(project_id, wanted, user)
+            done.created.append(key)
+        parts[key] = {"kind": "alert", "id": saved["id"], "fingerprint": _alert_print(saved)}
+
     @staticmethod
     def _lookup(find: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
         try:
@@ -227,6 +258,9 @@ class PackInstaller:
         if part["kind"] == "dashboard":
             found = self._lookup(lambda: self.ui.dashboard(project_id, part["id"]))
             return _dashboard_print(found) if found else None
+        if part["kind"] == "alert":
+            found = self._lookup(lambda: self.alerts.get(project_id, part["id"]))
+            return _alert_print(found) if found else None
         segment = self.segments.get(project_id, int(part["id"]))
         return fingerprint([segment.name, segment.definition]) if segment is not None else None
 
@@ -235,5 +269,7 @@ class PackInstaller:
             self.ui.delete_report(project_id, part["id"])
         elif part["kind"] == "dashboard":
             self.ui.delete_dashboard(project_id, part["id"])
+        elif part["kind"] == "alert":
+            self.alerts.delete(project_id, part["id"])
         else:
             self.segments.delete(project_id, int(part["id"]))

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edupulse.packs import channel_quality
+from edupulse.packs import (
+    b2b_health,
+    channel_quality,
+    front_back_join,
+    learning_indicators,
+    realtime_board,
+    referral,
+    school_accounts,
+)
 from edupulse.packs.spec import Pack, Stage
 
 
@@ -23,17 +31,17 @@ class Problem:
 
 PROBLEMS: tuple[Problem, ...] = (
     Problem("channel_quality", Stage.acquisition, "1", channel_quality.PACK),
-    Problem("front_back_join", Stage.acquisition, "2"),
-    Problem("realtime_board", Stage.acquisition, "3"),
+    Problem("front_back_join", Stage.acquisition, "2", front_back_join.PACK),
+    Problem("realtime_board", Stage.acquisition, "3", realtime_board.PACK),
     Problem("one_person", Stage.conversion, "4"),
     Problem("lead_tiering", Stage.conversion, "5", waits_for=("tags", "journeys")),
     Problem("automated_sops", Stage.conversion, "6", waits_for=("journeys",)),
-    Problem("learning_indicators", Stage.learning, "7"),
+    Problem("learning_indicators", Stage.learning, "7", learning_indicators.PACK),
     Problem("supervision", Stage.learning, "8", waits_for=("tags", "journeys")),
     Problem("renewal", Stage.repurchase, "9", waits_for=("tags",)),
-    Problem("referral", Stage.repurchase, "10"),
-    Problem("b2b_health", Stage.beyond, "b2b"),
-    Problem("school_accounts", Stage.beyond, "schools"),
+    Problem("referral", Stage.repurchase, "10", referral.PACK),
+    Problem("b2b_health", Stage.beyond, "b2b", b2b_health.PACK),
+    Problem("school_accounts", Stage.beyond, "schools", school_accounts.PACK),
 )
 STAGES = tuple(Stage)
 PACKS: dict[str, Pack] = {p.name: p.pack for p in PROBLEMS if p.pack is not None}

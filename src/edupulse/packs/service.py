@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from edupulse.meta.alerts import AlertStore
 from edupulse.meta.analysis import AnalysisMetadata
 from edupulse.meta.db import ProjectInfo
 from edupulse.meta.packs import PackInstalls
@@ -32,6 +33,7 @@ class PackInfo(BaseModel):
     installed_version: int | None
     version: int | None
     needs: list[str]
+    templates: list[str]
     dashboard_id: int | None
 
 
@@ -57,6 +59,7 @@ class PackService:
                         waits_for=list(p.waits_for), installed=record is not None,
                         installed_version=record["version"] if record else None,
                         version=p.pack.version if p.pack else None, needs=list(p.pack.needs) if p.pack else [],
+                        templates=list(p.pack.templates) if p.pack else [],
                         dashboard_id=board)
 
     @staticmethod
@@ -84,7 +87,8 @@ class PackService:
         start, end = period(self.platform.store, project, date_range=date_range, date_from=date_from,
                             date_to=date_to, now=now)
         volumes = event_volumes(self.platform.store, project.id, pack.needs)
-        return PackRun(self.query_service(pack), project, start, end, volumes, now, params, scope)
+        return PackRun(self.query_service(pack), project, start, end, volumes, now, params, scope,
+                       AlertStore(self.platform.meta).all(project.id) if pack.alerts else [])
 
     def headline(self, project: ProjectInfo, name: str, **options: Any) -> Headline:
         pack = self.pack(name)

@@ -63,6 +63,15 @@ class SegmentPart:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class AlertPart:
+    """An alert (edupulse.ops.alerts.AlertSpec as JSON), installed without a webhook unless it names one: its
+    state changes are recorded and shown until a user adds where to deliver them."""
+
+    key: str
+    spec: dict[str, Any]
+
+
 MAX_SERIES = 10  # of a trends query
 HeadlineFn = Callable[["PackRun"], "Headline"]
 
@@ -82,8 +91,9 @@ class Pack:
     reports: tuple[ReportPart, ...] = ()
     dashboards: tuple[DashboardPart, ...] = ()
     segments: tuple[SegmentPart, ...] = ()
+    alerts: tuple[AlertPart, ...] = ()
     uses_spend: bool = False
-    extras: dict[str, Any] = field(default_factory=dict)
+    templates: dict[str, str] = field(default_factory=dict)  # file name -> content (import guides)
 
     @property
     def main_dashboard(self) -> str | None:

@@ -136,16 +136,17 @@ def buckets(start: dt.date, end: dt.date, granularity: Granularity, tz: ZoneInfo
 # properties and filters -----------------------------------------------------------------------------
 
 PropertyName = Annotated[str, Field(min_length=1, max_length=300)]
-_PROPERTY = re.compile(r"^(?:(event|person)\.)?(.+)$", re.S)
+_PROPERTY = re.compile(r"^(?:(event|person|tag)\.)?(.+)$", re.S)
 _GROUP_PROPERTY = re.compile(r"^group\.([^.]+)(?:\.(.+))?$", re.S)
 
 
 @dataclass(frozen=True)
 class PropertyRef:
     """`amount` or `event.amount` (an event property), `person.grade` (a person property),
-    `group.school` (the key of the event's school), `group.school.tier` (a property of that school)."""
+    `group.school` (the key of the event's school), `group.school.tier` (a property of that school),
+    `tag.lead_tier` (the value in force of a tag of the person, or of the event's group for a group tag)."""
 
-    source: Literal["event", "person", "group"]
+    source: Literal["event", "person", "group", "tag"]
     name: str | None  # None: the group's key
     group: str | None = None
 
@@ -158,7 +159,8 @@ class PropertyRef:
         if match is None or not match.group(2):
             raise ValueError(f"{text!r} is not a property: write NAME, event.NAME, person.NAME, group.TYPE or "
                              "group.TYPE.NAME")
-        return cls("person" if match.group(1) == "person" else "event", match.group(2))
+        source = match.group(1) or "event"
+        return cls(source if source in ("person", "tag") else "event", match.group(2))  # type: ignore[arg-type]
 
 
 class Op(StrEnum):
@@ -230,11 +232,29 @@ class SegmentFilter(Model):
     op: Literal["in", "not_in"] = "in"
 
 
+class TagFilter(Model):
+    """Units whose value in force of a tag meets the condition: `{"tag": "lead_tier", "op": "in", "value":
+    ["A"]}`; without `op`: `eq` with a value, else `is_set` (units that have a value)."""
+
+    tag: str = Field(min_length=1, max_length=63)
+    op: Op | None = None
+    value: Scalar | list[Scalar] | None = None
+
+    def as_property(self) -> PropertyFilter:
+        op = self.op or (Op.is_set if self.value is None else Op.eq)
+        return PropertyFilter(property=f"tag.{self.tag}", op=op, value=self.value)
+
+    @model_validator(mode="after")
+    def _value_fits(self) -> TagFilter:
+        self.as_property()
+        return self
+
+
 class FilterGroup(Model):
     """All (`and`) or any (`or`) of its conditions, which may be groups themselves."""
 
-    all: list[PropertyFilter | SegmentFilter | FilterGroup] | None = Field(None, alias="and")
-    any: list[PropertyFilter | SegmentFilter | FilterGroup] | None = Field(None, alias="or")
+    all: list[PropertyFilter | SegmentFilter | TagFilter | FilterGroup] | None = Field(None, alias="and")
+    any: list[PropertyFilter | SegmentFilter | TagFilter | FilterGroup] | None = Field(None, alias="or")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -245,7 +265,7 @@ class FilterGroup(Model):
         return self
 
 
-Filter = PropertyFilter | SegmentFilter | FilterGroup
+Filter = PropertyFilter | SegmentFilter | TagFilter | FilterGroup
 
 PERSON = "person"
 UnitName = Annotated[str, Field(min_length=1, max_length=64,

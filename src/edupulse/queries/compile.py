@@ -24,10 +24,12 @@ from edupulse.queries.common import (
     PropertyRef,
     Scalar,
     SegmentFilter,
+    TagFilter,
     _is_number,
 )
 from edupulse.queries.dialect import DUCKDB, Dialect, local_us, truncate_us
 from edupulse.queries.errors import QueryError
+from edupulse.queries.tagvalues import TagRef, tag_alias, tag_key, tag_values_tree, value_column
 from edupulse.store.schema import PropertyType, property_column
 
 EVENTS = "e"  # alias of events_resolved in every query
@@ -68,6 +70,24 @@ class Context:
     # callers restricted to some persons (advisors) see only them (edupulse.queries.scope).
     person_scope: exp.Expr | None = None
     now: dt.datetime | None = None  # the query's "now", for relative windows of segments
+    tags: dict[str, TagRef] = field(default_factory=dict)  # the project's tags by name
+    # Read only events before this instant (a tag computed as of a moment ignores what came later)
+    until: dt.datetime | None = None
+
+    def tag(self, name: str) -> TagRef:
+        found = self.tags.get(name)
+        if found is None:
+            known = ", ".join(sorted(self.tags)) or "none yet"
+            raise QueryError(f"tag {name!r} is not a tag of this project (tags: {known})")
+        return found
+
+    def tag_members(self, f: TagFilter) -> exp.Select:
+        """SELECT the unit key (person id, or group key) of the units whose tag value meets the filter."""
+        tag = self.tag(f.tag)
+        alias = tag_alias(tag)
+        return (exp.select(exp.column(tag_key(tag), alias))
+                .from_(tag_values_tree(self.project_id, tag).subquery(alias))
+                .where(self._leaf(f.as_property(), alias)))
 
     def in_scope(self, person: exp.Expr) -> exp.Expr | None:
         """The person scope applied to another person column (persons.person_id, a literal), or None."""
@@ -90,6 +110,10 @@ class Context:
                 return exp.column(f"group_{slot}", table), None
             return self.dialect.json_text(exp.column("properties", f"{GROUP_ALIAS}{slot}"), ref.name), None
         assert ref.name is not None
+        if ref.source == "tag":
+            tag = self.tag(ref.name)
+            kind = PropertyType.NUMBER if value_column(tag, "x").name == "number" else None
+            return value_column(tag, tag_alias(tag)), kind
         if ref.source == "person":
             return self.dialect.json_text(exp.column("properties", PERSONS), ref.name), None
         kind = self.typed.get(ref.name)
@@ -140,6 +164,10 @@ class Context:
             members = self.segments(node.segment, self)
             inside = exp.In(this=exp.column(PERSON_COLUMN, table), query=exp.Subquery(this=members))
             return inside if node.op == "in" else exp.Not(this=inside)
+        if isinstance(node, TagFilter):
+            tag = self.tag(node.tag)
+            unit = exp.column(PERSON_COLUMN, table) if tag.unit == "person" else self.unit(tag.unit, table)
+            return exp.In(this=unit, query=exp.Subquery(this=self.tag_members(node)))
         return self._leaf(node, table)
 
     def conditions(self, filters: Sequence[Filter], table: str = EVENTS) -> list[exp.Expr]:
@@ -214,6 +242,9 @@ class Context:
         merge overrides only where that column is read, since the engine cannot drop that LEFT JOIN itself."""
         if self.person_scope is not None:  # access control: see the field
             conditions = [*conditions, self.person_scope.copy()]
+        if self.until is not None:
+            conditions = [*conditions, exp.LT(this=exp.column("time", EVENTS),
+                                              expression=self.dialect.timestamp(self.until))]
         nodes = [*columns, *conditions]
         where = [exp.column("project_id", EVENTS).eq(exp.Literal.number(self.project_id)), *conditions]
         select = exp.select(*columns).from_(exp.table_("events").as_(EVENTS)).where(exp.and_(*where))
@@ -235,6 +266,12 @@ class Context:
                                 exp.column("entity_key", alias).eq(exp.column(f"group_{slot}", EVENTS))),
                     join_type="left",
                 )
+        for tag in sorted(self.tags.values(), key=lambda t: t.id):
+            alias = tag_alias(tag)
+            if any(uses_table(node, alias) for node in nodes):
+                unit = exp.column(PERSON_COLUMN, EVENTS) if tag.unit == "person" else self.unit(tag.unit)
+                select = select.join(tag_values_tree(self.project_id, tag).subquery(alias),
+                                     on=exp.column(tag_key(tag), alias).eq(unit), join_type="left")
         select.meta[SCAN_MARK] = self.project_id
         return select
 

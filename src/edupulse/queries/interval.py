@@ -165,7 +165,10 @@ class IntervalRunner(QueryRunner[IntervalQuery, IntervalResponse]):
                      [*ctx.in_time(low, high), *common, *q.start.conditions(ctx)])
         keys = key_names(q.breakdown)
         if first:  # each unit's first A in the range (with its own key and properties)
-            firsts = [d.arg_min(c(f"{name}_"), c("t_")).as_(name) for name in ["k", *keys]]
+            # of several A at the first instant, one gives every column: one that is not itself a B when there
+            # is one (its k is smaller), then the one with the smallest breakdown values
+            first_a = exp.Tuple(expressions=[c("t_"), c("k_"), *[c(f"{name}_") for name in keys]])
+            firsts = [d.arg_min(c(f"{name}_"), first_a.copy()).as_(name) for name in ["k", *keys]]
             a = exp.select(c("u"), exp.Min(this=c("t_")).as_("t"), *firsts).from_(a.subquery("a_all")).group_by(
                 c("u"))
         b = ctx.scan([unit.as_("u"), t.as_("t"), b_key.as_("k")], [*ctx.in_time(low, horizon), *common, *b_conditions])

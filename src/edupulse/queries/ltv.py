@@ -151,7 +151,10 @@ class LtvRunner(QueryRunner[LtvQuery, LtvResponse]):
         keys = key_names(q.breakdown)
         not_null = exp.Not(this=exp.Is(this=unit, expression=exp.null()))
         # the first start event ever (before the range's end): only units whose first one is in the range
-        first_keys = [d.arg_min(key.this, c("time", "e")).as_(key.alias) for key in key_columns(ctx, q.breakdown)]
+        # of several start events at the first instant, one gives every value: the one whose values are smallest
+        columns = key_columns(ctx, q.breakdown)
+        first = exp.Tuple(expressions=[c("time", "e"), *[key.this.copy() for key in columns]])
+        first_keys = [d.arg_min(key.this, first.copy()).as_(key.alias) for key in columns]
         firsts = ctx.scan([unit.as_("u"), exp.Min(this=c("time", "e")).as_("t0"), *first_keys],
                           [exp.LT(this=c("time", "e"), expression=d.timestamp(high)), not_null,
                            *q.start.conditions(ctx), *ctx.conditions(q.filters)])

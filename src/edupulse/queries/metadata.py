@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from edupulse.queries.metrics import MetricRef
+from edupulse.queries.tagvalues import TagRef
+
+__all__ = ["ProjectRef", "QueryMetadata", "SavedSegment", "TagRef"]
 
 
 class ProjectRef(Protocol):
@@ -28,15 +31,6 @@ class SavedSegment:
     id: int
     name: str
     definition: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class TagRef:
-    """A tag of the project (the tags module fills this in): what it tags (`person` or a group type)."""
-
-    id: int
-    name: str
-    unit: str
 
 
 class QueryMetadata(Protocol):

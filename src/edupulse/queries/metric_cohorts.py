@@ -29,7 +29,7 @@ from enum import StrEnum
 from pydantic import Field, model_validator
 from sqlglot import exp
 
-from edupulse.queries.common import Filter, Model, PropertyName
+from edupulse.queries.common import Filter, Model, PropertyName, local_midnight
 from edupulse.queries.compile import EVENTS, Context
 from edupulse.queries.dialect import DAY_US, local_us, truncate_us
 from edupulse.queries.errors import QueryError
@@ -39,8 +39,8 @@ NONE = "$none"
 
 
 class Unless(Model):
-    """Cohort entries whose unit did `event` (with filters; with `same`, with the entry's `per` value) before the
-    end of the range are left out (e.g. a course whose order was refunded)."""
+    """Cohort entries whose unit did `event` (with filters; with `same`, with the entry's `per` value) by now are
+    left out (e.g. a course whose order was refunded)."""
 
     event: str = Field(min_length=1, max_length=100)
     filters: list[Filter] = Field(default_factory=list, max_length=50)
@@ -55,9 +55,9 @@ class Cohort(Model):
     first: bool = Field(False, description="only each unit's first such event ever (e.g. its first lead)")
     last: bool = Field(False, description="only each unit's last such event per `per` value, by `time` (the last "
                                           "lesson of a course: the course's end)")
-    settle_days: float | None = Field(None, ge=0, le=3650,
-                                      description="with last: an entry counts once this many days passed after it "
-                                                  "(by the end of the range, or now if earlier) with no later one")
+    settle_days: int | None = Field(None, ge=0, le=3650,
+                                    description="with last: an entry counts once this many whole days (in the "
+                                                "project's time zone) followed the day of it by now, with no later one")
     per: PropertyName | None = Field(None, description="one entry per unit and value of this property")
     time: PropertyName | None = Field(None, description="the entry's time is this time property of the event "
                                                         "(e.g. a lesson's starts_at) instead of the event's time")
@@ -199,15 +199,20 @@ def _entries(ctx: Context, cohort: Cohort, filters: list[Filter], who: exp.Expr,
     if cohort.time is not None:
         conditions.append(exp.Not(this=exp.Is(this=moment.copy(), expression=exp.null())))
     key = [exp.func("coalesce", ctx.text(cohort.per), exp.Literal.string(NONE)).as_("k")] if cohort.per else []
-    # what the data shows by the end of the range (or now): a later range may know more
-    horizon = min(high, ctx.now) if ctx.now is not None else high
+    # what the data shows by now (the query's now; without one, the end of the range), so that a month's value
+    # does not depend on the range it is asked in
+    horizon = ctx.now if ctx.now is not None else high
     if cohort.first:  # the unit's first such event ever: read up to the range's end, keep those in the range
         firsts = ctx.scan([who.as_("u"), exp.Min(this=moment.copy()).as_("t0"), *key],
                           [*conditions, exp.LT(this=moment.copy(), expression=d.timestamp(high))])
         entries = firsts.group_by(c("u"), *([c("k")] if key else [])).having(
             exp.GTE(this=exp.Min(this=moment.copy()), expression=d.timestamp(low)))
     elif cohort.last:  # the unit's last such event (per value) sent before the horizon, settled by then
-        upper = min(high, horizon - dt.timedelta(days=cohort.settle_days or 0))
+        # settled: the entry's day and `settle_days` whole days after it are over by today (local days)
+        today = horizon.astimezone(ctx.timezone).date()
+        settled = local_midnight(today - dt.timedelta(days=cohort.settle_days), ctx.timezone) \
+            if cohort.settle_days is not None else horizon
+        upper = min(high, settled)
         lasts = ctx.scan([who.as_("u"), exp.Max(this=moment.copy()).as_("t0"), *key],
                          [*conditions, exp.LT(this=c("time", EVENTS), expression=d.timestamp(horizon))])
         latest = exp.Max(this=moment.copy())

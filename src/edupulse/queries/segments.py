@@ -18,7 +18,15 @@ from pydantic import Discriminator, Field, Tag, model_validator
 from sqlglot import exp
 
 from edupulse.queries.base import QueryRunner
-from edupulse.queries.common import DateRange, Filter, Model, PropertyFilter, PropertyRef, local_midnight
+from edupulse.queries.common import (
+    DateRange,
+    Filter,
+    Model,
+    PropertyFilter,
+    PropertyRef,
+    TagFilter,
+    local_midnight,
+)
 from edupulse.queries.compile import EVENTS, PERSON_COLUMN, PERSONS, Context, SegmentResolver
 from edupulse.queries.errors import QueryError
 from edupulse.queries.metadata import SavedSegment
@@ -109,6 +117,10 @@ class SegmentCondition(Model):
     segment: str | int
 
 
+class TagCondition(TagFilter):
+    """The person's value in force of a person tag: `{"tag": "lead_tier", "op": "in", "value": ["A", "B"]}`."""
+
+
 class AndCondition(Model):
     all: list[Condition] = Field(alias="and", min_length=1, max_length=100)
     model_config = {**Model.model_config, "populate_by_name": True}
@@ -125,7 +137,7 @@ class NotCondition(Model):
 
 
 _TAGS = {"and": "and", "all": "and", "or": "or", "any": "or", "not": "not", "negated": "not", "event": "event",
-         "property": "property", "segment": "segment"}
+         "property": "property", "segment": "segment", "tag": "tag"}
 _TYPES: dict[type, str] = {}
 
 
@@ -138,13 +150,13 @@ def _tag(value: Any) -> str | None:
 Condition = Annotated[
     Annotated[AndCondition, Tag("and")] | Annotated[OrCondition, Tag("or")] | Annotated[NotCondition, Tag("not")]
     | Annotated[EventCondition, Tag("event")] | Annotated[PropertyCondition, Tag("property")]
-    | Annotated[SegmentCondition, Tag("segment")],
+    | Annotated[SegmentCondition, Tag("segment")] | Annotated[TagCondition, Tag("tag")],
     Discriminator(_tag, custom_error_type="condition",
-                  custom_error_message="a condition has one of the keys and, or, not, event, property, segment"),
+                  custom_error_message="a condition has one of the keys and, or, not, event, property, segment, tag"),
 ]
 
 _TYPES.update({AndCondition: "and", OrCondition: "or", NotCondition: "not", EventCondition: "event",
-               PropertyCondition: "property", SegmentCondition: "segment"})
+               PropertyCondition: "property", SegmentCondition: "segment", TagCondition: "tag"})
 for _model in (AndCondition, OrCondition, NotCondition):
     _model.model_rebuild()
 
@@ -192,6 +204,27 @@ def compile_definition(definition: SegmentDefinition, ctx: Context) -> exp.Selec
     return tree.where(_boolean(definition.condition, ctx, counts))
 
 
+def compile_first_match(conditions: list[Any], values: list[exp.Expr], ctx: Context) -> exp.Select:
+    """SELECT person_id, value: for each of the project's persons, the value of the first condition they meet
+    (NULL: none). Every event condition of every condition is counted in the same one pass over the events."""
+    leaves = [node for condition in conditions for node in walk(condition) if isinstance(node, EventCondition)]
+    counts = {id(node): f"c{i}" for i, node in enumerate(leaves)}
+    case = exp.Case()
+    for condition, value in zip(conditions, values, strict=True):
+        case = case.when(_boolean(condition, ctx, counts), value)
+    tree = exp.select(exp.column("person_id", PERSONS), case.as_("value")).from_(persons_source(ctx))
+    if leaves:
+        tests = [_event_test(node, ctx) for node in leaves]
+        columns = [exp.column(PERSON_COLUMN, EVENTS).as_("pid"),
+                   *[ctx.dialect.count_if(test).as_(counts[id(node)])
+                     for node, test in zip(leaves, tests, strict=True)]]
+        aggregate = ctx.scan(columns, [exp.or_(*tests) if len(tests) > 1 else tests[0]]).group_by(
+            exp.column(PERSON_COLUMN, EVENTS))
+        tree = tree.join(aggregate.subquery(AGGREGATE), on=exp.column("pid", AGGREGATE).eq(
+            exp.column("person_id", PERSONS)), join_type="left")
+    return tree
+
+
 def _event_test(node: EventCondition, ctx: Context) -> exp.Expr:
     parts: list[exp.Expr] = [exp.column("event", EVENTS).eq(exp.Literal.string(node.event))]
     if node.window is not None:
@@ -212,6 +245,10 @@ def _boolean(node: Any, ctx: Context, counts: dict[int, str]) -> exp.Expr:
         return exp.func("coalesce", ctx.condition(node.person_property(), PERSONS), exp.false())
     if isinstance(node, SegmentCondition):
         return exp.In(this=exp.column("person_id", PERSONS), query=exp.Subquery(this=ctx.segments(node.segment, ctx)))
+    if isinstance(node, TagCondition):
+        if ctx.tag(node.tag).unit != "person":
+            raise QueryError(f"tag {node.tag!r} tags {ctx.tag(node.tag).unit}, not persons: a segment holds persons")
+        return exp.In(this=exp.column("person_id", PERSONS), query=exp.Subquery(this=ctx.tag_members(node)))
     assert isinstance(node, EventCondition)
     n = exp.func("coalesce", exp.column(counts[id(node)], AGGREGATE), exp.Literal.number(0))
     if node.exactly is not None:

@@ -173,7 +173,8 @@ class QueryService:
                        if meta is not None else _no_segments,
                        person_scope=person_scope(project.id, list(scope.identities), dialect)
                        if scope is not None else None,
-                       now=now or dt.datetime.now(dt.UTC))
+                       now=now or dt.datetime.now(dt.UTC),
+                       tags=dict(meta.tags(project.id)) if meta is not None else {})
 
     def runner(self, project: ProjectRef, data: Any, *, now: dt.datetime | None = None,
                scope: PersonScope | None = None) -> QueryRunner[Any, Any]:

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from edupulse.sim.catalog import CHANNELS, COURSES
 from edupulse.sim.emit import Emitter
@@ -21,7 +22,7 @@ from edupulse.sim.orders import OrderBook
 FORMAT = "edupulse-simulation-truth/1"
 TOP_REFERRERS = 10
 RENEWAL_WINDOW_DAYS = (7, 30)  # a renewal counts for a course end from 7 days before to 30 days after it
-RENEWAL_SETTLE_DAYS = 14  # a course end is known once 14 days passed after the last lesson without another
+RENEWAL_SETTLE_DAYS = 14  # a course end is known once the 14 days after its last lesson's day are over
 DAY_MS = 86_400_000
 
 
@@ -179,12 +180,15 @@ def _learning(w: WorldParts) -> dict[str, Any]:
 def _renewal(w: WorldParts) -> dict[str, Any]:
     """PRODUCT.md's renewal rate: students whose course ended in the period and who paid a renewal / those whose
     course ended. A student's course ends at the start of the last lesson they had in it (the course's last, or
-    the last before they left after a refund); an end counts once RENEWAL_SETTLE_DAYS passed after it within the
-    period (a course with a lesson in the last days may still be running), a refunded course does not end; a
+    the last before they left after a refund); an end counts once the RENEWAL_SETTLE_DAYS whole local days after
+    its day are over within the period (a course with a lesson in the last days may still be running), a
+    refunded course does not end; a
     renewal is any renewal order of the student from RENEWAL_WINDOW_DAYS before to after the end. After the
     last level there is nothing to renew, and such students count as not renewing."""
     before, after = RENEWAL_WINDOW_DAYS
-    settled = w.emitter.end_ms - RENEWAL_SETTLE_DAYS * DAY_MS
+    # the period's end (a local midnight) and RENEWAL_SETTLE_DAYS whole local days before it: ends known by then
+    period_end = dt.datetime.fromtimestamp(w.emitter.end_ms / 1000, ZoneInfo(w.config["timezone"]))
+    settled = int((period_end - dt.timedelta(days=RENEWAL_SETTLE_DAYS)).timestamp() * 1000)
     ends = []
     for end in w.learning.course_ends:
         t = end["last_lesson_ms"]

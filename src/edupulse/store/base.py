@@ -6,6 +6,7 @@ keep identities and properties right, run a compiled query, and manage typed pro
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -68,6 +69,42 @@ class WriteBatch:
     entities: list[tuple[int, str, str, str, str]] = field(default_factory=list)  # project, kind, type, key, json
     spend: pa.Table | None = None
     checkpoint: tuple[str, str] | None = None  # (source, position) stored with the data
+    token_base: str | None = None  # names the batch for idempotent inserts when it carries no checkpoint
+
+
+@dataclass(frozen=True)
+class TagWrite:
+    """The values of one run of a tag: `select` (SQL of the store's dialect) gives columns `unit` (a person id
+    for person tags, else a group key), `value`, `number` and `detail`. Only what changed is stored (a row per
+    new or changed value, and an absent row per unit that lost its value), so every earlier day stays
+    answerable. With `staged`, the rows are readable as table `tag_upload` while `select` runs; `overwrite`
+    False keeps the values of units that `select` does not give."""
+
+    project_id: int
+    tag_id: int
+    run_id: int
+    day: dt.date
+    computed_at: dt.datetime
+    person: bool
+    select: str
+    overwrite: bool = True
+    staged: pa.Table | None = None
+
+
+TAG_VALUES_COLUMNS = ("project_id, tag_id, run_id, day, computed_at, person_id, group_key, present, value, number, "
+                      "detail")
+
+
+def latest_tag_values_sql(project_id: int, tag_id: int, as_of: dt.date | None = None) -> str:
+    """The values of a tag in force (on `as_of`, or now): per unit, its row of the latest run that changed it,
+    if present. Both engines read it alike."""
+    day = f" AND day <= CAST('{as_of.isoformat()}' AS DATE)" if as_of is not None else ""
+    where = f"project_id = {int(project_id)} AND tag_id = {int(tag_id)}{day}"
+    return (f"SELECT t.person_id AS person_id, t.group_key AS group_key, t.value AS value, t.number AS number, "
+            f"t.detail AS detail, t.day AS day FROM tag_values AS t JOIN (SELECT person_id, group_key, "
+            f"max(run_id) AS run_id FROM tag_values WHERE {where} GROUP BY person_id, group_key) AS l "
+            f"ON t.person_id = l.person_id AND t.group_key = l.group_key AND t.run_id = l.run_id "
+            f"WHERE t.{where.replace(' AND ', ' AND t.')} AND t.present")
 
 
 @dataclass(frozen=True)
@@ -184,6 +221,10 @@ class EventStore(ABC):
     ) -> QueryResult:
         """Run a compiled, read-only query, interruptible through `control`; at most `max_rows` + 1 rows
         are fetched (so a caller can tell that there were more)."""
+
+    @abstractmethod
+    def write_tag_values(self, w: TagWrite) -> int:
+        """Store a run's values of a tag (what changed only); returns how many rows that took."""
 
     @abstractmethod
     def data_version(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from collections.abc import Iterator, Sequence
@@ -13,11 +14,14 @@ import pyarrow as pa
 
 from edupulse.store.base import (
     BASE_EVENT_COLUMNS,
+    TAG_VALUES_COLUMNS,
     EventStore,
     QueryControl,
     QueryInterrupted,
     QueryResult,
+    TagWrite,
     WriteBatch,
+    latest_tag_values_sql,
 )
 from edupulse.store.schema import GROUP_SLOTS, STANDARD_PROPERTIES, PropertyType, property_column
 
@@ -56,6 +60,12 @@ SCHEMA = [
         project_id INTEGER NOT NULL, date DATE NOT NULL, channel VARCHAR NOT NULL, campaign VARCHAR NOT NULL,
         cost DOUBLE NOT NULL, impressions BIGINT, clicks BIGINT)""",
     "CREATE TABLE IF NOT EXISTS checkpoints (source VARCHAR PRIMARY KEY, position VARCHAR NOT NULL)",
+    # Tag values: a row per unit whose value a run changed (edupulse.tags); person_id 0 for group tags,
+    # group_key '' for person tags.
+    """CREATE TABLE IF NOT EXISTS tag_values (
+        project_id INTEGER NOT NULL, tag_id INTEGER NOT NULL, run_id BIGINT NOT NULL, day DATE NOT NULL,
+        computed_at TIMESTAMPTZ NOT NULL, person_id BIGINT NOT NULL, group_key VARCHAR NOT NULL,
+        present BOOLEAN NOT NULL, value VARCHAR, number DOUBLE, detail VARCHAR)""",
     "CREATE TABLE IF NOT EXISTS property_columns (name VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL)",
     # History follows merges: an event's person is its override target if the person was merged away.
     """CREATE OR REPLACE VIEW events_resolved AS
@@ -447,6 +457,28 @@ class DuckDBStore(EventStore):
                 control.attach(None)
             cur.close()
 
+    def write_tag_values(self, w: TagWrite) -> int:
+        with self._write_lock:
+            cur = self.con.cursor()
+            try:
+                if w.staged is not None:
+                    cur.register("tag_upload", w.staged)
+                cur.execute(f"CREATE OR REPLACE TEMP TABLE tag_new AS {w.select}")
+                cur.execute("BEGIN")
+                try:
+                    cur.execute(tag_diff_sql(w))
+                    written = cur.execute("SELECT count(*) FROM tag_values WHERE project_id = ? AND tag_id = ? "
+                                          "AND run_id = ?", [w.project_id, w.tag_id, w.run_id]).fetchone()
+                    cur.execute("COMMIT")
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+                self._version += 1
+                return int(written[0]) if written else 0
+            finally:
+                cur.execute("DROP TABLE IF EXISTS tag_new")
+                cur.close()
+
     def data_version(self) -> int:
         return self._version
 
@@ -465,6 +497,26 @@ class DuckDBStore(EventStore):
             if path.exists():
                 total += path.stat().st_size
         return total
+
+
+def tag_diff_sql(w: TagWrite) -> str:
+    """INSERT the rows of a run that differ from the values in force: new or changed values, and (overwrite)
+    absent rows for units the run did not give. The new values are in table `tag_new`."""
+    person = "CAST(n.unit AS BIGINT)" if w.person else "0"
+    group = "''" if w.person else "CAST(n.unit AS VARCHAR)"
+    current = latest_tag_values_sql(w.project_id, w.tag_id)
+    gone = "" if w.overwrite else " AND n.k_person IS NOT NULL"
+    return f"""INSERT INTO tag_values ({TAG_VALUES_COLUMNS})
+        SELECT {int(w.project_id)}, {int(w.tag_id)}, {int(w.run_id)}, CAST('{w.day.isoformat()}' AS DATE),
+               CAST('{w.computed_at.astimezone(dt.UTC).isoformat()}' AS TIMESTAMPTZ),
+               coalesce(n.k_person, c.person_id), coalesce(n.k_group, c.group_key), n.k_person IS NOT NULL,
+               n.value, n.number, n.detail
+        FROM (SELECT {person} AS k_person, {group} AS k_group, CAST(value AS VARCHAR) AS value,
+                     CAST(number AS DOUBLE) AS number, CAST(detail AS VARCHAR) AS detail
+              FROM tag_new AS n WHERE n.unit IS NOT NULL) AS n
+        FULL OUTER JOIN ({current}) AS c ON c.person_id = n.k_person AND c.group_key = n.k_group
+        WHERE (c.person_id IS NULL OR n.k_person IS NULL OR n.value IS DISTINCT FROM c.value
+               OR n.number IS DISTINCT FROM c.number OR n.detail IS DISTINCT FROM c.detail){gone}"""
 
 
 def shred_select(typed: dict[str, PropertyType]) -> str:

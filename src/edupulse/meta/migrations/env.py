@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from edupulse.meta import cluster as _cluster  # noqa: F401  (registers the tables shared by API processes)
 from edupulse.meta import governance as _governance  # noqa: F401  (registers the governance tables)
 from edupulse.meta.models import Base
 

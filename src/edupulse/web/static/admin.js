@@ -173,13 +173,54 @@
   };
 
   // metric catalogue -----------------------------------------------------------------------------
+  function filterWords(filters) {
+    const words = (filters || []).map((f) => EP.propertyLabel(f.property) + " " + t("op." + (f.op || "eq")) + (f.value === undefined ? "" : " " + EP.userText(f.value))).join(", ");
+    return words ? " (" + words + ")" : "";
+  }
   function termWords(term) {
     if (!term) return "—";
     if (term.spend) return t("metrics.spend");
     const math = t("mathword." + (term.math || "total"), term.math).replace("{property}", EP.propertyLabel(term.property || ""));
-    const filters = (term.filters || []).map((f) => EP.propertyLabel(f.property) + " " + t("op." + (f.op || "eq")) + " " + (f.value === undefined ? "" : EP.userText(f.value))).join(", ");
-    return EP.eventLabel(term.event) + " · " + math + (filters ? " (" + filters + ")" : "");
+    return EP.eventLabel(term.event) + " · " + math + filterWords(term.filters);
   }
+  /* A metric over a cohort in words: what is counted, the outcome each one is checked for, the ratio. */
+  const fill = (key, values) => Object.entries(values).reduce((text, [k, v]) => text.replace("{" + k + "}", v), t(key));
+  function cohortWords(c) {
+    const parts = [EP.eventLabel(c.event) + filterWords(c.filters)];
+    if (c.per) parts.push(fill(c.last ? "metrics.cohort_last" : "metrics.cohort_per", { property: EP.propertyLabel(c.per) }));
+    if (c.first) parts.push(t("metrics.cohort_first"));
+    if (c.time) parts.push(fill("metrics.cohort_time", { property: EP.propertyLabel(c.time) }));
+    if (c.settle_days !== undefined && c.settle_days !== null) parts.push(fill("metrics.cohort_settle", { n: EP.fmt(c.settle_days) }));
+    if (c.unless) parts.push(fill("metrics.cohort_unless", { event: EP.eventLabel(c.unless.event) + filterWords(c.unless.filters) }));
+    return parts.join(" · ");
+  }
+  const dayWords = (n) => fill(n < 0 ? "metrics.days_before" : "metrics.days_after", { n: EP.fmt(Math.abs(n)) });
+  function outcomeWords(o, per) {
+    if (!o) return "—";
+    const from = o.from_days === undefined ? 0 : o.from_days;
+    const to = o.to_days === undefined ? null : o.to_days;
+    const parts = [EP.eventLabel(o.event) + filterWords(o.filters)];
+    if (from === null && to === null) parts.push(t("metrics.window_any"));
+    else if (to === null) parts.push(fill("metrics.window_from", { from: dayWords(from) }));
+    else if (from === null) parts.push(fill("metrics.window_to", { to: dayWords(to) }));
+    else if (from === 0) parts.push(fill("metrics.window_within", { to: dayWords(to) }));
+    else parts.push(fill("metrics.window_between", { from: dayWords(from), to: dayWords(to) }));
+    if (o.same && per) parts.push(fill("metrics.same", { property: EP.propertyLabel(per) }));
+    if (o.value) parts.push(fill("metrics.value", { property: EP.propertyLabel(o.value) }));
+    return parts.join(" · ");
+  }
+  function definitionWords(d) {
+    if (d.cohort) return cohortWords(d.cohort) + " → " + outcomeWords(d.outcome, d.cohort.per) + " (" + t("metrics.ratio." + d.ratio) + ")";
+    return termWords(d.numerator) + (d.denominator ? " ÷ " + termWords(d.denominator) : "");
+  }
+  function definitionRows(d) {
+    const row = (label, text) => [el("dt", { text: t(label) }), el("dd", { text: text })];
+    if (!d.cohort) return [...row("metrics.numerator", termWords(d.numerator)), ...row("metrics.denominator", termWords(d.denominator))];
+    return [...row("metrics.cohort", cohortWords(d.cohort)), ...row("metrics.outcome", outcomeWords(d.outcome, d.cohort.per)),
+      ...row("metrics.ratio", t("metrics.ratio." + d.ratio)),
+      ...(d.channel ? row("metrics.channel", fill("metrics.channel_of", { property: EP.propertyLabel(d.channel.property || "channel"), event: EP.eventLabel(d.channel.event || "lead_created") })) : [])];
+  }
+
   P["admin-metrics"] = async function () {
     await EP.catalogue();
     const [metrics, usage] = await Promise.all([EP.api("GET", "/api/v1/metrics"), EP.api("GET", "/api/v1/metrics-usage")]);
@@ -192,12 +233,11 @@
       detail.replaceChildren(section(EP.userText(m.title), el("dl.kv", {},
         el("dt", { text: t("metrics.name") }), el("dd", {}, el("code", { translate: "no", text: m.name })),
         el("dt", { text: t("metrics.description") }), el("dd", { translate: "no", text: m.description || "—" }),
-        el("dt", { text: t("metrics.numerator") }), el("dd", { text: termWords(full.definition.numerator) }),
-        el("dt", { text: t("metrics.denominator") }), el("dd", { text: termWords(full.definition.denominator) }),
+        ...definitionRows(full.definition),
         el("dt", { text: t("metrics.scale") }), el("dd", { text: String(full.definition.scale || 1) })),
       el("h3", { text: t("metrics.versions") }), EP.table([t("metrics.version"), t("metrics.author"), t("metrics.changed"), t("metrics.definition")],
         (full.versions || []).slice().reverse().map((v) => [v.version, { text: v.author, user: true }, EP.time(v.created_at),
-          { text: termWords(v.definition.numerator) + (v.definition.denominator ? " ÷ " + termWords(v.definition.denominator) : ""), cls: "wrap" }]), "grid versions-table"),
+          { text: definitionWords(v.definition), cls: "wrap" }]), "grid versions-table"),
       el("h3", { text: t("metrics.used_in") }), used.length ? EP.table([t("metrics.report"), t("metrics.dashboards")], used.map((u) =>
         [el("a", { href: "/analysis/" + u.kind + "?report=" + u.report_id, translate: "no", text: EP.userText(u.report) }),
           { text: u.dashboards.map((d) => d.name).join(", "), user: true }]), "grid usage-table") : el("p.muted", { text: t("metrics.unused") })));

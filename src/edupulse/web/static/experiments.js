@@ -149,7 +149,7 @@
         $("experiment-title").textContent = EP.userText(exp.name ? exp.name + " (" + exp.key + ")" : exp.key);
         $("experiment-title").setAttribute("translate", "no");
         specs = [...(exp.metrics || []), ...(exp.guardrails || [])];
-        $("experiment-summary").replaceChildren(...summary(exp, load));
+        $("experiment-summary").replaceChildren(...summary(exp, load).filter(Boolean));
         await results();
         EP.showError($("experiment-error"), "");
       } catch (err) { EP.showError($("experiment-error"), err.message); }

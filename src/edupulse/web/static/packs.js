@@ -74,6 +74,84 @@
     },
   };
 
+  RENDER.front_back_join = function (h, node) {
+    const chart = el("div.chart", { id: "roi-weeks", style: "height:320px" });
+    const cols = [{ key: "channel", user: true }, { key: "revenue" }, { key: "spend" }, { key: "roi", show: ratio2 }];
+    node.replaceChildren(h.has_spend ? "" : el("div.notice", { id: "no-spend", text: t("packs.no_spend") }),
+      el("h2", { text: t("packs.roi_by_week") }), chart, el("div", { id: "join-table" }, sortable(cols, h.channels)));
+    EP.chart(chart, { tooltip: { trigger: "axis" }, legend: { type: "scroll" }, xAxis: { type: "category", data: h.weeks },
+      yAxis: { type: "value" }, series: h.channels.filter((c) => c.roi !== null).map((c) => ({ type: "line", connectNulls: false, name: EP.userText(c.channel),
+        data: c.roi_by_week })) });
+  };
+
+  RENDER.realtime_board = function (h, node) {
+    const cols = [{ key: "channel", user: true }, { key: "leads" }, { key: "orders" }, { key: "leads_last_day" },
+      { key: "orders_last_day" }];
+    const STATE = { ok: t("packs.alert.state.ok"), firing: t("packs.alert.state.firing") };
+    const alerts = h.alerts.length ? el("ul.list", { id: "alert-list" }, h.alerts.map((a) => el("li", { "data-state": a.state },
+      el("span.tag", { text: STATE[a.state] || a.state }), " ", EP.u(a.name), " · ",
+      t("packs.alert.last") + ": ", el("span", { translate: "no", text: a.last_hour || "—" }), " · ",
+      t(a.webhook ? "packs.alert.webhook" : "packs.alert.no_webhook")))) : el("p.muted", { text: t("packs.alert.none") });
+    node.replaceChildren(el("p.muted", { text: t("packs.refreshing") }), el("div", { id: "realtime-table" }, sortable(cols, h.channels)),
+      el("h2", { text: t("packs.alerts") }), el("p.muted", { text: t("packs.alert.about") }), alerts);
+  };
+
+  const pct = (v) => EP.pct(v);
+  const stat = (value, label) => el("div.stat", {}, el("div.stat-value", { text: value }), el("div.stat-label", { text: label }));
+
+  RENDER.learning_indicators = function (h, node) {
+    const courses = [{ key: "course_id", user: true }, { key: "scheduled_lessons" }, { key: "attendance_rate", show: pct },
+      { key: "completion_rate", show: pct }, { key: "homework_submitted" }];
+    const points = [{ key: "knowledge_point", user: true }, { key: "answers" }, { key: "correct" }, { key: "accuracy", show: pct }];
+    const print = el("button", { type: "button", id: "pack-print", text: t("packs.print") });
+    print.addEventListener("click", () => window.print());
+    node.replaceChildren(el("div.stats", {}, stat(pct(h.completion_rate), t("packs.completion_rate")),
+      stat(pct(h.quiz_accuracy), t("packs.quiz_accuracy"))), el("p", {}, print),
+      el("h2", { text: t("packs.courses") }), el("div", { id: "course-table" }, sortable(courses, h.courses)),
+      el("h2", { text: t("packs.knowledge_points") }), el("div", { id: "kp-table" }, sortable(points, h.knowledge_points)));
+  };
+
+  RENDER.referral = function (h, node) {
+    const cols = [{ key: "referrer_id", user: true }, { key: "referees" }];
+    node.replaceChildren(el("div.stats", {}, stat(pct(h.referral_conversion), t("packs.referral_conversion"))),
+      el("h2", { text: t("packs.top_referrers") }), el("div", { id: "referrer-table" }, sortable(cols, h.top_referrers)));
+  };
+
+  RENDER.b2b_health = function (h, node) {
+    const cols = [{ key: "institution_id", user: true }, { key: "name", user: true }, { key: "score" },
+      { key: "warning", show: (v) => t(v ? "packs.warning_yes" : "packs.warning_no") }, { key: "staff" },
+      { key: "login_days_7" }, { key: "login_days_30" }, { key: "staff_login_days_7" }, { key: "staff_login_days_30" },
+      { key: "enrolments_30" }, { key: "enrolments_prev_30" }, { key: "enrolment_growth", show: pct }];
+    node.replaceChildren(el("h2", { text: t("packs.institutions") }),
+      el("div", { id: "institution-table" }, sortable(cols, h.institutions, (r) => r.warning)));
+  };
+
+  RENDER.school_accounts = function (h, node) {
+    const cols = [{ key: "school_id", user: true }, { key: "tier", user: true }, { key: "students" }, { key: "teachers" },
+      { key: "influence", user: true }, { key: "relationship", user: true }, { key: "active_parents" },
+      { key: "parent_adoption", show: pct }, { key: "active_teachers" }, { key: "teacher_adoption", show: pct }];
+    const parents = h.schools.reduce((n, s) => n + s.active_parents, 0), students = h.schools.reduce((n, s) => n + (s.students || 0), 0);
+    node.replaceChildren(el("p", { id: "adoption-line", text: fill(t("packs.adoption_line"), { active: EP.fmt(parents), total: EP.fmt(students) }) }),
+      el("h2", { text: t("packs.tier_counts") }), el("div.stats", {}, Object.entries(h.tiers).map(([tier, n]) =>
+        el("div.stat", {}, el("div.stat-value", { text: EP.fmt(n) }), el("div.stat-label", { translate: "no", text: tier })))),
+      el("h2", { text: t("packs.schools") }), el("div", { id: "school-table" }, sortable(cols, h.schools)));
+  };
+
+  /* The import guide of a pack with template files: what each file holds, the template, the command. */
+  function guide(pack) {
+    if (!pack.templates || !pack.templates.length) return null;
+    const what = { "spend.csv": "packs.guide.spend", "leads.csv": "packs.guide.leads", "orders.csv": "packs.guide.orders",
+      "lead_channels.csv": "packs.guide.lead_channels" };
+    const kind = { "spend.csv": "spend", "leads.csv": "events", "orders.csv": "events", "lead_channels.csv": "profiles" };
+    const project = (EP.boot.project && EP.boot.project.name) || "PROJECT";
+    return el("div.card", { id: "import-guide" }, el("h2", { text: t("packs.guide.title") }), el("ol", {}, pack.templates.map((file) =>
+      el("li", {}, el("p", { text: t(what[file] || "packs.guide.template") }),
+        el("p", {}, t("packs.guide.template") + ": ", el("a", { href: "/api/v1/packs/" + pack.name + "/templates/" + file,
+          translate: "no", download: file, text: file })),
+        el("p", {}, t("packs.guide.command") + ": ", el("code", { text: "edupulse import " + (kind[file] || "events") + " " + file +
+          ' --project "' + project + '"' }))))));
+  }
+
   P.scenario = async function (data) {
     const pack = data.pack;
     const load = async () => {
@@ -98,15 +176,17 @@
         body.append(el("div.stats", {}, el("div.stat", {}, el("div.stat-value", { id: "pack-card", text: number(h.card.value, h.card.unit) }),
           el("div.stat-label", { text: t(h.card.label) }))));
         const more = el("div");
-        if (RENDER[pack.name]) RENDER[pack.name](h, more);
         body.append(more);
-        $("pack-body").replaceChildren(body);
+        $("pack-body").replaceChildren(body);  // in the page before charts are drawn (they take its width)
+        if (RENDER[pack.name]) RENDER[pack.name](h, more);
         document.body.dataset.headline = String(Number(document.body.dataset.headline || 0) + 1);
       } catch (err) { $("pack-body").replaceChildren(); EP.showError($("pack-error"), err.message); }
     };
     for (const li of document.querySelectorAll("#pack-needs li")) {
       li.prepend(el("span", { text: EP.eventLabel(li.dataset.event) + " " }));
     }
+    const howTo = guide(pack);
+    if (howTo) $("pack-body").after(howTo);
     $("pack-period").addEventListener("submit", (event) => { event.preventDefault(); load(); });
     const act = async (method, url, message) => {
       try {
@@ -122,5 +202,6 @@
     });
     await EP.catalogue();
     await load();
+    if (pack.name === "realtime_board") setInterval(load, 10000);
   };
 })();

@@ -1,0 +1,219 @@
+"""/api/v1/tags: tags, scores and tiers of persons and groups. Reading needs reports:view (advisors see the
+values of their assigned persons only), defining, running and uploading needs analyses:save; changes are
+versioned and audited. Values are kept for every run: `?as_of=YYYY-MM-DD` answers the value on a day."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from edupulse.api.auth import Principal, now_of, platform, require
+from edupulse.api.errors import ErrorBody, refusals
+from edupulse.api.params import Id, Offset
+from edupulse.auth.masking import PersonalMasker
+from edupulse.auth.permissions import Permission
+from edupulse.meta.db import MetadataError
+from edupulse.meta.tags import check_spec
+from edupulse.queries.errors import QueryError
+from edupulse.queries.service import PersonScope
+from edupulse.tags.run import TagError, TagService
+
+router = APIRouter(tags=["tags"])
+MASKER = PersonalMasker()
+EXAMPLE = {"name": "lead_tier", "description": "lead tier from behaviour", "definition": {
+    "type": "custom_tiers", "tiers": [
+        {"name": "A", "condition": {"event": "trial_booked"}},
+        {"name": "B", "condition": {"event": "page_view", "at_least": 3}}]}}
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(value), status_code=status, media_type="application/json")
+
+
+def _error(message: str, status: int = 400) -> Response:
+    return _json({"error": message}, status)
+
+
+def service(request: Request) -> TagService:
+    plat = platform(request)
+    return TagService(plat.meta, plat.store, plat.query_service())
+
+
+def _project(principal: Principal) -> Any:
+    assert principal.project is not None
+    return principal.project
+
+
+def _scope(request: Request, principal: Principal) -> PersonScope | None:
+    if principal.restricted_to_assigned and principal.user is not None:
+        return PersonScope(tuple(platform(request).meta.accounts.assignments(_project(principal).id,
+                                                                             principal.user.id)))
+    return None
+
+
+def _audit(request: Request, principal: Principal, action: str, target: str, detail: dict[str, Any]) -> None:
+    platform(request).meta.audit.record(action, principal.actor, actor_user_id=principal.user.id
+                                        if principal.user else None, project_id=_project(principal).id,
+                                        target=target, detail=detail)
+
+
+def _status(exc: Exception) -> int:
+    text = str(exc)
+    return 404 if "no such tag" in text else 409 if "already exists" in text else 400
+
+
+@router.get("/api/v1/tags", summary="The project's tags with coverage, distribution and last run")
+def list_tags(request: Request, principal: Principal = Depends(require(Permission.reports_view))) -> Response:
+    svc = service(request)
+    project = _project(principal)
+    out = []
+    for tag in svc.tags(project):
+        last = svc.catalog.runs(tag.id, 1)
+        out.append({**tag.to_json(), "units": svc.count(project, tag, scope=_scope(request, principal)),
+                    "last_run": last[0].to_json() if last else None})
+    return _json({"project": project.name, "tags": out})
+
+
+@router.post("/api/v1/tags", summary="Define a tag", status_code=201,
+             responses=refusals(400, 409, model=ErrorBody, s409="A tag of this name exists"))
+async def create_tag(request: Request, body: Annotated[dict[str, Any], Body(examples=[EXAMPLE])],
+                     principal: Principal = Depends(require(Permission.analyses_save))) -> Response:
+    svc = service(request)
+    project = _project(principal)
+    try:
+        spec = check_spec(body)
+        await run_in_threadpool(svc.check, project, spec, now_of(request))
+        made = await run_in_threadpool(svc.catalog.create, project.id, spec, principal.actor)
+    except MetadataError as exc:
+        return _error(str(exc), _status(exc))
+    _audit(request, principal, "tag.create", spec.name, {"version": made.version})
+    return _json(made.to_json(), 201)
+
+
+@router.post("/api/v1/tags/preview", summary="The distribution of a definition, computed now and not saved",
+             responses=refusals(400, model=ErrorBody))
+async def preview_tag(request: Request, body: Annotated[dict[str, Any], Body(examples=[EXAMPLE])],
+                      principal: Principal = Depends(require(Permission.analyses_save))) -> Response:
+    try:
+        spec = check_spec(body)
+        answer = await run_in_threadpool(service(request).preview, _project(principal), spec, now_of(request))
+    except (MetadataError, QueryError) as exc:
+        return _error(str(exc))
+    return _json(answer)
+
+
+@router.get("/api/v1/tags/{name}", summary="One tag: definition, versions, runs and distribution",
+            responses=refusals(404, model=ErrorBody))
+def show_tag(request: Request, name: str, principal: Principal = Depends(require(Permission.reports_view))) -> Response:
+    svc = service(request)
+    project = _project(principal)
+    try:
+        tag = svc.tag(project, name)
+    except MetadataError as exc:
+        return _error(str(exc), 404)
+    return _json({**tag.to_json(), "versions": svc.catalog.versions(tag.id),
+                  "runs": [r.to_json() for r in svc.catalog.runs(tag.id)],
+                  "units": svc.count(project, tag, scope=_scope(request, principal)),
+                  "distribution": svc.distribution(project, name) if _scope(request, principal) is None else None})
+
+
+@router.put("/api/v1/tags/{name}", summary="Change a tag's definition (a new version)",
+            responses=refusals(400, 404, model=ErrorBody))
+async def update_tag(request: Request, name: str, body: Annotated[dict[str, Any], Body(examples=[EXAMPLE])],
+                     principal: Principal = Depends(require(Permission.analyses_save))) -> Response:
+    svc = service(request)
+    project = _project(principal)
+    try:
+        spec = check_spec({"name": name, **body})
+        await run_in_threadpool(svc.check, project, spec, now_of(request))
+        saved = await run_in_threadpool(svc.catalog.update, project.id, name, spec, principal.actor)
+    except MetadataError as exc:
+        return _error(str(exc), _status(exc))
+    _audit(request, principal, "tag.update", name, {"version": saved.version})
+    return _json(saved.to_json())
+
+
+@router.delete("/api/v1/tags/{name}", summary="Delete a tag", responses=refusals(404, model=ErrorBody))
+def delete_tag(request: Request, name: str,
+               principal: Principal = Depends(require(Permission.analyses_save))) -> Response:
+    try:
+        gone = service(request).catalog.delete(_project(principal).id, name, principal.actor)
+    except MetadataError as exc:
+        return _error(str(exc), 404)
+    _audit(request, principal, "tag.delete", name, {"version": gone.version})
+    return _json({"deleted": gone.to_json()})
+
+
+@router.post("/api/v1/tags/{name}/run", summary="Compute a tag now (training first for a model tag)",
+             responses=refusals(404, model=ErrorBody))
+async def run_tag(request: Request, name: str,
+                  principal: Principal = Depends(require(Permission.analyses_save))) -> Response:
+    svc = service(request)
+    try:
+        svc.tag(_project(principal), name)
+    except MetadataError as exc:
+        return _error(str(exc), 404)
+    run = await run_in_threadpool(svc.run, _project(principal), name, now_of(request))
+    _audit(request, principal, "tag.run", name, {"run": run.id, "status": run.status})
+    return _json(run.to_json())
+
+
+@router.get("/api/v1/tags/{name}/runs/{run_id}", summary="One run of a tag: status, progress, counts, error",
+            responses=refusals(404, model=ErrorBody))
+def show_run(request: Request, name: str, run_id: Id,
+             principal: Principal = Depends(require(Permission.reports_view))) -> Response:
+    svc = service(request)
+    try:
+        tag = svc.tag(_project(principal), name)
+    except MetadataError as exc:
+        return _error(str(exc), 404)
+    run = svc.catalog.run(run_id)
+    if run is None or run.tag_id != tag.id:
+        return _error(f"run {run_id}: no such run of tag {name!r}", 404)
+    return _json(run.to_json())
+
+
+@router.post("/api/v1/tags/{name}/upload", summary="Upload values of an uploaded tag (CSV: identity,value)",
+             responses=refusals(400, 404, model=ErrorBody))
+async def upload_tag(request: Request, name: str,
+                     principal: Principal = Depends(require(Permission.analyses_save))) -> Response:
+    svc = service(request)
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return _error("the file is not UTF-8 text: save the CSV as UTF-8")
+    try:
+        run, problems = await run_in_threadpool(svc.upload, _project(principal), name, text, now_of(request))
+    except MetadataError as exc:
+        return _error(str(exc), 404)
+    except TagError as exc:
+        return _error(str(exc))
+    _audit(request, principal, "tag.upload", name, {"run": run.id, "bad_lines": len(problems)})
+    return _json({"run": run.to_json(), "problems": problems})
+
+
+@router.get("/api/v1/tags/{name}/values", summary="The values of a tag in force now or on a day",
+            responses=refusals(400, 404, model=ErrorBody))
+def tag_values(request: Request, name: str,
+               as_of: Annotated[dt.date | None, Query(description="the day (YYYY-MM-DD), default today")] = None,
+               limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[Offset, Query()] = 0,
+               principal: Principal = Depends(require(Permission.reports_view))) -> Response:
+    svc = service(request)
+    project = _project(principal)
+    try:
+        tag = svc.tag(project, name)
+        total, values = svc.values(project, name, as_of, limit, offset, _scope(request, principal))
+    except MetadataError as exc:
+        return _error(str(exc), 404)
+    rows = [v.to_json(tag) for v in values]
+    if not principal.can(Permission.personal_view):
+        for row in rows:
+            if "identities" in row:
+                row["identities"] = {kind: [MASKER.value(kind, x) for x in items]
+                                     for kind, items in row["identities"].items()}
+    return _json({"tag": name, "as_of": (as_of.isoformat() if as_of else None), "total": total, "values": rows})

@@ -1,0 +1,417 @@
+"""Writing xAPI statements: the group commit of the statement store (see xapi.py).
+
+Requests that arrive while a group of statements is being committed wait; the next writer stores all of them in one
+transaction, so concurrent requests share one commit (one fsync). A group costs a fixed number of round trips
+whatever its size: one lookup of the ids it names (its statements and the targets of its voiding statements), one of
+the statements voiding them, one insert per table, one update of newly voided statements. The rules of statement
+ids and voiding are then decided in memory, request by request in arrival order, as if each request had been stored
+alone after the ones before it: a refused request (StatementConflict, StatementError) leaves the others of its group
+untouched, and a request sees the statements of the requests before it in its group.
+
+Everything about a statement that does not depend on the database (its row, its JSON, its filter keys) is worked
+out by the request's own thread before it queues, outside the serial part.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from itertools import chain
+from typing import Any, cast
+
+import orjson
+from sqlalchemy import Connection, Table, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from edupulse.ingest.xapi import VOIDED, StatementError, ifi_key, parse_timestamp
+from edupulse.meta.db import MetadataStore
+from edupulse.meta.models import XapiStatement, XapiStatementActivity, XapiStatementAgent
+from edupulse.meta.xapi_activities import ActivityCatalogue
+from edupulse.meta.xapi_models import XapiAttachment
+
+STATEMENTS = cast(Table, XapiStatement.__table__)
+AGENTS = cast(Table, XapiStatementAgent.__table__)
+ACTIVITIES = cast(Table, XapiStatementActivity.__table__)
+ATTACHMENTS = cast(Table, XapiAttachment.__table__)
+STATEMENT_COLUMNS = ("id", "project_id", "statement_id", "stored_us", "verb_id", "registration", "ref_id", "voids",
+                     "voided", "signature", "document")
+KEY_COLUMNS = {AGENTS.name: ("statement_pk", "project_id", "agent_key", "direct"),
+               ACTIVITIES.name: ("statement_pk", "project_id", "activity_id", "direct")}
+# The DB-API placeholder of each parameter style (SQLite's qmark, psycopg's format/pyformat).
+PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+LOOKUP_CHUNK = 500  # ids per IN (...) of a lookup
+
+
+def _next_ids_sqlite(conn: Connection, count: int) -> list[int]:
+    # One writer per process takes the ids, and one server process owns a SQLite file; were another writer to take
+    # the same ids, the insert fails on the primary key and the group is decided again, request by request.
+    start = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM xapi_statements").scalar_one()
+    return list(range(start + 1, start + count + 1))
+
+
+def _next_ids_postgresql(conn: Connection, count: int) -> list[int]:
+    # The id column's own sequence, so several API processes never hand out one id twice.
+    query = text("SELECT nextval(pg_get_serial_sequence('xapi_statements', 'id')) FROM generate_series(1, :n)")
+    return list(conn.execute(query, {"n": count}).scalars())
+
+
+# How each database hands out the row ids of new statements.
+NEXT_IDS: dict[str, Callable[[Connection, int], list[int]]] = {
+    "sqlite": _next_ids_sqlite,
+    "postgresql": _next_ids_postgresql,
+}
+
+
+def _max_parameters(conn: Connection) -> int:
+    """How many parameters one statement may bind: SQLite before 3.32 allows 999, later 32766; PostgreSQL 65535."""
+    if conn.dialect.name == "sqlite" and sqlite3.sqlite_version_info < (3, 32):
+        return 999
+    return 32_000
+
+
+def insert_values(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """A plain multi-row INSERT ... VALUES (...), (...) of rows given as tuples, straight to the driver.
+
+    One statement rather than an executemany: the driver then runs one step instead of one per row, and each step
+    lets go of the interpreter lock and waits to get it back from the threads validating other requests, which made
+    the rows cost far more in a busy server than on their own."""
+    mark = PLACEHOLDERS[conn.dialect.paramstyle]
+    one = "(" + ", ".join([mark] * len(columns)) + ")"
+    per = max(1, _max_parameters(conn) // len(columns))
+    head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+    for start in range(0, len(rows), per):
+        chunk = rows[start:start + per]
+        conn.exec_driver_sql(head + ", ".join([one] * len(chunk)), tuple(chain.from_iterable(chunk)))
+
+
+def _select_in(conn: Connection, sql: str, fixed: tuple[Any, ...], values: Iterable[str]) -> Iterator[Any]:
+    """Rows of a query whose `{marks}` is an IN list of `values` (distinct, in chunks), straight to the driver; its
+    `{mark}` placeholders are the `fixed` parameters that come first."""
+    mark = PLACEHOLDERS[conn.dialect.paramstyle]
+    items = list(dict.fromkeys(values))
+    for start in range(0, len(items), LOOKUP_CHUNK):
+        chunk = items[start:start + LOOKUP_CHUNK]
+        yield from conn.exec_driver_sql(sql.format(mark=mark, marks=", ".join([mark] * len(chunk))),
+                                        (*fixed, *chunk))
+
+
+class StatementConflict(Exception):
+    """A statement id is stored already with a different statement (HTTP 409)."""
+
+    def __init__(self, statement_id: str) -> None:
+        super().__init__(f"statement {statement_id} is stored already with different content; ids are never reused")
+        self.statement_id = statement_id
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """The content of an attachment sent as a part of a multipart/mixed request, found by its SHA-2."""
+
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class NewStatement:
+    """A completed statement (see ingest.xapi.complete) and what the store indexes of it."""
+
+    document: dict[str, Any]
+    signature: str
+    stored_us: int
+    sent_timestamp: str | None = None  # the timestamp as sent, if the statement had one
+
+
+def _same_time(sent: str | None, stored: dict[str, Any]) -> bool:
+    if sent is None:
+        return True
+    return parse_timestamp(sent, "timestamp") == parse_timestamp(stored["timestamp"], "timestamp")
+
+
+def _distinct(pairs: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """Each key once, direct when any of its places is direct."""
+    found: dict[str, bool] = {}
+    for key, direct in pairs:
+        found[key] = found.get(key, False) or direct
+    return list(found.items())
+
+
+def statement_agents(statement: dict[str, Any]) -> Iterator[tuple[str, bool]]:
+    """(IFI key, direct) of the Agents and identified Groups a statement concerns; a Group's members match as
+    the Group does (Communication 2.1.3, the agent parameter)."""
+
+    def of(value: Any, direct: bool) -> Iterator[tuple[str, bool]]:
+        if isinstance(value, dict) and value.get("objectType", "Agent") in ("Agent", "Group"):
+            key = ifi_key(value)
+            if key is not None:
+                yield key, direct
+            for member in value.get("member", ()) if value.get("objectType") == "Group" else ():
+                member_key = ifi_key(member)
+                if member_key is not None:
+                    yield member_key, direct
+
+    yield from of(statement.get("actor"), True)
+    obj = statement.get("object", {})
+    if obj.get("objectType") in ("Agent", "Group"):
+        yield from of(obj, True)
+    yield from of(statement.get("authority"), False)
+    context = statement.get("context", {})
+    yield from of(context.get("instructor"), False)
+    yield from of(context.get("team"), False)
+    if obj.get("objectType") == "SubStatement":
+        for key, _ in statement_agents({k: v for k, v in obj.items() if k != "authority"}):
+            yield key, False
+
+
+def statement_activities(statement: dict[str, Any]) -> Iterator[tuple[str, bool]]:
+    """(Activity id, direct) of the Activities a statement concerns: its object (direct), context activities and
+    those of a sub-statement."""
+    obj = statement.get("object", {})
+    if obj.get("objectType", "Activity") == "Activity":
+        yield obj["id"], True
+    for items in statement.get("context", {}).get("contextActivities", {}).values():
+        for item in items:
+            yield item["id"], False
+    if obj.get("objectType") == "SubStatement":
+        for activity_id, _ in statement_activities(obj):
+            yield activity_id, False
+
+
+@dataclass(slots=True, eq=False)
+class _Row:
+    """A new statement as the store writes it, worked out before the writer takes it: the columns of its row but
+    the row id, and its Agent and Activity filter keys. `voided` is decided by the writer."""
+
+    new: NewStatement
+    statement_id: str
+    verb_id: str
+    registration: str | None
+    ref_id: str | None
+    voids: str | None
+    document: str
+    agents: list[tuple[str, bool]]
+    activities: list[tuple[str, bool]]
+    voided: bool = False
+
+    @classmethod
+    def of(cls, new: NewStatement) -> _Row:
+        doc = new.document
+        obj, verb_id = doc["object"], doc["verb"]["id"]
+        ref = obj["id"] if obj.get("objectType") == "StatementRef" else None
+        return cls(new, doc["id"], verb_id, doc.get("context", {}).get("registration"), ref,
+                   ref if verb_id == VOIDED else None, orjson.dumps(doc).decode(),
+                   _distinct(statement_agents(doc)), _distinct(statement_activities(doc)))
+
+
+@dataclass
+class _Job:
+    """The statements of one request waiting for the writer, and where their outcome goes. `turn` is set when the
+    outcome is there, or when the request's own thread is to write next."""
+
+    project_id: int
+    rows: list[_Row]
+    attachments: Mapping[str, Attachment]
+    future: Future[list[dict[str, Any]]] = field(default_factory=Future)
+    turn: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.future.add_done_callback(lambda _: self.turn.set())
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """A statement stored before the group (or by a request before in it), as far as the rules need it."""
+
+    signature: str
+    document: str
+    voiding: bool  # it is a voiding statement
+    pending: _Row | None = None  # the row, when a request before in the group adds it
+
+
+class _Project:
+    """What one project's requests of a group see and add: the statements they name, stored or added before."""
+
+    def __init__(self, conn: Connection, project_id: int, jobs: list[_Job]) -> None:
+        self.project_id = project_id
+        ids = [row.statement_id for job in jobs for row in job.rows]
+        targets = [row.voids for job in jobs for row in job.rows if row.voids is not None]
+        self.known: dict[str, _Known] = {}
+        for sid, signature, document, voids in _select_in(
+                conn, "SELECT statement_id, signature, document, voids FROM xapi_statements WHERE project_id = {mark} "
+                      "AND statement_id IN ({marks})", (project_id,), chain(ids, targets)):
+            self.known[sid] = _Known(signature, document, voids is not None)
+        # Statements voided before they arrive (a voiding statement may come first). Filtered on the project here:
+        # with project_id in the query, SQLite scans the project's statements instead of using the index on voids.
+        self.voided: set[str] = {voids for voids, project in _select_in(
+            conn, "SELECT voids, project_id FROM xapi_statements WHERE voids IN ({marks})", (), ids)
+            if project == project_id}
+        self.stored_targets: set[str] = set()  # statements stored before the group that become voided
+        self.rows: list[_Row] = []
+
+    def decide(self, job: _Job) -> list[dict[str, Any]]:
+        """The rules of one request against what is known; raises before changing anything when it is refused."""
+        out: list[dict[str, Any]] = []
+        new_rows: list[_Row] = []
+        targets: dict[str, int] = {}  # targets of this request's new voiding statements
+        for index, row in enumerate(job.rows):
+            old = self.known.get(row.statement_id)
+            if old is not None:
+                stored = orjson.loads(old.document)
+                if old.signature != row.new.signature or not _same_time(row.new.sent_timestamp, stored):
+                    raise StatementConflict(row.statement_id)
+                out.append(stored)
+                continue
+            new_rows.append(row)
+            out.append(row.new.document)
+            if row.voids is not None:
+                targets[row.voids] = index
+        # A voiding statement cannot be voided (Data 2.3.2).
+        voiding = {row.statement_id for row in job.rows if row.voids is not None}
+        for target, index in targets.items():
+            found = self.known.get(target)
+            if target in voiding or (found is not None and found.voiding):
+                raise StatementError(f"statement[{index}].object.id",
+                                     f"statement {target} is itself a voiding statement, which cannot be voided")
+        # Accepted: what it adds is known to the requests after it.
+        for row in new_rows:
+            row.voided = row.statement_id in targets or row.statement_id in self.voided
+            self.known[row.statement_id] = _Known(row.new.signature, row.document, row.voids is not None, row)
+            if row.voids is not None:
+                self.voided.add(row.voids)
+        for target in targets:
+            found = self.known.get(target)
+            if found is not None and found.pending is not None:
+                found.pending.voided = True
+            elif found is not None:
+                self.stored_targets.add(target)
+        self.rows.extend(new_rows)
+        return out
+
+
+class GroupCommit:
+    """The writer of the statement store: `save` queues a request's statements and returns when they are
+    committed (with every statement as stored), or raises why the request was refused."""
+
+    def __init__(self, meta: MetadataStore, activities: ActivityCatalogue) -> None:
+        self.meta = meta
+        self.activities = activities
+        self._queue: list[_Job] = []
+        self._queue_lock = threading.Lock()
+        self._writing = False
+
+    def save(self, project_id: int, statements: Sequence[NewStatement],
+             attachments: Mapping[str, Attachment] | None = None) -> list[dict[str, Any]]:
+        job = _Job(project_id, [_Row.of(new) for new in statements], attachments or {})
+        with self._queue_lock:
+            self._queue.append(job)
+            lead, self._writing = not self._writing, True
+        if not lead:
+            job.turn.wait()
+        if not job.future.done():  # this thread writes everything queued, its own request's statements included
+            self._lead()
+        return job.future.result()
+
+    def _lead(self) -> None:
+        with self._queue_lock:
+            jobs, self._queue = self._queue, []
+        try:
+            self._write(jobs)
+        finally:
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(RuntimeError("the statements could not be written"))
+            with self._queue_lock:
+                if self._queue:
+                    self._queue[0].turn.set()  # its thread writes the next group
+                else:
+                    self._writing = False
+
+    def _write(self, jobs: list[_Job]) -> None:
+        try:
+            outcomes = self._commit(jobs)
+        except IntegrityError:  # another process stored one of these ids first: decide again, request by request
+            self.activities.forget()
+            outcomes = [self._alone(job) for job in jobs]
+        except Exception as exc:
+            self.activities.forget()
+            for job in jobs:
+                job.future.set_exception(exc)
+            return
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                job.future.set_exception(outcome)
+            else:
+                job.future.set_result(outcome)
+
+    def _alone(self, job: _Job) -> list[dict[str, Any]] | Exception:
+        for attempt in range(2):
+            try:
+                return self._commit([job])[0]
+            except IntegrityError as exc:
+                self.activities.forget()
+                if attempt:
+                    return exc
+        raise AssertionError("unreachable")
+
+    def _commit(self, jobs: list[_Job]) -> list[list[dict[str, Any]] | Exception]:
+        """Decide and write a group in one transaction; the outcome of each request, in order."""
+        outcomes: list[list[dict[str, Any]] | Exception] = []
+        with self.meta.engine.begin() as conn:
+            projects: dict[int, _Project] = {}
+            for project_id in dict.fromkeys(job.project_id for job in jobs):
+                projects[project_id] = _Project(conn, project_id, [j for j in jobs if j.project_id == project_id])
+            for job in jobs:
+                try:
+                    outcomes.append(projects[job.project_id].decide(job))
+                except (StatementConflict, StatementError) as exc:
+                    outcomes.append(exc)
+            self._insert(conn, [p for p in projects.values() if p.rows])
+            for project in projects.values():
+                targets = sorted(project.stored_targets)
+                for start in range(0, len(targets), LOOKUP_CHUNK):
+                    conn.execute(update(STATEMENTS).where(
+                        STATEMENTS.c.project_id == project.project_id,
+                        STATEMENTS.c.statement_id.in_(targets[start:start + LOOKUP_CHUNK])).values(voided=True))
+                if project.rows:
+                    self.activities.record(conn, project.project_id, [row.new.document for row in project.rows],
+                                           max(row.new.stored_us for row in project.rows))
+            for job, outcome in zip(jobs, outcomes, strict=True):
+                if job.attachments and not isinstance(outcome, Exception):
+                    _insert_attachments(conn, job.project_id, job.attachments)
+        return outcomes
+
+    @staticmethod
+    def _insert(conn: Connection, projects: list[_Project]) -> None:
+        """The new statements and their filter keys, in one multi-row insert per table of plain tuples, with the
+        statements' row ids chosen here (an INSERT ... RETURNING of the ids, the ORM's bulk path, or SQLAlchemy's
+        per-row parameter handling cost more than the rest of a request)."""
+        count = sum(len(p.rows) for p in projects)
+        if not count:
+            return
+        pks = iter(NEXT_IDS[conn.dialect.name](conn, count))
+        statements: list[tuple[Any, ...]] = []
+        agents: list[tuple[Any, ...]] = []
+        activities: list[tuple[Any, ...]] = []
+        for project in projects:
+            project_id = project.project_id
+            for r in project.rows:
+                pk = next(pks)
+                statements.append((pk, project_id, r.statement_id, r.new.stored_us, r.verb_id, r.registration,
+                                   r.ref_id, r.voids, r.voided, r.new.signature, r.document))
+                agents.extend((pk, project_id, key, direct) for key, direct in r.agents)
+                activities.extend((pk, project_id, key, direct) for key, direct in r.activities)
+        insert_values(conn, STATEMENTS, STATEMENT_COLUMNS, statements)
+        for table, rows in ((AGENTS, agents), (ACTIVITIES, activities)):
+            if rows:
+                insert_values(conn, table, KEY_COLUMNS[table.name], rows)
+
+
+def _insert_attachments(conn: Connection, project_id: int, attachments: Mapping[str, Attachment]) -> None:
+    known = set(conn.execute(select(ATTACHMENTS.c.sha2).where(
+        ATTACHMENTS.c.project_id == project_id, ATTACHMENTS.c.sha2.in_(list(attachments)))).scalars())
+    rows = [{"project_id": project_id, "sha2": sha2, "content_type": a.content_type[:255], "content": a.content}
+            for sha2, a in attachments.items() if sha2 not in known]
+    if rows:
+        conn.execute(insert(ATTACHMENTS), rows)

@@ -1,0 +1,131 @@
+"""The tags API: viewers read, analysts define, run and upload, advisors see only their persons' values;
+uploads report each bad line and keep the good ones; runs are polled; changes are versioned and audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from click.testing import CliRunner
+
+from conftest import ProjectKeys
+from edupulse.cli import main
+from edupulse.conf import Settings
+
+ATTENDER = {"name": "api_attender", "description": "attended a lesson", "definition": {
+    "type": "custom_tiers", "tiers": [{"name": "twice", "condition": {"event": "lesson_attended", "at_least": 2}},
+                                      {"name": "once", "condition": {"event": "lesson_attended"}}]}}
+
+
+def test_roles_runs_values_and_history(gov: Any) -> None:
+    c = gov.client
+    viewer, analyst, advisor = gov.bearer("viewer"), gov.bearer("analyst"), gov.bearer("advisor")
+    refused = c.post("/api/v1/tags", json=ATTENDER, headers=viewer)
+    assert refused.status_code == 403
+    bad = c.post("/api/v1/tags", json={**ATTENDER, "definition": {"type": "custom_tiers", "tiers": []}},
+                 headers=analyst)
+    assert bad.status_code == 400
+    assert "definition.custom_tiers.tiers" in bad.json()["error"]
+    made = c.post("/api/v1/tags", json=ATTENDER, headers=analyst)
+    assert made.status_code == 201, made.text
+    assert c.post("/api/v1/tags", json=ATTENDER, headers=analyst).status_code == 409
+    listed = c.get("/api/v1/tags", headers=viewer).json()["tags"]
+    names = {t["name"] for t in listed}
+    assert {"api_attender", "missed_3_in_a_row", "referral_kol", "rfm", "lead_propensity"} <= names
+    preview = c.post("/api/v1/tags/preview", json=ATTENDER, headers=analyst).json()
+    assert preview["units"] == 2
+    assert c.post("/api/v1/tags/api_attender/run", headers=viewer).status_code == 403
+    run = c.post("/api/v1/tags/api_attender/run", headers=analyst).json()
+    assert run["status"] == "finished", run
+    assert run["units"] == 2
+    polled = c.get(f"/api/v1/tags/api_attender/runs/{run['id']}", headers=viewer).json()
+    assert polled["status"] == "finished"
+    every = c.get("/api/v1/tags/api_attender/values", headers=gov.bearer("admin")).json()
+    assert every["total"] == 2
+    tiers = {v["identities"]["login_id"][0]: v["value"] for v in every["values"]}
+    assert tiers == {"alice": "twice", "bob": "once"}
+    mine = c.get("/api/v1/tags/api_attender/values", headers=advisor).json()
+    assert [v["identities"]["login_id"] for v in mine["values"]] == [["alice"]]
+    assert mine["total"] == 1
+    assert c.get("/api/v1/tags/api_attender/values?as_of=2020-01-01", headers=viewer).json()["total"] == 0
+    assert c.get("/api/v1/tags/api_attender/values?as_of=yesterday", headers=viewer).status_code in (400, 422)
+    assert c.get("/api/v1/tags/nope/values", headers=viewer).status_code == 404
+    changed = c.put("/api/v1/tags/api_attender", json={k: v for k, v in ATTENDER.items() if k != "name"},
+                    headers=analyst)
+    assert changed.json()["version"] == 2
+    shown = c.get("/api/v1/tags/api_attender", headers=viewer).json()
+    assert [v["change"] for v in shown["versions"]] == ["created", "changed"]
+    actions = {e["action"] for e in gov.platform.meta.audit.entries(_filter("tag."))}
+    assert {"tag.create", "tag.update", "tag.run"} <= actions
+    assert c.delete("/api/v1/tags/api_attender", headers=analyst).status_code == 200
+    assert c.get("/api/v1/tags/api_attender", headers=viewer).status_code == 404
+
+
+def _filter(prefix: str) -> Any:
+    from edupulse.meta.audit import AuditFilter
+
+    return AuditFilter(action=prefix)
+
+
+def test_upload_keeps_good_lines_and_names_bad_ones(gov: Any) -> None:
+    c = gov.client
+    analyst = gov.bearer("analyst")
+    made = c.post("/api/v1/tags", json={"name": "crm_grade", "definition": {"type": "uploaded", "mode": "overwrite"}},
+                  headers=analyst)
+    assert made.status_code == 201, made.text
+    csv = "login_id,grade\nalice,A\n,B\nbob\nnobody,C\nalice,D\nbob,B\n"
+    done = c.post("/api/v1/tags/crm_grade/upload", content=csv.encode(), headers=analyst).json()
+    assert done["run"]["status"] == "finished"
+    assert done["problems"] == ["line 3: the identity is empty", "line 4: expected 2 columns (identity, value), "
+                                "found 1", "line 5: no person has the login_id 'nobody'",
+                                "line 6: 'alice' was given already on line 2"]
+    values = c.get("/api/v1/tags/crm_grade/values", headers=gov.bearer("admin")).json()["values"]
+    assert {v["identities"]["login_id"][0]: v["value"] for v in values} == {"alice": "A", "bob": "B"}
+    # overwrite: bob is no longer in the file
+    c.post("/api/v1/tags/crm_grade/upload", content=b"id,grade\nalice,B\n", headers=analyst)
+    values = c.get("/api/v1/tags/crm_grade/values", headers=gov.bearer("admin")).json()["values"]
+    assert {v["identities"]["login_id"][0]: v["value"] for v in values} == {"alice": "B"}
+    ran = c.post("/api/v1/tags/crm_grade/run", headers=analyst).json()
+    assert ran["status"] == "failed"
+    assert "upload" in ran["error"]
+    assert c.post("/api/v1/tags/rfm/upload", content=b"a,b\n", headers=analyst).status_code == 400
+
+
+def test_command_line(settings: Settings, project: ProjectKeys) -> None:
+    runner = CliRunner()
+    env = {"EDUPULSE_DATA_DIR": str(settings.data_dir), "EDUPULSE_METADATA_URL": settings.resolved_metadata_url}
+    made = runner.invoke(main, ["tag", "create", "--project", project.name, "--definition",
+                                '{"name": "first_channel", "definition": {"type": "first_event", "event": '
+                                '"page_view", "property": "channel"}}'], env=env)
+    assert made.exit_code == 0, made.output
+    listed = runner.invoke(main, ["tag", "list", "--project", project.name], env=env)
+    assert "first_channel\tperson\tfirst_event\t0" in listed.output
+    ran = runner.invoke(main, ["tag", "run", "first_channel", "--project", project.name], env=env)
+    assert ran.exit_code == 0, ran.output
+    assert '"status": "finished"' in ran.output
+    shown = runner.invoke(main, ["tag", "values", "first_channel", "--project", project.name], env=env)
+    assert shown.exit_code == 0
+    gone = runner.invoke(main, ["tag", "delete", "first_channel", "--project", project.name], env=env)
+    assert "deleted tag" in gone.output
+
+
+def test_experiments_target_tags_and_persons_lists_filter_by_them(gov: Any) -> None:
+    c = gov.client
+    admin = gov.bearer("admin")
+    made = c.post("/api/v1/tags", json={**ATTENDER, "name": "target_attender"}, headers=admin)
+    assert made.status_code == 201, made.text
+    assert c.post("/api/v1/tags/target_attender/run", headers=admin).json()["status"] == "finished"
+    two = [{"key": "control", "weight": 0.5}, {"key": "treatment", "weight": 0.5}]
+    for key, tags in (("tag-any", ["target_attender"]), ("tag-twice", ["target_attender=twice"])):
+        body = {"key": key, "variants": two, "metrics": [{"event": "lesson_attended"}], "targeting": {"tags": tags}}
+        assert c.post("/api/v1/experiments", json=body, headers=admin).status_code == 201
+        assert c.post(f"/api/v1/experiments/{key}/start", headers=admin).status_code == 200
+    entered = {}
+    for key in ("tag-any", "tag-twice"):
+        for who in ("alice", "bob", "nobody"):
+            answer = c.get(f"/api/v1/experiments/{key}/assign", params={"distinct_id": who}, headers=admin).json()
+            entered[(key, who)] = answer["in_experiment"]
+    assert entered == {("tag-any", "alice"): True, ("tag-any", "bob"): True, ("tag-any", "nobody"): False,
+                       ("tag-twice", "alice"): True, ("tag-twice", "bob"): False, ("tag-twice", "nobody"): False}
+    persons = c.post("/api/v1/query", json={"kind": "persons", "filters": [
+        {"tag": "target_attender", "value": "once"}]}, headers=admin).json()
+    assert [i["value"] for p in persons["persons"] for i in p["identities"] if i["type"] == "login_id"] == ["bob"]
