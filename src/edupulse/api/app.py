@@ -109,7 +109,8 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
         app.state.validators = _validator_pool(settings.ingest.validators())
         app.state.journeys = journey_runtime = JourneyRuntime(plat.meta, plat.query_service(), settings,
                                                               wal=plat.wal, loader=plat.loader,
-                                                              ingestor=plat.ingestor, node=plat.node_name())
+                                                              ingestor=plat.ingestor, node=plat.node_name(),
+                                                              store=plat.store)
         app.state.scheduler = scheduler = _background(plat, settings, journey_runtime, run_scheduler)
         stop_warm_up = catalog.start_warm_up(app)
         try:

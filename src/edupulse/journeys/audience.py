@@ -37,6 +37,20 @@ class NoTagSource:
         return False
 
 
+def resolved_person(ctx: Context) -> exp.Expr:
+    """The person of an identity after merges."""
+    return _resolved(ctx)
+
+
+def identities_tree(ctx: Context) -> exp.Select:
+    """(person, id_type, id_value, properties) of every identity of the project."""
+    return _identities(ctx)
+
+
+def persons_of(rows: list[tuple[Any, ...]]) -> list[Person]:
+    return _persons(rows)
+
+
 def _resolved(ctx: Context) -> exp.Expr:
     return ctx.dialect.resolved(exp.column("person_id", "o"), exp.column("person_id", "i"))
 
@@ -75,6 +89,15 @@ class QueryAudience:
 
     def __init__(self, meta: MetadataStore, queries: QueryService, tags: TagSource | None = None) -> None:
         self.meta, self.queries, self.tags = meta, queries, tags or NoTagSource()
+
+    def context(self, project_id: int) -> Context:
+        return self.queries.context(self._project(project_id), now=dt.datetime.now(dt.UTC))
+
+    def project(self, project_id: int) -> ProjectInfo:
+        return self._project(project_id)
+
+    def executor(self, ctx: Context) -> Executor:
+        return self._executor(ctx)
 
     def _executor(self, ctx: Context) -> Executor:
         return Executor(self.queries.store, ctx.dialect, QueryControl(self.queries.limits.timeout_seconds),

@@ -20,11 +20,14 @@ from edupulse.journeys.person import Person
 from edupulse.journeys.schedule import ScheduleJob
 from edupulse.journeys.senders import Senders, SetProperties
 from edupulse.journeys.service import JourneyService
+from edupulse.journeys.tags import StoreTags
 from edupulse.journeys.tasks import TaskQueue
 from edupulse.journeys.vault import SecretBox
 from edupulse.journeys.worker import JourneyWorker
 from edupulse.meta.db import MetadataStore
 from edupulse.queries.service import QueryService
+from edupulse.store.base import EventStore
+from edupulse.tags.run import TagService
 
 
 def profile_writer(ingestor: Ingestor, meta: MetadataStore) -> SetProperties:
@@ -46,11 +49,14 @@ def profile_writer(ingestor: Ingestor, meta: MetadataStore) -> SetProperties:
 class JourneyRuntime:
     def __init__(self, meta: MetadataStore, queries: QueryService, settings: Settings, tags: TagSource | None = None,
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC), wal: WriteAheadLog | None = None,
-                 loader: Loader | None = None, ingestor: Ingestor | None = None, node: str = "") -> None:
+                 loader: Loader | None = None, ingestor: Ingestor | None = None, node: str = "",
+                 store: EventStore | None = None) -> None:
         conf = settings.journeys
         self.meta = meta
         self.channels = ChannelStore(meta, SecretBox.open(conf.secret_key, settings.data_dir))
         self.audience = QueryAudience(meta, queries, tags)
+        if tags is None and store is not None:  # the tags of the event store, read through the tag service
+            tags = self.audience.tags = StoreTags(TagService(meta, store, queries), self.audience)
         self.engine = Engine(meta, self.audience)
         self.engine.guard = Guard(self.channels.settings, self.engine.zone, self.audience)
         self.tasks = TaskQueue(meta)

@@ -117,6 +117,7 @@
   P.journey = async function (data) {
     const base = "/api/v1/journeys/" + data.id;
     const reload = () => P.journey(data);
+    const canReplay = (EP.boot.permissions || []).includes("channels:manage");
     try {
       const [j, results, log] = await Promise.all([EP.api("GET", base), EP.api("GET", base + "/results"),
         EP.api("GET", base + "/deliveries?limit=200")]);
@@ -146,9 +147,12 @@
       for (const s of results.steps) (counts[s.step] = counts[s.step] || {})[s.status] = s.count;
       $("journey-steps").replaceChildren(...flow(j.steps, counts, ""));
       $("journey-deliveries").replaceChildren(log.deliveries.length ? EP.table(
-        [t("journeys.person"), t("journeys.step"), t("journeys.action"), t("journeys.delivery"), t("journeys.reason"), t("journeys.when")],
+        [t("journeys.person"), t("journeys.step"), t("journeys.action"), t("journeys.delivery"), t("journeys.reason"), t("journeys.when"), ""],
         log.deliveries.map((d) => [EP.u(d.person), EP.u(d.step), ACTION()[d.action] || EP.u(d.action), DELIVERY()[d.status],
-          d.reason ? EP.u(d.reason) : "", when(d.sent_at || d.created_at)])) : el("div.empty", { text: t("journeys.no_deliveries") }));
+          d.reason ? EP.u(d.reason) : "", when(d.sent_at || d.created_at), d.status === "dead" && canReplay
+            ? el("button", { type: "button", text: t("journeys.replay"), onclick: async () => {
+              try { await EP.api("POST", base + "/deliveries/" + d.id + "/replay"); reload(); }
+              catch (err) { EP.toast(err.message, true); } } }) : ""])) : el("div.empty", { text: t("journeys.no_deliveries") }));
     } catch (err) { EP.showError($("journey-error"), err.message); }
   };
 
