@@ -101,6 +101,10 @@ def run(settings: Settings, name: str, truth: dict[str, Any], now: dt.datetime) 
             f"{project.id} AND o.old_person_id = e.person_id WHERE e.project_id = {project.id} GROUP BY 1)").rows[0]
         scan = time.perf_counter() - started
         out: dict[str, Any] = {"events": int(events[0]), "one_scan_seconds": round(scan, 3), "tags": {}}
+        started = time.perf_counter()
+        import sklearn  # noqa: F401  (imported once per process; not a cost of any one model)
+
+        out["sklearn_import_seconds"] = round(time.perf_counter() - started, 2)
         for tag in svc.tags(project):
             started = time.perf_counter()
             done = svc.run(project, tag.name, now)
@@ -113,6 +117,46 @@ def run(settings: Settings, name: str, truth: dict[str, Any], now: dt.datetime) 
         out["rule_tags_scans"] = round(sum(out["tags"][t]["scans"] for t in rules), 1)
         out["model_seconds"] = round(sum(v["seconds"] for v in out["tags"].values() if v["gate"] is not None), 2)
         out["truth"] = against_truth(svc, project, truth)
+        out["truth"]["cross_validated"] = predictive(svc, project, truth, now)
+    return out
+
+
+def predictive(svc: TagService, project: Any, truth: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """The models' scores for units they did not learn from (5 folds), against the planted truth: lead AUC
+    on matured leads; dropout from behaviour up to 14 days before the end, on who stopped in those 14 days;
+    renewal per ended course (the score of that course, not of the course a renewal bought)."""
+    from dataclasses import replace
+
+    from edupulse.queries.base import render
+    from edupulse.tags.learn.features import PLANS
+    from edupulse.tags.learn.train import cross_validated
+
+    ids = persons_by_identity(svc, project)
+    ctx = replace(svc.queries.context(project, now=now), until=now)
+    out: dict[str, Any] = {}
+    for name, plan_of in PLANS.items():
+        started = time.perf_counter()
+        plan = plan_of(ctx)
+        rows = svc.store.query(render(plan.statement, ctx.dialect)).rows
+        scored = cross_validated(rows, plan.features)
+        out[f"{name}_seconds"] = round(time.perf_counter() - started, 2)
+        width = len(plan.features)
+        if name == "lead_propensity":
+            intent = {person_of(ids, r) for r in truth["lead_intent"]["high_intent"]}
+            out["lead_auc_vs_high_intent"] = auc([p for _, p in scored], [int(r[0] in intent) for r, _ in scored])
+        elif name == "dropout_risk":
+            churned = {person_of(ids, r) for r in truth["learning"]["churned"]}
+            out["dropout"] = pr_at_best_pairs([(p, r[0] in churned) for r, p in scored])
+        else:
+            by_course = {(r[0], r[3 + width]): p for r, p in scored}
+            pairs = []
+            for c in truth["renewal"]["candidates"]:
+                key = (person_of(ids, c), c["course_id"])
+                if key in by_course and c.get("propensity") is not None:
+                    pairs.append((by_course[key], int(c["renewed"]), c["propensity"]))
+            out["renewal_units"] = len(pairs)
+            out["renewal_auc_vs_planted"] = auc([a for a, _, _ in pairs], [b for _, b, _ in pairs])
+            out["renewal_ceiling_auc_truth_propensity"] = auc([c for _, _, c in pairs], [b for _, b, _ in pairs])
     return out
 
 
@@ -138,18 +182,8 @@ def against_truth(svc: TagService, project: Any, truth: dict[str, Any]) -> dict[
     churned = {person_of(ids, r) for r in truth["learning"]["churned"]}
     if dropout:
         figures["dropout"] = pr_at_best(dropout, churned)
-    renewal = all_values(svc, project, "renewal_propensity")
-    cands = truth["renewal"]["candidates"]
-    latest: dict[int, dict[str, Any]] = {}
-    for c in cands:
-        p = person_of(ids, c)
-        if p is not None and (p not in latest or c["ended_at"] > latest[p]["ended_at"]):
-            latest[p] = c
-    pairs = [(renewal[p].number, int(c["renewed"]), c["propensity"]) for p, c in latest.items() if p in renewal]
-    if pairs:
-        figures["renewal_auc_vs_planted"] = auc([a for a, _, _ in pairs], [b for _, b, _ in pairs])
-        figures["renewal_ceiling_auc_truth_propensity"] = auc([c for _, _, c in pairs], [b for _, b, _ in pairs])
-        figures["renewal_units"] = len(pairs)
+    # renewal: each person's tag scores their latest course (for a renewer, the course the renewal bought), so
+    # the figure against planted renewals is per ended course, in `cross_validated`
     health = all_values(svc, project, "institution_health")
     declining = {i["institution_id"] for i in truth["institutions"] if i["health"] == "declining"}
     warned = {k for k, v in health.items() if v.value == "warning"}
@@ -159,8 +193,12 @@ def against_truth(svc: TagService, project: Any, truth: dict[str, Any]) -> dict[
 
 
 def pr_at_best(values: dict[Any, Any], positives: set[Any]) -> dict[str, Any]:
+    return pr_at_best_pairs([(v.number or 0.0, p in positives) for p, v in values.items()])
+
+
+def pr_at_best_pairs(pairs: list[tuple[float, bool]]) -> dict[str, Any]:
     """Recall and precision at the score cut-off with the best recall among those with precision >= 0.8."""
-    ranked = sorted(((v.number or 0.0, p in positives) for p, v in values.items()), reverse=True)
+    ranked = sorted(pairs, reverse=True)
     total = sum(1 for _, y in ranked if y)
     best: dict[str, Any] = {"positives": total, "scored": len(ranked)}
     hits = 0

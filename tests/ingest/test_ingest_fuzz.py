@@ -21,7 +21,8 @@ pytestmark = pytest.mark.slow
 ODD_TEXT = st.text(st.characters(codec="utf-8"), max_size=20) | st.sampled_from(
     ["", " ", "\u202e", "\x00", "\x1f", "😀", "é", "\ufeff", "a" * 300, "$insert_id", "properties", "../../etc"])
 HUGE_INTS = st.sampled_from([2**63, -(2**63) - 1, 2**64, 2**70, 10**40, -(10**30)])
-SCALARS = st.none() | st.booleans() | st.integers() | HUGE_INTS | st.floats(allow_nan=False) | ODD_TEXT
+SCALARS = (st.none() | st.booleans() | st.integers() | HUGE_INTS | st.floats(allow_nan=False, allow_infinity=False)
+           | ODD_TEXT)
 
 
 def deep(depth: int, leaf: Any = 1) -> Any:

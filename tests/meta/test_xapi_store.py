@@ -170,6 +170,37 @@ def test_one_group_decides_its_requests_in_arrival_order(meta: MetadataStore) ->
     assert not writer._queue
 
 
+def test_an_id_stored_by_another_process_meanwhile_is_decided_again(meta: MetadataStore,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process stores a statement between this one's lookup and its insert: the unique index refuses the
+    insert (on PostgreSQL from COPY too), and the request is decided again, alone: the same statement is the stored
+    one, another statement of that id is a conflict."""
+    from edupulse.meta import xapi_writes
+
+    project = meta.create_project("Two servers").project.id
+    mine, other = StatementStore(meta), StatementStore(meta)
+    x = stmt(who="x")
+    other.save(project, [new(x)])
+    first_lookup = [True]
+    select_in = xapi_writes._select_in
+
+    def late(*args: Any) -> Any:  # the first lookup ran before the other process committed
+        if first_lookup[0]:
+            first_lookup[0] = False
+            return iter(())
+        return select_in(*args)
+
+    monkeypatch.setattr(xapi_writes, "_select_in", late)
+    again = mine.save(project, [new(x), new(stmt(who="y"))])
+    found = other.get(project, x["id"], voided=False)
+    assert found is not None
+    assert again[0]["stored"] == orjson.loads(found[0])["stored"]  # the statement stored first
+    assert sorted(ids(mine.query(project, StatementFilter(), None, 10))) == sorted([x["id"], again[1]["id"]])
+    first_lookup[0] = True
+    with pytest.raises(StatementConflict):
+        mine.save(project, [new({**x, "result": {"success": True}})])
+
+
 def test_canonical_activities_and_agent_names(meta: MetadataStore) -> None:
     project = meta.create_project("Definitions").project.id
     store = StatementStore(meta)

@@ -16,9 +16,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from edupulse.conf import Settings
+from edupulse.conf import JourneySettings, Settings
+from edupulse.journeys.channels import ChannelStore
+from edupulse.journeys.senders import Senders
+from edupulse.journeys.vault import SecretBox
 from edupulse.meta.alerts import AlertStore
-from edupulse.ops.alerts import AlertJob, AlertSpec, check, hourly_counts, last_complete_hour
+from edupulse.ops.alerts import AlertJob, AlertSpec, check, hourly_counts, last_complete_hour, run_alerts
 from edupulse.ops.scheduler import Scheduler
 from edupulse.runtime import Platform
 
@@ -32,8 +35,12 @@ class Receiver(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers["Content-Length"])
         Receiver.received.append(json.loads(self.rfile.read(length)))
-        self.send_response(204)
+        body = b'{"errcode": 0, "errmsg": "ok"}'  # what the robots answer; webhooks only need a 2xx
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -133,3 +140,30 @@ def test_a_channel_alert_counts_only_that_channel(board: Any) -> None:
 def test_bad_alerts_say_why(body: dict[str, Any], words: str) -> None:
     with pytest.raises(ValueError, match=words):
         AlertSpec.model_validate(body)
+
+
+def test_an_alert_goes_to_a_wecom_robot_of_the_journeys(board: Any, receiver: str) -> None:
+    platform, project = board
+    channels = ChannelStore(platform.meta, SecretBox.open("", platform.settings.data_dir))
+    channels.save(project.id, {"name": "ops-robot", "kind": "wecom", "secrets": {"webhook_url": receiver}},
+                  "tester", dt.datetime.now(dt.UTC))
+    senders = Senders(channels, JourneySettings(allowed_hosts="127.0.0.1"))
+    store = AlertStore(platform.meta)
+    robot = store.save(project.id, AlertSpec(name="leads band", event="lead_created", kind="anomaly",
+                                             webhook_url="channel:ops-robot").stored(), "tester")
+    missing = store.save(project.id, AlertSpec(name="nowhere", event="lead_created", kind="anomaly",
+                                               webhook_url="channel:nope").stored(), "tester")
+    try:
+        changes = run_alerts(store, platform.query_service(), platform.meta.projects(),
+                             (HOUR + dt.timedelta(hours=1, minutes=5)).astimezone(dt.UTC), senders)
+    finally:
+        senders.close()
+    assert {c["alert_id"]: c["error"] for c in changes}[robot["id"]] is None, [c["error"] for c in changes]
+    assert {c["alert_id"]: c["error"] for c in changes}[missing["id"]]
+    assert len(Receiver.received) == 1
+    text = Receiver.received[0]["text"]["content"]
+    assert Receiver.received[0]["msgtype"] == "text"
+    assert "leads band" in text
+    assert "告警 firing" in text
+    assert "2026-11-30T10:00" in text
+    assert "no DingTalk or WeCom channel named 'nope'" in store.events(project.id, missing["id"])[0]["error"]

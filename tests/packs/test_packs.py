@@ -317,3 +317,30 @@ def test_every_pack_installs_idempotently_and_uninstalls(school: Any, name: str)
     assert sorted(again.unchanged) == sorted(first.created + first.unchanged + first.updated)
     gone = school.packs.uninstall(school.project, name)
     assert {k for k in first.created if not k.startswith("metric:")} <= set(gone.removed)
+
+
+def test_renewal_rate_equals_the_truth(school: Any) -> None:
+    found = school.packs.headline(school.project, "renewal", date_range="all", now=NOW)
+    assert found.renewal_rate == pytest.approx(school.truth["renewal"]["renewal_rate"], abs=5e-4)
+    assert found.card.value == found.renewal_rate
+    assert all(c.renewal_rate is None or 0 <= c.renewal_rate <= 1 for c in found.courses)
+
+
+def test_one_person_counts_every_learner_by_linked_sources(school: Any) -> None:
+    found = school.packs.headline(school.project, "one_person", date_range="all", now=NOW)
+    assert found.persons == school.truth["summary"]["persons_by_kind"]["learners"]  # each has CRM lead events
+    assert sum(c.persons for c in found.coverage) == found.persons
+    assert found.linked_2_or_more == sum(c.persons for c in found.coverage if c.sources >= 2)
+    # every learner who paid took part in lessons or trials besides the CRM: linked across at least 2 sources
+    assert found.linked_2_or_more >= school.truth["summary"]["paying_students"]
+
+
+def test_supervision_lists_the_students_at_risk(school: Any) -> None:
+    done = school.packs.install(school.project, "supervision", "tester")  # runs missed_3_in_a_row
+    assert done.dashboard_id is not None
+    found = school.packs.headline(school.project, "supervision", date_range="all")
+    at_risk = school.truth["learning"]["at_risk"]
+    assert found.at_risk == len({entry["mobile"] for entry in at_risk})
+    assert found.card.value == found.at_risk
+    assert len(found.persons) == min(found.at_risk, 100)
+    assert sum(c.students for c in found.classes) >= found.at_risk

@@ -146,3 +146,35 @@ def test_breakdowns_follow_the_documented_tie_rule(scratch: Scratch, people: Peo
         **({"breakdown_attribution": "step", "attribution_step": step} if step > 1 else {})})
     got = {tuple(r["breakdown"]): [s["count"] for s in r["steps"]] for r in result["results"]}
     assert got == expected
+
+
+def any_order(happenings: list[Happening], steps: list[str], minutes: int) -> tuple[int, tuple[str, ...]]:
+    """docs/queries.md, any order, on one person: the most steps (each counted once) within one window
+    starting at a step event (`start <= time <= start + window`); the values of the latest such window's
+    first events, at equal times the one with the smallest values."""
+    moments = [h for h in happenings if h.event in steps]
+    best, start = 0, -1
+    for first in moments:
+        reached = len({k for k, s in enumerate(steps) if any(h.event == s and first.minute <= h.minute
+                                                             <= first.minute + minutes for h in moments)})
+        best, start = max((best, start), (reached, first.minute))
+    if not best:
+        return 0, ()
+    return best, min(tuple(h.properties.get(p, NONE) for p in PROPERTIES) for h in moments if h.minute == start)
+
+
+@requires_chdb
+@TIES
+@given(people=histories(["a", "b", "c", "z"], PROPERTIES), steps=STEPS, minutes=st.integers(1, 4))
+def test_any_order_follows_the_documented_tie_rules(scratch: Scratch, people: People, steps: list[str],
+                                                    minutes: int) -> None:
+    expected: dict[tuple[str | None, ...], list[int]] = {}
+    for happenings in people.values():
+        level, values = any_order(happenings, steps, minutes)
+        if level:
+            counts = expected.setdefault(tuple(None if v == NONE else v for v in values), [0] * len(steps))
+            for k in range(level):
+                counts[k] += 1
+    result = scratch.history(people).both({**query(steps, minutes, "any"),
+                                           "breakdown": {"properties": list(PROPERTIES), "limit": 100}})
+    assert {tuple(r["breakdown"]): [s["count"] for s in r["steps"]] for r in result["results"]} == expected

@@ -129,6 +129,14 @@ def test_welch_equals_scipy(xs: list[float], ys: list[float]) -> None:
     assert got.ci == pytest.approx((float(interval.low), float(interval.high)), rel=1e-6, abs=1e-9)
 
 
+def test_variances_whose_squares_underflow_are_zero_variance() -> None:
+    # [0, 1e-160]: a positive variance (about 5e-321) whose square is 0 in Welch's degrees of freedom
+    a = SampleMean(2, 1e-160, 1e-320)
+    assert a.variance > 0
+    got = welch(a, SampleMean(2, 1e-160, 1e-320))
+    assert got.error is Problem.zero_variance
+
+
 @pytest.mark.parametrize(("a", "b", "problem"), [
     (SampleMean(0, 0, 0), SampleMean(10, 5, 5), Problem.no_units),
     (SampleMean(1, 3, 9), SampleMean(10, 5, 5), Problem.one_unit),

@@ -126,6 +126,34 @@ def test_experiments_target_tags_and_persons_lists_filter_by_them(gov: Any) -> N
             entered[(key, who)] = answer["in_experiment"]
     assert entered == {("tag-any", "alice"): True, ("tag-any", "bob"): True, ("tag-any", "nobody"): False,
                        ("tag-twice", "alice"): True, ("tag-twice", "bob"): False, ("tag-twice", "nobody"): False}
-    persons = c.post("/api/v1/query", json={"kind": "persons", "filters": [
+    persons = c.post("/api/v1/query", json={"kind": "persons", "tags": ["target_attender"], "filters": [
         {"tag": "target_attender", "value": "once"}]}, headers=admin).json()
     assert [i["value"] for p in persons["persons"] for i in p["identities"] if i["type"] == "login_id"] == ["bob"]
+    assert persons["persons"][0]["tags"] == {"target_attender": "once"}
+    exported = c.post("/api/v1/query?format=csv", json={"kind": "persons", "tags": ["target_attender"]}, headers=admin)
+    assert exported.text.splitlines()[0].endswith(",tag.target_attender")
+
+
+def test_pages_history_and_a_persons_tags(gov: Any) -> None:
+    c = gov.client
+    admin = gov.bearer("admin")
+    made = c.post("/api/v1/tags", json={**ATTENDER, "name": "page_attender"}, headers=admin)
+    assert made.status_code == 201, made.text
+    assert c.post("/api/v1/tags/page_attender/run", headers=admin).json()["status"] == "finished"
+    history = c.get("/api/v1/tags/page_attender/history", headers=admin).json()["days"]
+    assert len(history) == 1
+    assert sorted(r["value"] for r in history[0]["distribution"]) == ["once", "twice"]
+    assert c.get("/api/v1/tags/page_attender/history", headers=gov.bearer("advisor")).status_code == 403
+    alice = c.post("/api/v1/query", json={"kind": "persons", "search": "alice"}, headers=admin).json()["persons"][0]
+    bob = c.post("/api/v1/query", json={"kind": "persons", "search": "bob"}, headers=admin).json()["persons"][0]
+    mine = c.get(f"/api/v1/persons/{alice['person_id']}/tags", headers=gov.bearer("advisor")).json()
+    assert mine["tags"]["page_attender"]["value"] == "twice"
+    assert mine["history"][0] == {"tag": "page_attender", "day": history[0]["day"], "value": "twice", "score": None}
+    assert c.get(f"/api/v1/persons/{bob['person_id']}/tags", headers=gov.bearer("advisor")).status_code == 404
+    browser, _ = gov.session("analyst")
+    for path in ("/tags", "/tags/page_attender", f"/people/{alice['person_id']}"):
+        for lang in ("en", "zh"):
+            browser.get(f"/lang/{lang}")
+            page = browser.get(path)
+            assert page.status_code == 200, (path, lang)
+    assert "标签" in browser.get("/tags").text

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from web_pages_support import Words, shot, signed_in_tab, untranslated_on, wait_ready
 
+from edupulse.meta.db import MetadataStore
 from edupulse.sim.config import default_truth_path
 from web_site import ADMIN, ANALYST, PROJECT, Site, needs_chromium
 
@@ -161,3 +162,38 @@ def test_headlines_of_the_school_equal_its_truth(site: Site) -> None:
     for row in schools["schools"]:
         assert row["tier"] == by_school[row["school_id"]]["tier"]
         assert row["active_parents"] == by_school[row["school_id"]]["active_parents"]
+
+
+@pytest.mark.browser
+@needs_chromium
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_project_without_events_shows_what_to_send(browser: Any, site: Site, lang: str) -> None:
+    meta = MetadataStore(site.settings.resolved_metadata_url)
+    try:
+        if meta.project_by_name("Pack-less School") is None:
+            meta.create_project("Pack-less School")
+    finally:
+        meta.close()
+    tab = signed_in_tab(browser, site.url, ADMIN, lang)
+    try:
+        wait_ready(tab)
+        with tab.expect_navigation():
+            tab.select_option("#project-select", label="Pack-less School")
+        wait_ready(tab)
+        tab.wait_for_selector('[data-state="channel_quality"] a.card-empty')
+        assert tab.locator("a.card-empty").count() == len(
+            [p for p in tab.evaluate("EP.boot.data.packs") if p["available"]])
+        shot(tab, f"scenarios-empty-{lang}")
+        tab.click('[data-state="channel_quality"] a.card-empty')
+        wait_ready(tab)
+        tab.wait_for_function("Number(document.body.dataset.headline || 0) >= 1")
+        empty = tab.inner_text("#pack-empty")
+        assert tab.locator("#pack-empty a[href='/catalog']").count() == 1
+        assert ("lead_created" in empty) or ("新增线索" in empty) or ("Lead created" in empty)
+        assert untranslated_on(tab, Words.of(lang)) == []
+        assert tab.errors == []
+        shot(tab, f"scenario-empty-{lang}")
+        with tab.expect_navigation():
+            tab.select_option("#project-select", label=PROJECT)
+    finally:
+        tab.context.close()

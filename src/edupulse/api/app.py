@@ -48,6 +48,7 @@ from edupulse.runtime import Platform
 from edupulse.web import admin_pages, pages, scenarios
 from edupulse.web import experiments as experiment_pages
 from edupulse.web import journeys as journey_pages
+from edupulse.web import tags as tag_pages
 
 
 def _validator_pool(processes: int) -> ProcessPoolExecutor | None:
@@ -68,6 +69,7 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(admin_pages.router)
     app.include_router(experiment_pages.router)
     app.include_router(journey_pages.router)
+    app.include_router(tag_pages.router)
     app.include_router(scenarios.router)
     vendor = pages.WEB_DIR / "node_modules" / "echarts" / "dist"
     app.mount("/static/vendor/echarts", StaticFiles(directory=vendor, check_dir=False), name="echarts")
@@ -87,7 +89,8 @@ def _background(plat: Platform, settings: Settings, journey_runtime: JourneyRunt
     from edupulse.ops.scheduler import Scheduler
 
     # several API processes: only the one holding the lease in the metadata database runs the jobs
-    scheduler = Scheduler(plat.meta, settings, platform=plat, lease=plat.scheduler_lease())
+    scheduler = Scheduler(plat.meta, settings, platform=plat, lease=plat.scheduler_lease(),
+                          alert_send=journey_runtime.senders if settings.journeys.enabled else None)
     if settings.journeys.enabled:
         scheduler.jobs.append(journey_runtime.schedule_job())
     scheduler.start()

@@ -121,6 +121,32 @@ def show_tag(request: Request, name: str, principal: Principal = Depends(require
                   "distribution": svc.distribution(project, name) if _scope(request, principal) is None else None})
 
 
+@router.get("/api/v1/tags/{name}/history", summary="The distribution of a tag on each day it ran",
+            responses=refusals(404, model=ErrorBody))
+def tag_history(request: Request, name: str, days: Annotated[int, Query(ge=1, le=366)] = 30,
+                principal: Principal = Depends(require(Permission.reports_view))) -> Response:
+    svc = service(request)
+    if _scope(request, principal) is not None:
+        return _error("advisors see the values of their own persons only (GET /api/v1/tags/NAME/values)", 403)
+    try:
+        return _json({"tag": name, "days": svc.timeline(_project(principal), name, days)})
+    except MetadataError as exc:
+        return _error(str(exc), 404)
+
+
+@router.get("/api/v1/persons/{person_id}/tags", summary="A person's tags in force and their history",
+            responses=refusals(404, model=ErrorBody))
+def person_tags(request: Request, person_id: Id,
+                principal: Principal = Depends(require(Permission.reports_view))) -> Response:
+    svc = service(request)
+    project = _project(principal)
+    scope = _scope(request, principal)
+    if scope is not None and not svc.in_scope(project, scope, person_id):
+        return _error(f"person {person_id}: not one of the persons assigned to you", 404)
+    return _json({"person_id": person_id, "tags": svc.person_tags(project, person_id),
+                  "history": svc.person_history(project, person_id)})
+
+
 @router.put("/api/v1/tags/{name}", summary="Change a tag's definition (a new version)",
             responses=refusals(400, 404, model=ErrorBody))
 async def update_tag(request: Request, name: str, body: Annotated[dict[str, Any], Body(examples=[EXAMPLE])],

@@ -217,6 +217,7 @@ class Loader:
     def _run(self) -> None:
         interval = self.settings.load_interval_ms / 1000
         while not self._stop.is_set():
+            durable = self.wal.durable
             try:
                 moved = self.step()
             except Exception as exc:
@@ -226,8 +227,11 @@ class Loader:
                 self._stop.wait(1.0)
                 continue
             if not moved:
+                # Nothing to load: wait for the log to grow. Compared with the durable mark seen before the step, not
+                # with `applied`: a fresh log is durable at the start of its first segment while nothing is applied,
+                # and the loader would otherwise spin (a core busy) until the first frame arrives.
                 with self.wal.durable_changed:
-                    if self.wal.durable <= self.applied and not self._stop.is_set():
+                    if self.wal.durable == durable and not self._stop.is_set():
                         self.wal.durable_changed.wait(interval)
 
     def _recover(self) -> None:

@@ -73,11 +73,16 @@ def _max_parameters(conn: Connection) -> int:
 
 
 def insert_values(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-    """A plain multi-row INSERT ... VALUES (...), (...) of rows given as tuples, straight to the driver.
+    """Rows given as tuples, straight to the driver: on PostgreSQL by COPY, elsewhere as a multi-row
+    INSERT ... VALUES (...), (...).
 
     One statement rather than an executemany: the driver then runs one step instead of one per row, and each step
     lets go of the interpreter lock and waits to get it back from the threads validating other requests, which made
-    the rows cost far more in a busy server than on their own."""
+    the rows cost far more in a busy server than on their own. On PostgreSQL, COPY also spares the driver most of
+    its work per parameter (a fifth of the CPU time of the same INSERT)."""
+    if conn.dialect.name == "postgresql":
+        _copy(conn, table, columns, rows)
+        return
     mark = PLACEHOLDERS[conn.dialect.paramstyle]
     one = "(" + ", ".join([mark] * len(columns)) + ")"
     per = max(1, _max_parameters(conn) // len(columns))
@@ -87,14 +92,31 @@ def insert_values(conn: Connection, table: Table, columns: Sequence[str], rows: 
         conn.exec_driver_sql(head + ", ".join([one] * len(chunk)), tuple(chain.from_iterable(chunk)))
 
 
+def _copy(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    import psycopg  # the postgres extra, there whenever the metadata database is PostgreSQL
+
+    sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    try:
+        with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
+    except psycopg.IntegrityError as exc:  # as SQLAlchemy reports it for its own statements
+        raise IntegrityError(sql, None, exc) from exc
+
+
 def _select_in(conn: Connection, sql: str, fixed: tuple[Any, ...], values: Iterable[str]) -> Iterator[Any]:
-    """Rows of a query whose `{marks}` is an IN list of `values` (distinct, in chunks), straight to the driver; its
-    `{mark}` placeholders are the `fixed` parameters that come first."""
+    """Rows of a query whose `{matches}` is a list of `values` (distinct): `= ANY(array)` on PostgreSQL (one
+    parameter), else `IN (...)` in chunks; its `{mark}` placeholders are the `fixed` parameters that come first."""
     mark = PLACEHOLDERS[conn.dialect.paramstyle]
     items = list(dict.fromkeys(values))
+    if not items:
+        return
+    if conn.dialect.name == "postgresql":
+        yield from conn.exec_driver_sql(sql.format(mark=mark, matches=f"= ANY({mark})"), (*fixed, items))
+        return
     for start in range(0, len(items), LOOKUP_CHUNK):
         chunk = items[start:start + LOOKUP_CHUNK]
-        yield from conn.exec_driver_sql(sql.format(mark=mark, marks=", ".join([mark] * len(chunk))),
+        yield from conn.exec_driver_sql(sql.format(mark=mark, matches=f"IN ({', '.join([mark] * len(chunk))})"),
                                         (*fixed, *chunk))
 
 
@@ -240,12 +262,12 @@ class _Project:
         self.known: dict[str, _Known] = {}
         for sid, signature, document, voids in _select_in(
                 conn, "SELECT statement_id, signature, document, voids FROM xapi_statements WHERE project_id = {mark} "
-                      "AND statement_id IN ({marks})", (project_id,), chain(ids, targets)):
+                      "AND statement_id {matches}", (project_id,), chain(ids, targets)):
             self.known[sid] = _Known(signature, document, voids is not None)
         # Statements voided before they arrive (a voiding statement may come first). Filtered on the project here:
         # with project_id in the query, SQLite scans the project's statements instead of using the index on voids.
         self.voided: set[str] = {voids for voids, project in _select_in(
-            conn, "SELECT voids, project_id FROM xapi_statements WHERE voids IN ({marks})", (), ids)
+            conn, "SELECT voids, project_id FROM xapi_statements WHERE voids {matches}", (), ids)
             if project == project_id}
         self.stored_targets: set[str] = set()  # statements stored before the group that become voided
         self.rows: list[_Row] = []

@@ -5,9 +5,11 @@ the person property `channel`) in the last complete hour of the project's time z
 - `anomaly`: outside its usual band for that hour of the week (the same hour in the `weeks` weeks before,
   mean ± `band` standard deviations: edupulse.stats.band).
 
-An alert that changes state (ok → firing, firing → ok) is delivered once to its webhook (a JSON POST) and the
-change is recorded with how the delivery went; an alert whose state stays the same sends nothing. The counts
-come from the query service (one trends query per alert and hour). `AlertJob` is the scheduler's job
+An alert that changes state (ok → firing, firing → ok) is delivered once to its webhook (a JSON POST), or with
+`channel:NAME` as its address through the project's journey channel NAME (a DingTalk or WeCom robot, by the
+journeys' senders: their allowed hosts and signatures), and the change is recorded with how the delivery
+went; an alert whose state stays the same sends nothing. The counts come from the query service (one trends
+query per alert and hour). `AlertJob` is the scheduler's job
 (ops/scheduler.py): due once per hour."""
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import logging
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from edupulse.journeys.outbox import Outcome, Outgoing
 from edupulse.meta.alerts import AlertStore
 from edupulse.queries.common import Filter
 from edupulse.queries.trends import TrendsResponse
@@ -35,6 +38,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 WEBHOOK_TIMEOUT_SECONDS = 5.0
+CHANNEL_PREFIX = "channel:"
+ROBOTS = ("dingtalk", "wecom")
+STATE_WORDS = {"firing": "告警 firing", "ok": "恢复 back to normal"}
+
+
+class ChannelSend(Protocol):
+    """The journeys' senders (edupulse.journeys.senders.Senders): the project's channels, and one send."""
+
+    channels: Any
+
+    def __call__(self, out: Outgoing) -> Outcome: ...
 FILTER: TypeAdapter[Filter] = TypeAdapter(Filter)
 
 
@@ -52,7 +66,8 @@ class AlertSpec(BaseModel):
     value: float | None = Field(None, ge=0, le=1e12)
     band: float = Field(3.0, ge=0.5, le=10, description="standard deviations around the usual value")
     weeks: int = Field(8, ge=3, le=52, description="earlier weeks the usual value is taken from")
-    webhook_url: str | None = Field(None, max_length=2000)
+    webhook_url: str | None = Field(None, max_length=2000, description="an http(s) address, or channel:NAME (a "
+                                    "DingTalk or WeCom robot channel of the project's journeys)")
     enabled: bool = True
 
     @field_validator("filters")
@@ -63,8 +78,11 @@ class AlertSpec(BaseModel):
     @field_validator("webhook_url")
     @classmethod
     def _http(cls, url: str | None) -> str | None:
-        if url is not None and not url.startswith(("http://", "https://")):
-            raise ValueError("a webhook is an http:// or https:// address")
+        if url is not None and not url.startswith(("http://", "https://", CHANNEL_PREFIX)):
+            raise ValueError("deliver to an http:// or https:// address, or to channel:NAME (a DingTalk or WeCom "
+                             "robot channel of the project's journeys)")
+        if url is not None and url.startswith(CHANNEL_PREFIX) and not url[len(CHANNEL_PREFIX):]:
+            raise ValueError("channel:NAME needs the channel's name")
         return url
 
     @model_validator(mode="after")
@@ -139,6 +157,31 @@ def deliver(url: str, payload: dict[str, Any]) -> str | None:
     return None if 200 <= status < 300 else f"HTTP {status}"
 
 
+def message(alert: dict[str, Any], project: ProjectInfo, result: Check) -> str:
+    """The text a robot posts (both languages: who reads a robot's group is not known)."""
+    band = result.band
+    expected = (f"; 通常 usual {band.low:.0f}–{band.high:.0f}" if band is not None and band.defined
+                else f"; 阈值 threshold {alert['op']} {alert['value']:g}" if alert["value"] is not None else "")
+    return (f"[EduPulse] {alert['name']} · {STATE_WORDS[result.state]}\n{project.name} · {alert['event']}"
+            f"{' · ' + alert['channel'] if alert['channel'] else ''} · {result.hour} ({project.timezone}): "
+            f"{result.value:g}{expected}")
+
+
+def deliver_to_channel(send: ChannelSend | None, name: str, alert: dict[str, Any], project: ProjectInfo,
+                       result: Check) -> str | None:
+    """Send the alert's change through a journey channel; the error (None: delivered)."""
+    if send is None:
+        return "journey channels are not available in this process"
+    channel = send.channels.get(project.id, name)
+    if channel is None or channel.kind not in ROBOTS:
+        return f"no DingTalk or WeCom channel named {name!r} in this project's journeys"
+    out = Outgoing(id=0, project_id=project.id, journey_id=0, person_key=f"alert-{alert['id']}",
+                   action=channel.kind, idempotency_key=f"alert-{alert['id']}-{result.hour}-{result.state}",
+                   request={"channel": name, "text": message(alert, project, result)}, attempt=1)
+    outcome = send(out)
+    return None if outcome.ok else outcome.detail or "not delivered"
+
+
 def payload(alert: dict[str, Any], project: ProjectInfo, result: Check) -> dict[str, Any]:
     band = result.band
     expected = ({"mean": round(band.mean, 3), "low": round(band.low, 3), "high": round(band.high, 3)}
@@ -150,7 +193,7 @@ def payload(alert: dict[str, Any], project: ProjectInfo, result: Check) -> dict[
 
 
 def run_alerts(meta_alerts: AlertStore, service: QueryService, projects: list[ProjectInfo],
-               now: dt.datetime) -> list[dict[str, Any]]:
+               now: dt.datetime, send: ChannelSend | None = None) -> list[dict[str, Any]]:
     """Check every enabled alert for the last complete hour; returns the state changes (and deliveries)."""
     by_id = {p.id: p for p in projects}
     changes = []
@@ -170,7 +213,11 @@ def run_alerts(meta_alerts: AlertStore, service: QueryService, projects: list[Pr
         if result.state == alert["state"]:
             meta_alerts.checked(alert["id"], result.hour, result.value, None, None, None)
             continue
-        error = deliver(spec.webhook_url, payload(alert, project, result)) if spec.webhook_url else None
+        error = None
+        if spec.webhook_url and spec.webhook_url.startswith(CHANNEL_PREFIX):
+            error = deliver_to_channel(send, spec.webhook_url[len(CHANNEL_PREFIX):], alert, project, result)
+        elif spec.webhook_url:
+            error = deliver(spec.webhook_url, payload(alert, project, result))
         low = result.band.low if result.band is not None and result.band.defined else None
         high = result.band.high if result.band is not None and result.band.defined else None
         meta_alerts.checked(alert["id"], result.hour, result.value, result.state, low, high,
@@ -185,6 +232,7 @@ class AlertJob:
     """The scheduler's job: due once per hour (UTC hour key; each alert checks its zone's last hour)."""
 
     platform: Platform
+    send: ChannelSend | None = None  # the journeys' senders, for alerts delivered to a journey channel
     name: str = "alerts"
 
     def due_key(self, now: dt.datetime) -> str | None:
@@ -192,4 +240,4 @@ class AlertJob:
 
     def run(self, now: dt.datetime) -> list[dict[str, Any]]:
         plat = self.platform
-        return run_alerts(AlertStore(plat.meta), plat.query_service(), plat.meta.projects(), now)
+        return run_alerts(AlertStore(plat.meta), plat.query_service(), plat.meta.projects(), now, self.send)

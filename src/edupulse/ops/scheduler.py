@@ -20,7 +20,7 @@ from edupulse.conf import Settings
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.governance import OrgSetting
 from edupulse.ops import lifecycle
-from edupulse.ops.alerts import AlertJob
+from edupulse.ops.alerts import AlertJob, ChannelSend
 from edupulse.ops.notify import Notifier
 from edupulse.queries.service import QueryService
 from edupulse.store.base import EventStore
@@ -87,12 +87,12 @@ def tags_job(meta: MetadataStore, store: EventStore, queries: Callable[[], Query
 
 
 def server_jobs(meta: MetadataStore, settings: Settings, notifier: Notifier,
-                platform: Platform | None = None) -> list[Job]:
+                platform: Platform | None = None, alert_send: ChannelSend | None = None) -> list[Job]:
     """The jobs of a server: the daily account review and, with the platform (its event store), the hourly
     check of the real-time board's alerts (ops/alerts.py) and the daily computation of tags."""
     jobs: list[Job] = [account_review_job(meta, settings, notifier)]
     if platform is not None:
-        jobs.append(AlertJob(platform))
+        jobs.append(AlertJob(platform, alert_send))
         jobs.append(tags_job(meta, platform.store, platform.query_service, settings))
     return jobs
 
@@ -101,13 +101,14 @@ class Scheduler:
     def __init__(self, meta: MetadataStore, settings: Settings,
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
                  jobs: Sequence[Job] | None = None, platform: Platform | None = None,
-                 lease: Callable[[dt.datetime], bool] | None = None) -> None:
+                 lease: Callable[[dt.datetime], bool] | None = None, alert_send: ChannelSend | None = None) -> None:
         self.meta = meta
         self.lease = lease  # several API processes: only the one holding the lease runs jobs
         self.settings = settings
         self.clock = clock
         self.notifier = Notifier(meta, settings.smtp)
-        self.jobs: list[Job] = list(jobs) if jobs is not None else server_jobs(meta, settings, self.notifier, platform)
+        self.jobs: list[Job] = list(jobs) if jobs is not None else server_jobs(meta, settings, self.notifier, platform,
+                                                                                      alert_send)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -10,9 +10,12 @@ from edupulse.packs import (
     channel_quality,
     front_back_join,
     learning_indicators,
+    one_person,
     realtime_board,
     referral,
+    renewal,
     school_accounts,
+    supervision,
 )
 from edupulse.packs.spec import Pack, Stage
 
@@ -33,12 +36,12 @@ PROBLEMS: tuple[Problem, ...] = (
     Problem("channel_quality", Stage.acquisition, "1", channel_quality.PACK),
     Problem("front_back_join", Stage.acquisition, "2", front_back_join.PACK),
     Problem("realtime_board", Stage.acquisition, "3", realtime_board.PACK),
-    Problem("one_person", Stage.conversion, "4"),
+    Problem("one_person", Stage.conversion, "4", one_person.PACK),
     Problem("lead_tiering", Stage.conversion, "5", waits_for=("tags", "journeys")),
     Problem("automated_sops", Stage.conversion, "6", waits_for=("journeys",)),
     Problem("learning_indicators", Stage.learning, "7", learning_indicators.PACK),
-    Problem("supervision", Stage.learning, "8", waits_for=("tags", "journeys")),
-    Problem("renewal", Stage.repurchase, "9", waits_for=("tags",)),
+    Problem("supervision", Stage.learning, "8", supervision.PACK, waits_for=("journeys",)),
+    Problem("renewal", Stage.repurchase, "9", renewal.PACK, waits_for=("tags",)),
     Problem("referral", Stage.repurchase, "10", referral.PACK),
     Problem("b2b_health", Stage.beyond, "b2b", b2b_health.PACK),
     Problem("school_accounts", Stage.beyond, "schools", school_accounts.PACK),

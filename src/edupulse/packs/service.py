@@ -20,6 +20,7 @@ from edupulse.packs.registry import PROBLEMS, Problem, problem
 from edupulse.packs.spec import Pack
 from edupulse.queries.service import PersonScope, QueryService
 from edupulse.runtime import Platform
+from edupulse.tags.run import TagService
 
 
 class PackInfo(BaseModel):
@@ -100,7 +101,13 @@ class PackService:
         def channels() -> list[str]:
             return channel_quality.channels_of(self.run(project, pack, date_range="all"))
 
-        return PackInstaller(self.platform.meta).install(project.id, pack, user, channels, can_create_metrics)
+        done = PackInstaller(self.platform.meta).install(project.id, pack, user, channels, can_create_metrics)
+        if pack.tags:  # the built-in tags it reads, computed now (then daily by the scheduler)
+            tags = TagService(self.platform.meta, self.platform.store, self.platform.query_service())
+            tags.ensure_defaults(project)
+            for tag in pack.tags:
+                tags.run(project, tag)
+        return done
 
     def uninstall(self, project: ProjectInfo, name: str) -> InstallReport:
         return PackInstaller(self.platform.meta).uninstall(project.id, self.pack(name))

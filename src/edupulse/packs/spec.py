@@ -92,6 +92,7 @@ class Pack:
     dashboards: tuple[DashboardPart, ...] = ()
     segments: tuple[SegmentPart, ...] = ()
     alerts: tuple[AlertPart, ...] = ()
+    tags: tuple[str, ...] = ()  # built-in tags the pack reads: computed when it is installed
     uses_spend: bool = False
     templates: dict[str, str] = field(default_factory=dict)  # file name -> content (import guides)
 

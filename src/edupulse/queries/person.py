@@ -30,6 +30,7 @@ from edupulse.queries.common import (
 from edupulse.queries.compile import EVENTS, PERSON_COLUMN, PERSONS, Context
 from edupulse.queries.errors import QueryError
 from edupulse.queries.results import IDENTITIES, Identity, Part, Properties, Result, Table, absent_when_none
+from edupulse.queries.tagvalues import tag_alias, tag_values_tree, value_column
 from edupulse.store.schema import GROUP_SLOTS, property_column
 
 MAX_PAGE = 1000
@@ -113,6 +114,8 @@ class PersonsQuery(Model):
     filters: list[Filter] = Field(default_factory=list, max_length=50)
     limit: int = Field(50, ge=1, le=MAX_PAGE)
     offset: int = Field(0, ge=0, le=1_000_000)
+    tags: list[str] = Field(default_factory=list, max_length=20,
+                            description="tags whose values in force are given for each person (and CSV columns)")
     order_by: PropertyName | None = Field(None, description="a person property to sort by (numbers by value, "
                                                            "then other values as text; unset last), default: person id")
     descending: bool = False
@@ -141,6 +144,7 @@ class PersonRow(Part):
     person_id: int
     properties: Properties
     identities: Identities
+    tags: dict[str, Any] | None = absent_when_none()  # the values in force of the tags asked for
 
 
 class PersonsPage(Part):
@@ -161,9 +165,11 @@ class PersonsResponse(Result):
 
 
 def persons_table(persons: list[PersonRow]) -> Table:
+    tags = sorted({name for p in persons for name in (p.tags or {})})
     rows: list[list[Any]] = [[p.person_id, orjson.dumps(p.properties).decode(),
-                              " ".join(f"{i.type}:{i.value}" for i in p.identities)] for p in persons]
-    return ["person_id", "properties", "identities"], rows
+                              " ".join(f"{i.type}:{i.value}" for i in p.identities),
+                              *[(p.tags or {}).get(name) for name in tags]] for p in persons]
+    return ["person_id", "properties", "identities", *[f"tag.{name}" for name in tags]], rows
 
 
 class Profile(Part):
@@ -459,4 +465,25 @@ class PersonsRunner(QueryRunner[PersonsQuery, PersonsResponse]):
 
     def calculate(self) -> PersonsResponse:
         page = persons_page(self, self.to_queries(), self.query.limit, self.query.offset)
-        return PersonsResponse(total=page.total, persons=page.persons, next_offset=page.next_offset)
+        persons = page.persons
+        if self.query.tags:
+            values = self._tag_values([p.person_id for p in persons])
+            persons = [p.model_copy(update={"tags": values.get(p.person_id, {})}) for p in persons]
+        return PersonsResponse(total=page.total, persons=persons, next_offset=page.next_offset)
+
+    def _tag_values(self, person_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """person -> tag -> value in force (numbers and times as numbers, seconds since 1970 for times)."""
+        out: dict[int, dict[str, Any]] = {}
+        if not person_ids:
+            return out
+        for name in self.query.tags:
+            tag = self.ctx.tag(name)
+            if tag.unit != "person":
+                raise QueryError(f"tags: {name!r} tags {tag.unit}, not persons")
+            alias = tag_alias(tag)
+            tree = (exp.select(exp.column("person_id", alias), value_column(tag, alias))
+                    .from_(tag_values_tree(self.ctx.project_id, tag).subquery(alias))
+                    .where(exp.In(this=exp.column("person_id", alias), expressions=[_n(p) for p in person_ids])))
+            for pid, value in self.run(tree):
+                out.setdefault(int(pid), {})[name] = _plain(value)
+        return out

@@ -79,6 +79,6 @@ def problem(a: Statistic, b: Statistic, relative: bool) -> Problem | None:
         return Problem.too_few_for_quantile
     if relative and (a.unadjusted_mean == 0 or a.mean == 0):
         return Problem.baseline_zero
-    if a.variance <= 0 or b.variance <= 0:
-        return Problem.zero_variance
+    if a.variance <= 0 or b.variance <= 0 or (a.variance / a.n) ** 2 + (b.variance / b.n) ** 2 == 0:
+        return Problem.zero_variance  # (the last: variances so small that their squares underflow to 0)
     return None

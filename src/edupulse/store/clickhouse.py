@@ -378,6 +378,45 @@ class ClickHouseStore(EventStore):
             rows = rows[: max_rows + 1]
         return QueryResult(columns=list(table.column_names), rows=rows)
 
+    def write_tag_values(self, w: TagWrite) -> int:
+        """As DuckDB's, with ClickHouse's spelling: NULLs from the outer join (join_use_nulls), no transaction
+        (a run that fails half-way is run again; its rows carry its run id). The staged rows and the new
+        values go through tables of the run's own (any node may run a tag)."""
+        select = w.select
+        staging = f"tag_upload_{int(w.run_id)}"
+        new = self._t(f"tag_new_{int(w.run_id)}")
+        if w.staged is not None:
+            columns = ", ".join(f"`{f.name}` {_ch_type(f.type)}" for f in w.staged.schema)
+            self._execute(f"CREATE TABLE IF NOT EXISTS {self._t(staging)} ({columns}) ENGINE = Memory")
+            self._insert(staging, w.staged)
+            select = select.replace("tag_upload", staging)
+        try:
+            self._execute(f"CREATE TABLE {new} ENGINE = Memory AS {select}")
+            person = "toInt64(n.unit)" if w.person else "toInt64(0)"
+            group = "''" if w.person else "toString(n.unit)"
+            gone = "" if w.overwrite else " AND n.k_person IS NOT NULL"
+            moment = w.computed_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            differs = " OR ".join(f"ifNull(toString(n.{c}), '\\0') != ifNull(toString(c.{c}), '\\0')"
+                                  for c in ("value", "number", "detail"))
+            self._execute(f"""INSERT INTO {self._t("tag_values")} ({TAG_VALUES_COLUMNS})
+                SELECT {int(w.project_id)}, {int(w.tag_id)}, {int(w.run_id)}, toDate('{w.day.isoformat()}'),
+                       toDateTime64('{moment}', 6, 'UTC'), coalesce(n.k_person, c.person_id),
+                       coalesce(n.k_group, c.group_key), n.k_person IS NOT NULL, n.value, n.number, n.detail
+                FROM (SELECT {person} AS k_person, {group} AS k_group, toNullable(toString(value)) AS value,
+                             toNullable(toFloat64(number)) AS number, toNullable(toString(detail)) AS detail
+                      FROM {new} AS n WHERE n.unit IS NOT NULL) AS n
+                FULL OUTER JOIN ({latest_tag_values_sql(w.project_id, w.tag_id)}) AS c
+                  ON c.person_id = n.k_person AND c.group_key = n.k_group
+                WHERE (c.person_id IS NULL OR n.k_person IS NULL OR {differs}){gone}""",
+                          settings={"join_use_nulls": 1})
+        finally:
+            self._execute(f"DROP TABLE IF EXISTS {new}")
+            self._execute(f"DROP TABLE IF EXISTS {self._t(staging)}")
+        self._version += 1
+        rows = self._rows(f"SELECT count() FROM {self._t('tag_values')} WHERE project_id = {int(w.project_id)} AND "
+                          f"tag_id = {int(w.tag_id)} AND run_id = {int(w.run_id)}")
+        return int(rows[0][0])
+
     def _select(self, sql: str, settings: dict[str, Any], control: QueryControl | None) -> pa.Table:
         """Run an analysis statement with these settings; a time limit reached raises QueryInterrupted."""
         clause = ", ".join(f"{k} = {_literal(v)}" for k, v in settings.items())
@@ -387,38 +426,6 @@ class ClickHouseStore(EventStore):
             if "TIMEOUT_EXCEEDED" in str(exc) or "Timeout exceeded" in str(exc):
                 raise QueryInterrupted("timeout") from None
             raise
-
-    def write_tag_values(self, w: TagWrite) -> int:
-        """As DuckDB's, with ClickHouse's spelling: NULLs from the outer join (join_use_nulls), no transaction
-        (a run that fails half-way is run again; its rows carry its run id)."""
-        if w.staged is not None:
-            staged = w.staged  # noqa: F841 (read by name below)
-            self._execute(f"DROP TABLE IF EXISTS {self._t('tag_upload')}")
-            self._execute(f"CREATE TABLE {self._t('tag_upload')} ENGINE = Memory AS SELECT * FROM Python(staged)")
-        self._execute(f"DROP TABLE IF EXISTS {self._t('tag_new')}")
-        self._execute(f"CREATE TABLE {self._t('tag_new')} ENGINE = Memory AS {w.select}")
-        person = "toInt64(n.unit)" if w.person else "toInt64(0)"
-        group = "''" if w.person else "toString(n.unit)"
-        gone = "" if w.overwrite else " AND n.k_person IS NOT NULL"
-        moment = w.computed_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        differs = " OR ".join(f"ifNull(toString(n.{c}), '\\0') != ifNull(toString(c.{c}), '\\0')"
-                              for c in ("value", "number", "detail"))
-        self._execute(f"""INSERT INTO {self._t('tag_values')} ({TAG_VALUES_COLUMNS})
-            SELECT {int(w.project_id)}, {int(w.tag_id)}, {int(w.run_id)}, toDate('{w.day.isoformat()}'),
-                   toDateTime64('{moment}', 6, 'UTC'), coalesce(n.k_person, c.person_id),
-                   coalesce(n.k_group, c.group_key), n.k_person IS NOT NULL, n.value, n.number, n.detail
-            FROM (SELECT {person} AS k_person, {group} AS k_group, toNullable(toString(value)) AS value,
-                         toNullable(toFloat64(number)) AS number, toNullable(toString(detail)) AS detail
-                  FROM {self._t('tag_new')} AS n WHERE n.unit IS NOT NULL) AS n
-            FULL OUTER JOIN ({latest_tag_values_sql(w.project_id, w.tag_id)}) AS c
-              ON c.person_id = n.k_person AND c.group_key = n.k_group
-            WHERE (c.person_id IS NULL OR n.k_person IS NULL OR {differs}){gone}
-            SETTINGS join_use_nulls = 1""")
-        self._execute(f"DROP TABLE IF EXISTS {self._t('tag_new')}")
-        self._version += 1
-        rows = self._rows(f"SELECT count() FROM {self._t('tag_values')} WHERE project_id = {int(w.project_id)} AND "
-                          f"tag_id = {int(w.tag_id)} AND run_id = {int(w.run_id)}")
-        return int(rows[0][0])
 
     def data_version(self) -> int:
         return self._version
@@ -449,6 +456,15 @@ def split_properties(raw: pa.Table, typed: dict[str, PropertyType]) -> pa.Table:
     finally:
         con.close()
     return out.cast(event_schema(typed)) if out.schema != event_schema(typed) else out
+
+
+def _ch_type(kind: pa.DataType) -> str:
+    """The ClickHouse column of an Arrow type of staged tag rows."""
+    if pa.types.is_integer(kind):
+        return "Nullable(Int64)"
+    if pa.types.is_floating(kind):
+        return "Nullable(Float64)"
+    return "Nullable(String)"
 
 
 def _escape(text: str) -> str:

@@ -42,6 +42,7 @@ _COLUMNS = {
         impressions Nullable(Int64), clicks Nullable(Int64)""",
     "checkpoints": "source String, position String",
     "property_columns": "name String, kind String",
+    # tag values by change (edupulse.tags): person_id 0 for group tags, group_key '' for person tags
     "tag_values": f"""project_id Int32, tag_id Int32, run_id Int64, day Date, computed_at {TS}, person_id Int64,
         group_key String, present Bool, value Nullable(String), number Nullable(Float64), detail Nullable(String)""",
 }
@@ -129,6 +130,5 @@ class Layout:
         second = [f"ALTER TABLE {target} MODIFY SETTING "
                   f"{'replicated' if self.cluster else 'non_replicated'}_deduplication_window = {DEDUP_WINDOW}"
                   for name in APPEND_TABLES for target in (self.altered(name)[:1])]
-        # v3: the values of tags (edupulse.tags), with their history
-        third = self.create("tag_values")
-        return [(1, first), (2, second), (3, third)]
+        # v3: tag values (stores created before version 3 lack the table)
+        return [(1, first), (2, second), (3, self.create("tag_values"))]

@@ -209,7 +209,7 @@ class TagService:
         self.catalog.progress(run.id, f"training on {len(rows)} units")
         cutoffs = [(r.name, float(r.min)) for r in d.tiers if r.min is not None]
         try:
-            trained = train(rows, plan.features, cutoffs)
+            trained = train(rows, plan.features, cutoffs, observed=plan.observed)
         except ModelRefused as exc:
             return self.catalog.finish_run(run.id, error=str(exc), evaluation=exc.evaluation)
         self.catalog.progress(run.id, f"scoring {len(trained.units)} units")
@@ -355,6 +355,42 @@ class TagService:
                                  day=_day(rows[0][3]), identities={})
                 out[tag.name] = {k: v for k, v in value.to_json(tag).items() if k != "identities"}
         return out
+
+    def in_scope(self, project: ProjectRef, scope: PersonScope, person_id: int) -> bool:
+        """Whether a caller restricted to some persons (an advisor) may see this person."""
+        ctx = self.queries.context(project, scope)
+        condition = ctx.in_scope(exp.Literal.number(person_id))
+        if condition is None:
+            return True
+        return bool(self.store.query(render(exp.select(exp.Literal.number(1)).where(condition), ctx.dialect)).rows)
+
+    def person_history(self, project: ProjectRef, person_id: int, limit: int = 200) -> list[dict[str, Any]]:
+        """Every change of the person tags of one person, newest first: the day, the tag, the value (none: the
+        person lost it), the score."""
+        tags = {t.id: t for t in self.tags(project) if t.spec.unit == "person"}
+        if not tags:
+            return []
+        ctx = self.queries.context(project)
+        tree = (exp.select(exp.column("tag_id"), exp.column("day"), exp.column("present"), exp.column("value"),
+                           exp.column("number"))
+                .from_("tag_values")
+                .where(exp.and_(exp.column("project_id").eq(exp.Literal.number(project.id)),
+                                exp.column("person_id").eq(exp.Literal.number(person_id)),
+                                exp.In(this=exp.column("tag_id"), expressions=[exp.Literal.number(i) for i in tags])))
+                .order_by(exp.column("run_id").desc()).limit(limit))
+        out = []
+        for tag_id, day, here, value, number in self.store.query(render(tree, ctx.dialect)).rows:
+            tag = tags[int(tag_id)]
+            out.append({"tag": tag.name, "day": _day(day).isoformat(),
+                        "value": present(tag, value, number) if here else None,
+                        "score": number if here and tag.spec.definition.type == "model" else None})
+        return out
+
+    def timeline(self, project: ProjectRef, name: str, days: int = 30) -> list[dict[str, Any]]:
+        """The distribution of a tag on each of the last `days` days it ran (its history, for the tag's page)."""
+        tag = self.tag(project, name)
+        runs = sorted({r.day for r in self.catalog.runs(tag.id, 400) if r.status == "finished"})[-days:]
+        return [{"day": day.isoformat(), "distribution": self.distribution(project, name, day)} for day in runs]
 
     def distribution(self, project: ProjectRef, name: str, as_of: dt.date | None = None,
                      limit: int = 30) -> list[dict[str, Any]]:

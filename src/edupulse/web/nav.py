@@ -28,6 +28,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/dashboards", "nav.dashboards", ("dashboards", "dashboard"), "reports:view"),
     NavItem("/people", "nav.people", ("people", "person"), "query:run"),
     NavItem("/segments", "nav.segments", ("segments",), "reports:view"),
+    NavItem("/tags", "nav.tags", ("tags", "tag"), "reports:view"),
     NavItem("/experiments", "nav.experiments", ("experiments", "experiment"), "reports:view"),
     NavItem("/journeys", "nav.journeys", ("journeys", "journey"), "reports:view"),
     NavItem("/journey-tasks", "nav.tasks", ("journey-tasks",), "reports:view"),

@@ -40,13 +40,16 @@ class Feature:
 @dataclass(frozen=True)
 class ModelPlan:
     """The statement of a model's rows: `unit`, the features (in `features` order), `outcome` (1, 0, or NULL
-    when not known yet) and `scoring` (1: the unit gets a score)."""
+    when not known yet), `scoring` (1: the unit gets a score) and, for models of a unit's items (courses),
+    the `item`."""
 
     name: str
     outcome_en: str
     outcome_zh: str
     features: tuple[Feature, ...]
     statement: exp.Expr
+    # a feature that, set on a scored unit, means the outcome has happened already (the unit scores 1)
+    observed: str | None = None
 
 
 def q(text: str) -> exp.Expr:
@@ -73,6 +76,12 @@ def _scan(ctx: Context, events: list[str], extra: dict[str, exp.Expr]) -> exp.Se
                ctx.dialect.epoch_us(exp.column("time", EVENTS)).as_("t"),
                *[value.as_(name) for name, value in extra.items()]]
     return ctx.scan(columns, [exp.In(this=which, expressions=[exp.Literal.string(e) for e in events])])
+
+
+def _once(ctx: Context) -> bool | None:
+    """Whether to ask the engine to compute a CTE read several times once (DuckDB's MATERIALIZED; ClickHouse has
+    no such clause)."""
+    return True if ctx.dialect.name == "duckdb" else None
 
 
 def _now_us(ctx: Context) -> int:
@@ -150,6 +159,7 @@ DROPOUT_FEATURES = (
     Feature("homework", "homework handed in per lesson attended", "每次到课的作业提交率"),
     Feature("quiz_accuracy", "share of quiz answers correct", "课堂测验正确率"),
     Feature("replay_share", "share of lessons watched as a replay", "看回放的比例"),
+    Feature("idle", f"had lessons in the last {STOP_DAYS} days and attended none", f"最近 {STOP_DAYS} 天有课但未到课"),
 )
 
 
@@ -180,6 +190,7 @@ def _learning_record(cut: int, unit: str) -> exp.Select:
     """Per `unit` (`pid`, or `pid, course`): the learning record of the lessons started by the cut (µs), as it
     stood then. Reads the lessons CTE."""
     keys = ", ".join(f"k.{u.strip()}" for u in unit.split(","))
+    recent = cut - STOP_DAYS * DAY_US
     came = f"(k.attended_at IS NOT NULL AND k.attended_at <= {cut})"
     ranked = fill(f"""SELECT l.*, row_number() OVER (PARTITION BY {keys.replace('k.', 'l.')} ORDER BY l.starts DESC)
         AS back FROM {LESSONS} AS l WHERE l.starts IS NOT NULL AND l.starts <= {cut}""")
@@ -196,7 +207,10 @@ def _learning_record(cut: int, unit: str) -> exp.Select:
         coalesce(sum(CASE WHEN {came} THEN k.correct ELSE 0 END) * 1.0
                  / nullif(sum(CASE WHEN {came} THEN k.answers ELSE 0 END), 0), 0.5) AS quiz_accuracy,
         coalesce(sum(CASE WHEN {came} THEN k.replay ELSE 0 END) * 1.0
-                 / nullif(sum(CASE WHEN {came} THEN 1 ELSE 0 END), 0), 0) AS replay_share
+                 / nullif(sum(CASE WHEN {came} THEN 1 ELSE 0 END), 0), 0) AS replay_share,
+        max(CASE WHEN k.starts > {recent} THEN 1 ELSE 0 END)
+          - max(CASE WHEN k.attended_at > {recent} AND k.attended_at <= {cut} THEN 1 ELSE 0 END)
+          * max(CASE WHEN k.starts > {recent} THEN 1 ELSE 0 END) AS idle
         FROM x AS k GROUP BY {keys}""", x=ranked)
 
 
@@ -217,9 +231,9 @@ def dropout_plan(ctx: Context) -> ModelPlan:
         GROUP BY l.pid""")
     score = fill(f"""SELECT a.pid AS unit, {columns}, CAST(NULL AS INT) AS outcome, 1 AS scoring FROM x AS a
         JOIN y AS b ON b.pid = a.pid""", x=_learning_record(now, "pid"), y=active)
-    tree = exp.union(learn, score, distinct=False).with_(LESSONS, as_=_lessons(ctx))
+    tree = exp.union(learn, score, distinct=False).with_(LESSONS, as_=_lessons(ctx), materialized=_once(ctx))
     return ModelPlan("dropout_risk", f"stopped attending (no lesson attended in {STOP_DAYS} days)",
-                     f"停止到课({STOP_DAYS} 天未到课)", DROPOUT_FEATURES, tree)
+                     f"停止到课({STOP_DAYS} 天未到课)", DROPOUT_FEATURES, tree, observed="idle")
 
 
 RENEWAL_FEATURES = (
@@ -257,9 +271,9 @@ def renewal_plan(ctx: Context) -> ModelPlan:
                 x=record, y=renewals)
     # the course's renewal rate among ended courses: the last level of a series has nothing to renew
     rows = fill(f"""SELECT z.unit, {", ".join(f"z.{name}" for name in own)},
-        coalesce(avg(z.outcome) OVER (PARTITION BY z.course), 0) AS course_rate, z.outcome, z.scoring
-        FROM x AS z""", x=rows)
-    tree = rows.with_(LESSONS, as_=_lessons(ctx))
+        coalesce(avg(z.outcome) OVER (PARTITION BY z.course), 0) AS course_rate, z.outcome, z.scoring,
+        z.course AS item FROM x AS z""", x=rows)
+    tree = rows.with_(LESSONS, as_=_lessons(ctx), materialized=_once(ctx))
     return ModelPlan("renewal_propensity", "paid a renewal when the course ended", "课程结束时续费",
                      RENEWAL_FEATURES, tree)
 

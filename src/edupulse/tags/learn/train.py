@@ -71,8 +71,9 @@ def _model() -> Any:
 
 
 def train(rows: list[tuple[Any, ...]], features: tuple[Feature, ...], cutoffs: list[tuple[str, float]],
-          seed: int = 7) -> Trained:
-    """Rows are (unit, *features, outcome, scoring). Raises ModelRefused with the reason."""
+          seed: int = 7, observed: str | None = None) -> Trained:
+    """Rows are (unit, *features, outcome, scoring). A scored unit whose `observed` feature is set has met the
+    outcome already: it scores 1, for that reason. Raises ModelRefused with the reason."""
     sklearn()
     metrics = importlib.import_module("sklearn.metrics")
     selection = importlib.import_module("sklearn.model_selection")
@@ -106,7 +107,26 @@ def train(rows: list[tuple[Any, ...]], features: tuple[Feature, ...], cutoffs: l
         trained.units = [r[0] for r in scoring]
         trained.scores = [float(p) for p in final.predict_proba(xs)[:, 1]]
         trained.reasons = _reasons(final, xs, scoring, features)
+        if observed is not None:
+            j = [f.name for f in features].index(observed)
+            for i, row in enumerate(scoring):
+                if row[1 + j]:
+                    trained.scores[i] = 1.0
+                    trained.reasons[i] = [(observed, float(row[1 + j]), 9.99)]
     return trained
+
+
+def cross_validated(rows: list[tuple[Any, ...]], features: tuple[Feature, ...], folds: int = 5,
+                    seed: int = 7) -> list[tuple[tuple[Any, ...], float]]:
+    """Every row with a known outcome and its score from a model that did not learn from it (k folds)."""
+    sklearn()
+    selection = importlib.import_module("sklearn.model_selection")
+    width = len(features)
+    learn = [r for r in rows if r[1 + width] is not None]
+    y = np.array([int(r[1 + width]) for r in learn])
+    splitter = selection.StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    scores = selection.cross_val_predict(_model(), _matrix(learn, features), y, cv=splitter, method="predict_proba")
+    return [(r, float(p)) for r, p in zip(learn, scores[:, 1], strict=True)]
 
 
 def _held_out(learn: list[tuple[Any, ...]], x: np.ndarray, y: np.ndarray, features: tuple[Feature, ...],

@@ -20,7 +20,11 @@
       try {
         const found = await EP.api("GET", "/api/v1/packs/" + p.name + "/headline");
         node.textContent = found.empty && found.card.value === null ? t("packs.no_number") : number(found.card.value, found.card.unit);
-        if (found.empty) node.title = fill(t("packs.empty"), { events: found.missing_events.map(EP.eventLabel).join(", ") });
+        if (found.empty) {
+          node.title = fill(t("packs.empty"), { events: found.missing_events.map(EP.eventLabel).join(", ") });
+          document.querySelector('[data-state="' + p.name + '"]').append(el("div", {},
+            el("a.card-empty", { href: "/scenarios/" + p.name, text: t("packs.card_empty") })));
+        }
       } catch (err) { node.title = err.message; }
     }));
   };
@@ -135,6 +139,27 @@
       el("h2", { text: t("packs.tier_counts") }), el("div.stats", {}, Object.entries(h.tiers).map(([tier, n]) =>
         el("div.stat", {}, el("div.stat-value", { text: EP.fmt(n) }), el("div.stat-label", { translate: "no", text: tier })))),
       el("h2", { text: t("packs.schools") }), el("div", { id: "school-table" }, sortable(cols, h.schools)));
+  };
+
+  RENDER.renewal = function (h, node) {
+    const cols = [{ key: "course_id", user: true }, { key: "renewal_rate", show: pct }];
+    node.replaceChildren(el("h2", { text: t("packs.courses") }), el("div", { id: "renewal-table" }, sortable(cols, h.courses)));
+  };
+
+  RENDER.one_person = function (h, node) {
+    const cols = [{ key: "sources" }, { key: "persons" }, { key: "share", show: pct }];
+    node.replaceChildren(el("h2", { text: t("packs.coverage") }), el("div", { id: "coverage-table" }, sortable(cols, h.coverage)),
+      el("p", {}, el("a", { href: "/people", text: t("packs.person_page") })));
+  };
+
+  RENDER.supervision = function (h, node) {
+    if (!h.tag_ready) { node.replaceChildren(el("p.notice", { id: "tag-not-ready", text: t("packs.tag_not_ready") })); return; }
+    const rows = h.classes.map((c) => ({ class_id: c.class_id, students_at_risk: c.students }));
+    const cols = [{ key: "class_id", user: true }, { key: "students_at_risk" }];
+    node.replaceChildren(el("h2", { text: t("packs.col.class_id") }),
+      el("div", { id: "class-table" }, sortable(cols, rows)), el("h2", { text: t("packs.at_risk_people") }),
+      el("ul.list", { id: "at-risk-list" }, h.persons.map((id) => el("li", {}, el("a", { href: "/people/" + id, translate: "no",
+        text: "#" + id })))));
   };
 
   /* The import guide of a pack with template files: what each file holds, the template, the command. */

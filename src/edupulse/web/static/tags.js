@@ -1,0 +1,171 @@
+/* Tags pages: the list with a new-tag editor (preview before saving), one tag's page (distribution, history,
+   values, versions, runs, a model's evaluation), and a person's tags on the person page. */
+"use strict";
+(function () {
+  const EP = window.EP, el = EP.el, t = EP.t, P = EP.pages;
+  const $ = (id) => document.getElementById(id);
+  const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, k) => (values[k] === undefined ? "" : values[k]));
+  // words of a type, a status and a change (each key written out, so the catalogue test sees it)
+  const TYPE = () => ({ custom_tiers: t("tags.type.custom_tiers"), metric_tiers: t("tags.type.metric_tiers"),
+    first_event: t("tags.type.first_event"), last_event: t("tags.type.last_event"), preference: t("tags.type.preference"),
+    rfm: t("tags.type.rfm"), sql: t("tags.type.sql"), uploaded: t("tags.type.uploaded"),
+    missed_streak: t("tags.type.missed_streak"), referral_kol: t("tags.type.referral_kol"),
+    institution_health: t("tags.type.institution_health"), model: t("tags.type.model") });
+  const STATUS = () => ({ finished: t("tags.status.finished"), failed: t("tags.status.failed"), running: t("tags.status.running") });
+  const CHANGE = () => ({ created: t("tags.change.created"), changed: t("tags.change.changed"), deleted: t("tags.change.deleted") });
+  const unitWord = (unit) => (unit === "person" ? t("tags.unit.person") : EP.t("term.group." + unit, null) || EP.userText(unit));
+  /* A tag's description: the built-in tags' in the page's language, a user's tag's as written. */
+  const about = (tag) => (tag.built_in && EP.hasWord("tags.builtin." + tag.name) ? t("tags.builtin." + tag.name) : EP.u(tag.description || ""));
+  const shown = (value) => (value === null || value === undefined ? "—" : typeof value === "number" ? EP.fmt(value) : EP.userText(String(value)));
+  const EXAMPLES = {
+    custom_tiers: { name: "lead_tier", description: "lead tier from behaviour", definition: { type: "custom_tiers", tiers: [
+      { name: "A", condition: { and: [{ event: "trial_booked" }, { event: "call_connected" }] } },
+      { name: "B", condition: { event: "page_view", at_least: 3, window: { last_days: 14 } } },
+      { name: "C", condition: { event: "lead_created" } }] } },
+    metric_tiers: { name: "spend_tier", definition: { type: "metric_tiers", measure: { event: "order_paid", aggregate: "sum", property: "amount" },
+      ranges: [{ name: "high", min: 5000 }, { name: "medium", min: 1000, max: 5000 }, { name: "low", max: 1000 }] } },
+    first_event: { name: "first_channel", definition: { type: "first_event", event: "lead_created", property: "channel" } },
+    last_event: { name: "last_lesson", value_type: "time", definition: { type: "last_event", event: "lesson_attended" } },
+    preference: { name: "favourite_topic", definition: { type: "preference", event: "quiz_answered", property: "knowledge_point", top: 2 } },
+    rfm: { name: "customer_rfm", definition: { type: "rfm", window: { last_days: 365 } } },
+    sql: { name: "orders_count", definition: { type: "sql", sql: "SELECT person_id AS unit, count(*) AS value FROM events WHERE event = 'order_paid' GROUP BY person_id" } },
+    uploaded: { name: "crm_grade", definition: { type: "uploaded", id_type: "crm_lead_id", mode: "overwrite" } },
+    missed_streak: { name: "missed_2_in_a_row", definition: { type: "missed_streak", streak: 2 } },
+    referral_kol: { name: "top_referrers", definition: { type: "referral_kol", top: 20 } },
+    institution_health: { name: "school_health", unit: "institution", definition: { type: "institution_health", warning_below: 40 } },
+    model: { name: "lead_score", definition: { type: "model", model: "lead_propensity" } },
+  };
+
+  function distributionTable(rows) {
+    return EP.table([t("tags.value"), t("tags.count"), t("tags.mean")],
+      rows.map((r) => [{ text: r.value === null ? "—" : r.value, user: true }, r.units, r.mean_number === null ? "—" : EP.fmt(r.mean_number)]));
+  }
+
+  P.tags = async function (data) {
+    try {
+      const found = await EP.api("GET", "/api/v1/tags");
+      $("tags-list").replaceChildren(found.tags.length ? EP.table(
+        [t("tags.name"), t("tags.unit"), t("tags.type"), t("tags.units"), t("tags.last_run"), t("tags.description")],
+        found.tags.map((tag) => [el("a", { href: "/tags/" + encodeURIComponent(tag.name), translate: "no", text: EP.userText(tag.name) }),
+          unitWord(tag.unit), TYPE()[tag.definition.type], tag.units,
+          tag.last_run ? STATUS()[tag.last_run.status] + " · " + tag.last_run.day : t("tags.never"), about(tag)])) : el("div.empty", { text: t("tags.none") }));
+    } catch (err) { EP.showError($("tags-error"), err.message); }
+    if (!data.can_save) return;
+    const types = $("tag-type");
+    Object.keys(EXAMPLES).forEach((type) => types.append(el("option", { value: type, text: TYPE()[type] })));
+    const example = () => ($("tag-json").value = JSON.stringify(EXAMPLES[types.value], null, 2));
+    types.addEventListener("change", example);
+    example();
+    $("tag-preview").addEventListener("click", async () => {
+      try {
+        const preview = await EP.api("POST", "/api/v1/tags/preview", JSON.parse($("tag-json").value));
+        $("tag-preview-result").replaceChildren(el("p", { text: fill(t("tags.preview_units"), { n: EP.fmt(preview.units) }) }),
+          distributionTable(preview.distribution));
+        $("tag-create-error").hidden = true;
+      } catch (err) { EP.showError($("tag-create-error"), err.message); }
+    });
+    $("tag-create").addEventListener("click", async () => {
+      try {
+        const made = await EP.api("POST", "/api/v1/tags", JSON.parse($("tag-json").value));
+        EP.toast(t("tags.saved_ok"));
+        location.href = "/tags/" + encodeURIComponent(made.name);
+      } catch (err) { EP.showError($("tag-create-error"), err.message); }
+    });
+  };
+
+  function historyChart(days) {
+    const values = [...new Set(days.flatMap((d) => d.distribution.map((r) => String(r.value))))].slice(0, 12);
+    EP.chart($("tag-history-chart"), { legend: { type: "scroll" }, xAxis: { type: "category", data: days.map((d) => d.day) },
+      yAxis: { type: "value" }, series: values.map((v) => ({ name: EP.userText(v), type: "line",
+        data: days.map((d) => (d.distribution.find((r) => String(r.value) === v) || { units: 0 }).units) })) });
+  }
+
+  function evaluation(run) {
+    const e = run && run.evaluation;
+    if (!e || !e.gate) return;
+    $("tag-model").hidden = false;
+    if (e.outcome) $("tag-outcome").textContent = fill(t("tags.outcome"), { outcome: EP.boot.lang === "zh" ? e.outcome.zh : e.outcome.en });
+    const g = e.gate;
+    $("tag-gate").textContent = fill(t("tags.gate"), { mean: g.mean.toFixed(3), min: g.min_mean, std: g.std.toFixed(3), max: g.max_std, splits: g.splits })
+      + " · " + (g.passed ? t("tags.gate_passed") : t("tags.gate_failed"));
+    const held = e.held_out;
+    if (!held) return;
+    $("tag-auc").textContent = fill(t("tags.held_out_auc"), { auc: held.auc.toFixed(3), units: EP.fmt(held.units), positives: EP.fmt(held.positives) });
+    EP.chart($("tag-roc"), { tooltip: { trigger: "item" }, xAxis: { type: "value", min: 0, max: 1, name: t("tags.fpr") },
+      yAxis: { type: "value", min: 0, max: 1, name: t("tags.tpr") },
+      series: [{ type: "line", showSymbol: false, data: held.roc }, { type: "line", showSymbol: false, lineStyle: { type: "dashed" }, data: [[0, 0], [1, 1]] }] });
+    EP.chart($("tag-calibration"), { tooltip: { trigger: "item" }, xAxis: { type: "value", min: 0, max: 1, name: t("tags.calibration_axis") },
+      yAxis: { type: "value", min: 0, max: 1, name: t("tags.rate_axis") },
+      series: [{ type: "line", data: held.calibration.map((c) => [c.mean_score, c.rate]) }, { type: "line", showSymbol: false, lineStyle: { type: "dashed" }, data: [[0, 0], [1, 1]] }] });
+    $("tag-cutoffs").replaceChildren(EP.table([t("tags.tier"), t("tags.min_score"), t("tags.count"), t("tags.precision"), t("tags.recall")],
+      held.at_cutoffs.map((c) => [{ text: c.tier, user: true }, c.min_score, c.units, EP.pct(c.precision), EP.pct(c.recall)])));
+    $("tag-importances").replaceChildren(EP.table([t("tags.feature"), t("tags.weight")],
+      (e.importances || []).map((f) => [EP.boot.lang === "zh" ? f.zh : f.en, f.weight.toFixed(3)])));
+  }
+
+  P.tag = async function (data) {
+    const base = "/api/v1/tags/" + encodeURIComponent(data.name);
+    async function load() {
+      const tag = await EP.api("GET", base);
+      $("tag-type-word").textContent = TYPE()[tag.definition.type] + " · " + unitWord(tag.unit);
+      $("tag-about").replaceChildren(about(tag));
+      $("tag-definition").textContent = JSON.stringify(tag.definition, null, 2);
+      $("tag-units").textContent = "(" + EP.fmt(tag.units) + ")";
+      const dist = tag.distribution || [];
+      $("tag-distribution").replaceChildren(distributionTable(dist));
+      if (dist.length) EP.chart($("tag-chart"), { xAxis: { type: "category", data: dist.map((r) => EP.userText(String(r.value))) },
+        yAxis: { type: "value" }, series: [{ type: "bar", data: dist.map((r) => r.units) }] });
+      $("tag-versions").replaceChildren(EP.table([t("tags.version"), t("tags.change"), t("tags.author"), t("tags.at")],
+        tag.versions.map((v) => [v.version, CHANGE()[v.change], { text: v.author, user: true }, EP.time(v.at)])));
+      $("tag-runs").replaceChildren(EP.table([t("tags.day"), t("tags.status"), t("tags.changed"), t("tags.units"), t("tags.error")],
+        tag.runs.map((r) => [r.day, STATUS()[r.status], r.changed, r.units, { text: r.error || "", user: true }])));
+      evaluation(tag.runs.find((r) => r.evaluation));
+      const values = await EP.api("GET", base + "/values?limit=50");
+      const model = tag.definition.type === "model";
+      const columns = [t("tags.who"), t("tags.value")].concat(model ? [t("tags.score"), t("tags.reasons")] : []).concat([t("tags.since")]);
+      $("tag-values").replaceChildren(EP.table(columns, values.values.map((v) => {
+        const who = v.identities ? Object.values(v.identities).flat()[0] || "" : v.group_key;
+        const row = [{ text: who, user: true }, { text: shown(v.value), user: true }];
+        if (model) row.push(v.score === null ? "—" : v.score.toFixed(3), { text: (v.reasons || []).join("; "), user: true });
+        row.push(v.since);
+        return row;
+      })));
+      try {
+        const history = await EP.api("GET", base + "/history");
+        if (history.days.length) historyChart(history.days);
+      } catch (err) { /* advisors see no distribution history */ }
+    }
+    const run = $("tag-run");
+    if (run) run.addEventListener("click", async () => {
+      run.disabled = true;
+      $("tag-run-status").textContent = t("tags.running");
+      try {
+        const done = await EP.api("POST", base + "/run");
+        $("tag-run-status").textContent = done.status === "finished" ? t("tags.ran_ok") : fill(t("tags.run_failed"), { error: done.error });
+        await load();
+      } catch (err) { EP.showError($("tag-error"), err.message); }
+      run.disabled = false;
+    });
+    try { await load(); } catch (err) { EP.showError($("tag-error"), err.message); }
+  };
+
+  /* The person page: the person's tags in force and their history. */
+  const personPage = P.person;
+  P.person = async function (data) {
+    const tags = $("person-tags");
+    const own = async () => {
+      if (!tags) return;
+      try {
+        const found = await EP.api("GET", "/api/v1/persons/" + data.person_id + "/tags");
+        const entries = Object.entries(found.tags);
+        tags.replaceChildren(entries.length ? EP.table([t("tags.name"), t("tags.value"), t("tags.since"), t("tags.reasons")],
+          entries.map(([name, v]) => [el("a", { href: "/tags/" + encodeURIComponent(name), translate: "no", text: EP.userText(name) }),
+            { text: shown(v.value) + (v.score !== undefined && v.score !== null ? " (" + v.score.toFixed(2) + ")" : ""), user: true },
+            v.since, { text: (v.reasons || []).join("; "), user: true }])) : el("div.empty", { text: t("tags.person_none") }));
+        $("person-tag-history").replaceChildren(EP.table([t("tags.day"), t("tags.name"), t("tags.value")],
+          found.history.map((h) => [h.day, { text: h.tag, user: true }, h.value === null ? t("tags.lost") : { text: shown(h.value), user: true }])));
+      } catch (err) { tags.replaceChildren(el("div.empty", { text: err.message })); }
+    };
+    await Promise.all([personPage ? personPage(data) : null, own()]);
+  };
+})();
