@@ -28,7 +28,8 @@ WEB = {"/lang/{code}", "/project", "/analysis", "/analysis/{kind}", "/reports", 
        "/dashboards/{dashboard_id}", "/share/{token}", "/api/v1/share/{token}/reports/{report_id}", "/people",
        "/people/{person_id}", "/catalog", "/ingestion", "/settings", "/segments", "/admin/members", "/admin/keys",
        "/admin/audit", "/admin/lifecycle", "/admin/metrics", "/admin/quarantine",
-       "/experiments", "/experiments/{key}", "/scenarios/{name}", "/tags", "/tags/{name}"}
+       "/experiments", "/experiments/{key}", "/scenarios/{name}", "/journeys", "/journeys/{journey_id:int}",
+       "/journey-tasks", "/tags", "/tags/{name}"}
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
 
 # One small query per analysis model, so the cross-project test covers every kind the engine has.

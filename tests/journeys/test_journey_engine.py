@@ -257,6 +257,7 @@ def test_private_destinations_are_refused_unless_allowed(parts: dict[str, Any], 
         assert "169.254.169.254" in refused[1].reason
         assert rx.requests == []
         parts["channels"].save_settings(project.id, {"allowed_hosts": ["127.0.0.0/8"]}, T0)
+        senders.forget()
         outbox.replay(project.id, refused[0].id, T0)
         outbox.send_due(T0)
         assert len(rx.requests) == 1

@@ -8,12 +8,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from journey_app import JourneyApp, build
 from receivers import receiver
 from sqlalchemy import select
 
+from edupulse.journeys.person import Person
 from edupulse.meta.journey_models import JourneyEntry
 
 
@@ -151,12 +153,43 @@ def test_entering_and_leaving_a_segment(ja: JourneyApp) -> None:
     assert job.run(now + dt.timedelta(minutes=10)) == {came: 0, went: 0}
 
 
-@pytest.mark.parametrize("spec", [
-    {"trigger": {"tag_entered": {"tag": "missed_3_in_a_row", "value": "yes"}}, "steps": [{"exit": True}]},
-    {"trigger": {"event": "x"}, "steps": [{"if": {"tag": "vip"}, "then": [{"exit": True}]}]},
-    {"trigger": {"event": "x"}, "steps": [{"action": "set_tag", "tag": "vip"}]},
-])
-def test_tags_are_refused_until_tags_are_wired(ja: JourneyApp, spec: dict[str, Any]) -> None:
+def test_tags_as_audience_condition_and_trigger(ja: JourneyApp) -> None:
+    made = ja.client.post("/api/v1/tags", headers=ja.as_("analyst"), json={
+        "name": "missed_in_a_row", "definition": {"type": "uploaded", "mode": "overwrite"}})
+    assert made.status_code == 201, made.text
+
+    def upload(csv: str) -> None:
+        done = ja.client.post("/api/v1/tags/missed_in_a_row/upload", content=csv.encode(), headers=ja.as_("analyst"))
+        assert done.json()["run"]["status"] == "finished", done.text
+
+    upload("login_id,value\ns1,3\ns2,2\n")
+    came = start(ja, {"name": "three missed", "holdout": 0, "trigger": {"tag_entered": {"tag": "missed_in_a_row",
+                                                                                         "value": "3"}},
+                      "steps": [{"exit": True}]})
+    now = dt.datetime.now(dt.UTC)
+    daily = start(ja, {"name": "tagged daily", "holdout": 0,
+                       "trigger": {"schedule": {"every": "once", "date": now.astimezone(ZoneInfo(ja.project.timezone))
+                                                .date().isoformat(), "at": "00:00"},
+                                   "audience": {"tag": "missed_in_a_row"}},
+                       "steps": [{"if": {"tag": "missed_in_a_row", "value": "3"}, "then": [{"exit": "three"}],
+                                  "else": [{"exit": "fewer"}]}]})
+    job = ja.runtime.schedule_job()
+    assert job.run(now) == {came: 0}  # the first check notes who has the tag; the once-schedule passed before start
+    ja.runtime.worker.tick(now + dt.timedelta(seconds=1))
+    upload("login_id,value\ns1,3\ns2,3\ns4,1\n")
+    assert job.run(now + dt.timedelta(minutes=5))[came] == 1
+    assert list(states(ja, came)) == ["login_id:s2"]
+    members = sorted(p.key for p in ja.runtime.audience.tags.members(ja.project.id, "missed_in_a_row", None))
+    assert members == ["login_id:s1", "login_id:s2", "login_id:s4"]
+    assert daily not in job.run(now + dt.timedelta(minutes=6))
+    audience = ja.runtime.audience
+    assert audience.has_tag(ja.project.id, Person.of([("login_id", "s1")]), "missed_in_a_row", "3")
+    assert not audience.has_tag(ja.project.id, Person.of([("login_id", "s4")]), "missed_in_a_row", "3")
+    assert not audience.has_tag(ja.project.id, Person.of([("login_id", "s4")]), "no_such_tag", None)
+
+
+def test_setting_tags_is_refused_with_a_reason(ja: JourneyApp) -> None:
+    spec = {"trigger": {"event": "x"}, "steps": [{"action": "set_tag", "tag": "vip"}]}
     answer = ja.client.post("/api/v1/journeys", json={"name": "tagged", **spec}, headers=ja.as_("analyst"))
     assert answer.status_code == 400, answer.text
     assert "not available" in answer.json()["error"]

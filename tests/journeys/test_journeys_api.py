@@ -170,3 +170,13 @@ def test_a_scheduled_journey_over_a_segment_sends_signed_webhooks(ja: JourneyApp
     assert results["uplift"]["error"]
     listed = ja.client.get("/api/v1/journeys", headers=ja.as_("viewer")).json()["journeys"]
     assert next(j for j in listed if j["id"] == jid)["counts"]["sent"] == 3
+
+
+def test_the_editor_previews_the_reach_of_a_trigger(ja: JourneyApp, channel: str) -> None:
+    segment = ja.client.post("/api/v1/journeys/preview", json=journey("preview"), headers=ja.as_("viewer"))
+    assert segment.json() == {"persons": 4, "basis": "segment"}
+    event = ja.client.post("/api/v1/journeys/preview", headers=ja.as_("viewer"), json={
+        "name": "p", "trigger": {"event": "lesson_missed"}, "steps": [{"exit": True}]})
+    assert event.json() == {"persons": 4, "basis": "event_7d"}
+    bad = ja.client.post("/api/v1/journeys/preview", headers=ja.as_("viewer"), json={"name": "p", "steps": []})
+    assert bad.status_code == 400

@@ -56,6 +56,11 @@ def shared_things(site: Site) -> None:
         http.post(f"/api/v1/dashboards/{board['id']}/share", json={"enabled": True})
         http.post("/api/v1/segments", json={"name": "crawl payers", "definition": {
             "condition": {"event": "order_paid", "at_least": 1}}})
+        http.post("/api/v1/journeys", json={"name": "crawl journey", "trigger": {"event": "trial_booked"},
+                                            "goal": {"event": "order_paid"},
+                                            "steps": [{"wait": {"value": 1, "unit": "hour"}},
+                                                      {"if": {"property": "person.grade", "op": "gte", "value": 3},
+                                                       "then": [{"exit": True}]}]})
 
 
 def crawl(tab: Any, site: Site, lang: str, routes: list[str]) -> tuple[dict[str, list[str]], set[str]]:

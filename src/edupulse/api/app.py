@@ -47,6 +47,7 @@ from edupulse.journeys.runtime import JourneyRuntime
 from edupulse.runtime import Platform
 from edupulse.web import admin_pages, pages, scenarios
 from edupulse.web import experiments as experiment_pages
+from edupulse.web import journeys as journey_pages
 from edupulse.web import tags as tag_pages
 
 
@@ -67,6 +68,7 @@ def mount_web(app: FastAPI) -> None:
     app.include_router(pages.router)
     app.include_router(admin_pages.router)
     app.include_router(experiment_pages.router)
+    app.include_router(journey_pages.router)
     app.include_router(tag_pages.router)
     app.include_router(scenarios.router)
     vendor = pages.WEB_DIR / "node_modules" / "echarts" / "dist"
@@ -110,7 +112,8 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
         app.state.validators = _validator_pool(settings.ingest.validators())
         app.state.journeys = journey_runtime = JourneyRuntime(plat.meta, plat.query_service(), settings,
                                                               wal=plat.wal, loader=plat.loader,
-                                                              ingestor=plat.ingestor)
+                                                              ingestor=plat.ingestor, node=plat.node_name(),
+                                                              store=plat.store)
         app.state.scheduler = scheduler = _background(plat, settings, journey_runtime, run_scheduler)
         stop_warm_up = catalog.start_warm_up(app)
         try:

@@ -16,6 +16,7 @@ from edupulse.auth.permissions import Permission
 from edupulse.journeys.model import SpecError
 from edupulse.journeys.runtime import JourneyRuntime
 from edupulse.journeys.service import Actor
+from edupulse.queries.errors import QueryError
 
 router = APIRouter(tags=["journeys"])
 DELIVERY_STATUSES = ("pending", "sending", "sent", "failed", "dead", "skipped", "held")
@@ -209,6 +210,7 @@ async def save_channel(request: Request, name: str,
                                         principal.actor, now_of(request))
     except SpecError as exc:
         return _error(exc)
+    rt.senders.forget()
     _audit(request, principal, "journey.channel", f"channel:{name}",
            {"kind": saved.kind, "secrets_set": list(saved.secret_names)})
     return _json(saved.to_json())
@@ -224,6 +226,8 @@ def delete_channel(request: Request, name: str,
         gone = rt.channels.delete(principal.project.id, name)
     except SpecError as exc:
         return _error(exc)
+    rt.senders.forget()
+    rt.senders.forget()
     _audit(request, principal, "journey.channel", f"channel:{name}", {"deleted": True})
     return _json({"deleted": gone.to_json()})
 
@@ -247,6 +251,7 @@ async def save_settings(request: Request,
     except SpecError as exc:
         return _error(exc)
     dumped = value.model_dump(mode="json", exclude_none=True)
+    rt.senders.forget()
     _audit(request, principal, "journey.settings", "journey-settings", dumped)
     return _json(dumped)
 
@@ -280,3 +285,20 @@ async def close_task(request: Request, task_id: Id,
     except SpecError as exc:
         return _error(exc)
     return _json(closed)
+
+
+@router.post("/api/v1/journeys/preview", summary="How many persons a definition's trigger would reach now",
+             responses=refusals(400, model=ErrorBody))
+async def preview_journey(request: Request,
+                          principal: Principal = Depends(require(Permission.reports_view))) -> Response:
+    assert principal.project is not None
+    rt = runtime(request)
+    try:
+        data = await _body(request)
+        spec = rt.service.checked(principal.project, data)
+        reach = await run_in_threadpool(rt.audience.reach, principal.project.id, spec.trigger, now_of(request))
+    except SpecError as exc:
+        return _error(exc)
+    except (QueryError, ValueError) as exc:
+        return _error(SpecError("trigger", str(exc)))
+    return _json(reach)

@@ -37,6 +37,20 @@ class NoTagSource:
         return False
 
 
+def resolved_person(ctx: Context) -> exp.Expr:
+    """The person of an identity after merges."""
+    return _resolved(ctx)
+
+
+def identities_tree(ctx: Context) -> exp.Select:
+    """(person, id_type, id_value, properties) of every identity of the project."""
+    return _identities(ctx)
+
+
+def persons_of(rows: list[tuple[Any, ...]]) -> list[Person]:
+    return _persons(rows)
+
+
 def _resolved(ctx: Context) -> exp.Expr:
     return ctx.dialect.resolved(exp.column("person_id", "o"), exp.column("person_id", "i"))
 
@@ -76,6 +90,15 @@ class QueryAudience:
     def __init__(self, meta: MetadataStore, queries: QueryService, tags: TagSource | None = None) -> None:
         self.meta, self.queries, self.tags = meta, queries, tags or NoTagSource()
 
+    def context(self, project_id: int) -> Context:
+        return self.queries.context(self._project(project_id), now=dt.datetime.now(dt.UTC))
+
+    def project(self, project_id: int) -> ProjectInfo:
+        return self._project(project_id)
+
+    def executor(self, ctx: Context) -> Executor:
+        return self._executor(ctx)
+
     def _executor(self, ctx: Context) -> Executor:
         return Executor(self.queries.store, ctx.dialect, QueryControl(self.queries.limits.timeout_seconds),
                         self.queries.limits)
@@ -108,6 +131,30 @@ class QueryAudience:
             props = orjson.loads(raw) if isinstance(raw, str | bytes) else dict(raw or {})
             out[(str(id_type), str(id_value))] = props
         return out
+
+    def reach(self, project_id: int, trigger: Any, now: dt.datetime) -> dict[str, Any]:
+        """How many persons the trigger would reach now: a segment's members, or the persons who did the
+        trigger's event in the last 7 days (tags: none until tags are wired)."""
+        project = self._project(project_id)
+        ctx = self.queries.context(project, now=now)
+        segment = getattr(getattr(trigger, "audience", None), "segment", None)
+        segment = segment if segment is not None else getattr(trigger, "segment_entered", None) \
+            if getattr(trigger, "segment_entered", None) is not None else getattr(trigger, "segment_left", None)
+        if segment is not None:
+            members = ctx.segments(segment, ctx)
+            tree = exp.select(exp.func("count", exp.Star())).from_(exp.Subquery(
+                this=members, alias=exp.TableAlias(this=exp.to_identifier("m"))))
+            return {"persons": int(self._executor(ctx).run(tree, max_rows=1)[0][0]), "basis": "segment"}
+        event = getattr(trigger, "event", None)
+        if event is not None:
+            since = now - dt.timedelta(days=7)
+            tree = (exp.select(exp.func("count", exp.Distinct(expressions=[exp.column("person_id")])))
+                    .from_(exp.table_("events"))
+                    .where(exp.and_(exp.column("project_id").eq(literal(project_id)),
+                                    exp.column("event").eq(literal(event)),
+                                    exp.column("time") >= exp.cast(literal(since.isoformat()), "TIMESTAMPTZ"))))
+            return {"persons": int(self._executor(ctx).run(tree, max_rows=1)[0][0]), "basis": "event_7d"}
+        return {"persons": 0, "basis": "tags"}
 
     def in_segment(self, project_id: int, segment: str | int, person: Person) -> bool:
         ctx = self.queries.context(self._project(project_id), now=dt.datetime.now(dt.UTC))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,7 +29,7 @@ from typing import Any, Protocol
 import orjson
 from sqlalchemy import select, update
 
-from edupulse.ingest.records import TRACK
+from edupulse.ingest.records import BUILTIN_ID_TYPES, TRACK
 from edupulse.ingest.wal import Position, WriteAheadLog
 from edupulse.journeys.conditions import event_matches
 from edupulse.journeys.engine import Engine, Entrant
@@ -39,7 +40,7 @@ from edupulse.meta.journey_models import JourneyCursor, JourneyEntry
 from edupulse.meta.journeys import Journey, JourneyStore, aware
 
 log = logging.getLogger(__name__)
-CURSOR = "log"
+CURSOR = "log"  # one per API process (each has its own log): "log:<node name>"
 JOURNEYS_TTL = 1.0  # seconds the feed trusts its list of running journeys (the API changes them)
 ACTIVE = ("pending", "active", "waiting")
 
@@ -86,6 +87,20 @@ def arrivals(payload: bytes, position: Position) -> list[Arrival]:
     return out
 
 
+_PERSON_REF = re.compile(r"person\.(?:properties\.)?([A-Za-z_][\w$-]*)")
+
+
+def reads_person_properties(journey: Journey) -> bool:
+    """Whether a journey reads its entrants' stored properties (a condition, filter or template naming a person
+    property, or a message channel that needs their language, e-mail or time zone): only then are they looked
+    up when an event lets someone in."""
+    text = orjson.dumps(journey.spec.model_dump(mode="json", by_alias=True, exclude_none=True)).decode()
+    names = set(_PERSON_REF.findall(text)) - set(BUILTIN_ID_TYPES) - {"key"}
+    if names:
+        return True
+    return bool(journey.spec.quiet_hours) or '"action":"email"' in text or '"timezone":"recipient"' in text
+
+
 class PersonLookup(Protocol):
     def properties(self, project_id: int, ids: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]: ...
 
@@ -95,8 +110,9 @@ class EventFeed:
 
     def __init__(self, wal: WriteAheadLog, meta: MetadataStore, engine: Engine, lookup: PersonLookup | None,
                  wake: Callable[[], None] = lambda: None,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC), node: str = "") -> None:
         self.wal, self.meta, self.engine, self.lookup, self.wake, self.clock = wal, meta, engine, lookup, wake, clock
+        self.cursor = f"{CURSOR}:{node}" if node else CURSOR
         self.position = Position(0, 0)
         self._journeys: tuple[float, list[Journey]] = (0.0, [])
         self._stop = threading.Event()
@@ -107,7 +123,7 @@ class EventFeed:
     def open(self) -> EventFeed:
         """Start from the saved position; the first time, from the end of the log (history does not trigger)."""
         with self.meta.session() as s:
-            row = s.get(JourneyCursor, CURSOR)
+            row = s.get(JourneyCursor, self.cursor)
             saved = row.position if row else None
         self.position = Position.parse(saved) if saved else self.wal.durable
         if saved is None:
@@ -178,7 +194,7 @@ class EventFeed:
             if j.project_id == a.project_id and t.event == a.event and self._after_start(j, a)]
         if not matched:
             return
-        properties = self._properties([a for _, _, a in matched])
+        properties = self._properties([a for j, _, a in matched if reads_person_properties(j)])
         entrants: dict[int, tuple[Journey, list[Entrant]]] = {}
         for journey, trigger, arrival in matched:
             person = Person.of(arrival.ids, properties.get(arrival.position, {}))
@@ -248,7 +264,8 @@ class EventFeed:
             for entry in rows:
                 entered = aware(entry.entered_at)
                 assert entered is not None
-                hits = [a.time for a in found if entry.person_key in a.keys and entered <= a.time <= entered + within]
+                hits = [a.time for a in found if entry.person_key in a.keys and entered <= a.time <= entered + within
+                        and entry.entry_key not in (a.insert_id, a.position)]  # not the event that let them in
                 if hits:
                     entry.converted_at = min(hits)
 
@@ -266,9 +283,9 @@ class EventFeed:
 
     def _save(self, position: Position) -> None:
         with self.meta.session() as s, s.begin():
-            row = s.get(JourneyCursor, CURSOR)
+            row = s.get(JourneyCursor, self.cursor)
             if row is None:
-                s.add(JourneyCursor(name=CURSOR, position=str(position), updated_at=dt.datetime.now(dt.UTC)))
+                s.add(JourneyCursor(name=self.cursor, position=str(position), updated_at=dt.datetime.now(dt.UTC)))
             else:
                 row.position, row.updated_at = str(position), dt.datetime.now(dt.UTC)
 

@@ -45,6 +45,7 @@ class Outcome:
     ok: bool
     detail: str = ""
     retry: bool = True  # False: a permanent failure (a refused destination, a 4xx): no more tries
+    defer_seconds: float | None = None  # not tried now (a channel's rate limit): held this long, no try counted
 
 
 Send = Callable[[Outgoing], Outcome]
@@ -98,7 +99,10 @@ class Outbox:
 
     def _outcome(self, row: JourneyDelivery, out: Outgoing, outcome: Outcome, now: dt.datetime) -> None:
         row.response, row.updated_at = outcome.detail[:2000], now
-        if outcome.ok:
+        if outcome.defer_seconds is not None:
+            row.status, row.reason, row.attempts = "held", outcome.detail[:500], max(0, row.attempts - 1)
+            row.next_attempt_at = now + dt.timedelta(seconds=outcome.defer_seconds)
+        elif outcome.ok:
             row.status, row.sent_at, row.reason, row.next_attempt_at = "sent", now, "", None
         elif outcome.retry and out.attempt < self.settings.max_attempts:
             row.status, row.reason = "failed", outcome.detail[:500]
@@ -116,10 +120,11 @@ class Outbox:
             return Outcome(False, f"{type(exc).__name__}: {exc}")
 
     def send_due(self, now: dt.datetime, clock: Callable[[], dt.datetime] | None = None, limit: int = 500) -> int:
-        """Try due deliveries (up to `limit`), `send_threads` at a time: each group is claimed, sent and recorded
-        before the next is claimed, so that only the tries of one group can be in flight when the server dies."""
+        """Try due deliveries (up to `limit`) in groups of `send_batch`, `send_threads` at a time: each group is
+        claimed, sent and recorded before the next is claimed, so that only the tries of one group can be in
+        flight when the server dies."""
         tried = 0
-        group = self.settings.send_threads
+        group = self.settings.send_batch
         while tried < limit:
             claimed = self.claim(now, min(group, limit - tried))
             if not claimed:
@@ -128,7 +133,7 @@ class Outbox:
                 outcomes = [self._try(claimed[0])]
             else:
                 if self._pool is None:
-                    self._pool = ThreadPoolExecutor(group, thread_name_prefix="journey-send")
+                    self._pool = ThreadPoolExecutor(self.settings.send_threads, thread_name_prefix="journey-send")
                 outcomes = list(self._pool.map(self._try, claimed))
             self._record(list(zip(claimed, outcomes, strict=True)), clock() if clock else now)
             tried += len(claimed)

@@ -14,16 +14,20 @@ from edupulse.journeys.audience import QueryAudience, TagSource
 from edupulse.journeys.channels import ChannelStore
 from edupulse.journeys.engine import Engine
 from edupulse.journeys.events import EventFeed
+from edupulse.journeys.guards import Guard
 from edupulse.journeys.outbox import Outbox
 from edupulse.journeys.person import Person
 from edupulse.journeys.schedule import ScheduleJob
 from edupulse.journeys.senders import Senders, SetProperties
 from edupulse.journeys.service import JourneyService
+from edupulse.journeys.tags import StoreTags
 from edupulse.journeys.tasks import TaskQueue
 from edupulse.journeys.vault import SecretBox
 from edupulse.journeys.worker import JourneyWorker
 from edupulse.meta.db import MetadataStore
 from edupulse.queries.service import QueryService
+from edupulse.store.base import EventStore
+from edupulse.tags.run import TagService
 
 
 def profile_writer(ingestor: Ingestor, meta: MetadataStore) -> SetProperties:
@@ -45,12 +49,16 @@ def profile_writer(ingestor: Ingestor, meta: MetadataStore) -> SetProperties:
 class JourneyRuntime:
     def __init__(self, meta: MetadataStore, queries: QueryService, settings: Settings, tags: TagSource | None = None,
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC), wal: WriteAheadLog | None = None,
-                 loader: Loader | None = None, ingestor: Ingestor | None = None) -> None:
+                 loader: Loader | None = None, ingestor: Ingestor | None = None, node: str = "",
+                 store: EventStore | None = None) -> None:
         conf = settings.journeys
         self.meta = meta
         self.channels = ChannelStore(meta, SecretBox.open(conf.secret_key, settings.data_dir))
         self.audience = QueryAudience(meta, queries, tags)
+        if tags is None and store is not None:  # the tags of the event store, read through the tag service
+            tags = self.audience.tags = StoreTags(TagService(meta, store, queries), self.audience)
         self.engine = Engine(meta, self.audience)
+        self.engine.guard = Guard(self.channels.settings, self.engine.zone, self.audience)
         self.tasks = TaskQueue(meta)
         self.senders = Senders(self.channels, conf, self.tasks,
                                profile_writer(ingestor, meta) if ingestor is not None else None, tags)
@@ -60,7 +68,7 @@ class JourneyRuntime:
                                       tags_settable=hasattr(tags, "set_tag"), tags_readable=tags is not None)
         self.feed: EventFeed | None = None
         if wal is not None:
-            self.feed = EventFeed(wal, meta, self.engine, self.audience, self.worker.wake, clock).open()
+            self.feed = EventFeed(wal, meta, self.engine, self.audience, self.worker.wake, clock, node).open()
             if loader is not None:
                 loader.readers.append(self.feed.held)
         self.running = False

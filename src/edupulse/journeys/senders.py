@@ -4,6 +4,8 @@ destination is checked against the allowed hosts (the server's plus the project'
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +22,39 @@ from edupulse.journeys.tasks import TaskQueue
 
 # writes person properties as a profile_set record through ingestion: (project, identities, properties,
 # insert id) -> None, or the reason it was refused
+CACHE_SECONDS = 5.0
 SetProperties = Callable[[int, list[tuple[str, str]], dict[str, Any], str], str | None]
+
+
+class RateLimits:
+    """Messages per minute per channel kind of a project (its settings' `per_minute`): a message over the limit
+    is held until the minute has room (not dropped, no try counted). Counted in this process, which is the one
+    that sends."""
+
+    def __init__(self, limits_of: Callable[[int], dict[str, int]]) -> None:
+        self.limits_of = limits_of
+        self._sent: dict[tuple[int, str], list[float]] = {}
+        self._limits: dict[int, tuple[float, dict[str, int]]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, project_id: int, action: str) -> Outcome | None:
+        stamp, limits = self._limits.get(project_id, (0.0, {}))
+        if time.monotonic() - stamp > 5:
+            limits = self.limits_of(project_id)
+            self._limits[project_id] = (time.monotonic(), limits)
+        limit = limits.get(action)
+        if not limit:
+            return None
+        with self._lock:
+            now = time.monotonic()
+            recent = [t for t in self._sent.get((project_id, action), []) if now - t < 60]
+            if len(recent) >= limit:
+                self._sent[(project_id, action)] = recent
+                return Outcome(False, f"rate limit: {limit} {action} messages per minute",
+                               defer_seconds=60 - (now - recent[0]) + 0.01)
+            recent.append(now)
+            self._sent[(project_id, action)] = recent
+        return None
 
 
 class Senders:
@@ -31,12 +65,33 @@ class Senders:
         self.channels, self.settings = channels, settings
         self.tasks, self.set_properties, self.tags = tasks, set_properties, tags
         self.http = httpx.Client(timeout=settings.timeout_seconds, follow_redirects=False, trust_env=False)
+        self.limits = RateLimits(lambda project_id: self.project_settings(project_id).per_minute)
+        self._cache: dict[tuple[str, int, str], tuple[float, Any]] = {}
+
+    def _cached(self, kind: str, project_id: int, name: str, read: Callable[[], Any]) -> Any:
+        """Channels and settings read again after a few seconds: a send should not cost two database reads."""
+        key = (kind, project_id, name)
+        stamp, found = self._cache.get(key, (0.0, None))
+        if time.monotonic() - stamp > CACHE_SECONDS:
+            found = read()
+            self._cache[key] = (time.monotonic(), found)
+        return found
+
+    def forget(self) -> None:
+        """Read channels and settings again (an admin changed them in this process)."""
+        self._cache.clear()
+
+    def project_settings(self, project_id: int) -> Any:
+        return self._cached("settings", project_id, "", lambda: self.channels.settings(project_id))
 
     def allowed(self, project_id: int) -> list[str]:
         server = [h for h in self.settings.allowed_hosts.split(",") if h.strip()]
-        return server + self.channels.settings(project_id).allowed_hosts
+        return server + self.project_settings(project_id).allowed_hosts
 
     def __call__(self, out: Outgoing) -> Outcome:
+        limited = self.limits.check(out.project_id, out.action)
+        if limited is not None:
+            return limited
         method = getattr(self, f"send_{out.action}", None)
         if method is None:
             return Outcome(False, f"{out.action} messages cannot be sent by this server", retry=False)
@@ -45,11 +100,13 @@ class Senders:
     def _channel(self, out: Outgoing, kind: str) -> tuple[str, dict[str, str]] | Outcome:
         name = out.request.get("channel")
         if not name:
-            webhooks = [c.name for c in self.channels.all(out.project_id) if c.kind == kind]
+            webhooks = [c.name for c in self._cached("all", out.project_id, "", lambda: self.channels.all(
+                out.project_id)) if c.kind == kind]
             if len(webhooks) != 1:
                 return Outcome(False, f"name the {kind} channel to use (the project has {len(webhooks)})", False)
             name = webhooks[0]
-        found = self.channels.secrets_of(out.project_id, str(name))
+        found = self._cached("secrets", out.project_id, str(name),
+                             lambda: self.channels.secrets_of(out.project_id, str(name)))
         if found is None or found[0].kind != kind:
             return Outcome(False, f"channel {name!r} is not a {kind} channel of this project", retry=False)
         return str(name), found[1]
@@ -68,8 +125,7 @@ class Senders:
         channel = self._channel(out, "smtp")
         if isinstance(channel, Outcome):
             return channel
-        found = self.channels.get(out.project_id, channel[0])
-        assert found is not None
+        found = self._cached("secrets", out.project_id, channel[0], lambda: None)[0]
         return mail.send(out, found.config, channel[1].get("password", ""), self.settings.timeout_seconds)
 
     def _robot(self, out: Outgoing, kind: str) -> Outcome:

@@ -6,6 +6,7 @@ tasks and close them as done or no answer."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Any
 
 from sqlalchemy import func, select
@@ -23,6 +24,8 @@ OUTCOMES = ("done", "no_answer")
 class TaskQueue:
     def __init__(self, meta: MetadataStore) -> None:
         self.meta = meta
+        # tasks are made by several sending threads: one at a time, so round robin sees the last assignment
+        self._lock = threading.Lock()
 
     def advisors(self, project_id: int, emails: list[str]) -> list[int]:
         """Advisors (not disabled) of the project, in id order; only those named when `emails` is given."""
@@ -33,7 +36,7 @@ class TaskQueue:
     def create(self, out: Outgoing, now: dt.datetime) -> Outcome:
         """The task of a delivery (once: a retry finds it made)."""
         request = out.request
-        with self.meta.session() as s, s.begin():
+        with self._lock, self.meta.session() as s, s.begin():
             made = s.scalar(select(JourneyTask.id).where(JourneyTask.delivery_id == out.id))
             if made is not None:
                 return Outcome(True, f"task {made}")

@@ -30,6 +30,8 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/segments", "nav.segments", ("segments",), "reports:view"),
     NavItem("/tags", "nav.tags", ("tags", "tag"), "reports:view"),
     NavItem("/experiments", "nav.experiments", ("experiments", "experiment"), "reports:view"),
+    NavItem("/journeys", "nav.journeys", ("journeys", "journey"), "reports:view"),
+    NavItem("/journey-tasks", "nav.tasks", ("journey-tasks",), "reports:view"),
     NavItem("/catalog", "nav.catalog", ("catalog",), "query:run"),
     NavItem("/ingestion", "nav.ingestion", ("ingestion",), "quarantine:view"),
     NavItem("/settings", "nav.settings", ("settings",)),

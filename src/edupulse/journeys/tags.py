@@ -1,0 +1,54 @@
+"""Tags as journeys read them (audience.TagSource): the persons with a tag value in force, and whether one person
+has it, through the tag service's values (tags/run.py) on the event store. Setting tags is not offered: tags
+are computed or uploaded by their own rules."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from edupulse.journeys.audience import QueryAudience, identities_tree, persons_of, resolved_person
+from edupulse.journeys.person import Person
+from edupulse.meta.db import MetadataError
+from edupulse.queries.compile import literal
+from edupulse.queries.tagvalues import tag_values_tree
+from edupulse.tags.run import TagService, ref
+
+
+class StoreTags:
+    def __init__(self, service: TagService, audience: QueryAudience) -> None:
+        self.service, self.audience = service, audience
+
+    def _holders(self, project_id: int, tag: str, value: str | None) -> exp.Select | None:
+        """person_id of the persons with the tag (and value) in force; None: no such person tag."""
+        project = self.audience.project(project_id)
+        try:
+            info = self.service.tag(project, tag)
+        except MetadataError:
+            return None
+        if info.spec.unit != "person":
+            return None
+        values = tag_values_tree(project_id, ref(info)).subquery("tv")
+        tree = exp.select(exp.column("person_id", "tv")).from_(values)
+        if value is not None:
+            tree = tree.where(exp.column("value", "tv").eq(literal(value)))
+        return tree
+
+    def members(self, project_id: int, tag: str, value: str | None) -> list[Person]:
+        holders = self._holders(project_id, tag, value)
+        if holders is None:
+            return []
+        ctx = self.audience.context(project_id)
+        tree = identities_tree(ctx).where(exp.In(this=resolved_person(ctx), query=exp.Subquery(this=holders)))
+        return persons_of(self.audience.executor(ctx).run(tree, max_rows=20_000_000))
+
+    def has_tag(self, project_id: int, person: Person, tag: str, value: str | None) -> bool:
+        holders = self._holders(project_id, tag, value)
+        if holders is None:
+            return False
+        ctx = self.audience.context(project_id)
+        pairs = [exp.Tuple(expressions=[literal(t), literal(v)]) for t, v in person.ids]
+        tree = identities_tree(ctx).where(exp.and_(
+            exp.In(this=exp.Tuple(expressions=[exp.column("id_type", "i"), exp.column("id_value", "i")]),
+                   expressions=pairs),
+            exp.In(this=resolved_person(ctx), query=exp.Subquery(this=holders)))).limit(1)
+        return bool(self.audience.executor(ctx).run(tree, max_rows=1))
