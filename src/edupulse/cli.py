@@ -13,7 +13,7 @@ from edupulse import __version__
 from edupulse.cli_support import fail as _fail
 from edupulse.cli_support import find_project as _project
 from edupulse.cli_support import open_meta as _meta
-from edupulse.cli_support import serve_settings
+from edupulse.cli_support import opened_platform, serve_settings
 from edupulse.conf import Settings
 from edupulse.demo import demo
 from edupulse.importer.cli import import_group
@@ -247,20 +247,13 @@ def query_command(ctx: click.Context, file: str, project_name: str, as_csv: bool
     as POST /api/v1/query. See docs/queries.md."""
     from edupulse.queries.errors import QueryError
     from edupulse.queries.service import InternalQueryError
-    from edupulse.runtime import Platform
-    from edupulse.store.duckdb import StoreLockedError
 
     try:
         with click.open_file(file, encoding="utf-8") as stream:
             data = json.loads(stream.read())
     except (OSError, ValueError) as exc:
         _fail(f"{file}: {exc}")
-    platform = Platform(_settings(ctx))
-    try:
-        platform.open(background_loader=False)
-    except StoreLockedError as exc:
-        _fail(f"{exc}; while the server runs, send the query to it: POST /api/v1/query")
-    try:
+    with opened_platform(_settings(ctx), "while the server runs, send the query to it: POST /api/v1/query") as platform:
         project_info = _project(platform.meta, project_name)
         try:
             answer = platform.query_service().run(project_info, data)
@@ -268,8 +261,6 @@ def query_command(ctx: click.Context, file: str, project_name: str, as_csv: bool
             _fail(f"{file}: {exc}")
         click.echo(answer.to_csv() if as_csv else json.dumps(answer.to_wire(), ensure_ascii=False, default=str),
                    nl=not as_csv)
-    finally:
-        platform.close()
 
 
 def _register_accounts() -> None:

@@ -3,6 +3,8 @@ a message, opening the metadata, finding a project, serving the platform."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import click
@@ -30,6 +32,25 @@ def find_project(meta: Any, name: str) -> Any:
         names = ", ".join(p.name for p in meta.projects()) or "none"
         fail(f"no project named {name!r} (projects: {names}); create it with 'edupulse project create {name}'")
     return project
+
+
+@contextmanager
+def opened_platform(settings: Settings, while_serving: str) -> Iterator[Any]:
+    """The platform of these settings, opened for one command (everything acknowledged loaded first) and closed
+    after it; a data directory a running server holds fails with `while_serving` said after the reason."""
+    from edupulse.runtime import Platform
+    from edupulse.store.duckdb import StoreLockedError
+
+    platform = Platform(settings)
+    try:
+        platform.open(background_loader=False)
+    except StoreLockedError as exc:
+        platform.close()
+        fail(f"{exc}; {while_serving}")
+    try:
+        yield platform
+    finally:
+        platform.close()
 
 
 def serve_settings(settings: Settings, host: str, port: int, banner: str | None = None) -> None:

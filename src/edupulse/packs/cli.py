@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from edupulse.cli_support import fail, find_project
+from edupulse.cli_support import fail, find_project, opened_platform
 from edupulse.conf import Settings
 
 PROJECT = click.option("--project", "project_name", required=True, help="Project name.")
@@ -25,20 +25,10 @@ def pack_group() -> None:
 @contextmanager
 def _opened(ctx: click.Context, project_name: str) -> Iterator[tuple[Any, Any]]:
     from edupulse.packs.service import PackService
-    from edupulse.runtime import Platform
-    from edupulse.store.duckdb import StoreLockedError
 
     settings: Settings = ctx.obj
-    platform = Platform(settings)
-    try:
-        platform.open(background_loader=False)
-    except StoreLockedError as exc:
-        platform.close()
-        fail(f"{exc}; while the server runs, use the API: POST /api/v1/packs/NAME/install")
-    try:
+    with opened_platform(settings, "while the server runs, use the API: POST /api/v1/packs/NAME/install") as platform:
         yield PackService(platform), find_project(platform.meta, project_name)
-    finally:
-        platform.close()
 
 
 def _checked(action: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from edupulse.cli_support import fail, find_project
+from edupulse.cli_support import fail, find_project, opened_platform
 from edupulse.conf import Settings
 
 _project = click.option("--project", "project_name", required=True, help="Project name.")
@@ -22,22 +22,12 @@ _project = click.option("--project", "project_name", required=True, help="Projec
 
 @contextmanager
 def _service(ctx: click.Context, project_name: str) -> Iterator[tuple[Any, Any]]:
-    from edupulse.runtime import Platform
-    from edupulse.store.duckdb import StoreLockedError
     from edupulse.tags.run import TagService
 
     settings: Settings = ctx.obj
-    platform = Platform(settings)
-    try:
-        platform.open(background_loader=False)
-    except StoreLockedError as exc:
-        platform.close()
-        fail(f"{exc}; while the server runs, use /api/v1/tags")
-    try:
+    with opened_platform(settings, "while the server runs, use /api/v1/tags") as platform:
         project = find_project(platform.meta, project_name)
         yield TagService(platform.meta, platform.store, platform.query_service()), project
-    finally:
-        platform.close()
 
 
 def _json_arg(text: str, what: str) -> Any:
