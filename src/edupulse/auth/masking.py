@@ -95,26 +95,32 @@ def _filtered_name(prop: str) -> str | None:
     return base_name(prop)
 
 
-def personal_probe(body: Any, masker: PersonalMasker = MASKER, where: str = "") -> str | None:
-    """Why a definition (a query, a segment, a tag...) may not be used by a caller without `personal:view`,
-    or None: a filter comparing a personal property by range, `contains` or `regex` (which would reveal it
-    a piece at a time). `eq`, `neq`, `in`, `not_in`, `is_set` and `is_not_set` stay allowed."""
+def personal_probe(body: Any, masker: PersonalMasker = MASKER, where: str = "", *,
+                   reads: bool = False) -> str | None:
+    """Why a definition (a query, a segment...) may not be used by a caller without `personal:view`, or
+    None: a filter comparing a personal property by range, `contains` or `regex` (which would reveal it a
+    piece at a time). `eq`, `neq`, `in`, `not_in`, `is_set` and `is_not_set` stay allowed. With `reads`
+    (definitions whose results are not masked, such as tags), also any use of a personal property that is
+    not a filter: a tag whose value is a person's first phone would show it."""
     if isinstance(body, dict):
         prop, op = body.get("property"), body.get("op")
-        if isinstance(prop, str) and isinstance(op, str) and op in PROBING_OPS:
-            name = _filtered_name(prop)
-            if name is not None and masker.personal(name):
-                at = f"{where}: " if where else ""
+        name = _filtered_name(prop) if isinstance(prop, str) else None
+        if name is not None and masker.personal(name):
+            at = f"{where}: " if where else ""
+            if isinstance(op, str) and op in PROBING_OPS:
                 return (f"{at}comparing the personal property {prop} with {op} needs the personal:view "
                         "permission (repeated comparisons would reveal the masked value); use eq or in with "
                         "whole values, or ask an admin")
+            if reads and op is None and "value" not in body:
+                return (f"{at}reading the personal property {prop} needs the personal:view permission (the "
+                        "values computed from it are not masked); ask an admin")
         for key, value in body.items():
-            found = personal_probe(value, masker, f"{where}.{key}" if where else str(key))
+            found = personal_probe(value, masker, f"{where}.{key}" if where else str(key), reads=reads)
             if found is not None:
                 return found
     elif isinstance(body, list):
         for i, value in enumerate(body):
-            found = personal_probe(value, masker, f"{where}.{i}" if where else str(i))
+            found = personal_probe(value, masker, f"{where}.{i}" if where else str(i), reads=reads)
             if found is not None:
                 return found
     return None
