@@ -1,6 +1,7 @@
 """/api/v1/tags: tags, scores and tiers of persons and groups. Reading needs reports:view (advisors see the
-values of their assigned persons only), defining, running and uploading needs analyses:save; changes are
-versioned and audited. Values are kept for every run: `?as_of=YYYY-MM-DD` answers the value on a day."""
+values of their assigned persons only, and of group tags those of the groups their persons belong to);
+defining, running and uploading needs analyses:save; changes are versioned and audited. Values are kept for
+every run: `?as_of=YYYY-MM-DD` answers the value on a day."""
 
 from __future__ import annotations
 

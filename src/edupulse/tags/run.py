@@ -19,7 +19,7 @@ from sqlglot import exp
 from edupulse.meta.db import MetadataError, MetadataStore
 from edupulse.meta.tags import RunInfo, TagCatalog, TagInfo, check_spec
 from edupulse.queries.base import render
-from edupulse.queries.compile import Context
+from edupulse.queries.compile import EVENTS, Context
 from edupulse.queries.errors import QueryError
 from edupulse.queries.metadata import ProjectRef
 from edupulse.queries.service import PersonScope, QueryService
@@ -331,9 +331,10 @@ class TagService:
     def _in_force(self, project: ProjectRef, tag: TagInfo, as_of: dt.date | None,
                   scope: PersonScope | None) -> exp.Expr:
         tree = tag_values_tree(project.id, ref(tag), as_of)
-        if scope is not None and tag.spec.unit == "person":
+        if scope is not None:
             ctx = self.queries.context(project, scope)
-            limited = ctx.in_scope(exp.column("person_id", "t"))
+            limited = (ctx.in_scope(exp.column("person_id", "t")) if tag.spec.unit == "person"
+                       else groups_in_scope(ctx, tag.spec.unit, exp.column("group_key", "t")))
             if limited is not None:
                 tree = tree.where(limited)
         return tree.subquery("v")
@@ -442,6 +443,22 @@ class TagService:
                 .order_by(exp.column("n").desc(), exp.column("value", "v")).limit(limit))
         return [{"value": r[0], "units": int(r[1]), "mean_number": r[2]}
                 for r in self.store.query(render(tree, ctx.dialect)).rows]
+
+
+def groups_in_scope(ctx: Context, group_type: str, key: exp.Expr) -> exp.Expr | None:
+    """For a caller restricted to some persons (an advisor): `key` is a group of `group_type` that one of those
+    persons belongs to, that is, named by one of their events (after merges); None: not restricted."""
+    if ctx.person_scope is None:
+        return None
+    slot = ctx.groups.get(group_type)
+    if slot is None:
+        return exp.false()
+    column = exp.column(f"group_{slot}", EVENTS)
+    members = (exp.select(column).distinct().from_(exp.table_("events_resolved").as_(EVENTS))
+               .where(exp.and_(exp.column("project_id", EVENTS).eq(exp.Literal.number(ctx.project_id)),
+                               exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())),
+                               ctx.person_scope.copy())))
+    return exp.In(this=key, query=members.subquery())
 
 
 def _tier(score: float, tiers: list[tuple[str, float | None, float | None]]) -> str | None:
