@@ -137,7 +137,8 @@ class Settings(BaseSettings):
     )
     metadata_busy_timeout_seconds: float = Field(
         10.0, gt=0, description="How long a request waits for the metadata database when another writer holds it "
-                                "before it is answered 503 with Retry-After.")
+                                "(SQLite's busy timeout, PostgreSQL's lock_timeout) before it is answered 503 "
+                                "with Retry-After.")
     events_url: str = Field(
         "", description="Where events live: empty for the embedded store (DuckDB in the data directory); "
                         "clickhouse://user:password@host:8123/database (or clickhouses://, http://, https://) for "

@@ -14,12 +14,13 @@ from fastapi.concurrency import run_in_threadpool
 from edupulse.api.auth import Principal, now_of, platform, require
 from edupulse.api.errors import ErrorBody, refusals
 from edupulse.api.params import Id, Offset
-from edupulse.auth.masking import PersonalMasker
+from edupulse.auth.masking import PersonalMasker, personal_probe
 from edupulse.auth.permissions import Permission
 from edupulse.meta.db import MetadataError
 from edupulse.meta.tags import check_spec
 from edupulse.queries.errors import QueryError
 from edupulse.queries.service import PersonScope
+from edupulse.tags.model import TagSpec
 from edupulse.tags.run import TagError, TagService
 
 router = APIRouter(tags=["tags"])
@@ -82,6 +83,19 @@ def list_tags(request: Request, principal: Principal = Depends(require(Permissio
     return _json({"project": project.name, "tags": out})
 
 
+def _personal_refusal(principal: Principal, spec: TagSpec) -> Response | None:
+    """Tag values are shown as computed, not masked: a caller without personal:view may not define a tag
+    that reads a personal property or compares one piece by piece, nor an SQL tag (SQL reads personal
+    data unmasked, as for the `sql` analysis kind)."""
+    if principal.can(Permission.personal_view):
+        return None
+    if spec.definition.type == "sql":
+        return _error("an SQL tag needs the personal:view permission (SQL reads personal data unmasked)", 403)
+    found = personal_probe(spec.definition.model_dump(mode="json", exclude_none=True), where="definition",
+                           reads=True)
+    return None if found is None else _error(found, 403)
+
+
 @router.post("/api/v1/tags", summary="Define a tag", status_code=201,
              responses=refusals(400, 409, model=ErrorBody, s409="A tag of this name exists"))
 async def create_tag(request: Request, body: Annotated[dict[str, Any], Body(examples=[EXAMPLE])],
@@ -90,6 +104,9 @@ async def create_tag(request: Request, body: Annotated[dict[str, Any], Body(exam
     project = _project(principal)
     try:
         spec = check_spec(body)
+        refusal = _personal_refusal(principal, spec)
+        if refusal is not None:
+            return refusal
         await run_in_threadpool(svc.check, project, spec, now_of(request))
         made = await run_in_threadpool(svc.catalog.create, project.id, spec, principal.actor)
     except MetadataError as exc:
@@ -104,6 +121,9 @@ async def preview_tag(request: Request, body: Annotated[dict[str, Any], Body(exa
                       principal: Principal = Depends(require(Permission.analyses_save))) -> Response:
     try:
         spec = check_spec(body)
+        refusal = _personal_refusal(principal, spec)
+        if refusal is not None:
+            return refusal
         answer = await run_in_threadpool(service(request).preview, _project(principal), spec, now_of(request))
     except (MetadataError, QueryError) as exc:
         return _error(str(exc))
@@ -160,6 +180,9 @@ async def update_tag(request: Request, name: str, body: Annotated[dict[str, Any]
     project = _project(principal)
     try:
         spec = check_spec({"name": name, **body})
+        refusal = _personal_refusal(principal, spec)
+        if refusal is not None:
+            return refusal
         await run_in_threadpool(svc.check, project, spec, now_of(request))
         saved = await run_in_threadpool(svc.catalog.update, project.id, name, spec, principal.actor)
     except MetadataError as exc:
