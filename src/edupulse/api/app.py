@@ -27,6 +27,7 @@ from edupulse.api import (
     governance,
     ingest,
     journeys,
+    pack_views,
     packs,
     query,
     reports,
@@ -138,7 +139,8 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
         description="Data-driven operations platform for education organizations.",
     )
     for module in (ingest, admin, query, accounts, governance, signin, xapi, xapi_documents, tracker, segments,
-                   tags, experiments, journeys, packs, alerts, collect_sensors, collect_posthog, collect_segment):
+                   tags, experiments, journeys, packs, alerts, collect_sensors, collect_posthog, collect_segment,
+                   pack_views):
         app.include_router(module.router)
     app.add_middleware(AlternateRequestSyntax, max_body_bytes=settings.ingest.max_body_bytes)
     app.add_middleware(compat.CollectionCORS)
