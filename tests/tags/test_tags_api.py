@@ -3,6 +3,7 @@ uploads report each bad line and keep the good ones; runs are polled; changes ar
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,11 @@ def test_roles_runs_values_and_history(gov: Any) -> None:
     mine = c.get("/api/v1/tags/api_attender/values", headers=advisor).json()
     assert [v["identities"]["login_id"] for v in mine["values"]] == [["alice"]]
     assert mine["total"] == 1
-    assert c.get("/api/v1/tags/api_attender/values?as_of=2020-01-01", headers=viewer).json()["total"] == 0
+    month_ago = (gov.clock[0] - dt.timedelta(days=30)).date().isoformat()
+    assert c.get(f"/api/v1/tags/api_attender/values?as_of={month_ago}", headers=viewer).json()["total"] == 0
+    forgotten = c.get("/api/v1/tags/api_attender/values?as_of=2020-01-01", headers=viewer)  # history: 400 days
+    assert forgotten.status_code == 400
+    assert forgotten.json()["error"].startswith("as_of: tag history is kept for 400 days")
     assert c.get("/api/v1/tags/api_attender/values?as_of=yesterday", headers=viewer).status_code in (400, 422)
     assert c.get("/api/v1/tags/nope/values", headers=viewer).status_code == 404
     changed = c.put("/api/v1/tags/api_attender", json={k: v for k, v in ATTENDER.items() if k != "name"},

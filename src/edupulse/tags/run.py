@@ -258,6 +258,11 @@ class TagService:
         """Every tag of the project that is computed on a schedule (uploaded tags are not)."""
         return [self.run(project, name, now, trigger) for name in self.scheduled(project)]
 
+    def compact(self, project: ProjectRef, history_days: int, now: dt.datetime | None = None) -> int:
+        """Forget the project's tag history older than `history_days` (the values in force on the first kept day
+        stay); returns how many stored changes were removed."""
+        return self.store.compact_tag_values(project.id, history_start(project, history_days, now))
+
     def scheduled(self, project: ProjectRef) -> list[str]:
         """The tags computed daily (not uploaded ones, nor those with schedule manual)."""
         return [tag.name for tag in self.tags(project)
@@ -443,6 +448,12 @@ class TagService:
                 .order_by(exp.column("n").desc(), exp.column("value", "v")).limit(limit))
         return [{"value": r[0], "units": int(r[1]), "mean_number": r[2]}
                 for r in self.store.query(render(tree, ctx.dialect)).rows]
+
+
+def history_start(project: ProjectRef, history_days: int, now: dt.datetime | None = None) -> dt.date:
+    """The first day of tag history kept: `history_days` before today in the project's time zone."""
+    today = (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(project.timezone)).date()
+    return today - dt.timedelta(days=history_days)
 
 
 def groups_in_scope(ctx: Context, group_type: str, key: exp.Expr) -> exp.Expr | None:
