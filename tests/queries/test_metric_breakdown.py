@@ -112,7 +112,7 @@ def test_per_campaign_adds_up_to_the_channel(school: Any) -> None:
     truth = {c["channel"]: c for c in school.truth["channels"]}
     assert {k: v for k, v in totals.items() if v} == pytest.approx(
         {k: v["spend"] for k, v in truth.items() if v["spend"]}, abs=0.05)
-    campaigns = {c for c in values(spend)}
+    campaigns = set(values(spend))
     assert all(channel in truth for channel, _ in campaigns)
 
 
