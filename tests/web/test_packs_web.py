@@ -35,7 +35,6 @@ def test_the_packs_api(site: Site) -> None:
         assert one["dashboard_id"] == first.json()["dashboard_id"]
         found = http.get("/api/v1/packs/channel_quality/headline", params={"date_range": "all"}).json()
         for status, path, params in [(404, "/api/v1/packs/nope/headline", {}),
-                                     (404, "/api/v1/packs/lead_tiering/install", None),
                                      (400, "/api/v1/packs/channel_quality/headline", {"date_range": "week"}),
                                      (400, "/api/v1/packs/channel_quality/headline", {"roi_days": "7"}),
                                      (400, "/api/v1/packs/channel_quality/headline", {"date_from": "2025-02-30"})]:

@@ -43,7 +43,7 @@
         return ((y === null ? -Infinity : y) - (x === null ? -Infinity : x)) * (order.down ? 1 : -1);
       });
       const heads = columns.map((c) => el("button.link", { type: "button", "data-sort": c.key,
-        text: t("packs.col." + c.key) + (order.key === c.key ? (order.down ? " ↓" : " ↑") : "") }));
+        text: t(c.label || "packs.col." + c.key) + (order.key === c.key ? (order.down ? " ↓" : " ↑") : "") }));
       heads.forEach((h, i) => h.addEventListener("click", () => {
         order = { key: columns[i].key, down: order.key === columns[i].key ? !order.down : true }; draw();
       }));
@@ -61,7 +61,7 @@
   }
 
   const ratio2 = (v) => (v === null || v === undefined ? "—" : (Math.round(v * 100) / 100).toFixed(2));
-  const RENDER = {
+  const RENDER = EP.packRender = {  // more in packs_ops.js
     channel_quality(h, node) {
       const cols = [{ key: "channel", user: true }, { key: "visitors" }, { key: "leads" }, { key: "valid_leads" },
         { key: "trials_booked" }, { key: "trials_attended" }, { key: "first_orders" },
@@ -141,26 +141,13 @@
       el("h2", { text: t("packs.schools") }), el("div", { id: "school-table" }, sortable(cols, h.schools)));
   };
 
-  RENDER.renewal = function (h, node) {
-    const cols = [{ key: "course_id", user: true }, { key: "renewal_rate", show: pct }];
-    node.replaceChildren(el("h2", { text: t("packs.courses") }), el("div", { id: "renewal-table" }, sortable(cols, h.courses)));
-  };
-
   RENDER.one_person = function (h, node) {
     const cols = [{ key: "sources" }, { key: "persons" }, { key: "share", show: pct }];
     node.replaceChildren(el("h2", { text: t("packs.coverage") }), el("div", { id: "coverage-table" }, sortable(cols, h.coverage)),
       el("p", {}, el("a", { href: "/people", text: t("packs.person_page") })));
   };
 
-  RENDER.supervision = function (h, node) {
-    if (!h.tag_ready) { node.replaceChildren(el("p.notice", { id: "tag-not-ready", text: t("packs.tag_not_ready") })); return; }
-    const rows = h.classes.map((c) => ({ class_id: c.class_id, students_at_risk: c.students }));
-    const cols = [{ key: "class_id", user: true }, { key: "students_at_risk" }];
-    node.replaceChildren(el("h2", { text: t("packs.col.class_id") }),
-      el("div", { id: "class-table" }, sortable(cols, rows)), el("h2", { text: t("packs.at_risk_people") }),
-      el("ul.list", { id: "at-risk-list" }, h.persons.map((id) => el("li", {}, el("a", { href: "/people/" + id, translate: "no",
-        text: "#" + id })))));
-  };
+  EP.packParts = { sortable: sortable, stat: stat, number: number, fill: fill };
 
   /* The import guide of a pack with template files: what each file holds, the template, the command. */
   function guide(pack) {
