@@ -5,10 +5,10 @@ removes only what nobody changed, and a project without the pack's events gets t
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Any
 
 import pytest
-from pack_school import NOW
 
 from edupulse.conf import Settings
 from edupulse.importer.run import ImportOptions, run_import
@@ -20,6 +20,8 @@ from edupulse.packs.install import PackInstaller
 from edupulse.packs.registry import PACKS, PROBLEMS
 from edupulse.packs.service import PackService
 from edupulse.runtime import Platform
+
+NOW = dt.datetime(2025, 6, 1, 4, tzinfo=dt.UTC)
 
 
 def test_every_problem_has_a_pack_name_and_the_packs_are_its_problems() -> None:

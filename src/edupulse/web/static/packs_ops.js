@@ -3,7 +3,7 @@
 "use strict";
 (function () {
   const EP = window.EP, el = EP.el, t = EP.t;
-  const R = EP.packRender, parts = EP.packParts;
+  const parts = EP.packPage, R = parts.RENDER;
   const sortable = parts.sortable, stat = parts.stat, fill = parts.fill;
   const zh = () => (document.documentElement.lang || "").startsWith("zh");
   const pct = (v) => EP.pct(v);
