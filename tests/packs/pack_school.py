@@ -1,4 +1,5 @@
-"""The small simulated school every pack test runs on (one per test module: tests change it)."""
+"""A simulated school of its own, for the tests that add events to it (the shared `school` of conftest.py
+is never changed that way)."""
 
 from __future__ import annotations
 
