@@ -146,13 +146,17 @@ class EventFeed:
         self._journeys = (0.0, [])
 
     def step(self, max_frames: int = 1000) -> int:
-        """Read and apply the next frames; returns how many events were read."""
+        """Read and apply the next frames; returns how many events were read. With no journey running, nothing
+        would be applied: the frames are passed over without being read, and it returns how many."""
         batch: list[Arrival] = []
         last: Position | None = None
-        for count, (position, payload) in enumerate(self.wal.read(self.position), 1):
-            batch += arrivals(payload, position)
+        reading = bool(self.running())
+        frames = 0
+        for frames, (position, payload) in enumerate(self.wal.read(self.position), 1):
+            if reading:
+                batch += arrivals(payload, position)
             last = position
-            if count >= max_frames:
+            if frames >= max_frames:
                 break
         if last is None:
             return 0
@@ -161,7 +165,7 @@ class EventFeed:
         self._save(last)
         self.position = last
         self.read_events += len(batch)
-        return len(batch)
+        return len(batch) if reading else frames
 
     def apply(self, batch: list[Arrival], now: dt.datetime) -> None:
         journeys = self.running()
