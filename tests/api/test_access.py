@@ -371,3 +371,79 @@ def test_the_people_page_offers_sorting_by_personal_properties_only_with_persona
         assert personal == set()
     else:
         assert {"name", "phone", "mobile"} <= personal
+
+
+PROBES = [({"property": "person.phone", "op": "between", "value": [13800000000, 13899999999]}, True),
+          ({"property": "person.phone", "op": "contains", "value": "1234"}, True),
+          ({"property": "phone", "op": "regex", "value": "^138"}, True),
+          ({"property": "person.name", "op": "gt", "value": 1}, True),
+          ({"any": [{"property": "person.grade", "value": "G5"},
+                    {"property": "person.phone", "op": "lte", "value": 13900000000}]}, True),
+          ({"property": "person.phone", "op": "in", "value": ["13812345678"]}, False),
+          ({"property": "person.grade", "op": "contains", "value": "G"}, False)]
+
+
+@pytest.mark.parametrize("who", [r.value for r in Role])
+@pytest.mark.parametrize(("condition", "probing"), PROBES)
+def test_filters_that_would_reveal_a_masked_value_need_personal_view(gov: Gov, who: str, condition: dict[str, Any],
+                                                                     probing: bool) -> None:
+    """A range, `contains` or `regex` on a personal property, asked again and again, reveals a masked phone
+    number digit by digit: callers without personal:view may compare personal values only whole (eq, in),
+    in queries, in shared reports and in the segments others will use."""
+    query = {"kind": "trends", "series": [{"event": "lesson_scheduled"}], "filters": [condition],
+             "date_range": {"date_from": "2026-09-01", "date_to": "2026-09-05"}}
+    response = gov.client.post("/api/v1/query", json=query, headers=gov.bearer(who))
+    allowed = Permission.personal_view in MATRIX[Role(who)] or not probing
+    assert response.status_code == (200 if allowed else 403), response.text
+    if not allowed:
+        reason = response.json()["detail"]
+        assert reason.startswith("filters.0")
+        assert "needs the personal:view permission" in reason
+    if Permission.analyses_save in MATRIX[Role(who)]:
+        segment = gov.client.post("/api/v1/segments", headers=gov.bearer(who), json={
+            "name": f"probe {who} {PROBES.index((condition, probing))}",
+            "definition": {"condition": condition if "any" not in condition else condition["any"][1]}})
+        assert segment.status_code == (201 if allowed else 403), segment.text
+        if not allowed:
+            assert "definition.condition" in segment.json()["error"]
+
+
+def test_shared_reports_cannot_probe_personal_values(gov: Gov) -> None:
+    admin = gov.bearer("admin")
+    query = {"kind": "trends", "series": [{"event": "lesson_scheduled"}],
+             "date_range": {"date_from": "2026-09-01", "date_to": "2026-09-05"},
+             "filters": [{"property": "person.phone", "op": "between", "value": [13800000000, 13899999999]}]}
+    report = gov.client.post("/api/v1/reports", json={"name": "phones 138", "query": query}, headers=admin).json()
+    board = gov.client.post("/api/v1/dashboards", json={"name": "phones 138"}, headers=admin).json()
+    gov.client.post(f"/api/v1/dashboards/{board['id']}/items", json={"report_id": report["id"]}, headers=admin)
+    token = gov.client.post(f"/api/v1/dashboards/{board['id']}/share", json={"enabled": True},
+                            headers=admin).json()["share_token"]
+    response = gov.client.get(f"/api/v1/share/{token}/reports/{report['id']}")
+    assert response.status_code == 403, response.text
+    assert "person.phone" in response.json()["detail"]
+
+
+def test_persons_search_matches_personal_identities_only_whole_without_personal_view(gov: Gov) -> None:
+    """Searching persons by an identity prefix would reveal phone numbers digit by digit: without personal:view
+    a personal identity (mobile, email, ...) is found only by its whole value; login ids still by prefix."""
+    project = gov.platform.meta.create_project("School search")
+    outcome = gov.platform.ingestor.ingest(project.project, [
+        {"type": "track", "event": "page_view", "distinct_id": "13812345678", "distinct_id_type": "mobile",
+         "time": "2026-09-01T08:00:00+08:00"},
+        {"type": "track", "event": "page_view", "distinct_id": "carol", "distinct_id_type": "login_id",
+         "time": "2026-09-01T08:00:00+08:00"}])
+    assert outcome.rejected == 0, outcome.results
+    gov.platform.flush()
+    for role in Role:
+        gov.platform.meta.accounts.set_role(gov.users[role.value], project.project.id, role)
+
+    def found(who: str, search: str) -> int:
+        headers = {**gov.bearer(who), "X-EduPulse-Project": "School search"}
+        response = gov.client.post("/api/v1/query", json={"kind": "persons", "search": search}, headers=headers)
+        assert response.status_code == 200, response.text
+        return len(response.json()["persons"])
+
+    assert found("admin", "1381") == 1
+    assert found("analyst", "1381") == 0
+    assert found("viewer", "13812345678") == 1
+    assert found("viewer", "car") == 1

@@ -397,3 +397,31 @@ def test_given_ids_repeated_across_chunks_are_stored_once(platform: Platform, tm
     summary = imp(platform, "events", path, chunk_rows=4)
     assert (summary.imported, summary.duplicates) == (12, 5)
     assert rows(platform, "SELECT count(*), count(DISTINCT insert_id) FROM events") == [(12, 12)]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_imported_exposures_must_name_an_experiment_and_variant(platform: Platform, tmp_path: Path,
+                                                                fmt: str) -> None:
+    """An imported `$experiment_exposure` row is checked as the ingestion API checks it: it names an experiment
+    of the project and one of its variants, or it is refused with the reason and the good rows stay."""
+    from edupulse.experiments.model import parse_spec
+    from edupulse.meta.experiments import ExperimentStore
+
+    project = platform.meta.project_by_name(PROJECT)
+    assert project is not None
+    ExperimentStore(platform.meta).create(project.id, parse_spec({
+        "key": "price_page", "variants": [{"key": "control", "weight": 0.5}, {"key": "b", "weight": 0.5}],
+        "metrics": [{"event": "order_paid"}]}), "test", BASE - dt.timedelta(days=1))
+    exposures = [("price_page", "b"), ("price_page", "c"), ("no_such", "control"), ("price_page", "control")]
+    records = [{"event": "$experiment_exposure", "distinct_id": f"learner-{i}", "time": BASE + dt.timedelta(minutes=i),
+                "experiment": experiment, "variant": variant}
+               for i, (experiment, variant) in enumerate(exposures)]
+    records.append({"event": "page_view", "distinct_id": "learner-9", "time": BASE, "experiment": "x",
+                    "variant": "y"})
+    summary = imp(platform, "events", WRITERS[fmt](tmp_path / f"exposures.{fmt}", records))
+    assert (summary.imported, summary.rejected) == (3, 2)
+    stored = rows(platform, "SELECT distinct_id FROM events WHERE event = '$experiment_exposure' ORDER BY 1")
+    assert stored == [("learner-0",), ("learner-3",)]
+    reasons = sorted(e["reason"] for e in quarantine(platform))
+    assert "is not a variant of experiment 'price_page'" in reasons[0]
+    assert "'no_such' is not an experiment of this project" in reasons[1]

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
-from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -23,21 +20,8 @@ from edupulse.packs.install import PackInstaller
 from edupulse.packs.registry import PACKS, PROBLEMS
 from edupulse.packs.service import PackService
 from edupulse.runtime import Platform
-from edupulse.sim import SimulationConfig, simulate
 
-END = dt.date(2025, 6, 1)
 NOW = dt.datetime(2025, 6, 1, 4, tzinfo=dt.UTC)
-
-
-@pytest.fixture(scope="module")
-def school(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    platform = Platform(Settings(data_dir=tmp_path_factory.mktemp("packs") / "data")).open()
-    project = platform.meta.create_project("Pack School").project
-    summary = simulate(platform, project, SimulationConfig(seed=11, learners=400, days=120, end=END))
-    assert summary.truth_path is not None
-    truth = json.loads(summary.truth_path.read_text(encoding="utf-8"))
-    yield SimpleNamespace(platform=platform, project=project, truth=truth, packs=PackService(platform))
-    platform.close()
 
 
 def test_every_problem_has_a_pack_name_and_the_packs_are_its_problems() -> None:

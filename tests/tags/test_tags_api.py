@@ -104,7 +104,9 @@ def test_command_line(settings: Settings, project: ProjectKeys) -> None:
     assert "first_channel\tperson\tfirst_event\t0" in listed.output
     ran = runner.invoke(main, ["tag", "run", "first_channel", "--project", project.name], env=env)
     assert ran.exit_code == 0, ran.output
-    assert '"status": "finished"' in ran.output
+    assert '"status": "finished"' in ran.stdout
+    stages = [line.split(" (")[0] for line in ran.stderr.splitlines()]
+    assert stages == ["first_channel: computing [0/2]", "first_channel: counting [1/2]"]  # the run's progress
     shown = runner.invoke(main, ["tag", "values", "first_channel", "--project", project.name], env=env)
     assert shown.exit_code == 0
     gone = runner.invoke(main, ["tag", "delete", "first_channel", "--project", project.name], env=env)
@@ -163,3 +165,33 @@ def test_pages_history_and_a_persons_tags(gov: Any) -> None:
             page = browser.get(path)
             assert page.status_code == 200, (path, lang)
     assert "标签" in browser.get("/tags").text
+
+
+def test_tags_that_would_show_personal_data_need_personal_view(gov: Any) -> None:
+    """Tag values are not masked: without personal:view a tag may not read a personal property, compare one
+    piece by piece, or be SQL (which reads personal data unmasked); whole-value filters stay allowed."""
+    c = gov.client
+    analyst, admin = gov.bearer("analyst"), gov.bearer("admin")
+    first_phone = {"name": "first_phone", "definition": {
+        "type": "first_event", "event": "lesson_scheduled", "property": "phone"}}
+    phones_138 = {"name": "phones_138", "definition": {"type": "custom_tiers", "tiers": [
+        {"name": "138", "condition": {"property": "person.phone", "op": "between",
+                                      "value": [13800000000, 13899999999]}}]}}
+    one_phone = {"name": "one_phone", "definition": {"type": "custom_tiers", "tiers": [
+        {"name": "known", "condition": {"property": "person.phone", "value": "13812345678"}}]}}
+    sql_tag = {"name": "sql_phone", "definition": {
+        "type": "sql", "sql": "SELECT person_id AS unit, 'x' AS value FROM persons"}}
+    for body, reason in ((first_phone, "reading the personal property phone"),
+                         (phones_138, "comparing the personal property person.phone with between"),
+                         (sql_tag, "an SQL tag needs the personal:view permission")):
+        for path in ("/api/v1/tags", "/api/v1/tags/preview"):
+            refused = c.post(path, json=body, headers=analyst)
+            assert refused.status_code == 403, refused.text
+            assert reason in refused.json()["error"]
+    assert c.post("/api/v1/tags/preview", json=one_phone, headers=analyst).status_code == 200
+    assert c.post("/api/v1/tags/preview", json=first_phone, headers=admin).status_code == 200
+    made = c.post("/api/v1/tags", json=one_phone, headers=analyst)
+    assert made.status_code == 201, made.text
+    changed = c.put("/api/v1/tags/one_phone", json={"definition": first_phone["definition"]}, headers=analyst)
+    assert changed.status_code == 403, changed.text
+    assert c.delete("/api/v1/tags/one_phone", headers=analyst).status_code == 200

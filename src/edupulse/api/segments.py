@@ -11,8 +11,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from edupulse.api.auth import platform, require_project
+from edupulse.api.auth import Principal, platform, require, require_project
 from edupulse.api.errors import ErrorBody, refusals
+from edupulse.auth.masking import personal_probe
 from edupulse.auth.permissions import Permission
 from edupulse.meta.db import MetadataError, ProjectInfo
 from edupulse.ops.segments import SegmentCatalog
@@ -45,6 +46,20 @@ def _error(exc: Exception, status: int = 400) -> Response:
 
 
 
+def _project(principal: Principal) -> ProjectInfo:
+    assert principal.project is not None
+    return principal.project
+
+
+def _probe(principal: Principal, definition: Any) -> Response | None:
+    """A segment used by others may not compare personal properties by range or pattern unless its author
+    may see them (the segment's members would reveal the masked values)."""
+    if principal.can(Permission.personal_view):
+        return None
+    found = personal_probe(definition, where="definition")
+    return None if found is None else _error(MetadataError(found), 403)
+
+
 @router.get("/api/v1/segments", summary="The project's saved segments")
 def list_segments(request: Request,
                   project: ProjectInfo = Depends(require_project(Permission.reports_view))) -> Response:
@@ -55,7 +70,11 @@ def list_segments(request: Request,
 @router.post("/api/v1/segments", summary="Save a segment", status_code=201,
              responses=refusals(400, 409, model=ErrorBody, s409="A segment of this name exists"))
 async def create_segment(request: Request, body: SegmentBody,
-                         project: ProjectInfo = Depends(require_project(Permission.analyses_save))) -> Response:
+                         principal: Principal = Depends(require(Permission.analyses_save))) -> Response:
+    project = _project(principal)
+    refusal = _probe(principal, body.definition)
+    if refusal is not None:
+        return refusal
     catalog = SegmentCatalog(platform(request).meta)
     try:
         saved = await run_in_threadpool(catalog.create, project.id, body.name, body.definition, body.description)
@@ -77,7 +96,11 @@ def show_segment(request: Request, segment: str,
 @router.put("/api/v1/segments/{segment}", summary="Change a segment's name, description or definition",
             responses=refusals(400, 404, 409, model=ErrorBody, s409="A segment of the new name exists"))
 async def update_segment(request: Request, segment: str, body: SegmentChange,
-                         project: ProjectInfo = Depends(require_project(Permission.analyses_save))) -> Response:
+                         principal: Principal = Depends(require(Permission.analyses_save))) -> Response:
+    project = _project(principal)
+    refusal = _probe(principal, body.definition)
+    if refusal is not None:
+        return refusal
     catalog = SegmentCatalog(platform(request).meta)
     try:
         saved = await run_in_threadpool(lambda: catalog.update(

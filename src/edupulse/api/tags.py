@@ -4,22 +4,26 @@ versioned and audited. Values are kept for every run: `?as_of=YYYY-MM-DD` answer
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from edupulse.api.auth import Principal, now_of, platform, require
 from edupulse.api.errors import ErrorBody, refusals
 from edupulse.api.params import Id, Offset
-from edupulse.auth.masking import PersonalMasker
+from edupulse.auth.masking import PersonalMasker, personal_probe
 from edupulse.auth.permissions import Permission
 from edupulse.meta.db import MetadataError
 from edupulse.meta.tags import check_spec
 from edupulse.queries.errors import QueryError
 from edupulse.queries.service import PersonScope
+from edupulse.tags.background import TagRunPool
+from edupulse.tags.model import TagSpec
 from edupulse.tags.run import TagError, TagService
 
 router = APIRouter(tags=["tags"])
@@ -82,6 +86,19 @@ def list_tags(request: Request, principal: Principal = Depends(require(Permissio
     return _json({"project": project.name, "tags": out})
 
 
+def _personal_refusal(principal: Principal, spec: TagSpec) -> Response | None:
+    """Tag values are shown as computed, not masked: a caller without personal:view may not define a tag
+    that reads a personal property or compares one piece by piece, nor an SQL tag (SQL reads personal
+    data unmasked, as for the `sql` analysis kind)."""
+    if principal.can(Permission.personal_view):
+        return None
+    if spec.definition.type == "sql":
+        return _error("an SQL tag needs the personal:view permission (SQL reads personal data unmasked)", 403)
+    found = personal_probe(spec.definition.model_dump(mode="json", exclude_none=True), where="definition",
+                           reads=True)
+    return None if found is None else _error(found, 403)
+
+
 @router.post("/api/v1/tags", summary="Define a tag", status_code=201,
              responses=refusals(400, 409, model=ErrorBody, s409="A tag of this name exists"))
 async def create_tag(request: Request, body: Annotated[dict[str, Any], Body(examples=[EXAMPLE])],
@@ -90,6 +107,9 @@ async def create_tag(request: Request, body: Annotated[dict[str, Any], Body(exam
     project = _project(principal)
     try:
         spec = check_spec(body)
+        refusal = _personal_refusal(principal, spec)
+        if refusal is not None:
+            return refusal
         await run_in_threadpool(svc.check, project, spec, now_of(request))
         made = await run_in_threadpool(svc.catalog.create, project.id, spec, principal.actor)
     except MetadataError as exc:
@@ -104,6 +124,9 @@ async def preview_tag(request: Request, body: Annotated[dict[str, Any], Body(exa
                       principal: Principal = Depends(require(Permission.analyses_save))) -> Response:
     try:
         spec = check_spec(body)
+        refusal = _personal_refusal(principal, spec)
+        if refusal is not None:
+            return refusal
         answer = await run_in_threadpool(service(request).preview, _project(principal), spec, now_of(request))
     except (MetadataError, QueryError) as exc:
         return _error(str(exc))
@@ -160,6 +183,9 @@ async def update_tag(request: Request, name: str, body: Annotated[dict[str, Any]
     project = _project(principal)
     try:
         spec = check_spec({"name": name, **body})
+        refusal = _personal_refusal(principal, spec)
+        if refusal is not None:
+            return refusal
         await run_in_threadpool(svc.check, project, spec, now_of(request))
         saved = await run_in_threadpool(svc.catalog.update, project.id, name, spec, principal.actor)
     except MetadataError as exc:
@@ -180,17 +206,59 @@ def delete_tag(request: Request, name: str,
 
 
 @router.post("/api/v1/tags/{name}/run", summary="Compute a tag now (training first for a model tag)",
-             responses=refusals(404, model=ErrorBody))
+             description="Answers the finished run (200), or, when it takes longer than the wait, 202 with the run "
+                         "so far and its address in Location: poll GET /api/v1/tags/NAME/runs/ID until its status is "
+                         "finished or failed. The wait is `?wait=SECONDS`, else `Prefer: wait=SECONDS` or "
+                         "`Prefer: respond-async` (no wait), else the server's tags.run_wait_seconds.",
+             responses={**refusals(400, 404, model=ErrorBody),
+                        202: {"description": "Still running: the run so far (status, progress); poll it at Location"}})
 async def run_tag(request: Request, name: str,
+                  wait: Annotated[float | None, Query(ge=0, le=600, description="seconds to wait for the run "
+                                                                                "before answering 202")] = None,
+                  prefer: Annotated[str | None, Header(description="respond-async, or wait=SECONDS (RFC 7240)")]
+                  = None,
                   principal: Principal = Depends(require(Permission.analyses_save))) -> Response:
     svc = service(request)
+    project = _project(principal)
     try:
-        svc.tag(_project(principal), name)
+        seconds = _wait(request, wait, prefer)
+    except ValueError as exc:
+        return _error(str(exc))
+    now = now_of(request)
+    try:
+        tag, run = await run_in_threadpool(svc.start, project, name, now)
     except MetadataError as exc:
         return _error(str(exc), 404)
-    run = await run_in_threadpool(svc.run, _project(principal), name, now_of(request))
-    _audit(request, principal, "tag.run", name, {"run": run.id, "status": run.status})
-    return _json(run.to_json())
+    _audit(request, principal, "tag.run", name, {"run": run.id})
+    pool: TagRunPool | None = getattr(request.app.state, "tag_runs", None)
+    if pool is None:  # an app without its background parts: the run is computed while the request waits
+        return _json((await run_in_threadpool(svc.execute, project, tag, run, now)).to_json())
+    future = asyncio.wrap_future(pool.submit(svc, project, tag, run, now))
+    try:
+        done = await asyncio.wait_for(asyncio.shield(future), seconds)
+    except TimeoutError:
+        so_far = await run_in_threadpool(svc.catalog.run, run.id)
+        answer = _json((so_far or run).to_json(), 202)
+        answer.headers["Location"] = f"/api/v1/tags/{quote(name)}/runs/{run.id}"
+        answer.headers["Retry-After"] = "1"
+        return answer
+    return _json(done.to_json())
+
+
+def _wait(request: Request, wait: float | None, prefer: str | None) -> float:
+    """Seconds to wait for a run: ?wait=, else the Prefer header (RFC 7240), else the server's setting."""
+    if wait is not None:
+        return wait
+    for part in (prefer or "").split(","):
+        key, _, value = part.strip().partition("=")
+        if key.strip().lower() == "respond-async":
+            return 0.0
+        if key.strip().lower() == "wait":
+            try:
+                return min(max(float(value.strip().strip('"')), 0.0), 600.0)
+            except ValueError:
+                raise ValueError(f"Prefer: wait={value.strip()!r} is not a number of seconds") from None
+    return float(platform(request).settings.tags.run_wait_seconds)
 
 
 @router.get("/api/v1/tags/{name}/runs/{run_id}", summary="One run of a tag: status, progress, counts, error",

@@ -2,7 +2,9 @@
 masked for callers without the `personal:view` permission (and for share links), as are identities of those
 types (a mobile identity is a phone number). Filters still compare the real values, so a
 phone number can be matched (e.g. `person.phone eq 13812345678`) without being shown, and `match_token`
-gives a stable keyed hash of a phone number for joining exports without revealing it."""
+gives a stable keyed hash of a phone number for joining exports without revealing it. Comparisons that
+could reveal a masked value a piece at a time (ranges, `contains`, `regex`, sorting, prefix search) are
+refused to such callers (`personal_probe`)."""
 
 from __future__ import annotations
 
@@ -76,6 +78,58 @@ class PersonalMasker:
 
 
 MASKER = PersonalMasker()
+
+# Comparisons that answer "is the value in this range / does it contain this" rather than "is it exactly
+# this": asked again and again, they reveal a masked value digit by digit.
+PROBING_OPS = frozenset({"contains", "not_contains", "regex", "gt", "gte", "lt", "lte", "between"})
+
+
+def _filtered_name(prop: str) -> str | None:
+    """The property a filter compares: `phone`, `person.phone`, `event.phone` and `group.school.phone` all
+    compare `phone`; `group.school` (a group's key) and `tag.X` compare no property."""
+    if prop.startswith("group."):
+        parts = prop.split(".", 2)
+        return parts[2] if len(parts) == 3 else None
+    if prop.startswith("tag."):
+        return None
+    return base_name(prop)
+
+
+def personal_probe(body: Any, masker: PersonalMasker = MASKER, where: str = "", *,
+                   reads: bool = False) -> str | None:
+    """Why a definition (a query, a segment...) may not be used by a caller without `personal:view`, or
+    None: a filter comparing a personal property by range, `contains` or `regex` (which would reveal it a
+    piece at a time). `eq`, `neq`, `in`, `not_in`, `is_set` and `is_not_set` stay allowed. With `reads`
+    (definitions whose results are not masked, such as tags), also any use of a personal property that is
+    not a filter: a tag whose value is a person's first phone would show it."""
+    if isinstance(body, dict):
+        prop, op = body.get("property"), body.get("op")
+        name = _filtered_name(prop) if isinstance(prop, str) else None
+        if name is not None and masker.personal(name):
+            at = f"{where}: " if where else ""
+            if isinstance(op, str) and op in PROBING_OPS:
+                return (f"{at}comparing the personal property {prop} with {op} needs the personal:view "
+                        "permission (repeated comparisons would reveal the masked value); use eq or in with "
+                        "whole values, or ask an admin")
+            if reads and op is None and "value" not in body:
+                return (f"{at}reading the personal property {prop} needs the personal:view permission (the "
+                        "values computed from it are not masked); ask an admin")
+        for key, value in body.items():
+            found = personal_probe(value, masker, f"{where}.{key}" if where else str(key), reads=reads)
+            if found is not None:
+                return found
+    elif isinstance(body, list):
+        for i, value in enumerate(body):
+            found = personal_probe(value, masker, f"{where}.{i}" if where else str(i), reads=reads)
+            if found is not None:
+                return found
+    return None
+
+
+def personal_identity_types(masker: PersonalMasker = MASKER) -> list[str]:
+    """Identity types whose values are personal (a mobile identity is a phone number): a persons search by
+    a caller without `personal:view` matches them only whole, not by prefix."""
+    return sorted(masker.names)
 
 
 def personal_order_refusal(prop: str) -> str:

@@ -133,6 +133,7 @@ def render_markdown(routes: list[RouteRow] | None = None, public: dict[str, str]
             lines.append(f"| {methods.replace(',', ', ')} `{path}` | {needs} |")
         lines += ["", "`POST /api/v1/query` also needs `query:sql` and `personal:view` for kind `sql` (SQL reads",
                   "personal data unmasked), `personal:view` for a persons list sorted by a personal property",
-                  "(`order_by`), and `export` for `?format=csv`;",
+                  "(`order_by`) or filtered by one with a range, `contains` or `regex` (also for saving segments),",
+                  "and `export` for `?format=csv`;",
                   "revoking another member's key needs `keys:manage`."]
     return "\n".join(lines) + "\n"

@@ -31,7 +31,7 @@ from sqlalchemy import func, insert, select, text, update
 
 from edupulse.identity.graph import IdentityGraph
 from edupulse.meta.cluster import IdentityLogEntry, SharedCounter
-from edupulse.meta.db import MetadataStore
+from edupulse.meta.db import MetadataStore, wait_for_locks
 from edupulse.store.base import EventStore, WriteBatch
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,7 @@ class Coordinator:
     def _seed(self) -> None:
         with self.meta.engine.begin() as conn:
             if self.meta.engine.dialect.name == "postgresql":
+                wait_for_locks(conn)
                 conn.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": LOCK_SPACE, "b": SEED_LOCK})
             if conn.execute(select(IdentityLogEntry.id).limit(1)).first() is not None:
                 return  # another process seeded it meanwhile

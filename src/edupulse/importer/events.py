@@ -19,8 +19,10 @@ from edupulse.importer.mapping import Layout, MappingError
 from edupulse.importer.sources import Chunk
 from edupulse.importer.values import RowReader
 from edupulse.importer.writer import BackgroundWriter
+from edupulse.ingest.exposure import EXPOSURE_EVENT, KnownExperiments, check_exposure
 from edupulse.ingest.records import RecordError
 from edupulse.meta.db import MetadataError
+from edupulse.meta.experiments import ExperimentStore
 from edupulse.store.base import WriteBatch, event_schema
 from edupulse.store.schema import property_column
 
@@ -49,6 +51,17 @@ class EventsImporter:
         self.coordinator: Any = loader.coordinator if loader is not None else None
         self._batches = 0
         self._run = uuid.uuid4().hex[:12]
+        self._experiments: KnownExperiments | None = None
+
+    def _check(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A row as the API would take it: its rules, and an exposure must name an experiment and variant of
+        the project (ingest/exposure.py)."""
+        normalized = rules.check(record, self.job.ctx)
+        if normalized.get("event") == EXPOSURE_EVENT:
+            if self._experiments is None:
+                self._experiments = ExperimentStore(self.job.platform.meta).known_variants(self.project_id)
+            check_exposure(normalized, self._experiments)
+        return normalized
 
     # setup --------------------------------------------------------------------------------------
 
@@ -131,6 +144,8 @@ class EventsImporter:
         insert_ids, given = self._insert_ids(table, layout)
         cols = self.columns.read(table, layout)
         cols.flag(given.suspect)
+        # exposures are checked against the project's experiments, row by row like the API does
+        cols.flag(pc.fill_null(pc.equal(cols.event, EXPOSURE_EVENT), False).to_numpy(zero_copy_only=False))
         result = ChunkResult()
         slow = self._decide(chunk.start, table, layout, cols.suspect, insert_ids, result)
         keep = ~cols.suspect
@@ -162,7 +177,7 @@ class EventsImporter:
             insert_id = row.get(given) if given else None
             try:
                 record = reader.event(row, derived[i] if insert_id is None else insert_id)
-                good.append((i, rules.check(record, self.job.ctx)))
+                good.append((i, self._check(record)))
             except RecordError as exc:
                 result.rejects.append(self.job.reject(chunk.start + i, exc, row, layout))
         cut = self.job.cut(result.rejects, chunk.start)
@@ -200,7 +215,7 @@ class EventsImporter:
         good: Rows = []
         for i, row, insert_id in zip(indexes.tolist(), rows, insert_ids.take(taken).to_pylist(), strict=True):
             try:
-                good.append((i, rules.check(reader.event(row, insert_id), self.job.ctx)))
+                good.append((i, self._check(reader.event(row, insert_id))))
             except RecordError as exc:
                 result.rejects.append(self.job.reject(start + i, exc, row, layout))
         return good

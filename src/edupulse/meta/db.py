@@ -88,6 +88,25 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
     return apply
 
 
+def _postgres_lock_timeout(lock_timeout_ms: int) -> Any:
+    """The connect hook of a PostgreSQL metadata database: a statement waits at most `lock_timeout_ms` for a
+    lock another transaction holds (then "canceling statement due to lock timeout", answered 503), as SQLite's
+    busy timeout does. Waits that must last (the migration and seeding locks) lift it for their transaction."""
+
+    def apply(dbapi_conn: Any, _record: Any) -> None:
+        with dbapi_conn.cursor() as cur:
+            cur.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
+        dbapi_conn.commit()
+
+    return apply
+
+
+def wait_for_locks(conn: Any) -> None:
+    """Lift the lock timeout for the rest of this transaction (PostgreSQL; a no-op elsewhere)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL lock_timeout = 0"))
+
+
 def _info(p: Project) -> ProjectInfo:
     return ProjectInfo(id=p.id, name=p.name, timezone=p.timezone, write_key=p.write_key)
 
@@ -106,6 +125,8 @@ class MetadataStore:
         self.engine: Engine = create_engine(url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas(round(busy_timeout_seconds * 1000)))
+        elif self.engine.dialect.name == "postgresql":
+            event.listen(self.engine, "connect", _postgres_lock_timeout(round(busy_timeout_seconds * 1000)))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def session(self) -> Session:
@@ -141,6 +162,7 @@ class MetadataStore:
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         with self.engine.begin() as conn:
             if self.engine.dialect.name == "postgresql":  # API processes starting together migrate one at a time
+                wait_for_locks(conn)
                 conn.execute(text("SELECT pg_advisory_xact_lock(20931, 0)"))
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edupulse.queries.common import local_midnight
 from edupulse.queries.metadata import ProjectRef, QueryMetadata, SavedSegment, TagRef
 from edupulse.queries.metrics import MetricDefinition, MetricRef
 from edupulse.queries.service import PersonScope, QueryResult, QueryService
@@ -176,3 +177,11 @@ def by_key(result: TrendsResponse, names: tuple[str, ...]) -> dict[tuple[str, ..
             continue
         out.setdefault(key, {})[names[series.index]] = float(series.aggregated_value or 0)
     return out
+
+
+def period_condition(run: PackRun, keyword: str = " WHERE") -> str:
+    """The headline's period as a condition on `time` of the `events` view (for a pack's `sql` report), from
+    local midnight of its first day to local midnight after its last, in the project's time zone."""
+    tz = ZoneInfo(run.project.timezone)
+    low, high = local_midnight(run.start, tz), local_midnight(run.end + dt.timedelta(days=1), tz)
+    return f"{keyword} time >= '{low.isoformat()}' AND time < '{high.isoformat()}'"

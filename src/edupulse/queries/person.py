@@ -111,6 +111,10 @@ class PersonsQuery(Model):
     search: str | None = Field(None, min_length=1, max_length=255,
                                description="persons with an identity whose value starts with this text")
     identity_type: str | None = Field(None, min_length=1, max_length=64, description="only identities of this type")
+    whole_value_types: list[str] = Field(default_factory=list, max_length=100,
+                                         description="identity types that `search` matches only as a whole value, "
+                                                     "not by prefix (personal ones, for callers without "
+                                                     "personal:view)")
     filters: list[Filter] = Field(default_factory=list, max_length=50)
     limit: int = Field(50, ge=1, le=MAX_PAGE)
     offset: int = Field(0, ge=0, le=1_000_000)
@@ -443,7 +447,12 @@ class PersonsRunner(QueryRunner[PersonsQuery, PersonsResponse]):
         if q.search is not None or q.identity_type is not None:
             where = [project_rows(ctx, "identities")]
             if q.search is not None:
-                where.append(exp.StartsWith(this=exp.column("id_value"), expression=_s(q.search)))
+                prefix: exp.Expr = exp.StartsWith(this=exp.column("id_value"), expression=_s(q.search))
+                if q.whole_value_types:
+                    whole = exp.column("id_type").isin(*[_s(t) for t in q.whole_value_types])
+                    prefix = exp.or_(exp.and_(exp.not_(whole.copy()), prefix),
+                                     exp.and_(whole, exp.column("id_value").eq(_s(q.search))))
+                where.append(prefix)
             if q.identity_type is not None:
                 where.append(exp.column("id_type").eq(_s(q.identity_type)))
             matching = exp.select("person_id").from_("identities").where(exp.and_(*where))

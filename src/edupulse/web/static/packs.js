@@ -115,12 +115,6 @@
       el("h2", { text: t("packs.knowledge_points") }), el("div", { id: "kp-table" }, sortable(points, h.knowledge_points)));
   };
 
-  RENDER.referral = function (h, node) {
-    const cols = [{ key: "referrer_id", user: true }, { key: "referees" }];
-    node.replaceChildren(el("div.stats", {}, stat(pct(h.referral_conversion), t("packs.referral_conversion"))),
-      el("h2", { text: t("packs.top_referrers") }), el("div", { id: "referrer-table" }, sortable(cols, h.top_referrers)));
-  };
-
   RENDER.b2b_health = function (h, node) {
     const cols = [{ key: "institution_id", user: true }, { key: "name", user: true }, { key: "score" },
       { key: "warning", show: (v) => t(v ? "packs.warning_yes" : "packs.warning_no") }, { key: "staff" },
@@ -130,26 +124,9 @@
       el("div", { id: "institution-table" }, sortable(cols, h.institutions, (r) => r.warning)));
   };
 
-  RENDER.school_accounts = function (h, node) {
-    const cols = [{ key: "school_id", user: true }, { key: "tier", user: true }, { key: "students" }, { key: "teachers" },
-      { key: "influence", user: true }, { key: "relationship", user: true }, { key: "active_parents" },
-      { key: "parent_adoption", show: pct }, { key: "active_teachers" }, { key: "teacher_adoption", show: pct }];
-    const parents = h.schools.reduce((n, s) => n + s.active_parents, 0), students = h.schools.reduce((n, s) => n + (s.students || 0), 0);
-    node.replaceChildren(el("p", { id: "adoption-line", text: fill(t("packs.adoption_line"), { active: EP.fmt(parents), total: EP.fmt(students) }) }),
-      el("h2", { text: t("packs.tier_counts") }), el("div.stats", {}, Object.entries(h.tiers).map(([tier, n]) =>
-        el("div.stat", {}, el("div.stat-value", { text: EP.fmt(n) }), el("div.stat-label", { translate: "no", text: tier })))),
-      el("h2", { text: t("packs.schools") }), el("div", { id: "school-table" }, sortable(cols, h.schools)));
-  };
-
   RENDER.renewal = function (h, node) {
     const cols = [{ key: "course_id", user: true }, { key: "renewal_rate", show: pct }];
     node.replaceChildren(el("h2", { text: t("packs.courses") }), el("div", { id: "renewal-table" }, sortable(cols, h.courses)));
-  };
-
-  RENDER.one_person = function (h, node) {
-    const cols = [{ key: "sources" }, { key: "persons" }, { key: "share", show: pct }];
-    node.replaceChildren(el("h2", { text: t("packs.coverage") }), el("div", { id: "coverage-table" }, sortable(cols, h.coverage)),
-      el("p", {}, el("a", { href: "/people", text: t("packs.person_page") })));
   };
 
   RENDER.supervision = function (h, node) {
@@ -161,6 +138,9 @@
       el("ul.list", { id: "at-risk-list" }, h.persons.map((id) => el("li", {}, el("a", { href: "/people/" + id, translate: "no",
         text: "#" + id })))));
   };
+
+  // what other files add to a pack's page (pack_views.js: referral, school accounts, one person)
+  EP.packPage = { RENDER: RENDER, sortable: sortable, stat: stat, fill: fill };
 
   /* The import guide of a pack with template files: what each file holds, the template, the command. */
   function guide(pack) {

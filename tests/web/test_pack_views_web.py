@@ -1,0 +1,71 @@
+"""The referral, school accounts and one-person packs on the web test site: the referral tree over HTTP (with its
+refusals) and in Chromium (from the KOL list and from a person's page), in Chinese and English, with
+screenshots in test-screenshots/."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from web_pages_support import Words, shot, signed_in_tab, untranslated_on, wait_ready
+
+from edupulse.sim.config import default_truth_path
+from web_site import ADMIN, PROJECT, Site, needs_chromium
+
+TREE = "(document.getElementById('referral-tree') || {dataset: {}})"  # the tree's box, once the page made it
+
+
+def truth(site: Site) -> dict[str, Any]:
+    return json.loads(default_truth_path(site.settings.data_dir, PROJECT).read_text(encoding="utf-8"))
+
+
+def test_the_referral_tree_api(site: Site) -> None:
+    top = truth(site)["referrals"]["top_referrers"][0]
+    with site.api() as http:
+        found = http.get("/api/v1/packs/referral/headline", params={"date_range": "all"}).json()
+        kol = found["top_referrers"][0]
+        assert kol["referrer_id"] == top["login_id"]
+        assert 0 < found["referred_revenue_share"] < 1
+        tree = http.get("/api/v1/packs/referral/tree", params={"person_id": kol["person_id"], "depth": 6})
+        assert tree.status_code == 200, tree.text
+        assert tree.json()["root"]["login_id"] == top["login_id"]
+        assert tree.json()["tree_size"] == top["tree_size"]
+        for params in ({"person_id": kol["person_id"], "depth": 9}, {"person_id": "x"}, {}):
+            refused = http.get("/api/v1/packs/referral/tree", params=params)
+            assert 400 <= refused.status_code < 500, params
+            assert refused.json()["detail"]
+
+
+@pytest.mark.browser
+@needs_chromium
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_referral_tree_from_the_kol_list_and_a_person(browser: Any, site: Site, lang: str) -> None:
+    top = truth(site)["referrals"]["top_referrers"]
+    tab = signed_in_tab(browser, site.url, ADMIN, lang)
+    words = Words.of(lang)
+    try:
+        tab.goto(f"{site.url}/scenarios/referral")
+        wait_ready(tab)
+        tab.select_option("#pack-range", "all")
+        tab.click("#pack-period button[type=submit]")
+        tab.wait_for_function("Number(document.body.dataset.headline || 0) >= 2")
+        tab.wait_for_function(f"{TREE}.dataset.drawn >= 1")
+        assert tab.locator("#referrer-table tbody tr").first.locator("td").first.inner_text() == top[0]["login_id"]
+        second = tab.locator("#referrer-table [data-tree]").nth(1)
+        person = second.get_attribute("data-tree")
+        second.click()
+        tab.wait_for_function(f"document.getElementById('referral-tree').dataset.person === '{person}' && "
+                              "Number(document.getElementById('referral-tree').dataset.drawn) >= 2")
+        assert tab.locator("#referral-tree-chart canvas").count() >= 1
+        assert int(tab.get_attribute("#referral-tree-sizes", "data-tree-size")) == top[1]["tree_size"]
+        assert untranslated_on(tab, words) == []
+        shot(tab, f"referral-tree-{lang}")
+        tab.goto(f"{site.url}/people/{person}")
+        wait_ready(tab)
+        tab.click("#person-referral-tree")
+        wait_ready(tab)
+        tab.wait_for_function(f"{TREE}.dataset.person === '{person}' && {TREE}.dataset.drawn >= 1")
+        assert tab.errors == []
+    finally:
+        tab.context.close()
