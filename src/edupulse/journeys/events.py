@@ -42,6 +42,9 @@ from edupulse.meta.journeys import Journey, JourneyStore, aware
 log = logging.getLogger(__name__)
 CURSOR = "log"  # one per API process (each has its own log): "log:<node name>"
 JOURNEYS_TTL = 1.0  # seconds the feed trusts its list of running journeys (the API changes them)
+# While no journey runs, the position is saved at most this often: after a crash the feed reads again at most this
+# much of the log, which is as much as a journey just started may see or miss anyway (JOURNEYS_TTL).
+IDLE_SAVE_SECONDS = JOURNEYS_TTL
 ACTIVE = ("pending", "active", "waiting")
 
 
@@ -119,6 +122,7 @@ class EventFeed:
         self._thread: threading.Thread | None = None
         self.read_events = 0
         self.last_error: str | None = None
+        self._saved_at = 0.0  # time.monotonic() of the last save of the position
 
     def open(self) -> EventFeed:
         """Start from the saved position; the first time, from the end of the log (history does not trigger)."""
@@ -162,7 +166,8 @@ class EventFeed:
             return 0
         if batch:
             self.apply(batch, self.clock())
-        self._save(last)
+        if reading or time.monotonic() - self._saved_at >= IDLE_SAVE_SECONDS:
+            self._save(last)
         self.position = last
         self.read_events += len(batch)
         return len(batch) if reading else frames
@@ -286,6 +291,7 @@ class EventFeed:
                     entry.due_at = now
 
     def _save(self, position: Position) -> None:
+        self._saved_at = time.monotonic()
         with self.meta.session() as s, s.begin():
             row = s.get(JourneyCursor, self.cursor)
             if row is None:
@@ -320,4 +326,13 @@ class EventFeed:
             self.wal.durable_changed.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=30)
+            if not self._thread.is_alive():
+                self._save_quietly()
             self._thread = None
+
+    def _save_quietly(self) -> None:
+        """Save the position passed over while no journey ran (at a clean stop)."""
+        try:
+            self._save(self.position)
+        except Exception:
+            log.exception("the journey event feed could not save its position")
