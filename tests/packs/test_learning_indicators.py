@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import NOW
+from pack_school import NOW
 from edupulse.packs.headline import PackError
 
 OUTCOMES = {"lesson_attended": "attendance_rate", "lesson_completed": "completion_rate",

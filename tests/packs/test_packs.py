@@ -188,8 +188,6 @@ def test_unknown_and_unavailable_packs(school: Any) -> None:
     with pytest.raises(PackError, match="no pack named") as unknown:
         school.packs.headline(school.project, "nope")
     assert unknown.value.status == 404
-    with pytest.raises(PackError, match="not available yet"):
-        school.packs.install(school.project, "lead_tiering", "tester")
 
 
 def test_front_back_join_equals_the_truth(school: Any) -> None:

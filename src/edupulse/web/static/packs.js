@@ -43,7 +43,7 @@
         return ((y === null ? -Infinity : y) - (x === null ? -Infinity : x)) * (order.down ? 1 : -1);
       });
       const heads = columns.map((c) => el("button.link", { type: "button", "data-sort": c.key,
-        text: t("packs.col." + c.key) + (order.key === c.key ? (order.down ? " ↓" : " ↑") : "") }));
+        text: t(c.label || "packs.col." + c.key) + (order.key === c.key ? (order.down ? " ↓" : " ↑") : "") }));
       heads.forEach((h, i) => h.addEventListener("click", () => {
         order = { key: columns[i].key, down: order.key === columns[i].key ? !order.down : true }; draw();
       }));
@@ -134,22 +134,8 @@
       el("div", { id: "institution-table" }, sortable(cols, h.institutions, (r) => r.warning)));
   };
 
-  RENDER.renewal = function (h, node) {
-    const cols = [{ key: "course_id", user: true }, { key: "renewal_rate", show: pct }];
-    node.replaceChildren(el("h2", { text: t("packs.courses") }), el("div", { id: "renewal-table" }, sortable(cols, h.courses)));
-  };
-
-  RENDER.supervision = function (h, node) {
-    if (!h.tag_ready) { node.replaceChildren(el("p.notice", { id: "tag-not-ready", text: t("packs.tag_not_ready") })); return; }
-    const rows = h.classes.map((c) => ({ class_id: c.class_id, students_at_risk: c.students }));
-    const cols = [{ key: "class_id", user: true }, { key: "students_at_risk" }];
-    node.replaceChildren(el("h2", { text: t("packs.col.class_id") }),
-      el("div", { id: "class-table" }, sortable(cols, rows)), el("h2", { text: t("packs.at_risk_people") }),
-      el("ul.list", { id: "at-risk-list" }, h.persons.map((id) => el("li", {}, el("a", { href: "/people/" + id, translate: "no",
-        text: "#" + id })))));
-  };
-
-  // what other files add to a pack's page (pack_views.js: referral, school accounts, one person)
+  // what other files add to a pack's page (pack_views.js: referral, school accounts, one person; packs_ops.js:
+  // lead tiering, automated SOPs, supervision, renewal)
   EP.packPage = { RENDER: RENDER, sortable: sortable, stat: stat, fill: fill };
 
   /* The import guide of a pack with template files: what each file holds, the template, the command. */
