@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from pack_school import NOW
 from edupulse.packs.headline import PackError
+from pack_school import NOW
 
 OUTCOMES = {"lesson_attended": "attendance_rate", "lesson_completed": "completion_rate",
             "homework_submitted": "homework_rate"}
