@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +17,7 @@ from edupulse.journeys.service import JourneyService
 from edupulse.queries.common import local_midnight
 from edupulse.queries.metadata import ProjectRef, QueryMetadata, SavedSegment, TagRef
 from edupulse.queries.metrics import MetricDefinition, MetricRef
+from edupulse.queries.results import Masker
 from edupulse.queries.service import PersonScope, QueryResult, QueryService
 from edupulse.queries.trends import TrendsResponse
 from edupulse.store.base import EventStore
@@ -52,6 +53,11 @@ class Headline(BaseModel):
     empty: bool = Field(description="the project lacks an event the pack needs (see missing_events)")
     missing_events: list[str]
     card: Card
+
+    def masked(self, masker: Masker) -> Self:
+        """The headline with personal values (a student's name) in their shown-safe form, for callers without
+        personal:view; a pack whose headline shows such values says how (this one shows none)."""
+        return self
 
 
 class MetricFallback:
