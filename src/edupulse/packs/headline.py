@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edupulse.meta.db import MetadataStore
 from edupulse.queries.common import local_midnight
 from edupulse.queries.metadata import ProjectRef, QueryMetadata, SavedSegment, TagRef
 from edupulse.queries.metrics import MetricDefinition, MetricRef
@@ -134,6 +135,7 @@ class PackRun:
     params: dict[str, Any] = field(default_factory=dict)
     scope: PersonScope | None = None  # an advisor's persons
     alerts: list[dict[str, Any]] = field(default_factory=list)  # the project's alerts (meta.alerts rows)
+    meta: MetadataStore | None = None  # for packs that keep decisions of their own (school owners and targets)
 
     @property
     def date_range(self) -> dict[str, str]:

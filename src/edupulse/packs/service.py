@@ -89,7 +89,7 @@ class PackService:
                             date_to=date_to, now=now)
         volumes = event_volumes(self.platform.store, project.id, pack.needs)
         return PackRun(self.query_service(pack), project, start, end, volumes, now, params, scope,
-                       AlertStore(self.platform.meta).all(project.id) if pack.alerts else [])
+                       AlertStore(self.platform.meta).all(project.id) if pack.alerts else [], self.platform.meta)
 
     def headline(self, project: ProjectInfo, name: str, **options: Any) -> Headline:
         pack = self.pack(name)
