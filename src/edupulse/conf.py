@@ -80,6 +80,15 @@ class SchedulerSettings(BaseModel):
     check_seconds: int = Field(300, ge=1, description="How often the scheduler looks whether a job is due.")
 
 
+class TagSettings(BaseModel):
+    """Tags (docs/tags.md): how long a request to run one waits for it, and how long their history is kept."""
+
+    run_wait_seconds: float = Field(
+        5.0, ge=0, le=600, description="How long POST /api/v1/tags/NAME/run waits for the run before it answers "
+                                       "202 with the run to poll (a request's ?wait= or Prefer header chooses "
+                                       "otherwise).")
+
+
 class JourneySettings(BaseModel):
     """Journeys (automated operations): the worker that advances persons and sends, and where it may send."""
 
@@ -151,6 +160,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     smtp: SmtpSettings = SmtpSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    tags: TagSettings = TagSettings()
     journeys: JourneySettings = JourneySettings()
     clickhouse: ClickHouseSettings = ClickHouseSettings()
     node: NodeSettings = NodeSettings()

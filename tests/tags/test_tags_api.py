@@ -104,7 +104,9 @@ def test_command_line(settings: Settings, project: ProjectKeys) -> None:
     assert "first_channel\tperson\tfirst_event\t0" in listed.output
     ran = runner.invoke(main, ["tag", "run", "first_channel", "--project", project.name], env=env)
     assert ran.exit_code == 0, ran.output
-    assert '"status": "finished"' in ran.output
+    assert '"status": "finished"' in ran.stdout
+    stages = [line.split(" (")[0] for line in ran.stderr.splitlines()]
+    assert stages == ["first_channel: computing [0/2]", "first_channel: counting [1/2]"]  # the run's progress
     shown = runner.invoke(main, ["tag", "values", "first_channel", "--project", project.name], env=env)
     assert shown.exit_code == 0
     gone = runner.invoke(main, ["tag", "delete", "first_channel", "--project", project.name], env=env)

@@ -46,6 +46,7 @@ from edupulse.conf import Settings
 from edupulse.ingest.validate import warm_up, watch_parent
 from edupulse.journeys.runtime import JourneyRuntime
 from edupulse.runtime import Platform
+from edupulse.tags.background import TagRunPool
 from edupulse.web import admin_pages, pages, scenarios
 from edupulse.web import experiments as experiment_pages
 from edupulse.web import journeys as journey_pages
@@ -116,11 +117,13 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
                                                               ingestor=plat.ingestor, node=plat.node_name(),
                                                               store=plat.store)
         app.state.scheduler = scheduler = _background(plat, settings, journey_runtime, run_scheduler)
+        app.state.tag_runs = tag_runs = TagRunPool()
         stop_warm_up = catalog.start_warm_up(app)
         try:
             yield
         finally:
             stop_warm_up()  # before the store closes: a statement still running would keep it busy
+            tag_runs.close()
             if scheduler is not None:
                 scheduler.stop()
             journey_runtime.close()

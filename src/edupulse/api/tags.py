@@ -4,11 +4,13 @@ versioned and audited. Values are kept for every run: `?as_of=YYYY-MM-DD` answer
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from edupulse.api.auth import Principal, now_of, platform, require
@@ -20,6 +22,7 @@ from edupulse.meta.db import MetadataError
 from edupulse.meta.tags import check_spec
 from edupulse.queries.errors import QueryError
 from edupulse.queries.service import PersonScope
+from edupulse.tags.background import TagRunPool
 from edupulse.tags.model import TagSpec
 from edupulse.tags.run import TagError, TagService
 
@@ -203,17 +206,59 @@ def delete_tag(request: Request, name: str,
 
 
 @router.post("/api/v1/tags/{name}/run", summary="Compute a tag now (training first for a model tag)",
-             responses=refusals(404, model=ErrorBody))
+             description="Answers the finished run (200), or, when it takes longer than the wait, 202 with the run "
+                         "so far and its address in Location: poll GET /api/v1/tags/NAME/runs/ID until its status is "
+                         "finished or failed. The wait is `?wait=SECONDS`, else `Prefer: wait=SECONDS` or "
+                         "`Prefer: respond-async` (no wait), else the server's tags.run_wait_seconds.",
+             responses={**refusals(400, 404, model=ErrorBody),
+                        202: {"description": "Still running: the run so far (status, progress); poll it at Location"}})
 async def run_tag(request: Request, name: str,
+                  wait: Annotated[float | None, Query(ge=0, le=600, description="seconds to wait for the run "
+                                                                                "before answering 202")] = None,
+                  prefer: Annotated[str | None, Header(description="respond-async, or wait=SECONDS (RFC 7240)")]
+                  = None,
                   principal: Principal = Depends(require(Permission.analyses_save))) -> Response:
     svc = service(request)
+    project = _project(principal)
     try:
-        svc.tag(_project(principal), name)
+        seconds = _wait(request, wait, prefer)
+    except ValueError as exc:
+        return _error(str(exc))
+    now = now_of(request)
+    try:
+        tag, run = await run_in_threadpool(svc.start, project, name, now)
     except MetadataError as exc:
         return _error(str(exc), 404)
-    run = await run_in_threadpool(svc.run, _project(principal), name, now_of(request))
-    _audit(request, principal, "tag.run", name, {"run": run.id, "status": run.status})
-    return _json(run.to_json())
+    _audit(request, principal, "tag.run", name, {"run": run.id})
+    pool: TagRunPool | None = getattr(request.app.state, "tag_runs", None)
+    if pool is None:  # an app without its background parts: the run is computed while the request waits
+        return _json((await run_in_threadpool(svc.execute, project, tag, run, now)).to_json())
+    future = asyncio.wrap_future(pool.submit(svc, project, tag, run, now))
+    try:
+        done = await asyncio.wait_for(asyncio.shield(future), seconds)
+    except TimeoutError:
+        so_far = await run_in_threadpool(svc.catalog.run, run.id)
+        answer = _json((so_far or run).to_json(), 202)
+        answer.headers["Location"] = f"/api/v1/tags/{quote(name)}/runs/{run.id}"
+        answer.headers["Retry-After"] = "1"
+        return answer
+    return _json(done.to_json())
+
+
+def _wait(request: Request, wait: float | None, prefer: str | None) -> float:
+    """Seconds to wait for a run: ?wait=, else the Prefer header (RFC 7240), else the server's setting."""
+    if wait is not None:
+        return wait
+    for part in (prefer or "").split(","):
+        key, _, value = part.strip().partition("=")
+        if key.strip().lower() == "respond-async":
+            return 0.0
+        if key.strip().lower() == "wait":
+            try:
+                return min(max(float(value.strip().strip('"')), 0.0), 600.0)
+            except ValueError:
+                raise ValueError(f"Prefer: wait={value.strip()!r} is not a number of seconds") from None
+    return float(platform(request).settings.tags.run_wait_seconds)
 
 
 @router.get("/api/v1/tags/{name}/runs/{run_id}", summary="One run of a tag: status, progress, counts, error",

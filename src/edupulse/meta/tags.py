@@ -1,6 +1,10 @@
 """Tags in the metadata database: the current definition of each, every version it had (created, changed,
 deleted: who and when), and its runs (status, progress, how many values changed, the error of a failed run,
-a model's evaluation). The values live in the event store (edupulse.tags.run)."""
+a model's evaluation). The values live in the event store (edupulse.tags.run).
+
+A run's progress is its stage and, where the stage counts, the steps done of the run's total; the `progress`
+column holds it as compact JSON (`{"stage": "gate", "done": 3, "total": 15}`), so a run polled from another
+process sees it."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
@@ -109,13 +114,31 @@ class RunInfo:
     units: int
     error: str
     evaluation: dict[str, Any] | None
+    done: int | None = None  # steps of the run done, of `total` (None: the stage does not count)
+    total: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "tag_id": self.tag_id, "version": self.version, "status": self.status,
                 "trigger": self.trigger, "day": self.day.isoformat(), "started_at": self.started_at.isoformat(),
                 "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-                "progress": self.progress, "changed": self.changed, "units": self.units, "error": self.error or None,
+                "progress": {"stage": self.progress, "done": self.done, "total": self.total},
+                "changed": self.changed, "units": self.units, "error": self.error or None,
                 "evaluation": self.evaluation}
+
+
+def _progress_text(stage: str, done: int | None, total: int | None) -> str:
+    return orjson.dumps({"stage": stage[:120], "done": done, "total": total}).decode()
+
+
+def _progress_of(text: str) -> tuple[str, int | None, int | None]:
+    """(stage, done, total) of the stored progress; a plain text (runs recorded before) is the stage."""
+    if text.startswith("{"):
+        try:
+            found = orjson.loads(text)
+            return str(found.get("stage", "")), found.get("done"), found.get("total")
+        except orjson.JSONDecodeError:
+            pass
+    return text, None, None
 
 
 def _tag(row: TagRow) -> TagInfo:
@@ -129,9 +152,11 @@ def _tag(row: TagRow) -> TagInfo:
 def _run(row: TagRunRow) -> RunInfo:
     started = _aware(row.started_at)
     assert started is not None
+    stage, done, total = _progress_of(row.progress)
     return RunInfo(id=row.id, tag_id=row.tag_id, version=row.version, status=row.status, trigger=row.trigger,
-                   day=row.day, started_at=started, finished_at=_aware(row.finished_at), progress=row.progress,
-                   changed=row.changed, units=row.units, error=row.error, evaluation=row.evaluation)
+                   day=row.day, started_at=started, finished_at=_aware(row.finished_at), progress=stage,
+                   changed=row.changed, units=row.units, error=row.error, evaluation=row.evaluation, done=done,
+                   total=total)
 
 
 def check_spec(data: Any) -> TagSpec:
@@ -227,17 +252,18 @@ class TagCatalog:
     def start_run(self, tag: TagInfo, day: dt.date, trigger: str) -> RunInfo:
         with self.meta.session() as s, s.begin():
             row = TagRunRow(tag_id=tag.id, project_id=tag.project_id, version=tag.version, status="running",
-                            trigger=trigger, day=day, started_at=utcnow(), progress="starting", changed=0, units=0,
-                            error="")
+                            trigger=trigger, day=day, started_at=utcnow(), progress=_progress_text("queued", 0, None),
+                            changed=0, units=0, error="")
             s.add(row)
             s.flush()
             return _run(row)
 
-    def progress(self, run_id: int, text: str) -> None:
+    def progress(self, run_id: int, stage: str, done: int | None = None, total: int | None = None) -> None:
+        """Record where a running run is: its stage and the steps done of its total."""
         with self.meta.session() as s, s.begin():
             row = s.get(TagRunRow, run_id)
-            if row is not None:
-                row.progress = text[:200]
+            if row is not None and row.status == "running":
+                row.progress = _progress_text(stage, done, total)
 
     def finish_run(self, run_id: int, *, changed: int = 0, units: int = 0, error: str = "",
                    evaluation: dict[str, Any] | None = None) -> RunInfo:
@@ -246,7 +272,8 @@ class TagCatalog:
             assert row is not None
             row.status = "failed" if error else "finished"
             row.finished_at, row.changed, row.units, row.error = utcnow(), changed, units, error
-            row.progress = "failed" if error else "done"
+            _, _, total = _progress_of(row.progress)
+            row.progress = _progress_text("failed", None, total) if error else _progress_text("done", total, total)
             if evaluation is not None:
                 row.evaluation = evaluation
             s.flush()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -110,16 +111,22 @@ def show(ctx: click.Context, name: str, project_name: str) -> None:
 @click.argument("name", required=False)
 @_project
 @click.option("--all", "every", is_flag=True, help="Every tag computed on a schedule.")
+@click.option("--quiet", is_flag=True, help="Print no progress (on standard error) while a run goes.")
 @click.pass_context
-def run(ctx: click.Context, name: str | None, project_name: str, every: bool) -> None:
-    """Compute a tag (or --all) now; prints each run as JSON. Fails if a run failed."""
+def run(ctx: click.Context, name: str | None, project_name: str, every: bool, quiet: bool) -> None:
+    """Compute a tag (or --all) now; prints each stage on standard error as the run goes, then each run as JSON.
+    Fails if a run failed."""
     from edupulse.meta.db import MetadataError
 
     if (name is None) == (not every):
         fail("give a tag name or --all")
     with _service(ctx, project_name) as (svc, project):
+        runs = []
         try:
-            runs = svc.run_all(project, trigger="manual") if every else [svc.run(project, name)]
+            for current in svc.scheduled(project) if every else [str(name)]:
+                if not quiet:
+                    svc.listener = _progress_printer(current)
+                runs.append(svc.run(project, current))
         except MetadataError as exc:
             fail(str(exc))
         for r in runs:
@@ -127,6 +134,17 @@ def run(ctx: click.Context, name: str | None, project_name: str, every: bool) ->
         failed = [r for r in runs if r.status == "failed"]
         if failed:
             fail(f"{len(failed)} run(s) failed: " + "; ".join(r.error for r in failed))
+
+
+def _progress_printer(name: str) -> Any:
+    """Prints a run's stages on standard error: `tag: stage [done/total] (seconds)`."""
+    started = time.monotonic()
+
+    def show(stage: str, done: int | None, total: int | None) -> None:
+        steps = f" [{done}/{total}]" if done is not None and total else ""
+        click.echo(f"{name}: {stage}{steps} ({time.monotonic() - started:.1f} s)", err=True)
+
+    return show
 
 
 @tag_group.command("values")

@@ -28,12 +28,16 @@ from edupulse.store.base import EventStore, TagWrite
 from edupulse.tags import builtin, compile
 from edupulse.tags.defaults import DEFAULTS
 from edupulse.tags.learn.features import DROPOUT_FEATURES, LEAD_FEATURES, PLANS, RENEWAL_FEATURES
-from edupulse.tags.learn.train import ModelRefused, train
+from edupulse.tags.learn.train import TRAIN_STEPS, ModelRefused, train
 from edupulse.tags.model import ModelScore, TagSpec, Uploaded
 from edupulse.tags.upload import parse_csv, upload_select
 
 log = logging.getLogger(__name__)
 MAX_PAGE = 1000
+# A run's stages: queued, then computing (a rule tag's values, computed and stored in one statement) and counting,
+# or for a model reading (the features), training's stages (learn/train.py) and storing; then done or failed.
+RULE_STEPS = 2
+Listener = Callable[[str, int | None, int | None], None]  # (stage, done, total)
 
 Compiler = Callable[[TagSpec, Any, Context], exp.Select]
 COMPILERS: dict[str, Compiler] = {
@@ -113,11 +117,13 @@ def _reasons(text: str | None) -> list[str]:
 class TagService:
     """Tags of the projects of one platform: definitions, runs, values."""
 
-    def __init__(self, meta: MetadataStore, store: EventStore, queries: QueryService) -> None:
+    def __init__(self, meta: MetadataStore, store: EventStore, queries: QueryService,
+                 listener: Listener | None = None) -> None:
         self.meta = meta
         self.store = store
         self.queries = queries
         self.catalog = TagCatalog(meta)
+        self.listener = listener  # told each stage of a run as it is recorded (the command line prints them)
 
     # definitions -----------------------------------------------------------------------------------
 
@@ -178,41 +184,62 @@ class TagService:
             trigger: str = "manual") -> RunInfo:
         """Compute a tag now and keep its values; a failure is recorded with its reason (values stay)."""
         now = now or dt.datetime.now(dt.UTC)
+        tag, run = self.start(project, name, now, trigger)
+        return self.execute(project, tag, run, now)
+
+    def start(self, project: ProjectRef, name: str, now: dt.datetime, trigger: str = "manual",
+              ) -> tuple[TagInfo, RunInfo]:
+        """The record of a run about to be computed (status running); MetadataError: no such tag."""
         tag = self.tag(project, name)
         day = now.astimezone(ZoneInfo(project.timezone)).date()
-        run = self.catalog.start_run(tag, day, trigger)
+        return tag, self.catalog.start_run(tag, day, trigger)
+
+    def execute(self, project: ProjectRef, tag: TagInfo, run: RunInfo, now: dt.datetime) -> RunInfo:
+        """Compute a started run: the values are kept, or the failure is recorded with its reason (the values in
+        force stay as they were). Never raises for the tag's sake."""
         try:
             if isinstance(tag.spec.definition, Uploaded):
                 raise TagError("an uploaded tag gets its values from uploads (POST /api/v1/tags/NAME/upload)")
             if tag.spec.definition.type == "model":
                 return self._model(project, tag, run, now)
             ctx = replace(self.queries.context(project, now=now), until=now)
-            self.catalog.progress(run.id, "computing")
+            self._progress(run.id, "computing", 0, RULE_STEPS)
             select = render(values_tree(tag.spec, ctx), ctx.dialect)
             changed = self.store.write_tag_values(TagWrite(
-                project_id=project.id, tag_id=tag.id, run_id=run.id, day=day, computed_at=now,
+                project_id=project.id, tag_id=tag.id, run_id=run.id, day=run.day, computed_at=now,
                 person=tag.spec.unit == "person", select=select))
+            self._progress(run.id, "counting", 1, RULE_STEPS)
+            units = self.count(project, tag)
         except Exception as exc:  # the run fails, the values in force stay as they were
             if not isinstance(exc, QueryError):
-                log.exception("tag %s of project %s failed", name, project.id)
+                log.exception("tag %s of project %s failed", tag.name, project.id)
             return self.catalog.finish_run(run.id, error=_reason(exc))
-        return self.catalog.finish_run(run.id, changed=changed, units=self.count(project, tag))
+        return self.catalog.finish_run(run.id, changed=changed, units=units)
+
+    def _progress(self, run_id: int, stage: str, done: int | None, total: int | None) -> None:
+        self.catalog.progress(run_id, stage, done, total)
+        if self.listener is not None:
+            self.listener(stage, done, total)
 
     def _model(self, project: ProjectRef, tag: TagInfo, run: RunInfo, now: dt.datetime) -> RunInfo:
         """Learn the model from the project's history, check it on held-out data, then score and store."""
         d = tag.spec.definition
         assert isinstance(d, ModelScore)
         ctx = replace(self.queries.context(project, now=now), until=now)
-        self.catalog.progress(run.id, "reading features")
+        total = TRAIN_STEPS + 2  # reading the features, training's steps, storing the scores
+        self._progress(run.id, "reading", 0, total)
         plan = PLANS[d.model](ctx)
         rows = self.store.query(render(plan.statement, ctx.dialect)).rows
-        self.catalog.progress(run.id, f"training on {len(rows)} units")
         cutoffs = [(r.name, float(r.min)) for r in d.tiers if r.min is not None]
+
+        def step(stage: str, done: int) -> None:
+            self._progress(run.id, stage, 1 + done, total)
+
         try:
-            trained = train(rows, plan.features, cutoffs, observed=plan.observed)
+            trained = train(rows, plan.features, cutoffs, observed=plan.observed, progress=step)
         except ModelRefused as exc:
             return self.catalog.finish_run(run.id, error=str(exc), evaluation=exc.evaluation)
-        self.catalog.progress(run.id, f"scoring {len(trained.units)} units")
+        self._progress(run.id, "storing", total - 1, total)
         evaluation = {**trained.evaluation, "outcome": {"en": plan.outcome_en, "zh": plan.outcome_zh}}
         tiers = [(r.name, r.min, r.max) for r in d.tiers]
         staged = pa.table({
@@ -229,11 +256,12 @@ class TagService:
     def run_all(self, project: ProjectRef, now: dt.datetime | None = None, trigger: str = "schedule",
                 ) -> list[RunInfo]:
         """Every tag of the project that is computed on a schedule (uploaded tags are not)."""
-        runs = []
-        for tag in self.tags(project):
-            if tag.spec.schedule == "daily" and tag.spec.definition.type != "uploaded":
-                runs.append(self.run(project, tag.name, now, trigger))
-        return runs
+        return [self.run(project, name, now, trigger) for name in self.scheduled(project)]
+
+    def scheduled(self, project: ProjectRef) -> list[str]:
+        """The tags computed daily (not uploaded ones, nor those with schedule manual)."""
+        return [tag.name for tag in self.tags(project)
+                if tag.spec.schedule == "daily" and tag.spec.definition.type != "uploaded"]
 
     def upload(self, project: ProjectRef, name: str, text: str, now: dt.datetime | None = None,
                ) -> tuple[RunInfo, list[str]]:

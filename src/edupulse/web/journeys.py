@@ -1,13 +1,16 @@
-"""Pages of journeys (automated operations): the list with live counters and the editor (the definition with
-its steps drawn as a vertical flow and the reach of its trigger now), one journey's page (per-step counts,
-the funnel, the holdout result and the delivery log with reasons), and the advisors' task inbox. Their data
-comes from /api/v1/journeys and /api/v1/journey-tasks (static/journeys.js)."""
+"""Pages of journeys (automated operations): the list with live counters and the editor (forms for the
+trigger, the steps as a vertical flow and the guard rails, the JSON beside them, the reach of the trigger
+now), one journey's page (per-step counts, the funnel, the holdout result, the delivery log with reasons and
+the editor of its definition), and the advisors' task inbox. Their data comes from /api/v1/journeys and
+/api/v1/journey-tasks (static/journeys.js, static/journey_editor.js)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from edupulse.auth.permissions import Permission
+from edupulse.web import session
 from edupulse.web.pages import render, signed_in
 
 router = APIRouter(include_in_schema=False)
@@ -16,7 +19,8 @@ router = APIRouter(include_in_schema=False)
 @router.get("/journeys", response_class=HTMLResponse)
 def journeys(request: Request) -> Response:
     signed_in(request)
-    return render(request, "journeys.html", "journeys")
+    can_edit = Permission.journeys_edit in session.permissions(request)
+    return render(request, "journeys.html", "journeys", {"can_edit": can_edit})
 
 
 @router.get("/journeys/{journey_id:int}", response_class=HTMLResponse)

@@ -13,6 +13,7 @@ scikit-learn is the `ml` extra, imported when a model is trained."""
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,14 @@ GATE_STD = 0.05
 SPLITS = 10
 MIN_ROWS = 40
 REASONS = 3
+TRAIN_STEPS = SPLITS + 3  # the gate's splits, the evaluation on later units, the final fit, scoring
+# (stage, steps done of TRAIN_STEPS); stages: loading (scikit-learn), gate (one of its splits), evaluating (on the
+# later units), fitting (on every unit), scoring
+Step = Callable[[str, int], None]
+
+
+def _quiet(stage: str, done: int) -> None:
+    return None
 
 
 class ModelRefused(Exception):
@@ -71,9 +80,11 @@ def _model() -> Any:
 
 
 def train(rows: list[tuple[Any, ...]], features: tuple[Feature, ...], cutoffs: list[tuple[str, float]],
-          seed: int = 7, observed: str | None = None) -> Trained:
+          seed: int = 7, observed: str | None = None, progress: Step = _quiet) -> Trained:
     """Rows are (unit, *features, outcome, scoring). A scored unit whose `observed` feature is set has met the
-    outcome already: it scores 1, for that reason. Raises ModelRefused with the reason."""
+    outcome already: it scores 1, for that reason. Raises ModelRefused with the reason. `progress` is told each
+    step (of TRAIN_STEPS) before it starts."""
+    progress("loading", 0)
     sklearn()
     metrics = importlib.import_module("sklearn.metrics")
     selection = importlib.import_module("sklearn.model_selection")
@@ -87,19 +98,23 @@ def train(rows: list[tuple[Any, ...]], features: tuple[Feature, ...], cutoffs: l
     x = _matrix(learn, features)
     splitter = selection.StratifiedShuffleSplit(n_splits=SPLITS, test_size=0.3, random_state=seed)
     aucs = []
-    for train_idx, test_idx in splitter.split(x, y):
+    for i, (train_idx, test_idx) in enumerate(splitter.split(x, y)):
+        progress("gate", i)
         fitted = _model().fit(x[train_idx], y[train_idx])
         aucs.append(float(metrics.roc_auc_score(y[test_idx], fitted.predict_proba(x[test_idx])[:, 1])))
     gate: dict[str, Any] = {"score": "AUC", "splits": SPLITS, "mean": round(float(np.mean(aucs)), 4),
             "std": round(float(np.std(aucs)), 4), "min_mean": GATE_MEAN, "max_std": GATE_STD}
     gate["passed"] = gate["mean"] >= GATE_MEAN and gate["std"] <= GATE_STD
+    progress("evaluating", SPLITS)
     evaluation = {"gate": gate, "units_learned": len(learn), "positives": positives,
                   **_held_out(learn, x, y, features, cutoffs, metrics)}
     if not gate["passed"]:
         raise ModelRefused(f"the model failed the gate: mean AUC {gate['mean']:.3f} over {SPLITS} held-out splits "
                            f"(at least {GATE_MEAN} needed), standard deviation {gate['std']:.3f} (at most "
                            f"{GATE_STD}); it is not published", evaluation)
+    progress("fitting", SPLITS + 1)
     final = _model().fit(x, y)
+    progress("scoring", SPLITS + 2)
     scoring = [r for r in rows if r[2 + width]]
     trained = Trained(evaluation=evaluation)
     if scoring:

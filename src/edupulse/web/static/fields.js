@@ -118,8 +118,11 @@
   }
 
   function filterText(f) {
-    return Array.isArray(f.value) ? f.value.join(",") : f.value === undefined ? "" : String(f.value);
+    return Array.isArray(f.value) ? f.value.join(",") : f.value === undefined || f.value === null ? "" : String(f.value);
   }
+  F.OPS = OPS;
+  F.filterValue = filterValue;
+  F.filterText = filterText;
 
   /* A list of property conditions (all must hold), edited in place. */
   F.filters = function (cat, list, changed, prefix) {

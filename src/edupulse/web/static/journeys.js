@@ -17,8 +17,6 @@
   const UNIT = () => ({ minute: t("journeys.unit.minute"), hour: t("journeys.unit.hour"), day: t("journeys.unit.day"),
     week: t("journeys.unit.week") });
   const EVERY = () => ({ once: t("journeys.every.once"), day: t("journeys.every.day"), week: t("journeys.every.week") });
-  const REACH = () => ({ segment: t("journeys.reach.segment"), event_7d: t("journeys.reach.event_7d"),
-    tags: t("journeys.reach.tags") });
   const TASK = () => ({ open: t("tasks.status.open"), done: t("tasks.status.done"), no_answer: t("tasks.status.no_answer") });
   const when = (iso) => (iso || "").replace("T", " ").slice(0, 16);
   const duration = (d) => (d ? d.value + " " + UNIT()[d.unit] : "");
@@ -76,31 +74,17 @@
   }
 
   P.journeys = async function () {
-    const box = $("journey-json");
-    box.value = JSON.stringify(EXAMPLE, null, 2);
-    let timer = null;
-    const redraw = () => {
-      clearTimeout(timer);
-      timer = setTimeout(async () => {
-        let spec;
-        try { spec = JSON.parse(box.value); } catch (err) { EP.showError($("journey-create-error"), err.message); return; }
-        $("journey-flow").replaceChildren(...flow(spec.steps, null, ""));
+    const box = $("journey-editor");
+    if (box) {
+      const editor = await EP.journeyEditor(box, EXAMPLE, { errorBox: $("journey-create-error") });
+      $("journey-create").addEventListener("click", async () => {
         try {
-          const reach = await EP.api("POST", "/api/v1/journeys/preview", spec);
-          $("journey-reach").textContent = EP.fmt(reach.persons) + " " + REACH()[reach.basis];
-          EP.showError($("journey-create-error"), "");
-        } catch (err) { $("journey-reach").textContent = "—"; EP.showError($("journey-create-error"), err.message); }
-      }, 300);
-    };
-    box.addEventListener("input", redraw);
-    redraw();
-    $("journey-create").addEventListener("click", async () => {
-      try {
-        const made = await EP.api("POST", "/api/v1/journeys", JSON.parse(box.value));
-        EP.toast(t("journeys.created"));
-        location.href = "/journeys/" + made.id;
-      } catch (err) { EP.showError($("journey-create-error"), err.message); }
-    });
+          const made = await EP.api("POST", "/api/v1/journeys", editor.definition());
+          EP.toast(t("journeys.created"));
+          location.href = "/journeys/" + made.id;
+        } catch (err) { editor.problems(err.message); }
+      });
+    }
     try {
       const data = await EP.api("GET", "/api/v1/journeys");
       $("journeys-list").replaceChildren(data.journeys.length ? EP.table(
@@ -146,6 +130,19 @@
       const counts = {};
       for (const s of results.steps) (counts[s.step] = counts[s.step] || {})[s.status] = s.count;
       $("journey-steps").replaceChildren(...flow(j.steps, counts, ""));
+      const editable = (EP.boot.permissions || []).includes("journeys:edit") && j.status !== "finished";
+      $("journey-edit").hidden = !editable;
+      if (editable && !data.editor) {
+        data.editor = await EP.journeyEditor($("journey-editor"), j, { errorBox: $("journey-save-error") });
+        $("journey-save").onclick = async () => {
+          try {
+            await EP.api("PUT", base, data.editor.definition());
+            EP.toast(t("journeys.created"));
+            data.editor = null;
+            reload();
+          } catch (err) { data.editor.problems(err.message); }
+        };
+      }
       $("journey-deliveries").replaceChildren(log.deliveries.length ? EP.table(
         [t("journeys.person"), t("journeys.step"), t("journeys.action"), t("journeys.delivery"), t("journeys.reason"), t("journeys.when"), ""],
         log.deliveries.map((d) => [EP.u(d.person), EP.u(d.step), ACTION()[d.action] || EP.u(d.action), DELIVERY()[d.status],

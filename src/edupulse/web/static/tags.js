@@ -103,6 +103,30 @@
       (e.importances || []).map((f) => [EP.boot.lang === "zh" ? f.zh : f.en, f.weight.toFixed(3)])));
   }
 
+  // a run's stages (see tags/run.py), each key written out for the catalogue test
+  const STAGE = () => ({ queued: t("tags.stage.queued"), computing: t("tags.stage.computing"), counting: t("tags.stage.counting"),
+    reading: t("tags.stage.reading"), loading: t("tags.stage.loading"), gate: t("tags.stage.gate"),
+    evaluating: t("tags.stage.evaluating"), fitting: t("tags.stage.fitting"), scoring: t("tags.stage.scoring"),
+    storing: t("tags.stage.storing"), done: t("tags.stage.done"), failed: t("tags.stage.failed") });
+
+  /* Start a run and follow it: the server answers the finished run, or 202 with the run to poll; its stage and
+     steps done of its total show under the button until it is over. */
+  async function runToTheEnd(base) {
+    let current = await EP.api("POST", base + "/run?wait=2");
+    const bar = $("tag-run-bar");
+    while (current.status === "running") {
+      const p = current.progress || {};
+      const stage = STAGE()[p.stage] || p.stage || "";
+      const counted = p.total && p.done !== null && p.done !== undefined;
+      $("tag-run-status").textContent = counted ? fill(t("tags.run_progress"), { stage: stage, done: p.done, total: p.total }) : stage;
+      bar.hidden = !counted;
+      if (counted) { bar.max = p.total; bar.value = p.done; }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      current = await EP.api("GET", base + "/runs/" + current.id);
+    }
+    return current;
+  }
+
   P.tag = async function (data) {
     const base = "/api/v1/tags/" + encodeURIComponent(data.name);
     async function load() {
@@ -140,10 +164,11 @@
       run.disabled = true;
       $("tag-run-status").textContent = t("tags.running");
       try {
-        const done = await EP.api("POST", base + "/run");
+        const done = await runToTheEnd(base);
+        $("tag-run-bar").hidden = true;
         $("tag-run-status").textContent = done.status === "finished" ? t("tags.ran_ok") : fill(t("tags.run_failed"), { error: done.error });
         await load();
-      } catch (err) { EP.showError($("tag-error"), err.message); }
+      } catch (err) { $("tag-run-bar").hidden = true; EP.showError($("tag-error"), err.message); }
       run.disabled = false;
     });
     try { await load(); } catch (err) { EP.showError($("tag-error"), err.message); }
