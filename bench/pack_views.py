@@ -1,4 +1,4 @@
-"""What the referral, school accounts and one-person packs show beyond their headline, over the simulated school
+"""What the referral, school accounts and one-person packs show (headline and beyond), over the simulated school
 of bench/packs.py (made there once, reused here): seconds and the ratio to one plain scan of the same events
 measured in the same run (the machine is shared, so the ratio is the figure to compare).
 
@@ -55,6 +55,9 @@ def main() -> None:
             "referral tree (top KOL, 6 levels)": lambda: referral_tree(platform.query_service(), project, kol, 6),
             "school_accounts headline": lambda: service.headline(project, "school_accounts", date_range="all"),
             "school ledger (busiest, by week)": lambda: ledger(run, platform.store, biggest, "week"),
+            "one_person headline (coverage)": lambda: service.headline(project, "one_person", date_range="all"),
+            "person timeline with sources (KOL)": lambda: platform.query_service().run(
+                project, {"kind": "person", "person_id": kol, "limit": 50}),
         }
         for name, view in views.items():
             best = min(_timed(view) for _ in range(args.repeat))

@@ -17,8 +17,12 @@ from edupulse.packs.headline import PackError
 from edupulse.packs.school_ledger import ledger
 from edupulse.packs.service import PackService
 from engines import History
+from packs_support import school
+
+__all__ = ["school"]  # the shared fixture
 
 NOW = dt.datetime(2025, 6, 1, 4, tzinfo=dt.UTC)  # the simulated school's
+ROLE = "json_extract_string(properties, '$.role')"
 
 
 def sh(text: str) -> str:
@@ -85,8 +89,8 @@ def test_the_simulated_ledger_against_the_raw_tables(school: Any) -> None:
         found = ledger(run, platform.store, school_id, "month")
         raw = platform.store.query(
             "SELECT strftime(timezone('Asia/Shanghai', time), '%Y-%m-01') AS month, "
-            "count(DISTINCT CASE WHEN json_extract_string(properties, '$.role') = 'parent' THEN resolved_person_id END),"
-            " count(DISTINCT CASE WHEN json_extract_string(properties, '$.role') = 'teacher' THEN resolved_person_id END),"
+            f"count(DISTINCT CASE WHEN {ROLE} = 'parent' THEN resolved_person_id END),"
+            f" count(DISTINCT CASE WHEN {ROLE} = 'teacher' THEN resolved_person_id END),"
             f" count(*) FROM events_resolved WHERE project_id = ? AND event = 'page_view' AND group_{slot} = ? "
             "AND prop_platform = 'school_app' GROUP BY month", [project.id, school_id]).rows
         counted = {str(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in raw}

@@ -133,3 +133,33 @@ def test_the_ledger_of_a_school_and_its_target(browser: Any, site: Site, lang: s
         assert tab.errors == []
     finally:
         tab.context.close()
+
+
+@pytest.mark.browser
+@needs_chromium
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_persons_timeline_names_the_sources(browser: Any, site: Site, lang: str) -> None:
+    with site.api() as http:
+        lead = http.post("/api/v1/query", json={"kind": "persons", "limit": 1, "filters": [
+            {"property": "person.channel", "op": "eq", "value": "douyin"}]}).json()["persons"][0]["person_id"]
+        coverage = http.get("/api/v1/packs/one_person/headline", params={"date_range": "all"}).json()
+    assert {s["source"] for s in coverage["by_source"]} == {"crm", "wecom", "app", "learning"}
+    assert all(s["linked"] <= s["persons"] <= coverage["persons"] for s in coverage["by_source"])
+    tab = signed_in_tab(browser, site.url, ADMIN, lang)
+    try:
+        tab.goto(f"{site.url}/people/{lead}")
+        wait_ready(tab)
+        tab.wait_for_selector("[data-testid=timeline-event] .source")
+        kinds = set(tab.eval_on_selector_all("[data-testid=timeline-event] .source",
+                                             "(n) => n.map((x) => x.dataset.source)"))
+        assert "crm" in kinds
+        assert untranslated_on(tab, Words.of(lang)) == []
+        shot(tab, f"person-sources-{lang}")
+        tab.goto(f"{site.url}/scenarios/one_person")
+        wait_ready(tab)
+        tab.wait_for_function("Number(document.body.dataset.headline || 0) >= 1")
+        assert tab.locator("#source-table tbody tr").count() == 4
+        assert untranslated_on(tab, Words.of(lang)) == []
+        assert tab.errors == []
+    finally:
+        tab.context.close()

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edupulse.api.auth import Principal, client_of, platform, require
 from edupulse.api.errors import refusals
+from edupulse.api.params import Id
 from edupulse.auth.permissions import Permission
 from edupulse.meta.db import MetadataError
 from edupulse.meta.school_accounts import AccountInfo, SchoolAccounts
@@ -35,7 +36,7 @@ def _json(value: object) -> Response:
             responses=refusals(400, 403, s403="Advisors see only their assigned persons"))
 async def tree(
     request: Request,
-    person_id: Annotated[int, Query(ge=1, le=2**63 - 1, description="the person at the root")],
+    person_id: Annotated[Id, Query(description="the person at the root")],
     depth: Annotated[int, Query(ge=1, le=MAX_DEPTH, description=f"levels below the person (1 to {MAX_DEPTH})")] = 3,
     principal: Principal = Depends(require(Permission.query_run)),
 ) -> Response:
@@ -89,8 +90,8 @@ class AccountBody(BaseModel):
     """A school's owner and backup (user ids of project members) and targets; a field left out is cleared."""
 
     model_config = ConfigDict(extra="forbid")
-    owner_id: int | None = Field(None, ge=1, description="the owner (A role)")
-    backup_id: int | None = Field(None, ge=1, description="the backup (B role)")
+    owner_id: Id | None = Field(None, description="the owner (A role)")
+    backup_id: Id | None = Field(None, description="the backup (B role)")
     parent_target: float | None = Field(None, gt=0, le=1, description="parent adoption to reach (0.6 = 60 %)")
     teacher_target: float | None = Field(None, gt=0, le=1, description="teacher adoption to reach")
     target_date: dt.date | None = Field(None, description="when the targets are due")

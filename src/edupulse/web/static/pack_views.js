@@ -167,9 +167,21 @@
 
   // one person --------------------------------------------------------------------------------------
 
+  /* The source of a timeline event (queries/sources.py): the system that knows it, and the way it came. */
+  EP.sourceTag = function (source) {
+    if (!source) return "";
+    const via = source.via === "xapi" ? "xAPI" : source.via === "api" ? t("source.via.api") : null;
+    return el("span.tag.source", { "data-source": source.kind, "data-via": source.via }, t("source.kind." + source.kind), " · ",
+      via !== null ? via : el("span", { translate: "no", text: EP.userText(source.name) }));
+  };
+
   RENDER.one_person = function (h, node) {
     const cols = [{ key: "sources" }, { key: "persons" }, { key: "share", show: pct }];
+    const rows = h.by_source.map((s) => ({ source: t("source.kind." + s.source), persons: s.persons, share: s.share, linked: s.linked }));
+    const bySource = [{ key: "source" }, { key: "persons" }, { key: "share", show: pct }, { key: "linked" }];
     node.replaceChildren(el("h2", { text: t("packs.coverage") }), el("div", { id: "coverage-table" }, sortable(cols, h.coverage)),
+      el("h2", { text: t("packs.person.by_source") }), el("div", { id: "source-table" }, sortable(bySource, rows, null)),
+      el("p.muted", { text: t("packs.person.sources_about") }),
       el("p", {}, el("a", { href: "/people", text: t("packs.person_page") })));
   };
 })();
