@@ -20,9 +20,6 @@ from edupulse.packs.install import PackInstaller
 from edupulse.packs.registry import PACKS, PROBLEMS
 from edupulse.packs.service import PackService
 from edupulse.runtime import Platform
-from packs_support import school
-
-__all__ = ["school"]  # the shared fixture
 
 NOW = dt.datetime(2025, 6, 1, 4, tzinfo=dt.UTC)
 

@@ -13,9 +13,6 @@ import pytest
 from edupulse.packs.headline import PackError
 from edupulse.packs.referral_tree import ReferralGraph, ReferralNode, build, referral_graph, referral_tree
 from engines import History, require_chdb
-from packs_support import school
-
-__all__ = ["school"]  # the shared fixture
 
 PACK_NOW = dt.datetime(2025, 6, 1, 4, tzinfo=dt.UTC)  # the simulated school's
 

@@ -17,9 +17,6 @@ from edupulse.packs.headline import PackError
 from edupulse.packs.school_ledger import ledger
 from edupulse.packs.service import PackService
 from engines import History
-from packs_support import school
-
-__all__ = ["school"]  # the shared fixture
 
 NOW = dt.datetime(2025, 6, 1, 4, tzinfo=dt.UTC)  # the simulated school's
 ROLE = "json_extract_string(properties, '$.role')"

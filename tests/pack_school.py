@@ -1,5 +1,5 @@
 """What the pack tests share: one small simulated school (its platform, project, truth file and pack
-service), made once per test session. A test module imports the fixture (`from packs_support import school`)."""
+service), made once per test session."""
 
 from __future__ import annotations
 
