@@ -93,6 +93,8 @@ def test_the_school_ledger_and_account_api(site: Site) -> None:
         for bad in ({"owner_id": 999999}, {"parent_target": 2}, {"owner_id": me, "backup_id": me}, {"tier": "A"}):
             refused = http.put(f"/api/v1/packs/school_accounts/schools/{first}/account", json=bad)
             assert 400 <= refused.status_code < 500, bad
+        unknown = http.put("/api/v1/packs/school_accounts/schools/nope/account", json=body)
+        assert unknown.status_code == 404
         headline = http.get("/api/v1/packs/school_accounts/headline", params={"date_range": "all"}).json()
         row = next(s for s in headline["schools"] if s["school_id"] == first)
         assert row["owner_id"] == me

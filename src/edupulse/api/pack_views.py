@@ -99,12 +99,15 @@ class AccountBody(BaseModel):
 
 @router.put("/api/v1/packs/school_accounts/schools/{school_id}/account",
             summary="Set a school's owner, backup and targets (at most 5 schools per person and role)",
-            responses=refusals(400, 403, s403="Only admins (members:manage) assign schools and set targets"))
+            responses=refusals(400, 403, 404, s403="Only admins (members:manage) assign schools and set targets",
+                               s404="No such school"))
 def put_account(request: Request, school_id: SCHOOL, body: AccountBody,
                 principal: Principal = Depends(require(Permission.members_manage))) -> Response:
     project = principal.project
     assert project is not None
     plat = platform(request)
+    if not plat.store.entity_ops(project.id, [("group", "school", school_id)]):
+        raise HTTPException(404, f"no school {school_id!r} in this project (no group of type school with that key)")
     members = {u.id for u in plat.meta.accounts.users(project.id)}
     for name, person in (("owner_id", body.owner_id), ("backup_id", body.backup_id)):
         if person is not None and person not in members:
