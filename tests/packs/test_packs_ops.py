@@ -15,10 +15,13 @@ import orjson
 import pyarrow as pa
 import pytest
 from pack_school import NOW, school_at
+from sqlalchemy import select
 
+from edupulse.auth.permissions import Role
 from edupulse.conf import Settings
 from edupulse.journeys.runtime import JourneyRuntime
 from edupulse.journeys.service import Actor
+from edupulse.meta.journey_models import JourneyEntry
 from edupulse.packs import automated_sops, renewal
 from edupulse.packs.headline import PackError
 from edupulse.packs.service import PackService
@@ -91,17 +94,27 @@ def test_advisor_conversion_equals_a_funnel(school: Any) -> None:
     assert {a.advisor_id for a in found.advisors} == {a["advisor_id"] for a in school.truth["advisors"]}
 
 
-def test_the_assignment_journey_enters_the_high_tier(school: Any) -> None:
+def test_the_assignment_journey_gives_advisors_the_high_tier(school: Any) -> None:
+    """Switched on 20 days before the end of the data, the journey's first morning makes a task of each high-tier
+    lead for the two advisors; each advisor's conversion counts the leads who paid a first order after their task
+    (checked against the first orders in the store)."""
     school.packs.install(school.project, "lead_tiering", "tester", now=NOW)
     found = school.packs.headline(school.project, "lead_tiering", date_range="all", now=NOW)
     assert found.assign_journey is not None
     assert found.assign_journey.status == "draft"
+    accounts = school.platform.meta.accounts
+    for email in ("adv1@school.example", "adv2@school.example"):
+        user = accounts.create_user(email, "correct horse battery staple")
+        accounts.set_role(user.id, school.project.id, Role.advisor)
     service = school.packs.journey_service()
-    service.transition(school.project, found.assign_journey.journey_id, "start", Actor("tester"), NOW)
+    started = NOW - dt.timedelta(days=20)
+    service.transition(school.project, found.assign_journey.journey_id, "start", Actor("tester"), started)
     runtime = JourneyRuntime(school.platform.meta, school.platform.query_service(), school.platform.settings,
                              store=school.platform.store)
+    morning = started + dt.timedelta(days=1)
     try:
-        runtime.schedule_job().run(NOW + dt.timedelta(days=1))  # the next 09:00 after the start
+        runtime.schedule_job().run(morning)  # the next 09:00 after the start
+        runtime.worker.tick(morning)
     finally:
         runtime.close()
     journey = service.store.get(school.project.id, found.assign_journey.journey_id)
@@ -109,6 +122,28 @@ def test_the_assignment_journey_enters_the_high_tier(school: Any) -> None:
     arms = service.results(school.project, journey)["arms"]
     high = next(t for t in found.tiers if t.tier == "high").leads
     assert arms["treatment"]["entered"] + arms["holdout"]["entered"] == high > 0
+    after = school.packs.headline(school.project, "lead_tiering", date_range="all", now=NOW)
+    assert {a.advisor for a in after.advisor_tasks} <= {"adv1@school.example", "adv2@school.example"}
+    assert sum(a.tasks for a in after.advisor_tasks) == arms["treatment"]["entered"]
+    assert all(a.open == a.tasks for a in after.advisor_tasks)
+    firsts = dict(school.platform.store.query(
+        "SELECT resolved_person_id, min(time) FROM events_resolved WHERE project_id = ? AND event = 'order_paid' "
+        "AND prop_order_type = 'first' GROUP BY resolved_person_id", [school.project.id]).rows)
+    treated = [lead for lead in found.leads if lead.tier == "high"]
+    held = set()
+    with school.platform.meta.session() as s:
+        for (key,) in s.execute(select(JourneyEntry.person_key).where(JourneyEntry.journey_id == journey.id,
+                                                                      JourneyEntry.arm == "holdout")):
+            held.add(key.split(":", 1)[1])
+
+    def paid_after(lead: Any) -> bool:
+        moment = firsts.get(lead.person_id)
+        if moment is None:
+            return False
+        return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)) >= morning
+
+    expected = sum(1 for lead in treated if not set(sum(lead.identities.values(), [])) & held and paid_after(lead))
+    assert sum(a.first_orders for a in after.advisor_tasks) == expected
     service.transition(school.project, journey.id, "pause", Actor("tester"), NOW)
     assert "journey:assign_high_intent" in school.packs.uninstall(school.project, "lead_tiering").kept  # it ran
 

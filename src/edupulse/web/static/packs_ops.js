@@ -71,6 +71,8 @@
     const assign = el("div.card", { id: "assign-journey" }, el("h2", { text: t("packs.ops.assign_title") }),
       el("p", { text: t("packs.ops.assign_about") }),
       h.assign_journey ? journeyLink(h.assign_journey.journey_id, h.assign_journey.status) : el("p.muted", { text: t("packs.ops.install_for_journey") }),
+      h.advisor_tasks.length ? el("div", { id: "advisor-task-table" }, sortable([col("advisor", { user: true }), col("tasks"),
+        col("open"), col("first_orders"), col("first_order_rate", { show: pct })], h.advisor_tasks)) : "",
       el("p", {}, el("a", { href: "/journey-tasks", text: t("packs.ops.open_tasks") })));
     node.replaceChildren(modelState(h, "lead-model") || "", form, el("h2", { text: t("packs.ops.tiers") }), tiers,
       el("h2", { text: fill(t("packs.ops.lead_pool"), { n: EP.fmt(h.leads_total) }) }),
