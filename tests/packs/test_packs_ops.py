@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pytest
-from pack_school import NOW, school_at
+from own_school import NOW, school_at
 from sqlalchemy import select
 
 from edupulse.auth.permissions import Role
@@ -142,7 +142,8 @@ def test_the_assignment_journey_gives_advisors_the_high_tier(school: Any) -> Non
             return False
         return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)) >= morning
 
-    expected = sum(1 for lead in treated if not set(sum(lead.identities.values(), [])) & held and paid_after(lead))
+    expected = sum(1 for lead in treated
+                   if not {i for ids in lead.identities.values() for i in ids} & held and paid_after(lead))
     assert sum(a.first_orders for a in after.advisor_tasks) == expected
     service.transition(school.project, journey.id, "pause", Actor("tester"), NOW)
     assert "journey:assign_high_intent" in school.packs.uninstall(school.project, "lead_tiering").kept  # it ran
