@@ -309,6 +309,12 @@ def test_every_sop_is_a_valid_journey_that_enters_people(small: Any) -> None:
     assert {f"journey:{p.key}" for p in automated_sops.SOPS} <= set(gone.kept)  # running: they stay
 
 
+def test_installing_journeys_needs_journeys_edit(small: Any) -> None:
+    with pytest.raises(PackError, match="journeys:edit") as refused:
+        small.packs.install(small.project, "lead_tiering", "viewer", can_edit_journeys=False)
+    assert refused.value.status == 403
+
+
 # empty state ------------------------------------------------------------------------------------
 
 
