@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,6 +38,7 @@ from edupulse.journeys.model import (
     next_path,
     step_at,
 )
+from edupulse.journeys.outbox import Outgoing
 from edupulse.journeys.person import Person
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.journey_models import JourneyDelivery, JourneyEntry, JourneyRow
@@ -94,11 +95,31 @@ def wait_until(wait: Wait, now: dt.datetime, zone: ZoneInfo, person: Person) -> 
     return target.astimezone(dt.UTC)
 
 
+@dataclass
+class Claim:
+    """A delivery being claimed, as the guard rails see it (they may hold or skip it)."""
+
+    action: str
+    status: str
+    reason: str
+    next_attempt_at: dt.datetime | None
+
+
+class ClaimGuard(Protocol):
+    """Guard rails of a claimed delivery (guards.py): may hold or skip it."""
+
+    def __call__(self, s: Session, claim: Claim, person: Person, journey: Journey, now: dt.datetime) -> None: ...
+
+    def counts(self, journey: Journey) -> bool:
+        """Whether the guard counts earlier deliveries (frequency caps) for this journey."""
+        ...
+
+
 class Engine:
     """Enters persons and moves due entries on; `membership` answers segment and tag conditions."""
 
     def __init__(self, meta: MetadataStore, membership: Membership,
-                 guard: Callable[[Session, JourneyDelivery, Person, Journey, dt.datetime], None] | None = None) -> None:
+                 guard: ClaimGuard | None = None) -> None:
         self.meta = meta
         self.membership = membership
         self.guard = guard  # guard rails (quiet hours, caps) may hold or skip a claimed delivery
@@ -119,26 +140,26 @@ class Engine:
         wait as pending until then (a "not followed by" trigger) and enter only if nothing cancelled them."""
         added = 0
         for start in range(0, len(entrants), CHUNK):
-            added += self._enter_chunk(journey, entrants[start:start + CHUNK], now, pending_until)
+            with self.meta.session() as s, s.begin():
+                added += len(self.enter_in(s, journey, entrants[start:start + CHUNK], now, pending_until))
         return added
 
-    def _enter_chunk(self, journey: Journey, chunk: Sequence[Entrant], now: dt.datetime,
-                     pending_until: dt.datetime | None) -> int:
+    def enter_in(self, s: Session, journey: Journey, chunk: Sequence[Entrant], now: dt.datetime,
+                 pending_until: dt.datetime | None = None) -> list[int]:
+        """`enter` within the caller's transaction; returns the ids of the entries made now."""
         spec = journey.spec
-        with self.meta.session() as s, s.begin():
-            allowed = self._within_limit(s, journey, [e.person.key for e in chunk])
-            rows: list[dict[str, Any]] = [
-                {"journey_id": journey.id, "project_id": journey.project_id, "person_key": e.person.key,
-                     "entry_key": e.entry_key[:200], "arm": arm_of(journey.id, e.person.key, spec.holdout),
-                     "person": e.person.to_json(), "event": e.event,
-                     "state": "pending" if (e.pending_until or pending_until) else "active", "step": "0",
-                     "due_at": e.pending_until or pending_until or now, "wait_event": None, "received": [],
-                     "entered_at": now,
-                     "exit_reason": ""}
-                    for e in chunk if e.person.key in allowed]
-            if not rows:
-                return 0
-            return self._insert_ignore(s, rows)
+        allowed = self._within_limit(s, journey, [e.person.key for e in chunk])
+        rows: list[dict[str, Any]] = [
+            {"journey_id": journey.id, "project_id": journey.project_id, "person_key": e.person.key,
+             "entry_key": e.entry_key[:200], "arm": arm_of(journey.id, e.person.key, spec.holdout),
+             "person": e.person.to_json(), "event": e.event,
+             "state": "pending" if (e.pending_until or pending_until) else "active", "step": "0",
+             "due_at": e.pending_until or pending_until or now, "wait_event": None, "received": [],
+             "entered_at": now, "exit_reason": ""}
+            for e in chunk if e.person.key in allowed]
+        if not rows:
+            return []
+        return self._insert_ignore(s, rows)
 
     def _within_limit(self, s: Session, journey: Journey, keys: list[str]) -> set[str]:
         limit = journey.spec.entry_limit
@@ -155,14 +176,14 @@ class Engine:
                 seen[key] = seen.get(key, 0) + 1
         return allowed
 
-    def _insert_ignore(self, s: Session, rows: list[dict[str, Any]]) -> int:
+    def _insert_ignore(self, s: Session, rows: list[dict[str, Any]]) -> list[int]:
         if self.meta.engine.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
         # executemany of one small statement: a VALUES list of a thousand rows costs more to compile than to run
         stmt = insert(JourneyEntry).on_conflict_do_nothing(index_elements=["journey_id", "person_key", "entry_key"])
-        return len(s.connection().execute(stmt.returning(JourneyEntry.id), rows).all())
+        return [int(i) for i in s.connection().execute(stmt.returning(JourneyEntry.id), rows).scalars()]
 
     # moving on -----------------------------------------------------------------------------------
 
@@ -194,10 +215,20 @@ class Engine:
     def _advance(self, ids: list[int], now: dt.datetime, journeys: dict[int, Journey]) -> int:
         if not ids:
             return 0
-        moved = 0
         with self.meta.session() as s, s.begin():
-            rows = list(s.scalars(select(JourneyEntry).where(JourneyEntry.id.in_(ids)).order_by(JourneyEntry.id)
-                                  .with_for_update()))
+            return self.advance_in(s, ids, now, journeys)
+
+    def advance_in(self, s: Session, ids: list[int], now: dt.datetime, journeys: dict[int, Journey],
+                   dispatch: list[Outgoing] | None = None) -> int:
+        """Move these entries, those that are due, within the caller's transaction; returns how many moved.
+        With `dispatch`, the messages due now are claimed as already being sent (status `sending`, first try
+        counted) and listed there for the caller to hand to the outbox after its commit: no second transaction
+        to claim them, and if the process dies first, the outbox sends them after `in_flight_seconds`."""
+        moved = 0
+        claims: list[dict[str, Any]] = []
+        for low in range(0, len(ids), CHUNK):
+            rows = list(s.scalars(select(JourneyEntry).where(JourneyEntry.id.in_(ids[low:low + CHUNK]))
+                                  .order_by(JourneyEntry.id).with_for_update()))
             for entry in rows:
                 due_at = aware(entry.due_at)
                 if entry.state not in ("pending", "active", "waiting") or due_at is None or due_at > now:
@@ -207,11 +238,37 @@ class Engine:
                     row = s.get(JourneyRow, entry.journey_id)
                     assert row is not None
                     journey = journeys[entry.journey_id] = journey_of(row)
-                self._move(s, entry, journey, now)
+                self._move(s, entry, journey, now, claims)
                 moved += 1
+            self._store_claims(s, claims, now, dispatch)
         return moved
 
-    def _move(self, s: Session, entry: JourneyEntry, journey: Journey, now: dt.datetime) -> None:
+    @staticmethod
+    def _store_claims(s: Session, claims: list[dict[str, Any]], now: dt.datetime,
+                      dispatch: list[Outgoing] | None) -> None:
+        """Insert the claimed deliveries in one statement (executemany; the unique (entry, step) key still
+        refuses a second claim) and empty the list."""
+        if not claims:
+            return
+        if dispatch is not None:
+            for row in claims:
+                if row["status"] == "pending" and row["next_attempt_at"] is not None and row["next_attempt_at"] <= now:
+                    row.update(status="sending", attempts=1, updated_at=now)
+        s.flush()  # the moved entries first (their rows are referenced)
+        s.execute(insert(JourneyDelivery), claims)
+        if dispatch is not None:
+            sending = {row["idempotency_key"]: row for row in claims if row["status"] == "sending"}
+            for low in range(0, len(sending), CHUNK):
+                keys = list(sending)[low:low + CHUNK]
+                for delivery_id, key in s.execute(select(JourneyDelivery.id, JourneyDelivery.idempotency_key)
+                                                  .where(JourneyDelivery.idempotency_key.in_(keys))):
+                    row = sending[key]
+                    dispatch.append(Outgoing(int(delivery_id), row["project_id"], row["journey_id"],
+                                             row["person_key"], row["action"], key, dict(row["request"]), 1))
+        claims.clear()
+
+    def _move(self, s: Session, entry: JourneyEntry, journey: Journey, now: dt.datetime,
+              claims: list[dict[str, Any]]) -> None:
         spec = journey.spec
         person = Person.from_json(entry.person_key, entry.person)
         resuming = entry.state == "waiting"
@@ -243,7 +300,7 @@ class Engine:
                 self._finish(entry, "exited", now, reason)
                 return
             else:
-                self._claim(s, entry, journey, person, path, step, now)
+                self._claim(s, entry, journey, person, path, step, now, claims)
                 path = next_path(list(spec.steps), path)
             resuming = False
         self._finish(entry, "done", now)
@@ -262,16 +319,19 @@ class Engine:
         entry.state, entry.finished_at, entry.due_at, entry.exit_reason = state, now, None, reason[:200]
 
     def _claim(self, s: Session, entry: JourneyEntry, journey: Journey, person: Person, path: str, step: Any,
-               now: dt.datetime) -> None:
+               now: dt.datetime, claims: list[dict[str, Any]]) -> None:
         spec: JourneySpec = journey.spec
-        delivery = JourneyDelivery(
-            journey_id=journey.id, entry_id=entry.id, project_id=journey.project_id, person_key=entry.person_key,
-            step=path, action=step.action, idempotency_key=f"j{journey.id}-e{entry.id}-s{path}",
-            status="pending", reason="", attempts=0, next_attempt_at=now,
-            request=render_request(step, person, entry.event, journey.id, spec.name, entry.id, spec.language),
-            response="", created_at=now, updated_at=now)
+        claim = Claim(step.action, "pending", "", now)
         if entry.arm == HOLDOUT:
-            delivery.status, delivery.reason, delivery.next_attempt_at = "skipped", "holdout", None
+            claim.status, claim.reason, claim.next_attempt_at = "skipped", "holdout", None
         elif self.guard is not None:
-            self.guard(s, delivery, person, journey, now)
-        s.add(delivery)
+            if claims and self.guard.counts(journey):  # caps count this transaction's claims too
+                self._store_claims(s, claims, now, None)
+            self.guard(s, claim, person, journey, now)
+        claims.append({
+            "journey_id": journey.id, "entry_id": entry.id, "project_id": journey.project_id,
+            "person_key": entry.person_key, "step": path, "action": step.action,
+            "idempotency_key": f"j{journey.id}-e{entry.id}-s{path}", "status": claim.status, "reason": claim.reason,
+            "attempts": 0, "next_attempt_at": claim.next_attempt_at,
+            "request": render_request(step, person, entry.event, journey.id, spec.name, entry.id, spec.language),
+            "response": "", "created_at": now, "updated_at": now, "sent_at": None})

@@ -12,8 +12,9 @@ For every track event of a frame, in order:
 3. a person waiting for the event moves on at once (the event is noted for `received` conditions);
 4. `exit_on` events end the person's journey; goal events mark entries converted (within the goal's time).
 
-Every effect is idempotent, so reading a frame again after a crash (the position is saved after its effects)
-changes nothing."""
+The effects of a read, the first moves of the persons it let in (their first messages claimed in the outbox)
+and the new log position are committed in one transaction: a crash before the commit reads the same frames
+again, and every effect is idempotent besides, so nothing is lost and nothing happens twice."""
 
 from __future__ import annotations
 
@@ -28,12 +29,14 @@ from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from edupulse.ingest.records import BUILTIN_ID_TYPES, TRACK
 from edupulse.ingest.wal import Position, WriteAheadLog
 from edupulse.journeys.conditions import event_matches
-from edupulse.journeys.engine import Engine, Entrant
+from edupulse.journeys.engine import CHUNK, Engine, Entrant
 from edupulse.journeys.model import EventTrigger, Status
+from edupulse.journeys.outbox import Outgoing
 from edupulse.journeys.person import Person, identity_key
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.journey_models import JourneyCursor, JourneyEntry
@@ -110,8 +113,10 @@ class EventFeed:
 
     def __init__(self, wal: WriteAheadLog, meta: MetadataStore, engine: Engine, lookup: PersonLookup | None,
                  wake: Callable[[], None] = lambda: None,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC), node: str = "") -> None:
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC), node: str = "",
+                 dispatch: Callable[[list[Outgoing]], None] | None = None) -> None:
         self.wal, self.meta, self.engine, self.lookup, self.wake, self.clock = wal, meta, engine, lookup, wake, clock
+        self.dispatch = dispatch  # hands the messages claimed while reading to the outbox (None: it finds them)
         self.cursor = f"{CURSOR}:{node}" if node else CURSOR
         self.position = Position(0, 0)
         self._journeys: tuple[float, list[Journey]] = (0.0, [])
@@ -127,7 +132,8 @@ class EventFeed:
             saved = row.position if row else None
         self.position = Position.parse(saved) if saved else self.wal.durable
         if saved is None:
-            self._save(self.position)
+            with self.meta.session() as s, s.begin():
+                self._save(s, self.position)
         return self
 
     def held(self) -> Position:
@@ -146,28 +152,41 @@ class EventFeed:
         self._journeys = (0.0, [])
 
     def step(self, max_frames: int = 1000) -> int:
-        """Read and apply the next frames; returns how many events were read."""
+        """Read and apply the next frames; returns how many events were read. Their effects, the moves of the
+        persons they let in (up to their first wait, claiming their first messages) and the new log position
+        are committed together: one transaction for the whole read, however many events it holds. With no
+        journey running, nothing would be applied: the frames are passed over without being read, and it
+        returns how many."""
         batch: list[Arrival] = []
         last: Position | None = None
-        for count, (position, payload) in enumerate(self.wal.read(self.position), 1):
-            batch += arrivals(payload, position)
+        reading = bool(self.running())
+        frames = 0
+        for frames, (position, payload) in enumerate(self.wal.read(self.position), 1):
+            if reading:
+                batch += arrivals(payload, position)
             last = position
-            if count >= max_frames:
+            if frames >= max_frames:
                 break
         if last is None:
             return 0
-        if batch:
-            self.apply(batch, self.clock())
-        self._save(last)
+        claimed: list[Outgoing] | None = [] if self.dispatch is not None else None
+        with self.meta.session() as s, s.begin():
+            acted = self.apply(s, batch, self.clock(), claimed) if batch else False
+            self._save(s, last)
+        if claimed and self.dispatch is not None:
+            self.dispatch(claimed)
+        if acted:
+            self.wake()
         self.position = last
         self.read_events += len(batch)
-        return len(batch)
+        return len(batch) if reading else frames
 
-    def apply(self, batch: list[Arrival], now: dt.datetime) -> None:
+    def apply(self, s: Session, batch: list[Arrival], now: dt.datetime, claimed: list[Outgoing] | None) -> bool:
+        """What the events mean to the running journeys, in the caller's transaction; whether any journey runs."""
         journeys = self.running()
         if not journeys:
-            return
-        self._enter(journeys, batch, now)
+            return False
+        entered = self._enter(s, journeys, batch, now)
         events = {a.event for a in batch}
         by_event: dict[str, list[Arrival]] = {}
         for a in batch:
@@ -176,24 +195,26 @@ class EventFeed:
             trigger = journey.spec.trigger
             follow = trigger.not_followed_by if isinstance(trigger, EventTrigger) else None
             if follow is not None and follow.event in events:
-                self._cancel(journey, by_event[follow.event], follow.within.delta())
+                self._cancel(s, journey, by_event[follow.event], follow.within.delta())
             for name in set(journey.spec.exit_on) & events:
-                self._exit(journey, by_event[name], now)
+                self._exit(s, journey, by_event[name], now)
             goal = journey.spec.goal
             if goal is not None and goal.event in events:
-                self._convert(journey, by_event[goal.event], goal.within.delta())
-        self._received(batch, now)
-        self.wake()
+                self._convert(s, journey, by_event[goal.event], goal.within.delta())
+        self._received(s, batch, now)
+        if entered:  # after the exits above: a person who left in the same read is not messaged
+            self.engine.advance_in(s, entered, now, {j.id: j for j in journeys}, claimed)
+        return True
 
-    def _enter(self, journeys: list[Journey], batch: list[Arrival], now: dt.datetime) -> None:
+    def _enter(self, s: Session, journeys: list[Journey], batch: list[Arrival], now: dt.datetime) -> list[int]:
         wanted = [(j, j.spec.trigger) for j in journeys if isinstance(j.spec.trigger, EventTrigger)]
         if not wanted:
-            return
+            return []
         matched: list[tuple[Journey, EventTrigger, Arrival]] = [
             (j, t, a) for a in batch for j, t in wanted
             if j.project_id == a.project_id and t.event == a.event and self._after_start(j, a)]
         if not matched:
-            return
+            return []
         properties = self._properties([a for j, _, a in matched if reads_person_properties(j)])
         entrants: dict[int, tuple[Journey, list[Entrant]]] = {}
         for journey, trigger, arrival in matched:
@@ -204,8 +225,11 @@ class EventFeed:
             entrants.setdefault(journey.id, (journey, []))[1].append(Entrant(
                 person, arrival.insert_id or arrival.position, arrival.to_json(),
                 arrival.time + follow.within.delta() if follow else None))
+        entered: list[int] = []
         for journey, group in entrants.values():
-            self.engine.enter(journey, group, now)
+            for low in range(0, len(group), CHUNK):
+                entered += self.engine.enter_in(s, journey, group[low:low + CHUNK], now)
+        return entered
 
     @staticmethod
     def _after_start(journey: Journey, arrival: Arrival) -> bool:
@@ -233,61 +257,56 @@ class EventFeed:
                 out[a.position] = merged
         return out
 
-    def _cancel(self, journey: Journey, follow_ups: list[Arrival], window: dt.timedelta) -> None:
+    def _cancel(self, s: Session, journey: Journey, follow_ups: list[Arrival], window: dt.timedelta) -> None:
         keys = {k for a in follow_ups for k in a.keys}
-        with self.meta.session() as s, s.begin():
-            pending = s.scalars(select(JourneyEntry).where(
-                JourneyEntry.journey_id == journey.id, JourneyEntry.state == "pending",
-                JourneyEntry.person_key.in_(keys)))
-            for entry in pending:
-                due = aware(entry.due_at)
-                started = due - window if due else None
-                if due is not None and started is not None and any(
-                        entry.person_key in a.keys and started <= a.time <= due for a in follow_ups):
-                    entry.state, entry.due_at, entry.exit_reason = "cancelled", None, "followed in time"
+        pending = s.scalars(select(JourneyEntry).where(
+            JourneyEntry.journey_id == journey.id, JourneyEntry.state == "pending",
+            JourneyEntry.person_key.in_(keys)))
+        for entry in pending:
+            due = aware(entry.due_at)
+            started = due - window if due else None
+            if due is not None and started is not None and any(
+                    entry.person_key in a.keys and started <= a.time <= due for a in follow_ups):
+                entry.state, entry.due_at, entry.exit_reason = "cancelled", None, "followed in time"
 
-    def _exit(self, journey: Journey, found: list[Arrival], now: dt.datetime) -> None:
+    def _exit(self, s: Session, journey: Journey, found: list[Arrival], now: dt.datetime) -> None:
         keys = {k for a in found for k in a.keys}
-        with self.meta.session() as s, s.begin():
-            s.execute(update(JourneyEntry).where(
-                JourneyEntry.journey_id == journey.id, JourneyEntry.state.in_(ACTIVE),
-                JourneyEntry.person_key.in_(keys)).values(
-                state="exited", due_at=None, finished_at=now, exit_reason=f"{found[0].event} arrived"))
+        s.execute(update(JourneyEntry).where(
+            JourneyEntry.journey_id == journey.id, JourneyEntry.state.in_(ACTIVE),
+            JourneyEntry.person_key.in_(keys)).values(
+            state="exited", due_at=None, finished_at=now, exit_reason=f"{found[0].event} arrived"))
 
-    def _convert(self, journey: Journey, found: list[Arrival], within: dt.timedelta) -> None:
+    def _convert(self, s: Session, journey: Journey, found: list[Arrival], within: dt.timedelta) -> None:
         keys = {k for a in found for k in a.keys}
-        with self.meta.session() as s, s.begin():
-            rows = s.scalars(select(JourneyEntry).where(
-                JourneyEntry.journey_id == journey.id, JourneyEntry.converted_at.is_(None),
-                JourneyEntry.state.in_(("active", "waiting", "done", "exited")),
-                JourneyEntry.person_key.in_(keys)))
-            for entry in rows:
-                entered = aware(entry.entered_at)
-                assert entered is not None
-                hits = [a.time for a in found if entry.person_key in a.keys and entered <= a.time <= entered + within
-                        and entry.entry_key not in (a.insert_id, a.position)]  # not the event that let them in
-                if hits:
-                    entry.converted_at = min(hits)
+        rows = s.scalars(select(JourneyEntry).where(
+            JourneyEntry.journey_id == journey.id, JourneyEntry.converted_at.is_(None),
+            JourneyEntry.state.in_(("active", "waiting", "done", "exited")),
+            JourneyEntry.person_key.in_(keys)))
+        for entry in rows:
+            entered = aware(entry.entered_at)
+            assert entered is not None
+            hits = [a.time for a in found if entry.person_key in a.keys and entered <= a.time <= entered + within
+                    and entry.entry_key not in (a.insert_id, a.position)]  # not the event that let them in
+            if hits:
+                entry.converted_at = min(hits)
 
-    def _received(self, batch: list[Arrival], now: dt.datetime) -> None:
+    def _received(self, s: Session, batch: list[Arrival], now: dt.datetime) -> None:
         keys = {k for a in batch for k in a.keys}
-        with self.meta.session() as s, s.begin():
-            waiting = s.scalars(select(JourneyEntry).where(
-                JourneyEntry.state == "waiting", JourneyEntry.wait_event.in_({a.event for a in batch}),
-                JourneyEntry.person_key.in_(keys)))
-            for entry in waiting:
-                if any(a.event == entry.wait_event and entry.person_key in a.keys and a.project_id == entry.project_id
-                       for a in batch):
-                    entry.received = [*(entry.received or []), str(entry.wait_event)]
-                    entry.due_at = now
+        waiting = s.scalars(select(JourneyEntry).where(
+            JourneyEntry.state == "waiting", JourneyEntry.wait_event.in_({a.event for a in batch}),
+            JourneyEntry.person_key.in_(keys)))
+        for entry in waiting:
+            if any(a.event == entry.wait_event and entry.person_key in a.keys and a.project_id == entry.project_id
+                   for a in batch):
+                entry.received = [*(entry.received or []), str(entry.wait_event)]
+                entry.due_at = now
 
-    def _save(self, position: Position) -> None:
-        with self.meta.session() as s, s.begin():
-            row = s.get(JourneyCursor, self.cursor)
-            if row is None:
-                s.add(JourneyCursor(name=self.cursor, position=str(position), updated_at=dt.datetime.now(dt.UTC)))
-            else:
-                row.position, row.updated_at = str(position), dt.datetime.now(dt.UTC)
+    def _save(self, s: Session, position: Position) -> None:
+        row = s.get(JourneyCursor, self.cursor)
+        if row is None:
+            s.add(JourneyCursor(name=self.cursor, position=str(position), updated_at=dt.datetime.now(dt.UTC)))
+        else:
+            row.position, row.updated_at = str(position), dt.datetime.now(dt.UTC)
 
     # the thread ---------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from edupulse.journeys.conditions import Membership
+from edupulse.journeys.engine import Claim
 from edupulse.journeys.model import QuietHours
 from edupulse.journeys.person import Person
 from edupulse.meta.journey_models import JourneyDelivery
@@ -67,26 +68,30 @@ class Guard:
             self._settings[project_id] = (time.monotonic(), found)
         return found
 
-    def __call__(self, s: Session, delivery: JourneyDelivery, person: Person, journey: Journey,
-                 now: dt.datetime) -> None:
-        if delivery.action not in MESSAGES:
+    def counts(self, journey: Journey) -> bool:
+        """Whether frequency caps apply to this journey's messages (they count the deliveries claimed before)."""
+        return any(getattr(caps, "per_day", None) is not None or getattr(caps, "per_week", None) is not None
+                   for caps in (journey.spec.caps, getattr(self.project(journey.project_id), "caps", None)))
+
+    def __call__(self, s: Session, claim: Claim, person: Person, journey: Journey, now: dt.datetime) -> None:
+        if claim.action not in MESSAGES:
             return
         project = self.project(journey.project_id)
         zone = self.zone_of(journey.project_id)
         dnd = getattr(project, "do_not_disturb_tag", None)
         if dnd and self.membership.has_tag(journey.project_id, person, dnd, None):
-            delivery.status, delivery.reason, delivery.next_attempt_at = "skipped", "do not disturb", None
+            claim.status, claim.reason, claim.next_attempt_at = "skipped", "do not disturb", None
             return
         cap = self._capped(s, journey, person, getattr(project, "caps", None), zone, now)
         if cap:
-            delivery.status, delivery.reason, delivery.next_attempt_at = "skipped", cap, None
+            claim.status, claim.reason, claim.next_attempt_at = "skipped", cap, None
             return
         for quiet in (journey.spec.quiet_hours, getattr(project, "quiet_hours", None)):
             if quiet is None:
                 continue
             until = quiet_until(quiet, now, recipient_zone(person, zone))
             if until is not None:
-                delivery.status, delivery.reason, delivery.next_attempt_at = "held", "quiet hours", until
+                claim.status, claim.reason, claim.next_attempt_at = "held", "quiet hours", until
                 return
 
     @staticmethod

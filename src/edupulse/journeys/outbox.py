@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 
 from edupulse.conf import JourneySettings
 from edupulse.journeys.model import SpecError
@@ -24,6 +26,7 @@ from edupulse.meta.journey_models import JourneyDelivery
 
 log = logging.getLogger(__name__)
 SENDABLE = ("pending", "failed", "held")
+OUTCOME_COLUMNS = ("status", "reason", "response", "attempts", "next_attempt_at", "updated_at", "sent_at")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,26 @@ class Outbox:
     def __init__(self, meta: MetadataStore, send: Send, settings: JourneySettings) -> None:
         self.meta, self.send, self.settings = meta, send, settings
         self._pool: ThreadPoolExecutor | None = None
+        self._ready: deque[tuple[float, Outgoing]] = deque()  # claimed as sending by the engine, not tried yet
+
+    def dispatch(self, claimed: list[Outgoing]) -> None:
+        """Tries the engine claimed in its own transaction (already `sending`): sent at the next `send_due`
+        without a claiming transaction. One left waiting longer than half of `in_flight_seconds` is dropped
+        here and sent by the usual path once it counts as lost, so no try is sent twice by this process."""
+        stamp = time.monotonic()
+        self._ready.extend((stamp, out) for out in claimed)
+
+    def _take_ready(self, limit: int) -> list[Outgoing]:
+        fresh = time.monotonic() - self.settings.in_flight_seconds / 2
+        taken: list[Outgoing] = []
+        while self._ready and len(taken) < limit:
+            try:
+                stamp, out = self._ready.popleft()
+            except IndexError:
+                break
+            if stamp >= fresh:
+                taken.append(out)
+        return taken
 
     def _due(self, now: dt.datetime) -> Any:
         stuck = now - dt.timedelta(seconds=self.settings.in_flight_seconds)
@@ -88,29 +111,31 @@ class Outbox:
         return dt.timedelta(seconds=seconds)
 
     def _record(self, results: list[tuple[Outgoing, Outcome]], now: dt.datetime) -> None:
+        """The outcomes, in one executemany: each row changes only if it is still this try's (`sending`, the
+        same attempt); a later try that took it over (this one was taken for lost) keeps it."""
+        rows = [self._outcome(out, outcome, now) for out, outcome in results]
+        table = cast(Table, JourneyDelivery.__table__)
+        stmt = (update(table)
+                .where(table.c.id == bindparam("b_id"), table.c.status == "sending",
+                       table.c.attempts == bindparam("b_attempt"))
+                .values({name: bindparam(name) for name in OUTCOME_COLUMNS}))
         with self.meta.session() as s, s.begin():
-            rows = {r.id: r for r in s.scalars(select(JourneyDelivery).where(
-                JourneyDelivery.id.in_([out.id for out, _ in results])))}
-            for out, outcome in results:
-                row = rows.get(out.id)
-                if row is None or row.status != "sending" or row.attempts != out.attempt:
-                    continue  # a later try took it over (this one was taken for lost)
-                self._outcome(row, out, outcome, now)
+            s.connection().execute(stmt, rows)
 
-    def _outcome(self, row: JourneyDelivery, out: Outgoing, outcome: Outcome, now: dt.datetime) -> None:
-        row.response, row.updated_at = outcome.detail[:2000], now
+    def _outcome(self, out: Outgoing, outcome: Outcome, now: dt.datetime) -> dict[str, Any]:
+        row: dict[str, Any] = {"b_id": out.id, "b_attempt": out.attempt, "response": outcome.detail[:2000],
+                               "updated_at": now, "attempts": out.attempt, "sent_at": None}
         if outcome.defer_seconds is not None:
-            row.status, row.reason, row.attempts = "held", outcome.detail[:500], max(0, row.attempts - 1)
-            row.next_attempt_at = now + dt.timedelta(seconds=outcome.defer_seconds)
+            row.update(status="held", reason=outcome.detail[:500], attempts=max(0, out.attempt - 1),
+                       next_attempt_at=now + dt.timedelta(seconds=outcome.defer_seconds))
         elif outcome.ok:
-            row.status, row.sent_at, row.reason, row.next_attempt_at = "sent", now, "", None
+            row.update(status="sent", sent_at=now, reason="", next_attempt_at=None)
         elif outcome.retry and out.attempt < self.settings.max_attempts:
-            row.status, row.reason = "failed", outcome.detail[:500]
-            row.next_attempt_at = now + self.backoff(out.attempt)
+            row.update(status="failed", reason=outcome.detail[:500], next_attempt_at=now + self.backoff(out.attempt))
         else:
-            row.status, row.next_attempt_at = "dead", None
-            row.reason = (outcome.detail if not outcome.retry else
-                          f"gave up after {out.attempt} tries: {outcome.detail}")[:500]
+            row.update(status="dead", next_attempt_at=None, reason=(
+                outcome.detail if not outcome.retry else f"gave up after {out.attempt} tries: {outcome.detail}")[:500])
+        return row
 
     def _try(self, out: Outgoing) -> Outcome:
         try:
@@ -126,7 +151,7 @@ class Outbox:
         tried = 0
         group = self.settings.send_batch
         while tried < limit:
-            claimed = self.claim(now, min(group, limit - tried))
+            claimed = self._take_ready(min(group, limit - tried)) or self.claim(now, min(group, limit - tried))
             if not claimed:
                 break
             if len(claimed) == 1:

@@ -18,9 +18,9 @@ import time
 from typing import Any
 from urllib.parse import quote_plus
 
-import httpx
 import orjson
 
+from edupulse.journeys.http_client import Client, SendError
 from edupulse.journeys.outbox import Outcome, Outgoing
 
 RATE_LIMITED = frozenset({130101, 45009, -1})
@@ -55,13 +55,13 @@ def robot_url(kind: str, secrets: dict[str, str]) -> str:
     return url
 
 
-def post(client: httpx.Client, kind: str, url: str, out: Outgoing, timeout: float) -> Outcome:
+def post(client: Client, kind: str, url: str, out: Outgoing, timeout: float) -> Outcome:
     body = dingtalk_body(out.request) if kind == "dingtalk" else wecom_body(out.request)
     try:
-        response = client.post(url, content=orjson.dumps(body), timeout=timeout, follow_redirects=False,
-                               headers={"Content-Type": "application/json", "Idempotency-Key": out.idempotency_key})
-    except httpx.HTTPError as exc:
-        return Outcome(False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        response = client.post(url, orjson.dumps(body), {"Content-Type": "application/json",
+                                                          "Idempotency-Key": out.idempotency_key}, timeout)
+    except SendError as exc:
+        return Outcome(False, str(exc))
     detail = f"HTTP {response.status_code}: {response.text[:300]}"
     if response.status_code >= 500 or response.status_code in (408, 429):
         return Outcome(False, detail)

@@ -68,7 +68,8 @@ class JourneyRuntime:
                                       tags_settable=hasattr(tags, "set_tag"), tags_readable=tags is not None)
         self.feed: EventFeed | None = None
         if wal is not None:
-            self.feed = EventFeed(wal, meta, self.engine, self.audience, self.worker.wake, clock, node).open()
+            self.feed = EventFeed(wal, meta, self.engine, self.audience, self.worker.wake, clock, node,
+                                  self.outbox.dispatch).open()
             if loader is not None:
                 loader.readers.append(self.feed.held)
         self.running = False

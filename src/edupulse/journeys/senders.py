@@ -9,13 +9,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
 from edupulse.conf import JourneySettings
 from edupulse.journeys import mail, robots, webhook
 from edupulse.journeys.audience import TagSource
 from edupulse.journeys.channels import ChannelStore
 from edupulse.journeys.destinations import DestinationRefused, check
+from edupulse.journeys.http_client import Client
 from edupulse.journeys.outbox import Outcome, Outgoing
 from edupulse.journeys.person import Person
 from edupulse.journeys.tasks import TaskQueue
@@ -64,7 +63,7 @@ class Senders:
                  set_properties: SetProperties | None = None, tags: TagSource | None = None) -> None:
         self.channels, self.settings = channels, settings
         self.tasks, self.set_properties, self.tags = tasks, set_properties, tags
-        self.http = httpx.Client(timeout=settings.timeout_seconds, follow_redirects=False, trust_env=False)
+        self.http = Client(settings.timeout_seconds)
         self.limits = RateLimits(lambda project_id: self.project_settings(project_id).per_minute)
         self._cache: dict[tuple[str, int, str], tuple[float, Any]] = {}
 

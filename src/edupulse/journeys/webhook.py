@@ -13,9 +13,9 @@ import hashlib
 import hmac
 import time
 
-import httpx
 import orjson
 
+from edupulse.journeys.http_client import Client, SendError
 from edupulse.journeys.outbox import Outcome, Outgoing
 
 RETRIED_STATUSES = frozenset({408, 425, 429})
@@ -26,7 +26,7 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-def post(client: httpx.Client, out: Outgoing, secret: str, timeout: float) -> Outcome:
+def post(client: Client, out: Outgoing, secret: str, timeout: float) -> Outcome:
     request = out.request
     body = orjson.dumps(request.get("body"))
     timestamp = str(int(time.time()))
@@ -34,10 +34,9 @@ def post(client: httpx.Client, out: Outgoing, secret: str, timeout: float) -> Ou
                "Idempotency-Key": out.idempotency_key, "X-EduPulse-Timestamp": timestamp,
                "X-EduPulse-Signature": signature(secret, timestamp, body)}
     try:
-        response = client.post(request["url"], content=body, headers=headers, timeout=timeout,
-                               follow_redirects=False)
-    except httpx.HTTPError as exc:
-        return Outcome(False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        response = client.post(request["url"], body, headers, timeout)
+    except SendError as exc:
+        return Outcome(False, str(exc))
     detail = f"HTTP {response.status_code}: {response.text[:300]}"
     if 200 <= response.status_code < 300:
         return Outcome(True, detail)

@@ -49,6 +49,7 @@
       }));
       const body = sorted.map((row) => columns.map((c) => {
         const v = row[c.key];
+        if (c.user && (v === null || v === undefined) && c.none) return t(c.none);
         if (c.user) return { text: v, user: true, cls: best && best(row) ? "best" : "" };
         return c.show ? c.show(v) : (v === null || v === undefined ? "—" : EP.fmt(v));
       }));
@@ -70,8 +71,10 @@
       const notes = el("p");
       if (h.best_channel) notes.append(el("span.tag", {}, t("packs.best_channel").split("{channel}")[0], EP.u(h.best_channel)), " ");
       if (h.best_roi_channel) notes.append(el("span.tag", {}, t("packs.best_roi").split("{channel}")[0], EP.u(h.best_roi_channel)));
-      const campaignCols = [{ key: "channel", user: true }, { key: "campaign", user: true }, { key: "leads" },
-        { key: "valid_leads" }, { key: "trials_booked" }, { key: "trials_attended" }, { key: "first_orders" }, { key: "revenue" }];
+      const campaignCols = [{ key: "channel", user: true }, { key: "campaign", user: true, none: "packs.no_campaign" },
+        { key: "leads" }, { key: "valid_leads" }, { key: "trials_booked" }, { key: "trials_attended" }, { key: "first_orders" },
+        { key: "first_order_rate", show: EP.pct }, { key: "revenue" }, { key: "spend" }, { key: "cost_per_lead" },
+        { key: "cac" }, { key: "roi", show: ratio2 }];
       node.replaceChildren(el("h2", { text: t("packs.channels") }), notes, el("p.muted", { text: t("packs.sort_hint") }),
         el("div", { id: "channel-table" }, sortable(cols, h.channels, (r) => r.channel === h.best_channel)),
         el("h2", { text: t("packs.campaigns") }), el("div", { id: "campaign-table" }, sortable(campaignCols, h.campaigns)));
@@ -104,14 +107,17 @@
   const stat = (value, label) => el("div.stat", {}, el("div.stat-value", { text: value }), el("div.stat-label", { text: label }));
 
   RENDER.learning_indicators = function (h, node) {
-    const courses = [{ key: "course_id", user: true }, { key: "scheduled_lessons" }, { key: "attendance_rate", show: pct },
-      { key: "completion_rate", show: pct }, { key: "homework_submitted" }];
+    const rates = [{ key: "scheduled_lessons" }, { key: "attendance_rate", show: pct }, { key: "completion_rate", show: pct },
+      { key: "homework_rate", show: pct }, { key: "quiz_accuracy", show: pct }];
+    const report = (id) => el("a", { href: "/scenarios/learning_indicators/classes/" + encodeURIComponent(id), text: t("packs.class_report.open") });
+    const classes = h.classes.map((c) => Object.assign({}, c, { report: c.class_id }));
     const points = [{ key: "knowledge_point", user: true }, { key: "answers" }, { key: "correct" }, { key: "accuracy", show: pct }];
-    const print = el("button", { type: "button", id: "pack-print", text: t("packs.print") });
-    print.addEventListener("click", () => window.print());
     node.replaceChildren(el("div.stats", {}, stat(pct(h.completion_rate), t("packs.completion_rate")),
-      stat(pct(h.quiz_accuracy), t("packs.quiz_accuracy"))), el("p", {}, print),
-      el("h2", { text: t("packs.courses") }), el("div", { id: "course-table" }, sortable(courses, h.courses)),
+      stat(pct(h.homework_rate), t("packs.homework_rate")), stat(pct(h.quiz_accuracy), t("packs.quiz_accuracy"))),
+      el("h2", { text: t("packs.courses") }), el("div", { id: "course-table" }, sortable([{ key: "course_id", user: true }, ...rates], h.courses)),
+      el("h2", { text: t("packs.classes") }), el("p.muted", { text: t("packs.class_report.hint") }),
+      el("div", { id: "class-table" }, sortable([{ key: "class_id", user: true }, ...rates, { key: "report", show: report }], classes)),
+      el("h2", { text: t("packs.teachers") }), el("div", { id: "teacher-table" }, sortable([{ key: "teacher_id", user: true }, ...rates], h.teachers)),
       el("h2", { text: t("packs.knowledge_points") }), el("div", { id: "kp-table" }, sortable(points, h.knowledge_points)));
   };
 
