@@ -112,9 +112,11 @@ class PackService:
         return pack.headline(self.run(project, pack, **options))
 
     def install(self, project: ProjectInfo, name: str, user: str, can_create_metrics: bool = True,
-                now: dt.datetime | None = None) -> InstallReport:
+                now: dt.datetime | None = None, can_edit_journeys: bool = True) -> InstallReport:
         """Install or upgrade a pack; the tags it reads are computed as of `now` (default: now)."""
         pack = self.pack(name)
+        if pack.journeys and not can_edit_journeys:
+            raise PackError(f"pack {name!r} adds journeys, which needs journeys:edit", 403)
 
         def channels() -> list[str]:
             return channel_quality.channels_of(self.run(project, pack, date_range="all"))
