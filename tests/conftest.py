@@ -272,11 +272,12 @@ def wire_school(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The small simulated school every pinned query case runs on (wire_cases.py), built once per session."""
     from wire_cases import build_wire_school  # it reads documented_queries from this module
 
-    school = build_wire_school(tmp_path_factory.mktemp("wire"))
-    yield school
-    school.platform.close()
+    wire = build_wire_school(tmp_path_factory.mktemp("wire"))
+    yield wire
+    wire.platform.close()
 
 
 # One server on a simulated school and one Chromium for every web test of the run (session fixtures made
 # visible here, not imported into each test module, where each module would get its own).
+from pack_school import school  # noqa: E402, F401  (the simulated school the pack tests share)
 from web_site import browser_fixture, site_fixture  # noqa: E402, F401

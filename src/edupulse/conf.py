@@ -87,6 +87,10 @@ class TagSettings(BaseModel):
         5.0, ge=0, le=600, description="How long POST /api/v1/tags/NAME/run waits for the run before it answers "
                                        "202 with the run to poll (a request's ?wait= or Prefer header chooses "
                                        "otherwise).")
+    history_days: int = Field(
+        400, ge=365, le=36500, description="Days of tag history kept (at least 365): the daily job forgets older "
+                                           "changes, keeping each unit's value in force on the first kept day; a "
+                                           "value asked for an earlier day is refused with the reason.")
 
 
 class JourneySettings(BaseModel):

@@ -66,6 +66,18 @@ def test_campaign_rows_add_up_to_their_channel(school: Any) -> None:
         mine = [c for c in found.campaigns if c.channel == row.channel]
         assert sum(c.leads for c in mine) == row.leads
         assert sum(c.first_orders for c in mine) == row.first_orders
+        # spend, CPL, CAC and ROI per campaign: the campaign of each person's first lead, its own spend
+        assert sum(c.spend for c in mine) == pytest.approx(row.spend, abs=0.05)
+        assert sum((c.first_order_rate or 0) * c.leads for c in mine) == pytest.approx(
+            (row.first_order_rate or 0) * row.leads, abs=1e-3)
+        for c in mine:
+            assert c.cost_per_lead == (pytest.approx(c.spend / c.leads, abs=0.01) if c.spend and c.leads else None)
+            assert c.cac == (pytest.approx(c.spend / c.first_orders, abs=0.01) if c.spend and c.first_orders
+                             else None)
+            assert c.roi == (pytest.approx(c.revenue / c.spend, abs=5e-4) if c.spend else None)
+    assert len(found.campaigns) > len(found.channels)
+    assert {c.campaign for c in found.campaigns if c.spend} <= {
+        name for channel in school.truth["channels"] for name in channel["campaigns"]}
 
 
 def test_roi_within_fewer_days_is_never_more(school: Any) -> None:
@@ -88,11 +100,13 @@ def test_the_dashboard_shows_the_headline_numbers(school: Any) -> None:
     roi = reports["各渠道 ROI ROI by channel"]
     answer = school.platform.query_service().run(
         school.project, {**roi, "date_range": {"date_from": found.date_from, "date_to": found.date_to}}, now=NOW)
-    shown = {s["label"]: s["aggregated_value"] for s in answer.to_wire()["series"]}
-    by_channel = {r.channel: r.roi for r in found.channels}
-    assert len(shown) == len(roi["series"]) == len(by_channel)
-    for series, value in zip(roi["series"], answer.to_wire()["series"], strict=True):
-        assert value["aggregated_value"] == pytest.approx(by_channel[series["channel"]], abs=1e-6)
+    shown = {s["breakdown"][0]: s["aggregated_value"] for s in answer.to_wire()["series"]}
+    by_channel = {r.channel: r.roi for r in found.channels if r.spend}
+    assert roi["series"] == [{"metric": "roi"}]
+    assert roi["breakdown"]["properties"] == ["channel"]  # one statement for every channel
+    assert {c for c, v in shown.items() if v is not None} == set(by_channel)
+    for channel, value in by_channel.items():
+        assert shown[channel] == pytest.approx(value, abs=1e-6)
 
 
 def test_install_is_idempotent_and_keeps_what_a_user_changed(school: Any) -> None:
@@ -174,8 +188,6 @@ def test_unknown_and_unavailable_packs(school: Any) -> None:
     with pytest.raises(PackError, match="no pack named") as unknown:
         school.packs.headline(school.project, "nope")
     assert unknown.value.status == 404
-    with pytest.raises(PackError, match="not available yet"):
-        school.packs.install(school.project, "lead_tiering", "tester")
 
 
 def test_front_back_join_equals_the_truth(school: Any) -> None:
@@ -248,10 +260,14 @@ def test_learning_indicators_equal_the_truth(school: Any) -> None:
                                                   truth[point.knowledge_point]["correct"])
     accuracies = [p.accuracy for p in found.knowledge_points]
     assert accuracies == sorted(accuracies)  # the hardest first
-    scheduled = sum(c.scheduled_lessons for c in found.courses)
-    assert scheduled == learning["scheduled_lessons"]
-    weighted = sum((c.attendance_rate or 0) * c.scheduled_lessons for c in found.courses) / scheduled
-    assert weighted == pytest.approx(found.attendance_rate, abs=1e-4)  # per course adds up to the whole
+    assert found.scheduled_lessons == learning["scheduled_lessons"]
+    for rows in (found.courses, found.classes, found.teachers):  # per course, class and teacher add up to the whole
+        assert rows
+        scheduled = sum(r.scheduled_lessons for r in rows)
+        assert scheduled == learning["scheduled_lessons"]
+        weighted = sum((r.attendance_rate or 0) * r.scheduled_lessons for r in rows) / scheduled
+        assert weighted == pytest.approx(found.attendance_rate, abs=1e-4)
+    assert {t.teacher_id for t in found.teachers} <= {t["teacher_id"] for t in learning["teachers"]}
 
 
 def test_referral_equals_the_truth(school: Any) -> None:

@@ -305,3 +305,41 @@ def test_runs_keep_history_on_clickhouse_too(loaded: History) -> None:
     assert done.status == "finished", done.error
     assert problems == ["line 3: no person has the login_id 'nobody'"]
     assert [v.value for v in svc.values(project, "ch_grade")[1]] == ["A"]
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "clickhouse"])
+def test_compacting_history_keeps_every_day_from_the_first_kept_one(loaded: History, engine: str,
+                                                                     request: pytest.FixtureRequest) -> None:
+    """Changes before the first kept day are forgotten, except each unit's value in force on it (a loss
+    before it leaves nothing); every day from the first kept one answers as before, on both engines."""
+    if engine == "clickhouse":
+        request.getfixturevalue("chdb")
+    svc = service(loaded, engine)
+    project = loaded.project
+    name = f"kept_{engine}"
+    svc.catalog.create(project.id, check_spec({"name": name, "definition": {"type": "uploaded", "mode": "overwrite"}}),
+                       "test")
+    days = [dt.datetime(2026, 9, d, 4, tzinfo=dt.UTC) for d in (1, 2, 3, 4)]
+    files = ["login_id,v\nann,A\nben,B\n",  # day 1
+             "login_id,v\nann,C\n",  # day 2: ben loses his value
+             "login_id,v\nann,C\nben,E\ncat,F\n",  # day 3: ann unchanged (no new row)
+             "login_id,v\nann,G\nben,E\n"]  # day 4: cat loses hers
+    for moment, text in zip(days, files, strict=True):
+        done, problems = svc.upload(project, name, text, now=moment)
+        assert (done.status, problems) == ("finished", []), done.error
+
+    def on(day: int) -> dict[str, str | None]:
+        return {(v.identities or {})["login_id"][0]: v.value
+                for v in svc.values(project, name, as_of=dt.date(2026, 9, day))[1]}
+
+    kept_days = {day: on(day) for day in (3, 4, 5)}
+    assert kept_days == {3: {"ann": "C", "ben": "E", "cat": "F"}, 4: {"ann": "G", "ben": "E"},
+                         5: {"ann": "G", "ben": "E"}}
+    # first kept day: the 3rd; forgotten: ann A, ben B and ben's loss (day 2); ann's C (day 2) stays in force
+    removed = svc.compact(project, history_days=365, now=dt.datetime(2027, 9, 3, 4, tzinfo=dt.UTC))
+    assert removed == 3
+    assert {day: on(day) for day in (3, 4, 5)} == kept_days
+    assert svc.compact(project, history_days=365, now=dt.datetime(2027, 9, 3, 4, tzinfo=dt.UTC)) == 0
+    # two days later: the 5th is the first kept day; ann's C, cat's value (3rd) and loss (4th) go
+    assert svc.compact(project, history_days=365, now=dt.datetime(2027, 9, 5, 4, tzinfo=dt.UTC)) == 3
+    assert on(5) == {"ann": "G", "ben": "E"}

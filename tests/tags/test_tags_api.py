@@ -3,13 +3,23 @@ uploads report each bad line and keep the good ones; runs are polled; changes ar
 
 from __future__ import annotations
 
+import datetime as dt
+import warnings
+from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
 
 from conftest import ProjectKeys
+from edupulse.api.app import create_app
+from edupulse.auth.permissions import Role, Scope
 from edupulse.cli import main
 from edupulse.conf import Settings
+from edupulse.runtime import Platform
+
+with warnings.catch_warnings():  # starlette warns about its httpx transport at import
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
 
 ATTENDER = {"name": "api_attender", "description": "attended a lesson", "definition": {
     "type": "custom_tiers", "tiers": [{"name": "twice", "condition": {"event": "lesson_attended", "at_least": 2}},
@@ -49,7 +59,11 @@ def test_roles_runs_values_and_history(gov: Any) -> None:
     mine = c.get("/api/v1/tags/api_attender/values", headers=advisor).json()
     assert [v["identities"]["login_id"] for v in mine["values"]] == [["alice"]]
     assert mine["total"] == 1
-    assert c.get("/api/v1/tags/api_attender/values?as_of=2020-01-01", headers=viewer).json()["total"] == 0
+    month_ago = (gov.clock[0] - dt.timedelta(days=30)).date().isoformat()
+    assert c.get(f"/api/v1/tags/api_attender/values?as_of={month_ago}", headers=viewer).json()["total"] == 0
+    forgotten = c.get("/api/v1/tags/api_attender/values?as_of=2020-01-01", headers=viewer)  # history: 400 days
+    assert forgotten.status_code == 400
+    assert forgotten.json()["error"].startswith("as_of: tag history is kept for 400 days")
     assert c.get("/api/v1/tags/api_attender/values?as_of=yesterday", headers=viewer).status_code in (400, 422)
     assert c.get("/api/v1/tags/nope/values", headers=viewer).status_code == 404
     changed = c.put("/api/v1/tags/api_attender", json={k: v for k, v in ATTENDER.items() if k != "name"},
@@ -195,3 +209,62 @@ def test_tags_that_would_show_personal_data_need_personal_view(gov: Any) -> None
     changed = c.put("/api/v1/tags/one_phone", json={"definition": first_phone["definition"]}, headers=analyst)
     assert changed.status_code == 403, changed.text
     assert c.delete("/api/v1/tags/one_phone", headers=analyst).status_code == 200
+
+
+def test_advisors_see_group_tags_of_the_groups_their_persons_belong_to(tmp_path: Path) -> None:
+    """A group tag's values, to an advisor: only the groups (of the tag's type) that one of their assigned
+    persons belongs to, i.e. that one of their events names; all of them to an analyst."""
+    settings = Settings(data_dir=tmp_path / "data", metadata_url=f"sqlite:///{tmp_path / 'meta.sqlite'}")
+    platform = Platform(settings).open()
+    try:
+        made = platform.meta.create_project("Groups")
+        project = made.project
+        platform.meta.add_group_type(project.id, "class")
+
+        def attended(who: str, cls: str, day: int) -> dict[str, Any]:
+            return {"type": "track", "event": "lesson_attended", "distinct_id": who, "distinct_id_type": "login_id",
+                    "time": f"2026-09-0{day}T10:00:00+08:00", "groups": {"class": cls}, "properties": {}}
+
+        history = [attended("alice", "C1", 1), attended("alice", "C1", 2), attended("bob", "C2", 1),
+                   attended("carol", "C1", 3), attended("carol", "C3", 3),
+                   {"type": "track", "event": "page_view", "distinct_id": "dan", "distinct_id_type": "login_id",
+                    "time": "2026-09-01T09:00:00+08:00", "properties": {}}]
+        assert platform.ingestor.ingest(project, history).rejected == 0
+        platform.flush()
+        accounts = platform.meta.accounts
+        keys = {}
+        for who, role in (("analyst", Role.analyst), ("advisor", Role.advisor), ("carols", Role.advisor),
+                          ("nobodys", Role.advisor)):
+            user = accounts.create_user(f"{who}@school.example", "correct horse battery staple")
+            accounts.set_role(user.id, project.id, role)
+            keys[who] = {"Authorization": f"Bearer {accounts.create_key(user.id, 'tests', frozenset(Scope))[0]}"}
+            if who == "advisor":
+                accounts.assign(project.id, user.id, "login_id", "alice")
+            if who == "carols":
+                accounts.assign(project.id, user.id, "login_id", "carol")
+            if who == "nobodys":
+                accounts.assign(project.id, user.id, "login_id", "dan")  # in no class
+        with TestClient(create_app(settings, platform, run_scheduler=False)) as c:
+            tag = {"name": "class_lessons", "unit": "class", "value_type": "number", "definition": {
+                "type": "metric_tiers", "measure": {"event": "lesson_attended"}}}
+            assert c.post("/api/v1/tags", json=tag, headers=keys["analyst"]).status_code == 201
+            assert c.post("/api/v1/tags/class_lessons/run", headers=keys["analyst"]).json()["status"] == "finished"
+
+            def seen(who: str) -> dict[str, Any]:
+                answer = c.get("/api/v1/tags/class_lessons/values", headers=keys[who]).json()
+                shown = {v["group_key"]: v["value"] for v in answer["values"]}
+                assert answer["total"] == len(shown)
+                return shown
+
+            assert seen("analyst") == {"C1": 3, "C2": 1, "C3": 1}
+            assert seen("advisor") == {"C1": 3}  # alice's class, with every member's lessons (a class's value)
+            assert seen("carols") == {"C1": 3, "C3": 1}
+            assert seen("nobodys") == {}
+            listed = c.get("/api/v1/tags", headers=keys["advisor"]).json()["tags"]
+            mine = next(t for t in listed if t["name"] == "class_lessons")
+            assert (mine["units"], mine["coverage"]) == (1, None)  # the project's coverage is not theirs
+            shown = c.get("/api/v1/tags/class_lessons", headers=keys["carols"]).json()
+            assert (shown["units"], shown["distribution"]) == (2, None)
+            assert c.get("/api/v1/tags/class_lessons/history", headers=keys["advisor"]).json()["days"] == []
+    finally:
+        platform.close()

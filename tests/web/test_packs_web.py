@@ -35,7 +35,6 @@ def test_the_packs_api(site: Site) -> None:
         assert one["dashboard_id"] == first.json()["dashboard_id"]
         found = http.get("/api/v1/packs/channel_quality/headline", params={"date_range": "all"}).json()
         for status, path, params in [(404, "/api/v1/packs/nope/headline", {}),
-                                     (404, "/api/v1/packs/lead_tiering/install", None),
                                      (400, "/api/v1/packs/channel_quality/headline", {"date_range": "week"}),
                                      (400, "/api/v1/packs/channel_quality/headline", {"roi_days": "7"}),
                                      (400, "/api/v1/packs/channel_quality/headline", {"date_from": "2025-02-30"})]:
@@ -48,6 +47,28 @@ def test_the_packs_api(site: Site) -> None:
         assert row["first_order_rate"] == pytest.approx(expected[row["channel"]]["first_order_rate"], abs=5e-4)
         roi = expected[row["channel"]]["roi"]
         assert row["roi"] == (None if roi is None else pytest.approx(roi, abs=5e-4))
+
+
+def test_the_packs_on_tags_and_journeys_over_http(site: Site) -> None:
+    """Installed twice through the API (the second changes nothing), the lead pool filtered by channel, and bad
+    filters refused with the field named."""
+    with site.api() as http:
+        for name in ("lead_tiering", "supervision", "renewal"):
+            first = http.post(f"/api/v1/packs/{name}/install")
+            assert first.status_code == 200, first.text
+            again = http.post(f"/api/v1/packs/{name}/install").json()
+            assert (again["created"], again["updated"]) == ([], []), name
+        journeys = {j["name"]: j["status"] for j in http.get("/api/v1/journeys").json()["journeys"]}
+        assert journeys["高意向线索分配给顾问 Assign high-intent leads to advisors"] == "draft"
+        found = http.get("/api/v1/packs/lead_tiering/headline",
+                         params={"date_range": "all", "channel": "douyin"}).json()
+        assert found["channel"] == "douyin"
+        assert found["leads_total"] == sum(t["leads"] for t in found["tiers"])
+        expected = {c["channel"]: c["leads"] for c in truth(site)["channels"]}
+        assert found["leads_total"] == expected["douyin"]
+        refused = http.get("/api/v1/packs/lead_tiering/headline", params={"max_age_days": "-3"})
+        assert refused.status_code == 422
+        assert "max_age_days" in refused.text
 
 
 def test_an_analyst_may_install_but_not_add_metrics(site: Site) -> None:

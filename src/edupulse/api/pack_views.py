@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from edupulse.api.auth import Principal, platform, require
 from edupulse.api.errors import refusals
+from edupulse.api.params import MAX_ID
 from edupulse.auth.permissions import Permission
 from edupulse.packs.headline import PackError
 from edupulse.packs.referral_tree import MAX_DEPTH, referral_tree
@@ -28,7 +29,7 @@ def _json(value: object) -> Response:
             responses=refusals(400, 403, s403="Advisors see only their assigned persons"))
 async def tree(
     request: Request,
-    person_id: Annotated[int, Query(ge=1, le=2**63 - 1, description="the person at the root")],
+    person_id: Annotated[int, Query(ge=1, le=MAX_ID, description="the person at the root")],
     depth: Annotated[int, Query(ge=1, le=MAX_DEPTH, description=f"levels below the person (1 to {MAX_DEPTH})")] = 3,
     principal: Principal = Depends(require(Permission.query_run)),
 ) -> Response:

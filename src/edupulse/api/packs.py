@@ -44,6 +44,9 @@ async def headline(
     date_from: Annotated[str | None, Query(max_length=10, description="YYYY-MM-DD")] = None,
     date_to: Annotated[str | None, Query(max_length=10, description="YYYY-MM-DD (default today)")] = None,
     roi_days: Annotated[int, Query(ge=1, le=3650, description="ROI within 30, 90 or 365 days (channel_quality)")] = 365,
+    channel: Annotated[str | None, Query(max_length=200, description="leads of one channel (lead_tiering)")] = None,
+    max_age_days: Annotated[int | None, Query(ge=0, le=36500,
+                                              description="leads at most this many days old (lead_tiering)")] = None,
 ) -> Response:
     project = principal.project
     assert project is not None
@@ -54,12 +57,19 @@ async def headline(
     try:
         found = await run_in_threadpool(lambda: PackService(plat).headline(
             project, name, date_range=date_range, date_from=date_from, date_to=date_to, scope=scope,
-            roi_days=roi_days))
+            roi_days=roi_days, **_lead_options(name, channel, max_age_days)))
     except PackError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     except (QueryError, InternalQueryError) as exc:
         raise HTTPException(exc.status, str(exc)) from None
     return _json(found.model_dump())
+
+
+def _lead_options(name: str, channel: str | None, max_age_days: int | None) -> dict[str, Any]:
+    """The lead pool's filters, for the pack that has them."""
+    if name != "lead_tiering":
+        return {}
+    return {"channel": channel, "max_age_days": max_age_days}
 
 
 @router.get("/api/v1/packs/{name}", summary="One pack: what it needs and whether it is installed",

@@ -1,6 +1,7 @@
 """/api/v1/tags: tags, scores and tiers of persons and groups. Reading needs reports:view (advisors see the
-values of their assigned persons only), defining, running and uploading needs analyses:save; changes are
-versioned and audited. Values are kept for every run: `?as_of=YYYY-MM-DD` answers the value on a day."""
+values of their assigned persons only, and of group tags those of the groups their persons belong to);
+defining, running and uploading needs analyses:save; changes are versioned and audited. Values are kept for
+every run: `?as_of=YYYY-MM-DD` answers the value on a day."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from edupulse.queries.errors import QueryError
 from edupulse.queries.service import PersonScope
 from edupulse.tags.background import TagRunPool
 from edupulse.tags.model import TagSpec
-from edupulse.tags.run import TagError, TagService
+from edupulse.tags.run import TagError, TagService, history_start
 
 router = APIRouter(tags=["tags"])
 MASKER = PersonalMasker()
@@ -304,6 +305,10 @@ def tag_values(request: Request, name: str,
                principal: Principal = Depends(require(Permission.reports_view))) -> Response:
     svc = service(request)
     project = _project(principal)
+    kept = history_start(project, platform(request).settings.tags.history_days, now_of(request))
+    if as_of is not None and as_of < kept:
+        return _error(f"as_of: tag history is kept for {platform(request).settings.tags.history_days} days "
+                      f"(EDUPULSE_TAGS__HISTORY_DAYS): give a day from {kept.isoformat()} on")
     try:
         tag = svc.tag(project, name)
         total, values = svc.values(project, name, as_of, limit, offset, _scope(request, principal))

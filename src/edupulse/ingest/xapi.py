@@ -53,6 +53,10 @@ MAX_STATEMENT_DEPTH = 64  # levels of arrays and objects in a statement (docs/xa
 
 _VERSION = re.compile(r"^1\.0(\.\d+)?$")
 _SHA2 = re.compile(r"^(?:[0-9a-fA-F]{56}|[0-9a-fA-F]{64}|[0-9a-fA-F]{96}|[0-9a-fA-F]{128})$")
+# Every digit as 0 and every other byte as 1, to find a run of 19 digits (an integer that may be beyond 64 bits,
+# which orjson reads as a float) with one search of bytes rather than a regular expression (20 times slower).
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= i <= 0x39 else 0x01 for i in range(256))
+_LONG_DIGITS = b"0" * 19
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][\w!#$&^.+-]*/[A-Za-z0-9][\w!#$&^.+-]*(\s*;.*)?$")
 
 STATEMENT_KEYS = frozenset(
@@ -92,7 +96,26 @@ def _no_constant(name: str) -> Any:
 
 def parse_json(body: bytes) -> Any:
     """A request's statements as JSON; an object with a property twice is refused (Data 2.4, XAPI-00021), which
-    faster parsers let through silently (they keep the last)."""
+    faster parsers let through silently (they keep the last).
+
+    orjson reads the body, and the colons tell whether it kept every property: outside strings, valid JSON has one
+    colon per property, so the body has as many colons as the value written back by orjson (which writes each
+    property once and never escapes a colon) unless a property was dropped, or a string spells a colon as the escape
+    \\u003a. Anything else (a repeat, such an escape, a body orjson refuses, a run of 19 digits, which may be an
+    integer beyond 64 bits that orjson would turn into a float) is read again by the standard reader, which finds the
+    property repeated and says so, keeps the integer exact, or gives the reason the body is not JSON."""
+    if b"\\u003" not in body and _LONG_DIGITS not in body.translate(_DIGITS_AS_ZERO):
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if body.count(b":") == orjson.dumps(value).count(b":"):
+                return value
+    return _parse_strictly(body)
+
+
+def _parse_strictly(body: bytes) -> Any:
     try:
         return json.loads(body, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except UnicodeDecodeError:

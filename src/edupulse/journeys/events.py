@@ -154,13 +154,18 @@ class EventFeed:
     def step(self, max_frames: int = 1000) -> int:
         """Read and apply the next frames; returns how many events were read. Their effects, the moves of the
         persons they let in (up to their first wait, claiming their first messages) and the new log position
-        are committed together: one transaction for the whole read, however many events it holds."""
+        are committed together: one transaction for the whole read, however many events it holds. With no
+        journey running, nothing would be applied: the frames are passed over without being read, and it
+        returns how many."""
         batch: list[Arrival] = []
         last: Position | None = None
-        for count, (position, payload) in enumerate(self.wal.read(self.position), 1):
-            batch += arrivals(payload, position)
+        reading = bool(self.running())
+        frames = 0
+        for frames, (position, payload) in enumerate(self.wal.read(self.position), 1):
+            if reading:
+                batch += arrivals(payload, position)
             last = position
-            if count >= max_frames:
+            if frames >= max_frames:
                 break
         if last is None:
             return 0
@@ -174,7 +179,7 @@ class EventFeed:
             self.wake()
         self.position = last
         self.read_events += len(batch)
-        return len(batch)
+        return len(batch) if reading else frames
 
     def apply(self, s: Session, batch: list[Arrival], now: dt.datetime, claimed: list[Outgoing] | None) -> bool:
         """What the events mean to the running journeys, in the caller's transaction; whether any journey runs."""

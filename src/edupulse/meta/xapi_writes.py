@@ -152,53 +152,67 @@ def _same_time(sent: str | None, stored: dict[str, Any]) -> bool:
     return parse_timestamp(sent, "timestamp") == parse_timestamp(stored["timestamp"], "timestamp")
 
 
-def _distinct(pairs: Iterable[tuple[str, bool]]) -> list[tuple[str, bool]]:
+def _add(found: dict[str, bool], key: str, direct: bool) -> None:
     """Each key once, direct when any of its places is direct."""
-    found: dict[str, bool] = {}
-    for key, direct in pairs:
-        found[key] = found.get(key, False) or direct
-    return list(found.items())
+    if direct or key not in found:
+        found[key] = direct or found.get(key, False)
 
 
-def statement_agents(statement: dict[str, Any]) -> Iterator[tuple[str, bool]]:
-    """(IFI key, direct) of the Agents and identified Groups a statement concerns; a Group's members match as
-    the Group does (Communication 2.1.3, the agent parameter)."""
+def _add_agent(found: dict[str, bool], value: Any, direct: bool) -> None:
+    if value.__class__ is not dict:
+        return
+    kind = value.get("objectType", "Agent")
+    if kind not in ("Agent", "Group"):
+        return
+    key = ifi_key(value)
+    if key is not None:
+        _add(found, key, direct)
+    if kind == "Group":
+        for member in value.get("member", ()):
+            member_key = ifi_key(member)
+            if member_key is not None:
+                _add(found, member_key, direct)
 
-    def of(value: Any, direct: bool) -> Iterator[tuple[str, bool]]:
-        if isinstance(value, dict) and value.get("objectType", "Agent") in ("Agent", "Group"):
-            key = ifi_key(value)
-            if key is not None:
-                yield key, direct
-            for member in value.get("member", ()) if value.get("objectType") == "Group" else ():
-                member_key = ifi_key(member)
-                if member_key is not None:
-                    yield member_key, direct
 
-    yield from of(statement.get("actor"), True)
+def statement_agents(statement: dict[str, Any], found: dict[str, bool] | None = None,
+                     inside: bool = False) -> dict[str, bool]:
+    """{IFI key: direct} of the Agents and identified Groups a statement concerns; a Group's members match as
+    the Group does (Communication 2.1.3, the agent parameter). `inside`: the statement is a sub-statement, whose
+    Agents are all indirect."""
+    found = {} if found is None else found
+    _add_agent(found, statement.get("actor"), not inside)
     obj = statement.get("object", {})
-    if obj.get("objectType") in ("Agent", "Group"):
-        yield from of(obj, True)
-    yield from of(statement.get("authority"), False)
-    context = statement.get("context", {})
-    yield from of(context.get("instructor"), False)
-    yield from of(context.get("team"), False)
-    if obj.get("objectType") == "SubStatement":
-        for key, _ in statement_agents({k: v for k, v in obj.items() if k != "authority"}):
-            yield key, False
+    kind = obj.get("objectType")
+    if kind in ("Agent", "Group"):
+        _add_agent(found, obj, not inside)
+    if not inside:
+        _add_agent(found, statement.get("authority"), False)
+    context = statement.get("context")
+    if context:
+        _add_agent(found, context.get("instructor"), False)
+        _add_agent(found, context.get("team"), False)
+    if kind == "SubStatement":
+        statement_agents(obj, found, inside=True)
+    return found
 
 
-def statement_activities(statement: dict[str, Any]) -> Iterator[tuple[str, bool]]:
-    """(Activity id, direct) of the Activities a statement concerns: its object (direct), context activities and
+def statement_activities(statement: dict[str, Any], found: dict[str, bool] | None = None,
+                         inside: bool = False) -> dict[str, bool]:
+    """{Activity id: direct} of the Activities a statement concerns: its object (direct), context activities and
     those of a sub-statement."""
+    found = {} if found is None else found
     obj = statement.get("object", {})
-    if obj.get("objectType", "Activity") == "Activity":
-        yield obj["id"], True
-    for items in statement.get("context", {}).get("contextActivities", {}).values():
-        for item in items:
-            yield item["id"], False
-    if obj.get("objectType") == "SubStatement":
-        for activity_id, _ in statement_activities(obj):
-            yield activity_id, False
+    kind = obj.get("objectType", "Activity")
+    if kind == "Activity":
+        _add(found, obj["id"], not inside)
+    context = statement.get("context")
+    if context:
+        for items in context.get("contextActivities", {}).values():
+            for item in items:
+                _add(found, item["id"], False)
+    if kind == "SubStatement":
+        statement_activities(obj, found, inside=True)
+    return found
 
 
 @dataclass(slots=True, eq=False)
@@ -224,7 +238,7 @@ class _Row:
         ref = obj["id"] if obj.get("objectType") == "StatementRef" else None
         return cls(new, doc["id"], verb_id, doc.get("context", {}).get("registration"), ref,
                    ref if verb_id == VOIDED else None, orjson.dumps(doc).decode(),
-                   _distinct(statement_agents(doc)), _distinct(statement_activities(doc)))
+                   list(statement_agents(doc).items()), list(statement_activities(doc).items()))
 
 
 @dataclass

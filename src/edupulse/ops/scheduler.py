@@ -73,7 +73,8 @@ def account_review_job(meta: MetadataStore, settings: Settings, notifier: Notifi
 def tags_job(meta: MetadataStore, store: EventStore, queries: Callable[[], QueryService],
              settings: Settings) -> DailyJob:
     """The daily computation of every project's tags (edupulse.tags): each tag's run is recorded, and a tag
-    that fails keeps its values in force while the others still run."""
+    that fails keeps its values in force while the others still run. Then the tag history older than
+    `tags.history_days` is compacted (the values in force on the first kept day stay)."""
 
     def compute(now: dt.datetime) -> dict[str, list[str]]:
         service = TagService(meta, store, queries())
@@ -81,6 +82,14 @@ def tags_job(meta: MetadataStore, store: EventStore, queries: Callable[[], Query
         for project in meta.projects():
             runs = service.run_all(project, now)
             done[project.name] = [f"{r.tag_id}:{r.status}" for r in runs]
+            try:
+                removed = service.compact(project, settings.tags.history_days, now)
+            except Exception:  # the history stays as it was; tried again tomorrow
+                log.exception("compacting the tag history of project %s failed", project.name)
+            else:
+                if removed:
+                    log.info("tag history of project %s: %d changes older than %d days forgotten", project.name,
+                             removed, settings.tags.history_days)
         return done
 
     return DailyJob("tags", compute, settings.scheduler.daily_at, settings.default_timezone)

@@ -2,9 +2,9 @@
 imported) joined to the leads of each channel through One-ID, as ROI per channel week by week, with an import
 guide and template files for spend, CRM leads and orders.
 
-ROI per channel and week is the catalogue's `roi` for the channel, bucketed by the week of each person's first
-lead (the revenue those leads brought within a year / the channel's spend of that week); a channel's revenue
-is the `order_paid` amount of its persons in the period."""
+ROI per channel and week is the catalogue's `roi` broken down by channel (one statement for every channel),
+bucketed by the week of each person's first lead (the revenue those leads brought within a year / the
+channel's spend of that week); a channel's revenue is the `order_paid` amount of its persons in the period."""
 
 from __future__ import annotations
 
@@ -13,28 +13,33 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from edupulse.packs import channel_quality as cq
-from edupulse.packs.headline import Card, Headline, PackRun
-from edupulse.packs.spec import MAX_SERIES, DashboardPart, Pack, ReportPart, Stage
+from edupulse.packs.headline import Card, Headline, PackRun, by_key
+from edupulse.packs.spec import DashboardPart, Pack, ReportPart, Stage
+from edupulse.queries.trends import SeriesResult
 
 NAME = "front_back_join"
 
 
-def _weekly(metric: str) -> dict[str, Any]:
+def _weekly(*metrics: str) -> dict[str, Any]:
+    """Metrics per channel (the channel of each person's first lead) and week."""
     return {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-90d"},
-            "series": [{"metric": metric}]}
+            "series": [{"metric": m} for m in metrics], "breakdown": {"properties": ["channel"], "limit": 100}}
 
 
 MONEY = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-90d"},
          "series": [{"metric": "revenue"}, {"metric": "ad_spend"}, {"metric": "roi"}]}
+CHANNELS = {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-90d"},
+            "series": [{"event": "lead_created", "math": "unique"},
+                       {"event": "order_paid", "math": "sum", "property": "amount"}],
+            "breakdown": {"properties": [cq.CHANNEL], "limit": 100}}
 ORDERS_BY_SOURCE = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-90d"},
                     "series": [{"event": "order_paid", "math": "sum", "property": "amount"}],
                     "breakdown": {"properties": ["person.channel"], "limit": 20}}
 
 REPORTS = (
-    ReportPart("roi_weekly", "各渠道周 ROI ROI by channel, week by week", _weekly("roi"), width=12, per_channel="roi"),
+    ReportPart("roi_weekly", "各渠道周 ROI ROI by channel, week by week", _weekly("roi"), width=12),
     ReportPart("money", "营收、花费与 ROI Revenue, ad spend and ROI", MONEY, width=12),
-    ReportPart("spend_weekly", "各渠道周花费 Ad spend by channel, week by week", _weekly("ad_spend"),
-               per_channel="ad_spend"),
+    ReportPart("spend_weekly", "各渠道周花费 Ad spend by channel, week by week", _weekly("ad_spend")),
     ReportPart("revenue_by_channel", "各渠道营收 Revenue by channel", ORDERS_BY_SOURCE, view={"chart": "bar"}),
 )
 
@@ -71,36 +76,32 @@ class FrontBackJoin(Headline):
     channels: list[ChannelWeeks]
 
 
-def _weekly_per_channel(run: PackRun, metric: str, channels: list[str]) -> tuple[list[str], dict[str, Any]]:
-    weeks: list[str] = []
-    out: dict[str, Any] = {}
-    for start in range(0, len(channels), MAX_SERIES):
-        chunk = channels[start:start + MAX_SERIES]
-        result = run.trends({**_weekly(metric), "series": [{"metric": metric, "channel": c, "name": c}
-                                                           for c in chunk]})
-        weeks = list(result.buckets)
-        out.update(dict(zip(chunk, result.series, strict=True)))
-    return weeks, out
-
-
 def headline(run: PackRun) -> FrontBackJoin:
-    counts = cq.funnel_counts(run)
+    counts = by_key(run.trends(CHANNELS), ("leads", "revenue"))
     names = cq.ordered_channels(counts)
-    weeks, roi = _weekly_per_channel(run, "roi", names)
-    _, spend = _weekly_per_channel(run, "ad_spend", names)
+    weekly = run.trends(_weekly("roi", "ad_spend"))
+    found: dict[tuple[int, str], SeriesResult] = {}
+    for series in weekly.series:
+        if series.breakdown and series.breakdown[0] is not None:
+            found[(series.index, str(series.breakdown[0]))] = series
     total = run.trends(MONEY).series
     revenue, cost, overall = (s.aggregated_value for s in total)
-    rows = [ChannelWeeks(channel=c, revenue=round(counts[(c,)].get("revenue", 0.0), 2),
-                         spend=round(float(spend[c].aggregated_value or 0), 2),
-                         roi=None if roi[c].aggregated_value is None else round(float(roi[c].aggregated_value), 6),
-                         roi_by_week=list(roi[c].data), spend_by_week=list(spend[c].data)) for c in names]
+    rows = []
+    for c in names:
+        roi, spend = found.get((0, c)), found.get((1, c))
+        rows.append(ChannelWeeks(
+            channel=c, revenue=round(counts[(c,)].get("revenue", 0.0), 2),
+            spend=round(float(spend.aggregated_value or 0), 2) if spend else 0.0,
+            roi=None if roi is None or roi.aggregated_value is None else round(float(roi.aggregated_value), 6),
+            roi_by_week=list(roi.data) if roi else [None] * len(weekly.buckets),
+            spend_by_week=list(spend.data) if spend else [0.0] * len(weekly.buckets)))
     return FrontBackJoin(**run.frame(NAME), card=Card(value=revenue, unit="CNY", label="packs.card.front_back_join"),
-                         has_spend=bool(cost), weeks=weeks, revenue=round(float(revenue or 0), 2),
+                         has_spend=bool(cost), weeks=list(weekly.buckets), revenue=round(float(revenue or 0), 2),
                          spend=round(float(cost or 0), 2), roi=overall, channels=rows)
 
 
 PACK = Pack(
-    name=NAME, version=1, stage=Stage.acquisition, problem="2", headline=headline, uses_spend=True,
+    name=NAME, version=2, stage=Stage.acquisition, problem="2", headline=headline, uses_spend=True,
     needs=("lead_created", "order_paid"), metrics=cq.METRICS, reports=REPORTS, templates=TEMPLATES,
     dashboards=(DashboardPart("board", "前后端打通 Front-to-back join",
                               ("roi_weekly", "money", "spend_weekly", "revenue_by_channel"), date_from="-90d"),),

@@ -13,12 +13,14 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edupulse.journeys.service import JourneyService
 from edupulse.queries.common import local_midnight
 from edupulse.queries.metadata import ProjectRef, QueryMetadata, SavedSegment, TagRef
 from edupulse.queries.metrics import MetricDefinition, MetricRef
 from edupulse.queries.service import PersonScope, QueryResult, QueryService
 from edupulse.queries.trends import TrendsResponse
 from edupulse.store.base import EventStore
+from edupulse.tags.run import TagService
 
 DEFAULT_DAYS = 30
 
@@ -134,10 +136,18 @@ class PackRun:
     params: dict[str, Any] = field(default_factory=dict)
     scope: PersonScope | None = None  # an advisor's persons
     alerts: list[dict[str, Any]] = field(default_factory=list)  # the project's alerts (meta.alerts rows)
+    tags: TagService | None = None  # the tags' service (values with scores and reasons)
+    journeys: JourneyService | None = None  # the journeys' service (a pack's journeys and their results)
+    parts: dict[str, Any] = field(default_factory=dict)  # what the pack installed in the project, by part key
 
     @property
     def date_range(self) -> dict[str, str]:
         return {"date_from": self.start.isoformat(), "date_to": self.end.isoformat()}
+
+    def bounds(self) -> tuple[dt.datetime, dt.datetime]:
+        """The period as UTC instants: from its first day's local midnight to the midnight after its last."""
+        tz = ZoneInfo(self.project.timezone)
+        return local_midnight(self.start, tz), local_midnight(self.end + dt.timedelta(days=1), tz)
 
     @property
     def missing(self) -> list[str]:

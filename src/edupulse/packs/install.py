@@ -1,11 +1,13 @@
 """Installing a pack into a project through the same stores the API uses (the metric catalogue, saved reports
-and dashboards, segments), idempotently: installing again (or an upgrade to a new version of the pack) makes
-what is missing, brings parts nobody changed up to the pack's current definitions and leaves the parts a user
-changed as they are. Uninstalling deletes the parts nobody changed (reports, dashboards, segments, alerts);
-changed ones stay the user's. Metrics stay in the catalogue (reports of the user may name them)."""
+and dashboards, segments, alerts, tags, and journeys through the journeys' service, as drafts), idempotently:
+installing again (or an upgrade to a new version of the pack) makes what is missing, brings parts nobody changed
+up to the pack's current definitions and leaves the parts a user changed as they are. Uninstalling deletes the
+parts nobody changed (reports, dashboards, segments, alerts, tags, journeys that never ran); changed ones stay
+the user's. Metrics stay in the catalogue (reports of the user may name them)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,16 +15,29 @@ from typing import Any
 
 import orjson
 
+from edupulse.journeys.model import SpecError, Status
+from edupulse.journeys.service import Actor, JourneyService
 from edupulse.meta.alerts import FIELDS as ALERT_FIELDS
 from edupulse.meta.alerts import AlertStore
 from edupulse.meta.catalogue import CatalogueError, MetricCatalogue
-from edupulse.meta.db import MetadataError, MetadataStore
+from edupulse.meta.db import MetadataError, MetadataStore, ProjectInfo
+from edupulse.meta.journeys import stored
 from edupulse.meta.packs import PackInstalls
+from edupulse.meta.tags import TagCatalog, check_spec
 from edupulse.meta.ui import UIStore
 from edupulse.ops.alerts import AlertSpec
 from edupulse.ops.segments import SegmentCatalog
 from edupulse.packs.headline import PackError
-from edupulse.packs.spec import MAX_SERIES, AlertPart, DashboardPart, Pack, ReportPart, SegmentPart
+from edupulse.packs.spec import (
+    MAX_SERIES,
+    AlertPart,
+    DashboardPart,
+    JourneyPart,
+    Pack,
+    ReportPart,
+    SegmentPart,
+    TagPart,
+)
 
 Channels = Callable[[], list[str]]
 
@@ -75,8 +90,10 @@ def _dashboard_print(board: dict[str, Any]) -> str:
 class PackInstaller:
     """Installs and removes packs in the projects of one metadata database."""
 
-    def __init__(self, meta: MetadataStore) -> None:
+    def __init__(self, meta: MetadataStore, journeys: JourneyService | None = None) -> None:
         self.meta = meta
+        self.journeys = journeys
+        self.tags = TagCatalog(meta)
         self.ui = UIStore(meta)
         self.metrics = MetricCatalogue(meta)
         self.segments = SegmentCatalog(meta)
@@ -102,6 +119,10 @@ class PackInstaller:
             self._segment(project_id, segment, parts, done)
         for alert in pack.alerts:
             self._alert(project_id, alert, user, parts, done)
+        for tag in pack.own_tags:
+            self._tag(project_id, tag, user, parts, done)
+        for journey in pack.journeys:
+            self._journey(project_id, journey, user, parts, done)
         self.installs.save(project_id, pack.name, pack.version, parts, user)
         return done
 
@@ -111,7 +132,7 @@ class PackInstaller:
             raise PackError(f"pack {pack.name!r} is not installed in this project", 404)
         done = InstallReport(pack.name, int(record["version"]))
         # a board first: deleting its reports changes it
-        order = {"dashboard": 0, "report": 1, "segment": 2, "alert": 2, "metric": 3}
+        order = {"journey": 0, "dashboard": 0, "report": 1, "segment": 2, "alert": 2, "tag": 3, "metric": 3}
         for key, part in sorted(record["parts"].items(), key=lambda kv: (order.get(kv[1]["kind"], 9), kv[0])):
             if part["kind"] == "metric":
                 done.kept.append(key)
@@ -119,7 +140,7 @@ class PackInstaller:
             current = self._current(project_id, part)
             if current is None:
                 continue  # deleted by the user already
-            if current != part["fingerprint"]:
+            if current != part["fingerprint"] or not self._removable(project_id, part):
                 done.kept.append(key)
                 continue
             self._delete(project_id, part)
@@ -243,6 +264,77 @@ class PackInstaller:
             done.created.append(key)
         parts[key] = {"kind": "alert", "id": saved["id"], "fingerprint": _alert_print(saved)}
 
+    def _tag(self, project_id: int, part: TagPart, user: str, parts: dict[str, Any], done: InstallReport) -> None:
+        key = f"tag:{part.key}"
+        mine = parts.get(key)
+        name = str(part.definition["name"])
+        current = self.tags.get(project_id, name)
+        wanted = check_spec(part.definition)
+        printed = fingerprint(wanted.model_dump(mode="json", by_alias=True, exclude_none=True))
+        if current is not None:
+            now = fingerprint(current.spec.model_dump(mode="json", by_alias=True, exclude_none=True))
+            if mine is None or now != mine["fingerprint"]:  # the user's tag of that name, or changed by them
+                done.kept.append(key)
+                return
+            if now == printed:
+                done.unchanged.append(key)
+                return
+            current = self.tags.update(project_id, name, wanted, user)
+            done.updated.append(key)
+        else:
+            current = self.tags.create(project_id, wanted, user)
+            done.created.append(key)
+        parts[key] = {"kind": "tag", "name": name,
+                      "fingerprint": fingerprint(current.spec.model_dump(mode="json", by_alias=True,
+                                                                         exclude_none=True))}
+
+    def _journey(self, project_id: int, part: JourneyPart, user: str, parts: dict[str, Any],
+                 done: InstallReport) -> None:
+        if self.journeys is None:
+            raise RuntimeError("a pack with journeys is installed with the journeys' service")
+        key = f"journey:{part.key}"
+        mine = parts.get(key)
+        project = self._project(project_id)
+        actor, now = Actor(user), dt.datetime.now(dt.UTC)
+        try:
+            wanted = fingerprint(stored(self.journeys.checked(project, part.spec)))
+        except SpecError as exc:  # a definition of ours the service refuses is a defect of the pack
+            raise RuntimeError(f"journey {part.key}: {exc.field}: {exc}") from exc
+        current = self.journeys.store.get(project_id, int(mine["id"])) if mine else None
+        if current is not None and mine is not None:
+            if fingerprint(stored(current.spec)) != mine["fingerprint"]:
+                done.kept.append(key)
+                return
+            if wanted == mine["fingerprint"]:
+                done.unchanged.append(key)
+                return
+            try:
+                current = self.journeys.update(project, current.id, part.spec, actor, now)
+            except SpecError:  # running with another trigger, or finished: the user's to change
+                done.kept.append(key)
+                return
+            done.updated.append(key)
+        else:
+            if any(j.name == part.spec["name"] for j in self.journeys.store.all(project_id)):
+                done.kept.append(key)  # a journey of the user's with the pack's name: theirs
+                return
+            current = self.journeys.create(project, part.spec, actor, now)
+            done.created.append(key)
+        parts[key] = {"kind": "journey", "id": current.id, "fingerprint": fingerprint(stored(current.spec))}
+
+    def _project(self, project_id: int) -> ProjectInfo:
+        found = next((p for p in self.meta.projects() if p.id == project_id), None)
+        if found is None:
+            raise PackError(f"no project with id {project_id}", 404)
+        return found
+
+    def _removable(self, project_id: int, part: dict[str, Any]) -> bool:
+        """A journey goes only while it never ran: one that ran keeps its entries and results."""
+        if part["kind"] != "journey" or self.journeys is None:
+            return True
+        found = self.journeys.store.get(project_id, int(part["id"]))
+        return found is not None and found.status is Status.draft and found.started_at is None
+
     @staticmethod
     def _lookup(find: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
         try:
@@ -261,6 +353,12 @@ class PackInstaller:
         if part["kind"] == "alert":
             found = self._lookup(lambda: self.alerts.get(project_id, part["id"]))
             return _alert_print(found) if found else None
+        if part["kind"] == "tag":
+            tag = self.tags.get(project_id, part["name"])
+            return fingerprint(tag.spec.model_dump(mode="json", by_alias=True, exclude_none=True)) if tag else None
+        if part["kind"] == "journey":
+            journey = self.journeys.store.get(project_id, int(part["id"])) if self.journeys else None
+            return fingerprint(stored(journey.spec)) if journey else None
         segment = self.segments.get(project_id, int(part["id"]))
         return fingerprint([segment.name, segment.definition]) if segment is not None else None
 
@@ -271,5 +369,10 @@ class PackInstaller:
             self.ui.delete_dashboard(project_id, part["id"])
         elif part["kind"] == "alert":
             self.alerts.delete(project_id, part["id"])
+        elif part["kind"] == "tag":
+            self.tags.delete(project_id, part["name"], "pack")
+        elif part["kind"] == "journey":
+            assert self.journeys is not None
+            self.journeys.delete(self._project(project_id), int(part["id"]), Actor("pack"))
         else:
             self.segments.delete(project_id, int(part["id"]))

@@ -1,6 +1,14 @@
-"""Pack 7, learning indicators (学习指标体系): attendance and completion rates (the catalogue's definitions: per
-student and scheduled lesson) overall and per course, quiz accuracy and homework, and knowledge points ranked
-by difficulty (lowest accuracy first), for the academic supervisor."""
+"""Pack 7, learning indicators (学习指标体系): attendance, completion and homework submission rates (the
+catalogue's definitions: per student and scheduled lesson) and quiz accuracy, overall and per course, per class,
+per teacher and, for one class (its printable report), per student; and knowledge points ranked by difficulty
+(lowest accuracy first), for the academic supervisor.
+
+A class, its course and its teacher are read from the `class` group the learning events carry (`group.class`,
+and that class's `course_id` and `teacher_id`); a project without class groups gets the per-course numbers by the
+events' own `course_id` (as the installed report, which must run on any project, always does; quiz answers carry
+no course_id of their own, so there the quiz accuracy per course needs the class). A student is named by the
+person's `name`. Each table is one trends query broken down by its property: one statement per metric, whatever
+the number of courses, classes or teachers (at most 100 of each, the most scheduled lessons first)."""
 
 from __future__ import annotations
 
@@ -8,39 +16,85 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from edupulse.packs.headline import Card, Headline, PackRun, by_key, ratio
-from edupulse.packs.spec import MAX_SERIES, DashboardPart, Pack, ReportPart, Stage
+from edupulse.packs.headline import Card, Headline, PackError, PackRun, by_key, ratio
+from edupulse.packs.spec import DashboardPart, MetricPart, Pack, ReportPart, Stage
+from edupulse.queries.trends import TrendsResponse
 
 NAME = "learning_indicators"
 CORRECT = [{"property": "correct", "op": "eq", "value": True}]
+CLASS = "group.class"
+BY_GROUP = {"course": "group.class.course_id", "class": CLASS, "teacher": "group.class.teacher_id"}
+STUDENT = "person.name"
+INDICATORS = ("attendance_rate", "completion_rate", "homework_rate", "quiz_accuracy")
 RATES = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-30d"},
          "series": [{"metric": "attendance_rate"}, {"metric": "completion_rate"}]}
 KNOWLEDGE = {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-30d"},
              "series": [{"event": "quiz_answered"}, {"event": "quiz_answered", "filters": CORRECT}],
              "breakdown": {"properties": ["knowledge_point"], "limit": 100}}
-COURSES = {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-30d"},
-           "series": [{"event": "lesson_scheduled"}, {"event": "homework_submitted"}],
-           "breakdown": {"properties": ["course_id"], "limit": 100}}
 QUIZ = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-30d"},
-        "series": [{"event": "quiz_answered"}, {"event": "quiz_answered", "filters": CORRECT}],
-        "formula": "B / A"}
+        "series": [{"metric": "quiz_accuracy"}]}
+
+METRICS = (
+    MetricPart("homework_rate", {
+        "title": "作业提交率 homework submission rate", "unit": "%", "scale": 100,
+        "description": "Lessons with homework submitted / scheduled lessons, per student and lesson: of the lessons "
+                       "scheduled for a student (lesson_scheduled) in the period, those the student submitted "
+                       "homework for (homework_submitted with the same lesson_id, at any time after).",
+        "cohort": {"event": "lesson_scheduled", "per": "lesson_id"},
+        "outcome": {"event": "homework_submitted", "same": True, "from_days": None}, "ratio": "rate"}),
+    MetricPart("quiz_accuracy", {
+        "title": "答题正确率 quiz accuracy", "unit": "%", "scale": 100,
+        "description": "Correct answers / answers: quiz_answered with correct true / all quiz_answered in the period.",
+        "numerator": {"event": "quiz_answered", "filters": CORRECT}, "denominator": {"event": "quiz_answered"}}),
+)
+
+
+def indicators_query(breakdown: list[str] | None, filters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The four indicators and the scheduled lessons (per value of a breakdown), each metric one statement."""
+    query: dict[str, Any] = {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-30d"},
+                             "series": [*({"metric": m} for m in INDICATORS), {"event": "lesson_scheduled"}]}
+    if breakdown:
+        query["breakdown"] = {"properties": breakdown, "limit": 100}
+    if filters:
+        query["filters"] = filters
+    return query
+
 
 REPORTS = (
     ReportPart("rates", "到课率与完课率 Attendance and completion rates", RATES, width=12),
     ReportPart("knowledge", "知识点答题（全部 / 答对） Knowledge points: answers and correct answers", KNOWLEDGE,
                view={"chart": "bar"}, width=12),
     ReportPart("quiz", "答题正确率 Quiz accuracy", QUIZ),
-    ReportPart("courses", "各课程排课与作业 Lessons scheduled and homework by course", COURSES, view={"chart": "bar"}),
+    ReportPart("courses", "各课程学习指标 Learning indicators by course", indicators_query(["course_id"]),
+               view={"chart": "bar"}),
 )
 
 
-class CourseRow(BaseModel):
+class Indicators(BaseModel):
+    """A course's, class's, teacher's or student's indicators: shares (0.25 = 25 %), None without lessons."""
+
     model_config = ConfigDict(extra="forbid")
-    course_id: str
     scheduled_lessons: int
     attendance_rate: float | None
     completion_rate: float | None
-    homework_submitted: int
+    homework_rate: float | None
+    quiz_accuracy: float | None
+
+
+class CourseRow(Indicators):
+    course_id: str
+
+
+class ClassRow(Indicators):
+    class_id: str
+
+
+class TeacherRow(Indicators):
+    teacher_id: str
+
+
+class StudentRow(Indicators):
+    student: str
 
 
 class KnowledgePoint(BaseModel):
@@ -51,52 +105,99 @@ class KnowledgePoint(BaseModel):
     accuracy: float | None
 
 
+class ClassReport(BaseModel):
+    """One class, for its printable report: the class's indicators and each of its students'."""
+
+    model_config = ConfigDict(extra="forbid")
+    class_id: str
+    name: str | None
+    course_id: str | None
+    teacher_id: str | None
+    indicators: Indicators
+    students: list[StudentRow]
+
+
 class LearningIndicators(Headline):
     attendance_rate: float | None
     completion_rate: float | None
+    homework_rate: float | None
     quiz_accuracy: float | None
-    homework_submitted: int
+    scheduled_lessons: int
     courses: list[CourseRow]
+    classes: list[ClassRow]
+    teachers: list[TeacherRow]
     knowledge_points: list[KnowledgePoint]
+    class_report: ClassReport | None = None
 
 
-def _per_course(run: PackRun, metric: str, courses: list[str]) -> dict[str, float | None]:
-    out: dict[str, float | None] = {}
-    for start in range(0, len(courses), MAX_SERIES):
-        chunk = courses[start:start + MAX_SERIES]
-        series: list[dict[str, Any]] = [{"metric": metric, "name": c,
-                                         "filters": [{"property": "course_id", "op": "eq", "value": c}]}
-                                        for c in chunk]
-        result = run.trends({**RATES, "granularity": "month", "series": series})
-        out.update({c: ratio(s.aggregated_value, 100) for c, s in zip(chunk, result.series, strict=True)})
-    return out
+def _has_classes(run: PackRun) -> bool:
+    meta = run.service.metadata
+    return meta is not None and "class" in meta.group_types(run.project.id)
+
+
+def _rows(result: TrendsResponse) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Per breakdown key, the indicators (shares) and the scheduled lessons; $other and missing values left out."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for series in result.series:
+        key = tuple(series.breakdown or [])
+        if any(v is None or v == "$other" for v in key):
+            continue
+        mine = out.setdefault(key, {})
+        if series.index < len(INDICATORS):
+            mine[INDICATORS[series.index]] = ratio(series.aggregated_value, 100)
+        else:
+            mine["scheduled_lessons"] = int(series.aggregated_value or 0)
+    return {k: {"scheduled_lessons": 0, **dict.fromkeys(INDICATORS), **v} for k, v in out.items()}
+
+
+def _table(run: PackRun, prop: str, filters: list[dict[str, Any]] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """(value, indicators) per value of a property, most scheduled lessons first."""
+    found = _rows(run.trends(indicators_query([prop], filters)))
+    return sorted(((str(k[0]), v) for k, v in found.items() if k), key=lambda kv: (-kv[1]["scheduled_lessons"],
+                                                                                   kv[0]))
+
+
+def _class_report(run: PackRun, class_id: str) -> ClassReport:
+    if not _has_classes(run):
+        raise PackError("class_id: this project's events carry no class group (group.class), so there is no class "
+                        "report; send the learning events with their class as group `class`")
+    mine = [{"property": CLASS, "op": "eq", "value": class_id}]
+    whole = _rows(run.trends(indicators_query(None, mine))).get((), None)
+    if whole is None or not whole["scheduled_lessons"]:
+        raise PackError(f"class_id {class_id!r}: no lessons of this class in the period", 404)
+    about = run.trends({"kind": "trends", "granularity": "month", "series": [{"event": "lesson_scheduled"}],
+                        "filters": mine, "breakdown": {"properties": [f"{CLASS}.name", BY_GROUP["course"],
+                                                                      BY_GROUP["teacher"]], "limit": 1}})
+    info = next((s.breakdown for s in about.series if s.breakdown and "$other" not in s.breakdown), None) or [None] * 3
+    students = [StudentRow(student=name, **v) for name, v in _table(run, STUDENT, mine)]
+    return ClassReport(class_id=class_id, name=info[0], course_id=info[1], teacher_id=info[2],
+                       indicators=Indicators(**whole), students=sorted(students, key=lambda s: s.student))
 
 
 def headline(run: PackRun) -> LearningIndicators:
-    overall = [ratio(s.aggregated_value, 100) for s in run.trends({**RATES, "granularity": "month"}).series]
+    overall = _rows(run.trends(indicators_query(None))).get((), {"scheduled_lessons": 0, **dict.fromkeys(INDICATORS)})
     answered = by_key(run.trends(KNOWLEDGE), ("answers", "correct"))
     points = sorted((KnowledgePoint(knowledge_point=k[0], answers=int(v.get("answers", 0)),
                                     correct=int(v.get("correct", 0)),
                                     accuracy=ratio(v.get("correct", 0), v.get("answers", 0), 3))
                      for k, v in answered.items()), key=lambda p: (p.accuracy if p.accuracy is not None else 2,
                                                                    p.knowledge_point))
-    courses = by_key(run.trends(COURSES), ("scheduled", "homework"))
-    names = sorted(k[0] for k in courses)
-    attendance, completion = _per_course(run, "attendance_rate", names), _per_course(run, "completion_rate", names)
-    rows = [CourseRow(course_id=c, scheduled_lessons=int(courses[(c,)].get("scheduled", 0)),
-                      attendance_rate=attendance[c], completion_rate=completion[c],
-                      homework_submitted=int(courses[(c,)].get("homework", 0))) for c in names]
-    answers, correct = sum(p.answers for p in points), sum(p.correct for p in points)
+    grouped = _has_classes(run)
+    courses = [CourseRow(course_id=c, **v) for c, v in _table(run, BY_GROUP["course"] if grouped else "course_id")]
+    classes = [ClassRow(class_id=c, **v) for c, v in _table(run, CLASS)] if grouped else []
+    teachers = [TeacherRow(teacher_id=c, **v) for c, v in _table(run, BY_GROUP["teacher"])] if grouped else []
+    class_id = run.params.get("class_id")
     return LearningIndicators(
-        **run.frame(NAME), card=Card(value=overall[0], unit="%", label="packs.card.learning_indicators"),
-        attendance_rate=overall[0], completion_rate=overall[1], quiz_accuracy=ratio(correct, answers, 6),
-        homework_submitted=sum(r.homework_submitted for r in rows), courses=rows, knowledge_points=points)
+        **run.frame(NAME), card=Card(value=overall["attendance_rate"], unit="%",
+                                     label="packs.card.learning_indicators"),
+        **overall, courses=courses, classes=classes, teachers=teachers, knowledge_points=points,
+        class_report=_class_report(run, str(class_id)) if class_id else None)
 
 
 PACK = Pack(
-    name=NAME, version=1, stage=Stage.learning, problem="7", headline=headline,
+    name=NAME, version=2, stage=Stage.learning, problem="7", headline=headline,
     needs=("lesson_scheduled", "lesson_attended", "lesson_completed", "quiz_answered", "homework_submitted"),
-    reports=REPORTS,
-    dashboards=(DashboardPart("board", "学习指标 Learning indicators", ("rates", "knowledge", "quiz", "courses"),
-                              refresh_seconds=None),),
+    metrics=METRICS, reports=REPORTS,
+    dashboards=(DashboardPart("board", "学习指标 Learning indicators",
+                              ("rates", "knowledge", "quiz", "courses"), refresh_seconds=None),),
 )

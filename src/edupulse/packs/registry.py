@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edupulse.packs import (
+    automated_sops,
     b2b_health,
     channel_quality,
     front_back_join,
+    lead_tiering,
     learning_indicators,
     one_person,
     realtime_board,
@@ -37,11 +39,11 @@ PROBLEMS: tuple[Problem, ...] = (
     Problem("front_back_join", Stage.acquisition, "2", front_back_join.PACK),
     Problem("realtime_board", Stage.acquisition, "3", realtime_board.PACK),
     Problem("one_person", Stage.conversion, "4", one_person.PACK),
-    Problem("lead_tiering", Stage.conversion, "5", waits_for=("tags", "journeys")),
-    Problem("automated_sops", Stage.conversion, "6", waits_for=("journeys",)),
+    Problem("lead_tiering", Stage.conversion, "5", lead_tiering.PACK),
+    Problem("automated_sops", Stage.conversion, "6", automated_sops.PACK),
     Problem("learning_indicators", Stage.learning, "7", learning_indicators.PACK),
-    Problem("supervision", Stage.learning, "8", supervision.PACK, waits_for=("journeys",)),
-    Problem("renewal", Stage.repurchase, "9", renewal.PACK, waits_for=("tags",)),
+    Problem("supervision", Stage.learning, "8", supervision.PACK),
+    Problem("renewal", Stage.repurchase, "9", renewal.PACK),
     Problem("referral", Stage.repurchase, "10", referral.PACK),
     Problem("b2b_health", Stage.beyond, "b2b", b2b_health.PACK),
     Problem("school_accounts", Stage.beyond, "schools", school_accounts.PACK),

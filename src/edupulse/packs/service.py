@@ -9,6 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from edupulse.journeys.channels import ChannelStore
+from edupulse.journeys.service import JourneyService
+from edupulse.journeys.vault import SecretBox
 from edupulse.meta.alerts import AlertStore
 from edupulse.meta.analysis import AnalysisMetadata
 from edupulse.meta.db import ProjectInfo
@@ -82,32 +85,52 @@ class PackService:
         metadata = MetricFallback(AnalysisMetadata(plat.meta), {m.name: m.definition for m in pack.metrics})
         return QueryService(plat.store, metadata, plat.query_cache, plat.settings.query)
 
+    def tag_service(self) -> TagService:
+        return TagService(self.platform.meta, self.platform.store, self.platform.query_service())
+
+    def journey_service(self) -> JourneyService:
+        """The journeys' service as the API builds it (tags readable: the packs' journeys may start on tags)."""
+        settings = self.platform.settings
+        box = SecretBox.open(settings.journeys.secret_key, settings.data_dir)
+        return JourneyService(self.platform.meta, ChannelStore(self.platform.meta, box),
+                              settings.journeys.allowed_hosts, tags_readable=True)
+
     def run(self, project: ProjectInfo, pack: Pack, *, date_range: str | None = None, date_from: str | None = None,
             date_to: str | None = None, now: dt.datetime | None = None, scope: PersonScope | None = None,
             **params: Any) -> PackRun:
         start, end = period(self.platform.store, project, date_range=date_range, date_from=date_from,
                             date_to=date_to, now=now)
         volumes = event_volumes(self.platform.store, project.id, pack.needs)
+        record = self.installs.get(project.id, pack.name)
         return PackRun(self.query_service(pack), project, start, end, volumes, now, params, scope,
-                       AlertStore(self.platform.meta).all(project.id) if pack.alerts else [])
+                       AlertStore(self.platform.meta).all(project.id) if pack.alerts else [],
+                       tags=self.tag_service(), journeys=self.journey_service() if pack.journeys else None,
+                       parts=dict(record["parts"]) if record else {})
 
     def headline(self, project: ProjectInfo, name: str, **options: Any) -> Headline:
         pack = self.pack(name)
         return pack.headline(self.run(project, pack, **options))
 
-    def install(self, project: ProjectInfo, name: str, user: str, can_create_metrics: bool = True) -> InstallReport:
+    def install(self, project: ProjectInfo, name: str, user: str, can_create_metrics: bool = True,
+                now: dt.datetime | None = None) -> InstallReport:
+        """Install or upgrade a pack; the tags it reads are computed as of `now` (default: now)."""
         pack = self.pack(name)
 
         def channels() -> list[str]:
             return channel_quality.channels_of(self.run(project, pack, date_range="all"))
 
-        done = PackInstaller(self.platform.meta).install(project.id, pack, user, channels, can_create_metrics)
-        if pack.tags:  # the built-in tags it reads, computed now (then daily by the scheduler)
-            tags = TagService(self.platform.meta, self.platform.store, self.platform.query_service())
-            tags.ensure_defaults(project)
-            for tag in pack.tags:
-                tags.run(project, tag)
+        journeys = self.journey_service() if pack.journeys else None
+        if pack.tags or pack.own_tags or pack.journeys:  # the built-in tags it reads or starts journeys on
+            self.tag_service().ensure_defaults(project)
+        done = PackInstaller(self.platform.meta, journeys).install(project.id, pack, user, channels,
+                                                                    can_create_metrics)
+        if pack.tags or pack.own_tags:  # computed now (then daily by the scheduler); its own read the built-in
+            tags = self.tag_service()
+            for tag in (*pack.tags, *(str(t.definition["name"]) for t in pack.own_tags)):
+                tags.run(project, tag, now)
         return done
 
     def uninstall(self, project: ProjectInfo, name: str) -> InstallReport:
-        return PackInstaller(self.platform.meta).uninstall(project.id, self.pack(name))
+        pack = self.pack(name)
+        journeys = self.journey_service() if pack.journeys else None
+        return PackInstaller(self.platform.meta, journeys).uninstall(project.id, pack)

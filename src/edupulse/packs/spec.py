@@ -72,6 +72,24 @@ class AlertPart:
     spec: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class JourneyPart:
+    """A journey (edupulse.journeys JSON), installed as a draft through the journeys' service: a user reads it,
+    changes it if they like and switches it on (start). `spec` is checked against the project when installed."""
+
+    key: str
+    spec: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TagPart:
+    """A tag of the pack's own (a tag definition as POST /api/v1/tags takes it), created when the project has
+    none of that name; computed when the pack is installed, then by the scheduler."""
+
+    key: str
+    definition: dict[str, Any]
+
+
 MAX_SERIES = 10  # of a trends query
 HeadlineFn = Callable[["PackRun"], "Headline"]
 
@@ -92,7 +110,9 @@ class Pack:
     dashboards: tuple[DashboardPart, ...] = ()
     segments: tuple[SegmentPart, ...] = ()
     alerts: tuple[AlertPart, ...] = ()
+    journeys: tuple[JourneyPart, ...] = ()
     tags: tuple[str, ...] = ()  # built-in tags the pack reads: computed when it is installed
+    own_tags: tuple[TagPart, ...] = ()  # computed after `tags` (they may read them)
     uses_spend: bool = False
     templates: dict[str, str] = field(default_factory=dict)  # file name -> content (import guides)
 

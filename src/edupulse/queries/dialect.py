@@ -125,6 +125,7 @@ class Dialect:
     array_agg: Fn
     resolved: Fn  # (override's person, event's person) -> the person after merges, after a LEFT JOIN
     arg_min: Fn  # the value of the first argument on the row with the smallest second argument
+    arg_max: Fn  # the value of the first argument on the row with the largest second argument
 
     # DuckDB 2.0.0 can drop a LIMIT over a LEFT JOIN of two keys (the events_resolved view); an explicit
     # OFFSET 0 keeps it
@@ -148,6 +149,7 @@ DUCKDB = Dialect(
     array_agg=lambda v: exp.func("list", v),
     resolved=lambda merged, own: exp.func("coalesce", merged, own),
     arg_min=lambda v, by: exp.func("arg_min", v, by),
+    arg_max=lambda v, by: exp.func("arg_max", v, by),
     limit_needs_offset=True,
 )
 
@@ -169,6 +171,7 @@ CLICKHOUSE = Dialect(
     # a LEFT JOIN without a match gives 0, not NULL (person ids start at 1)
     resolved=lambda merged, own: exp.If(this=exp.GT(this=merged, expression=_n(0)), true=merged, false=own),
     arg_min=lambda v, by: exp.func("argMin", v, by),
+    arg_max=lambda v, by: exp.func("argMax", v, by),
 )
 
 DIALECTS = {d.name: d for d in (DUCKDB, CLICKHOUSE)}

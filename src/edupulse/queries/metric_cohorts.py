@@ -24,6 +24,7 @@ per unit (never events with events of other units).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from enum import StrEnum
 
 from pydantic import Field, model_validator
@@ -120,16 +121,34 @@ def check(cohort: Cohort, outcome: Outcome | None, ratio: Ratio) -> None:
 
 def cohort_tree(ctx: Context, cohort: Cohort, outcome: Outcome | None, filters: list[Filter], unit: str,
                 granularity: str, low: dt.datetime, high: dt.datetime,
-                channel: tuple[ChannelAttribution, str] | None = None) -> exp.Expr:
-    """Rows (bucket, whole, entries, hits, value): per bucket of the cohort events in [low, high) and, with
-    `whole` 1, over the whole range."""
+                channel: tuple[ChannelAttribution, str] | None = None, by: Sequence[str] = (),
+                attribution: ChannelAttribution | None = None) -> exp.Expr:
+    """Rows (bucket, whole, entries, hits, value, b0..bn): per bucket of the cohort events in [low, high) and,
+    with `whole` 1, over the whole range; with `by`, per value of each of these properties as well (b0..bn,
+    `$none` where absent), all in one statement.
+
+    A breakdown property is read on the entry's cohort event (its course, its class); for a `first` or `last`
+    cohort, on that first or last event; with `attribution`, on the unit's first attribution event (the
+    channel and campaign of its first lead), as the metric's channel is."""
     c = exp.column
-    tree = _entry_tree(ctx, cohort, outcome, filters, unit, granularity, low, high, channel)
-    sets = exp.GroupingSets(expressions=[exp.Tuple(expressions=[c("bucket")]), exp.Tuple(expressions=[])])
+    tree = _entry_tree(ctx, cohort, outcome, filters, unit, granularity, low, high, channel, by, attribution)
+    names = [c(name) for name in _names(by)]
+    sets = exp.GroupingSets(expressions=[exp.Tuple(expressions=[c("bucket"), *names]),
+                                         exp.Tuple(expressions=[n.copy() for n in names])])
     tree = tree.select(c("bucket"), exp.func("grouping", c("bucket")).as_("whole"), exp.Count(this=exp.Star()),
-                       exp.Sum(this=c("hit")), exp.Sum(this=c("v"))).from_("entries")
+                       exp.Sum(this=c("hit")), exp.Sum(this=c("v")), *[n.copy() for n in names],
+                       copy=False).from_("entries", copy=False)
     tree.set("group", exp.Group(expressions=[sets]))
     return tree
+
+
+def _names(by: Sequence[str]) -> list[str]:
+    return [f"b{i}" for i in range(len(by))]
+
+
+def _value(ctx: Context, prop: str) -> exp.Expr:
+    """A breakdown property as text, `$none` where the event has none."""
+    return exp.func("coalesce", ctx.text(prop), exp.Literal.string(NONE))
 
 
 def entry_rows(ctx: Context, cohort: Cohort, outcome: Outcome, unit: str, low: dt.datetime,
@@ -137,37 +156,43 @@ def entry_rows(ctx: Context, cohort: Cohort, outcome: Outcome, unit: str, low: d
     """Rows (u, t, d, hit): each cohort entry in [low, high) with its unit, time (epoch microseconds), local day
     (wall-clock microseconds of its start) and whether it met the outcome (1 or 0); for per-unit analyses."""
     c = exp.column
-    tree = _entry_tree(ctx, cohort, outcome, [], unit, "day", low, high, None)
-    return tree.select(c("u"), c("t"), c("bucket").as_("d"), c("hit")).from_("entries")
+    tree = _entry_tree(ctx, cohort, outcome, [], unit, "day", low, high, None, (), None)
+    return tree.select(c("u"), c("t"), c("bucket").as_("d"), c("hit"), copy=False).from_("entries", copy=False)
 
 
 def _entry_tree(ctx: Context, cohort: Cohort, outcome: Outcome | None, filters: list[Filter], unit: str,
                 granularity: str, low: dt.datetime, high: dt.datetime,
-                channel: tuple[ChannelAttribution, str] | None) -> exp.Select:
-    """A select with the CTEs `cohort` and `outcome`, and `entries`: (u, t, bucket[, k], hit, v) per entry."""
+                channel: tuple[ChannelAttribution, str] | None, by: Sequence[str],
+                attribution: ChannelAttribution | None) -> exp.Select:
+    """A select with the CTEs `cohort` and `outcome`, and `entries`: (u, t, bucket[, k], b0..bn, hit, v) per
+    entry."""
     d, c = ctx.dialect, exp.column
     who = ctx.unit(unit)
     key = [exp.func("coalesce", ctx.text(cohort.per), exp.Literal.string(NONE)).as_("k")] if cohort.per else []
-    entries = _entries(ctx, cohort, filters, who, low, high)
+    entries = _entries(ctx, cohort, filters, who, low, high, () if attribution is not None else by)
     if channel is not None:
         attribution, value = channel
         owners = ctx.scan([who.as_("u"), d.arg_min(ctx.text(attribution.property), c("time", EVENTS)).as_("ch")],
                           [c("event", EVENTS).eq(exp.Literal.string(attribution.event)),
-                           exp.Not(this=exp.Is(this=who.copy(), expression=exp.null()))]).group_by(c("u"))
-        inside = exp.select(c("u")).from_(owners.subquery("owners")).where(c("ch").eq(exp.Literal.string(value)))
-        entries = exp.select("*").from_(entries.subquery("all_entries")).where(
-            exp.In(this=c("u"), query=inside.subquery()))
-    stamped = exp.select(c("u"), *([c("k")] if key else []), d.epoch_us(c("t0")).as_("t"),
+                           exp.Not(this=exp.Is(this=who.copy(), expression=exp.null()))]).group_by(c("u"), copy=False)
+        inside = exp.select(c("u"), copy=False).from_(owners.subquery("owners", copy=False), copy=False).where(
+            c("ch").eq(exp.Literal.string(value)), copy=False)
+        entries = exp.select("*", copy=False).from_(entries.subquery("all_entries", copy=False), copy=False).where(
+            exp.In(this=c("u"), query=inside.subquery(copy=False)), copy=False)
+    if by and attribution is not None:
+        entries = _attributed(ctx, entries, who, attribution, by, cohort.per is not None)
+    names = _names(by)
+    stamped = exp.select(c("u"), *([c("k")] if key else []), *[c(n) for n in names], d.epoch_us(c("t0")).as_("t"),
                          truncate_us(d, local_us(d, c("t0"), ctx.timezone, low, high), granularity).as_("bucket")
-                         ).from_(entries.subquery("entries"))
-    tree = exp.select().with_("cohort", as_=stamped)
+                         , copy=False).from_(entries.subquery("entries", copy=False), copy=False)
+    tree = exp.select(copy=False).with_("cohort", as_=stamped, copy=False)
     hit: exp.Expr = exp.Literal.number(0)
     amount: exp.Expr = exp.Literal.number(0)
     source: exp.Expr = exp.table_("cohort").as_("x")
-    group = [c("u", "x"), c("t", "x"), c("bucket", "x"), *([c("k", "x")] if key else [])]
-    per_entry = exp.select(*[g.copy() for g in group])
+    group = [c("u", "x"), c("t", "x"), c("bucket", "x"), *([c("k", "x")] if key else []), *[c(n, "x") for n in names]]
+    per_entry = exp.select(*[g.copy() for g in group], copy=False)
     if outcome is not None:
-        tree = tree.with_("outcome", as_=_outcome(ctx, outcome, who, cohort.per, low, high))
+        tree = tree.with_("outcome", as_=_outcome(ctx, outcome, who, cohort.per, low, high), copy=False)
         on: list[exp.Expr] = [c("u", "o").eq(c("u", "x"))]
         if outcome.same:
             on.append(c("k", "o").eq(c("k", "x")))
@@ -175,22 +200,43 @@ def _entry_tree(ctx: Context, cohort: Cohort, outcome: Outcome | None, filters: 
             on.append(exp.GTE(this=c("t", "o"), expression=_after(c("t", "x"), outcome.from_days)))
         if outcome.to_days is not None:
             on.append(exp.LTE(this=c("t", "o"), expression=_after(c("t", "x"), outcome.to_days)))
-        per_entry = per_entry.from_(source).join(exp.table_("outcome").as_("o"), on=exp.and_(*on), join_type="left")
+        per_entry = per_entry.from_(source, copy=False).join(exp.table_("outcome").as_("o"), on=exp.and_(*on),
+                                                             join_type="left", copy=False)
         # a flag of the outcome's rows, not `o.u IS NOT NULL`: ClickHouse fills a LEFT JOIN's missing side with
         # default values (0), not NULL
         hit = exp.Max(this=exp.func("coalesce", c("hit", "o"), exp.Literal.number(0)))
         amount = exp.func("coalesce", exp.Sum(this=c("v", "o")), exp.Literal.number(0.0)) if outcome.value else amount
     else:
-        per_entry = per_entry.from_(source)
-    per_entry = per_entry.select(hit.as_("hit"), exp.cast(amount, exp.DataType.build("DOUBLE")).as_("v"))
+        per_entry = per_entry.from_(source, copy=False)
+    per_entry = per_entry.select(hit.as_("hit"), exp.cast(amount, exp.DataType.build("DOUBLE")).as_("v"), copy=False)
     if outcome is not None:
-        per_entry = per_entry.group_by(*[g.copy() for g in group])
-    return tree.with_("entries", as_=per_entry)
+        per_entry = per_entry.group_by(*[g.copy() for g in group], copy=False)
+    return tree.with_("entries", as_=per_entry, copy=False)
+
+
+def _attributed(ctx: Context, entries: exp.Select, who: exp.Expr, attribution: ChannelAttribution,
+                by: Sequence[str], per: bool) -> exp.Select:
+    """The entries with the breakdown values of their unit's first attribution event (b0..bn; `$none` for a
+    unit without one)."""
+    d, c = ctx.dialect, exp.column
+    names = _names(by)
+    owners = ctx.scan([who.copy().as_("u"), *[d.arg_min(_value(ctx, p), c("time", EVENTS)).as_(n)
+                                              for p, n in zip(by, names, strict=True)],
+                       exp.Max(this=exp.Literal.number(1)).as_("owned")],
+                      [c("event", EVENTS).eq(exp.Literal.string(attribution.event)),
+                       exp.Not(this=exp.Is(this=who.copy(), expression=exp.null()))]).group_by(c("u"), copy=False)
+    # a flag of the owners' rows, not `o.u IS NULL`: ClickHouse fills a LEFT JOIN's missing side with defaults
+    owned = exp.func("coalesce", c("owned", "o"), exp.Literal.number(0)).eq(exp.Literal.number(1))
+    columns = [c("u", "w"), c("t0", "w"), *([c("k", "w")] if per else []),
+               *[exp.If(this=owned.copy(), true=c(n, "o"), false=exp.Literal.string(NONE)).as_(n) for n in names]]
+    return exp.select(*columns, copy=False).from_(entries.subquery("w", copy=False), copy=False).join(
+        owners.subquery("o", copy=False), on=c("u", "o").eq(c("u", "w")), join_type="left", copy=False)
 
 
 def _entries(ctx: Context, cohort: Cohort, filters: list[Filter], who: exp.Expr, low: dt.datetime,
-             high: dt.datetime) -> exp.Select:
-    """Rows (u, t0[, k]): the cohort's entries whose time is in [low, high)."""
+             high: dt.datetime, by: Sequence[str] = ()) -> exp.Select:
+    """Rows (u, t0[, k], b0..bn): the cohort's entries whose time is in [low, high), with the values of the
+    breakdown properties `by` on the entry's event."""
     d, c = ctx.dialect, exp.column
     moment = _moment(ctx, cohort)
     conditions = [c("event", EVENTS).eq(exp.Literal.string(cohort.event)),
@@ -202,30 +248,34 @@ def _entries(ctx: Context, cohort: Cohort, filters: list[Filter], who: exp.Expr,
     # what the data shows by now (the query's now; without one, the end of the range), so that a month's value
     # does not depend on the range it is asked in
     horizon = ctx.now if ctx.now is not None else high
+    names = _names(by)
     if cohort.first:  # the unit's first such event ever: read up to the range's end, keep those in the range
-        firsts = ctx.scan([who.as_("u"), exp.Min(this=moment.copy()).as_("t0"), *key],
+        firsts = ctx.scan([who.as_("u"), exp.Min(this=moment.copy()).as_("t0"), *key,
+                           *[d.arg_min(_value(ctx, p), moment.copy()).as_(n) for p, n in zip(by, names, strict=True)]],
                           [*conditions, exp.LT(this=moment.copy(), expression=d.timestamp(high))])
-        entries = firsts.group_by(c("u"), *([c("k")] if key else [])).having(
-            exp.GTE(this=exp.Min(this=moment.copy()), expression=d.timestamp(low)))
+        entries = firsts.group_by(c("u"), *([c("k")] if key else []), copy=False).having(
+            exp.GTE(this=exp.Min(this=moment.copy()), expression=d.timestamp(low)), copy=False)
     elif cohort.last:  # the unit's last such event (per value) sent before the horizon, settled by then
         # settled: the entry's day and `settle_days` whole days after it are over by today (local days)
         today = horizon.astimezone(ctx.timezone).date()
         settled = local_midnight(today - dt.timedelta(days=cohort.settle_days), ctx.timezone) \
             if cohort.settle_days is not None else horizon
         upper = min(high, settled)
-        lasts = ctx.scan([who.as_("u"), exp.Max(this=moment.copy()).as_("t0"), *key],
+        lasts = ctx.scan([who.as_("u"), exp.Max(this=moment.copy()).as_("t0"), *key,
+                          *[d.arg_max(_value(ctx, p), moment.copy()).as_(n) for p, n in zip(by, names, strict=True)]],
                          [*conditions, exp.LT(this=c("time", EVENTS), expression=d.timestamp(horizon))])
         latest = exp.Max(this=moment.copy())
-        entries = lasts.group_by(c("u"), *([c("k")] if key else [])).having(exp.and_(
+        entries = lasts.group_by(c("u"), *([c("k")] if key else []), copy=False).having(exp.and_(
             exp.GTE(this=latest, expression=d.timestamp(low)),
-            exp.LT(this=latest.copy(), expression=d.timestamp(upper))))
+            exp.LT(this=latest.copy(), expression=d.timestamp(upper))), copy=False)
     else:
         bounds = (ctx.in_time(low, high) if cohort.time is None else
                   [exp.GTE(this=moment.copy(), expression=d.timestamp(low)),
                    exp.LT(this=moment.copy(), expression=d.timestamp(high))])
-        entries = ctx.scan([who.as_("u"), moment.copy().as_("t0"), *key], [*conditions, *bounds])
+        entries = ctx.scan([who.as_("u"), moment.copy().as_("t0"), *key,
+                            *[_value(ctx, p).as_(n) for p, n in zip(by, names, strict=True)]], [*conditions, *bounds])
     if cohort.unless is not None:
-        entries = _unless(ctx, cohort, cohort.unless, entries, who, horizon)
+        entries = _unless(ctx, cohort, cohort.unless, entries, who, horizon, names)
     return entries
 
 
@@ -241,7 +291,7 @@ def _moment(ctx: Context, cohort: Cohort) -> exp.Expr:
 
 
 def _unless(ctx: Context, cohort: Cohort, unless: Unless, entries: exp.Select, who: exp.Expr,
-            horizon: dt.datetime) -> exp.Select:
+            horizon: dt.datetime, names: Sequence[str]) -> exp.Select:
     """The entries without those whose unit did the `unless` event before the horizon."""
     d, c = ctx.dialect, exp.column
     per = cohort.per if unless.same else None
@@ -250,13 +300,13 @@ def _unless(ctx: Context, cohort: Cohort, unless: Unless, entries: exp.Select, w
                     [c("event", EVENTS).eq(exp.Literal.string(unless.event)),
                      exp.Not(this=exp.Is(this=who.copy(), expression=exp.null())), *ctx.conditions(unless.filters),
                      exp.LT(this=c("time", EVENTS), expression=d.timestamp(horizon))]
-                    ).group_by(c("u"), *([c("k")] if key else []))
+                    ).group_by(c("u"), *([c("k")] if key else []), copy=False)
     on = [c("u", "g").eq(c("u", "w")), *([c("k", "g").eq(c("k", "w"))] if key else [])]
-    columns = [c("u", "w"), c("t0", "w"), *([c("k", "w")] if cohort.per else [])]
+    columns = [c("u", "w"), c("t0", "w"), *([c("k", "w")] if cohort.per else []), *[c(n, "w") for n in names]]
     # a flag of the excluded rows, not `g.u IS NULL`: ClickHouse fills a LEFT JOIN's missing side with defaults
-    return exp.select(*columns).from_(entries.subquery("w")).join(
-        gone.subquery("g"), on=exp.and_(*on), join_type="left").where(
-        exp.func("coalesce", c("gone", "g"), exp.Literal.number(0)).eq(exp.Literal.number(0)))
+    return exp.select(*columns, copy=False).from_(entries.subquery("w", copy=False), copy=False).join(
+        gone.subquery("g", copy=False), on=exp.and_(*on), join_type="left", copy=False).where(
+        exp.func("coalesce", c("gone", "g"), exp.Literal.number(0)).eq(exp.Literal.number(0)), copy=False)
 
 
 def _outcome(ctx: Context, outcome: Outcome, who: exp.Expr, per: str | None, low: dt.datetime,

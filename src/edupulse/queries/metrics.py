@@ -11,19 +11,17 @@ that folds the plain response back into one series per metric (`Expansion.fold`)
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field, ValidationError, model_validator
-from sqlglot import exp
 
 from edupulse.queries.common import Filter, Granularity, Model, PropertyName
-from edupulse.queries.dialect import wall_clock
 from edupulse.queries.errors import QueryError
 from edupulse.queries.metric_cohorts import ChannelAttribution, Cohort, Outcome, Ratio, check
+from edupulse.queries.metric_keys import CohortCounts, Key, SpendCounts, other_key, shown, spend_columns, top_keys
 from edupulse.queries.results import Part
 from edupulse.queries.trends import (
     PROPERTY_MATH,
@@ -35,7 +33,6 @@ from edupulse.queries.trends import (
     TrendsPeriod,
     TrendsQuery,
     TrendsResponse,
-    bucket_label,
 )
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -137,20 +134,14 @@ class _Plan:
     ref: MetricRef | None = None  # None: a plain series, kept as it is
     name: str | None = None
     series: MetricSeries | None = None  # the metric series as asked (its filters and channel)
+    by: tuple[str, ...] = ()  # the query's breakdown properties (a metric's values per their values)
+    spend_by: tuple[str, ...] = ()  # the spend table's columns for them, when the metric uses ad spend
+    limit: int = 0  # how many breakdown values are kept (the rest is $other)
 
 
-@dataclass(frozen=True)
-class CohortCounts:
-    """A cohort metric's counts per bucket of a period and over the whole period (metric_cohorts.py)."""
-
-    entries: list[float]
-    hits: list[float]
-    values: list[float]
-    total: tuple[float, float, float]  # entries, hits, values over the whole period
-
-
-Spend = Callable[[TrendsPeriod, str | None], tuple[list[float], float]]  # per bucket and in total, of a channel
-Counts = Callable[[_Plan, TrendsPeriod], CohortCounts]
+# ad spend per key, bucket and in total, of a channel and by spend columns
+Spend = Callable[[TrendsPeriod, str | None, tuple[str, ...]], dict[Key, SpendCounts]]
+Counts = Callable[[_Plan, TrendsPeriod], dict[Key, CohortCounts]]  # a cohort metric's counts per key
 
 
 @dataclass(frozen=True)
@@ -203,13 +194,14 @@ def expand(query: TrendsQuery, lookup: MetricLookup | None) -> Expansion:
             raise QueryError(f"series.{i}.metric: no metric named {series.metric!r} in the catalogue "
                              "(GET /api/v1/metrics)")
         definition = ref.definition
-        if definition.uses_spend and query.breakdown:
-            raise QueryError(f"series.{i}: metric {series.metric!r} uses ad spend, which cannot be broken down by "
-                             "event or person properties; remove the breakdown (one channel: "
-                             '{"metric": ..., "channel": NAME})')
-        if definition.cohort is not None and query.breakdown:
-            raise QueryError(f"series.{i}: metric {series.metric!r} counts the units of a cohort, which cannot be "
-                             "broken down yet; remove the breakdown")
+        by = tuple(query.breakdown.properties) if query.breakdown else ()
+        spend_by: tuple[str, ...] = ()
+        if by and definition.uses_spend:
+            if definition.cohort is None and not definition.spend_only:
+                raise QueryError(f"series.{i}: metric {series.metric!r} divides events by ad spend, which cannot "
+                                 "be broken down; remove the breakdown (one channel: "
+                                 '{"metric": ..., "channel": NAME})')
+            spend_by = spend_columns(by, definition.channel, f"series.{i}: metric {series.metric!r}")
         if series.channel is not None and definition.channel is None and not definition.spend_only:
             raise QueryError(f"series.{i}.channel: metric {series.metric!r} does not know the units' channels; "
                              "only metrics with a channel attribution (such as cac and roi) or of ad spend only "
@@ -217,8 +209,10 @@ def expand(query: TrendsQuery, lookup: MetricLookup | None) -> Expansion:
         if ref.definition.uses_spend and query.granularity in (Granularity.minute, Granularity.hour):
             raise QueryError(f"series.{i}: metric {series.metric!r} uses ad spend, which is kept by day; use day, "
                              "week or month granularity")
-        if definition.cohort is not None:
-            plans.append(_Plan((), ref, series.name, series))
+        limit = query.breakdown.limit if query.breakdown else 0
+        if definition.cohort is not None or (by and definition.spend_only):
+            plans.append(_Plan(() if definition.cohort is not None else (None,), ref, series.name, series, by,
+                               spend_by, limit))
             continue
         filters = [f.model_dump(mode="json", by_alias=True, exclude_none=True) for f in series.filters]
         components: list[int | None] = []
@@ -255,10 +249,13 @@ def _fold(period: TrendsPeriod, plans: tuple[_Plan, ...], spend: Spend, counts: 
             continue
         definition = plan.ref.definition
         channel = plan.series.channel if plan.series is not None else None
+        keyed: list[tuple[Any, tuple[list[Any], Any]]]
         if definition.cohort is not None:
-            keyed: list[tuple[Any, tuple[list[Any], Any]]] = [(None, _cohort_values(plan, period, spend, counts))]
+            keyed = _cohort_values(plan, period, spend, counts)
+        elif plan.by:  # ad spend only, per channel or campaign
+            keyed = _spend_values(plan, spend(period, channel, plan.spend_by), len(period.buckets))
         else:
-            parts = [_keyed(by_index[c]) if c is not None else {None: spend(period, channel)}
+            parts = [_keyed(by_index[c]) if c is not None else {None: _plain_spend(spend(period, channel, ()))}
                      for c in plan.components]
             keys = sorted({k for part in parts for k in part if k is not None}, key=repr) or [None]
             keyed = []
@@ -273,25 +270,60 @@ def _fold(period: TrendsPeriod, plans: tuple[_Plan, ...], spend: Spend, counts: 
     return out
 
 
-def _cohort_values(plan: _Plan, period: TrendsPeriod, spend: Spend, counts: Counts) -> tuple[list[Any], Any]:
-    """A cohort metric per bucket and over the period: its ratio of entries, outcomes, values and spend."""
+def _cohort_values(plan: _Plan, period: TrendsPeriod, spend: Spend,
+                   counts: Counts) -> list[tuple[Any, tuple[list[Any], Any]]]:
+    """A cohort metric per bucket and over the period (per breakdown value): its ratio of entries, outcomes,
+    values and spend."""
     assert plan.ref is not None
     definition = plan.ref.definition
     found = counts(plan, period)
+    width = len(period.buckets)
+    cost: dict[Key, SpendCounts] = {}
+    if definition.ratio is not Ratio.rate:
+        cost = spend(period, plan.series.channel if plan.series is not None else None, plan.spend_by)
+    if not plan.by:
+        return [(None, _cohort_ratio(definition, found.get((), CohortCounts.empty(width)),
+                                     cost.get((), SpendCounts.empty(width))))]
+    # keys with spend but no entries (a channel that spent and brought nobody) have their ROI of 0
+    sizes = {key: found[key].total[0] if key in found else 0.0 for key in {*found, *cost}}
+    kept, rest = top_keys(sizes, plan.limit)
+    out = [(shown(key), _cohort_ratio(definition, found.get(key, CohortCounts.empty(width)),
+                                      cost.get(key, SpendCounts.empty(width)))) for key in kept]
+    if rest:
+        other = sum((found.get(k, CohortCounts.empty(width)) for k in rest), CohortCounts.empty(width))
+        spent = sum((cost.get(k, SpendCounts.empty(width)) for k in rest), SpendCounts.empty(width))
+        out.append((list(other_key(len(plan.by))), _cohort_ratio(definition, other, spent)))
+    return out
+
+
+def _cohort_ratio(definition: MetricDefinition, found: CohortCounts, cost: SpendCounts) -> tuple[list[Any], Any]:
     units = found.hits if definition.outcome is not None else found.entries
     units_total = found.total[1] if definition.outcome is not None else found.total[0]
     scale = definition.scale
     pairs: tuple[list[tuple[float | None, float]], tuple[float | None, float]]
     if definition.ratio is Ratio.rate:
         pairs = list(zip(found.hits, found.entries, strict=True)), (found.total[1], found.total[0])
+    elif definition.ratio is Ratio.spend_per_unit:  # no spend recorded: no CAC (rather than 0)
+        pairs = ([(c or None, u) for c, u in zip(cost.data, units, strict=True)], (cost.total or None, units_total))
     else:
-        cost, cost_total = spend(period, plan.series.channel if plan.series is not None else None)
-        if definition.ratio is Ratio.spend_per_unit:  # no spend recorded: no CAC (rather than 0)
-            pairs = ([(c or None, u) for c, u in zip(cost, units, strict=True)],
-                     (cost_total or None, units_total))
-        else:
-            pairs = list(zip(found.values, cost, strict=True)), (found.total[2], cost_total)
+        pairs = list(zip(found.values, cost.data, strict=True)), (found.total[2], cost.total)
     return [_ratio(n, d, scale) for n, d in pairs[0]], _ratio(*pairs[1], scale)
+
+
+def _spend_values(plan: _Plan, cost: dict[Key, SpendCounts], width: int) -> list[tuple[Any, tuple[list[Any], Any]]]:
+    """An ad-spend metric per channel or campaign (the largest first; the rest as $other)."""
+    assert plan.ref is not None
+    scale = plan.ref.definition.scale
+    kept, rest = top_keys({key: c.total for key, c in cost.items()}, plan.limit)
+    rows = [(shown(key), cost[key]) for key in kept]
+    if rest:
+        rows.append((list(other_key(len(plan.by))), sum((cost[k] for k in rest), SpendCounts.empty(width))))
+    return [(key, ([_scaled(v, scale) for v in c.data], _scaled(c.total, scale))) for key, c in rows]
+
+
+def _plain_spend(cost: dict[Key, SpendCounts]) -> tuple[list[Any], Any]:
+    found = cost.get(())
+    return (found.data, found.total) if found is not None else ([], 0)
 
 
 def _keyed(entries: list[SeriesResult]) -> dict[Any, tuple[list[Any], Any]]:
@@ -318,61 +350,6 @@ def _ratio(numerator: Any, denominator: Any, scale: float) -> float | None:
     if numerator is None or not denominator:
         return None  # no denominator: the rate is undefined, not 0
     return round(float(numerator) * scale / float(denominator), 10)
-
-
-# ad spend -------------------------------------------------------------------------------------------
-
-
-def spend_tree(project_id: int, start: dt.date, end: dt.date, channel: str | None = None) -> exp.Select:
-    """Ad spend per day of the project (of one channel) from `start` to `end` (both included)."""
-    where = [exp.column("project_id").eq(exp.Literal.number(project_id)),
-             exp.Between(this=exp.column("date"), low=_date(start), high=_date(end))]
-    if channel is not None:
-        where.append(exp.column("channel").eq(exp.Literal.string(channel)))
-    return exp.select(exp.column("date"), exp.Sum(this=exp.column("cost"))).from_("spend").where(
-        exp.and_(*where)).group_by(exp.column("date"))
-
-
-def spend_by_bucket(rows: list[tuple[Any, ...]], period: TrendsPeriod,
-                    granularity: Granularity) -> tuple[list[float], float]:
-    """The rows of `spend_tree` added up per bucket of a period."""
-    # (a day's spend goes to the bucket of its date: spend is kept by day)
-    position = {label: i for i, label in enumerate(period.buckets)}
-    data = [0.0] * len(period.buckets)
-    for day, cost in rows:
-        found = position.get(_bucket_label(day, granularity))
-        if found is not None:
-            data[found] += float(cost)
-    return data, float(sum(data))
-
-
-def cohort_counts(rows: list[tuple[Any, ...]], period: TrendsPeriod, granularity: Granularity) -> CohortCounts:
-    """The rows of metric_cohorts.cohort_tree per bucket of a period (a bucket without entries: 0)."""
-    position = {label: i for i, label in enumerate(period.buckets)}
-    width = len(period.buckets)
-    entries, hits, values = [0.0] * width, [0.0] * width, [0.0] * width
-    total = (0.0, 0.0, 0.0)
-    for bucket, whole, n, hit, value in rows:
-        numbers = (float(n or 0), float(hit or 0), float(value or 0))
-        if whole:
-            total = numbers
-            continue
-        found = position.get(bucket_label(wall_clock(bucket), granularity))
-        if found is not None:
-            entries[found], hits[found], values[found] = numbers
-    return CohortCounts(entries, hits, values, total)
-
-
-def _date(day: dt.date) -> exp.Expr:
-    return exp.cast(exp.Literal.string(day.isoformat()), exp.DataType.build("DATE"))
-
-
-def _bucket_label(day: dt.date, granularity: Granularity) -> str:
-    if granularity is Granularity.week:
-        day = day - dt.timedelta(days=day.weekday())
-    elif granularity is Granularity.month:
-        day = day.replace(day=1)
-    return day.isoformat()
 
 
 def validate_definition(data: Any) -> MetricDefinition:

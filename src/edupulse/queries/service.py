@@ -37,15 +37,8 @@ from edupulse.queries.dialect import DIALECTS
 from edupulse.queries.errors import QueryCancelled, QueryError, QueryTimeout
 from edupulse.queries.metadata import ProjectRef, QueryMetadata
 from edupulse.queries.metric_cohorts import cohort_tree
-from edupulse.queries.metrics import (
-    CohortCounts,
-    Expansion,
-    MetricUsed,
-    cohort_counts,
-    expand,
-    spend_by_bucket,
-    spend_tree,
-)
+from edupulse.queries.metric_keys import CohortCounts, Key, SpendCounts, cohort_counts, spend_by_bucket, spend_tree
+from edupulse.queries.metrics import Expansion, MetricUsed, expand
 from edupulse.queries.registry import Registry
 from edupulse.queries.results import Masker, Result, Table, to_csv
 from edupulse.queries.scope import person_scope
@@ -253,7 +246,7 @@ class QueryService:
                 assert isinstance(result, TrendsResponse)
                 assert isinstance(query, TrendsQuery)
                 result = expansion.fold(
-                    result, lambda period, channel: self._spend(ctx, executor, query, period, channel),
+                    result, lambda period, channel, by: self._spend(ctx, executor, query, period, channel, by),
                     lambda plan, period: self._counts(ctx, executor, query, plan, period))
                 metrics = expansion.metrics_used()
         except QueryInterrupted as exc:
@@ -264,15 +257,17 @@ class QueryService:
 
     @staticmethod
     def _spend(ctx: Context, executor: Executor, query: TrendsQuery, period: TrendsPeriod,
-               channel: str | None) -> tuple[list[float], float]:
-        """The ad spend (of one channel) per bucket of a period."""
+               channel: str | None, by: tuple[str, ...]) -> dict[Key, SpendCounts]:
+        """The ad spend (of one channel) per bucket of a period, per value of the spend columns `by`."""
         start, end = dt.date.fromisoformat(period.date_from), dt.date.fromisoformat(period.date_to)
-        tree = spend_tree(ctx.project_id, start, end, channel)
-        return spend_by_bucket(executor.run(tree), period, query.granularity)
+        tree = spend_tree(ctx.project_id, start, end, channel, by)
+        return spend_by_bucket(executor.run(tree), period, query.granularity, len(by))
 
     @staticmethod
-    def _counts(ctx: Context, executor: Executor, query: TrendsQuery, plan: Any, period: TrendsPeriod) -> CohortCounts:
-        """A cohort metric's entries, outcomes and values per bucket of a period."""
+    def _counts(ctx: Context, executor: Executor, query: TrendsQuery, plan: Any,
+                period: TrendsPeriod) -> dict[Key, CohortCounts]:
+        """A cohort metric's entries, outcomes and values per bucket of a period (per breakdown value), in one
+        statement."""
         definition = plan.ref.definition
         assert definition.cohort is not None
         start, end = dt.date.fromisoformat(period.date_from), dt.date.fromisoformat(period.date_to)
@@ -280,8 +275,9 @@ class QueryService:
         channel = plan.series.channel
         tree = cohort_tree(ctx, definition.cohort, definition.outcome, [*query.filters, *plan.series.filters],
                            query.unit, query.granularity.value, low, high,
-                           (definition.channel, channel) if channel is not None and definition.channel else None)
-        return cohort_counts(executor.run(tree), period, query.granularity)
+                           (definition.channel, channel) if channel is not None and definition.channel else None,
+                           plan.by, definition.channel)
+        return cohort_counts(executor.run(tree), period, query.granularity, len(plan.by))
 
 
 def statements(runner: QueryRunner[Any, Any], dialect_name: str) -> dict[str, str]:

@@ -107,6 +107,15 @@ def latest_tag_values_sql(project_id: int, tag_id: int, as_of: dt.date | None = 
             f"WHERE t.{where.replace(' AND ', ' AND t.')} AND t.present")
 
 
+def stale_tag_values_sql(project_id: int, before: dt.date) -> str:
+    """The (tag_id, person_id, group_key, run_id) of the tag values that compacting history before `before`
+    removes: every row before that day except each unit's last one, and that one too if it is a loss."""
+    where = f"project_id = {int(project_id)} AND day < CAST('{before.isoformat()}' AS DATE)"
+    return (f"SELECT tag_id, person_id, group_key, run_id FROM (SELECT tag_id, person_id, group_key, run_id, present, "
+            f"max(run_id) OVER (PARTITION BY tag_id, person_id, group_key) AS last_run FROM tag_values WHERE {where}) "
+            f"AS h WHERE run_id < last_run OR NOT present")
+
+
 @dataclass(frozen=True)
 class QueryResult:
     columns: list[str]
@@ -225,6 +234,12 @@ class EventStore(ABC):
     @abstractmethod
     def write_tag_values(self, w: TagWrite) -> int:
         """Store a run's values of a tag (what changed only); returns how many rows that took."""
+
+    @abstractmethod
+    def compact_tag_values(self, project_id: int, before: dt.date) -> int:
+        """Forget a project's tag history before `before`: of each unit's changes before that day only the one in
+        force on it stays (none if the unit had lost its value), so every day from `before` on answers as it did.
+        Returns how many rows were removed."""
 
     @abstractmethod
     def data_version(self) -> int:

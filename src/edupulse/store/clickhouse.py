@@ -31,6 +31,7 @@ from edupulse.store.base import (
     WriteBatch,
     event_schema,
     latest_tag_values_sql,
+    stale_tag_values_sql,
 )
 from edupulse.store.clickhouse_schema import Layout
 from edupulse.store.schema import STANDARD_PROPERTIES, PropertyType, property_column
@@ -419,6 +420,18 @@ class ClickHouseStore(EventStore):
         rows = self._rows(f"SELECT count() FROM {self._t('tag_values')} WHERE project_id = {int(w.project_id)} AND "
                           f"tag_id = {int(w.tag_id)} AND run_id = {int(w.run_id)}")
         return int(rows[0][0])
+
+    def compact_tag_values(self, project_id: int, before: dt.date) -> int:
+        """As DuckDB's: the rows to remove are read first (a mutation's subquery may not read the table it
+        changes), then deleted by their keys."""
+        stale = stale_tag_values_sql(project_id, before).replace("FROM tag_values", f"FROM {self._t('tag_values')}")
+        found = self._rows(f"SELECT count() FROM ({stale}) AS s")
+        removed = int(found[0][0]) if found else 0
+        if removed:
+            self._execute(f"DELETE FROM {self._m('tag_values')} WHERE project_id = {int(project_id)} AND "
+                          f"(tag_id, person_id, group_key, run_id) IN ({stale})")
+            self._version += 1
+        return removed
 
     def _select(self, sql: str, settings: dict[str, Any], control: QueryControl | None) -> pa.Table:
         """Run an analysis statement with these settings; a time limit reached raises QueryInterrupted."""

@@ -22,6 +22,7 @@ from edupulse.store.base import (
     TagWrite,
     WriteBatch,
     latest_tag_values_sql,
+    stale_tag_values_sql,
 )
 from edupulse.store.schema import GROUP_SLOTS, STANDARD_PROPERTIES, PropertyType, property_column
 
@@ -478,6 +479,18 @@ class DuckDBStore(EventStore):
             finally:
                 cur.execute("DROP TABLE IF EXISTS tag_new")
                 cur.close()
+
+    def compact_tag_values(self, project_id: int, before: dt.date) -> int:
+        with self._write_lock:
+            cur = self.con.cursor()
+            try:
+                found = cur.execute(
+                    f"DELETE FROM tag_values WHERE project_id = {int(project_id)} AND (tag_id, person_id, group_key, "
+                    f"run_id) IN ({stale_tag_values_sql(project_id, before)})").fetchone()
+            finally:
+                cur.close()
+            self._version += 1
+            return int(found[0]) if found else 0
 
     def data_version(self) -> int:
         return self._version

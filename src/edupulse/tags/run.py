@@ -19,7 +19,7 @@ from sqlglot import exp
 from edupulse.meta.db import MetadataError, MetadataStore
 from edupulse.meta.tags import RunInfo, TagCatalog, TagInfo, check_spec
 from edupulse.queries.base import render
-from edupulse.queries.compile import Context
+from edupulse.queries.compile import EVENTS, Context
 from edupulse.queries.errors import QueryError
 from edupulse.queries.metadata import ProjectRef
 from edupulse.queries.service import PersonScope, QueryService
@@ -258,6 +258,11 @@ class TagService:
         """Every tag of the project that is computed on a schedule (uploaded tags are not)."""
         return [self.run(project, name, now, trigger) for name in self.scheduled(project)]
 
+    def compact(self, project: ProjectRef, history_days: int, now: dt.datetime | None = None) -> int:
+        """Forget the project's tag history older than `history_days` (the values in force on the first kept day
+        stay); returns how many stored changes were removed."""
+        return self.store.compact_tag_values(project.id, history_start(project, history_days, now))
+
     def scheduled(self, project: ProjectRef) -> list[str]:
         """The tags computed daily (not uploaded ones, nor those with schedule manual)."""
         return [tag.name for tag in self.tags(project)
@@ -331,9 +336,10 @@ class TagService:
     def _in_force(self, project: ProjectRef, tag: TagInfo, as_of: dt.date | None,
                   scope: PersonScope | None) -> exp.Expr:
         tree = tag_values_tree(project.id, ref(tag), as_of)
-        if scope is not None and tag.spec.unit == "person":
+        if scope is not None:
             ctx = self.queries.context(project, scope)
-            limited = ctx.in_scope(exp.column("person_id", "t"))
+            limited = (ctx.in_scope(exp.column("person_id", "t")) if tag.spec.unit == "person"
+                       else groups_in_scope(ctx, tag.spec.unit, exp.column("group_key", "t")))
             if limited is not None:
                 tree = tree.where(limited)
         return tree.subquery("v")
@@ -442,6 +448,28 @@ class TagService:
                 .order_by(exp.column("n").desc(), exp.column("value", "v")).limit(limit))
         return [{"value": r[0], "units": int(r[1]), "mean_number": r[2]}
                 for r in self.store.query(render(tree, ctx.dialect)).rows]
+
+
+def history_start(project: ProjectRef, history_days: int, now: dt.datetime | None = None) -> dt.date:
+    """The first day of tag history kept: `history_days` before today in the project's time zone."""
+    today = (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(project.timezone)).date()
+    return today - dt.timedelta(days=history_days)
+
+
+def groups_in_scope(ctx: Context, group_type: str, key: exp.Expr) -> exp.Expr | None:
+    """For a caller restricted to some persons (an advisor): `key` is a group of `group_type` that one of those
+    persons belongs to, that is, named by one of their events (after merges); None: not restricted."""
+    if ctx.person_scope is None:
+        return None
+    slot = ctx.groups.get(group_type)
+    if slot is None:
+        return exp.false()
+    column = exp.column(f"group_{slot}", EVENTS)
+    members = (exp.select(column).distinct().from_(exp.table_("events_resolved").as_(EVENTS))
+               .where(exp.and_(exp.column("project_id", EVENTS).eq(exp.Literal.number(ctx.project_id)),
+                               exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())),
+                               ctx.person_scope.copy())))
+    return exp.In(this=key, query=members.subquery())
 
 
 def _tier(score: float, tiers: list[tuple[str, float | None, float | None]]) -> str | None:

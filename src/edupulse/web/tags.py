@@ -1,6 +1,7 @@
-"""Pages of tags: the list with a new-tag editor (a preview of the distribution before saving), and one tag's
-page (distribution, history, values, versions, runs, and a model's evaluation). Their data comes from
-/api/v1/tags (static/tags.js); a person's tags show on the person page."""
+"""Pages of tags: the list with a new-tag editor (forms for every type beside the JSON, a preview of the
+distribution before saving), and one tag's page (distribution, history, values, versions, runs, a model's
+evaluation, the editor of its definition and an uploaded tag's CSV upload). Their data comes from
+/api/v1/tags (static/tags.js, static/tag_editor.js); a person's tags show on the person page."""
 
 from __future__ import annotations
 

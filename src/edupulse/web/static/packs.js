@@ -43,12 +43,13 @@
         return ((y === null ? -Infinity : y) - (x === null ? -Infinity : x)) * (order.down ? 1 : -1);
       });
       const heads = columns.map((c) => el("button.link", { type: "button", "data-sort": c.key,
-        text: t("packs.col." + c.key) + (order.key === c.key ? (order.down ? " ↓" : " ↑") : "") }));
+        text: t(c.label || "packs.col." + c.key) + (order.key === c.key ? (order.down ? " ↓" : " ↑") : "") }));
       heads.forEach((h, i) => h.addEventListener("click", () => {
         order = { key: columns[i].key, down: order.key === columns[i].key ? !order.down : true }; draw();
       }));
       const body = sorted.map((row) => columns.map((c) => {
         const v = row[c.key];
+        if (c.user && (v === null || v === undefined) && c.none) return t(c.none);
         if (c.user) return { text: v, user: true, cls: best && best(row) ? "best" : "" };
         return c.show ? c.show(v) : (v === null || v === undefined ? "—" : EP.fmt(v));
       }));
@@ -70,8 +71,10 @@
       const notes = el("p");
       if (h.best_channel) notes.append(el("span.tag", {}, t("packs.best_channel").split("{channel}")[0], EP.u(h.best_channel)), " ");
       if (h.best_roi_channel) notes.append(el("span.tag", {}, t("packs.best_roi").split("{channel}")[0], EP.u(h.best_roi_channel)));
-      const campaignCols = [{ key: "channel", user: true }, { key: "campaign", user: true }, { key: "leads" },
-        { key: "valid_leads" }, { key: "trials_booked" }, { key: "trials_attended" }, { key: "first_orders" }, { key: "revenue" }];
+      const campaignCols = [{ key: "channel", user: true }, { key: "campaign", user: true, none: "packs.no_campaign" },
+        { key: "leads" }, { key: "valid_leads" }, { key: "trials_booked" }, { key: "trials_attended" }, { key: "first_orders" },
+        { key: "first_order_rate", show: EP.pct }, { key: "revenue" }, { key: "spend" }, { key: "cost_per_lead" },
+        { key: "cac" }, { key: "roi", show: ratio2 }];
       node.replaceChildren(el("h2", { text: t("packs.channels") }), notes, el("p.muted", { text: t("packs.sort_hint") }),
         el("div", { id: "channel-table" }, sortable(cols, h.channels, (r) => r.channel === h.best_channel)),
         el("h2", { text: t("packs.campaigns") }), el("div", { id: "campaign-table" }, sortable(campaignCols, h.campaigns)));
@@ -104,14 +107,17 @@
   const stat = (value, label) => el("div.stat", {}, el("div.stat-value", { text: value }), el("div.stat-label", { text: label }));
 
   RENDER.learning_indicators = function (h, node) {
-    const courses = [{ key: "course_id", user: true }, { key: "scheduled_lessons" }, { key: "attendance_rate", show: pct },
-      { key: "completion_rate", show: pct }, { key: "homework_submitted" }];
+    const rates = [{ key: "scheduled_lessons" }, { key: "attendance_rate", show: pct }, { key: "completion_rate", show: pct },
+      { key: "homework_rate", show: pct }, { key: "quiz_accuracy", show: pct }];
+    const report = (id) => el("a", { href: "/scenarios/learning_indicators/classes/" + encodeURIComponent(id), text: t("packs.class_report.open") });
+    const classes = h.classes.map((c) => Object.assign({}, c, { report: c.class_id }));
     const points = [{ key: "knowledge_point", user: true }, { key: "answers" }, { key: "correct" }, { key: "accuracy", show: pct }];
-    const print = el("button", { type: "button", id: "pack-print", text: t("packs.print") });
-    print.addEventListener("click", () => window.print());
     node.replaceChildren(el("div.stats", {}, stat(pct(h.completion_rate), t("packs.completion_rate")),
-      stat(pct(h.quiz_accuracy), t("packs.quiz_accuracy"))), el("p", {}, print),
-      el("h2", { text: t("packs.courses") }), el("div", { id: "course-table" }, sortable(courses, h.courses)),
+      stat(pct(h.homework_rate), t("packs.homework_rate")), stat(pct(h.quiz_accuracy), t("packs.quiz_accuracy"))),
+      el("h2", { text: t("packs.courses") }), el("div", { id: "course-table" }, sortable([{ key: "course_id", user: true }, ...rates], h.courses)),
+      el("h2", { text: t("packs.classes") }), el("p.muted", { text: t("packs.class_report.hint") }),
+      el("div", { id: "class-table" }, sortable([{ key: "class_id", user: true }, ...rates, { key: "report", show: report }], classes)),
+      el("h2", { text: t("packs.teachers") }), el("div", { id: "teacher-table" }, sortable([{ key: "teacher_id", user: true }, ...rates], h.teachers)),
       el("h2", { text: t("packs.knowledge_points") }), el("div", { id: "kp-table" }, sortable(points, h.knowledge_points)));
   };
 
@@ -124,22 +130,8 @@
       el("div", { id: "institution-table" }, sortable(cols, h.institutions, (r) => r.warning)));
   };
 
-  RENDER.renewal = function (h, node) {
-    const cols = [{ key: "course_id", user: true }, { key: "renewal_rate", show: pct }];
-    node.replaceChildren(el("h2", { text: t("packs.courses") }), el("div", { id: "renewal-table" }, sortable(cols, h.courses)));
-  };
-
-  RENDER.supervision = function (h, node) {
-    if (!h.tag_ready) { node.replaceChildren(el("p.notice", { id: "tag-not-ready", text: t("packs.tag_not_ready") })); return; }
-    const rows = h.classes.map((c) => ({ class_id: c.class_id, students_at_risk: c.students }));
-    const cols = [{ key: "class_id", user: true }, { key: "students_at_risk" }];
-    node.replaceChildren(el("h2", { text: t("packs.col.class_id") }),
-      el("div", { id: "class-table" }, sortable(cols, rows)), el("h2", { text: t("packs.at_risk_people") }),
-      el("ul.list", { id: "at-risk-list" }, h.persons.map((id) => el("li", {}, el("a", { href: "/people/" + id, translate: "no",
-        text: "#" + id })))));
-  };
-
-  // what other files add to a pack's page (pack_views.js: referral, school accounts, one person)
+  // what other files add to a pack's page (pack_views.js: referral, school accounts, one person; packs_ops.js:
+  // lead tiering, automated SOPs, supervision, renewal)
   EP.packPage = { RENDER: RENDER, sortable: sortable, stat: stat, fill: fill };
 
   /* The import guide of a pack with template files: what each file holds, the template, the command. */

@@ -17,25 +17,6 @@
   /* A tag's description: the built-in tags' in the page's language, a user's tag's as written. */
   const about = (tag) => (tag.built_in && EP.hasWord("tags.builtin." + tag.name) ? t("tags.builtin." + tag.name) : EP.u(tag.description || ""));
   const shown = (value) => (value === null || value === undefined ? "—" : typeof value === "number" ? EP.fmt(value) : EP.userText(String(value)));
-  const EXAMPLES = {
-    custom_tiers: { name: "lead_tier", description: "lead tier from behaviour", definition: { type: "custom_tiers", tiers: [
-      { name: "A", condition: { and: [{ event: "trial_booked" }, { event: "call_connected" }] } },
-      { name: "B", condition: { event: "page_view", at_least: 3, window: { last_days: 14 } } },
-      { name: "C", condition: { event: "lead_created" } }] } },
-    metric_tiers: { name: "spend_tier", definition: { type: "metric_tiers", measure: { event: "order_paid", aggregate: "sum", property: "amount" },
-      ranges: [{ name: "high", min: 5000 }, { name: "medium", min: 1000, max: 5000 }, { name: "low", max: 1000 }] } },
-    first_event: { name: "first_channel", definition: { type: "first_event", event: "lead_created", property: "channel" } },
-    last_event: { name: "last_lesson", value_type: "time", definition: { type: "last_event", event: "lesson_attended" } },
-    preference: { name: "favourite_topic", definition: { type: "preference", event: "quiz_answered", property: "knowledge_point", top: 2 } },
-    rfm: { name: "customer_rfm", definition: { type: "rfm", window: { last_days: 365 } } },
-    sql: { name: "orders_count", definition: { type: "sql", sql: "SELECT person_id AS unit, count(*) AS value FROM events WHERE event = 'order_paid' GROUP BY person_id" } },
-    uploaded: { name: "crm_grade", definition: { type: "uploaded", id_type: "crm_lead_id", mode: "overwrite" } },
-    missed_streak: { name: "missed_2_in_a_row", definition: { type: "missed_streak", streak: 2 } },
-    referral_kol: { name: "top_referrers", definition: { type: "referral_kol", top: 20 } },
-    institution_health: { name: "school_health", unit: "institution", definition: { type: "institution_health", warning_below: 40 } },
-    model: { name: "lead_score", definition: { type: "model", model: "lead_propensity" } },
-  };
-
   function distributionTable(rows) {
     return EP.table([t("tags.value"), t("tags.count"), t("tags.mean")],
       rows.map((r) => [{ text: r.value === null ? "—" : r.value, user: true }, r.units, r.mean_number === null ? "—" : EP.fmt(r.mean_number)]));
@@ -51,25 +32,13 @@
           tag.last_run ? STATUS()[tag.last_run.status] + " · " + tag.last_run.day : t("tags.never"), about(tag)])) : el("div.empty", { text: t("tags.none") }));
     } catch (err) { EP.showError($("tags-error"), err.message); }
     if (!data.can_save) return;
-    const types = $("tag-type");
-    Object.keys(EXAMPLES).forEach((type) => types.append(el("option", { value: type, text: TYPE()[type] })));
-    const example = () => ($("tag-json").value = JSON.stringify(EXAMPLES[types.value], null, 2));
-    types.addEventListener("change", example);
-    example();
-    $("tag-preview").addEventListener("click", async () => {
-      try {
-        const preview = await EP.api("POST", "/api/v1/tags/preview", JSON.parse($("tag-json").value));
-        $("tag-preview-result").replaceChildren(el("p", { text: fill(t("tags.preview_units"), { n: EP.fmt(preview.units) }) }),
-          distributionTable(preview.distribution));
-        $("tag-create-error").hidden = true;
-      } catch (err) { EP.showError($("tag-create-error"), err.message); }
-    });
+    const editor = await EP.tagEditor($("tag-editor"), EP.tagExamples.custom_tiers, { errorBox: $("tag-create-error") });
     $("tag-create").addEventListener("click", async () => {
       try {
-        const made = await EP.api("POST", "/api/v1/tags", JSON.parse($("tag-json").value));
+        const made = await EP.api("POST", "/api/v1/tags", editor.definition());
         EP.toast(t("tags.saved_ok"));
         location.href = "/tags/" + encodeURIComponent(made.name);
-      } catch (err) { EP.showError($("tag-create-error"), err.message); }
+      } catch (err) { editor.problems(err.message); }
     });
   };
 
@@ -144,6 +113,7 @@
       $("tag-runs").replaceChildren(EP.table([t("tags.day"), t("tags.status"), t("tags.changed"), t("tags.units"), t("tags.error")],
         tag.runs.map((r) => [r.day, STATUS()[r.status], r.changed, r.units, { text: r.error || "", user: true }])));
       evaluation(tag.runs.find((r) => r.evaluation));
+      await editing(tag);
       const values = await EP.api("GET", base + "/values?limit=50");
       const model = tag.definition.type === "model";
       const columns = [t("tags.who"), t("tags.value")].concat(model ? [t("tags.score"), t("tags.reasons")] : []).concat([t("tags.since")]);
@@ -158,6 +128,35 @@
         const history = await EP.api("GET", base + "/history");
         if (history.days.length) historyChart(history.days);
       } catch (err) { /* advisors see no distribution history */ }
+    }
+    /* The definition's editor (a new version on save) and, for an uploaded tag, the CSV upload. */
+    async function editing(tag) {
+      if (!data.can_run || tag.built_in) return;
+      $("tag-edit").hidden = false;
+      if (!data.editor) {
+        data.editor = await EP.tagEditor($("tag-editor"), tag, { errorBox: $("tag-save-error"), fixedName: true });
+        $("tag-save").onclick = async () => {
+          try {
+            const body = data.editor.definition();
+            delete body.name;
+            await EP.api("PUT", base, body);
+            EP.toast(t("tags.saved_ok"));
+            data.editor = null;
+            await load();
+          } catch (err) { data.editor.problems(err.message); }
+        };
+      }
+      $("tag-upload").hidden = tag.definition.type !== "uploaded";
+      $("tag-upload-send").onclick = async () => {
+        const file = $("tag-upload-file").files[0];
+        if (!file) return;
+        try {
+          const done = await EP.uploadTagCsv(data.name, await file.text());
+          $("tag-upload-result").replaceChildren(el("p", { text: fill(t("tagedit.uploaded_ok"), { bad: EP.fmt(done.problems.length) }) }),
+            ...done.problems.slice(0, 20).map((p) => el("div.muted.small", { translate: "no", text: EP.userText(typeof p === "string" ? p : JSON.stringify(p)) })));
+          await load();
+        } catch (err) { EP.showError($("tag-error"), err.message); }
+      };
     }
     const run = $("tag-run");
     if (run) run.addEventListener("click", async () => {
