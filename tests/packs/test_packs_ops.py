@@ -14,7 +14,6 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pytest
-from pack_school import NOW, school_at
 
 from edupulse.conf import Settings
 from edupulse.journeys.runtime import JourneyRuntime
@@ -25,6 +24,7 @@ from edupulse.packs.service import PackService
 from edupulse.runtime import Platform
 from edupulse.store.base import TagWrite
 from edupulse.tags.run import TagService
+from pack_school import NOW, school_at
 
 OURS = ("lead_tiering", "automated_sops", "supervision", "renewal")
 
