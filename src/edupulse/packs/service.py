@@ -105,7 +105,7 @@ class PackService:
         return PackRun(self.query_service(pack), project, start, end, volumes, now, params, scope,
                        AlertStore(self.platform.meta).all(project.id) if pack.alerts else [],
                        tags=self.tag_service(), journeys=self.journey_service() if pack.journeys else None,
-                       parts=dict(record["parts"]) if record else {})
+                       parts=dict(record["parts"]) if record else {}, meta=self.platform.meta)
 
     def headline(self, project: ProjectInfo, name: str, **options: Any) -> Headline:
         pack = self.pack(name)
