@@ -6,8 +6,11 @@ are matched to persons in the store (after merges); `incremental` keeps units th
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -67,3 +70,41 @@ def upload_select(project_id: int, id_type: str, person: bool) -> str:
             f"AND i.id_value = u.id_value LEFT JOIN person_overrides AS o ON o.project_id = {int(project_id)} "
             f"AND o.old_person_id = i.person_id GROUP BY CASE WHEN o.person_id > 0 THEN o.person_id ELSE "
             f"i.person_id END")
+
+
+def typed_value(value_type: str, value: Any) -> tuple[str, float | None]:
+    """A value given by hand (a form, a journey) as stored for a tag of `value_type`: (value text, number);
+    ValueError with the reason when it is not one. Numbers and times keep their number (times in seconds since
+    1970, UTC), booleans are `true` or `false`."""
+    if value is None or isinstance(value, dict | list):
+        raise ValueError("the value must be a single text, number or true/false")
+    text = ("true" if value else "false") if isinstance(value, bool) else str(value).strip()
+    if not text:
+        raise ValueError("the value is empty")
+    if len(text) > MAX_VALUE:
+        raise ValueError(f"the value is longer than {MAX_VALUE} characters")
+    if value_type == "number":
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number (the tag's values are numbers)") from None
+        if not math.isfinite(number):
+            raise ValueError(f"{text!r} is not a finite number")
+        return (str(int(number)) if number.is_integer() and abs(number) < 2**53 else repr(number)), number
+    if value_type == "boolean":
+        lowered = text.lower()
+        if lowered in ("true", "1", "yes"):
+            return "true", None
+        if lowered in ("false", "0", "no"):
+            return "false", None
+        raise ValueError(f"{text!r} is not true or false (the tag's values are booleans)")
+    if value_type == "time":
+        try:
+            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{text!r} is not a time in ISO 8601, e.g. 2026-12-07T09:00:00+08:00") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        moment = moment.astimezone(dt.UTC)
+        return moment.isoformat(), moment.timestamp()
+    return text, None
