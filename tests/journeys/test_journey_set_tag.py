@@ -18,7 +18,6 @@ from edupulse.meta.audit import AuditEntry
 from edupulse.meta.journey_models import JourneyDelivery, JourneyEntry
 from edupulse.tags.run import TagError, TagService, UnknownPerson
 
-
 NAMES: list[str] = []
 
 
@@ -89,7 +88,8 @@ def test_an_event_sets_a_tag_and_entering_the_value_starts_the_next_journey(ja: 
     assert found["s1"]["detail"] == {"set_by": f"journey:{setter}"}
     tag_info = ja.client.get("/api/v1/tags/recall_status", headers=ja.as_("analyst")).json()
     runs = tag_info["runs"]
-    assert [r["trigger"] for r in runs] == ["journey", "journey"] and all(r["changed"] == 1 for r in runs)
+    assert [r["trigger"] for r in runs] == ["journey", "journey"]
+    assert all(r["changed"] == 1 for r in runs)
     with ja.platform.meta.session() as s:
         audit = list(s.scalars(select(AuditEntry).where(AuditEntry.action == "tag.set")))
     assert sorted(a.detail["idempotency_key"] for a in audit) == sorted(d.idempotency_key for d in sent)
@@ -124,12 +124,15 @@ def test_refused_at_save_time_with_the_field_and_what_to_do(ja: JourneyApp) -> N
         return dict(answer.json())
 
     missing = refused({"action": "set_tag", "tag": "vip", "value": "yes"})
-    assert missing["field"] == "steps.0.then.0.tag" and "create an uploaded tag" in missing["error"]
+    assert missing["field"] == "steps.0.then.0.tag"
+    assert "create an uploaded tag" in missing["error"]
     computed = refused({"action": "set_tag", "tag": "missed_3_in_a_row", "value": "3"})
-    assert computed["field"] == "steps.0.then.0.tag" and "create an uploaded tag" in computed["error"]
+    assert computed["field"] == "steps.0.then.0.tag"
+    assert "create an uploaded tag" in computed["error"]
     assert "missed_streak" in computed["error"]
     wrong = refused({"action": "set_tag", "tag": "lead_score", "value": "high"})
-    assert wrong["field"] == "steps.0.then.0.value" and "not a number" in wrong["error"]
+    assert wrong["field"] == "steps.0.then.0.value"
+    assert "not a number" in wrong["error"]
     assert refused({"action": "set_tag", "tag": "contacted", "value": "maybe"})["field"] == "steps.0.then.0.value"
     assert refused({"action": "set_tag", "tag": "lead_score", "value": ""})["field"] == "steps.0.then.0.value"
     assert refused({"action": "set_tag", "tag": "lead_score"})["field"].startswith("steps.0.then.0")
@@ -150,7 +153,8 @@ def test_a_templated_value_that_does_not_fit_fails_with_the_reason(ja: JourneyAp
     ja.runtime.worker.tick(now + dt.timedelta(seconds=1))
     done = {d.person_key: (d.status, d.reason) for d in deliveries(ja, jid)}
     assert done["login_id:s1"] == ("sent", "")
-    assert done["login_id:s2"][0] == "dead" and "not a number" in done["login_id:s2"][1]
+    assert done["login_id:s2"][0] == "dead"
+    assert "not a number" in done["login_id:s2"][1]
     assert {k: v["value"] for k, v in values(ja, "lead_score").items()} == {"s1": 87.0}
 
 
