@@ -130,6 +130,15 @@ def test_refused_at_save_time_with_the_field_and_what_to_do(ja: JourneyApp) -> N
     assert computed["field"] == "steps.0.then.0.tag"
     assert "create an uploaded tag" in computed["error"]
     assert "missed_streak" in computed["error"]
+    now = dt.datetime.now(dt.UTC)
+    ingest(ja, {**track("s1", "visit", now), "groups": {"school": "k1"}})
+    ja.platform.flush()
+    made = ja.client.post("/api/v1/tags", headers=ja.as_("analyst"), json={
+        "name": "school_grade", "unit": "school", "definition": {"type": "uploaded"}})
+    assert made.status_code == 201, made.text
+    grouped = refused({"action": "set_tag", "tag": "school_grade", "value": "A"})
+    assert grouped["field"] == "steps.0.then.0.tag"
+    assert "school groups, not persons" in grouped["error"]
     wrong = refused({"action": "set_tag", "tag": "lead_score", "value": "high"})
     assert wrong["field"] == "steps.0.then.0.value"
     assert "not a number" in wrong["error"]
