@@ -280,7 +280,7 @@ class TagService:
         d = tag.spec.definition
         if not isinstance(d, Uploaded):
             raise TagError(f"tag {name!r} is a {d.type} tag: only uploaded tags take uploads")
-        parsed = parse_csv(text)
+        parsed = parse_csv(text, tag.spec.value_type.value)
         person = tag.spec.unit == "person"
         if person and parsed.rows:
             known = self._known_identities(project, d.id_type, [r[1] for r in parsed.rows])
