@@ -193,10 +193,3 @@ def test_tags_as_audience_condition_and_trigger(ja: JourneyApp) -> None:
     assert audience.has_tag(ja.project.id, Person.of([("login_id", "s1")]), "missed_in_a_row", "3")
     assert not audience.has_tag(ja.project.id, Person.of([("login_id", "s4")]), "missed_in_a_row", "3")
     assert not audience.has_tag(ja.project.id, Person.of([("login_id", "s4")]), "no_such_tag", None)
-
-
-def test_setting_tags_is_refused_with_a_reason(ja: JourneyApp) -> None:
-    spec = {"trigger": {"event": "x"}, "steps": [{"action": "set_tag", "tag": "vip"}]}
-    answer = ja.client.post("/api/v1/journeys", json={"name": "tagged", **spec}, headers=ja.as_("analyst"))
-    assert answer.status_code == 400, answer.text
-    assert "not available" in answer.json()["error"]
