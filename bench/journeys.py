@@ -28,8 +28,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 
 def _serve(port_out: Any, arrivals: Any) -> None:
     """The receiver process: answers 200 and reports (idempotency key, arrival time) of every call."""
@@ -108,19 +106,23 @@ def start(runtime: Any, project: Any, spec: dict[str, Any], now: dt.datetime) ->
 
 
 def baseline_calls(url: str, count: int, threads: int) -> tuple[list[float], float]:
-    """Direct POSTs to the receiver: per-call seconds (one at a time) and calls per second (`threads` at once)."""
+    """Direct POSTs to the receiver with the senders' own HTTP client: per-call seconds (one at a time) and calls
+    per second (`threads` at once)."""
+    from edupulse.journeys.http_client import Client
+
     body = b'{"who": "p"}'
-    with httpx.Client(trust_env=False) as client:
-        single = []
-        for i in range(min(count, 2000)):
-            began = time.perf_counter()
-            client.post(url, content=body, headers={"Idempotency-Key": f"b{i}"})
-            single.append(time.perf_counter() - began)
+    client = Client(10.0)
+    single = []
+    for i in range(min(count, 2000)):
         began = time.perf_counter()
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(lambda i: client.post(url, content=body, headers={"Idempotency-Key": f"c{i}"}),
-                          range(count)))
-        rate = count / (time.perf_counter() - began)
+        client.post(url, body, {"Content-Type": "application/json", "Idempotency-Key": f"b{i}"})
+        single.append(time.perf_counter() - began)
+    began = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda i: client.post(url, body, {"Content-Type": "application/json",
+                                                         "Idempotency-Key": f"c{i}"}), range(count)))
+    rate = count / (time.perf_counter() - began)
+    client.close()
     return single, rate
 
 

@@ -110,8 +110,8 @@ class JourneySettings(BaseModel):
                                                               "meanwhile) is sent again, with the same key.")
     timeout_seconds: float = Field(10.0, gt=0, description="Time limit of one webhook, robot or SMTP call.")
     send_threads: int = Field(8, ge=1, le=64, description="Messages sent at the same time.")
-    send_batch: int = Field(100, ge=1, le=1000, description="Messages claimed, sent and recorded together: at most "
-                                                           "this many are in flight when the server dies.")
+    send_batch: int = Field(100, ge=1, le=1000, description="Messages sent and recorded together: at most this many "
+                                                           "are in flight when the server dies.")
 
 
 class ClickHouseSettings(BaseModel):

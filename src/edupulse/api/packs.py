@@ -106,7 +106,7 @@ def template(request: Request, name: str, file: str,
 
 @router.post("/api/v1/packs/{name}/install",
              summary="Install a pack's metrics, reports and dashboards (again: upgrades what nobody changed)",
-             responses=refusals(403, 404, s403="The pack adds metrics, which needs metrics:edit",
+             responses=refusals(403, 404, s403="The pack adds metrics (needs metrics:edit) or journeys (journeys:edit)",
                                 s404="No such pack, or it is not available yet"))
 async def install(request: Request, name: str,
                   principal: Principal = Depends(require(Permission.analyses_save))) -> Response:
@@ -115,7 +115,8 @@ async def install(request: Request, name: str,
     plat = platform(request)
     try:
         done = await run_in_threadpool(lambda: PackService(plat).install(
-            project, name, principal.actor, principal.can(Permission.metrics_edit)))
+            project, name, principal.actor, principal.can(Permission.metrics_edit),
+            can_edit_journeys=principal.can(Permission.journeys_edit)))
     except PackError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     except (QueryError, InternalQueryError) as exc:

@@ -17,10 +17,10 @@ import datetime as dt
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, cast, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,7 @@ from edupulse.meta.journey_models import JourneyDelivery, JourneyEntry, JourneyR
 from edupulse.meta.journeys import Journey, aware, journey_of
 
 CHUNK = 1000
+CHUNKS_PER_COMMIT = 10  # entering a big audience: ten executemany of CHUNK rows per transaction
 HOLDOUT, TREATMENT = "holdout", "treatment"
 ENTERED_STATES = ("active", "waiting", "done", "exited")  # pending and cancelled persons have not entered
 
@@ -95,6 +96,36 @@ def wait_until(wait: Wait, now: dt.datetime, zone: ZoneInfo, person: Person) -> 
     return target.astimezone(dt.UTC)
 
 
+PLACE_FIELDS = ("id", "journey_id", "person_key", "arm", "person", "event", "state", "step", "due_at",
+                "wait_event", "received", "exit_reason")
+MOVED_FIELDS = ("state", "step", "due_at", "wait_event", "received", "entered_at", "finished_at", "exit_reason")
+KEPT_UNLESS_SET = frozenset({"entered_at", "finished_at"})  # not read for a move: None keeps the stored value
+
+
+@dataclass
+class Place:
+    """Where an entry is (the columns of journey_entries a move reads and writes): plain values, so that moving
+    many entries costs no ORM bookkeeping; written back with one executemany."""
+
+    id: int
+    journey_id: int
+    person_key: str
+    arm: str
+    person: dict[str, Any]
+    event: dict[str, Any] | None
+    state: str
+    step: str | None
+    due_at: dt.datetime | None
+    wait_event: str | None
+    received: list[str]
+    exit_reason: str
+    entered_at: dt.datetime | None = None  # set when a pending entry enters (else the row keeps its own)
+    finished_at: dt.datetime | None = None  # set when it ends
+
+    def changes(self) -> dict[str, Any]:
+        return {"b_id": self.id, **{name: getattr(self, name) for name in MOVED_FIELDS}}
+
+
 @dataclass
 class Claim:
     """A delivery being claimed, as the guard rails see it (they may hold or skip it)."""
@@ -138,15 +169,22 @@ class Engine:
               pending_until: dt.datetime | None = None) -> int:
         """Let persons in (each once per entry key); returns how many entered now. With `pending_until`, they
         wait as pending until then (a "not followed by" trigger) and enter only if nothing cancelled them."""
-        added = 0
-        for start in range(0, len(entrants), CHUNK):
+        added, group = 0, CHUNK * CHUNKS_PER_COMMIT
+        for start in range(0, len(entrants), group):
             with self.meta.session() as s, s.begin():
-                added += len(self.enter_in(s, journey, entrants[start:start + CHUNK], now, pending_until))
+                for low in range(start, min(len(entrants), start + group), CHUNK):
+                    rows = self._rows(s, journey, entrants[low:low + CHUNK], now, pending_until)
+                    added += self._insert_ignore(s, rows, returning=False) if rows else 0
         return added
 
     def enter_in(self, s: Session, journey: Journey, chunk: Sequence[Entrant], now: dt.datetime,
                  pending_until: dt.datetime | None = None) -> list[int]:
         """`enter` within the caller's transaction; returns the ids of the entries made now."""
+        rows = self._rows(s, journey, chunk, now, pending_until)
+        return self._insert_ignore(s, rows, returning=True) if rows else []
+
+    def _rows(self, s: Session, journey: Journey, chunk: Sequence[Entrant], now: dt.datetime,
+              pending_until: dt.datetime | None) -> list[dict[str, Any]]:
         spec = journey.spec
         allowed = self._within_limit(s, journey, [e.person.key for e in chunk])
         rows: list[dict[str, Any]] = [
@@ -157,9 +195,7 @@ class Engine:
              "due_at": e.pending_until or pending_until or now, "wait_event": None, "received": [],
              "entered_at": now, "exit_reason": ""}
             for e in chunk if e.person.key in allowed]
-        if not rows:
-            return []
-        return self._insert_ignore(s, rows)
+        return rows
 
     def _within_limit(self, s: Session, journey: Journey, keys: list[str]) -> set[str]:
         limit = journey.spec.entry_limit
@@ -176,14 +212,25 @@ class Engine:
                 seen[key] = seen.get(key, 0) + 1
         return allowed
 
-    def _insert_ignore(self, s: Session, rows: list[dict[str, Any]]) -> list[int]:
+    @overload
+    def _insert_ignore(self, s: Session, rows: list[dict[str, Any]], returning: Literal[True]) -> list[int]: ...
+
+    @overload
+    def _insert_ignore(self, s: Session, rows: list[dict[str, Any]], returning: Literal[False]) -> int: ...
+
+    def _insert_ignore(self, s: Session, rows: list[dict[str, Any]], returning: bool) -> list[int] | int:
+        """Insert the entries a unique key does not refuse: their ids, or (cheaper) how many."""
         if self.meta.engine.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
         # executemany of one small statement: a VALUES list of a thousand rows costs more to compile than to run
         stmt = insert(JourneyEntry).on_conflict_do_nothing(index_elements=["journey_id", "person_key", "entry_key"])
-        return [int(i) for i in s.connection().execute(stmt.returning(JourneyEntry.id), rows).scalars()]
+        connection = s.connection()
+        if not returning and connection.dialect.name == "sqlite":  # sums an executemany's rows (psycopg's: -1)
+            return int(connection.execute(stmt, rows).rowcount)
+        ids = [int(i) for i in connection.execute(stmt.returning(JourneyEntry.id), rows).scalars()]
+        return ids if returning else len(ids)
 
     # moving on -----------------------------------------------------------------------------------
 
@@ -226,10 +273,14 @@ class Engine:
         to claim them, and if the process dies first, the outbox sends them after `in_flight_seconds`."""
         moved = 0
         claims: list[dict[str, Any]] = []
+        s.flush()  # what the caller changed in this transaction, before the rows are read
+        table = cast(Table, JourneyEntry.__table__)
         for low in range(0, len(ids), CHUNK):
-            rows = list(s.scalars(select(JourneyEntry).where(JourneyEntry.id.in_(ids[low:low + CHUNK]))
-                                  .order_by(JourneyEntry.id).with_for_update()))
-            for entry in rows:
+            found = s.execute(select(*[table.c[name] for name in PLACE_FIELDS])
+                              .where(table.c.id.in_(ids[low:low + CHUNK])).order_by(table.c.id).with_for_update())
+            changed: list[dict[str, Any]] = []
+            for values in found:
+                entry = Place(*values)
                 due_at = aware(entry.due_at)
                 if entry.state not in ("pending", "active", "waiting") or due_at is None or due_at > now:
                     continue
@@ -239,7 +290,12 @@ class Engine:
                     assert row is not None
                     journey = journeys[entry.journey_id] = journey_of(row)
                 self._move(s, entry, journey, now, claims)
+                changed.append(entry.changes())
                 moved += 1
+            if changed:  # the moved places in one executemany, before the claims that refer to them
+                s.execute(update(table).where(table.c.id == bindparam("b_id")).values(
+                    {name: func.coalesce(bindparam(name), table.c[name]) if name in KEPT_UNLESS_SET else bindparam(name)
+                     for name in MOVED_FIELDS}), changed)
             self._store_claims(s, claims, now, dispatch)
         return moved
 
@@ -254,8 +310,7 @@ class Engine:
             for row in claims:
                 if row["status"] == "pending" and row["next_attempt_at"] is not None and row["next_attempt_at"] <= now:
                     row.update(status="sending", attempts=1, updated_at=now)
-        s.flush()  # the moved entries first (their rows are referenced)
-        s.execute(insert(JourneyDelivery), claims)
+        s.connection().execute(insert(JourneyDelivery), claims)
         if dispatch is not None:
             sending = {row["idempotency_key"]: row for row in claims if row["status"] == "sending"}
             for low in range(0, len(sending), CHUNK):
@@ -267,7 +322,7 @@ class Engine:
                                              row["person_key"], row["action"], key, dict(row["request"]), 1))
         claims.clear()
 
-    def _move(self, s: Session, entry: JourneyEntry, journey: Journey, now: dt.datetime,
+    def _move(self, s: Session, entry: Place, journey: Journey, now: dt.datetime,
               claims: list[dict[str, Any]]) -> None:
         spec = journey.spec
         person = Person.from_json(entry.person_key, entry.person)
@@ -315,10 +370,10 @@ class Engine:
         return len(step.split) - 1
 
     @staticmethod
-    def _finish(entry: JourneyEntry, state: str, now: dt.datetime, reason: str = "") -> None:
+    def _finish(entry: Place, state: str, now: dt.datetime, reason: str = "") -> None:
         entry.state, entry.finished_at, entry.due_at, entry.exit_reason = state, now, None, reason[:200]
 
-    def _claim(self, s: Session, entry: JourneyEntry, journey: Journey, person: Person, path: str, step: Any,
+    def _claim(self, s: Session, entry: Place, journey: Journey, person: Person, path: str, step: Any,
                now: dt.datetime, claims: list[dict[str, Any]]) -> None:
         spec: JourneySpec = journey.spec
         claim = Claim(step.action, "pending", "", now)

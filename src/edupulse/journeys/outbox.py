@@ -18,14 +18,17 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy.orm import Session
 
 from edupulse.conf import JourneySettings
 from edupulse.journeys.model import SpecError
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.journey_models import JourneyDelivery
+from edupulse.meta.journeys import aware
 
 log = logging.getLogger(__name__)
 SENDABLE = ("pending", "failed", "held")
+CLAIM_GROUPS = 10  # groups of `send_batch` claimed together (only one group is sent at a time)
 OUTCOME_COLUMNS = ("status", "reason", "response", "attempts", "next_attempt_at", "updated_at", "sent_at")
 
 
@@ -93,18 +96,33 @@ class Outbox:
     def claim(self, now: dt.datetime, limit: int = 500) -> list[Outgoing]:
         """Mark due deliveries `sending` and count their try, in one transaction. The update repeats the due
         condition, so a row another worker claimed meanwhile is not taken twice (compare and set)."""
+        table = cast(Table, JourneyDelivery.__table__)
         with self.meta.session() as s, s.begin():
-            ids = list(s.scalars(select(JourneyDelivery.id).where(self._due(now))
-                                 .order_by(JourneyDelivery.next_attempt_at, JourneyDelivery.id).limit(limit)))
+            ids = self._due_ids(s, now, limit)
             if not ids:
                 return []
             s.execute(update(JourneyDelivery).where(JourneyDelivery.id.in_(ids), self._due(now))
                       .values(status="sending", attempts=JourneyDelivery.attempts + 1, updated_at=now))
-            rows = s.scalars(select(JourneyDelivery).where(JourneyDelivery.id.in_(ids),
-                                                           JourneyDelivery.status == "sending",
-                                                           JourneyDelivery.updated_at == now))
-            return [Outgoing(r.id, r.project_id, r.journey_id, r.person_key, r.action, r.idempotency_key,
-                             dict(r.request), r.attempts) for r in rows]
+            rows = s.execute(select(table.c.id, table.c.project_id, table.c.journey_id, table.c.person_key,
+                                    table.c.action, table.c.idempotency_key, table.c.request, table.c.attempts)
+                             .where(table.c.id.in_(ids), table.c.status == "sending", table.c.updated_at == now)
+                             .order_by(table.c.id))
+            return [Outgoing(r[0], r[1], r[2], r[3], r[4], r[5], dict(r[6]), r[7]) for r in rows]
+
+    def _due_ids(self, s: Session, now: dt.datetime, limit: int) -> list[int]:
+        """The oldest due deliveries: one query per status (each an ordered range of the due index, stopping at
+        the limit) rather than one over all of them, which would sort every due row to return the first few."""
+        stuck = now - dt.timedelta(seconds=self.settings.in_flight_seconds)
+        found: list[tuple[dt.datetime, int]] = []
+        for status in SENDABLE:
+            found += [(aware(at) or now, i) for i, at in s.execute(
+                select(JourneyDelivery.id, JourneyDelivery.next_attempt_at)
+                .where(JourneyDelivery.status == status, JourneyDelivery.next_attempt_at <= now)
+                .order_by(JourneyDelivery.next_attempt_at, JourneyDelivery.id).limit(limit))]
+        found += [(aware(at) or now, i) for i, at in s.execute(
+            select(JourneyDelivery.id, JourneyDelivery.next_attempt_at)
+            .where(JourneyDelivery.status == "sending", JourneyDelivery.updated_at <= stuck).limit(limit))]
+        return [i for _, i in sorted(found)[:limit]]
 
     def backoff(self, attempt: int) -> dt.timedelta:
         seconds = min(self.settings.backoff_seconds * 2 ** (attempt - 1), self.settings.max_backoff_seconds)
@@ -145,15 +163,20 @@ class Outbox:
             return Outcome(False, f"{type(exc).__name__}: {exc}")
 
     def send_due(self, now: dt.datetime, clock: Callable[[], dt.datetime] | None = None, limit: int = 500) -> int:
-        """Try due deliveries (up to `limit`) in groups of `send_batch`, `send_threads` at a time: each group is
-        claimed, sent and recorded before the next is claimed, so that only the tries of one group can be in
-        flight when the server dies."""
+        """Try due deliveries (up to `limit`) in groups of `send_batch`, `send_threads` at a time. Ten groups are
+        claimed in one transaction and wait in the ready queue with those the engine handed over; each group is
+        sent and recorded before the next is sent, so only the tries of one group can be in flight when the
+        server dies (the claimed ones not tried yet are sent once after `in_flight_seconds`)."""
         tried = 0
         group = self.settings.send_batch
         while tried < limit:
-            claimed = self._take_ready(min(group, limit - tried)) or self.claim(now, min(group, limit - tried))
-            if not claimed:
-                break
+            claimed = self._take_ready(min(group, limit - tried))
+            if not claimed:  # claim several groups in one transaction; they wait their turn in the ready queue
+                more = self.claim(now, min(group * CLAIM_GROUPS, limit - tried))
+                if not more:
+                    break
+                self.dispatch(more)
+                continue
             if len(claimed) == 1:
                 outcomes = [self._try(claimed[0])]
             else:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field
 
 from edupulse.journeys.service import JourneyService
+from edupulse.meta.db import MetadataStore
 from edupulse.queries.common import local_midnight
 from edupulse.queries.metadata import ProjectRef, QueryMetadata, SavedSegment, TagRef
 from edupulse.queries.metrics import MetricDefinition, MetricRef
@@ -145,6 +146,7 @@ class PackRun:
     tags: TagService | None = None  # the tags' service (values with scores and reasons)
     journeys: JourneyService | None = None  # the journeys' service (a pack's journeys and their results)
     parts: dict[str, Any] = field(default_factory=dict)  # what the pack installed in the project, by part key
+    meta: MetadataStore | None = None  # for packs that keep decisions of their own (school owners and targets)
 
     @property
     def date_range(self) -> dict[str, str]:

@@ -105,8 +105,9 @@ def headline(run: PackRun) -> Renewal:
         rows += [CourseRenewal(course_id=c, renewal_rate=ratio(s.aggregated_value, 100))
                  for c, s in zip(chunk, result.series, strict=True)]
     scores = values_by_person(run, TAG)
-    by_tier = [TierRenewal(tier=t, renewal_rate=ratio(s.aggregated_value, 100) if scores else None)
-               for t, s in zip(TIERS, run.trends(BY_TIER).series, strict=True)]
+    by_tier = [TierRenewal(tier=t, renewal_rate=ratio(s.aggregated_value, 100))
+               for t, s in zip(TIERS, run.trends(BY_TIER).series, strict=True)] if scores else \
+        [TierRenewal(tier=t, renewal_rate=None) for t in TIERS]
     ending = _ending(run)
     assert run.tags is not None
     shown = ending[:LIST_LIMIT]
