@@ -61,6 +61,17 @@ class Headline(BaseModel):
         return self
 
 
+def masked_identities(identities: Mapping[str, list[str]], masker: Masker) -> dict[str, list[str]]:
+    """A person's identities with the personal ones (a mobile number, an email) in their shown-safe form."""
+    return {kind: [masker.value(kind, v) for v in values] if masker.personal(kind) else list(values)
+            for kind, values in identities.items()}
+
+
+def masked_people(items: list[Any], masker: Masker) -> list[Any]:
+    """Rows that carry a person's `identities`, with the personal ones masked."""
+    return [item.model_copy(update={"identities": masked_identities(item.identities, masker)}) for item in items]
+
+
 class MetricFallback:
     """A QueryMetadata whose metrics fall back to definitions given here (a pack's) when the catalogue lacks
     them; everything else is the wrapped metadata's."""

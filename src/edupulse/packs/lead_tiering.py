@@ -11,14 +11,15 @@ facts come from a SQL report over the documented `events` view; the tiers are th
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
 from edupulse.journeys.tasks import TaskQueue
-from edupulse.packs.headline import Card, Headline, PackError, PackRun, ratio
+from edupulse.packs.headline import Card, Headline, PackError, PackRun, masked_people, ratio
 from edupulse.packs.spec import DashboardPart, JourneyPart, Pack, ReportPart, Stage
 from edupulse.packs.tagged import scorer, values_by_person, why_none
+from edupulse.queries.results import Masker
 from edupulse.tags.run import TagValue
 
 NAME = "lead_tiering"
@@ -167,6 +168,10 @@ class LeadTiering(Headline):
     advisors: list[Advisor]
     assign_journey: AssignJourney | None
     advisor_tasks: list[AdvisorTasks]
+
+    def masked(self, masker: Masker) -> Self:
+        """The listed persons' personal identities (a mobile number) masked, in the same order."""
+        return self.model_copy(update={"leads": masked_people(self.leads, masker)})
 
 
 def _moment(value: Any) -> dt.datetime:

@@ -10,13 +10,14 @@ scheduled in it, and the lessons still to come follow at the student's average i
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
-from edupulse.packs.headline import Card, Headline, PackRun, by_key, ratio
+from edupulse.packs.headline import Card, Headline, PackRun, by_key, masked_people, ratio
 from edupulse.packs.spec import MAX_SERIES, DashboardPart, Pack, ReportPart, Stage
 from edupulse.packs.tagged import scorer, values_by_person, why_none
+from edupulse.queries.results import Masker
 
 NAME = "renewal"
 TAG = "renewal_propensity"
@@ -90,6 +91,10 @@ class Renewal(Headline):
     by_tier: list[TierRenewal]
     ending_soon: int
     ending: list[Ending]  # the first LIST_LIMIT, soonest first
+
+    def masked(self, masker: Masker) -> Self:
+        """The listed persons' personal identities (a mobile number) masked, in the same order."""
+        return self.model_copy(update={"ending": masked_people(self.ending, masker)})
 
 
 def headline(run: PackRun) -> Renewal:
