@@ -346,3 +346,15 @@ def test_supervision_lists_the_students_at_risk(school: Any) -> None:
     assert found.card.value == found.at_risk
     assert len(found.persons) == min(found.at_risk, 100)
     assert sum(c.students for c in found.classes) >= found.at_risk
+
+
+def test_renewal_rate_per_course_equals_the_truth(school: Any) -> None:
+    """The per-course rates, one statement broken down by course, equal the truth's course ends per course."""
+    found = school.packs.headline(school.project, "renewal", date_range="all", now=NOW)
+    ends: dict[str, list[bool]] = {}
+    for end in school.truth["renewal"]["candidates"]:
+        ends.setdefault(end["course_id"], []).append(end["renewed"])
+    rates = {c.course_id: c.renewal_rate for c in found.courses}
+    assert {c for c, r in rates.items() if r is not None} == set(ends)
+    for course, renewed in ends.items():
+        assert rates[course] == pytest.approx(sum(renewed) / len(renewed), abs=5e-4), course

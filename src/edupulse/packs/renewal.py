@@ -15,7 +15,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict
 
 from edupulse.packs.headline import Card, Headline, PackRun, by_key, masked_people, ratio
-from edupulse.packs.spec import MAX_SERIES, DashboardPart, Pack, ReportPart, Stage
+from edupulse.packs.spec import DashboardPart, Pack, ReportPart, Stage
 from edupulse.packs.tagged import scorer, values_by_person, why_none
 from edupulse.queries.results import Masker
 
@@ -35,6 +35,7 @@ FROM per_student AS s JOIN lengths AS g ON g.course = s.course ORDER BY s.person
 BY_TIER = {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-90d"},
            "series": [{"metric": "renewal_rate", "name": t, "filters": [{"tag": TAG, "op": "eq", "value": t}]}
                       for t in TIERS]}
+BREAKDOWN_LIMIT = 100  # the most values a breakdown shows before "$other"
 RATE = {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-90d"},
         "series": [{"metric": "renewal_rate"}]}
 ORDERS = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-90d"},
@@ -101,14 +102,15 @@ def headline(run: PackRun) -> Renewal:
     rate = ratio(run.trends(RATE).series[0].aggregated_value, 100)
     courses = sorted(k[0] for k in by_key(run.trends(COURSES), ("enrolled",)))
     rows: list[CourseRenewal] = []
-    for start in range(0, len(courses), MAX_SERIES):
-        chunk = courses[start:start + MAX_SERIES]
-        series: list[dict[str, Any]] = [{"metric": "renewal_rate", "name": c,
-                                         "filters": [{"property": "course_id", "op": "eq", "value": c}]}
-                                        for c in chunk]
-        result = run.trends({**RATE, "series": series})
-        rows += [CourseRenewal(course_id=c, renewal_rate=ratio(s.aggregated_value, 100))
-                 for c, s in zip(chunk, result.series, strict=True)]
+    for start in range(0, len(courses), BREAKDOWN_LIMIT):
+        # the rate broken down by course: one statement for up to BREAKDOWN_LIMIT courses
+        chunk = courses[start:start + BREAKDOWN_LIMIT]
+        series: list[dict[str, Any]] = [{"metric": "renewal_rate",
+                                         "filters": [{"property": "course_id", "op": "in", "value": chunk}]}]
+        result = run.trends({**RATE, "series": series,
+                             "breakdown": {"properties": ["course_id"], "limit": len(chunk)}})
+        found = {str(s.breakdown[0]): s.aggregated_value for s in result.series if s.breakdown}
+        rows += [CourseRenewal(course_id=c, renewal_rate=ratio(found.get(c), 100)) for c in chunk]
     scores = values_by_person(run, TAG)
     by_tier = [TierRenewal(tier=t, renewal_rate=ratio(s.aggregated_value, 100))
                for t, s in zip(TIERS, run.trends(BY_TIER).series, strict=True)] if scores else \
