@@ -40,6 +40,7 @@ from edupulse.journeys.model import (
 )
 from edupulse.journeys.outbox import Outgoing
 from edupulse.journeys.person import Person
+from edupulse.journeys.writes import Writes
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.journey_models import JourneyDelivery, JourneyEntry, JourneyRow
 from edupulse.meta.journeys import Journey, aware, journey_of
@@ -152,6 +153,7 @@ class Engine:
     def __init__(self, meta: MetadataStore, membership: Membership,
                  guard: ClaimGuard | None = None) -> None:
         self.meta = meta
+        self.writes = Writes(meta)
         self.membership = membership
         self.guard = guard  # guard rails (quiet hours, caps) may hold or skip a claimed delivery
         self._zones: dict[int, ZoneInfo] = {}
@@ -171,7 +173,7 @@ class Engine:
         wait as pending until then (a "not followed by" trigger) and enter only if nothing cancelled them."""
         added, group = 0, CHUNK * CHUNKS_PER_COMMIT
         for start in range(0, len(entrants), group):
-            with self.meta.session() as s, s.begin():
+            with self.writes.transaction() as s:
                 for low in range(start, min(len(entrants), start + group), CHUNK):
                     rows = self._rows(s, journey, entrants[low:low + CHUNK], now, pending_until)
                     added += self._insert_ignore(s, rows, returning=False) if rows else 0
@@ -262,7 +264,7 @@ class Engine:
     def _advance(self, ids: list[int], now: dt.datetime, journeys: dict[int, Journey]) -> int:
         if not ids:
             return 0
-        with self.meta.session() as s, s.begin():
+        with self.writes.transaction() as s:
             return self.advance_in(s, ids, now, journeys)
 
     def advance_in(self, s: Session, ids: list[int], now: dt.datetime, journeys: dict[int, Journey],

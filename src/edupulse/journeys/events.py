@@ -170,7 +170,7 @@ class EventFeed:
         if last is None:
             return 0
         claimed: list[Outgoing] | None = [] if self.dispatch is not None else None
-        with self.meta.session() as s, s.begin():
+        with self.engine.writes.transaction() as s:
             acted = self.apply(s, batch, self.clock(), claimed) if batch else False
             self._save(s, last)
         if claimed and self.dispatch is not None:
