@@ -237,13 +237,19 @@ class Engine:
     # moving on -----------------------------------------------------------------------------------
 
     def due(self, now: dt.datetime, limit: int = 500) -> list[int]:
-        """Entries of running journeys whose time has come, oldest first."""
+        """Entries of running journeys whose time has come, oldest first: one query per state, each an ordered
+        range of the due index that stops at the limit (one query over the three states would sort every due
+        entry to return the first few, which made a big audience quadratic)."""
+        found: list[tuple[dt.datetime, int]] = []
         with self.meta.session() as s:
-            return list(s.scalars(
-                select(JourneyEntry.id).join(JourneyRow, JourneyRow.id == JourneyEntry.journey_id)
-                .where(JourneyEntry.state.in_(("pending", "active", "waiting")), JourneyEntry.due_at <= now,
-                       JourneyRow.status == Status.running.value)
-                .order_by(JourneyEntry.due_at, JourneyEntry.id).limit(limit)))
+            for state in ("pending", "active", "waiting"):
+                found += [(aware(at) or now, int(i)) for i, at in s.execute(
+                    select(JourneyEntry.id, JourneyEntry.due_at)
+                    .join(JourneyRow, JourneyRow.id == JourneyEntry.journey_id)
+                    .where(JourneyEntry.state == state, JourneyEntry.due_at <= now,
+                           JourneyRow.status == Status.running.value)
+                    .order_by(JourneyEntry.due_at, JourneyEntry.id).limit(limit))]
+        return [i for _, i in sorted(found)[:limit]]
 
     def run_due(self, now: dt.datetime, limit: int = 500) -> int:
         """Move every due entry (up to `limit`), many in one transaction; returns how many moved."""
