@@ -181,6 +181,13 @@ def test_tags_as_audience_condition_and_trigger(ja: JourneyApp) -> None:
     assert list(states(ja, came)) == ["login_id:s2"]
     members = sorted(p.key for p in ja.runtime.audience.tags.members(ja.project.id, "missed_in_a_row", None))
     assert members == ["login_id:s1", "login_id:s2", "login_id:s4"]
+    for trigger, persons in (({"tag_entered": {"tag": "missed_in_a_row", "value": "3"}}, 2),
+                             ({"tag_left": {"tag": "missed_in_a_row"}}, 3),
+                             ({"schedule": {"every": "day", "at": "09:00"}, "audience": {"tag": "missed_in_a_row",
+                                                                                          "value": "1"}}, 1)):
+        reach = ja.client.post("/api/v1/journeys/preview", headers=ja.as_("viewer"),
+                               json={"name": "p", "trigger": trigger, "steps": [{"exit": True}]})
+        assert reach.json() == {"persons": persons, "basis": "tag"}, trigger
     assert daily not in job.run(now + dt.timedelta(minutes=6))
     audience = ja.runtime.audience
     assert audience.has_tag(ja.project.id, Person.of([("login_id", "s1")]), "missed_in_a_row", "3")

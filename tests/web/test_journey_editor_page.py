@@ -129,3 +129,48 @@ def test_build_a_journey_with_forms_save_reload_and_read_its_json(page: Any, sit
     with site.api() as http:
         changed = http.get(f"/api/v1/journeys/{journey_id}").json()
     assert changed["steps"][0]["wait"]["unit"] == "day"
+
+
+RECALL = {
+    "name": "Trial booked, not attended",  # the example's name and goal stay
+    "trigger": {"schedule": {"every": "week", "at": "10:30", "weekday": "fri"},
+                "audience": {"tag": "missed_3_in_a_row"}},
+    "steps": [{"split": [
+        {"weight": 0.7, "steps": [{"action": "task", "title": {"zh": "回访", "en": "Call back"}, "assign": "capacity",
+                                   "due": {"value": 2, "unit": "day"}}]},
+        {"weight": 0.3, "steps": [{"wait": {"until": "09:00", "timezone": "recipient"}}]}]}],
+    "holdout": 0.1,
+    "goal": {"event": "order_paid", "within": {"value": 7, "unit": "day"}},
+    "caps": {"per_day": 2},
+}
+
+
+def test_a_weekly_tag_journey_with_a_split_is_built_with_forms(page: Any, site: Site) -> None:
+    page.goto(site.url + "/journeys")
+    wait_ready(page)
+    previewed(page)
+    for _ in range(3):
+        page.click('[data-testid="step-0-remove"]')
+    page.select_option("[data-testid=trigger-kind]", "schedule")
+    page.select_option("[data-testid=schedule-every]", "week")
+    page.select_option("[data-testid=schedule-weekday]", "fri")
+    set_value(page, "schedule-at", "10:30")
+    page.select_option("[data-testid=audience-kind]", "tag")
+    page.select_option("[data-testid=audience-tag]", "missed_3_in_a_row")
+
+    page.select_option("[data-testid=add-step]", "split")
+    set_value(page, "step-0-arm-0-weight", "70")
+    set_value(page, "step-0-arm-1-weight", "30")
+    page.select_option('[data-testid="add-step-0.0"]', "task")
+    set_value(page, "step-0.0.0-title-zh", "回访")
+    set_value(page, "step-0.0.0-title-en", "Call back")
+    page.select_option('[data-testid="step-0.0.0-assign"]', "capacity")
+    set_value(page, "step-0.0.0-due-value", "2")
+    page.select_option('[data-testid="add-step-0.1"]', "wait")
+    page.select_option('[data-testid="step-0.1.0-wait-mode"]', "until")
+    page.select_option('[data-testid="step-0.1.0-wait-timezone"]', "recipient")
+    set_value(page, "cap-day", "2")
+    assert json_view(page) == RECALL
+    page.wait_for_function("document.getElementById('journey-reach').textContent.includes('with the tag value')")
+    assert page.locator(".field-error").count() == 0
+    shot(page, "journey-editor-split")

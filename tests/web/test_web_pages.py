@@ -76,9 +76,12 @@ def crawl(tab: Any, site: Site, lang: str, routes: list[str]) -> tuple[dict[str,
         if key in seen:
             continue
         seen.add(key)
-        tab.goto(url)
-        wait_ready(tab)
+        response = tab.goto(url)
         path = url[len(site.url):].split("?")[0]
+        if response is not None and response.status >= 400:  # a link to a page that is not there
+            problems[path] = [f"answered {response.status} (linked from a page)"]
+            continue
+        wait_ready(tab)
         template = template_of(path, routes)
         if template:
             reached.add(template)

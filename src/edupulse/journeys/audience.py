@@ -1,8 +1,8 @@
 """Who a scheduled journey reaches: the members of a saved segment (through the query service, on the event
 store), or the persons with a tag value. Also the answers to segment conditions of single persons.
 
-Tags are built on another branch: `TagSource` is the narrow interface journeys need from them (members of a
-tag value, whether a person has one); until it is wired, `NoTagSource` reaches nobody."""
+`TagSource` is the narrow interface journeys need from tags (members of a tag value, how many, whether a
+person has one); without it, `NoTagSource` reaches nobody."""
 
 from __future__ import annotations
 
@@ -26,12 +26,17 @@ MAX_AUDIENCE = 20_000_000
 class TagSource(Protocol):
     def members(self, project_id: int, tag: str, value: str | None) -> list[Person]: ...
 
+    def count(self, project_id: int, tag: str, value: str | None) -> int: ...
+
     def has_tag(self, project_id: int, person: Person, tag: str, value: str | None) -> bool: ...
 
 
 class NoTagSource:
     def members(self, project_id: int, tag: str, value: str | None) -> list[Person]:
         return []
+
+    def count(self, project_id: int, tag: str, value: str | None) -> int:
+        return 0
 
     def has_tag(self, project_id: int, person: Person, tag: str, value: str | None) -> bool:
         return False
@@ -133,8 +138,9 @@ class QueryAudience:
         return out
 
     def reach(self, project_id: int, trigger: Any, now: dt.datetime) -> dict[str, Any]:
-        """How many persons the trigger would reach now: a segment's members, or the persons who did the
-        trigger's event in the last 7 days (tags: none until tags are wired)."""
+        """How many persons the trigger would reach now: a segment's members, the persons with the tag value
+        in force (a tag audience, getting or losing a tag value), or the persons who did the trigger's event in
+        the last 7 days."""
         project = self._project(project_id)
         ctx = self.queries.context(project, now=now)
         segment = getattr(getattr(trigger, "audience", None), "segment", None)
@@ -154,7 +160,12 @@ class QueryAudience:
                                     exp.column("event").eq(literal(event)),
                                     exp.column("time") >= exp.cast(literal(since.isoformat()), "TIMESTAMPTZ"))))
             return {"persons": int(self._executor(ctx).run(tree, max_rows=1)[0][0]), "basis": "event_7d"}
-        return {"persons": 0, "basis": "tags"}
+        audience = getattr(trigger, "audience", None)
+        tag = audience if getattr(audience, "tag", None) is not None else \
+            getattr(trigger, "tag_entered", None) or getattr(trigger, "tag_left", None)
+        if tag is not None:
+            return {"persons": self.tags.count(project_id, tag.tag, tag.value), "basis": "tag"}
+        return {"persons": 0, "basis": "segment"}
 
     def in_segment(self, project_id: int, segment: str | int, person: Person) -> bool:
         ctx = self.queries.context(self._project(project_id), now=dt.datetime.now(dt.UTC))

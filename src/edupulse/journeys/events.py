@@ -45,6 +45,9 @@ from edupulse.meta.journeys import Journey, JourneyStore, aware
 log = logging.getLogger(__name__)
 CURSOR = "log"  # one per API process (each has its own log): "log:<node name>"
 JOURNEYS_TTL = 1.0  # seconds the feed trusts its list of running journeys (the API changes them)
+# While no journey runs, the position is saved at most this often: after a crash the feed reads again at most this
+# much of the log, which is as much as a journey just started may see or miss anyway (JOURNEYS_TTL).
+IDLE_SAVE_SECONDS = JOURNEYS_TTL
 ACTIVE = ("pending", "active", "waiting")
 
 
@@ -124,6 +127,7 @@ class EventFeed:
         self._thread: threading.Thread | None = None
         self.read_events = 0
         self.last_error: str | None = None
+        self._saved_at = 0.0  # time.monotonic() of the last save of the position
 
     def open(self) -> EventFeed:
         """Start from the saved position; the first time, from the end of the log (history does not trigger)."""
@@ -156,7 +160,7 @@ class EventFeed:
         persons they let in (up to their first wait, claiming their first messages) and the new log position
         are committed together: one transaction for the whole read, however many events it holds. With no
         journey running, nothing would be applied: the frames are passed over without being read, and it
-        returns how many."""
+        returns how many; the position is then saved at most once in IDLE_SAVE_SECONDS (and at a clean stop)."""
         batch: list[Arrival] = []
         last: Position | None = None
         reading = bool(self.running())
@@ -169,10 +173,14 @@ class EventFeed:
                 break
         if last is None:
             return 0
+        if not reading and time.monotonic() - self._saved_at < IDLE_SAVE_SECONDS:
+            self.position = last
+            return frames
         claimed: list[Outgoing] | None = [] if self.dispatch is not None else None
         with self.engine.writes.transaction() as s:
             acted = self.apply(s, batch, self.clock(), claimed) if batch else False
             self._save(s, last)
+        self._saved_at = time.monotonic()
         if claimed and self.dispatch is not None:
             self.dispatch(claimed)
         if acted:
@@ -335,4 +343,14 @@ class EventFeed:
             self.wal.durable_changed.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=30)
+            if not self._thread.is_alive():
+                self._save_quietly()
             self._thread = None
+
+    def _save_quietly(self) -> None:
+        """Save the position passed over while no journey ran (at a clean stop)."""
+        try:
+            with self.meta.session() as s, s.begin():
+                self._save(s, self.position)
+        except Exception:
+            log.exception("the journey event feed could not save its position")

@@ -41,6 +41,16 @@ class StoreTags:
         tree = identities_tree(ctx).where(exp.In(this=resolved_person(ctx), query=exp.Subquery(this=holders)))
         return persons_of(self.audience.executor(ctx).run(tree, max_rows=20_000_000))
 
+    def count(self, project_id: int, tag: str, value: str | None) -> int:
+        """How many persons have the tag (and value) in force now."""
+        holders = self._holders(project_id, tag, value)
+        if holders is None:
+            return 0
+        ctx = self.audience.context(project_id)
+        tree = exp.select(exp.func("count", exp.Distinct(expressions=[exp.column("person_id", "h")]))).from_(
+            exp.Subquery(this=holders, alias=exp.TableAlias(this=exp.to_identifier("h"))))
+        return int(self.audience.executor(ctx).run(tree, max_rows=1)[0][0])
+
     def has_tag(self, project_id: int, person: Person, tag: str, value: str | None) -> bool:
         holders = self._holders(project_id, tag, value)
         if holders is None:

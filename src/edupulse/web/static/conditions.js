@@ -66,7 +66,8 @@
         return out;
       },
       draw: (s, id, ctx, changed, redraw) => {
-        const cat = ctx.properties === "all" ? ctx.cat : { properties: [], person_properties: ctx.cat.person_properties, groups: [] };
+        // a journey reads the trigger event's and the person's properties; a segment the person's
+        const cat = { properties: ctx.properties === "all" ? ctx.cat.properties : [], person_properties: ctx.cat.person_properties, groups: [] };
         const ops = ctx.properties === "all" ? F.OPS : PERSON_OPS;
         return [F.propertySelect(cat, s.property, (v) => { s.property = v; changed(); }, id("property"), { noGroupKeys: true }),
           F.select(F.choices("op", ops), s.op, (v) => { s.op = v; redraw(); changed(); }, id("op")),

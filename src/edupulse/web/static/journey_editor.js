@@ -51,6 +51,7 @@
     const lists = await C.lists();
     const channels = await EP.api("GET", "/api/v1/journey-channels").then((r) => r.channels || []).catch(() => []);
     const cat = lists.cat;
+    const eventProps = { properties: cat.properties, person_properties: [], groups: [] };  // a trigger filters its event
     const firstEvent = (stage) => F.STAGES[stage || "order"].find((n) => cat.events.some((e) => e.name === n)) || (cat.events[0] || {}).name || "";
     let spec = definition(clone(initial));
     const form = el("div.journey-form");
@@ -150,7 +151,7 @@
       if (kind === "event" || kind === "not_followed") {
         rows.push(field(t("jedit.event"), "trigger.event", eventPick(tr.event, (v) => { tr.event = v; changed(); }, "trigger-event")),
           el("div.field", { "data-path": "trigger.filters" }, el("span.field-label", { text: t("jedit.event_filters") }),
-            F.filters(cat, (tr.filters = tr.filters || []), changed, "trigger")));
+            F.filters(eventProps, (tr.filters = tr.filters || []), changed, "trigger")));
         if (kind === "not_followed") {
           const nf = (tr.not_followed_by = tr.not_followed_by || {});
           rows.push(field(t("jedit.not_followed_by"), "trigger.not_followed_by.event", eventPick(nf.event, (v) => { nf.event = v; changed(); }, "trigger-followed-event")),
