@@ -1,4 +1,4 @@
-"""What the referral, school accounts and one-person packs show beyond their headline, over the simulated school
+"""What the referral, school accounts and one-person packs show (headline and beyond), over the simulated school
 of bench/packs.py (made there once, reused here): seconds and the ratio to one plain scan of the same events
 measured in the same run (the machine is shared, so the ratio is the figure to compare).
 
@@ -25,7 +25,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from edupulse.conf import QuerySettings, Settings
+    from edupulse.packs import school_accounts
     from edupulse.packs.referral_tree import referral_tree
+    from edupulse.packs.school_ledger import ledger
     from edupulse.packs.service import PackService
     from edupulse.runtime import Platform
     from edupulse.sim import SimulationConfig, simulate
@@ -45,9 +47,17 @@ def main() -> None:
         service = PackService(platform)
         referral = service.headline(project, "referral", date_range="all")
         kol = referral.top_referrers[0].person_id  # type: ignore[attr-defined]
+        schools = service.headline(project, "school_accounts", date_range="all")
+        biggest = max(schools.schools, key=lambda s: s.active_parents).school_id  # type: ignore[attr-defined]
+        run = service.run(project, school_accounts.PACK, date_range="all")
         views: dict[str, Callable[[], Any]] = {
             "referral headline": lambda: service.headline(project, "referral", date_range="all"),
             "referral tree (top KOL, 6 levels)": lambda: referral_tree(platform.query_service(), project, kol, 6),
+            "school_accounts headline": lambda: service.headline(project, "school_accounts", date_range="all"),
+            "school ledger (busiest, by week)": lambda: ledger(run, platform.store, biggest, "week"),
+            "one_person headline (coverage)": lambda: service.headline(project, "one_person", date_range="all"),
+            "person timeline with sources (KOL)": lambda: platform.query_service().run(
+                project, {"kind": "person", "person_id": kol, "limit": 50}),
         }
         for name, view in views.items():
             best = min(_timed(view) for _ in range(args.repeat))

@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--packs", default=None, help="only these packs (comma-separated)")
     args = parser.parse_args()
     if args.events is not None:
-        args.learners = int(round(args.events / EVENTS_PER_LEARNER, -4))
+        args.learners = round(args.events / EVENTS_PER_LEARNER / 40_000) * 40_000  # 1e7 events: 400,000
 
     from edupulse.conf import QuerySettings, Settings
     from edupulse.packs.registry import PACKS

@@ -29,7 +29,7 @@ WEB = {"/lang/{code}", "/project", "/analysis", "/analysis/{kind}", "/reports", 
        "/people/{person_id}", "/catalog", "/ingestion", "/settings", "/segments", "/admin/members", "/admin/keys",
        "/admin/audit", "/admin/lifecycle", "/admin/metrics", "/admin/quarantine",
        "/experiments", "/experiments/{key}", "/scenarios/{name}", "/journeys", "/journeys/{journey_id:int}",
-       "/journey-tasks", "/tags", "/tags/{name}"}
+       "/journey-tasks", "/tags", "/tags/{name}", "/scenarios/learning_indicators/classes/{class_id}"}
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
 
 # One small query per analysis model, so the cross-project test covers every kind the engine has.

@@ -54,8 +54,8 @@ def history() -> list[dict[str, Any]]:
     return out
 
 
-def build(root: Path, allowed_hosts: str = "127.0.0.1/32") -> Iterator[JourneyApp]:
-    settings = Settings(data_dir=root / "data", metadata_url=f"sqlite:///{root / 'metadata.sqlite'}",
+def build(root: Path, allowed_hosts: str = "127.0.0.1/32", metadata_url: str | None = None) -> Iterator[JourneyApp]:
+    settings = Settings(data_dir=root / "data", metadata_url=metadata_url or f"sqlite:///{root / 'metadata.sqlite'}",
                         journeys={"allowed_hosts": allowed_hosts, "backoff_seconds": 1, "send_threads": 2,
                                   "timeout_seconds": 2})
     platform = Platform(settings).open()

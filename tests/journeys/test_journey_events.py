@@ -195,8 +195,16 @@ def test_tags_as_audience_condition_and_trigger(ja: JourneyApp) -> None:
     assert not audience.has_tag(ja.project.id, Person.of([("login_id", "s4")]), "no_such_tag", None)
 
 
-def test_setting_tags_is_refused_with_a_reason(ja: JourneyApp) -> None:
-    spec = {"trigger": {"event": "x"}, "steps": [{"action": "set_tag", "tag": "vip"}]}
-    answer = ja.client.post("/api/v1/journeys", json={"name": "tagged", **spec}, headers=ja.as_("analyst"))
-    assert answer.status_code == 400, answer.text
-    assert "not available" in answer.json()["error"]
+def test_a_repeated_event_lets_its_person_in_once(ja: JourneyApp) -> None:
+    """A client that sends the same event again (the same `event_id`, a retry after a lost answer) is stored
+    once, and lets its person in once: one entry, one message."""
+    now = dt.datetime.now(dt.UTC)
+    with receiver() as rx:
+        jid = start(ja, {"name": "once per event", "holdout": 0, "trigger": {"event": "trial_booked"},
+                         "steps": [hook(rx.url + "/call")]})
+        event = {**track("twice", "trial_booked", now, course_id="c1"), "event_id": "evt-twice-1"}
+        ingest(ja, event)
+        ingest(ja, dict(event))
+        ja.runtime.worker.tick(now + dt.timedelta(minutes=1))
+        assert list(states(ja, jid)) == ["login_id:twice"]
+        assert [r.json()["who"] for r in rx.requests] == ["twice"]

@@ -274,3 +274,19 @@ def test_churned_students_had_lessons_but_attended_none_in_the_last_days(simulat
     expected = {login for login, scheduled, attended in rows if scheduled and not attended}
     assert churned
     assert churned == expected
+
+
+def test_planted_renewals_follow_the_learning_record() -> None:
+    """Renewal depends on what the events show (attendance, homework, quiz accuracy) strongly enough that a
+    model of the learning record can reach an AUC of 0.8: the planted propensity itself reaches more."""
+    from sklearn.metrics import roc_auc_score
+
+    world = generate(SimulationConfig(seed=3, learners=4000, days=180), END, TZ, lambda _: None)
+    ends = [c for c in world.truth["renewal"]["candidates"] if c.get("propensity") is not None]
+    assert len(ends) > 300
+    renewed = [int(c["renewed"]) for c in ends]
+    assert roc_auc_score(renewed, [c["propensity"] for c in ends]) >= 0.8
+    assert roc_auc_score(renewed, [c["attendance_rate"] for c in ends]) >= 0.7  # attendance alone tells much
+    low = [c["renewed"] for c in ends if c["attendance_rate"] < 0.5]
+    high = [c["renewed"] for c in ends if c["attendance_rate"] >= 0.9]
+    assert sum(high) / len(high) > 2 * sum(low) / len(low)

@@ -88,3 +88,21 @@ def test_a_unit_that_met_the_outcome_already_scores_one() -> None:
     assert by_unit[9002] == 1.0
     assert by_unit[9001] < 1.0
     assert trained.reasons[trained.units.index(9002)] == [("calls", 6.0, 9.99)]
+
+
+def test_beyond_max_learn_a_stratified_sample_is_learned_and_every_unit_scored(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from edupulse.tags.learn import train as module
+
+    monkeypatch.setattr(module, "MAX_LEARN", 200)
+    every = rows(600, signal=True)
+    known = [r for r in every if r[3] is not None]
+    trained = train(every, FEATURES, CUTS)
+    evaluation = trained.evaluation
+    assert evaluation["units_with_outcome"] == len(known) == 480
+    assert evaluation["units_learned"] == 200
+    share = sum(int(r[3]) for r in known) / len(known)  # type: ignore[call-overload]
+    assert evaluation["positives"] / 200 == pytest.approx(share, abs=0.01)  # stratified by outcome
+    assert evaluation["gate"]["passed"]
+    assert len(trained.scores) == 600  # every unit is scored, not only the sample
+    assert train(every, FEATURES, CUTS).scores == trained.scores  # the same sample each time

@@ -305,6 +305,12 @@ def test_runs_keep_history_on_clickhouse_too(loaded: History) -> None:
     assert done.status == "finished", done.error
     assert problems == ["line 3: no person has the login_id 'nobody'"]
     assert [v.value for v in svc.values(project, "ch_grade")[1]] == ["A"]
+    # a value set by a journey, on the same engine: the person found by an identity, the value kept in history
+    later = NOW + dt.timedelta(days=2)
+    assert svc.set_value(project, "ch_grade", [("login_id", "ann")], "B", "journey:1", now=later).changed == 1
+    assert svc.set_value(project, "ch_grade", [("login_id", "ann")], "B", "journey:1", now=later).changed == 0
+    assert [v.value for v in svc.values(project, "ch_grade")[1]] == ["B"]
+    assert [v.value for v in svc.values(project, "ch_grade", as_of=NOW.date())[1]] == ["A"]
 
 
 @pytest.mark.parametrize("engine", ["duckdb", "clickhouse"])

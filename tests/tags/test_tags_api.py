@@ -107,6 +107,19 @@ def test_upload_keeps_good_lines_and_names_bad_ones(gov: Any) -> None:
     assert c.post("/api/v1/tags/rfm/upload", content=b"a,b\n", headers=analyst).status_code == 400
 
 
+def test_upload_reads_values_of_the_tags_value_type(gov: Any) -> None:
+    c = gov.client
+    analyst = gov.bearer("analyst")
+    made = c.post("/api/v1/tags", json={"name": "crm_score", "value_type": "number",
+                                        "definition": {"type": "uploaded"}}, headers=analyst)
+    assert made.status_code == 201, made.text
+    done = c.post("/api/v1/tags/crm_score/upload", content=b"login_id,score\nalice,87.5\nbob,high\n",
+                  headers=analyst).json()
+    assert done["problems"] == ["line 3: 'high' is not a number (the tag's values are numbers)"]
+    values = c.get("/api/v1/tags/crm_score/values", headers=gov.bearer("admin")).json()["values"]
+    assert {v["identities"]["login_id"][0]: v["value"] for v in values} == {"alice": 87.5}
+
+
 def test_command_line(settings: Settings, project: ProjectKeys) -> None:
     runner = CliRunner()
     env = {"EDUPULSE_DATA_DIR": str(settings.data_dir), "EDUPULSE_METADATA_URL": settings.resolved_metadata_url}

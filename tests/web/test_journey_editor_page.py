@@ -174,3 +174,31 @@ def test_a_weekly_tag_journey_with_a_split_is_built_with_forms(page: Any, site: 
     page.wait_for_function("document.getElementById('journey-reach').textContent.includes('with the tag value')")
     assert page.locator(".field-error").count() == 0
     shot(page, "journey-editor-split")
+
+
+def test_a_set_tag_step_offers_uploaded_tags_and_shows_the_servers_refusal(page: Any, site: Site) -> None:
+    with site.api() as http:
+        made = http.post("/api/v1/tags", json={"name": "call_score", "value_type": "number",
+                                               "definition": {"type": "uploaded"}})
+        assert made.status_code in (201, 409), made.text
+    page.goto(site.url + "/journeys")
+    wait_ready(page)
+    previewed(page)
+    for _ in range(3):
+        page.click('[data-testid="step-0-remove"]')
+    page.select_option("[data-testid=trigger-kind]", "event")
+    page.select_option("[data-testid=trigger-event]", "trial_booked")
+    page.select_option("[data-testid=add-step]", "set_tag")
+    offered = page.eval_on_selector_all('[data-testid="step-0-tag"] option', "os => os.map(o => o.value)")
+    assert "call_score" in offered
+    assert "missed_3_in_a_row" not in offered
+    page.select_option('[data-testid="step-0-tag"]', "call_score")
+    set_value(page, "step-0-value", "high")
+    refusal = page.locator('[data-error-for="steps.0.value"]')
+    refusal.wait_for()
+    assert "not a number" in refusal.inner_text()
+    set_value(page, "step-0-value", "{{event.properties.score}}")
+    page.wait_for_function("document.querySelectorAll('.field-error').length === 0")
+    assert json_view(page)["steps"] == [{"action": "set_tag", "tag": "call_score",
+                                         "value": "{{event.properties.score}}"}]
+    shot(page, "journey-editor-set-tag")

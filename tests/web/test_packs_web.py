@@ -13,6 +13,7 @@ from web_pages_support import Words, shot, signed_in_tab, untranslated_on, wait_
 
 from edupulse.meta.db import MetadataStore
 from edupulse.sim.config import default_truth_path
+from edupulse.web.i18n import messages
 from web_site import ADMIN, ANALYST, PROJECT, Site, needs_chromium
 
 
@@ -218,3 +219,35 @@ def test_a_project_without_events_shows_what_to_send(browser: Any, site: Site, l
             tab.select_option("#project-select", label=PROJECT)
     finally:
         tab.context.close()
+
+
+@pytest.mark.browser
+@needs_chromium
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_manager_switches_an_sop_on_and_off(browser: Any, site: Site, lang: str) -> None:
+    """The SOP pack's page: installed as drafts, one SOP switched on from the page (its journey runs), then paused
+    again, its holdout result shown in the page's language."""
+    with site.api() as http:
+        assert http.post("/api/v1/packs/automated_sops/install").status_code == 200
+    tab = signed_in_tab(browser, site.url, ADMIN, lang)
+    try:
+        for change, status in (("switch_on", "running"), ("pause", "paused")):
+            tab.goto(f"{site.url}/scenarios/automated_sops")
+            wait_ready(tab)
+            tab.wait_for_function("Number(document.body.dataset.headline || 0) >= 1")
+            button = tab.locator('#sop-table button[data-sop="call_new_lead"]')
+            assert button.inner_text() == messages(lang)[f"packs.ops.{change}"]
+            with tab.expect_navigation():
+                button.click()
+            wait_ready(tab)
+            tab.wait_for_function("Number(document.body.dataset.headline || 0) >= 1")
+            shown = tab.locator('#sop-table tr:has(button[data-sop="call_new_lead"]) [data-status]')
+            assert shown.get_attribute("data-status") == status
+            assert untranslated_on(tab, Words.of(lang)) == []
+            assert tab.errors == []
+        shot(tab, f"scenario-automated-sops-switched-{lang}")
+    finally:
+        tab.context.close()
+    with site.api() as http:
+        journeys = {j["name"]: j["status"] for j in http.get("/api/v1/journeys").json()["journeys"]}
+    assert journeys["SOP：1 小时内致电新线索 SOP: call a new lead within an hour"] == "paused"

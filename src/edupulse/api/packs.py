@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from edupulse.api.auth import Principal, client_of, platform, require
 from edupulse.api.errors import refusals
+from edupulse.auth.masking import MASKER
 from edupulse.auth.permissions import Permission
 from edupulse.packs.headline import PackError
 from edupulse.packs.service import PackService
@@ -47,6 +48,8 @@ async def headline(
     channel: Annotated[str | None, Query(max_length=200, description="leads of one channel (lead_tiering)")] = None,
     max_age_days: Annotated[int | None, Query(ge=0, le=36500,
                                               description="leads at most this many days old (lead_tiering)")] = None,
+    class_id: Annotated[str | None, Query(min_length=1, max_length=200,
+                                          description="one class's report: its students (learning_indicators)")] = None,
 ) -> Response:
     project = principal.project
     assert project is not None
@@ -57,11 +60,14 @@ async def headline(
     try:
         found = await run_in_threadpool(lambda: PackService(plat).headline(
             project, name, date_range=date_range, date_from=date_from, date_to=date_to, scope=scope,
-            roi_days=roi_days, **_lead_options(name, channel, max_age_days)))
+            roi_days=roi_days, **_lead_options(name, channel, max_age_days),
+            **({"class_id": class_id} if class_id is not None else {})))
     except PackError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     except (QueryError, InternalQueryError) as exc:
         raise HTTPException(exc.status, str(exc)) from None
+    if not principal.can(Permission.personal_view):
+        found = found.masked(MASKER)
     return _json(found.model_dump())
 
 
@@ -100,7 +106,7 @@ def template(request: Request, name: str, file: str,
 
 @router.post("/api/v1/packs/{name}/install",
              summary="Install a pack's metrics, reports and dashboards (again: upgrades what nobody changed)",
-             responses=refusals(403, 404, s403="The pack adds metrics, which needs metrics:edit",
+             responses=refusals(403, 404, s403="The pack adds metrics (needs metrics:edit) or journeys (journeys:edit)",
                                 s404="No such pack, or it is not available yet"))
 async def install(request: Request, name: str,
                   principal: Principal = Depends(require(Permission.analyses_save))) -> Response:
@@ -109,7 +115,8 @@ async def install(request: Request, name: str,
     plat = platform(request)
     try:
         done = await run_in_threadpool(lambda: PackService(plat).install(
-            project, name, principal.actor, principal.can(Permission.metrics_edit)))
+            project, name, principal.actor, principal.can(Permission.metrics_edit),
+            can_edit_journeys=principal.can(Permission.journeys_edit)))
     except PackError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     except (QueryError, InternalQueryError) as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -256,9 +257,12 @@ def _wait(request: Request, wait: float | None, prefer: str | None) -> float:
             return 0.0
         if key.strip().lower() == "wait":
             try:
-                return min(max(float(value.strip().strip('"')), 0.0), 600.0)
+                seconds = float(value.strip().strip('"'))
             except ValueError:
-                raise ValueError(f"Prefer: wait={value.strip()!r} is not a number of seconds") from None
+                seconds = math.nan
+            if not math.isfinite(seconds):
+                raise ValueError(f"Prefer: wait={value.strip()!r} is not a number of seconds")
+            return min(max(seconds, 0.0), 600.0)
     return float(platform(request).settings.tags.run_wait_seconds)
 
 

@@ -42,5 +42,5 @@ def render_request(step: Any, person: Person, event: dict[str, Any] | None, jour
     if isinstance(step, SetPropertyAction):
         return {"property": step.property, "value": fill(step.value, scope), "ids": [list(p) for p in person.ids]}
     if isinstance(step, SetTagAction):
-        return {"tag": step.tag, "value": step.value, "ids": [list(p) for p in person.ids]}
+        return {"tag": step.tag, "value": fill(step.value, scope), "ids": [list(p) for p in person.ids]}
     raise TypeError(f"not an action: {step!r}")

@@ -345,8 +345,8 @@ class SetPropertyAction(Model):
 
 class SetTagAction(Model):
     action: Literal["set_tag"]
-    tag: str = Field(min_length=1, max_length=100)
-    value: str | None = Field(None, max_length=200)
+    tag: str = Field(min_length=1, max_length=100, description="an uploaded person tag")
+    value: str | int | float | bool = Field(description="the value (of the tag's value type) or a template")
 
 
 Action = Annotated[WebhookAction | EmailAction | RobotAction | TaskAction | SetPropertyAction | SetTagAction,

@@ -65,7 +65,8 @@ class JourneyRuntime:
         self.outbox = Outbox(meta, self.senders, conf, self.engine.writes)
         self.worker = JourneyWorker(self.engine, self.outbox, conf.tick_ms / 1000, clock)
         self.service = JourneyService(meta, self.channels, conf.allowed_hosts,
-                                      tags_settable=hasattr(tags, "set_tag"), tags_readable=tags is not None)
+                                      settable_tag=getattr(tags, "settable", None),
+                                      tags_readable=tags is not None)
         self.feed: EventFeed | None = None
         if wal is not None:
             self.feed = EventFeed(wal, meta, self.engine, self.audience, self.worker.wake, clock, node,

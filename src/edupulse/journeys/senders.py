@@ -7,7 +7,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from edupulse.conf import JourneySettings
 from edupulse.journeys import mail, robots, webhook
@@ -16,7 +16,6 @@ from edupulse.journeys.channels import ChannelStore
 from edupulse.journeys.destinations import DestinationRefused, check
 from edupulse.journeys.http_client import Client
 from edupulse.journeys.outbox import Outcome, Outgoing
-from edupulse.journeys.person import Person
 from edupulse.journeys.tasks import TaskQueue
 
 # writes person properties as a profile_set record through ingestion: (project, identities, properties,
@@ -160,9 +159,8 @@ class Senders:
     def send_set_tag(self, out: Outgoing) -> Outcome:
         setter = getattr(self.tags, "set_tag", None)
         if setter is None:
-            return Outcome(False, "tags cannot be set by this server yet", retry=False)
-        person = Person.of(out.request.get("ids", []))
-        return Outcome(bool(setter(out.project_id, person, out.request["tag"], out.request.get("value"))), "tagged")
+            return Outcome(False, "tags cannot be set by this server", retry=False)
+        return cast(Outcome, setter(out))
 
     def close(self) -> None:
         self.http.close()

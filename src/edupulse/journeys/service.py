@@ -5,6 +5,7 @@ Callers pass the platform's parts; no HTTP here."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from edupulse.journeys.model import (
     ScheduleTrigger,
     SegmentCondition,
     SegmentTrigger,
+    SetTagAction,
     SpecError,
     TagCondition,
     TagTrigger,
@@ -30,16 +32,21 @@ from edupulse.journeys.model import (
     walk,
 )
 from edupulse.journeys.person import Person
-from edupulse.meta.db import MetadataStore, ProjectInfo
+from edupulse.journeys.render import PLACEHOLDER
+from edupulse.meta.db import MetadataError, MetadataStore, ProjectInfo
 from edupulse.meta.journey_models import JourneyDelivery, JourneyEntry
 from edupulse.meta.journeys import Journey, JourneyStore, aware
 from edupulse.ops.segments import SegmentCatalog
+from edupulse.queries.errors import QueryError
 from edupulse.stats import two_proportions
+from edupulse.tags.upload import typed_value
 
 ENTERED = ("active", "waiting", "done", "exited")
 # what this server can run today; other triggers and actions are refused with a reason when saved
 TRIGGERS = (ScheduleTrigger, EventTrigger, SegmentTrigger)
 ACTIONS = ("webhook", "email", "dingtalk", "wecom", "task", "set_property")
+# (project, tag name) -> the tag's value type, if a journey may set a person's value of it; raises with the reason
+SettableTag = Callable[[ProjectInfo, str], str]
 
 
 @dataclass(frozen=True)
@@ -51,9 +58,10 @@ class Actor:
 
 class JourneyService:
     def __init__(self, meta: MetadataStore, channels: ChannelStore, server_hosts: str = "",
-                 tags_settable: bool = False, tags_readable: bool = False) -> None:
+                 settable_tag: SettableTag | None = None, tags_readable: bool = False) -> None:
         self.meta, self.channels, self.server_hosts = meta, channels, server_hosts
-        self.actions = (*ACTIONS, "set_tag") if tags_settable else ACTIONS
+        self.settable_tag = settable_tag
+        self.actions = (*ACTIONS, "set_tag") if settable_tag is not None else ACTIONS
         self.tags_readable = tags_readable
         self.store = JourneyStore(meta)
 
@@ -93,7 +101,26 @@ class JourneyService:
             elif isinstance(step, WebhookAction) and list(channels.values()).count("webhook") != 1:
                 raise SpecError(f"{where}.channel", "webhooks are signed: name the webhook channel whose secret "
                                 "signs them (an admin adds one first)")
+            if isinstance(step, SetTagAction) and self.settable_tag is not None:
+                self._check_set_tag(project, step, where)
         return spec
+
+    def _check_set_tag(self, project: ProjectInfo, step: SetTagAction, where: str) -> None:
+        """A set_tag names an uploaded person tag of the project, and a value of its type (or a template)."""
+        assert self.settable_tag is not None
+        try:
+            value_type = self.settable_tag(project, step.tag)
+        except MetadataError:
+            raise SpecError(f"{where}.tag", f"tag {step.tag!r} does not exist in this project: create an uploaded "
+                            "tag (definition type uploaded) for the values journeys set", 409) from None
+        except QueryError as exc:  # the tag service's reason it cannot be set by hand
+            raise SpecError(f"{where}.tag", str(exc), 409) from None
+        if isinstance(step.value, str) and PLACEHOLDER.search(step.value):
+            return  # filled in per person: checked when it is set (a value that does not fit is a failed delivery)
+        try:
+            typed_value(value_type, step.value)
+        except ValueError as exc:
+            raise SpecError(f"{where}.value", str(exc)) from None
 
     def create(self, project: ProjectInfo, data: Any, actor: Actor, now: dt.datetime) -> Journey:
         made = self.store.create(project.id, self.checked(project, data), actor.name, now)

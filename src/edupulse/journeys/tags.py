@@ -1,17 +1,18 @@
 """Tags as journeys read them (audience.TagSource): the persons with a tag value in force, and whether one person
-has it, through the tag service's values (tags/run.py) on the event store. Setting tags is not offered: tags
-are computed or uploaded by their own rules."""
+has it, through the tag service's values (tags/run.py) on the event store; and setting a person's value of an
+uploaded tag (the set_tag action) through the tag service, so the value enters the tag's history."""
 
 from __future__ import annotations
 
 from sqlglot import exp
 
 from edupulse.journeys.audience import QueryAudience, identities_tree, persons_of, resolved_person
+from edupulse.journeys.outbox import Outcome, Outgoing
 from edupulse.journeys.person import Person
-from edupulse.meta.db import MetadataError
+from edupulse.meta.db import MetadataError, ProjectInfo
 from edupulse.queries.compile import literal
 from edupulse.queries.tagvalues import tag_values_tree
-from edupulse.tags.run import TagService, ref
+from edupulse.tags.run import TagError, TagService, UnknownPerson, ref
 
 
 class StoreTags:
@@ -62,3 +63,26 @@ class StoreTags:
                    expressions=pairs),
             exp.In(this=resolved_person(ctx), query=exp.Subquery(this=holders)))).limit(1)
         return bool(self.audience.executor(ctx).run(tree, max_rows=1))
+
+    def settable(self, project: ProjectInfo, tag: str) -> str:
+        """The value type of a tag a journey may set (an uploaded person tag); raises with the reason if not."""
+        return self.service.settable(self.audience.project(project.id), tag).spec.value_type.value
+
+    def set_tag(self, out: Outgoing) -> Outcome:
+        """A set_tag delivery: the person's value of an uploaded tag, set by the journey (recorded in the tag's
+        runs, its value's detail and the audit log). A person the store does not know yet is tried again
+        (events are stored seconds after they are acknowledged); a tag that is gone or not settable is not."""
+        project = self.audience.project(out.project_id)
+        ids = [(str(t), str(v)) for t, v in out.request.get("ids", [])]
+        by = f"journey:{out.journey_id}"
+        try:
+            run = self.service.set_value(project, str(out.request["tag"]), ids, out.request.get("value"), by,
+                                         note={"journey": out.journey_id, "idempotency_key": out.idempotency_key})
+        except UnknownPerson as exc:
+            return Outcome(False, str(exc))
+        except (MetadataError, TagError) as exc:
+            return Outcome(False, str(exc), retry=False)
+        if run.status != "finished":
+            return Outcome(False, run.error or "the tag's value was not stored")
+        return Outcome(True, f"tag {out.request['tag']} = {out.request.get('value')} (run {run.id}, "
+                             f"{run.changed} changed)")

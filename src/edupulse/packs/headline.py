@@ -8,15 +8,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from edupulse.journeys.service import JourneyService
+from edupulse.meta.db import MetadataStore
 from edupulse.queries.common import local_midnight
 from edupulse.queries.metadata import ProjectRef, QueryMetadata, SavedSegment, TagRef
 from edupulse.queries.metrics import MetricDefinition, MetricRef
+from edupulse.queries.results import Masker
 from edupulse.queries.service import PersonScope, QueryResult, QueryService
 from edupulse.queries.trends import TrendsResponse
 from edupulse.store.base import EventStore
@@ -52,6 +54,22 @@ class Headline(BaseModel):
     empty: bool = Field(description="the project lacks an event the pack needs (see missing_events)")
     missing_events: list[str]
     card: Card
+
+    def masked(self, masker: Masker) -> Self:
+        """The headline with personal values (a student's name) in their shown-safe form, for callers without
+        personal:view; a pack whose headline shows such values says how (this one shows none)."""
+        return self
+
+
+def masked_identities(identities: Mapping[str, list[str]], masker: Masker) -> dict[str, list[str]]:
+    """A person's identities with the personal ones (a mobile number, an email) in their shown-safe form."""
+    return {kind: [masker.value(kind, v) for v in values] if masker.personal(kind) else list(values)
+            for kind, values in identities.items()}
+
+
+def masked_people(items: list[Any], masker: Masker) -> list[Any]:
+    """Rows that carry a person's `identities`, with the personal ones masked."""
+    return [item.model_copy(update={"identities": masked_identities(item.identities, masker)}) for item in items]
 
 
 class MetricFallback:
@@ -139,6 +157,7 @@ class PackRun:
     tags: TagService | None = None  # the tags' service (values with scores and reasons)
     journeys: JourneyService | None = None  # the journeys' service (a pack's journeys and their results)
     parts: dict[str, Any] = field(default_factory=dict)  # what the pack installed in the project, by part key
+    meta: MetadataStore | None = None  # for packs that keep decisions of their own (school owners and targets)
 
     @property
     def date_range(self) -> dict[str, str]:

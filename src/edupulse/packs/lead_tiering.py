@@ -11,13 +11,15 @@ facts come from a SQL report over the documented `events` view; the tiers are th
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
-from edupulse.packs.headline import Card, Headline, PackError, PackRun, ratio
+from edupulse.journeys.tasks import TaskQueue
+from edupulse.packs.headline import Card, Headline, PackError, PackRun, masked_people, ratio
 from edupulse.packs.spec import DashboardPart, JourneyPart, Pack, ReportPart, Stage
 from edupulse.packs.tagged import scorer, values_by_person, why_none
+from edupulse.queries.results import Masker
 from edupulse.tags.run import TagValue
 
 NAME = "lead_tiering"
@@ -66,6 +68,18 @@ FROM assigned AS a LEFT JOIN paid AS p ON p.person_id = a.person_id
 GROUP BY a.advisor_id ORDER BY a.advisor_id"""
 
 
+def paid_after_sql(ids: list[str]) -> str:
+    """Per distinct id: the first order's time of the person it belongs to (after One-ID merges)."""
+    quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in ids) or "NULL"
+    return f"""WITH who AS (SELECT DISTINCT distinct_id, person_id FROM events WHERE distinct_id IN ({quoted})),
+paid AS (
+  SELECT person_id, min(time) AS paid_at FROM events WHERE event = 'order_paid' AND prop_order_type = 'first'
+  GROUP BY person_id)
+SELECT w.distinct_id, min(p.paid_at) FROM who AS w LEFT JOIN paid AS p ON p.person_id = w.person_id
+GROUP BY w.distinct_id"""
+
+
+MAX_TASKS = 1000
 PER_TIER = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-30d"},
             "series": [{"event": "lead_created", "math": "unique", "filters": [{"tag": TAG, "op": "eq", "value": t}],
                         "name": t} for t in TIERS]}
@@ -130,6 +144,18 @@ class AssignJourney(BaseModel):
     status: str
 
 
+class AdvisorTasks(BaseModel):
+    """An EduPulse advisor's tasks from the assignment journey (the latest MAX_TASKS): how many, still open, and
+    the leads among them who paid a first order after they were assigned (the journey's task step)."""
+
+    model_config = ConfigDict(extra="forbid")
+    advisor: str  # the advisor's e-mail address
+    tasks: int
+    open: int
+    first_orders: int
+    first_order_rate: float | None
+
+
 class LeadTiering(Headline):
     tag_ready: bool  # the model is published: leads have tiers
     model_error: str | None  # why not (the last run's error, e.g. too little history); None: it never ran
@@ -141,6 +167,11 @@ class LeadTiering(Headline):
     channels: list[str]
     advisors: list[Advisor]
     assign_journey: AssignJourney | None
+    advisor_tasks: list[AdvisorTasks]
+
+    def masked(self, masker: Masker) -> Self:
+        """The listed persons' personal identities (a mobile number) masked, in the same order."""
+        return self.model_copy(update={"leads": masked_people(self.leads, masker)})
 
 
 def _moment(value: Any) -> dt.datetime:
@@ -167,6 +198,33 @@ def _advisors(run: PackRun, start: str, end: str) -> list[Advisor]:
                            scope=run.scope).result.rows
     return [Advisor(advisor_id=str(r[0]), leads=int(r[1]), first_orders=int(r[2] or 0),
                     first_order_rate=ratio(int(r[2] or 0), int(r[1]))) for r in rows]
+
+
+def _advisor_tasks(run: PackRun, journey_id: int) -> list[AdvisorTasks]:
+    assert run.journeys is not None
+    tasks = [t for t in TaskQueue(run.journeys.meta).tasks(run.project.id, None, limit=MAX_TASKS)
+             if t["journey"] == journey_id]
+    ids = sorted({str(t["person"]).split(":", 1)[1] for t in tasks})
+    paid: dict[str, dt.datetime] = {}
+    for start in range(0, len(ids), 500):
+        query = {"kind": "sql", "sql": paid_after_sql(ids[start:start + 500])}
+        for distinct_id, moment in run.service.run(run.project, query, now=run.now).result.rows:
+            if moment is not None:
+                paid[str(distinct_id)] = _moment(moment)
+    # assigned when the journey made the task (its delivery): the task's own stamp is when an advisor's queue got it
+    made = {str(d["person"]): _moment(d["created_at"]) for d in run.journeys.deliveries(
+        run.project, journey_id, limit=MAX_TASKS) if d["action"] == "task" and d["created_at"]}  # type: ignore[arg-type]
+    emails = {u.id: u.email for u in run.journeys.meta.accounts.users()}
+    per: dict[str, list[int]] = {}
+    for task in tasks:
+        mine = per.setdefault(emails.get(task["assignee"], str(task["assignee"])), [0, 0, 0])
+        bought = paid.get(str(task["person"]).split(":", 1)[1])
+        mine[0] += 1
+        mine[1] += int(task["status"] == "open")
+        assigned = made.get(str(task["person"]), _moment(task["created_at"]))
+        mine[2] += int(bought is not None and bought >= assigned)
+    return [AdvisorTasks(advisor=a, tasks=n, open=o, first_orders=f, first_order_rate=ratio(f, n))
+            for a, (n, o, f) in sorted(per.items())]
 
 
 def headline(run: PackRun) -> LeadTiering:
@@ -212,11 +270,12 @@ def headline(run: PackRun) -> LeadTiering:
     if part is not None and run.journeys is not None:
         found = run.journeys.store.get(run.project.id, int(part["id"]))
         journey = AssignJourney(journey_id=found.id, status=found.status.value) if found else None
+    tasks = _advisor_tasks(run, journey.journey_id) if journey is not None else []
     high = counts.get("high", [0, 0])[0] if scores else None
     return LeadTiering(**run.frame(NAME), card=Card(value=high, unit="count", label="packs.card.lead_tiering"),
                        tag_ready=bool(scores), model_error=error, channel=channel, max_age_days=max_age, tiers=tiers,
                        leads=leads, leads_total=len(pool), channels=channels,
-                       advisors=_advisors(run, start, end), assign_journey=journey)
+                       advisors=_advisors(run, start, end), assign_journey=journey, advisor_tasks=tasks)
 
 
 PACK = Pack(

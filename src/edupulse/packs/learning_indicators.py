@@ -8,16 +8,20 @@ and that class's `course_id` and `teacher_id`); a project without class groups g
 events' own `course_id` (as the installed report, which must run on any project, always does; quiz answers carry
 no course_id of their own, so there the quiz accuracy per course needs the class). A student is named by the
 person's `name`. Each table is one trends query broken down by its property: one statement per metric, whatever
-the number of courses, classes or teachers (at most 100 of each, the most scheduled lessons first)."""
+the number of courses, classes or teachers (at most 100 of each, the most scheduled lessons first).
+
+With `class_id`, the headline is that class's report (`class_report`: the class and each of its students) and
+leaves the per-course, per-class and per-teacher tables empty."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
 from edupulse.packs.headline import Card, Headline, PackError, PackRun, by_key, ratio
 from edupulse.packs.spec import DashboardPart, MetricPart, Pack, ReportPart, Stage
+from edupulse.queries.results import Masker
 from edupulse.queries.trends import TrendsResponse
 
 NAME = "learning_indicators"
@@ -129,6 +133,14 @@ class LearningIndicators(Headline):
     knowledge_points: list[KnowledgePoint]
     class_report: ClassReport | None = None
 
+    def masked(self, masker: Masker) -> Self:
+        """Students' names masked (a name is personal), in the same order."""
+        report = self.class_report
+        if report is None or not masker.personal(STUDENT):
+            return self
+        students = [s.model_copy(update={"student": masker.value(STUDENT, s.student)}) for s in report.students]
+        return self.model_copy(update={"class_report": report.model_copy(update={"students": students})})
+
 
 def _has_classes(run: PackRun) -> bool:
     meta = run.service.metadata
@@ -183,10 +195,14 @@ def headline(run: PackRun) -> LearningIndicators:
                      for k, v in answered.items()), key=lambda p: (p.accuracy if p.accuracy is not None else 2,
                                                                    p.knowledge_point))
     grouped = _has_classes(run)
-    courses = [CourseRow(course_id=c, **v) for c, v in _table(run, BY_GROUP["course"] if grouped else "course_id")]
-    classes = [ClassRow(class_id=c, **v) for c, v in _table(run, CLASS)] if grouped else []
-    teachers = [TeacherRow(teacher_id=c, **v) for c, v in _table(run, BY_GROUP["teacher"])] if grouped else []
     class_id = run.params.get("class_id")
+    courses: list[CourseRow] = []
+    classes: list[ClassRow] = []
+    teachers: list[TeacherRow] = []
+    if not class_id:  # a class's report needs only its own numbers
+        courses = [CourseRow(course_id=c, **v) for c, v in _table(run, BY_GROUP["course"] if grouped else "course_id")]
+        classes = [ClassRow(class_id=c, **v) for c, v in _table(run, CLASS)] if grouped else []
+        teachers = [TeacherRow(teacher_id=c, **v) for c, v in _table(run, BY_GROUP["teacher"])] if grouped else []
     return LearningIndicators(
         **run.frame(NAME), card=Card(value=overall["attendance_rate"], unit="%",
                                      label="packs.card.learning_indicators"),

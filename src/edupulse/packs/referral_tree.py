@@ -20,6 +20,7 @@ from edupulse.queries.service import PersonScope, QueryService
 
 MAX_DEPTH = 6
 MAX_NODES = 500
+MAX_EDGES = 100_000  # referral sign-ups read at most (the sql analysis's row limit)
 EDGES_SQL = (
     "SELECT e.person_id AS referee, i.person_id AS referrer, e.prop_referrer_id AS referrer_id\n"
     "FROM events AS e LEFT JOIN identities AS i ON i.id_type = 'login_id' AND i.id_value = e.prop_referrer_id\n"
@@ -56,7 +57,8 @@ class ReferralTree(BaseModel):
     tree_size: int = Field(description="persons brought directly or indirectly, at any depth")
     referred_by: list[int] = Field(description="who brought the root, then who brought them... (nearest first)")
     cycles_cut: int
-    truncated: bool = Field(description="more than MAX_NODES persons: the tree was cut")
+    truncated: bool = Field(description="more than MAX_NODES persons, or more than MAX_EDGES referrals in the "
+                                        "project: the tree was cut")
 
 
 @dataclass
@@ -65,6 +67,7 @@ class ReferralGraph:
 
     down: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
     up: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
+    partial: bool = False  # the project has more referral edges than were read
 
     @classmethod
     def of(cls, edges: list[tuple[int, int]]) -> ReferralGraph:
@@ -151,14 +154,16 @@ def build(graph: ReferralGraph, root: int, depth: int, logins: Mapping[int, str]
 
     return ReferralTree(root=node(root), depth=depth, persons=len(done.order), tree_size=graph.reach(root),
                         referred_by=graph.chain_up(root, depth), cycles_cut=done.cycles_cut,
-                        truncated=done.truncated)
+                        truncated=done.truncated or graph.partial)
 
 
 def referral_graph(service: QueryService, project: ProjectRef, scope: PersonScope | None = None) -> ReferralGraph:
     """The project's referral edges (referrer person, referee person), all time; a `referrer_id` that is no
     person's login id is left out."""
-    rows = service.run(project, {"kind": "sql", "sql": EDGES_SQL, "limit": 100_000}, scope=scope).result.rows
-    return ReferralGraph.of([(int(r[1]), int(r[0])) for r in rows if r[1] not in (None, 0)])
+    found = service.run(project, {"kind": "sql", "sql": EDGES_SQL, "limit": MAX_EDGES}, scope=scope).result
+    graph = ReferralGraph.of([(int(r[1]), int(r[0])) for r in found.rows if r[1] not in (None, 0)])
+    graph.partial = bool(found.truncated)
+    return graph
 
 
 def referral_tree(service: QueryService, project: ProjectRef, person_id: int, depth: int = 3, *,

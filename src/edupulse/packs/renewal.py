@@ -10,13 +10,14 @@ scheduled in it, and the lessons still to come follow at the student's average i
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
-from edupulse.packs.headline import Card, Headline, PackRun, by_key, ratio
+from edupulse.packs.headline import Card, Headline, PackRun, by_key, masked_people, ratio
 from edupulse.packs.spec import MAX_SERIES, DashboardPart, Pack, ReportPart, Stage
 from edupulse.packs.tagged import scorer, values_by_person, why_none
+from edupulse.queries.results import Masker
 
 NAME = "renewal"
 TAG = "renewal_propensity"
@@ -91,6 +92,10 @@ class Renewal(Headline):
     ending_soon: int
     ending: list[Ending]  # the first LIST_LIMIT, soonest first
 
+    def masked(self, masker: Masker) -> Self:
+        """The listed persons' personal identities (a mobile number) masked, in the same order."""
+        return self.model_copy(update={"ending": masked_people(self.ending, masker)})
+
 
 def headline(run: PackRun) -> Renewal:
     rate = ratio(run.trends(RATE).series[0].aggregated_value, 100)
@@ -105,8 +110,9 @@ def headline(run: PackRun) -> Renewal:
         rows += [CourseRenewal(course_id=c, renewal_rate=ratio(s.aggregated_value, 100))
                  for c, s in zip(chunk, result.series, strict=True)]
     scores = values_by_person(run, TAG)
-    by_tier = [TierRenewal(tier=t, renewal_rate=ratio(s.aggregated_value, 100) if scores else None)
-               for t, s in zip(TIERS, run.trends(BY_TIER).series, strict=True)]
+    by_tier = [TierRenewal(tier=t, renewal_rate=ratio(s.aggregated_value, 100))
+               for t, s in zip(TIERS, run.trends(BY_TIER).series, strict=True)] if scores else \
+        [TierRenewal(tier=t, renewal_rate=None) for t in TIERS]
     ending = _ending(run)
     assert run.tags is not None
     shown = ending[:LIST_LIMIT]

@@ -3,7 +3,9 @@ fewer than 1000), with influence and relationship, and adoption: active parents 
 active teachers of its staff (persons with a `page_view` of the school app in the period, by their `role`).
 
 A school's size, name, influence and relationship are properties of its group (`group_set`, type `school`:
-`students`, `teachers`, `name`, `influence`, `relationship`)."""
+`students`, `teachers`, `name`, `influence`, `relationship`). Its owner and backup (the A and B roles of seed
+004) and its adoption targets are decided by people and kept in the metadata (meta/school_accounts.py); the
+ledger of one school over time is school_ledger.py."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from edupulse.meta.db import MetadataStore
+from edupulse.meta.school_accounts import AccountInfo, SchoolAccounts
 from edupulse.packs.headline import Card, Headline, PackRun, ratio
 from edupulse.packs.spec import DashboardPart, Pack, ReportPart, Stage
 
@@ -50,9 +54,18 @@ class School(BaseModel):
     active_teachers: int
     parent_adoption: float | None
     teacher_adoption: float | None
+    owner_id: int | None
+    owner: str | None  # the owner's name (A role)
+    backup_id: int | None
+    backup: str | None  # the backup's name (B role)
+    parent_target: float | None
+    teacher_target: float | None
+    target_date: str | None
+    parent_progress: float | None  # parent adoption / its target (1 = reached)
+    teacher_progress: float | None
 
 
-class SchoolAccounts(Headline):
+class SchoolAccountsHeadline(Headline):
     schools: list[School]
     tiers: dict[str, int]
 
@@ -77,24 +90,50 @@ def _int(value: Any) -> int | None:
     return None if value is None else int(float(str(value)))
 
 
-def headline(run: PackRun) -> SchoolAccounts:
+def _decided(meta: MetadataStore | None, project_id: int) -> tuple[dict[str, AccountInfo], dict[int, str]]:
+    """The owners, backups and targets of the project's schools, and the names of those people."""
+    if meta is None:
+        return {}, {}
+    accounts = SchoolAccounts(meta).of_project(project_id)
+    people = {p for a in accounts.values() for p in (a.owner_id, a.backup_id) if p is not None}
+    names = {}
+    for person in sorted(people):
+        user = meta.accounts.user(person)
+        if user is not None:
+            names[person] = user.name or user.email
+    return accounts, names
+
+
+def _decisions(account: AccountInfo, names: dict[int, str], parent_adoption: float | None,
+               teacher_adoption: float | None) -> dict[str, Any]:
+    return {"owner_id": account.owner_id, "owner": names.get(account.owner_id or 0),
+            "backup_id": account.backup_id, "backup": names.get(account.backup_id or 0),
+            "parent_target": account.parent_target, "teacher_target": account.teacher_target,
+            "target_date": account.target_date.isoformat() if account.target_date else None,
+            "parent_progress": ratio(parent_adoption, account.parent_target),
+            "teacher_progress": ratio(teacher_adoption, account.teacher_target)}
+
+
+def headline(run: PackRun) -> SchoolAccountsHeadline:
     parents, teachers = _rows(run, PARENTS), _rows(run, TEACHERS)
     sizes, standing = _rows(run, SIZES), _rows(run, STANDING)
+    accounts, names = _decided(run.meta, run.project.id)
     rows = []
     for school in sorted(sizes):
         students, staff = _int(sizes[school][1]), _int(sizes[school][2])
         influence, relationship = standing.get(school, (0, None, None))[1:]
         active_parents, active_teachers = parents.get(school, (0,))[0], teachers.get(school, (0,))[0]
+        adoption = ratio(active_parents, students), ratio(active_teachers, staff)
         rows.append(School(school_id=school, tier=tier_of(students), students=students, teachers=staff,
                            influence=None if influence is None else str(influence),
                            relationship=None if relationship is None else str(relationship),
                            active_parents=active_parents, active_teachers=active_teachers,
-                           parent_adoption=ratio(active_parents, students),
-                           teacher_adoption=ratio(active_teachers, staff)))
+                           parent_adoption=adoption[0], teacher_adoption=adoption[1],
+                           **_decisions(accounts.get(school, AccountInfo(school)), names, *adoption)))
     tiers = {tier: sum(1 for r in rows if r.tier == tier) for tier in ("A", "B", "C")}
     overall = ratio(sum(r.active_parents for r in rows), sum(r.students or 0 for r in rows))
-    return SchoolAccounts(**run.frame(NAME), card=Card(value=overall, unit="%", label="packs.card.school_accounts"),
-                          schools=rows, tiers=tiers)
+    card = Card(value=overall, unit="%", label="packs.card.school_accounts")
+    return SchoolAccountsHeadline(**run.frame(NAME), card=card, schools=rows, tiers=tiers)
 
 
 PACK = Pack(

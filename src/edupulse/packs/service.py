@@ -105,16 +105,18 @@ class PackService:
         return PackRun(self.query_service(pack), project, start, end, volumes, now, params, scope,
                        AlertStore(self.platform.meta).all(project.id) if pack.alerts else [],
                        tags=self.tag_service(), journeys=self.journey_service() if pack.journeys else None,
-                       parts=dict(record["parts"]) if record else {})
+                       parts=dict(record["parts"]) if record else {}, meta=self.platform.meta)
 
     def headline(self, project: ProjectInfo, name: str, **options: Any) -> Headline:
         pack = self.pack(name)
         return pack.headline(self.run(project, pack, **options))
 
     def install(self, project: ProjectInfo, name: str, user: str, can_create_metrics: bool = True,
-                now: dt.datetime | None = None) -> InstallReport:
+                now: dt.datetime | None = None, can_edit_journeys: bool = True) -> InstallReport:
         """Install or upgrade a pack; the tags it reads are computed as of `now` (default: now)."""
         pack = self.pack(name)
+        if pack.journeys and not can_edit_journeys:
+            raise PackError(f"pack {name!r} adds journeys, which needs journeys:edit", 403)
 
         def channels() -> list[str]:
             return channel_quality.channels_of(self.run(project, pack, date_range="all"))

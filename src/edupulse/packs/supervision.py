@@ -17,14 +17,15 @@ The tiers (first match wins; "current" students had a `lesson_scheduled` in the 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
 from edupulse.packs.automated_sops import SOPS
-from edupulse.packs.headline import Card, Headline, PackRun, ratio
+from edupulse.packs.headline import Card, Headline, PackRun, masked_people, ratio
 from edupulse.packs.spec import DashboardPart, Pack, ReportPart, Stage, TagPart
 from edupulse.packs.tagged import values_by_person
+from edupulse.queries.results import Masker
 from edupulse.tags.run import TagValue
 
 NAME = "supervision"
@@ -132,6 +133,10 @@ class Supervision(Headline):
     students: list[MissedStudent]
     tiers: list[TierCount]
     recall: RecallEffect | None
+
+    def masked(self, masker: Masker) -> Self:
+        """The listed persons' personal identities (a mobile number) masked, in the same order."""
+        return self.model_copy(update={"students": masked_people(self.students, masker)})
 
 
 def _came_back(run: PackRun, missed: dict[int, TagValue]) -> dict[int, bool]:

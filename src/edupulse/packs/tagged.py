@@ -3,12 +3,17 @@ tier and reasons of a model tag), and why a model tag has none (its last run's e
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+from sqlglot import exp
 
 from edupulse.packs.headline import PackRun
-from edupulse.tags.run import TagValue, reason_texts
+from edupulse.queries.base import render
+from edupulse.queries.tagvalues import tag_values_tree
+from edupulse.tags.run import TagValue, reason_texts, ref
 
 
 class Scored(BaseModel):
@@ -22,13 +27,23 @@ class Scored(BaseModel):
 
 
 def values_by_person(run: PackRun, name: str) -> dict[int, TagValue]:
-    """Every value in force of a person tag, by person id."""
-    assert run.tags is not None
-    total, _ = run.tags.values(run.project, name, limit=1)
-    if total == 0:
-        return {}
-    _, values = run.tags.values(run.project, name, limit=total)
-    return {int(v.unit): v for v in values}
+    """Every value in force of a person tag, by person id (identities are looked up for the persons shown
+    only: TagService.identities)."""
+    tags = run.tags
+    assert tags is not None
+    tag = tags.tag(run.project, name)
+    inner = tag_values_tree(run.project.id, ref(tag)).subquery("v")
+    tree = exp.select(*(exp.column(c, "v") for c in ("person_id", "value", "number", "detail", "day"))).from_(inner)
+    ctx = tags.queries.context(run.project)
+    rows = tags.store.query(render(tree, ctx.dialect)).rows
+    return {int(r[0]): TagValue(unit=int(r[0]), value=r[1], number=r[2], detail=r[3], day=_day(r[4]))
+            for r in rows}
+
+
+def _day(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
 def why_none(run: PackRun, name: str) -> str | None:

@@ -169,7 +169,11 @@ def _entry_tree(ctx: Context, cohort: Cohort, outcome: Outcome | None, filters: 
     d, c = ctx.dialect, exp.column
     who = ctx.unit(unit)
     key = [exp.func("coalesce", ctx.text(cohort.per), exp.Literal.string(NONE)).as_("k")] if cohort.per else []
-    entries = _entries(ctx, cohort, filters, who, low, high, () if attribution is not None else by)
+    # a cohort of each unit's first attribution event itself (its first lead, unfiltered) carries the breakdown
+    # values of that event: read them there, without a second pass over the attribution events
+    own = attribution is not None and cohort.first and cohort.event == attribution.event and not cohort.filters \
+        and not filters and cohort.per is None
+    entries = _entries(ctx, cohort, filters, who, low, high, by if attribution is None or own else ())
     if channel is not None:
         attribution, value = channel
         owners = ctx.scan([who.as_("u"), d.arg_min(ctx.text(attribution.property), c("time", EVENTS)).as_("ch")],
@@ -179,7 +183,7 @@ def _entry_tree(ctx: Context, cohort: Cohort, outcome: Outcome | None, filters: 
             c("ch").eq(exp.Literal.string(value)), copy=False)
         entries = exp.select("*", copy=False).from_(entries.subquery("all_entries", copy=False), copy=False).where(
             exp.In(this=c("u"), query=inside.subquery(copy=False)), copy=False)
-    if by and attribution is not None:
+    if by and attribution is not None and not own:
         entries = _attributed(ctx, entries, who, attribution, by, cohort.per is not None)
     names = _names(by)
     stamped = exp.select(c("u"), *([c("k")] if key else []), *[c(n) for n in names], d.epoch_us(c("t0")).as_("t"),

@@ -30,6 +30,7 @@ from edupulse.queries.common import (
 from edupulse.queries.compile import EVENTS, PERSON_COLUMN, PERSONS, Context
 from edupulse.queries.errors import QueryError
 from edupulse.queries.results import IDENTITIES, Identity, Part, Properties, Result, Table, absent_when_none
+from edupulse.queries.sources import EventSource, source_of
 from edupulse.queries.tagvalues import tag_alias, tag_values_tree, value_column
 from edupulse.store.schema import GROUP_SLOTS, property_column
 
@@ -197,6 +198,7 @@ class TimelineEvent(Part):
     distinct_id: str
     properties: Properties
     groups: dict[str, str] | None = absent_when_none()
+    source: EventSource  # which system it came from and how (queries/sources.py)
 
 
 class PersonResponse(Result):
@@ -410,7 +412,8 @@ class PersonRunner(QueryRunner[PersonQuery, PersonResponse]):
                     properties[name] = _plain(value)
             groups = {slots.get(i, f"group_{i}"): key for i, key in enumerate(row[4:4 + GROUP_SLOTS]) if key}
             events.append(TimelineEvent(time=local_iso(row[0], ctx), event=row[1], distinct_id=row[2],
-                                        properties=dict(sorted(properties.items())), groups=groups or None))
+                                        properties=dict(sorted(properties.items())), groups=groups or None,
+                                        source=source_of(row[1], properties)))
         result: dict[str, Any] = {"total_events": total, "events": events, "next_cursor": None, "next_offset": None}
         if more:
             last = int(rows[-1][0])

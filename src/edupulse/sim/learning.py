@@ -9,6 +9,7 @@ emitted events show) is collected for the ground truth.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +86,14 @@ class _Session:
                          for kp in self.kps]
         self.kp_stats = [facts.kp_answers.setdefault(kp.name, [0, 0]) for kp in self.kps]
         self.homework_p = 0.3 + 0.6 * student.diligence * (0.6 if pattern != STEADY else 1.0)
+
+
+def renewal_propensity(attendance: float, homework: float, accuracy: float) -> float:
+    """How likely a student renews when a course ends: a logistic function of the learning record the events
+    show, most of all attendance (a student who came to nearly every lesson renews about 4 times in 5, one who
+    came to half of them about 1 in 5), then quiz accuracy (progress a family can see) and homework."""
+    z = -0.4 + 8.0 * (attendance - 0.72) + 3.0 * (homework - 0.75) + 4.0 * (accuracy - 0.65)
+    return min(0.95, max(0.02, 1.0 / (1.0 + math.exp(-z))))
 
 
 def who(lead: Lead) -> dict[str, str]:
@@ -297,7 +306,7 @@ class Learning:
         attendance = out.attended / out.scheduled if out.scheduled else 0.0
         homework = out.homework / out.attended if out.attended else 0.0
         accuracy = out.correct / out.answers if out.answers else 0.0
-        propensity = min(0.9, max(0.02, 0.05 + 0.7 * attendance**2 * (0.6 + 0.4 * homework) + 0.2 * (accuracy - 0.5)))
+        propensity = renewal_propensity(attendance, homework, accuracy)
         renew_ms = max(enrol_ms + DAY, ended_ms + rng.randint(-5 * 24, 10 * 24) * HOUR)
         renewed = False
         if rng.random() < propensity:

@@ -30,7 +30,7 @@ from edupulse.tags.defaults import DEFAULTS
 from edupulse.tags.learn.features import DROPOUT_FEATURES, LEAD_FEATURES, PLANS, RENEWAL_FEATURES
 from edupulse.tags.learn.train import TRAIN_STEPS, ModelRefused, train
 from edupulse.tags.model import ModelScore, TagSpec, Uploaded
-from edupulse.tags.upload import parse_csv, upload_select
+from edupulse.tags.upload import parse_csv, typed_value, upload_select
 
 log = logging.getLogger(__name__)
 MAX_PAGE = 1000
@@ -50,6 +50,10 @@ COMPILERS: dict[str, Compiler] = {
 
 class TagError(QueryError):
     """A tag cannot be computed as defined (the reason is the user's to act on)."""
+
+
+class UnknownPerson(TagError):
+    """No person of the store has the identities a value was set for (maybe not yet: try again later)."""
 
 
 def values_tree(spec: TagSpec, ctx: Context) -> exp.Select:
@@ -276,7 +280,7 @@ class TagService:
         d = tag.spec.definition
         if not isinstance(d, Uploaded):
             raise TagError(f"tag {name!r} is a {d.type} tag: only uploaded tags take uploads")
-        parsed = parse_csv(text)
+        parsed = parse_csv(text, tag.spec.value_type.value)
         person = tag.spec.unit == "person"
         if person and parsed.rows:
             known = self._known_identities(project, d.id_type, [r[1] for r in parsed.rows])
@@ -299,6 +303,74 @@ class TagService:
             log.exception("upload of tag %s of project %s failed", name, project.id)
             return self.catalog.finish_run(run.id, error=_reason(exc)), parsed.problems
         return self.catalog.finish_run(run.id, changed=changed, units=self.count(project, tag)), parsed.problems
+
+    def settable(self, project: ProjectRef, name: str) -> TagInfo:
+        """The tag if a person's value of it may be set by hand (a journey's set_tag): an uploaded person tag.
+        MetadataError: no such tag; TagError: the reason it is not settable and what to do."""
+        tag = self.tag(project, name)
+        d = tag.spec.definition
+        if tag.spec.unit != "person":
+            raise TagError(f"tag {name!r} tags {tag.spec.unit} groups, not persons: only a person tag is set for a "
+                           "person (create an uploaded person tag)")
+        if not isinstance(d, Uploaded):
+            raise TagError(f"tag {name!r} is computed by its {d.type} rule, which would undo a value set by hand: "
+                           "create an uploaded tag (definition type uploaded) for values set by journeys")
+        return tag
+
+    def set_value(self, project: ProjectRef, name: str, identities: list[tuple[str, str]], value: Any, by: str,
+                  now: dt.datetime | None = None, note: dict[str, Any] | None = None) -> RunInfo:
+        """Set one person's value of an uploaded tag (found by any of their identities, after merges), kept in the
+        tag's history like an upload: a run with trigger `journey` (or what `by` names) and the value's detail
+        `{"set_by": by}`, and an audit entry `tag.set` by `by` (with `note`, e.g. the journey's idempotency key).
+        Setting the value the person has already stores nothing (a repeat is harmless).
+        MetadataError: no such tag; TagError: not settable, a value that does not fit, or no such person."""
+        now = now or dt.datetime.now(dt.UTC)
+        tag = self.settable(project, name)
+        try:
+            text, number = typed_value(tag.spec.value_type.value, value)
+        except ValueError as exc:
+            raise TagError(f"tag {name!r}: {exc}") from None
+        person = self._person_of(project, identities)
+        if person is None:
+            raise UnknownPerson(f"no person has the identities {', '.join(f'{t}:{v}' for t, v in identities)} "
+                                "(yet: events are stored a few seconds after they arrive)")
+        day = now.astimezone(ZoneInfo(project.timezone)).date()
+        run = self.catalog.start_run(tag, day, by.split(":", 1)[0][:16] or "manual")
+        staged = pa.table({"unit": pa.array([person], pa.int64()), "value": pa.array([text], pa.string()),
+                           "number": pa.array([number], pa.float64()),
+                           "detail": pa.array([orjson.dumps({"set_by": by}).decode()], pa.string())})
+        try:
+            changed = self.store.write_tag_values(TagWrite(
+                project_id=project.id, tag_id=tag.id, run_id=run.id, day=day, computed_at=now, person=True,
+                select="SELECT unit, value, number, detail FROM tag_upload", overwrite=False, staged=staged))
+        except Exception as exc:
+            log.exception("setting tag %s of project %s failed", name, project.id)
+            self.catalog.finish_run(run.id, error=_reason(exc))
+            raise
+        done = self.catalog.finish_run(run.id, changed=changed, units=self.count(project, tag))
+        self.meta.audit.record("tag.set", by, project_id=project.id, target=f"tag:{name}", at=now, detail={
+            "tag": name, "person": person, "value": text, "run": run.id, "changed": changed, **(note or {})})
+        return done
+
+    def _person_of(self, project: ProjectRef, identities: list[tuple[str, str]]) -> int | None:
+        """The person (after merges) of the first of these identities the store knows."""
+        if not identities:
+            return None
+        ctx = self.queries.context(project)
+        p = exp.Literal.number(project.id)
+        pairs = [exp.Tuple(expressions=[exp.Literal.string(t), exp.Literal.string(v)]) for t, v in identities]
+        resolved = exp.Case(ifs=[exp.If(this=exp.column("person_id", "o").is_(exp.null()).not_().and_(
+            exp.column("person_id", "o") > 0), true=exp.column("person_id", "o"))],
+            default=exp.column("person_id", "i"))
+        tree = (exp.select(resolved.as_("person"), exp.column("id_type", "i"), exp.column("id_value", "i"))
+                .from_(exp.table_("identities").as_("i"))
+                .join(exp.table_("person_overrides").as_("o"), join_type="left", on=exp.and_(
+                    exp.column("project_id", "o").eq(p), exp.column("old_person_id", "o").eq(
+                        exp.column("person_id", "i"))))
+                .where(exp.and_(exp.column("project_id", "i").eq(p), exp.In(this=exp.Tuple(expressions=[
+                    exp.column("id_type", "i"), exp.column("id_value", "i")]), expressions=pairs))))
+        found = {(str(r[1]), str(r[2])): int(r[0]) for r in self.store.query(render(tree, ctx.dialect)).rows}
+        return next((found[(t, v)] for t, v in identities if (t, v) in found), None)
 
     def _known_identities(self, project: ProjectRef, id_type: str, values: list[str]) -> set[str]:
         ctx = self.queries.context(project)

@@ -22,7 +22,7 @@ class NavItem:
 
 
 NAV: tuple[NavItem, ...] = (
-    NavItem("/", "nav.home", ("home", "scenario")),
+    NavItem("/", "nav.home", ("home", "scenario", "class_report")),
     NavItem("/analysis/trends", "nav.analysis", ("analysis",), "query:run"),
     NavItem("/reports", "nav.reports", ("reports",), "reports:view"),
     NavItem("/dashboards", "nav.dashboards", ("dashboards", "dashboard"), "reports:view"),

@@ -1,6 +1,6 @@
 """The page of one scenario pack (/scenarios/<name>): what it answers, install / upgrade / uninstall, its
-headline numbers for a period and the empty state that names the events to send. The Scenarios home is the
-home page (pages.py)."""
+headline numbers for a period and the empty state that names the events to send; and the printable report of one
+class (/scenarios/learning_indicators/classes/<class_id>). The Scenarios home is the home page (pages.py)."""
 
 from __future__ import annotations
 
@@ -31,3 +31,13 @@ def scenario(request: Request, name: str) -> Response:
     granted = session.permissions(request)
     return render(request, "scenario.html", "scenario",
                   {"pack": info.model_dump(), "can_install": Permission.analyses_save in granted})
+
+
+@router.get("/scenarios/learning_indicators/classes/{class_id}", response_class=HTMLResponse)
+def class_report(request: Request, class_id: str) -> Response:
+    """One class's learning indicators and its students', styled to print (the numbers come from the pack's
+    headline with `class_id`)."""
+    signed_in(request)
+    if session.project(request) is None:
+        return render(request, "error.html", "error", {"message": "error.not_found"}, status=404)
+    return render(request, "class_report.html", "class_report", {"class_id": class_id[:200]})

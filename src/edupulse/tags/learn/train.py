@@ -21,6 +21,10 @@ import numpy as np
 
 from edupulse.tags.learn.features import Feature
 
+# Units learned from at most: beyond this many with a known outcome, a random sample of them (stratified by
+# outcome) is learned from and checked, which keeps training within seconds at 10 million events; the AUC of a
+# 30 % hold-out of 50,000 units is known to about ±0.005, and every unit is still scored.
+MAX_LEARN = 50_000
 GATE_MEAN = 0.7
 GATE_STD = 0.05
 SPLITS = 10
@@ -95,6 +99,11 @@ def train(rows: list[tuple[Any, ...]], features: tuple[Feature, ...], cutoffs: l
     if len(learn) < MIN_ROWS or positives < 5 or len(learn) - positives < 5:
         raise ModelRefused(f"not enough history to learn from: {len(learn)} units with a known outcome, "
                            f"{positives} of them positive (at least {MIN_ROWS}, and 5 of each, are needed)")
+    known = len(learn)
+    if known > MAX_LEARN:
+        chosen = _sample(y, MAX_LEARN, seed)
+        learn, y = [learn[i] for i in chosen], y[chosen]
+        positives = int(y.sum())
     x = _matrix(learn, features)
     splitter = selection.StratifiedShuffleSplit(n_splits=SPLITS, test_size=0.3, random_state=seed)
     aucs = []
@@ -106,7 +115,7 @@ def train(rows: list[tuple[Any, ...]], features: tuple[Feature, ...], cutoffs: l
             "std": round(float(np.std(aucs)), 4), "min_mean": GATE_MEAN, "max_std": GATE_STD}
     gate["passed"] = gate["mean"] >= GATE_MEAN and gate["std"] <= GATE_STD
     progress("evaluating", SPLITS)
-    evaluation = {"gate": gate, "units_learned": len(learn), "positives": positives,
+    evaluation = {"gate": gate, "units_learned": len(learn), "units_with_outcome": known, "positives": positives,
                   **_held_out(learn, x, y, features, cutoffs, metrics)}
     if not gate["passed"]:
         raise ModelRefused(f"the model failed the gate: mean AUC {gate['mean']:.3f} over {SPLITS} held-out splits "
@@ -129,6 +138,17 @@ def train(rows: list[tuple[Any, ...]], features: tuple[Feature, ...], cutoffs: l
                     trained.scores[i] = 1.0
                     trained.reasons[i] = [(observed, float(row[1 + j]), 9.99)]
     return trained
+
+
+def _sample(y: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """`size` indices of `y` drawn at random, each outcome in its share (in the order of the rows)."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for value in (0, 1):
+        where = np.flatnonzero(y == value)
+        take = max(1, round(size * len(where) / len(y)))
+        chosen.append(rng.choice(where, size=min(take, len(where)), replace=False))
+    return np.sort(np.concatenate(chosen))
 
 
 def cross_validated(rows: list[tuple[Any, ...]], features: tuple[Feature, ...], folds: int = 5,
@@ -189,9 +209,11 @@ def _reasons(model: Any, x: np.ndarray, rows: list[tuple[Any, ...]],
     """Per unit, the features that moved its score most: (feature, its value, contribution to the log-odds)."""
     scaler, linear = model[0], model[-1]
     contributions = (x - scaler.mean_) / np.where(scaler.scale_ == 0, 1, scaler.scale_) * linear.coef_[0]
+    tops = np.argsort(-np.abs(contributions), axis=1, kind="stable")[:, :REASONS].tolist()
+    exact, rounded = contributions.tolist(), np.round(contributions, 3).tolist()
+    names = [f.name for f in features]
     out = []
-    for i, row in enumerate(rows):
-        top = np.argsort(-np.abs(contributions[i]))[:REASONS]
-        out.append([(features[j].name, float(row[1 + j]) if row[1 + j] is not None else 0.0,
-                     round(float(contributions[i, j]), 3)) for j in top if abs(contributions[i, j]) > 0.01])
+    for row, top, moved, shown in zip(rows, tops, exact, rounded, strict=True):
+        out.append([(names[j], float(row[1 + j]) if row[1 + j] is not None else 0.0, shown[j])
+                    for j in top if abs(moved[j]) > 0.01])
     return out

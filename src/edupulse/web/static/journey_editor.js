@@ -92,6 +92,9 @@
     const segmentPick = (value, onchange, testid) => keep(lists.segments.map((s) => [s.id, EP.userText(s.name)]), value,
       (v) => onchange(isNaN(Number(v)) ? v : Number(v)), testid);
     const tagPick = (value, onchange, testid) => keep([["", t("jedit.choose_tag")], ...lists.tags.map((g) => [g.name, EP.userText(g.name)])], value, onchange, testid);
+    // a set_tag step sets values by hand: only uploaded person tags take them (computed tags are their rule's)
+    const settable = lists.tags.filter((g) => (g.definition || {}).type === "uploaded" && (g.unit || "person") === "person");
+    const settablePick = (value, onchange, testid) => keep([["", t("jedit.choose_tag")], ...settable.map((g) => [g.name, EP.userText(g.name)])], value, onchange, testid);
     const channelPick = (kind, value, onchange, testid, optional) => {
       const mine = channels.filter((c) => c.kind === kind).map((c) => [c.name, EP.userText(c.name)]);
       return keep([["", optional ? t("jedit.no_channel") : t("jedit.choose_channel")], ...mine], value, onchange, testid);
@@ -302,8 +305,10 @@
           field(t("jedit.value"), path + ".value", input(typeof step.value === "string" ? step.value : JSON.stringify(step.value === undefined ? "" : step.value),
             (v) => { step.value = v; changed(); }, id("value")))];
       }
-      if (a === "set_tag") return [field(t("jedit.tag"), path + ".tag", tagPick(step.tag, set("tag"), id("tag"))),
-        field(t("jedit.tag_value"), path + ".value", input(step.value, set("value"), id("value")))];
+      if (a === "set_tag") return [field(t("jedit.tag"), path + ".tag", settablePick(step.tag, set("tag"), id("tag")),
+        settable.length ? null : el("p.muted", { text: t("jedit.no_settable_tags"), "data-testid": id("no-tags") })),
+        field(t("jedit.tag_value"), path + ".value", input(step.value === undefined || step.value === null ? "" : String(step.value),
+          set("value"), id("value"), { placeholder: t("jedit.tag_value_hint") }))];
       return [el("p.muted", { text: t("jedit.unknown_action") })];
     }
 

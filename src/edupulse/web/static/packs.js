@@ -109,7 +109,11 @@
   RENDER.learning_indicators = function (h, node) {
     const rates = [{ key: "scheduled_lessons" }, { key: "attendance_rate", show: pct }, { key: "completion_rate", show: pct },
       { key: "homework_rate", show: pct }, { key: "quiz_accuracy", show: pct }];
-    const report = (id) => el("a", { href: "/scenarios/learning_indicators/classes/" + encodeURIComponent(id), text: t("packs.class_report.open") });
+    const period = new URLSearchParams();
+    if ($("pack-range") && $("pack-range").value === "all") period.set("date_range", "all");
+    else if (h.date_from) { period.set("date_from", h.date_from); period.set("date_to", h.date_to); }
+    const report = (id) => el("a", { href: "/scenarios/learning_indicators/classes/" + encodeURIComponent(id) + "?" + period.toString(),
+      text: t("packs.class_report.open") });
     const classes = h.classes.map((c) => Object.assign({}, c, { report: c.class_id }));
     const points = [{ key: "knowledge_point", user: true }, { key: "answers" }, { key: "correct" }, { key: "accuracy", show: pct }];
     node.replaceChildren(el("div.stats", {}, stat(pct(h.completion_rate), t("packs.completion_rate")),
@@ -148,6 +152,52 @@
         el("p", {}, t("packs.guide.command") + ": ", el("code", { text: "edupulse import " + (kind[file] || "events") + " " + file +
           ' --project "' + project + '"' }))))));
   }
+
+  /* One class's report, to print: the class's indicators and each student's (the pack's headline with class_id). */
+  P.class_report = async function (data) {
+    const query = new URLSearchParams(location.search);
+    if (query.get("date_range") === "all") $("pack-range").value = "all";
+    if (query.get("date_from") || query.get("date_to")) {
+      $("pack-range").value = "custom";
+      $("pack-from").value = query.get("date_from") || "";
+      $("pack-to").value = query.get("date_to") || "";
+    }
+    const rates = [{ key: "scheduled_lessons" }, { key: "attendance_rate", show: pct }, { key: "completion_rate", show: pct },
+      { key: "homework_rate", show: pct }, { key: "quiz_accuracy", show: pct }];
+    const load = async () => {
+      const params = new URLSearchParams({ class_id: data.class_id });
+      const range = $("pack-range").value;
+      if (range === "all") params.set("date_range", "all");
+      if (range === "custom") {
+        if ($("pack-from").value) params.set("date_from", $("pack-from").value);
+        if ($("pack-to").value) params.set("date_to", $("pack-to").value);
+      }
+      $("report-body").replaceChildren(el("p.muted", { text: t("packs.loading") }));
+      $("pack-error").replaceChildren();
+      try {
+        const h = await EP.api("GET", "/api/v1/packs/learning_indicators/headline?" + params.toString());
+        const r = h.class_report;
+        const fact = (label, value) => [el("dt", { text: t(label) }), el("dd", { translate: "no", text: value || "—" })];
+        const facts = el("dl.report-facts", {}, ...fact("packs.class_report.class", (r.name ? r.name + " · " : "") + r.class_id),
+          ...fact("packs.class_report.course", r.course_id), ...fact("packs.class_report.teacher", r.teacher_id),
+          ...fact("packs.class_report.period", h.date_from + " – " + h.date_to),
+          ...fact("packs.class_report.printed", new Date().toISOString().slice(0, 16).replace("T", " ")));
+        const i = r.indicators;
+        $("report-body").replaceChildren(facts, el("div.stats", {}, stat(pct(i.attendance_rate), t("packs.attendance_rate")),
+          stat(pct(i.completion_rate), t("packs.completion_rate")), stat(pct(i.homework_rate), t("packs.homework_rate")),
+          stat(pct(i.quiz_accuracy), t("packs.quiz_accuracy"))),
+          el("h2", { text: t("packs.class_report.students") }),
+          el("div", { id: "student-table" }, sortable([{ key: "student", user: true }, ...rates], r.students)));
+        document.body.dataset.report = String(Number(document.body.dataset.report || 0) + 1);
+      } catch (err) {
+        $("report-body").replaceChildren();
+        EP.showError($("pack-error"), err.message);
+      }
+    };
+    $("report-period").addEventListener("submit", (event) => { event.preventDefault(); load(); });
+    $("report-print").addEventListener("click", () => window.print());
+    await load();
+  };
 
   P.scenario = async function (data) {
     const pack = data.pack;

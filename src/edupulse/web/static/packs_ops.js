@@ -27,6 +27,19 @@
       el("a", { href: "/tags", text: t("packs.ops.open_tags") }));
   }
 
+  /* Switch a pack's journey on (start) or pause it, for those who may install the pack. */
+  function switchButton(id, status, key) {
+    if (!id || document.getElementById("pack-install") === null || status === "finished") return "";
+    const running = status === "running";
+    return el("button", { type: "button", "data-sop": key, text: t(running ? "packs.ops.pause" : "packs.ops.switch_on"),
+      onclick: async () => {
+        try {
+          await EP.api("POST", "/api/v1/journeys/" + id + "/" + (running ? "pause" : "start"));
+          location.reload();
+        } catch (err) { EP.showError(document.getElementById("pack-error"), err.message); }
+      } });
+  }
+
   function journeyLink(id, status) {
     if (!id) return el("span", { text: t("packs.ops.not_installed_journey") });
     return el("span", {}, el("a", { href: "/journeys/" + id, text: t("packs.ops.open_journey") }), " · ",
@@ -70,7 +83,11 @@
       first_order_rate: a.first_order_rate }));
     const assign = el("div.card", { id: "assign-journey" }, el("h2", { text: t("packs.ops.assign_title") }),
       el("p", { text: t("packs.ops.assign_about") }),
-      h.assign_journey ? journeyLink(h.assign_journey.journey_id, h.assign_journey.status) : el("p.muted", { text: t("packs.ops.install_for_journey") }),
+      h.assign_journey ? el("p", {}, journeyLink(h.assign_journey.journey_id, h.assign_journey.status), " ",
+        switchButton(h.assign_journey.journey_id, h.assign_journey.status, "assign_high_intent"))
+        : el("p.muted", { text: t("packs.ops.install_for_journey") }),
+      h.advisor_tasks.length ? el("div", { id: "advisor-task-table" }, sortable([col("advisor", { user: true }), col("tasks"),
+        col("open"), col("first_orders"), col("first_order_rate", { show: pct })], h.advisor_tasks)) : "",
       el("p", {}, el("a", { href: "/journey-tasks", text: t("packs.ops.open_tasks") })));
     node.replaceChildren(modelState(h, "lead-model") || "", form, el("h2", { text: t("packs.ops.tiers") }), tiers,
       el("h2", { text: fill(t("packs.ops.lead_pool"), { n: EP.fmt(h.leads_total) }) }),
@@ -80,16 +97,8 @@
   };
 
   R.automated_sops = function (h, node) {
-    const can = document.getElementById("pack-install") !== null;
     const rows = h.sops.map((s) => {
-      const act = s.journey_id && can && (s.status === "draft" || s.status === "paused" || s.status === "running")
-        ? el("button", { type: "button", "data-sop": s.key, text: t(s.status === "running" ? "packs.ops.pause" : "packs.ops.switch_on"),
-          onclick: async () => {
-            try {
-              await EP.api("POST", "/api/v1/journeys/" + s.journey_id + "/" + (s.status === "running" ? "pause" : "start"));
-              location.reload();
-            } catch (err) { EP.showError(document.getElementById("pack-error"), err.message); }
-          } }) : "";
+      const act = switchButton(s.journey_id, s.status, s.key);
       const arm = (a) => (a ? fill(t("packs.ops.arm"), { entered: EP.fmt(a.entered), converted: EP.fmt(a.converted), rate: pct(a.rate) }) : "—");
       return [el("div", {}, el("strong", { text: t("packs.ops.sop." + s.key) }), el("div.muted", { translate: "no", text: EP.userText(s.name) })),
         s.journey_id ? journeyLink(s.journey_id, s.status) : el("span", { text: t("packs.ops.not_installed_journey") }),
@@ -113,7 +122,8 @@
     const r = h.recall;
     const recall = el("div.card", { id: "recall-effect" }, el("h2", { text: t("packs.ops.recall_title") }),
       el("p", { text: t("packs.ops.recall_about") }),
-      r ? el("div", {}, journeyLink(r.journey_id, r.status), el("div.stats", {},
+      r ? el("div", {}, journeyLink(r.journey_id, r.status), " ", switchButton(r.journey_id, r.status, "recall_missed_3"),
+        el("div.stats", {},
         stat(fill(t("packs.ops.came_back_of"), { n: EP.fmt(r.treated_came_back), of: EP.fmt(r.treated) }), t("packs.ops.treated")),
         stat(fill(t("packs.ops.came_back_of"), { n: EP.fmt(r.holdout_came_back), of: EP.fmt(r.holdout) }), t("packs.ops.held_out")),
         stat(r.uplift === null ? "—" : pct(r.uplift), t("packs.ops.col.uplift")),

@@ -347,6 +347,7 @@
           el("span", Object.assign({ translate: "no", text: value }, attrs)));
         for (const e of result.events)
           list.append(el("li", { "data-testid": "timeline-event" }, el("time", { datetime: e.time, text: EP.time(e.time, true) }),
+            " ", EP.sourceTag ? EP.sourceTag(e.source) : "",
             el("strong", { text: " " + EP.eventLabel(e.event) + " " }),
             el("span.props", {},
               Object.entries(e.groups || {}).map(([type, key]) => prop(EP.propertyLabel("group." + type), EP.userText((names[type] || {})[key] || key), { "data-group": type })),
