@@ -177,7 +177,7 @@ class EventFeed:
             self.position = last
             return frames
         claimed: list[Outgoing] | None = [] if self.dispatch is not None else None
-        with self.meta.session() as s, s.begin():
+        with self.engine.writes.transaction() as s:
             acted = self.apply(s, batch, self.clock(), claimed) if batch else False
             self._save(s, last)
         self._saved_at = time.monotonic()

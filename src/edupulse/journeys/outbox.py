@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from edupulse.conf import JourneySettings
 from edupulse.journeys.model import SpecError
+from edupulse.journeys.writes import Writes
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.journey_models import JourneyDelivery
 from edupulse.meta.journeys import aware
@@ -58,8 +59,10 @@ Send = Callable[[Outgoing], Outcome]
 
 
 class Outbox:
-    def __init__(self, meta: MetadataStore, send: Send, settings: JourneySettings) -> None:
+    def __init__(self, meta: MetadataStore, send: Send, settings: JourneySettings,
+                 writes: Writes | None = None) -> None:
         self.meta, self.send, self.settings = meta, send, settings
+        self.writes = writes or Writes(meta)
         self._pool: ThreadPoolExecutor | None = None
         self._ready: deque[tuple[float, Outgoing]] = deque()  # claimed as sending by the engine, not tried yet
 
@@ -97,7 +100,7 @@ class Outbox:
         """Mark due deliveries `sending` and count their try, in one transaction. The update repeats the due
         condition, so a row another worker claimed meanwhile is not taken twice (compare and set)."""
         table = cast(Table, JourneyDelivery.__table__)
-        with self.meta.session() as s, s.begin():
+        with self.writes.transaction() as s:
             ids = self._due_ids(s, now, limit)
             if not ids:
                 return []
@@ -137,7 +140,7 @@ class Outbox:
                 .where(table.c.id == bindparam("b_id"), table.c.status == "sending",
                        table.c.attempts == bindparam("b_attempt"))
                 .values({name: bindparam(name) for name in OUTCOME_COLUMNS}))
-        with self.meta.session() as s, s.begin():
+        with self.writes.transaction() as s:
             s.connection().execute(stmt, rows)
 
     def _outcome(self, out: Outgoing, outcome: Outcome, now: dt.datetime) -> dict[str, Any]:

@@ -62,7 +62,7 @@ class JourneyRuntime:
         self.tasks = TaskQueue(meta)
         self.senders = Senders(self.channels, conf, self.tasks,
                                profile_writer(ingestor, meta) if ingestor is not None else None, tags)
-        self.outbox = Outbox(meta, self.senders, conf)
+        self.outbox = Outbox(meta, self.senders, conf, self.engine.writes)
         self.worker = JourneyWorker(self.engine, self.outbox, conf.tick_ms / 1000, clock)
         self.service = JourneyService(meta, self.channels, conf.allowed_hosts,
                                       settable_tag=getattr(tags, "settable", None),
