@@ -66,3 +66,10 @@ def test_refusals(body: bytes, reason: str) -> None:
 def test_integers_beyond_64_bits_stay_exact() -> None:
     assert parse_json(b'{"n": 18446744073709551616, "m": -9223372036854775809}') == \
         {"n": 18446744073709551616, "m": -9223372036854775809}
+
+
+def test_a_body_nested_deeper_than_the_fast_writer_goes_is_read_by_the_standard_reader() -> None:
+    """orjson reads 300 levels but will not write more than 255: such a body is read by the standard reader
+    (the statement rules then refuse it for its depth), never an error of the server."""
+    deep = "[" * 300 + "1" + "]" * 300
+    assert parse_json(f'{{"a": {deep}}}'.encode()) == _parse_strictly(f'{{"a": {deep}}}'.encode())

@@ -110,8 +110,11 @@ def parse_json(body: bytes) -> Any:
         except orjson.JSONDecodeError:
             pass
         else:
-            if body.count(b":") == orjson.dumps(value).count(b":"):
-                return value
+            try:
+                if body.count(b":") == orjson.dumps(value).count(b":"):
+                    return value
+            except orjson.JSONEncodeError:  # nested deeper than orjson writes: the standard reader decides
+                pass
     return _parse_strictly(body)
 
 
