@@ -4,6 +4,8 @@ ground truth it planted, with the time of each tag as a ratio to one scan of the
     python bench/tags.py --learners 33000 --days 180           # simulate into a temporary directory
     python bench/tags.py --learners 360000 --keep              # about 10 M events, kept in bench/out/tags-N
     python bench/tags.py --data-dir D --metadata-url U --project P --truth T.json   # an existing simulation
+    python bench/tags.py --data-dir D/data --metadata-url sqlite:///D/meta.sqlite --no-truth   # any store,
+        # e.g. 100 M events made by bench/replicate_store.py from a kept 10 M simulation (timings only)
 
 With --keep the simulation is made once under bench/out/tags-LEARNERS (about 28 events per learner over 180
 days: 360,000 learners give 10 M events) and reused by later runs. The machine's load average is printed
@@ -20,6 +22,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -89,7 +92,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if args.data_dir:
             settings = Settings(data_dir=Path(args.data_dir), metadata_url=args.metadata_url)
-            name, truth_path = args.project, Path(args.truth)
+            name, truth_path = args.project, Path(args.truth) if args.truth else None
+            if truth_path is None and not args.no_truth:
+                parser.error("--data-dir needs --truth (or --no-truth to time the tags only)")
         elif args.keep:
             root = Path(__file__).resolve().parent / "out" / f"tags-{args.learners}"
             if (root / "truth.json").exists():
@@ -100,19 +105,25 @@ def main() -> None:
                 settings, name, truth_path = simulate(root, args.learners, args.days, args.end)
         else:
             settings, name, truth_path = simulate(Path(tmp), args.learners, args.days, args.end)
-        truth = json.loads(truth_path.read_text(encoding="utf-8"))
+        truth = json.loads(truth_path.read_text(encoding="utf-8")) if truth_path else {}
         now = dt.datetime.fromisoformat(args.end + "T00:00:00+08:00").astimezone(dt.UTC)
         load_before = os.getloadavg()
         out = run(settings, name, truth, now, with_truth=not args.no_truth)
         out["load_average_before"], out["load_average_after"] = load_before, os.getloadavg()
         out["cpus"] = os.cpu_count()
+        # the process's peak memory (the platform's identity map, the models' features), in MB
+        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
         print(json.dumps(out, indent=1, ensure_ascii=False))
 
 
 def run(settings: Settings, name: str, truth: dict[str, Any], now: dt.datetime, with_truth: bool = True,
         ) -> dict[str, Any]:
+    opening = time.perf_counter()
     with Platform(settings).open(background_loader=False) as platform:
+        opened = round(time.perf_counter() - opening, 1)  # loads the identity map: not part of any tag's time
         project = platform.meta.project_by_name(name)
+        if project is None:
+            raise SystemExit(f"no project {name!r} in {settings.resolved_metadata_url}")
         svc = TagService(platform.meta, platform.store, platform.query_service())
         # one scan: every event of the project read once and grouped by its person after merges; the fastest of
         # three (the first also reads the file from disk)
@@ -126,7 +137,8 @@ def run(settings: Settings, name: str, truth: dict[str, Any], now: dt.datetime, 
             ).rows[0]
             scans.append(time.perf_counter() - started)
         scan = min(scans)
-        out: dict[str, Any] = {"events": int(events[0]), "one_scan_seconds": round(scan, 3),
+        out: dict[str, Any] = {"events": int(events[0]), "platform_open_seconds": opened,
+                               "one_scan_seconds": round(scan, 3),
                                "scan_seconds_each": [round(x, 3) for x in scans], "tags": {}}
         stages: list[tuple[str, float]] = []
         svc.listener = lambda stage, done, total: stages.append((stage, time.perf_counter()))
