@@ -159,3 +159,21 @@ def test_the_tree_of_the_top_kol_equals_the_truth(school: Any) -> None:
     assert tree.tree_size == top["tree_size"]
     paid = sum(1 for c in tree.root.children if c.paid)
     assert paid == top["paying_referees"]
+
+
+def test_the_revenue_report_lists_the_top_referrers_and_the_headline_only_those_it_shows(school: Any) -> None:
+    """However many referrers a project has, the installed revenue report lists those who brought the most
+    (at most TOP_REVENUE) and the headline asks the revenue of the referrers it shows only, so neither meets
+    the row limit of a result; both agree on each referrer."""
+    from edupulse.packs.referral import REVENUE, TOP_REVENUE
+
+    rows = school.platform.query_service().run(school.project, REVENUE).result.rows
+    per_referrer = {str(r[1]): round(float(r[2]), 2) for r in rows if r[0] == "referrer"}
+    assert 0 < len(per_referrer) <= TOP_REVENUE
+    amounts = [v for _, v in sorted(per_referrer.items(), key=lambda kv: (-kv[1], kv[0]))]
+    assert amounts == sorted(amounts, reverse=True)
+    found = school.packs.headline(school.project, "referral", date_range="all")
+    for kol in found.top_referrers:
+        if kol.referrer_id in per_referrer:
+            assert kol.revenue == pytest.approx(per_referrer[kol.referrer_id])
+    assert {("all",), ("referred",)} <= {(r[0],) for r in rows}

@@ -12,6 +12,7 @@ from edupulse.packs.spec import DashboardPart, MetricPart, Pack, ReportPart, Sta
 
 NAME = "referral"
 TOP = 10
+TOP_REVENUE = 100  # referrers the installed revenue report lists, most revenue first
 FIRST = [{"property": "order_type", "op": "eq", "value": "first"}]
 CONVERSION = MetricPart("referral_conversion", {
     "title": "转介绍转化率 referral conversion", "unit": "%", "scale": 100,
@@ -28,9 +29,20 @@ ACTIVITY = {"kind": "trends", "granularity": "week", "date_range": {"date_from":
             "series": [{"event": "referral_shared"}, {"event": "referral_signup"}]}
 
 
-def revenue_sql(where: str = "") -> str:
+def revenue_sql(where: str = "", referrers: list[str] | None = None) -> str:
     """The revenue of the orders paid (in `where`'s period) by referred persons (a `referral_signup` with a
-    `referrer_id`, at any time): per referrer id, in all (each person once), and all revenue."""
+    `referrer_id`, at any time): per referrer id (those of `referrers`, else the TOP_REVENUE who brought the
+    most), in all (each person once), and all revenue."""
+    if referrers is None:
+        per_referrer = ("SELECT * FROM (\n"
+                        "  SELECT 'referrer' AS kind, r.referrer_id AS referrer_id, sum(o.revenue) AS revenue\n"
+                        "  FROM referred AS r JOIN orders AS o ON o.person_id = r.person_id GROUP BY r.referrer_id\n"
+                        f"  ORDER BY revenue DESC, referrer_id LIMIT {TOP_REVENUE}) AS ranked\n")
+    else:
+        chosen = ", ".join("'" + r.replace("'", "''") + "'" for r in referrers) or "NULL"
+        per_referrer = ("SELECT 'referrer' AS kind, r.referrer_id AS referrer_id, sum(o.revenue) AS revenue\n"
+                        "FROM referred AS r JOIN orders AS o ON o.person_id = r.person_id\n"
+                        f"WHERE r.referrer_id IN ({chosen}) GROUP BY r.referrer_id\n")
     return (
         "WITH referred AS (\n"
         "  SELECT person_id, prop_referrer_id AS referrer_id, min(time) AS signed_up FROM events\n"
@@ -39,8 +51,7 @@ def revenue_sql(where: str = "") -> str:
         "orders AS (\n"
         f"  SELECT person_id, sum(prop_amount) AS revenue FROM events WHERE event = 'order_paid'{where}\n"
         "  GROUP BY person_id)\n"
-        "SELECT 'referrer' AS kind, r.referrer_id AS referrer_id, sum(o.revenue) AS revenue\n"
-        "FROM referred AS r JOIN orders AS o ON o.person_id = r.person_id GROUP BY r.referrer_id\n"
+        f"{per_referrer}"
         "UNION ALL SELECT 'referred' AS kind, '' AS referrer_id, sum(revenue) AS revenue FROM orders\n"
         "  WHERE person_id IN (SELECT person_id FROM referred)\n"
         "UNION ALL SELECT 'all' AS kind, '' AS referrer_id, sum(revenue) AS revenue FROM orders")
@@ -79,8 +90,9 @@ def headline(run: PackRun) -> Referral:
     found = [(str(s.breakdown[0]), int(s.aggregated_value or 0)) for s in run.trends(REFERRERS).series
              if s.breakdown and s.breakdown[0] is not None and s.breakdown[0] != "$other"]
     ranked = sorted(found, key=lambda r: (-r[1], r[0]))[:TOP]
-    rows = run.service.run(run.project, {"kind": "sql", "sql": revenue_sql(period_condition(run, " AND"))}, now=run.now,
-                           scope=run.scope).result.rows
+    # the revenue of the referrers shown only: a project may have more referrers than a result may hold rows
+    sql = revenue_sql(period_condition(run, " AND"), [r for r, _ in ranked])
+    rows = run.service.run(run.project, {"kind": "sql", "sql": sql}, now=run.now, scope=run.scope).result.rows
     money = {(str(r[0]), str(r[1])): round(float(r[2] or 0), 2) for r in rows}
     total, referred = money.get(("all", ""), 0.0), money.get(("referred", ""), 0.0)
     persons = _persons(run, [r for r, _ in ranked])
@@ -103,7 +115,7 @@ def _persons(run: PackRun, logins: list[str]) -> dict[str, int]:
 
 
 PACK = Pack(
-    name=NAME, version=2, stage=Stage.repurchase, problem="10", headline=headline,
+    name=NAME, version=3, stage=Stage.repurchase, problem="10", headline=headline,
     needs=("referral_signup", "referral_shared", "order_paid"), metrics=(CONVERSION,), reports=REPORTS,
     dashboards=(DashboardPart("board", "转介绍 Referral", ("rates", "referrers", "activity", "revenue"),
                               refresh_seconds=None, date_from="-90d"),),
