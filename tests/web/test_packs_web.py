@@ -121,6 +121,35 @@ def test_a_channel_operator_opens_channel_quality(browser: Any, site: Site, lang
         tab.context.close()
 
 
+@pytest.mark.browser
+@needs_chromium
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_customer_success_manager_opens_b2b_health(browser: Any, site: Site, lang: str) -> None:
+    """The Monday list: from the Scenarios home to the institutions, the ones in warning marked, exactly the
+    institutions the simulation planted as declining, and sortable by score."""
+    tab = signed_in_tab(browser, site.url, ADMIN, lang)
+    try:
+        wait_ready(tab)
+        tab.click('article[data-pack="b2b_health"] h3 a')
+        tab.wait_for_url(site.url + "/scenarios/b2b_health")
+        wait_ready(tab)
+        tab.select_option("#pack-range", "all")
+        tab.click("#pack-period button[type=submit]")
+        tab.wait_for_function("document.querySelectorAll('#institution-table tbody tr').length > 0")
+        planted = {i["institution_id"] for i in truth(site)["institutions"] if i["health"] == "declining"}
+        warned = {r.locator("td").first.inner_text() for r in tab.locator("#institution-table tr.best-row").all()}
+        assert warned == planted
+        tab.click('#institution-table [data-sort="score"]')
+        scores = [float(r.locator("td").nth(2).inner_text()) for r in tab.locator("#institution-table tbody tr").all()]
+        assert scores in (sorted(scores), sorted(scores, reverse=True))
+        problems = untranslated_on(tab, Words.of(lang))
+        assert problems == [], problems
+        shot(tab, f"scenario-b2b-health-{lang}")
+        assert tab.errors == []
+    finally:
+        tab.context.close()
+
+
 def test_the_alerts_api(site: Site) -> None:
     with site.api() as http:
         body = {"name": "Leads band", "event": "lead_created", "kind": "anomaly",
