@@ -68,3 +68,22 @@ def test_descriptions(meta: MetadataStore) -> None:
         ui.describe(project, "event", "order_paid", "", "admin@x", lang="fr")
     with pytest.raises(MetadataError, match="kind must be"):
         ui.describe(project, "table", "x", "", "admin@x")
+
+
+def test_first_descriptions_of_one_name_at_once_all_succeed(meta: MetadataStore) -> None:
+    """Two requests describing a name nobody described yet both insert its row; the later one updates it
+    instead of failing (it was answered 503 before)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    ui = UIStore(meta)
+    project = meta.create_project("Described at once").project.id
+    barrier = Barrier(4)
+
+    def describe(i: int) -> None:
+        barrier.wait()
+        ui.describe(project, "event", "lesson_attended", f"text {i}", f"user{i}")
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(describe, range(4)))
+    assert ui.descriptions(project)[("event", "lesson_attended")]["description"].startswith("text ")

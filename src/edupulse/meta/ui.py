@@ -8,6 +8,7 @@ import secrets
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint, delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from edupulse.meta.db import MetadataError, MetadataStore
@@ -243,6 +244,16 @@ class UIStore:
             raise MetadataError(f"lang {lang!r}: use one of {', '.join(LANGUAGES)}")
         if display_name is not None and len(display_name) > 200:
             raise MetadataError("a display name is at most 200 characters")
+        for attempt in range(2):  # two first descriptions of one name at once: the later one updates the row
+            try:
+                self._describe(project_id, kind, name, description, user, lang, display_name)
+                return
+            except IntegrityError:
+                if attempt:
+                    raise
+
+    def _describe(self, project_id: int, kind: str, name: str, description: str, user: str,
+                  lang: str | None, display_name: str | None) -> None:
         with self.meta.session() as s, s.begin():
             row = s.scalar(select(CatalogDescription).where(
                 CatalogDescription.project_id == project_id, CatalogDescription.kind == kind,
