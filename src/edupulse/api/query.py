@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from edupulse.api.auth import Principal, client_of, platform, require
 from edupulse.api.errors import ErrorBody, Responses, refusals
-from edupulse.auth.masking import MASKER, personal_identity_types, personal_order_refusal, personal_probe
+from edupulse.auth.masking import MASKER, for_masked_caller
 from edupulse.auth.permissions import Permission
 from edupulse.queries.errors import QueryError
 from edupulse.queries.service import InternalQueryError, PersonScope
@@ -74,15 +74,9 @@ async def query(
         raise HTTPException(403, f"SQL analyses need {Permission.query_sql.value} and "
                                  f"{Permission.personal_view.value} (SQL reads personal data unmasked)")
     if not principal.can(Permission.personal_view):
-        personal_order = MASKER.personal_order(body)
-        if personal_order is not None:
-            raise HTTPException(403, personal_order_refusal(personal_order))
-        probe = personal_probe(body)
-        if probe is not None:
-            raise HTTPException(403, probe)
-        if isinstance(body, dict) and body.get("kind") == "persons" and body.get("search") is not None:
-            # a prefix search over phone numbers would reveal them digit by digit: personal ones match whole
-            body = {**body, "whole_value_types": personal_identity_types()}
+        refusal, body = for_masked_caller(body)
+        if refusal is not None:
+            raise HTTPException(403, refusal)
     if output == "csv" and not principal.can(Permission.export):
         raise HTTPException(403, f"{Permission.export.value} is needed for CSV exports")
     scope = None

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edupulse.api.auth import Principal, platform, require_project
 from edupulse.api.errors import refusals
 from edupulse.api.params import Id
-from edupulse.auth.masking import MASKER, personal_identity_types, personal_order_refusal, personal_probe
+from edupulse.auth.masking import MASKER, for_masked_caller
 from edupulse.auth.permissions import Permission
 from edupulse.meta.db import MetadataError, ProjectInfo
 from edupulse.meta.ui import UIStore
@@ -110,14 +110,9 @@ async def run(request: Request, project: ProjectInfo, query: dict[str, Any]) -> 
     reports (which read personal data unmasked) are not shown."""
     if query.get("kind") == "sql":
         raise HTTPException(403, "SQL reports are not shown through share links: they read personal data unmasked")
-    personal_order = MASKER.personal_order(query)
-    if personal_order is not None:
-        raise HTTPException(403, personal_order_refusal(personal_order))
-    probe = personal_probe(query)
-    if probe is not None:
-        raise HTTPException(403, probe)
-    if query.get("kind") == "persons" and query.get("search") is not None:
-        query = {**query, "whole_value_types": personal_identity_types()}
+    refusal, query = for_masked_caller(query)
+    if refusal is not None:
+        raise HTTPException(403, refusal)
     try:
         answer = await run_in_threadpool(platform(request).query_service().run, project, query)
     except (QueryError, InternalQueryError) as exc:  # the message of an internal error carries its id

@@ -136,3 +136,18 @@ def personal_order_refusal(prop: str) -> str:
     """Why a caller without `personal:view` cannot sort by a personal property."""
     return (f"order_by {prop}: sorting by a personal property needs the personal:view permission (the order of "
             "the masked values would reveal them); sort by another property or leave order_by out")
+
+
+def for_masked_caller(query: Any) -> tuple[str | None, Any]:
+    """What a caller without `personal:view` may run of a query: (why it is refused, None) or (None, the
+    query to run). Refused: sorting or comparing piece by piece on a personal property; a persons search
+    matches personal identities only whole (a prefix search would reveal a phone number digit by digit)."""
+    reason = MASKER.personal_order(query)
+    if reason is not None:
+        return personal_order_refusal(reason), None
+    probe = personal_probe(query)
+    if probe is not None:
+        return probe, None
+    if isinstance(query, dict) and query.get("kind") == "persons" and query.get("search") is not None:
+        query = {**query, "whole_value_types": personal_identity_types()}
+    return None, query
