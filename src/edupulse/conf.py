@@ -25,6 +25,11 @@ class IngestSettings(BaseModel):
     load_batch_records: int = Field(100_000, description="Records the loader moves into the store at once.")
     load_interval_ms: int = Field(200, description="How often the loader looks for new log records.")
     wal_segment_bytes: int = Field(64 * 1024 * 1024, description="Size at which the write-ahead log rolls.")
+    xapi_index_seconds: float = Field(
+        1.0, gt=0, le=3600,
+        description="How often the server moves the xAPI statements it accepted into the indexed tables, with a "
+                    "SQLite metadata database (a read of statements does it first, so this sets only how large the "
+                    "batches are).")
     validator_processes: int | None = Field(
         None, ge=0, le=64,
         description="Worker processes that validate ingestion requests beside the server process (default: two "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -366,3 +367,36 @@ def test_voiding(client: Client) -> None:
     client.post(statement(id=late))
     assert client.get(statementId=late).status_code == 404
     assert client.get(voidedStatementId=late).status_code == 200
+
+
+def test_statements_answered_before_a_kill_are_there_after_the_restart(tmp_path: Any) -> None:
+    """kill -9 right after the answers, before the server indexed what it accepted (it indexes about every
+    EDUPULSE_INGEST__XAPI_INDEX_SECONDS, an hour here): after the restart every answered statement is there, by
+    id, in the filtered list and as a conflict, and the statements accepted next come after them."""
+    settings = make_settings(tmp_path)
+    keys = create_project(settings, "Killed LMS")
+    server = Server(settings, env={"EDUPULSE_INGEST__XAPI_INDEX_SECONDS": "3600"}).start()
+    try:
+        client = Client(server, keys)
+        sent = [[{**statement(f"stu-{i}-{k}"), "id": new_id()} for k in range(50)] for i in range(3)]
+        for batch in sent:
+            assert client.post(batch).status_code == 200
+        voided = sent[0][0]["id"]
+        voiding = {**statement(verb="voided"), "id": new_id(), "object": {"objectType": "StatementRef", "id": voided}}
+        assert client.post(voiding).status_code == 200
+        server.kill()
+        with sqlite3.connect(str(tmp_path / "metadata.sqlite")) as db:
+            assert db.execute("SELECT count(*) FROM xapi_pending_statements").fetchone()[0] == 151  # not indexed
+        server.start()
+        assert client.post({**sent[1][0], "result": {"success": True}}).status_code == 409
+        later = {**statement("stu-later"), "id": new_id()}
+        assert client.post(later).status_code == 200
+        for batch in sent:
+            for s in batch:
+                found = client.get(statementId=s["id"]) if s["id"] != voided else client.get(voidedStatementId=voided)
+                assert found.status_code == 200, s["id"]
+        listed = client.get(limit="0", ascending="true").json()["statements"]
+        expected = [s["id"] for batch in sent for s in batch if s["id"] != voided] + [voiding["id"], later["id"]]
+        assert [s["id"] for s in listed] == expected
+    finally:
+        server.kill()

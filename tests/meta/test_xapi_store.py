@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -51,9 +52,10 @@ def ids(rows: list[tuple[int, str]]) -> list[str]:
     return [orjson.loads(doc)["id"] for _, doc in rows]
 
 
-def test_statement_store(meta: MetadataStore) -> None:
+@pytest.mark.parametrize("deferred", [False, True], ids=["at-once", "deferred"])
+def test_statement_store(meta: MetadataStore, deferred: bool) -> None:
     project = meta.create_project("LMS").project.id
-    store = StatementStore(meta)
+    store = StatementStore(meta, deferred=deferred)
     first = stmt(context={"contextActivities": {"grouping": [{"id": "https://s.example/c/1"}]},
                           "instructor": {"mbox": "mailto:t@s.example"}})
     second = stmt(verb="completed", who="b")
@@ -94,10 +96,11 @@ def test_statement_store(meta: MetadataStore) -> None:
     assert store.get(other, second["id"], voided=False) is None
 
 
-def test_concurrent_requests_share_a_commit_and_keep_their_outcomes(meta: MetadataStore) -> None:
+@pytest.mark.parametrize("deferred", [False, True], ids=["at-once", "deferred"])
+def test_concurrent_requests_share_a_commit_and_keep_their_outcomes(meta: MetadataStore, deferred: bool) -> None:
     """The group commit: requests saved from many threads at once are each stored or refused on their own."""
     project = meta.create_project("Busy LMS").project.id
-    store = StatementStore(meta)
+    store = StatementStore(meta, deferred=deferred, index_seconds=0.01)
     kept = stmt()
     store.save(project, [new(kept)])
     batches = [[new(stmt(who=f"w{i}-{k}")) for k in range(5)] for i in range(12)]
@@ -121,12 +124,13 @@ def test_concurrent_requests_share_a_commit_and_keep_their_outcomes(meta: Metada
     assert len({row[0] for row in store.query(project, StatementFilter(), None, 100)}) == 56  # row ids unique
 
 
-def test_one_group_decides_its_requests_in_arrival_order(meta: MetadataStore) -> None:
+@pytest.mark.parametrize("deferred", [False, True], ids=["at-once", "deferred"])
+def test_one_group_decides_its_requests_in_arrival_order(meta: MetadataStore, deferred: bool) -> None:
     """Requests committed in one group see the requests before them in it, as if each had been stored alone:
     a statement added earlier in the group conflicts or repeats, is voided, and voids; a refused request changes
     nothing; another project's statement of the same id is its own."""
     project, other = (meta.create_project(name).project.id for name in ("Group LMS", "Other LMS"))
-    store = StatementStore(meta)
+    store = StatementStore(meta, deferred=deferred, index_seconds=3600)
     x, y, w = stmt(who="x"), stmt(who="y"), stmt(who="w")
 
     def voiding(target: str) -> dict[str, Any]:
@@ -168,6 +172,83 @@ def test_one_group_decides_its_requests_in_arrival_order(meta: MetadataStore) ->
     assert sorted(ids(store.query(project, StatementFilter(), None, 10))) == sorted([y["id"], v1["id"], v2["id"]])
     assert not writer._writing
     assert not writer._queue
+
+
+def pending_rows(meta: MetadataStore) -> int:
+    with meta.engine.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT count(*) FROM xapi_pending_statements").scalar_one())
+
+
+def voiding_of(target: str) -> dict[str, Any]:
+    return {**stmt(verb="voided"), "object": {"objectType": "StatementRef", "id": target}}
+
+
+def test_deferred_rules_see_the_statements_not_yet_indexed(meta: MetadataStore) -> None:
+    """The server's store on SQLite answers a request once its statements are durable in the pending table, and
+    indexes them later: until then the rules of ids and voiding see them as stored (a repeat, a conflict, voiding
+    one, voiding a voiding one, a target voided before it arrives), and a read indexes everything before it. On
+    PostgreSQL the same store indexes at once."""
+    project = meta.create_project("Deferred LMS").project.id
+    store = StatementStore(meta, deferred=True, index_seconds=3600)
+    sqlite = meta.engine.dialect.name == "sqlite"
+    x, y, w = stmt(who="x", activity="https://s.example/l/7"), stmt(who="y"), stmt(who="w")
+    first = store.save(project, [new(x), new(y)])
+    assert pending_rows(meta) == (2 if sqlite else 0)
+    assert store.save(project, [new(x)])[0] == first[0]  # a repeat: the statement as stored
+    with pytest.raises(StatementConflict):
+        store.save(project, [new({**x, "result": {"success": True}})])
+    v1 = voiding_of(x["id"])
+    store.save(project, [new(v1)])
+    with pytest.raises(StatementError, match="cannot be voided"):
+        store.save(project, [new(voiding_of(v1["id"]))])
+    v2 = voiding_of(w["id"])
+    store.save(project, [new(v2)])
+    store.save(project, [new(w)])  # voided by a statement that came before it
+    assert pending_rows(meta) == (5 if sqlite else 0)
+    assert store.get(project, x["id"], voided=False) is None  # the read indexes first
+    assert pending_rows(meta) == 0
+    assert store.get(project, x["id"], voided=True) is not None
+    assert store.get(project, w["id"], voided=True) is not None
+    assert ids(store.query(project, StatementFilter(ascending=True), None, 10)) == [y["id"], v1["id"], v2["id"]]
+    assert ids(store.query(project, StatementFilter(activity="https://s.example/l/7"), None, 10)) == [v1["id"]]
+    with meta.engine.connect() as conn:  # row ids in the order the statements were accepted
+        order = [sid for (sid,) in conn.exec_driver_sql("SELECT statement_id FROM xapi_statements ORDER BY id")]
+    assert order == [x["id"], y["id"], v1["id"], v2["id"], w["id"]]
+    assert store.activities.get(project, "https://s.example/l/7") is None  # no definition given: none made up
+
+
+def test_deferred_statements_are_indexed_after_a_restart(meta: MetadataStore) -> None:
+    """A server stopped (even by kill -9) before it indexed leaves the accepted statements in the pending table:
+    the next store indexes them before it decides anything, so they conflict, are voided and read as before,
+    and new statements come after them."""
+    project = meta.create_project("Restarted LMS").project.id
+    lesson = "https://s.example/l/8"
+    a = stmt(who="a") | {"object": {"id": lesson, "definition": {"name": {"en-US": "Decimals"}}}}
+    b = stmt(who="b")
+    StatementStore(meta, deferred=True, index_seconds=3600).save(project, [new(a), new(b)])
+    # The process that accepted them is gone; a new one opens the store.
+    store = StatementStore(meta, deferred=True, index_seconds=3600)
+    with pytest.raises(StatementConflict):
+        store.save(project, [new({**a, "result": {"success": True}})])
+    assert pending_rows(meta) == 0
+    c = stmt(who="c")
+    store.save(project, [new(c), new(voiding_of(b["id"]))])
+    assert store.get(project, b["id"], voided=True) is not None
+    assert ids(store.query(project, StatementFilter(ascending=True), None, 10))[:2] == [a["id"], c["id"]]
+    assert store.activities.get(project, lesson) == {"name": {"en-US": "Decimals"}}
+
+
+def test_the_indexing_thread_indexes_without_reads(meta: MetadataStore) -> None:
+    """Accepted statements reach the indexed tables by themselves, about every `index_seconds`."""
+    project = meta.create_project("Quiet LMS").project.id
+    store = StatementStore(meta, deferred=True, index_seconds=0.05)
+    store.save(project, [new(stmt(who=f"q{i}")) for i in range(30)])
+    deadline = time.monotonic() + 10
+    while pending_rows(meta) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert pending_rows(meta) == 0
+    with meta.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM xapi_statements").scalar_one() == 30
 
 
 def test_an_id_stored_by_another_process_meanwhile_is_decided_again(meta: MetadataStore,

@@ -84,9 +84,10 @@ class LearningRecordStore:
     documents: DocumentStore
 
     @classmethod
-    def open(cls, meta: MetadataStore) -> LearningRecordStore:
+    def open(cls, meta: MetadataStore, index_seconds: float = 1.0) -> LearningRecordStore:
         activities = ActivityCatalogue(meta)
-        return cls(StatementStore(meta, activities), activities, DocumentStore(meta))
+        statements = StatementStore(meta, activities, deferred=True, index_seconds=index_seconds)
+        return cls(statements, activities, DocumentStore(meta))
 
 
 def lrs(request: Request) -> LearningRecordStore:
@@ -96,7 +97,8 @@ def lrs(request: Request) -> LearningRecordStore:
         with _LRS_LOCK:
             found = getattr(state, "xapi", None)
             if found is None:
-                found = state.xapi = LearningRecordStore.open(platform(request).meta)
+                plat = platform(request)
+                found = state.xapi = LearningRecordStore.open(plat.meta, plat.settings.ingest.xapi_index_seconds)
     return found
 
 

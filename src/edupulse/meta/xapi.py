@@ -4,7 +4,9 @@ Statements live beside the projects and keys rather than in the event store: the
 read-your-writes at once (a conflict check on every id, GET right after POST), lookups by id and filters on a
 few indexed keys, which a transactional row store does well; the event store is loaded asynchronously from the
 log and is built for scans. SQLite (WAL, synchronous=FULL) and PostgreSQL both make a commit durable before it
-returns, which gives statements the same promise as ingested events. Writing is in xapi_writes.py.
+returns, which gives statements the same promise as ingested events. Writing is in xapi_writer.py (the writer; on
+SQLite the server's store indexes accepted statements in batches, and every read here first indexes what was
+accepted before it) and xapi_writes.py (the rules).
 """
 
 from __future__ import annotations
@@ -21,15 +23,8 @@ from edupulse.ingest.xapi import ifi_key
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.models import XapiStatement, XapiStatementActivity, XapiStatementAgent
 from edupulse.meta.xapi_activities import ActivityCatalogue
-from edupulse.meta.xapi_writes import (
-    AGENTS,
-    ATTACHMENTS,
-    STATEMENTS,
-    Attachment,
-    GroupCommit,
-    NewStatement,
-    StatementConflict,
-)
+from edupulse.meta.xapi_writer import GroupCommit
+from edupulse.meta.xapi_writes import AGENTS, ATTACHMENTS, STATEMENTS, Attachment, NewStatement, StatementConflict
 
 __all__ = ["Attachment", "NewStatement", "StatementConflict", "StatementFilter", "StatementStore"]
 
@@ -54,10 +49,15 @@ class StatementStore:
     """Statements of every project: save (with conflict and voiding rules, by group commit), get by id, filter,
     page."""
 
-    def __init__(self, meta: MetadataStore, activities: ActivityCatalogue | None = None) -> None:
+    def __init__(self, meta: MetadataStore, activities: ActivityCatalogue | None = None,
+                 deferred: bool = False, index_seconds: float = 1.0) -> None:
+        """`deferred`: the server's store, which on SQLite indexes accepted statements in batches, every
+        `index_seconds` (one process owns a SQLite file; see xapi_writer.py)."""
         self.meta = meta
         self.activities = activities or ActivityCatalogue(meta)
-        self._writer = GroupCommit(meta, self.activities)
+        self._writer = GroupCommit(meta, self.activities, deferred, index_seconds)
+        if deferred:
+            self.activities.before_read = self._writer.flush
 
     def save(self, project_id: int, statements: Sequence[NewStatement],
              attachments: Mapping[str, Attachment] | None = None) -> list[dict[str, Any]]:
@@ -68,6 +68,7 @@ class StatementStore:
 
     def agent_names(self, project_id: int, agent_key: str, most: int = 100) -> list[str]:
         """Names the project's latest statements gave an Agent (as actor or object), newest first."""
+        self._writer.flush()
         query = (select(STATEMENTS.c.document).join(AGENTS, AGENTS.c.statement_pk == STATEMENTS.c.id)
                  .where(AGENTS.c.project_id == project_id, AGENTS.c.agent_key == agent_key,
                         AGENTS.c.direct.is_(True)).order_by(STATEMENTS.c.id.desc()).limit(most))
@@ -92,6 +93,7 @@ class StatementStore:
 
     def get(self, project_id: int, statement_id: str, voided: bool) -> tuple[str, int] | None:
         """The stored JSON and stored time of a statement; `voided` asks for a voided one (voidedStatementId)."""
+        self._writer.flush()
         with self.meta.session() as s:
             row = s.execute(select(XapiStatement.document, XapiStatement.stored_us, XapiStatement.voided).where(
                 XapiStatement.project_id == project_id, XapiStatement.statement_id == statement_id.lower())).first()
@@ -125,6 +127,7 @@ class StatementStore:
         """(row id, JSON) of matching statements, not voided, in stored order, after the row `after` (paging).
         A statement that refers to a matching statement (StatementRef) matches too, and so on along chains of
         references (Communication 2.1.3)."""
+        self._writer.flush()
         conditions = self._matches(project_id, f, XapiStatement)
         where: list[ColumnElement[bool]] = [XapiStatement.project_id == project_id, XapiStatement.voided.is_(False)]
         if conditions:

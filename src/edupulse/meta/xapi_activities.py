@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
 import orjson
@@ -64,6 +64,7 @@ class ActivityCatalogue:
 
     def __init__(self, meta: MetadataStore) -> None:
         self.meta = meta
+        self.before_read: Callable[[], None] | None = None  # called before each read (the statements' writer)
         self._known: OrderedDict[tuple[int, str], dict[str, Any]] = OrderedDict()
 
     def _remember(self, project_id: int, activity_id: str, definition: dict[str, Any]) -> None:
@@ -110,6 +111,8 @@ class ActivityCatalogue:
 
     def get(self, project_id: int, activity_id: str) -> dict[str, Any] | None:
         """The canonical definition of an Activity; None when no statement defined it."""
+        if self.before_read is not None:
+            self.before_read()
         table = ACTIVITIES
         with self.meta.engine.connect() as conn:
             text = conn.execute(select(table.c.definition).where(
@@ -118,6 +121,8 @@ class ActivityCatalogue:
 
     def get_many(self, project_id: int, activity_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Canonical definitions of several Activities (those that have one)."""
+        if self.before_read is not None:
+            self.before_read()
         keys = {activity_key(a): a for a in activity_ids}
         if not keys:
             return {}

@@ -64,3 +64,24 @@ class XapiAttachment(Base):
     sha2: Mapped[str] = mapped_column(String(128))
     content_type: Mapped[str] = mapped_column(String(255))
     content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class XapiPendingStatement(Base):
+    """A statement the server accepted (durably) and has not yet moved into xapi_statements with its filter keys:
+    on SQLite the server indexes accepted statements in large batches, where one transaction per request would
+    write most index pages again for each (xapi_pending.py). The columns are those of xapi_statements; `id` is
+    the row id the statement gets there."""
+
+    __tablename__ = "xapi_pending_statements"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=False)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    statement_id: Mapped[str] = mapped_column(String(36))
+    stored_us: Mapped[int] = mapped_column(BigInteger)
+    verb_id: Mapped[str] = mapped_column(String(2048))
+    registration: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    voided: Mapped[bool] = mapped_column(default=False)
+    voids: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    ref_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    signature: Mapped[str] = mapped_column(String(64))
+    document: Mapped[str] = mapped_column(Text)

@@ -1,4 +1,4 @@
-"""Writing xAPI statements: the group commit of the statement store (see xapi.py).
+"""Writing xAPI statements: the rules of a group of requests and the rows they add (the writer is xapi_writer.py).
 
 Requests that arrive while a group of statements is being committed wait; the next writer stores all of them in one
 transaction, so concurrent requests share one commit (one fsync). A group costs a fixed number of round trips
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -23,19 +24,18 @@ from itertools import chain
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Connection, Table, insert, select, text, update
+from sqlalchemy import Connection, Table, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from edupulse.ingest.xapi import VOIDED, StatementError, ifi_key, parse_timestamp
-from edupulse.meta.db import MetadataStore
 from edupulse.meta.models import XapiStatement, XapiStatementActivity, XapiStatementAgent
-from edupulse.meta.xapi_activities import ActivityCatalogue
-from edupulse.meta.xapi_models import XapiAttachment
+from edupulse.meta.xapi_models import XapiAttachment, XapiPendingStatement
 
 STATEMENTS = cast(Table, XapiStatement.__table__)
 AGENTS = cast(Table, XapiStatementAgent.__table__)
 ACTIVITIES = cast(Table, XapiStatementActivity.__table__)
 ATTACHMENTS = cast(Table, XapiAttachment.__table__)
+PENDING = cast(Table, XapiPendingStatement.__table__)
 STATEMENT_COLUMNS = ("id", "project_id", "statement_id", "stored_us", "verb_id", "registration", "ref_id", "voids",
                      "voided", "signature", "document")
 KEY_COLUMNS = {AGENTS.name: ("statement_pk", "project_id", "agent_key", "direct"),
@@ -216,7 +216,7 @@ def statement_activities(statement: dict[str, Any], found: dict[str, bool] | Non
 
 
 @dataclass(slots=True, eq=False)
-class _Row:
+class Row:
     """A new statement as the store writes it, worked out before the writer takes it: the columns of its row but
     the row id, and its Agent and Activity filter keys. `voided` is decided by the writer."""
 
@@ -230,9 +230,10 @@ class _Row:
     agents: list[tuple[str, bool]]
     activities: list[tuple[str, bool]]
     voided: bool = False
+    pk: int = 0  # the row id, once the writer gives one
 
     @classmethod
-    def of(cls, new: NewStatement) -> _Row:
+    def of(cls, new: NewStatement) -> Row:
         doc = new.document
         obj, verb_id = doc["object"], doc["verb"]["id"]
         ref = obj["id"] if obj.get("objectType") == "StatementRef" else None
@@ -240,15 +241,28 @@ class _Row:
                    ref if verb_id == VOIDED else None, orjson.dumps(doc).decode(),
                    list(statement_agents(doc).items()), list(statement_activities(doc).items()))
 
+    @classmethod
+    def pending(cls, pk: int, signature: str, stored_us: int, voided: bool, document: str) -> Row:
+        """A row of xapi_pending_statements, as read back after the server stopped."""
+        row = cls.of(NewStatement(orjson.loads(document), signature, stored_us))
+        row.document, row.voided, row.pk = document, voided, pk
+        return row
+
+    def values(self, project_id: int) -> tuple[Any, ...]:
+        """The row's columns, in the order of STATEMENT_COLUMNS."""
+        return (self.pk, project_id, self.statement_id, self.new.stored_us, self.verb_id, self.registration,
+                self.ref_id, self.voids, self.voided, self.new.signature, self.document)
+
 
 @dataclass
-class _Job:
+class Job:
     """The statements of one request waiting for the writer, and where their outcome goes. `turn` is set when the
     outcome is there, or when the request's own thread is to write next."""
 
     project_id: int
-    rows: list[_Row]
+    rows: list[Row]
     attachments: Mapping[str, Attachment]
+    flush: bool = False  # asks the writer to index the statements accepted so far (see xapi_writer.py)
     future: Future[list[dict[str, Any]]] = field(default_factory=Future)
     turn: threading.Event = field(default_factory=threading.Event)
 
@@ -263,13 +277,42 @@ class _Known:
     signature: str
     document: str
     voiding: bool  # it is a voiding statement
-    pending: _Row | None = None  # the row, when a request before in the group adds it
+    pending: Row | None = None  # the row, when a request before in the group adds it
+    deferred: Row | None = None  # the row, when it was accepted before the group and waits to be indexed
 
 
-class _Project:
+class Pending:
+    """Statements accepted and durable in xapi_pending_statements but not yet indexed, as the rules see them:
+    by project and statement id, and the targets of the voiding ones among them (see xapi_writer.py)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[int, str], Row] = {}  # in row id order
+        self.voiding: dict[tuple[int, str], str] = {}  # (project, voided statement) -> the voiding statement
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, project_id: int, rows: Iterable[Row]) -> None:
+        for row in rows:
+            self.rows[(project_id, row.statement_id)] = row
+            if row.voids is not None:
+                self.voiding[(project_id, row.voids)] = row.statement_id
+
+    def by_project(self) -> dict[int, list[Row]]:
+        found: dict[int, list[Row]] = defaultdict(list)
+        for (project_id, _), row in self.rows.items():
+            found[project_id].append(row)
+        return found
+
+    def clear(self) -> None:
+        self.rows.clear()
+        self.voiding.clear()
+
+
+class ProjectRules:
     """What one project's requests of a group see and add: the statements they name, stored or added before."""
 
-    def __init__(self, conn: Connection, project_id: int, jobs: list[_Job]) -> None:
+    def __init__(self, conn: Connection, project_id: int, jobs: list[Job], pending: Pending | None = None) -> None:
         self.project_id = project_id
         ids = [row.statement_id for job in jobs for row in job.rows]
         targets = [row.voids for job in jobs for row in job.rows if row.voids is not None]
@@ -283,13 +326,20 @@ class _Project:
         self.voided: set[str] = {voids for voids, project in _select_in(
             conn, "SELECT voids, project_id FROM xapi_statements WHERE voids {matches}", (), ids)
             if project == project_id}
+        if pending:  # accepted before the group, not yet indexed
+            for sid in chain(ids, targets):
+                row = pending.rows.get((project_id, sid))
+                if row is not None:
+                    self.known[sid] = _Known(row.new.signature, row.document, row.voids is not None, deferred=row)
+            self.voided.update(sid for sid in ids if (project_id, sid) in pending.voiding)
         self.stored_targets: set[str] = set()  # statements stored before the group that become voided
-        self.rows: list[_Row] = []
+        self.deferred_targets: list[Row] = []  # statements accepted before the group, not yet indexed, now voided
+        self.rows: list[Row] = []
 
-    def decide(self, job: _Job) -> list[dict[str, Any]]:
+    def decide(self, job: Job) -> list[dict[str, Any]]:
         """The rules of one request against what is known; raises before changing anything when it is refused."""
         out: list[dict[str, Any]] = []
-        new_rows: list[_Row] = []
+        new_rows: list[Row] = []
         targets: dict[str, int] = {}  # targets of this request's new voiding statements
         for index, row in enumerate(job.rows):
             old = self.known.get(row.statement_id)
@@ -320,131 +370,36 @@ class _Project:
             found = self.known.get(target)
             if found is not None and found.pending is not None:
                 found.pending.voided = True
+            elif found is not None and found.deferred is not None:
+                self.deferred_targets.append(found.deferred)
             elif found is not None:
                 self.stored_targets.add(target)
         self.rows.extend(new_rows)
         return out
 
 
-class GroupCommit:
-    """The writer of the statement store: `save` queues a request's statements and returns when they are
-    committed (with every statement as stored), or raises why the request was refused."""
-
-    def __init__(self, meta: MetadataStore, activities: ActivityCatalogue) -> None:
-        self.meta = meta
-        self.activities = activities
-        self._queue: list[_Job] = []
-        self._queue_lock = threading.Lock()
-        self._writing = False
-
-    def save(self, project_id: int, statements: Sequence[NewStatement],
-             attachments: Mapping[str, Attachment] | None = None) -> list[dict[str, Any]]:
-        job = _Job(project_id, [_Row.of(new) for new in statements], attachments or {})
-        with self._queue_lock:
-            self._queue.append(job)
-            lead, self._writing = not self._writing, True
-        if not lead:
-            job.turn.wait()
-        if not job.future.done():  # this thread writes everything queued, its own request's statements included
-            self._lead()
-        return job.future.result()
-
-    def _lead(self) -> None:
-        with self._queue_lock:
-            jobs, self._queue = self._queue, []
-        try:
-            self._write(jobs)
-        finally:
-            for job in jobs:
-                if not job.future.done():
-                    job.future.set_exception(RuntimeError("the statements could not be written"))
-            with self._queue_lock:
-                if self._queue:
-                    self._queue[0].turn.set()  # its thread writes the next group
-                else:
-                    self._writing = False
-
-    def _write(self, jobs: list[_Job]) -> None:
-        try:
-            outcomes = self._commit(jobs)
-        except IntegrityError:  # another process stored one of these ids first: decide again, request by request
-            self.activities.forget()
-            outcomes = [self._alone(job) for job in jobs]
-        except Exception as exc:
-            self.activities.forget()
-            for job in jobs:
-                job.future.set_exception(exc)
-            return
-        for job, outcome in zip(jobs, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                job.future.set_exception(outcome)
-            else:
-                job.future.set_result(outcome)
-
-    def _alone(self, job: _Job) -> list[dict[str, Any]] | Exception:
-        for attempt in range(2):
-            try:
-                return self._commit([job])[0]
-            except IntegrityError as exc:
-                self.activities.forget()
-                if attempt:
-                    return exc
-        raise AssertionError("unreachable")
-
-    def _commit(self, jobs: list[_Job]) -> list[list[dict[str, Any]] | Exception]:
-        """Decide and write a group in one transaction; the outcome of each request, in order."""
-        outcomes: list[list[dict[str, Any]] | Exception] = []
-        with self.meta.engine.begin() as conn:
-            projects: dict[int, _Project] = {}
-            for project_id in dict.fromkeys(job.project_id for job in jobs):
-                projects[project_id] = _Project(conn, project_id, [j for j in jobs if j.project_id == project_id])
-            for job in jobs:
-                try:
-                    outcomes.append(projects[job.project_id].decide(job))
-                except (StatementConflict, StatementError) as exc:
-                    outcomes.append(exc)
-            self._insert(conn, [p for p in projects.values() if p.rows])
-            for project in projects.values():
-                targets = sorted(project.stored_targets)
-                for start in range(0, len(targets), LOOKUP_CHUNK):
-                    conn.execute(update(STATEMENTS).where(
-                        STATEMENTS.c.project_id == project.project_id,
-                        STATEMENTS.c.statement_id.in_(targets[start:start + LOOKUP_CHUNK])).values(voided=True))
-                if project.rows:
-                    self.activities.record(conn, project.project_id, [row.new.document for row in project.rows],
-                                           max(row.new.stored_us for row in project.rows))
-            for job, outcome in zip(jobs, outcomes, strict=True):
-                if job.attachments and not isinstance(outcome, Exception):
-                    _insert_attachments(conn, job.project_id, job.attachments)
-        return outcomes
-
-    @staticmethod
-    def _insert(conn: Connection, projects: list[_Project]) -> None:
-        """The new statements and their filter keys, in one multi-row insert per table of plain tuples, with the
-        statements' row ids chosen here (an INSERT ... RETURNING of the ids, the ORM's bulk path, or SQLAlchemy's
-        per-row parameter handling cost more than the rest of a request)."""
-        count = sum(len(p.rows) for p in projects)
-        if not count:
-            return
-        pks = iter(NEXT_IDS[conn.dialect.name](conn, count))
-        statements: list[tuple[Any, ...]] = []
-        agents: list[tuple[Any, ...]] = []
-        activities: list[tuple[Any, ...]] = []
-        for project in projects:
-            project_id = project.project_id
-            for r in project.rows:
-                pk = next(pks)
-                statements.append((pk, project_id, r.statement_id, r.new.stored_us, r.verb_id, r.registration,
-                                   r.ref_id, r.voids, r.voided, r.new.signature, r.document))
-                agents.extend((pk, project_id, key, direct) for key, direct in r.agents)
-                activities.extend((pk, project_id, key, direct) for key, direct in r.activities)
-        insert_values(conn, STATEMENTS, STATEMENT_COLUMNS, statements)
-        for table, rows in ((AGENTS, agents), (ACTIVITIES, activities)):
-            if rows:
-                insert_values(conn, table, KEY_COLUMNS[table.name], rows)
+def insert_indexed(conn: Connection, rows: list[tuple[int, Row]]) -> None:
+    """Rows (project id, row with its row id) into xapi_statements and their filter keys, in one multi-row insert
+    per table of plain tuples (an INSERT ... RETURNING of the ids, the ORM's bulk path, or SQLAlchemy's per-row
+    parameter handling cost more than the rest of a request). The keys go in the order of their table's primary
+    key, so each insert walks its B-tree forward."""
+    statements: list[tuple[Any, ...]] = []
+    agents: list[tuple[Any, ...]] = []
+    activities: list[tuple[Any, ...]] = []
+    for project_id, r in rows:
+        statements.append(r.values(project_id))
+        agents.extend((r.pk, project_id, key, direct) for key, direct in r.agents)
+        activities.extend((r.pk, project_id, key, direct) for key, direct in r.activities)
+    if not statements:
+        return
+    insert_values(conn, STATEMENTS, STATEMENT_COLUMNS, statements)
+    for table, keys in ((AGENTS, agents), (ACTIVITIES, activities)):
+        if keys:
+            keys.sort(key=lambda k: (k[1], k[2], k[0]))
+            insert_values(conn, table, KEY_COLUMNS[table.name], keys)
 
 
-def _insert_attachments(conn: Connection, project_id: int, attachments: Mapping[str, Attachment]) -> None:
+def insert_attachments(conn: Connection, project_id: int, attachments: Mapping[str, Attachment]) -> None:
     known = set(conn.execute(select(ATTACHMENTS.c.sha2).where(
         ATTACHMENTS.c.project_id == project_id, ATTACHMENTS.c.sha2.in_(list(attachments)))).scalars())
     rows = [{"project_id": project_id, "sha2": sha2, "content_type": a.content_type[:255], "content": a.content}
