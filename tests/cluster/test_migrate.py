@@ -5,6 +5,7 @@ counts are checked; the platform on the new stores answers as before and keeps e
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,10 @@ from click.testing import CliRunner
 
 from edupulse.cli import main
 from edupulse.conf import Settings
+from edupulse.ingest.records import to_micros
+from edupulse.ingest.xapi import complete, signature, validate_statement
+from edupulse.meta.db import MetadataStore
+from edupulse.meta.xapi import NewStatement, StatementStore
 from edupulse.runtime import Platform
 from engines import requires_chdb
 
@@ -21,6 +26,20 @@ pytestmark = requires_chdb
 START = dt.datetime(2026, 9, 1, 1, tzinfo=dt.UTC)
 QUERY = {"kind": "trends", "series": [{"event": "page_view", "math": "unique"}],
          "date_range": {"date_from": "2026-09-01", "date_to": "2026-09-05"}}
+
+
+def accept_a_statement(meta: MetadataStore, project_id: int) -> str:
+    """A statement the server's store (SQLite) accepted and had not indexed when the server stopped."""
+    raw = validate_statement({"id": str(uuid.uuid4()), "actor": {"mbox": "mailto:a@s.example"},
+                              "verb": {"id": "http://adlnet.gov/expapi/verbs/attended"},
+                              "object": {"id": "https://s.example/lesson/1"}})
+    now = dt.datetime.now(dt.UTC)
+    authority = {"objectType": "Agent", "account": {"homePage": "http://127.0.0.1", "name": f"project:{project_id}"}}
+    new = NewStatement(complete(raw, now, authority), signature(raw), to_micros(now), None)
+    StatementStore(meta, deferred=True, index_seconds=3600).save(project_id, [new])
+    with meta.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM xapi_pending_statements").scalar_one() == 1
+    return str(raw["id"])
 
 
 def records() -> list[dict[str, Any]]:
@@ -58,6 +77,7 @@ def test_migrate_store_copies_resumes_and_verifies(tmp_path: Path, server: Any, 
         embedded.flush()
         before = embedded.query_service().run(project, QUERY).to_wire()
         persons = sorted(row[3] for row in embedded.store.identity_rows())
+        accepted = accept_a_statement(embedded.meta, project.id)  # durable, not yet indexed
     url = server.url(f"m_{tmp_path.name[-8:].replace('-', '_')}")
     runner = CliRunner()
     args = ["--data-dir", str(data), "migrate-store", "--to", url, "--metadata-to", metadata_url]
@@ -94,6 +114,7 @@ def test_migrate_store_copies_resumes_and_verifies(tmp_path: Path, server: Any, 
         first_visit = moved.store.query("SELECT person_id FROM events WHERE insert_id = 'a3'").rows[0][0]
         assert late == first_visit
         assert sorted(row[3] for row in moved.store.identity_rows()) == persons
+        assert StatementStore(moved.meta).get(project.id, accepted, voided=False) is not None
 
 
 def test_migrate_store_refuses_what_it_cannot_do(tmp_path: Path) -> None:

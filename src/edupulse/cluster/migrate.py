@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.models import Base
+from edupulse.meta.xapi import StatementStore
 from edupulse.store.base import BASE_EVENT_COLUMNS
 from edupulse.store.clickhouse import COPIED_TABLES
 from edupulse.store.clickhouse_http import ClickHouseServerStore
@@ -141,8 +142,10 @@ def _remember(target: ClickHouseServerStore, source: str, position: str) -> None
 
 
 def migrate_metadata(source: MetadataStore, target: MetadataStore, progress: Progress) -> list[Check]:
-    """Copy every metadata table (in dependency order) into a migrated database; verified by counts."""
+    """Copy every metadata table (in dependency order) into a migrated database; verified by counts. xAPI
+    statements a SQLite server accepted and had not indexed yet are indexed first (PostgreSQL has none)."""
     target.migrate()
+    StatementStore(source, deferred=True).flush()
     checks = []
     with source.engine.connect() as src, target.engine.begin() as dst:
         for table in Base.metadata.sorted_tables:

@@ -66,6 +66,10 @@ class StatementStore:
         StatementError, and then nothing of the request is stored."""
         return self._writer.save(project_id, statements, attachments)
 
+    def flush(self) -> None:
+        """Index the statements accepted and not yet indexed (the server's store on SQLite; see xapi_writer.py)."""
+        self._writer.flush()
+
     def agent_names(self, project_id: int, agent_key: str, most: int = 100) -> list[str]:
         """Names the project's latest statements gave an Agent (as actor or object), newest first."""
         self._writer.flush()
