@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import json
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -400,3 +401,33 @@ def test_statements_answered_before_a_kill_are_there_after_the_restart(tmp_path:
         assert [s["id"] for s in listed] == expected
     finally:
         server.kill()
+
+
+def test_reads_see_every_statement_answered_before_them_under_concurrent_writes(client: Client) -> None:
+    """Threads post lists and read them back at once, by id and by their learner, while the others write: every
+    read sees everything its thread was answered before it (the server indexes after answering, and a read first
+    indexes what was accepted)."""
+    failures: list[str] = []
+
+    def learner(n: int) -> None:
+        name = f"rw-{n}-{new_id()[:8]}"
+        agent = json.dumps({"objectType": "Agent", "account": {"homePage": "https://school.example", "name": name}})
+        mine: list[str] = []
+        for _ in range(8):
+            batch = [{**statement(name), "id": new_id()} for _ in range(15)]
+            if client.post(batch).status_code != 200:
+                failures.append(f"{name}: POST refused")
+                return
+            mine += [s["id"] for s in batch]
+            if client.get(statementId=mine[-1]).status_code != 200:
+                failures.append(f"{name}: {mine[-1]} not found by id")
+            found = client.get(agent=agent, limit="0", ascending="true").json()["statements"]
+            if [s["id"] for s in found] != mine:
+                failures.append(f"{name}: the agent filter gave {len(found)} of {len(mine)}")
+
+    threads = [threading.Thread(target=learner, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures[:5]
