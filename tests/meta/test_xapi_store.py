@@ -238,17 +238,58 @@ def test_deferred_statements_are_indexed_after_a_restart(meta: MetadataStore) ->
     assert store.activities.get(project, lesson) == {"name": {"en-US": "Decimals"}}
 
 
-def test_the_indexing_thread_indexes_without_reads(meta: MetadataStore) -> None:
+def test_accepted_statements_are_indexed_without_reads(meta: MetadataStore) -> None:
     """Accepted statements reach the indexed tables by themselves, about every `index_seconds`."""
     project = meta.create_project("Quiet LMS").project.id
     store = StatementStore(meta, deferred=True, index_seconds=0.05)
     store.save(project, [new(stmt(who=f"q{i}")) for i in range(30)])
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while pending_rows(meta) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert pending_rows(meta) == 0
     with meta.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM xapi_statements").scalar_one() == 30
+
+
+def test_voiding_while_statements_are_being_indexed(meta: MetadataStore) -> None:
+    """The indexing thread moves accepted statements between requests that accept more and void earlier ones,
+    some still pending, some just moved: every statement is stored once, exactly the targets are voided, and the
+    rules keep refusing to void a voiding statement whichever table holds it."""
+    project = meta.create_project("Racing LMS").project.id
+    store = StatementStore(meta, deferred=True, index_seconds=0.002)
+    first = stmt(who="first")
+    store.save(project, [new(first)])
+    deadline = time.monotonic() + 60
+    while pending_rows(meta) and time.monotonic() < deadline:  # the indexing thread is running
+        time.sleep(0.01)
+    accepted: list[str] = [first["id"]]
+    voided: set[str] = set()
+    voidings: list[str] = []
+    moved_meanwhile = 0
+    for round_ in range(40):
+        batch = [stmt(who=f"r{round_}-{k}") for k in range(10)]
+        store.save(project, [new(s) for s in batch])
+        accepted += [s["id"] for s in batch]
+        target = accepted[(round_ * 7) % len(accepted)]
+        if target not in voided:
+            v = voiding_of(target)
+            store.save(project, [new(v)])
+            voided.add(target)
+            voidings.append(v["id"])
+        if voidings and round_ % 5 == 4:
+            with pytest.raises(StatementError, match="cannot be voided"):
+                store.save(project, [new(voiding_of(voidings[-1]))])
+        time.sleep(0.004 * (round_ % 3))
+        with meta.engine.connect() as conn:
+            moved_meanwhile = conn.exec_driver_sql("SELECT count(*) FROM xapi_statements").scalar_one()
+    if meta.engine.dialect.name == "sqlite":
+        assert moved_meanwhile > 100  # statements were moved while the rules ran
+    store.flush()
+    assert pending_rows(meta) == 0
+    with meta.engine.connect() as conn:
+        rows = dict(conn.exec_driver_sql("SELECT statement_id, voided FROM xapi_statements").all())
+    assert sorted(rows) == sorted(accepted + voidings)
+    assert {sid for sid, is_voided in rows.items() if is_voided} == voided
 
 
 def test_an_id_stored_by_another_process_meanwhile_is_decided_again(meta: MetadataStore,
