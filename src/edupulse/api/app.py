@@ -45,6 +45,7 @@ from edupulse.api.xapi_alternate import AlternateRequestSyntax
 from edupulse.conf import Settings
 from edupulse.ingest.validate import warm_up, watch_parent
 from edupulse.journeys.runtime import JourneyRuntime
+from edupulse.meta.tags import TagCatalog
 from edupulse.runtime import Platform
 from edupulse.tags.background import TagRunPool
 from edupulse.web import admin_pages, pages, scenarios
@@ -118,6 +119,7 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
                                                               store=plat.store)
         app.state.scheduler = scheduler = _background(plat, settings, journey_runtime, run_scheduler)
         app.state.tag_runs = tag_runs = TagRunPool()
+        TagCatalog(plat.meta).fail_abandoned_runs()  # left running by a server killed while computing them
         stop_warm_up = catalog.start_warm_up(app)
         try:
             yield

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from edupulse.meta.db import MetadataError, MetadataStore
 from edupulse.meta.models import Base, utcnow
+from edupulse.meta.process_owner import gone, this_process
 from edupulse.tags.model import TagSpec
 
 
@@ -70,6 +71,11 @@ class TagRunRow(Base):
     units: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str] = mapped_column(Text, default="")
     evaluation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    owner: Mapped[str] = mapped_column(String(300), default="", server_default="")  # process_owner.this_process()
+
+
+ABANDONED = "the process computing the run stopped before it finished (it was killed, or the machine restarted); " \
+            "run the tag again"
 
 
 def _aware(moment: dt.datetime | None) -> dt.datetime | None:
@@ -253,7 +259,7 @@ class TagCatalog:
         with self.meta.session() as s, s.begin():
             row = TagRunRow(tag_id=tag.id, project_id=tag.project_id, version=tag.version, status="running",
                             trigger=trigger, day=day, started_at=utcnow(), progress=_progress_text("queued", 0, None),
-                            changed=0, units=0, error="")
+                            changed=0, units=0, error="", owner=this_process())
             s.add(row)
             s.flush()
             return _run(row)
@@ -270,6 +276,8 @@ class TagCatalog:
         with self.meta.session() as s, s.begin():
             row = s.get(TagRunRow, run_id)
             assert row is not None
+            if error == ABANDONED and row.status != "running":  # it finished meanwhile after all
+                return _run(row)
             row.status = "failed" if error else "finished"
             row.finished_at, row.changed, row.units, row.error = utcnow(), changed, units, error
             _, _, total = _progress_of(row.progress)
@@ -282,13 +290,29 @@ class TagCatalog:
     def run(self, run_id: int) -> RunInfo | None:
         with self.meta.session() as s:
             row = s.get(TagRunRow, run_id)
+            if row is not None and self._abandoned([row]):
+                return self.run(run_id)
             return _run(row) if row is not None else None
 
     def runs(self, tag_id: int, limit: int = 20) -> list[RunInfo]:
         with self.meta.session() as s:
-            rows = s.scalars(select(TagRunRow).where(TagRunRow.tag_id == tag_id).order_by(TagRunRow.id.desc())
-                             .limit(limit))
+            rows = list(s.scalars(select(TagRunRow).where(TagRunRow.tag_id == tag_id)
+                                  .order_by(TagRunRow.id.desc()).limit(limit)))
+            if self._abandoned(rows):
+                return self.runs(tag_id, limit)
             return [_run(r) for r in rows]
+
+    def fail_abandoned_runs(self) -> int:
+        """Record as failed the runs whose process ended before they finished (a server killed with SIGKILL
+        while computing one); the number recorded. Runs are also checked each time they are read."""
+        with self.meta.session() as s:
+            return self._abandoned(list(s.scalars(select(TagRunRow).where(TagRunRow.status == "running"))))
+
+    def _abandoned(self, rows: list[TagRunRow]) -> int:
+        over = [row.id for row in rows if row.status == "running" and row.owner and gone(row.owner)]
+        for run_id in over:
+            self.finish_run(run_id, error=ABANDONED)
+        return len(over)
 
     def last_good_run(self, tag_id: int) -> RunInfo | None:
         with self.meta.session() as s:
