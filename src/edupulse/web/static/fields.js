@@ -217,6 +217,55 @@
     }, "breakdown", { emptyLabel: t("builder.no_breakdown") })), more);
   };
 
+  // The definition editors (journey_editor.js, tag_editor.js): a definition as forms and as JSON, in step -----
+
+  F.filled = (v) => v !== undefined && v !== null && v !== "";
+  F.clone = (v) => JSON.parse(JSON.stringify(v === undefined ? null : v));
+  F.numberOrNone = (v) => (F.filled(v) && !isNaN(Number(v)) ? Number(v) : undefined);
+  /* A labelled field; `path` is where its value is in the JSON (the server's problems are shown under it). */
+  F.field = (label, path, ...controls) => el("label.field", path ? { "data-path": path } : {}, el("span.field-label", { text: label }), ...controls);
+  F.input = (value, onchange, testid, attrs) => el("input", Object.assign({ value: F.filled(value) ? value : "", "data-testid": testid,
+    onchange: (e) => onchange(e.target.value.trim()) }, attrs || {}));
+
+  /* The definition as sent and shown: only its own `keys`, without empty texts, lists and objects, except under
+     the keys in `keep` (kept even empty) and in `raw` (written as they are: a webhook's body, a value). */
+  F.definitionOf = function (keys, keep, raw) {
+    const tidy = (value, key) => {
+      if (raw.has(key)) return value;
+      if (Array.isArray(value)) return value.map((v) => tidy(v)).filter((v) => v !== undefined);
+      if (value && typeof value === "object") {
+        const out = {};
+        for (const [k, v] of Object.entries(value)) {
+          const c = tidy(v, k);
+          const empty = (Array.isArray(c) && !c.length) || (c && typeof c === "object" && !Array.isArray(c) && !Object.keys(c).length);
+          if (c === undefined || c === null || c === "" || (empty && !keep.has(k) && !raw.has(k))) continue;
+          out[k] = c;
+        }
+        return out;
+      }
+      return value;
+    };
+    return (spec) => {
+      const own = {};
+      for (const k of keys) if (spec[k] !== undefined) own[k] = spec[k];
+      return tidy(own);
+    };
+  };
+
+  /* The JSON view of a definition editor: `show()` writes `get()` into it; an edit that parses as an object
+     goes to `set` (one that does not says why under it). */
+  F.jsonView = function (attrs, errorTestid, get, set) {
+    const node = el("textarea.code.journey-json", Object.assign({ spellcheck: "false", translate: "no" }, attrs));
+    const error = el("div.error", { hidden: true, "data-testid": errorTestid || null });
+    node.addEventListener("input", () => {
+      let parsed;
+      try { parsed = JSON.parse(node.value); } catch (err) { error.hidden = false; error.textContent = t("jedit.json_invalid") + " " + err.message; return; }
+      error.hidden = true;
+      set(parsed && typeof parsed === "object" && !Array.isArray(parsed) ? parsed : {});
+    });
+    return { node, error, show: () => { node.value = JSON.stringify(get(), null, 2); error.hidden = true; } };
+  };
+
   /* Clean a query for sending: empty filters and values dropped, display choices ($view) kept out. */
   F.clean = function (value) {
     if (Array.isArray(value)) return value.map(F.clean).filter((v) => v !== undefined);

@@ -12,40 +12,12 @@
   const STEP_KINDS = ["wait", "if", "split", ...ACTIONS, "exit"];
   const SPEC_KEYS = ["name", "description", "trigger", "steps", "holdout", "goal", "exit_on", "caps", "quiet_hours", "entry_limit", "language"];
   const RAW = new Set(["body", "value"]);  // values written as they are (a webhook's body template, a property value)
-  const filled = (v) => v !== undefined && v !== null && v !== "";
-  const clone = (v) => JSON.parse(JSON.stringify(v === undefined ? null : v));
-
-  /* The definition as sent and shown: only the journey's own fields, without empty lists, objects and texts. */
-  function tidy(value, key) {
-    if (RAW.has(key)) return value;
-    if (Array.isArray(value)) return value.map((v) => tidy(v)).filter((v) => v !== undefined);
-    if (value && typeof value === "object") {
-      const out = {};
-      for (const [k, v] of Object.entries(value)) {
-        const c = tidy(v, k);
-        if (c === undefined || c === null || c === "" || (!RAW.has(k) && k !== "steps" && ((Array.isArray(c) && !c.length)
-          || (c && typeof c === "object" && !Array.isArray(c) && !Object.keys(c).length)))) continue;
-        out[k] = c;
-      }
-      return out;
-    }
-    return value;
-  }
-  const definition = (spec) => {
-    const own = {};
-    for (const k of SPEC_KEYS) if (spec[k] !== undefined) own[k] = spec[k];
-    return tidy(own);
-  };
-
-  /* A labelled field; `path` is where its value is in the JSON (the server's errors are shown under it). */
-  const field = (label, path, ...controls) => el("label.field", path ? { "data-path": path } : {}, el("span.field-label", { text: label }), ...controls);
+  const { filled, clone, numberOrNone, field, input } = F;
+  const definition = F.definitionOf(SPEC_KEYS, new Set(["steps"]), RAW);  // a journey's steps are kept even while empty
   const keep = (options, value, onchange, testid) => {
     const known = options.some(([v]) => String(v) === String(value));
     return F.select(filled(value) && !known ? [[value, EP.userText(value)], ...options] : options, value, onchange, testid);
   };
-  const input = (value, onchange, testid, attrs) => el("input", Object.assign({ value: filled(value) ? value : "", "data-testid": testid,
-    onchange: (e) => onchange(e.target.value.trim()) }, attrs || {}));
-  const numberOrNone = (v) => (filled(v) && !isNaN(Number(v)) ? Number(v) : undefined);
 
   EP.journeyEditor = async function (root, initial, opts) {
     const lists = await C.lists();
@@ -55,8 +27,9 @@
     const firstEvent = (stage) => F.STAGES[stage || "order"].find((n) => cat.events.some((e) => e.name === n)) || (cat.events[0] || {}).name || "";
     let spec = definition(clone(initial));
     const form = el("div.journey-form");
-    const json = el("textarea.code.journey-json", { id: "journey-json", rows: 24, spellcheck: "false", translate: "no", "data-testid": "journey-json" });
-    const jsonError = el("div.error", { hidden: true, "data-testid": "journey-json-error" });
+    const view = F.jsonView({ id: "journey-json", rows: 24, "data-testid": "journey-json" }, "journey-json-error",
+      () => definition(spec), (parsed) => { spec = parsed; draw(); preview(); });
+    const json = view.node, jsonError = view.error, showJson = view.show;
     const reach = el("strong", { id: "journey-reach", "data-testid": "journey-reach", text: "—" });
     const general = opts.errorBox;
     let previewing = 0;
@@ -76,16 +49,7 @@
       }
       root.dataset.previewed = String(mine);
     }, 350);
-    const showJson = () => { json.value = JSON.stringify(definition(spec), null, 2); jsonError.hidden = true; };
     const changed = () => { showJson(); preview(); };
-    json.addEventListener("input", () => {
-      let parsed;
-      try { parsed = JSON.parse(json.value); } catch (err) { jsonError.hidden = false; jsonError.textContent = t("jedit.json_invalid") + " " + err.message; return; }
-      jsonError.hidden = true;
-      spec = parsed && typeof parsed === "object" && !Array.isArray(parsed) ? parsed : {};
-      draw();
-      preview();
-    });
 
     // pickers ---------------------------------------------------------------------------------------
     const eventPick = (value, onchange, testid) => F.eventSelect(cat, value, onchange, false, testid);

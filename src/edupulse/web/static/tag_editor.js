@@ -11,9 +11,7 @@
     "missed_streak", "referral_kol", "institution_health", "model"];
   const SPEC_KEYS = ["name", "description", "owner", "unit", "value_type", "definition", "schedule"];
   const AGGREGATES = ["count", "distinct_days", "sum", "avg", "min", "max"];
-  const filled = (v) => v !== undefined && v !== null && v !== "";
-  const clone = (v) => JSON.parse(JSON.stringify(v === undefined ? null : v));
-  const numberOrNone = (v) => (filled(v) && !isNaN(Number(v)) ? Number(v) : undefined);
+  const { filled, clone, numberOrNone, field, input } = F;
   // each type starts from an example a person changes
   const EXAMPLES = {
     custom_tiers: { name: "lead_tier", description: "lead tier from behaviour", definition: { type: "custom_tiers", tiers: [
@@ -35,29 +33,8 @@
   };
   EP.tagExamples = EXAMPLES;
 
-  /* The definition as sent and shown: the tag's own fields, without empty lists, objects and texts. */
-  function tidy(value) {
-    if (Array.isArray(value)) return value.map(tidy);
-    if (value && typeof value === "object") {
-      const out = {};
-      for (const [k, v] of Object.entries(value)) {
-        const c = tidy(v);
-        if (c === undefined || c === null || c === "" || (Array.isArray(c) && !c.length && k !== "tiers" && k !== "ranges")
-          || (typeof c === "object" && !Array.isArray(c) && !Object.keys(c).length && k !== "condition")) continue;
-        out[k] = c;
-      }
-      return out;
-    }
-    return value;
-  }
-  const definition = (spec) => {
-    const own = {};
-    for (const k of SPEC_KEYS) if (spec[k] !== undefined) own[k] = spec[k];
-    return tidy(own);
-  };
-  const field = (label, path, ...controls) => el("label.field", path ? { "data-path": path } : {}, el("span.field-label", { text: label }), ...controls);
-  const input = (value, onchange, testid, attrs) => el("input", Object.assign({ value: filled(value) ? value : "", "data-testid": testid,
-    onchange: (e) => onchange(e.target.value.trim()) }, attrs || {}));
+  // the tag's own fields; tiers, ranges and a tier's condition are kept even while empty
+  const definition = F.definitionOf(SPEC_KEYS, new Set(["tiers", "ranges", "condition"]), new Set());
 
   function distributionTable(rows) {
     return EP.table([t("tags.value"), t("tags.count"), t("tags.mean")],
@@ -70,21 +47,14 @@
     const cat = lists.cat;
     let spec = definition(clone(initial));
     const form = el("div.tag-form");
-    const json = el("textarea.code.journey-json", { id: "tag-json", rows: 22, spellcheck: "false", translate: "no", "data-testid": "tag-json" });
-    const jsonError = el("div.error", { hidden: true });
+    const view = F.jsonView({ id: "tag-json", rows: 22, "data-testid": "tag-json" }, null, () => definition(spec),
+      (parsed) => { spec = parsed; draw(); });
+    const json = view.node, jsonError = view.error, showJson = view.show;
     const result = el("div", { id: "tag-preview-result", "data-testid": "tag-preview-result" });
     const general = opts.errorBox;
     const eventProps = { properties: cat.properties, person_properties: [], groups: [] };
 
-    const showJson = () => { json.value = JSON.stringify(definition(spec), null, 2); jsonError.hidden = true; };
     const changed = () => { showJson(); result.dataset.stale = "1"; };
-    json.addEventListener("input", () => {
-      let parsed;
-      try { parsed = JSON.parse(json.value); } catch (err) { jsonError.hidden = false; jsonError.textContent = t("jedit.json_invalid") + " " + err.message; return; }
-      jsonError.hidden = true;
-      spec = parsed && typeof parsed === "object" && !Array.isArray(parsed) ? parsed : {};
-      draw();
-    });
 
     async function preview() {
       result.replaceChildren(el("p.muted", { text: t("common.loading") }));
