@@ -94,7 +94,23 @@ class GroupType(Base):
     slot: Mapped[int] = mapped_column(Integer)
 
 
-class XapiStatement(Base):
+class StatementColumns:
+    """The columns of a stored xAPI statement: those of xapi_statements and of xapi_pending_statements (accepted,
+    not yet indexed; xapi_models.py), which are written from one tuple of values (meta/xapi_writes.py)."""
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    statement_id: Mapped[str] = mapped_column(String(36))
+    stored_us: Mapped[int] = mapped_column(BigInteger)
+    verb_id: Mapped[str] = mapped_column(String(2048))
+    registration: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    voided: Mapped[bool] = mapped_column(default=False)
+    voids: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    ref_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    signature: Mapped[str] = mapped_column(String(64))
+    document: Mapped[str] = mapped_column(Text)
+
+
+class XapiStatement(StatementColumns, Base):
     """An xAPI statement stored whole (`document`, the exact JSON returned on GET), with the keys its filters
     use. `id` orders statements by arrival, which is the order of `stored`."""
 
@@ -106,16 +122,7 @@ class XapiStatement(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
-    statement_id: Mapped[str] = mapped_column(String(36))
-    stored_us: Mapped[int] = mapped_column(BigInteger)
-    verb_id: Mapped[str] = mapped_column(String(2048), index=True)
-    registration: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    voided: Mapped[bool] = mapped_column(default=False)
-    voids: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    ref_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    signature: Mapped[str] = mapped_column(String(64))
-    document: Mapped[str] = mapped_column(Text)
+    verb_id: Mapped[str] = mapped_column(String(2048), index=True)  # the verb filter
 
 
 class XapiStatementAgent(Base):

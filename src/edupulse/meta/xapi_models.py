@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from edupulse.meta.models import Base
+from edupulse.meta.models import Base, StatementColumns
 
 ID = BigInteger().with_variant(Integer, "sqlite")
 
@@ -66,7 +66,7 @@ class XapiAttachment(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-class XapiPendingStatement(Base):
+class XapiPendingStatement(StatementColumns, Base):
     """A statement the server accepted (durably) and has not yet moved into xapi_statements with its filter keys:
     on SQLite the server indexes accepted statements in large batches, where one transaction per request would
     write most index pages again for each (xapi_pending.py). The columns are those of xapi_statements; `id` is
@@ -75,13 +75,3 @@ class XapiPendingStatement(Base):
     __tablename__ = "xapi_pending_statements"
 
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=False)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
-    statement_id: Mapped[str] = mapped_column(String(36))
-    stored_us: Mapped[int] = mapped_column(BigInteger)
-    verb_id: Mapped[str] = mapped_column(String(2048))
-    registration: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    voided: Mapped[bool] = mapped_column(default=False)
-    voids: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    ref_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
-    signature: Mapped[str] = mapped_column(String(64))
-    document: Mapped[str] = mapped_column(Text)
