@@ -290,29 +290,27 @@ class TagCatalog:
     def run(self, run_id: int) -> RunInfo | None:
         with self.meta.session() as s:
             row = s.get(TagRunRow, run_id)
-            if row is not None and self._abandoned([row]):
-                return self.run(run_id)
-            return _run(row) if row is not None else None
+            if row is None:
+                return None
+            return self._abandoned([row]).get(row.id) or _run(row)
 
     def runs(self, tag_id: int, limit: int = 20) -> list[RunInfo]:
         with self.meta.session() as s:
             rows = list(s.scalars(select(TagRunRow).where(TagRunRow.tag_id == tag_id)
                                   .order_by(TagRunRow.id.desc()).limit(limit)))
-            if self._abandoned(rows):
-                return self.runs(tag_id, limit)
-            return [_run(r) for r in rows]
+            failed = self._abandoned(rows)
+            return [failed.get(r.id) or _run(r) for r in rows]
 
     def fail_abandoned_runs(self) -> int:
         """Record as failed the runs whose process ended before they finished (a server killed with SIGKILL
         while computing one); the number recorded. Runs are also checked each time they are read."""
         with self.meta.session() as s:
-            return self._abandoned(list(s.scalars(select(TagRunRow).where(TagRunRow.status == "running"))))
+            return len(self._abandoned(list(s.scalars(select(TagRunRow).where(TagRunRow.status == "running")))))
 
-    def _abandoned(self, rows: list[TagRunRow]) -> int:
-        over = [row.id for row in rows if row.status == "running" and row.owner and gone(row.owner)]
-        for run_id in over:
-            self.finish_run(run_id, error=ABANDONED)
-        return len(over)
+    def _abandoned(self, rows: list[TagRunRow]) -> dict[int, RunInfo]:
+        """The runs among `rows` whose process ended before they finished, recorded as failed now."""
+        return {row.id: self.finish_run(row.id, error=ABANDONED)
+                for row in rows if row.status == "running" and row.owner and gone(row.owner)}
 
     def last_good_run(self, tag_id: int) -> RunInfo | None:
         with self.meta.session() as s:
