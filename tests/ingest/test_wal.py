@@ -4,9 +4,12 @@ and are released, and concurrent appenders share fsyncs."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
+from edupulse.conf import Settings
 from edupulse.ingest.wal import HEADER, Position, WriteAheadLog
+from edupulse.runtime import Platform
 
 START = Position(0, 0)
 
@@ -111,3 +114,36 @@ def test_concurrent_appenders_share_fsyncs(tmp_path: Path) -> None:
         assert all(p <= wal.durable for p in results.values())
     finally:
         wal.close()
+
+
+def test_durable_mark_of_a_log_with_nothing_new_is_where_its_frames_end(tmp_path: Path) -> None:
+    """Opened with nothing in its last segment (a new log, or one that rolled just before it was closed), the
+    log's durable mark is where its frames end, which a loader that read them all has reached: waiting for it
+    (Platform.flush) returns at once instead of never."""
+    fresh = WriteAheadLog(tmp_path / "fresh")
+    fresh.open()
+    try:
+        assert fresh.durable == START
+        assert frames(fresh, START) == []
+    finally:
+        fresh.close()
+    wal = WriteAheadLog(tmp_path / "wal", segment_bytes=100)
+    wal.open()
+    last = [wal.append(b"x" * 120) for _ in range(2)][-1]  # each frame fills a segment: the log rolls after it
+    wal.close()
+    assert len(wal.segments()) == 3
+    wal.open()
+    try:
+        assert wal.durable == last
+        assert frames(wal, last) == []
+        assert wal.append(b"next") > last
+        assert frames(wal, last) == [b"next"]
+    finally:
+        wal.close()
+
+
+def test_an_empty_platform_flushes_at_once(tmp_path: Path) -> None:
+    with Platform(Settings(data_dir=tmp_path / "data")).open() as platform:
+        started = time.monotonic()
+        platform.flush(timeout=30)
+        assert time.monotonic() - started < 5

@@ -106,6 +106,9 @@ class WriteAheadLog:
         self._fd = os.open(self.dir / _segment_name(self._segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         _fsync_dir(self.dir)
         self.durable = Position(self._segment, self._offset)
+        if self._offset == 0:  # nothing in the segment yet: what is durable ends where the one before ends
+            before = self.dir / _segment_name(self._segment - 1)
+            self.durable = Position(self._segment - 1, before.stat().st_size) if before.exists() else Position(0, 0)
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="wal-writer", daemon=True)
         self._thread.start()
