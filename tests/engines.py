@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import itertools
+import json
 import math
 import os
 import shutil
@@ -34,6 +35,7 @@ from edupulse.queries.registry import Registry
 from edupulse.queries.results import Table, to_csv
 from edupulse.queries.service import QueryResult, QueryService, ResultCache
 from edupulse.runtime import Platform
+from edupulse.sim import SimulationConfig, simulate
 from edupulse.store.base import EventStore
 
 NOW = dt.datetime(2026, 9, 10, 4, tzinfo=dt.UTC)  # 12:00 on 10 September in Asia/Shanghai
@@ -96,6 +98,8 @@ class _Mirror:
 class History:
     """A project with these records, stored through the real write path (and mirrored on ClickHouse)."""
 
+    truth: dict[str, Any]  # a simulated school's ground truth (simulated_school)
+
     def __init__(self, root: Path, records: Sequence[dict[str, Any]], timezone: str = "Asia/Shanghai",
                  name: str = "Conformance School", expect_rejected: int = 0, platform: Platform | None = None) -> None:
         # not id(self): a collected history's id can come back for a new one while the mirror holds the old
@@ -142,6 +146,15 @@ class History:
             _Mirror.holder = None
         if self.owned:
             self.platform.close()
+
+
+def simulated_school(root: Path, name: str, config: SimulationConfig) -> History:
+    """A History whose project is a simulated school, with the simulation's ground truth as `truth`."""
+    history = History(root, [], name=name)
+    summary = simulate(history.platform, history.project, config)
+    assert summary.truth_path is not None
+    history.truth = json.loads(summary.truth_path.read_text(encoding="utf-8"))
+    return history
 
 
 def table_of(wire: dict[str, Any]) -> Table:

@@ -6,53 +6,38 @@ spend is broken down by the spend table's channel and campaign, and by nothing e
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-import json
 from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from edupulse.conf import Settings
-from edupulse.meta.analysis import AnalysisMetadata
 from edupulse.meta.catalogue import MetricCatalogue
 from edupulse.packs import channel_quality
 from edupulse.queries.errors import QueryError
-from edupulse.queries.service import QueryService
-from edupulse.runtime import Platform
-from edupulse.sim import SimulationConfig, simulate
-from engines import _Mirror, normalized
+from edupulse.sim import SimulationConfig
+from engines import normalized, simulated_school
 
 END = dt.date(2025, 6, 1)
 DAYS = 120
 NOW = dt.datetime(2025, 6, 1, 4, tzinfo=dt.UTC)
 WHOLE = {"date_from": (END - dt.timedelta(days=DAYS)).isoformat(), "date_to": (END - dt.timedelta(days=1)).isoformat()}
-_TOKENS = itertools.count(20_000)
 ENGINES = ["duckdb", "clickhouse"]
 
 
 @pytest.fixture(scope="module")
 def school(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    platform = Platform(Settings(data_dir=tmp_path_factory.mktemp("breakdown") / "data")).open()
-    project = platform.meta.create_project("Breakdown School").project
-    summary = simulate(platform, project, SimulationConfig(seed=7, learners=300, days=DAYS, end=END))
+    world = simulated_school(tmp_path_factory.mktemp("breakdown"), "Breakdown School",
+                             SimulationConfig(seed=7, learners=300, days=DAYS, end=END))
     spend = next(m for m in channel_quality.METRICS if m.name == "ad_spend")
-    MetricCatalogue(platform.meta).ensure_defaults(project.id)
-    MetricCatalogue(platform.meta).create(project.id, spend.name, spend.definition, None, "test")
-    assert summary.truth_path is not None
-    truth = json.loads(summary.truth_path.read_text(encoding="utf-8"))
-    world = SimpleNamespace(platform=platform, project=project, truth=truth, token=next(_TOKENS))
+    MetricCatalogue(world.platform.meta).ensure_defaults(world.project.id)
+    MetricCatalogue(world.platform.meta).create(world.project.id, spend.name, spend.definition, None, "test")
     yield world
-    if _Mirror.holder == world.token:
-        _Mirror.holder = None
-    platform.close()
+    world.close()
 
 
 def run(school: Any, engine: str, series: list[dict[str, Any]], breakdown: list[str] | None = None,
         granularity: str = "month", limit: int = 100) -> dict[str, Any]:
-    store = school.platform.store if engine == "duckdb" else _Mirror.load(school)
-    service = QueryService(store, AnalysisMetadata(school.platform.meta))
+    service = school.service(engine)
     query: dict[str, Any] = {"kind": "trends", "series": series, "date_range": WHOLE, "granularity": granularity}
     if breakdown:
         query["breakdown"] = {"properties": breakdown, "limit": limit}

@@ -6,50 +6,37 @@ is a share of that cohort, never above 100 % in any bucket."""
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-import json
 from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from edupulse.conf import Settings
 from edupulse.meta.analysis import AnalysisMetadata
 from edupulse.meta.catalogue import DEFAULT_METRICS
 from edupulse.queries.errors import QueryError
 from edupulse.queries.metrics import validate_definition
 from edupulse.queries.service import QueryService
-from edupulse.runtime import Platform
-from edupulse.sim import SimulationConfig, simulate
-from engines import _Mirror
+from edupulse.sim import SimulationConfig
+from engines import simulated_school
 
 END = dt.date(2025, 6, 1)
 DAYS = 120
 NOW = dt.datetime(2025, 6, 1, 4, tzinfo=dt.UTC)
 WHOLE = {"date_from": (END - dt.timedelta(days=DAYS)).isoformat(), "date_to": (END - dt.timedelta(days=1)).isoformat()}
-_TOKENS = itertools.count(10_000)
 ENGINES = ["duckdb", "clickhouse"]
 
 
 @pytest.fixture(scope="module")
 def school(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    platform = Platform(Settings(data_dir=tmp_path_factory.mktemp("truth") / "data")).open()
-    project = platform.meta.create_project("Truth School").project
-    summary = simulate(platform, project, SimulationConfig(seed=11, learners=400, days=DAYS, end=END))
-    assert summary.truth_path is not None
-    truth = json.loads(summary.truth_path.read_text(encoding="utf-8"))
-    world = SimpleNamespace(platform=platform, project=project, truth=truth, token=next(_TOKENS))
+    world = simulated_school(tmp_path_factory.mktemp("truth"), "Truth School",
+                             SimulationConfig(seed=11, learners=400, days=DAYS, end=END))
     yield world
-    if _Mirror.holder == world.token:
-        _Mirror.holder = None
-    platform.close()
+    world.close()
 
 
 def metric(school: Any, engine: str, name: str, channel: str | None = None,
            granularity: str = "month") -> dict[str, Any]:
-    store = school.platform.store if engine == "duckdb" else _Mirror.load(school)
-    service = QueryService(store, AnalysisMetadata(school.platform.meta))
+    service = school.service(engine)
     series = {"metric": name, **({"channel": channel} if channel else {})}
     query = {"kind": "trends", "series": [series], "date_range": WHOLE, "granularity": granularity}
     return dict(service.run(school.project, query, now=NOW).to_wire()["series"][0])
