@@ -21,7 +21,7 @@ from edupulse.conf import Settings
 from edupulse.journeys.runtime import JourneyRuntime
 from edupulse.journeys.service import Actor
 from edupulse.meta.journey_models import JourneyEntry
-from edupulse.packs import automated_sops, renewal
+from edupulse.packs import automated_sops, lead_tiering, renewal
 from edupulse.packs.headline import PackError
 from edupulse.packs.service import PackService
 from edupulse.runtime import Platform
@@ -50,11 +50,12 @@ def lead_tiers(school: Any) -> Any:
     assert found.model_error, "a model without scores says why"
     _, pool = school.packs.tag_service().values(school.project, "lead_propensity", limit=1)
     assert pool == []
-    leads = {lead.person_id for lead in school.packs.headline(
-        school.project, "lead_tiering", date_range="all", now=NOW).leads}
-    persons = sorted(set(school.packs.tag_service().identities(school.project, list(range(1, 5000)))) | leads)
+    # the model scores the leads only (the journey enters every person of the high tier): so do these values
+    leads = sorted(int(r[0]) for r in school.platform.query_service().run(
+        school.project, {"kind": "sql", "sql": lead_tiering.leads_sql()}, now=NOW).result.rows)
+    assert leads
     _publish(school, "lead_propensity", {p: ("high", 0.9) if p % 10 == 0 else ("medium", 0.5) if p % 10 < 4
-                                         else ("low", 0.1) for p in persons})
+                                         else ("low", 0.1) for p in leads})
     return school.packs.headline(school.project, "lead_tiering", date_range="all", now=NOW)
 
 

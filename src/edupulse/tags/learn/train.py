@@ -87,13 +87,14 @@ def train(rows: list[tuple[Any, ...]], features: tuple[Feature, ...], cutoffs: l
           seed: int = 7, observed: str | None = None, progress: Step = _quiet) -> Trained:
     """Rows are (unit, *features, outcome, scoring). A scored unit whose `observed` feature is set has met the
     outcome already: it scores 1, for that reason. Raises ModelRefused with the reason. `progress` is told each
-    step (of TRAIN_STEPS) before it starts."""
+    step (of TRAIN_STEPS) before it starts. The same rows in any order give the same model."""
     progress("loading", 0)
     sklearn()
     metrics = importlib.import_module("sklearn.metrics")
     selection = importlib.import_module("sklearn.model_selection")
     width = len(features)
-    learn = [r for r in rows if r[1 + width] is not None]
+    # the engine returns rows in no fixed order: ordered by unit, the same history always gives the same splits
+    learn = sorted((r for r in rows if r[1 + width] is not None), key=lambda r: str(r[0]))
     y = np.array([int(r[1 + width]) for r in learn])
     positives = int(y.sum()) if len(y) else 0
     if len(learn) < MIN_ROWS or positives < 5 or len(learn) - positives < 5:
@@ -157,7 +158,8 @@ def cross_validated(rows: list[tuple[Any, ...]], features: tuple[Feature, ...], 
     sklearn()
     selection = importlib.import_module("sklearn.model_selection")
     width = len(features)
-    learn = [r for r in rows if r[1 + width] is not None]
+    # the engine returns rows in no fixed order: ordered by unit, the same history always gives the same splits
+    learn = sorted((r for r in rows if r[1 + width] is not None), key=lambda r: str(r[0]))
     y = np.array([int(r[1 + width]) for r in learn])
     splitter = selection.StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     scores = selection.cross_val_predict(_model(), _matrix(learn, features), y, cv=splitter, method="predict_proba")
