@@ -41,8 +41,8 @@ def mobile(identities: dict[str, list[str]]) -> str:
 
 def lead_tiers(school: Any) -> Any:
     """The lead pack installed, with lead_propensity published: the model's own values when it passes its gate
-    on the small school (it is close to the gate's spread limit, and the row order a split sees is the
-    engine's), else values as a published model stores them, tiered by person id. Returns the headline."""
+    on the small school (it is close to the gate's spread limit), else values as a published model stores them
+    for the pool's leads, tiered by person id. Returns the headline."""
     school.packs.install(school.project, "lead_tiering", "tester", now=NOW)
     found = school.packs.headline(school.project, "lead_tiering", date_range="all", now=NOW)
     if found.tag_ready:

@@ -192,8 +192,8 @@ def _learning_record(cut: int, unit: str) -> exp.Select:
     keys = ", ".join(f"k.{u.strip()}" for u in unit.split(","))
     recent = cut - STOP_DAYS * DAY_US
     came = f"(k.attended_at IS NOT NULL AND k.attended_at <= {cut})"
-    ranked = fill(f"""SELECT l.*, row_number() OVER (PARTITION BY {keys.replace('k.', 'l.')} ORDER BY l.starts DESC)
-        AS back FROM {LESSONS} AS l WHERE l.starts IS NOT NULL AND l.starts <= {cut}""")
+    ranked = fill(f"""SELECT l.*, row_number() OVER (PARTITION BY {keys.replace('k.', 'l.')} ORDER BY l.starts DESC,
+        l.lesson DESC) AS back FROM {LESSONS} AS l WHERE l.starts IS NOT NULL AND l.starts <= {cut}""")
     return fill(f"""SELECT {keys}, count(*) AS scheduled,
         avg(CASE WHEN {came} THEN 1.0 ELSE 0.0 END) AS attendance,
         avg(CASE WHEN k.back <= 3 THEN (CASE WHEN {came} THEN 1.0 ELSE 0.0 END) END) AS recent_attendance,
