@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edupulse.journeys.service import JourneyService
 from edupulse.meta.db import MetadataStore
 from edupulse.queries.common import local_midnight
+from edupulse.queries.dialect import DIALECTS
 from edupulse.queries.metadata import ProjectRef, QueryMetadata, SavedSegment, TagRef
 from edupulse.queries.metrics import MetricDefinition, MetricRef
 from edupulse.queries.results import Masker
@@ -163,6 +164,12 @@ class PackRun:
     def date_range(self) -> dict[str, str]:
         return {"date_from": self.start.isoformat(), "date_to": self.end.isoformat()}
 
+    def instant(self, moment: dt.datetime) -> str:
+        """A UTC instant as a literal of the store's SQL (a pack's `sql` report is read in the store's dialect:
+        ClickHouse does not compare its times with an ISO 8601 text)."""
+        dialect = DIALECTS[self.service.store.dialect]
+        return dialect.timestamp(moment).sql(dialect.name)
+
     def bounds(self) -> tuple[dt.datetime, dt.datetime]:
         """The period as UTC instants: from its first day's local midnight to the midnight after its last."""
         tz = ZoneInfo(self.project.timezone)
@@ -213,4 +220,4 @@ def period_condition(run: PackRun, keyword: str = " WHERE") -> str:
     local midnight of its first day to local midnight after its last, in the project's time zone."""
     tz = ZoneInfo(run.project.timezone)
     low, high = local_midnight(run.start, tz), local_midnight(run.end + dt.timedelta(days=1), tz)
-    return f"{keyword} time >= '{low.isoformat()}' AND time < '{high.isoformat()}'"
+    return f"{keyword} time >= {run.instant(low)} AND time < {run.instant(high)}"

@@ -31,11 +31,14 @@ FIRST = [{"property": "order_type", "op": "eq", "value": "first"}]
 
 
 def _within(start: str, end: str, column: str = "time") -> str:
-    return f" AND {column} >= '{start}' AND {column} < '{end}'" if start else ""
+    """`start` and `end` are instant literals of the store's SQL (PackRun.instant); none: all time."""
+    return f" AND {column} >= {start} AND {column} < {end}" if start else ""
 
 
 def leads_sql(start: str = "", end: str = "") -> str:
-    """One row per lead whose first lead_created is in [start, end): person, lead time, channel, first order."""
+    """One row per lead whose first lead_created is in [start, end): person, lead time, channel, first order.
+    A lead without a first order is told by the `paid` flag, not by a NULL from the outer join: ClickHouse fills
+    the missing side with defaults (the store's dialect is the SQL a user writes)."""
     return f"""WITH firsts AS (
   SELECT person_id, min(time) AS lead_at FROM events WHERE event = 'lead_created' GROUP BY person_id),
 lead_channel AS (
@@ -43,9 +46,10 @@ lead_channel AS (
   JOIN firsts AS f ON f.person_id = e.person_id AND f.lead_at = e.time
   WHERE e.event = 'lead_created' GROUP BY e.person_id),
 paid AS (
-  SELECT person_id, min(time) AS paid_at FROM events WHERE event = 'order_paid' AND prop_order_type = 'first'
-  GROUP BY person_id)
-SELECT f.person_id, f.lead_at, c.channel, p.paid_at FROM firsts AS f
+  SELECT person_id, min(time) AS paid_at, 1 AS paid FROM events WHERE event = 'order_paid'
+  AND prop_order_type = 'first' GROUP BY person_id)
+SELECT f.person_id AS person_id, f.lead_at, c.channel, CASE WHEN p.paid = 1 THEN p.paid_at END AS paid_at
+FROM firsts AS f
 LEFT JOIN lead_channel AS c ON c.person_id = f.person_id
 LEFT JOIN paid AS p ON p.person_id = f.person_id
 WHERE f.person_id IS NOT NULL{_within(start, end, "f.lead_at")}
@@ -73,9 +77,10 @@ def paid_after_sql(ids: list[str]) -> str:
     quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in ids) or "NULL"
     return f"""WITH who AS (SELECT DISTINCT distinct_id, person_id FROM events WHERE distinct_id IN ({quoted})),
 paid AS (
-  SELECT person_id, min(time) AS paid_at FROM events WHERE event = 'order_paid' AND prop_order_type = 'first'
-  GROUP BY person_id)
-SELECT w.distinct_id, min(p.paid_at) FROM who AS w LEFT JOIN paid AS p ON p.person_id = w.person_id
+  SELECT person_id, min(time) AS paid_at, 1 AS paid FROM events WHERE event = 'order_paid'
+  AND prop_order_type = 'first' GROUP BY person_id)
+SELECT w.distinct_id, min(CASE WHEN p.paid = 1 THEN p.paid_at END) FROM who AS w
+LEFT JOIN paid AS p ON p.person_id = w.person_id
 GROUP BY w.distinct_id"""
 
 
@@ -230,7 +235,7 @@ def _advisor_tasks(run: PackRun, journey_id: int) -> list[AdvisorTasks]:
 def headline(run: PackRun) -> LeadTiering:
     channel, max_age = _options(run)
     bounds = run.bounds()
-    start, end = bounds[0].isoformat(), bounds[1].isoformat()
+    start, end = run.instant(bounds[0]), run.instant(bounds[1])
     rows = run.service.run(run.project, {"kind": "sql", "sql": leads_sql(start, end)}, now=run.now,
                            scope=run.scope).result.rows
     scores, error = _scores(run)

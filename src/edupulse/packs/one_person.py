@@ -30,8 +30,10 @@ def coverage_sql(where: str = "") -> str:
     app = f" OR (event = 'page_view' AND prop_platform IN ({platforms}))"
     flags = ",\n    ".join(f"{_flag(events, app if source == 'app' else '')} AS {source}"
                            for source, events in SOURCES.items())
-    total = " + ".join(SOURCES)
-    sums = ", ".join(f"sum({source}) AS {source}" for source in SOURCES)
+    # the per-person flags named with their table: on ClickHouse an unqualified `crm` would be the alias of
+    # sum(crm) below, an aggregate inside WHERE and GROUP BY
+    total = " + ".join(f"per_person.{source}" for source in SOURCES)
+    sums = ", ".join(f"sum(per_person.{source}) AS {source}" for source in SOURCES)
     return (f"SELECT {total} AS sources, count(*) AS persons, {sums} FROM (\n  SELECT person_id,\n    {flags}\n"
             f"  FROM events{where} GROUP BY person_id) AS per_person\n"
             f"WHERE {total} > 0 GROUP BY {total} ORDER BY sources")
@@ -82,7 +84,7 @@ def headline(run: PackRun) -> OnePerson:
 
 
 PACK = Pack(
-    name=NAME, version=2, stage=Stage.conversion, problem="4", headline=headline,
+    name=NAME, version=3, stage=Stage.conversion, problem="4", headline=headline,
     needs=("lead_created", "wechat_added", "trial_attended", "lesson_attended"), reports=REPORTS,
     dashboards=(DashboardPart("board", "一人一档 One person across sources", ("coverage",), refresh_seconds=None,
                               date_from=None),),
