@@ -35,19 +35,22 @@ def _within(start: str, end: str, column: str = "time") -> str:
     return f" AND {column} >= {start} AND {column} < {end}" if start else ""
 
 
+# Each person's first order, with a flag: a person without one is told by `p.paid = 1` failing, not by a NULL from the
+# outer join, since ClickHouse fills the missing side with defaults (the store's dialect is the SQL a user writes).
+PAID = """paid AS (
+  SELECT person_id, min(time) AS paid_at, 1 AS paid FROM events WHERE event = 'order_paid'
+  AND prop_order_type = 'first' GROUP BY person_id)"""
+
+
 def leads_sql(start: str = "", end: str = "") -> str:
-    """One row per lead whose first lead_created is in [start, end): person, lead time, channel, first order.
-    A lead without a first order is told by the `paid` flag, not by a NULL from the outer join: ClickHouse fills
-    the missing side with defaults (the store's dialect is the SQL a user writes)."""
+    """One row per lead whose first lead_created is in [start, end): person, lead time, channel, first order."""
     return f"""WITH firsts AS (
   SELECT person_id, min(time) AS lead_at FROM events WHERE event = 'lead_created' GROUP BY person_id),
 lead_channel AS (
   SELECT e.person_id AS person_id, min(e.prop_channel) AS channel FROM events AS e
   JOIN firsts AS f ON f.person_id = e.person_id AND f.lead_at = e.time
   WHERE e.event = 'lead_created' GROUP BY e.person_id),
-paid AS (
-  SELECT person_id, min(time) AS paid_at, 1 AS paid FROM events WHERE event = 'order_paid'
-  AND prop_order_type = 'first' GROUP BY person_id)
+{PAID}
 SELECT f.person_id AS person_id, f.lead_at, c.channel, CASE WHEN p.paid = 1 THEN p.paid_at END AS paid_at
 FROM firsts AS f
 LEFT JOIN lead_channel AS c ON c.person_id = f.person_id
@@ -76,9 +79,7 @@ def paid_after_sql(ids: list[str]) -> str:
     """Per distinct id: the first order's time of the person it belongs to (after One-ID merges)."""
     quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in ids) or "NULL"
     return f"""WITH who AS (SELECT DISTINCT distinct_id, person_id FROM events WHERE distinct_id IN ({quoted})),
-paid AS (
-  SELECT person_id, min(time) AS paid_at, 1 AS paid FROM events WHERE event = 'order_paid'
-  AND prop_order_type = 'first' GROUP BY person_id)
+{PAID}
 SELECT w.distinct_id, min(CASE WHEN p.paid = 1 THEN p.paid_at END) FROM who AS w
 LEFT JOIN paid AS p ON p.person_id = w.person_id
 GROUP BY w.distinct_id"""

@@ -83,6 +83,12 @@ def _model() -> Any:
     return pipeline.make_pipeline(preprocessing.StandardScaler(), linear.LogisticRegression(max_iter=2000))
 
 
+def _with_outcome(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:
+    """The rows whose outcome is known, ordered by unit: the engine returns rows in no fixed order, and the same
+    history must always give the same splits."""
+    return sorted((r for r in rows if r[1 + width] is not None), key=lambda r: str(r[0]))
+
+
 def train(rows: list[tuple[Any, ...]], features: tuple[Feature, ...], cutoffs: list[tuple[str, float]],
           seed: int = 7, observed: str | None = None, progress: Step = _quiet) -> Trained:
     """Rows are (unit, *features, outcome, scoring). A scored unit whose `observed` feature is set has met the
@@ -93,8 +99,7 @@ def train(rows: list[tuple[Any, ...]], features: tuple[Feature, ...], cutoffs: l
     metrics = importlib.import_module("sklearn.metrics")
     selection = importlib.import_module("sklearn.model_selection")
     width = len(features)
-    # the engine returns rows in no fixed order: ordered by unit, the same history always gives the same splits
-    learn = sorted((r for r in rows if r[1 + width] is not None), key=lambda r: str(r[0]))
+    learn = _with_outcome(rows, width)
     y = np.array([int(r[1 + width]) for r in learn])
     positives = int(y.sum()) if len(y) else 0
     if len(learn) < MIN_ROWS or positives < 5 or len(learn) - positives < 5:
@@ -158,8 +163,7 @@ def cross_validated(rows: list[tuple[Any, ...]], features: tuple[Feature, ...], 
     sklearn()
     selection = importlib.import_module("sklearn.model_selection")
     width = len(features)
-    # the engine returns rows in no fixed order: ordered by unit, the same history always gives the same splits
-    learn = sorted((r for r in rows if r[1 + width] is not None), key=lambda r: str(r[0]))
+    learn = _with_outcome(rows, width)
     y = np.array([int(r[1 + width]) for r in learn])
     splitter = selection.StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     scores = selection.cross_val_predict(_model(), _matrix(learn, features), y, cv=splitter, method="predict_proba")
