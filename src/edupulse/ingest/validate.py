@@ -15,6 +15,7 @@ import orjson
 
 from edupulse.ingest import jsontext
 from edupulse.ingest.exposure import EXPOSURE_EVENT, KnownExperiments, check_exposure
+from edupulse.ingest.first_touch import LEAD_EVENT, first_touch
 from edupulse.ingest.records import RecordError, ValidationContext, normalize, to_micros
 from edupulse.store.schema import PropertyType
 
@@ -213,6 +214,10 @@ def prepare_records(
             columns.add(normalized)
         else:
             good.append(normalized)
+        if normalized.get("event") == LEAD_EVENT:
+            implied = first_touch(normalized)
+            if implied is not None:
+                good.append(implied)
         outcome.accepted += 1
         results.append({"index": index, "status": "accepted"})
     payload = None

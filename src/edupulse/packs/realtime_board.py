@@ -2,8 +2,9 @@
 dashboard that refreshes every 10 seconds, and alerts on leads and orders that leave their usual band for the
 hour of the week (ops/alerts.py, checked each hour by the scheduler).
 
-The headline counts the period's leads and orders per channel (the person's `channel`) and those of its last
-day, and lists the project's alerts with their state."""
+The headline counts the period's leads and orders, in all and per channel (the person's `channel`: that of their
+first lead, see ingest/first_touch.py), and those of its last day, and lists the project's alerts with their
+state. The totals count every lead and order, those of persons without a channel too."""
 
 from __future__ import annotations
 
@@ -71,27 +72,30 @@ class RealtimeBoard(Headline):
     alerts: list[AlertState]
 
 
-def _per_channel(run: PackRun, series: dict[str, Any], last_day: bool = False) -> dict[str, int]:
+def _per_channel(run: PackRun, series: dict[str, Any], last_day: bool = False) -> tuple[dict[str, int], int]:
+    """Per named channel, the count of the period (or its last day); and the count of all, those without a
+    channel and those of the channels past the breakdown's limit included."""
     result = run.trends({**_today(series), "granularity": "day"}, (run.end, run.end) if last_day else None)
-    return {str(s.breakdown[0]): int(s.aggregated_value or 0) for s in result.series
-            if s.breakdown and s.breakdown[0] is not None and s.breakdown[0] != "$other"}
+    named = {str(s.breakdown[0]): int(s.aggregated_value or 0) for s in result.series
+             if s.breakdown and s.breakdown[0] is not None and s.breakdown[0] != "$other"}
+    return named, sum(int(s.aggregated_value or 0) for s in result.series)
 
 
 def headline(run: PackRun) -> RealtimeBoard:
     day = run.end.isoformat()
-    leads, orders = _per_channel(run, LEADS), _per_channel(run, ORDERS)
-    leads_day, orders_day = _per_channel(run, LEADS, True), _per_channel(run, ORDERS, True)
+    (leads, all_leads), (orders, all_orders) = _per_channel(run, LEADS), _per_channel(run, ORDERS)
+    (leads_day, all_leads_day), (orders_day, all_orders_day) = (_per_channel(run, LEADS, True),
+                                                                _per_channel(run, ORDERS, True))
     names = sorted(set(leads) | set(orders), key=lambda c: (-leads.get(c, 0), c))
     rows = [ChannelNow(channel=c, leads=leads.get(c, 0), orders=orders.get(c, 0), leads_last_day=leads_day.get(c, 0),
                        orders_last_day=orders_day.get(c, 0)) for c in names]
     alerts = [AlertState(id=a["id"], name=a["name"], state=a["state"], last_hour=a["last_hour"],
                          last_value=a["last_value"], webhook=bool(a["webhook_url"]))
               for a in run.alerts]
-    return RealtimeBoard(**run.frame(NAME), card=Card(value=sum(leads_day.values()), unit="count",
+    return RealtimeBoard(**run.frame(NAME), card=Card(value=all_leads_day, unit="count",
                                                      label="packs.card.realtime_board"),
-                         last_day=day, leads=sum(leads.values()), orders=sum(orders.values()),
-                         leads_last_day=sum(leads_day.values()), orders_last_day=sum(orders_day.values()),
-                         channels=rows, alerts=alerts)
+                         last_day=day, leads=all_leads, orders=all_orders, leads_last_day=all_leads_day,
+                         orders_last_day=all_orders_day, channels=rows, alerts=alerts)
 
 
 PACK = Pack(
