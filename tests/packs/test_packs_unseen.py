@@ -81,10 +81,11 @@ def test_channel_quality_counts_the_channel_of_each_lead(chain: Any) -> None:
         assert row.revenue == pytest.approx(sent["revenue"][row.channel], abs=0.01), row.channel
         assert row.first_order_rate == pytest.approx(sent["first_orders"][row.channel] / sent["leads"][row.channel],
                                                      abs=1e-6), row.channel
-        assert row.valid_leads == 0
+        assert row.valid_leads is None  # never sent: unknown, not 0
     for campaign in found.campaigns:
         assert campaign.campaign == f"{campaign.channel}-herbst"
         assert campaign.leads == sent["leads"][campaign.channel]
+        assert campaign.valid_leads is None
 
 
 def test_front_back_join_revenue_per_channel(chain: Any) -> None:

@@ -106,7 +106,7 @@ class ChannelRow(BaseModel):
     channel: str
     visitors: int
     leads: int
-    valid_leads: int
+    valid_leads: int | None  # None when the project never sent lead_qualified: unknown, not 0
     trials_booked: int
     trials_attended: int
     first_orders: int
@@ -125,7 +125,7 @@ class CampaignRow(BaseModel):
     channel: str
     campaign: str | None
     leads: int
-    valid_leads: int
+    valid_leads: int | None
     trials_booked: int
     trials_attended: int
     first_orders: int
@@ -206,7 +206,12 @@ def _campaign_counts(run: PackRun) -> dict[tuple[str, ...], dict[str, float]]:
     return out
 
 
-def _campaign_rows(counts: dict[tuple[str, ...], dict[str, float]], money: Money) -> list[CampaignRow]:
+def _valid(counts: dict[str, float], qualified: bool) -> int | None:
+    return int(counts.get("valid_leads", 0)) if qualified else None
+
+
+def _campaign_rows(counts: dict[tuple[str, ...], dict[str, float]], money: Money,
+                   qualified: bool = True) -> list[CampaignRow]:
     keys = {k for k in counts if "$other" not in k} | {
         (str(k[0]), "$none" if k[1] is None else str(k[1])) for k in money if k and k[0] is not None
         and "$other" not in k}
@@ -217,7 +222,7 @@ def _campaign_rows(counts: dict[tuple[str, ...], dict[str, float]], money: Money
         spend = float(paid.get("spend") or 0)
         rows.append(CampaignRow(
             channel=channel, campaign=None if campaign == "$none" else campaign,
-            leads=int(mine.get("leads", 0)), valid_leads=int(mine.get("valid_leads", 0)),
+            leads=int(mine.get("leads", 0)), valid_leads=_valid(mine, qualified),
             trials_booked=int(mine.get("trials_booked", 0)), trials_attended=int(mine.get("trials_attended", 0)),
             first_orders=int(mine.get("first_orders", 0)), first_order_rate=ratio(paid.get("first_order_rate"), 100),
             revenue=round(mine.get("revenue", 0.0), 2), spend=round(spend, 2),
@@ -235,13 +240,14 @@ def headline(run: PackRun) -> ChannelQuality:
     visitors = by_key(run.trends(VISITORS), ("visitors",))
     money = _money(run.trends(metrics_query(money_metrics(days), BY_CHANNEL)))
     names = ordered_channels(counts)
+    qualified = "lead_qualified" not in run.missing
     rows = []
     for channel in names:
         mine, cost = counts[(channel,)], money.get((channel,), {})
         spend = float(cost.get("spend") or 0)
         rows.append(ChannelRow(
             channel=channel, visitors=int(visitors.get((channel,), {}).get("visitors", 0)),
-            leads=int(mine.get("leads", 0)), valid_leads=int(mine.get("valid_leads", 0)),
+            leads=int(mine.get("leads", 0)), valid_leads=_valid(mine, qualified),
             trials_booked=int(mine.get("trials_booked", 0)), trials_attended=int(mine.get("trials_attended", 0)),
             first_orders=int(mine.get("first_orders", 0)),
             first_order_rate=ratio(cost.get("first_order_rate"), 100), revenue=round(mine.get("revenue", 0.0), 2),
@@ -253,7 +259,7 @@ def headline(run: PackRun) -> ChannelQuality:
     overall = run.trends(per_channel_query(ROI_METRICS[days])).series[0].aggregated_value
     return ChannelQuality(
         **run.frame(NAME), card=Card(value=overall, unit="ratio", label="packs.card.channel_quality"),
-        roi_days=days, channels=rows, campaigns=_campaign_rows(campaigns, by_campaign),
+        roi_days=days, channels=rows, campaigns=_campaign_rows(campaigns, by_campaign, qualified),
         best_channel=max(rated, key=lambda r: r.first_order_rate or 0).channel if rated else None,
         best_roi_channel=max(paid, key=lambda r: r.roi or 0).channel if paid else None)
 

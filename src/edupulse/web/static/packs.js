@@ -50,7 +50,7 @@
       const body = sorted.map((row) => columns.map((c) => {
         const v = row[c.key];
         if (c.user && (v === null || v === undefined) && c.none) return t(c.none);
-        if (c.user) return { text: v, user: true, cls: best && best(row) ? "best" : "" };
+        if (c.user) return { text: v, user: true, cls: [c.wrap ? "wrap" : "", best && best(row) ? "best" : ""].join(" ").trim() };
         return c.show ? c.show(v) : (v === null || v === undefined ? "—" : EP.fmt(v));
       }));
       const table = EP.table(heads, body, "grid.sortable");
@@ -99,7 +99,12 @@
       el("span.tag", { text: STATE[a.state] || a.state }), " ", EP.u(a.name), " · ",
       t("packs.alert.last") + ": ", el("span", { translate: "no", text: a.last_hour || "—" }), " · ",
       t(a.webhook ? "packs.alert.webhook" : "packs.alert.no_webhook")))) : el("p.muted", { text: t("packs.alert.none") });
-    node.replaceChildren(el("p.muted", { text: t("packs.refreshing") }), el("div", { id: "realtime-table" }, sortable(cols, h.channels)),
+    const named = h.channels.reduce((n, c) => n + c.leads, 0);
+    const totals = el("div.stats", { id: "realtime-totals" }, stat(EP.fmt(h.leads), t("packs.col.leads")),
+      stat(EP.fmt(h.orders), t("packs.col.orders")), stat(EP.fmt(h.leads_last_day), t("packs.col.leads_last_day")),
+      stat(EP.fmt(h.orders_last_day), t("packs.col.orders_last_day")));
+    const unnamed = h.leads > named ? el("p.muted", { id: "no-channel-leads", text: fill(t("packs.no_channel_leads"), { n: EP.fmt(h.leads - named) }) }) : "";
+    node.replaceChildren(el("p.muted", { text: t("packs.refreshing") }), totals, unnamed, el("div", { id: "realtime-table" }, sortable(cols, h.channels)),
       el("h2", { text: t("packs.alerts") }), el("p.muted", { text: t("packs.alert.about") }), alerts);
   };
 

@@ -76,7 +76,7 @@
     const rows = h.leads.map((l) => ({ who: who(l.identities, l.person_id), person_id: l.person_id, channel: l.channel,
       age_days: l.age_days, tier: l.tier, score: l.score, reasons: reasons(l), first_order: l.first_order }));
     const leadCols = [col("who", { user: true }), col("channel", { user: true }), col("age_days"),
-      col("tier", { show: tierName }), col("score", { show: score }), col("reasons", { user: true }), col("first_order", { show: yes })];
+      col("tier", { show: tierName }), col("score", { show: score }), col("reasons", { user: true, wrap: true }), col("first_order", { show: yes })];
     const advisorCols = [col("advisor_id", { user: true }), col("leads_assigned"), col("first_orders"),
       col("first_order_rate", { show: pct })];
     const advisors = h.advisors.map((a) => ({ advisor_id: a.advisor_id, leads_assigned: a.leads, first_orders: a.first_orders,
@@ -131,14 +131,15 @@
         : el("p.muted", { text: t("packs.ops.install_for_journey") }));
     node.replaceChildren(el("h2", { text: t("packs.ops.tiers") }), tiers, el("p.muted", { text: t("packs.ops.tiers_about") }),
       el("h2", { text: t("packs.at_risk_people") }),
-      el("p", { id: "came-back-line", text: fill(t("packs.ops.came_back_line"), { n: EP.fmt(h.came_back), of: EP.fmt(h.at_risk),
-        rate: pct(h.came_back_rate) }) }),
-      el("div", { id: "missed-table" }, sortable(cols, rows)),
-      el("ul.list", { id: "at-risk-list" }, h.persons.map((id) => el("li", {}, el("a", { href: "/people/" + id, translate: "no",
-        text: "#" + id })))), recall,
-      el("h2", { text: t("packs.col.class_id") }), el("div", { id: "class-table" }, sortable(
+      ...(rows.length ? [
+        el("p", { id: "came-back-line", text: fill(t("packs.ops.came_back_line"), { n: EP.fmt(h.came_back), of: EP.fmt(h.at_risk),
+          rate: pct(h.came_back_rate) }) }),
+        el("div", { id: "missed-table" }, sortable(cols, rows)),
+        el("ul.list", { id: "at-risk-list" }, h.persons.map((id) => el("li", {}, el("a", { href: "/people/" + id, translate: "no",
+          text: "#" + id }))))] : [el("p.muted", { id: "no-missed", text: t("packs.ops.no_missed") })]), recall,
+      ...(h.classes.length ? [el("h2", { text: t("packs.col.class_id") }), el("div", { id: "class-table" }, sortable(
         [{ key: "class_id", user: true }, { key: "students_at_risk" }],
-        h.classes.map((c) => ({ class_id: c.class_id, students_at_risk: c.students })))));
+        h.classes.map((c) => ({ class_id: c.class_id, students_at_risk: c.students }))))] : []));
   };
 
   R.renewal = function (h, node) {
@@ -148,7 +149,7 @@
       score: e.score, reasons: reasons(e) }));
     const endCols = [col("who", { user: true }), { key: "course_id", user: true }, col("progress", { user: true }),
       col("ends_at", { user: true }), col("estimated", { show: yes }), col("tier", { show: tierName }),
-      col("score", { show: score }), col("reasons", { user: true })];
+      col("score", { show: score }), col("reasons", { user: true, wrap: true })];
     node.replaceChildren(modelState(h, "renewal-model") || "",
       el("h2", { text: fill(t("packs.ops.ending_title"), { n: EP.fmt(h.ending_soon) }) }),
       el("p.muted", { text: t("packs.ops.ending_about") }), el("div", { id: "ending-table" }, sortable(endCols, ending)),
