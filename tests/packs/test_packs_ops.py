@@ -74,6 +74,13 @@ def test_lead_tiering_tiers_the_whole_pool(school: Any) -> None:
     assert scores == sorted(scores, reverse=True)
     assert all(lead.reasons and lead.reasons_zh for lead in found.leads)
     assert set(found.channels) == {c["channel"] for c in truth}
+    # the tag's values as the API shows them (the person page, the tag's page): reasons in both languages
+    tags = school.packs.tag_service()
+    _, shown = tags.values(school.project, "lead_propensity", limit=5)
+    wire = [v.to_json(tags.tag(school.project, "lead_propensity")) for v in shown]
+    assert wire
+    assert all(len(v["reasons"]) == len(v["reasons_zh"]) > 0 for v in wire)
+    assert all("分数" in text for v in wire for text in v["reasons_zh"])
 
 
 def test_lead_tiering_filters_by_channel_and_age(school: Any) -> None:

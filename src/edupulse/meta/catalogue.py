@@ -40,15 +40,18 @@ DEFAULT_METRICS: dict[str, dict[str, Any]] = {
     "attendance_rate": {
         "title": "到课率 attendance rate", "unit": "%", "scale": 100,
         "description": "Attended lessons / scheduled lessons, per student and lesson: of the lessons scheduled "
-                       "for a student (lesson_scheduled) in the period, those the student attended "
-                       "(lesson_attended with the same lesson_id, at any time after).",
-        "cohort": {"event": "lesson_scheduled", "per": "lesson_id"},
+                       "for a student (lesson_scheduled) that start in the period (starts_at; when it is missing, "
+                       "when the lesson was scheduled), those the student attended (lesson_attended with the same "
+                       "lesson_id, at any time). A lesson scheduled ahead counts once it starts, not when it is "
+                       "scheduled.",
+        "cohort": {"event": "lesson_scheduled", "per": "lesson_id", "time": "starts_at"},
         "outcome": {"event": "lesson_attended", "same": True, "from_days": None}, "ratio": "rate"},
     "completion_rate": {
         "title": "完课率 completion rate", "unit": "%", "scale": 100,
         "description": "Completed lessons / scheduled lessons, per student and lesson (lesson_completed with "
-                       "the lesson_id of a lesson_scheduled in the period).",
-        "cohort": {"event": "lesson_scheduled", "per": "lesson_id"},
+                       "the lesson_id of a lesson_scheduled that starts in the period, as for the attendance "
+                       "rate).",
+        "cohort": {"event": "lesson_scheduled", "per": "lesson_id", "time": "starts_at"},
         "outcome": {"event": "lesson_completed", "same": True, "from_days": None}, "ratio": "rate"},
     "course_completion_rate": {
         "title": "课程完成率 course completion rate", "unit": "%", "scale": 100,

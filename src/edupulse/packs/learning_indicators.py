@@ -42,10 +42,16 @@ METRICS = (
     MetricPart("homework_rate", {
         "title": "作业提交率 homework submission rate", "unit": "%", "scale": 100,
         "description": "Lessons with homework submitted / scheduled lessons, per student and lesson: of the lessons "
-                       "scheduled for a student (lesson_scheduled) in the period, those the student submitted "
-                       "homework for (homework_submitted with the same lesson_id, at any time after).",
-        "cohort": {"event": "lesson_scheduled", "per": "lesson_id"},
+                       "scheduled for a student (lesson_scheduled) that start in the period (starts_at; when it is "
+                       "missing, when the lesson was scheduled), those the student submitted homework for "
+                       "(homework_submitted with the same lesson_id, at any time).",
+        "cohort": {"event": "lesson_scheduled", "per": "lesson_id", "time": "starts_at"},
         "outcome": {"event": "homework_submitted", "same": True, "from_days": None}, "ratio": "rate"}),
+    MetricPart("scheduled_lessons", {
+        "title": "排课数 scheduled lessons", "unit": "count",
+        "description": "Lessons scheduled for students that start in the period, per student and lesson (the "
+                       "denominator of the attendance, completion and homework rates).",
+        "cohort": {"event": "lesson_scheduled", "per": "lesson_id", "time": "starts_at"}, "ratio": "entries"}),
     MetricPart("quiz_accuracy", {
         "title": "答题正确率 quiz accuracy", "unit": "%", "scale": 100,
         "description": "Correct answers / answers: quiz_answered with correct true / all quiz_answered in the period.",
@@ -56,7 +62,7 @@ METRICS = (
 def indicators_query(breakdown: list[str] | None, filters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The four indicators and the scheduled lessons (per value of a breakdown), each metric one statement."""
     query: dict[str, Any] = {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-30d"},
-                             "series": [*({"metric": m} for m in INDICATORS), {"event": "lesson_scheduled"}]}
+                             "series": [*({"metric": m} for m in INDICATORS), {"metric": "scheduled_lessons"}]}
     if breakdown:
         query["breakdown"] = {"properties": breakdown, "limit": 100}
     if filters:
@@ -177,7 +183,7 @@ def _class_report(run: PackRun, class_id: str) -> ClassReport:
     whole = _rows(run.trends(indicators_query(None, mine))).get((), None)
     if whole is None or not whole["scheduled_lessons"]:
         raise PackError(f"class_id {class_id!r}: no lessons of this class in the period", 404)
-    about = run.trends({"kind": "trends", "granularity": "month", "series": [{"event": "lesson_scheduled"}],
+    about = run.trends({"kind": "trends", "granularity": "month", "series": [{"metric": "scheduled_lessons"}],
                         "filters": mine, "breakdown": {"properties": [f"{CLASS}.name", BY_GROUP["course"],
                                                                       BY_GROUP["teacher"]], "limit": 1}})
     info = next((s.breakdown for s in about.series if s.breakdown and "$other" not in s.breakdown), None) or [None] * 3
@@ -211,7 +217,7 @@ def headline(run: PackRun) -> LearningIndicators:
 
 
 PACK = Pack(
-    name=NAME, version=2, stage=Stage.learning, problem="7", headline=headline,
+    name=NAME, version=3, stage=Stage.learning, problem="7", headline=headline,
     needs=("lesson_scheduled", "lesson_attended", "lesson_completed", "quiz_answered", "homework_submitted"),
     metrics=METRICS, reports=REPORTS,
     dashboards=(DashboardPart("board", "学习指标 Learning indicators",

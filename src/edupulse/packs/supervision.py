@@ -5,8 +5,9 @@ came back (attended a lesson after the third missed one), and the recall journey
 after 3 missed lessons in a row", a task for an advisor) with its measured effect: came back within 14 days,
 treatment against the journey's holdout.
 
-The tiers (first match wins; "current" students had a `lesson_scheduled` in the last 30 days):
-- churned: a `lesson_scheduled` in the last 14 days and no `lesson_attended` in the last 14 days;
+The tiers (first match wins; "current" students had a lesson start in the last 30 days; a scheduled lesson counts
+by its `starts_at`, once it has started, however early its `lesson_scheduled` was sent):
+- churned: a lesson that started in the last 14 days and no `lesson_attended` in the last 14 days;
 - at_risk: current, and missed 3 in a row with at most 1 lesson attended in the last 14 days, or
   `dropout_risk` high;
 - slipping: current, and missed 3 in a row once (came back since), or `dropout_risk` medium, or at most 2
@@ -37,7 +38,11 @@ RECALL = next(p for p in SOPS if p.key == "recall_missed_3")
 
 
 def _did(event: str, days: int, at_least: int | None = None, at_most: int | None = None) -> dict[str, Any]:
+    """The event in the last `days` days; a scheduled lesson by when it starts (a schedule sent ahead counts a
+    lesson once it has started, not when it was sent)."""
     found: dict[str, Any] = {"event": event, "window": {"last_days": days}}
+    if event == "lesson_scheduled":
+        found["time"] = "starts_at"
     if at_least is not None:
         found["at_least"] = at_least
     if at_most is not None:
@@ -204,7 +209,7 @@ def headline(run: PackRun) -> Supervision:
 
 
 PACK = Pack(
-    name=NAME, version=2, stage=Stage.learning, problem="8", headline=headline,
+    name=NAME, version=3, stage=Stage.learning, problem="8", headline=headline,
     needs=("lesson_scheduled", "lesson_attended"), reports=REPORTS, tags=(TAG, "dropout_risk"),
     own_tags=(TagPart("tiers", TIER_DEFINITION),), journeys=(RECALL,),
     dashboards=(DashboardPart("board", "分层督学 Tiered supervision", ("by_tier", "by_class", "attendance"),

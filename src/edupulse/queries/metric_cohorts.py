@@ -102,12 +102,15 @@ class ChannelAttribution(Model):
 
 class Ratio(StrEnum):
     rate = "rate"  # entries with the outcome / entries
+    entries = "entries"  # the number of entries (e.g. lessons scheduled, per student and lesson)
     spend_per_unit = "spend_per_unit"  # ad spend / entries with the outcome (all entries without one)
     value_per_spend = "value_per_spend"  # the outcome's value / ad spend
 
 
 def check(cohort: Cohort, outcome: Outcome | None, ratio: Ratio) -> None:
     """A cohort metric whose parts fit together; ValueError says what is missing."""
+    if ratio is Ratio.entries and outcome is not None:
+        raise ValueError("ratio entries counts the cohort's entries: it takes no outcome")
     if ratio is Ratio.rate and (outcome is None or outcome.value is not None):
         raise ValueError("ratio rate needs an outcome that counts entries (no value)")
     if ratio is Ratio.value_per_spend and (outcome is None or outcome.value is None):
@@ -284,14 +287,15 @@ def _entries(ctx: Context, cohort: Cohort, filters: list[Filter], who: exp.Expr,
 
 
 def _moment(ctx: Context, cohort: Cohort) -> exp.Expr:
-    """An entry's time: the event's, or the cohort's time property (a typed time column)."""
+    """An entry's time: the event's, or the cohort's time property (a typed time column), the event's where the
+    property is missing."""
     if cohort.time is None:
         return exp.column("time", EVENTS)
     expression, kind = ctx.property(cohort.time)
     if kind is not PropertyType.TIME:
         raise QueryError(f"cohort.time: property {cohort.time!r} is not a time property of this project (such as "
                          "starts_at); declare it with type time")
-    return expression
+    return exp.func("coalesce", expression, exp.column("time", EVENTS))
 
 
 def _unless(ctx: Context, cohort: Cohort, unless: Unless, entries: exp.Select, who: exp.Expr,

@@ -90,7 +90,7 @@ class MetricDefinition(Model):
         if self.numerator is not None or self.denominator is not None:
             raise ValueError("a metric has either numerator / denominator or a cohort, not both")
         if self.ratio is None:
-            raise ValueError("a metric with a cohort needs a ratio: rate, spend_per_unit or value_per_spend")
+            raise ValueError("a metric with a cohort needs a ratio: rate, entries, spend_per_unit or value_per_spend")
         check(self.cohort, self.outcome, self.ratio)
         return self
 
@@ -103,7 +103,7 @@ class MetricDefinition(Model):
     @property
     def uses_spend(self) -> bool:
         if self.cohort is not None:
-            return self.ratio is not Ratio.rate
+            return self.ratio not in (Ratio.rate, Ratio.entries)
         assert self.numerator is not None
         return self.numerator.spend or bool(self.denominator and self.denominator.spend)
 
@@ -279,7 +279,7 @@ def _cohort_values(plan: _Plan, period: TrendsPeriod, spend: Spend,
     found = counts(plan, period)
     width = len(period.buckets)
     cost: dict[Key, SpendCounts] = {}
-    if definition.ratio is not Ratio.rate:
+    if definition.uses_spend:
         cost = spend(period, plan.series.channel if plan.series is not None else None, plan.spend_by)
     if not plan.by:
         return [(None, _cohort_ratio(definition, found.get((), CohortCounts.empty(width)),
@@ -301,6 +301,8 @@ def _cohort_ratio(definition: MetricDefinition, found: CohortCounts, cost: Spend
     units_total = found.total[1] if definition.outcome is not None else found.total[0]
     scale = definition.scale
     pairs: tuple[list[tuple[float | None, float]], tuple[float | None, float]]
+    if definition.ratio is Ratio.entries:
+        return [_scaled(e, scale) for e in found.entries], _scaled(found.total[0], scale)
     if definition.ratio is Ratio.rate:
         pairs = list(zip(found.hits, found.entries, strict=True)), (found.total[1], found.total[0])
     elif definition.ratio is Ratio.spend_per_unit:  # no spend recorded: no CAC (rather than 0)

@@ -23,6 +23,7 @@ from edupulse.queries.common import (
     Filter,
     Model,
     PropertyFilter,
+    PropertyName,
     PropertyRef,
     TagFilter,
     local_midnight,
@@ -39,6 +40,7 @@ from edupulse.queries.person import (
     persons_table,
 )
 from edupulse.queries.results import Result, Table
+from edupulse.store.schema import PropertyType
 
 AGGREGATE = "a"
 
@@ -85,6 +87,9 @@ class EventCondition(Model):
     at_most: int | None = Field(None, ge=0, le=1_000_000_000)
     exactly: int | None = Field(None, ge=0, le=1_000_000_000)
     window: Window | None = Field(None, description="default: all time")
+    time: PropertyName | None = Field(None, description="the window applies to this time property of the event "
+                                                        "(a lesson's starts_at; where missing, when the event was "
+                                                        "sent), and only events whose time so read has come count")
     filters: list[Filter] = Field(default_factory=list, max_length=50)
 
     @model_validator(mode="after")
@@ -227,10 +232,31 @@ def compile_first_match(conditions: list[Any], values: list[exp.Expr], ctx: Cont
 
 def _event_test(node: EventCondition, ctx: Context) -> exp.Expr:
     parts: list[exp.Expr] = [exp.column("event", EVENTS).eq(exp.Literal.string(node.event))]
-    if node.window is not None:
+    if node.time is not None:
+        parts += _moment_test(node, ctx)
+    elif node.window is not None:
         parts += ctx.in_time(*node.window.bounds(ctx))
     parts += ctx.conditions(node.filters)
     return exp.and_(*parts) if len(parts) > 1 else parts[0]
+
+
+def _moment_test(node: EventCondition, ctx: Context) -> list[exp.Expr]:
+    """The window on the event's `time` property (the event's own time where it has none), up to now: a lesson
+    counts once it has started."""
+    assert node.time is not None
+    expression, kind = ctx.property(node.time)
+    if kind is not PropertyType.TIME:
+        raise QueryError(f"time: property {node.time!r} is not a time property of this project (such as starts_at); "
+                         "declare it with type time")
+    moment = exp.func("coalesce", expression, exp.column("time", EVENTS))
+    now = ctx.now or dt.datetime.now(dt.UTC)
+    low, high = node.window.bounds(ctx) if node.window is not None else (None, None)
+    d = ctx.dialect
+    tests: list[exp.Expr] = [exp.LT(this=moment, expression=d.timestamp(high)) if high is not None and high <= now
+                             else exp.LTE(this=moment, expression=d.timestamp(now))]
+    if low is not None:
+        tests.append(exp.GTE(this=moment.copy(), expression=d.timestamp(low)))
+    return tests
 
 
 def _boolean(node: Any, ctx: Context, counts: dict[int, str]) -> exp.Expr:
