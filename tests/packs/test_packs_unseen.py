@@ -100,3 +100,109 @@ def test_realtime_board_totals_count_leads_without_a_channel(chain: Any) -> None
     assert found.leads == sent["all_leads"] > sum(sent["leads"].values())
     assert found.orders == sent["all_orders"]
     assert {row.channel: row.leads for row in found.channels} == dict(sent["leads"])
+
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def _vendor() -> list[dict[str, Any]]:
+    """An edu SaaS vendor's customers, in New York time across the November clock change: `north` (4 staff, all
+    logging in every working day), `east` (no staff property, 3 staff logging in every working day) and `west`
+    (5 staff, who stopped logging in at the end of October; its enrolments stopped too)."""
+    records: list[dict[str, Any]] = [
+        {"type": "group_set", "group_type": "institution", "group_key": "north",
+         "properties": {"name": "North Academy", "staff": 4}, "time": "2026-09-01T00:00:00-04:00"},
+        {"type": "group_set", "group_type": "institution", "group_key": "east",
+         "properties": {"name": "East School"}, "time": "2026-09-01T00:00:00-04:00"},
+        {"type": "group_set", "group_type": "institution", "group_key": "west",
+         "properties": {"name": "West Tutoring", "staff": 5}, "time": "2026-09-01T00:00:00-04:00"}]
+    staff = {"north": 4, "east": 3, "west": 5}
+    day = dt.date(2026, 10, 1)
+    while day <= dt.date(2026, 11, 30):
+        for key, count in staff.items():
+            if key == "west" and day > dt.date(2026, 10, 31):
+                continue
+            at = dt.datetime.combine(day, dt.time(9), NEW_YORK)
+            if day.weekday() < 5:
+                records += [{"type": "track", "event": "staff_login", "distinct_id": f"{key}-{j}",
+                             "distinct_id_type": "login_id", "time": at.isoformat(), "groups": {"institution": key},
+                             "properties": {}} for j in range(count)]
+            if day.weekday() == 2:  # one enrolment each Wednesday
+                records.append({"type": "track", "event": "student_enrolled", "distinct_id": f"{key}-0",
+                                "distinct_id_type": "login_id", "time": (at + dt.timedelta(hours=2)).isoformat(),
+                                "groups": {"institution": key}, "properties": {"student_id": f"{key}-{day}"}})
+        day += dt.timedelta(days=1)
+    return records
+
+
+def test_b2b_health_lists_a_silent_customer_and_counts_staff_it_was_not_told(tmp_path: Any) -> None:
+    with Platform(Settings(data_dir=tmp_path / "data")).open() as platform:
+        project = platform.meta.create_project("Vendor", "America/New_York").project
+        assert platform.ingestor.ingest(project, _vendor()).rejected == 0
+        platform.flush()
+        found = PackService(platform).headline(project, "b2b_health", date_from="2026-11-01",
+                                               date_to="2026-11-30", now=NOW)
+    rows = {r.institution_id: r for r in found.institutions}
+    assert set(rows) == {"north", "east", "west"}
+    # 30 November is a Monday: the last 7 days hold 5 working days; November 2026 has 21
+    north, east, west = rows["north"], rows["east"], rows["west"]
+    assert (north.staff, north.staff_estimated, north.staff_login_days_7, north.login_days_30) == (4, False, 20, 21)
+    assert (north.enrolments_30, north.enrolments_prev_30, north.enrolment_growth) == (4, 4, 0.0)
+    assert north.score == pytest.approx(round(100 * (0.5 + 0.2 * 21 / 22 + 0.3), 1))
+    assert (east.staff, east.staff_estimated, east.staff_login_days_7) == (3, True, 15)
+    assert east.score == north.score
+    assert not north.warning
+    assert not east.warning
+    assert (west.staff, west.login_days_30, west.enrolments_30, west.enrolments_prev_30) == (5, 0, 0, 4)
+    assert west.enrolment_growth == -1.0
+    assert west.score == 0.0
+    assert found.declining == ["west"]
+    assert found.institutions[0].institution_id == "west"  # lowest score first
+
+
+def test_installed_boards_cover_the_headlines_default_days(tmp_path: Any) -> None:
+    """A dashboard opened as installed shows the same days as its pack's page: the last 30 days with today."""
+    from edupulse.packs.headline import period
+    from edupulse.packs.registry import PACKS
+    from edupulse.queries.common import DateRange
+
+    with Platform(Settings(data_dir=tmp_path / "data")).open() as platform:
+        project = platform.meta.create_project("Days", "Europe/Berlin").project
+        headline_days = period(platform.store, project, now=NOW)
+    thirty = {board.date_from for pack in PACKS.values() for board in pack.dashboards} | {
+        report.query["date_range"]["date_from"] for pack in PACKS.values() for report in pack.reports
+        if "date_range" in report.query and report.query["date_range"].get("date_from") in ("-29d", "-30d")}
+    assert "-30d" not in thirty
+    assert DateRange(date_from="-29d", date_to="today").days(BERLIN, NOW) == headline_days
+
+
+def test_every_school_has_its_ledger_row_even_without_app_use(tmp_path: Any) -> None:
+    """One ledger per school (seed 004): a school nobody used the app at in the period is listed with 0 active
+    parents and teachers, not left out."""
+    at = dt.datetime(2026, 11, 20, 19, tzinfo=BERLIN).isoformat()
+    schools = {"gs-mitte": {"name": "Grundschule Mitte", "students": 1500, "teachers": 80, "influence": "high"},
+               "gs-nord": {"name": "Grundschule Nord", "students": 300, "teachers": 20},
+               "gs-sued": {"name": "Grundschule Süd", "students": "about 400", "teachers": 25}}
+    records: list[dict[str, Any]] = [{"type": "group_set", "group_type": "school", "group_key": key,
+                                      "properties": props, "time": "2026-09-01T00:00:00+02:00"}
+                                     for key, props in schools.items()]
+    for key, parents, teachers in (("gs-mitte", 6, 2), ("gs-nord", 3, 1)):
+        records += [{"type": "track", "event": "page_view", "distinct_id": f"{key}-{role}{j}",
+                     "distinct_id_type": "login_id", "time": at, "groups": {"school": key},
+                     "properties": {"platform": "school_app", "role": role}}
+                    for role, n in (("parent", parents), ("teacher", teachers)) for j in range(n)]
+    with Platform(Settings(data_dir=tmp_path / "data")).open() as platform:
+        project = platform.meta.create_project("Bezirk", "Europe/Berlin").project
+        assert platform.ingestor.ingest(project, records).rejected == 0
+        platform.flush()
+        found = PackService(platform).headline(project, "school_accounts", date_from="2026-11-01",
+                                               date_to="2026-11-30", now=NOW)
+    rows = {r.school_id: r for r in found.schools}
+    assert set(rows) == set(schools)
+    mitte, nord, sued = rows["gs-mitte"], rows["gs-nord"], rows["gs-sued"]
+    assert (mitte.tier, mitte.active_parents, mitte.active_teachers, mitte.influence) == ("B", 6, 2, "high")
+    assert mitte.parent_adoption == pytest.approx(6 / 1500, abs=1e-6)
+    assert (nord.tier, nord.active_parents, nord.teacher_adoption) == ("C", 3, pytest.approx(1 / 20))
+    # no app use in November: listed, with nobody active; its size was sent as words, so its tier is unknown
+    assert (sued.active_parents, sued.active_teachers, sued.students, sued.tier) == (0, 0, None, None)
+    assert sued.teacher_adoption == 0.0

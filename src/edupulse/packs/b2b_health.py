@@ -5,7 +5,12 @@ customer-success manager works from each Monday.
 Score (0-100) = 50 × staff activity of the last 7 days (staff login days / (staff × 5 working days), at most 1)
 + 20 × login days of the last 30 days / 22 (at most 1) + 30 × (1 + enrolment growth, from 0 to 1), where the
 enrolment growth compares `student_enrolled` of the last 30 days with the 30 days before. Below 60: a warning
-(the institution is listed as `declining`)."""
+(the institution is listed as `declining`).
+
+Every institution with a staff login or an enrolment in the last 60 days is listed, so one whose staff stopped
+logging in a month ago scores 0 on activity instead of dropping off the list. Without the institution's `staff`
+property, its staff are those who logged in during the last 30 days (`staff_estimated`), rather than none (which
+would flag every such institution)."""
 
 from __future__ import annotations
 
@@ -19,12 +24,12 @@ from edupulse.packs.spec import DashboardPart, Pack, ReportPart, Stage
 NAME = "b2b_health"
 WARNING_BELOW = 60.0
 INSTITUTION = "group.institution"
-LOGINS = {"kind": "trends", "granularity": "day", "date_range": {"date_from": "-30d"},
+LOGINS = {"kind": "trends", "granularity": "day", "date_range": {"date_from": "-29d"},
           "series": [{"event": "staff_login", "math": "dau"}],
           "breakdown": {"properties": [INSTITUTION], "limit": 100}}
-ENROLMENTS = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-60d"},
+ENROLMENTS = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-59d"},
               "series": [{"event": "student_enrolled"}], "breakdown": {"properties": [INSTITUTION], "limit": 100}}
-FACTS = {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-30d"},
+FACTS = {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-29d"},
          "series": [{"event": "staff_login", "math": "unique"}],
          "breakdown": {"properties": [INSTITUTION, "group.institution.name", "group.institution.staff"], "limit": 100}}
 REPORTS = (
@@ -38,6 +43,7 @@ class Institution(BaseModel):
     institution_id: str
     name: str | None
     staff: int | None
+    staff_estimated: bool  # no `staff` property: the staff who logged in during the last 30 days
     login_days_7: int
     login_days_30: int
     staff_login_days_7: int
@@ -67,6 +73,18 @@ def _enrolments(run: PackRun, start: dt.date, end: dt.date) -> dict[str, int]:
             if s.breakdown and s.breakdown[0] not in (None, "$other")}
 
 
+def _facts(run: PackRun, start: dt.date, end: dt.date) -> dict[str, tuple[str | None, int | None, int]]:
+    """Per institution with a staff login in those days: its name, its `staff` property and the staff who logged
+    in."""
+    out: dict[str, tuple[str | None, int | None, int]] = {}
+    for s in run.trends(FACTS, (start, end)).series:
+        if s.breakdown and s.breakdown[0] not in (None, "$other"):
+            name, staff = s.breakdown[1], s.breakdown[2]
+            out[str(s.breakdown[0])] = (None if name is None else str(name),
+                                        None if staff is None else int(float(str(staff))), int(s.aggregated_value or 0))
+    return out
+
+
 def headline(run: PackRun) -> B2BHealth:
     end = run.end
     month = (end - dt.timedelta(days=29), end)
@@ -74,24 +92,20 @@ def headline(run: PackRun) -> B2BHealth:
     week_from = len(logins.buckets) - 7
     last30 = _enrolments(run, *month)
     prev30 = _enrolments(run, end - dt.timedelta(days=59), end - dt.timedelta(days=30))
-    facts: dict[str, tuple[str | None, int | None]] = {}
-    for s in run.trends(FACTS, month).series:
-        if s.breakdown and s.breakdown[0] not in (None, "$other"):
-            staff = s.breakdown[2]
-            facts[str(s.breakdown[0])] = (None if s.breakdown[1] is None else str(s.breakdown[1]),
-                                          None if staff is None else int(float(str(staff))))
+    facts, earlier = _facts(run, *month), _facts(run, end - dt.timedelta(days=59), end - dt.timedelta(days=30))
+    daily = {str(s.breakdown[0]): [int(v or 0) for v in s.data] for s in logins.series
+             if s.breakdown and s.breakdown[0] not in (None, "$other")}
     rows = []
-    for s in logins.series:
-        if not s.breakdown or s.breakdown[0] in (None, "$other"):
-            continue
-        key = str(s.breakdown[0])
-        days = [int(v or 0) for v in s.data]
-        name, staff = facts.get(key, (None, None))
+    for key in sorted({*daily, *earlier, *last30, *prev30}):
+        days = daily.get(key, [0] * len(logins.buckets))
+        name, staff, active = facts.get(key) or (*earlier.get(key, (None, None, 0))[:2], 0)
+        estimated = staff is None and active > 0
         now, before = last30.get(key, 0), prev30.get(key, 0)
         growth = round((now - before) / before, 3) if before else None
         week, login_days = days[week_from:], sum(1 for d in days if d)
-        score = _score(staff, sum(week), login_days, growth)
-        rows.append(Institution(institution_id=key, name=name, staff=staff,
+        score = _score(active if estimated else staff, sum(week), login_days, growth)
+        rows.append(Institution(institution_id=key, name=name, staff=active if estimated else staff,
+                                staff_estimated=estimated,
                                 login_days_7=sum(1 for d in week if d), login_days_30=login_days,
                                 staff_login_days_7=sum(days[week_from:]), staff_login_days_30=sum(days),
                                 enrolments_30=now, enrolments_prev_30=before, enrolment_growth=growth, score=score,
@@ -103,8 +117,8 @@ def headline(run: PackRun) -> B2BHealth:
 
 
 PACK = Pack(
-    name=NAME, version=1, stage=Stage.beyond, problem="b2b",
+    name=NAME, version=2, stage=Stage.beyond, problem="b2b",
     headline=headline, needs=("staff_login", "student_enrolled"), reports=REPORTS,
     dashboards=(DashboardPart("board", "B2B 客户健康度 B2B customer health", ("logins", "enrolments"),
-                              refresh_seconds=None, date_from="-60d"),),
+                              refresh_seconds=None, date_from="-59d"),),
 )

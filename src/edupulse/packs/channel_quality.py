@@ -56,25 +56,25 @@ METRICS = (
 
 
 def funnel_query(breakdown: list[str]) -> dict[str, Any]:
-    return {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-30d"},
+    return {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-29d"},
             "series": [series for _, series in FUNNEL],
             "breakdown": {"properties": breakdown, "limit": 100}}
 
 
-VISITORS = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-30d"},
+VISITORS = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-29d"},
             "series": [{"event": "page_view", "math": "unique"}],
             "breakdown": {"properties": ["utm_source"], "limit": 100}}
 
 
 def per_channel_query(metric: str) -> dict[str, Any]:
     """The whole project's value of a metric (over the period)."""
-    return {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-30d"},
+    return {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-29d"},
             "series": [{"metric": metric}]}
 
 
 def metrics_query(metrics: list[str], breakdown: list[str]) -> dict[str, Any]:
     """Catalogue metrics per channel (or channel and campaign), each in one statement."""
-    return {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-30d"},
+    return {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-29d"},
             "series": [{"metric": m} for m in metrics], "breakdown": {"properties": breakdown, "limit": 100}}
 
 
@@ -265,7 +265,7 @@ def headline(run: PackRun) -> ChannelQuality:
 
 
 PACK = Pack(
-    name=NAME, version=2, stage=Stage.acquisition, problem="1", headline=headline, uses_spend=True,
+    name=NAME, version=3, stage=Stage.acquisition, problem="1", headline=headline, uses_spend=True,
     needs=("lead_created", "lead_qualified", "trial_booked", "trial_attended", "order_paid", "page_view"),
     metrics=METRICS, reports=REPORTS,
     dashboards=(DashboardPart("board", "渠道质量 Channel quality",

@@ -86,10 +86,10 @@ GROUP BY w.distinct_id"""
 
 
 MAX_TASKS = 1000
-PER_TIER = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-30d"},
+PER_TIER = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-29d"},
             "series": [{"event": "lead_created", "math": "unique", "filters": [{"tag": TAG, "op": "eq", "value": t}],
                         "name": t} for t in TIERS]}
-ORDERS_PER_TIER = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-30d"},
+ORDERS_PER_TIER = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-29d"},
                    "series": [{"event": "order_paid", "math": "unique",
                                "filters": [*FIRST, {"tag": TAG, "op": "eq", "value": t}], "name": t} for t in TIERS]}
 REPORTS = (
@@ -285,7 +285,7 @@ def headline(run: PackRun) -> LeadTiering:
 
 
 PACK = Pack(
-    name=NAME, version=1, stage=Stage.conversion, problem="5", headline=headline,
+    name=NAME, version=2, stage=Stage.conversion, problem="5", headline=headline,
     needs=("lead_created", "lead_assigned", "order_paid"), reports=REPORTS, tags=(TAG,), journeys=(ASSIGN,),
     dashboards=(DashboardPart("board", "线索分层与分配 Lead tiering and assignment",
                               ("per_tier", "orders_per_tier", "advisors"), refresh_seconds=None),),

@@ -30,12 +30,12 @@ CLASS = "group.class"
 BY_GROUP = {"course": "group.class.course_id", "class": CLASS, "teacher": "group.class.teacher_id"}
 STUDENT = "person.name"
 INDICATORS = ("attendance_rate", "completion_rate", "homework_rate", "quiz_accuracy")
-RATES = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-30d"},
+RATES = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-29d"},
          "series": [{"metric": "attendance_rate"}, {"metric": "completion_rate"}]}
-KNOWLEDGE = {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-30d"},
+KNOWLEDGE = {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-29d"},
              "series": [{"event": "quiz_answered"}, {"event": "quiz_answered", "filters": CORRECT}],
              "breakdown": {"properties": ["knowledge_point"], "limit": 100}}
-QUIZ = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-30d"},
+QUIZ = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-29d"},
         "series": [{"metric": "quiz_accuracy"}]}
 
 METRICS = (
@@ -61,7 +61,7 @@ METRICS = (
 
 def indicators_query(breakdown: list[str] | None, filters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The four indicators and the scheduled lessons (per value of a breakdown), each metric one statement."""
-    query: dict[str, Any] = {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-30d"},
+    query: dict[str, Any] = {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-29d"},
                              "series": [*({"metric": m} for m in INDICATORS), {"metric": "scheduled_lessons"}]}
     if breakdown:
         query["breakdown"] = {"properties": breakdown, "limit": 100}

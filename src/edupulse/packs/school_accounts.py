@@ -5,12 +5,17 @@ active teachers of its staff (persons with a `page_view` of the school app in th
 A school's size, name, influence and relationship are properties of its group (`group_set`, type `school`:
 `students`, `teachers`, `name`, `influence`, `relationship`). Its owner and backup (the A and B roles of seed
 004) and its adoption targets are decided by people and kept in the metadata (meta/school_accounts.py); the
-ledger of one school over time is school_ledger.py."""
+ledger of one school over time is school_ledger.py.
+
+Every school is listed (一校一表: one ledger per school): those the project described with `group_set`, those with
+school-app activity, and those someone gave an owner or a target, so a school nobody used the app at in the
+period shows its adoption of 0 rather than dropping off the list."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from edupulse.meta.db import MetadataStore
@@ -25,7 +30,7 @@ APP = [{"property": "platform", "op": "eq", "value": "school_app"}]
 
 def _active(role: str | None, extra: list[str] | None = None) -> dict[str, Any]:
     filters = [*APP, *([{"property": "role", "op": "eq", "value": role}] if role else [])]
-    return {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-30d"},
+    return {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-29d"},
             "series": [{"event": "page_view", "math": "unique", "filters": filters}],
             "breakdown": {"properties": [SCHOOL, *(extra or [])], "limit": 100}}
 
@@ -87,7 +92,29 @@ def _rows(run: PackRun, query: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
 
 
 def _int(value: Any) -> int | None:
-    return None if value is None else int(float(str(value)))
+    if value is None:
+        return None
+    try:
+        return int(float(str(value)))
+    except ValueError:  # a size sent as words: unknown, not an error
+        return None
+
+
+ROSTER = ("SELECT entity_key, properties FROM entities WHERE kind = 'group' AND entity_type = 'school' "
+          "ORDER BY entity_key")
+
+
+def _roster(run: PackRun) -> dict[str, dict[str, Any]]:
+    """Every school the project described (`group_set`), with its current properties."""
+    rows = run.service.run(run.project, {"kind": "sql", "sql": ROSTER}, now=run.now, scope=run.scope).result.rows
+    out: dict[str, dict[str, Any]] = {}
+    for key, properties in rows:
+        try:
+            found = orjson.loads(properties) if isinstance(properties, str | bytes) else properties
+        except orjson.JSONDecodeError:
+            found = None
+        out[str(key)] = found if isinstance(found, dict) else {}
+    return out
 
 
 def _decided(meta: MetadataStore | None, project_id: int) -> tuple[dict[str, AccountInfo], dict[int, str]]:
@@ -118,10 +145,14 @@ def headline(run: PackRun) -> SchoolAccountsHeadline:
     parents, teachers = _rows(run, PARENTS), _rows(run, TEACHERS)
     sizes, standing = _rows(run, SIZES), _rows(run, STANDING)
     accounts, names = _decided(run.meta, run.project.id)
+    roster = _roster(run)
     rows = []
-    for school in sorted(sizes):
-        students, staff = _int(sizes[school][1]), _int(sizes[school][2])
-        influence, relationship = standing.get(school, (0, None, None))[1:]
+    for school in sorted({*sizes, *roster, *accounts}):
+        described = roster.get(school, {})
+        students, staff = (_int(sizes[school][1]), _int(sizes[school][2])) if school in sizes else (
+            _int(described.get("students")), _int(described.get("teachers")))
+        influence, relationship = standing[school][1:] if school in standing else (
+            described.get("influence"), described.get("relationship"))
         active_parents, active_teachers = parents.get(school, (0,))[0], teachers.get(school, (0,))[0]
         adoption = ratio(active_parents, students), ratio(active_teachers, staff)
         rows.append(School(school_id=school, tier=tier_of(students), students=students, teachers=staff,
@@ -137,7 +168,7 @@ def headline(run: PackRun) -> SchoolAccountsHeadline:
 
 
 PACK = Pack(
-    name=NAME, version=1, stage=Stage.beyond, problem="schools", headline=headline, needs=("page_view",),
+    name=NAME, version=2, stage=Stage.beyond, problem="schools", headline=headline, needs=("page_view",),
     reports=REPORTS,
     dashboards=(DashboardPart("board", "学校客户 School accounts", ("parents", "teachers", "weekly"),
                               refresh_seconds=None),),

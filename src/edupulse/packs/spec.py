@@ -51,7 +51,7 @@ class DashboardPart:
     name: str
     reports: tuple[str, ...]
     refresh_seconds: int | None = 60
-    date_from: str | None = "-30d"
+    date_from: str | None = "-29d"  # the last 30 days with today, as the headlines and the "Last 30 days" preset
     date_to: str | None = None
 
 

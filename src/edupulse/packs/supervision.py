@@ -67,13 +67,13 @@ TIER_DEFINITION = {
             {"and": [_did("lesson_attended", 14, at_most=2), _did("lesson_scheduled", 14, at_least=4)]}]}]}},
         {"name": "steady", "condition": CURRENT}]}}
 AT_RISK = [MISSED]
-BY_CLASS = {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-30d"},
+BY_CLASS = {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-29d"},
             "series": [{"event": "lesson_scheduled", "math": "unique", "filters": AT_RISK}],
             "breakdown": {"properties": [f"tag.{TAG}"], "limit": 100}}
-BY_TIER = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-30d"},
+BY_TIER = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-29d"},
            "series": [{"event": "lesson_scheduled", "math": "unique"}],
            "breakdown": {"properties": [f"tag.{TIER_TAG}"], "limit": 10}}
-ATTENDANCE = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-30d"},
+ATTENDANCE = {"kind": "trends", "granularity": "week", "date_range": {"date_from": "-29d"},
               "series": [{"metric": "attendance_rate"}]}
 REPORTS = (
     ReportPart("by_tier", "各督学层级的学员 Students by supervision tier", BY_TIER, view={"chart": "bar"}),
