@@ -206,3 +206,28 @@ def test_every_school_has_its_ledger_row_even_without_app_use(tmp_path: Any) -> 
     # no app use in November: listed, with nobody active; its size was sent as words, so its tier is unknown
     assert (sued.active_parents, sued.active_teachers, sued.students, sued.tier) == (0, 0, None, None)
     assert sued.teacher_adoption == 0.0
+
+
+def test_a_moved_lesson_counts_once_in_a_students_course(tmp_path: Any) -> None:
+    """A lesson scheduled again (moved to another day) is one lesson of the course, so a student who has had it
+    moved is not taken for one whose schedule is complete."""
+    def lesson(who: str, lesson_id: str, starts: dt.datetime) -> dict[str, Any]:
+        return {"type": "track", "event": "lesson_scheduled", "distinct_id": who, "distinct_id_type": "login_id",
+                "time": (starts - dt.timedelta(days=1)).isoformat(), "properties": {
+                    "lesson_id": lesson_id, "course_id": "py-kids", "starts_at": starts.isoformat()}}
+
+    def day(month: int, of_month: int) -> dt.datetime:
+        return dt.datetime(2026, month, of_month, 17, tzinfo=BERLIN)
+
+    records = [lesson("amy", "L1", day(11, 10)), lesson("amy", "L2", day(11, 17)), lesson("amy", "L2", day(11, 18)),
+               lesson("amy", "L3", day(12, 8)),
+               *[lesson("ben", f"L{i + 1}", day(11, 10) + dt.timedelta(days=7 * i)) for i in range(4)]]
+    with Platform(Settings(data_dir=tmp_path / "data")).open() as platform:
+        project = platform.meta.create_project("Kurse", "Europe/Berlin").project
+        assert platform.ingestor.ingest(project, records).rejected == 0
+        platform.flush()
+        found = PackService(platform).headline(project, "renewal", now=NOW)
+    ending = {e.identities["login_id"][0]: e for e in found.ending}
+    assert (ending["amy"].lessons_scheduled, ending["amy"].lessons, ending["amy"].estimated) == (3, 4, True)
+    assert ending["amy"].ends_at.startswith("2026-12-22")  # 8 December and the 14-day pace of her lessons
+    assert (ending["ben"].lessons_scheduled, ending["ben"].lessons, ending["ben"].estimated) == (4, 4, False)

@@ -24,9 +24,11 @@ TAG = "renewal_propensity"
 TIERS = ("high", "medium", "low")
 SOON_DAYS = 30
 LIST_LIMIT = 200
+# A lesson scheduled again (moved) is one lesson: counted by its lesson_id (by its start where it has none).
 COURSE_LESSONS = """WITH per_student AS (
-  SELECT person_id, prop_course_id AS course, count(*) AS scheduled, min(prop_starts_at) AS first_start,
-    max(prop_starts_at) AS last_start FROM events
+  SELECT person_id, prop_course_id AS course,
+    count(DISTINCT coalesce(prop_lesson_id, CAST(prop_starts_at AS VARCHAR))) AS scheduled,
+    min(prop_starts_at) AS first_start, max(prop_starts_at) AS last_start FROM events
   WHERE event = 'lesson_scheduled' AND prop_course_id IS NOT NULL AND prop_starts_at IS NOT NULL
   GROUP BY person_id, prop_course_id),
 lengths AS (SELECT course, max(scheduled) AS lessons FROM per_student GROUP BY course)
@@ -165,7 +167,7 @@ def _ending(run: PackRun) -> list[tuple[int, str, int, int, dt.datetime, bool]]:
 
 
 PACK = Pack(
-    name=NAME, version=2, stage=Stage.repurchase, problem="9", headline=headline,
+    name=NAME, version=3, stage=Stage.repurchase, problem="9", headline=headline,
     needs=("lesson_scheduled", "course_enrolled", "order_paid"), reports=REPORTS, tags=(TAG,),
     dashboards=(DashboardPart("board", "续费 Renewal", ("rate", "orders", "by_tier", "lessons"), refresh_seconds=None,
                               date_from="-90d"),),
