@@ -231,3 +231,27 @@ def test_a_moved_lesson_counts_once_in_a_students_course(tmp_path: Any) -> None:
     assert (ending["amy"].lessons_scheduled, ending["amy"].lessons, ending["amy"].estimated) == (3, 4, True)
     assert ending["amy"].ends_at.startswith("2026-12-22")  # 8 December and the 14-day pace of her lessons
     assert (ending["ben"].lessons_scheduled, ending["ben"].lessons, ending["ben"].estimated) == (4, 4, False)
+
+
+def test_courses_come_from_the_lessons_when_classes_do_not_name_theirs(tmp_path: Any) -> None:
+    """Lessons carry their class as a group, but the classes were never described (no course_id property): the
+    per-course table reads the lessons' own course_id instead of coming out empty."""
+    at = dt.datetime(2026, 11, 20, 17, tzinfo=BERLIN)
+    records: list[dict[str, Any]] = []
+    for course, klass, students in (("DE-A1", "DE-A1-K0", 3), ("MATH-7", "MATH-7-K1", 2)):
+        for j in range(students):
+            who = f"{klass}-{j}"
+            base = {"distinct_id": who, "distinct_id_type": "login_id", "groups": {"class": klass}, "type": "track"}
+            records += [{**base, "event": "lesson_scheduled", "time": (at - dt.timedelta(days=1)).isoformat(),
+                         "properties": {"lesson_id": f"{klass}-L1", "course_id": course, "starts_at": at.isoformat()}},
+                        {**base, "event": "lesson_attended", "time": at.isoformat(),
+                         "properties": {"lesson_id": f"{klass}-L1"}}]
+    with Platform(Settings(data_dir=tmp_path / "data")).open() as platform:
+        project = platform.meta.create_project("Klassen", "Europe/Berlin").project
+        assert platform.ingestor.ingest(project, records).rejected == 0
+        platform.flush()
+        found = PackService(platform).headline(project, "learning_indicators", date_from="2026-11-01",
+                                               date_to="2026-11-30", now=NOW)
+    assert {(c.course_id, c.scheduled_lessons, c.attendance_rate) for c in found.courses} == {
+        ("DE-A1", 3, 1.0), ("MATH-7", 2, 1.0)}
+    assert {c.class_id for c in found.classes} == {"DE-A1-K0", "MATH-7-K1"}

@@ -4,9 +4,10 @@ per teacher and, for one class (its printable report), per student; and knowledg
 (lowest accuracy first), for the academic supervisor.
 
 A class, its course and its teacher are read from the `class` group the learning events carry (`group.class`,
-and that class's `course_id` and `teacher_id`); a project without class groups gets the per-course numbers by the
-events' own `course_id` (as the installed report, which must run on any project, always does; quiz answers carry
-no course_id of their own, so there the quiz accuracy per course needs the class). A student is named by the
+and that class's `course_id` and `teacher_id`); a project without class groups, or whose classes have no
+`course_id` property, gets the per-course numbers by the events' own `course_id` (as the installed report, which
+must run on any project, always does; quiz answers carry no course_id of their own, so there the quiz accuracy
+per course needs the class). A student is named by the
 person's `name`. Each table is one trends query broken down by its property: one statement per metric, whatever
 the number of courses, classes or teachers (at most 100 of each, the most scheduled lessons first).
 
@@ -206,7 +207,9 @@ def headline(run: PackRun) -> LearningIndicators:
     classes: list[ClassRow] = []
     teachers: list[TeacherRow] = []
     if not class_id:  # a class's report needs only its own numbers
-        courses = [CourseRow(course_id=c, **v) for c, v in _table(run, BY_GROUP["course"] if grouped else "course_id")]
+        by_class = _table(run, BY_GROUP["course"]) if grouped else []
+        # classes without a course_id property of their own: the lessons' own course_id
+        courses = [CourseRow(course_id=c, **v) for c, v in (by_class or _table(run, "course_id"))]
         classes = [ClassRow(class_id=c, **v) for c, v in _table(run, CLASS)] if grouped else []
         teachers = [TeacherRow(teacher_id=c, **v) for c, v in _table(run, BY_GROUP["teacher"])] if grouped else []
     return LearningIndicators(
