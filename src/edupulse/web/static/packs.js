@@ -126,7 +126,9 @@
       el("h2", { text: t("packs.courses") }), el("div", { id: "course-table" }, sortable([{ key: "course_id", user: true }, ...rates], h.courses)),
       el("h2", { text: t("packs.classes") }), el("p.muted", { text: t("packs.class_report.hint") }),
       el("div", { id: "class-table" }, sortable([{ key: "class_id", user: true }, ...rates, { key: "report", show: report }], classes)),
-      el("h2", { text: t("packs.teachers") }), el("div", { id: "teacher-table" }, sortable([{ key: "teacher_id", user: true }, ...rates], h.teachers)),
+      el("h2", { text: t("packs.teachers") }), h.teachers.length || !h.classes.length
+        ? el("div", { id: "teacher-table" }, sortable([{ key: "teacher_id", user: true }, ...rates], h.teachers))
+        : el("p.muted", { id: "no-teachers", text: t("packs.no_teachers") }),
       el("h2", { text: t("packs.knowledge_points") }), el("div", { id: "kp-table" }, sortable(points, h.knowledge_points)));
   };
 
