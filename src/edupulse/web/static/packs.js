@@ -51,7 +51,7 @@
         const v = row[c.key];
         if (c.user && (v === null || v === undefined) && c.none) return t(c.none);
         if (c.user) return { text: v, user: true, cls: [c.wrap ? "wrap" : "", best && best(row) ? "best" : ""].join(" ").trim() };
-        return c.show ? c.show(v) : (v === null || v === undefined ? "—" : EP.fmt(v));
+        return c.show ? c.show(v, row) : (v === null || v === undefined ? "—" : EP.fmt(v));
       }));
       const table = EP.table(heads, body, "grid.sortable");
       sorted.forEach((row, i) => { if (best && best(row)) table.tBodies[0].rows[i].classList.add("best-row"); });
@@ -134,15 +134,14 @@
 
   RENDER.b2b_health = function (h, node) {
     const cols = [{ key: "institution_id", user: true }, { key: "name", user: true }, { key: "score" },
-      { key: "warning", show: (v) => t(v ? "packs.warning_yes" : "packs.warning_no") }, { key: "staff_shown", label: "packs.col.staff" },
+      { key: "warning", show: (v) => t(v ? "packs.warning_yes" : "packs.warning_no") },
+      { key: "staff", show: (v, r) => (v === null ? "—" : EP.fmt(v) + (r.staff_estimated ? " *" : "")) },
       { key: "login_days_7" }, { key: "login_days_30" }, { key: "staff_login_days_7" }, { key: "staff_login_days_30" },
       { key: "enrolments_30" }, { key: "enrolments_prev_30" }, { key: "enrolment_growth", show: pct }];
-    // staff counted from logins (no staff property) are marked, and said below the table
-    const rows = h.institutions.map((r) => Object.assign({}, r, { staff_shown: r.staff === null ? null
-      : EP.fmt(r.staff) + (r.staff_estimated ? " *" : "") }));
+    // staff counted from logins (no staff property) are marked *, and said below the table
     node.replaceChildren(el("h2", { text: t("packs.institutions") }),
-      el("div", { id: "institution-table" }, sortable(cols, rows, (r) => r.warning)),
-      rows.some((r) => r.staff_estimated) ? el("p.muted", { id: "staff-estimated", text: t("packs.staff_estimated") }) : "");
+      el("div", { id: "institution-table" }, sortable(cols, h.institutions, (r) => r.warning)),
+      h.institutions.some((r) => r.staff_estimated) ? el("p.muted", { id: "staff-estimated", text: t("packs.staff_estimated") }) : "");
   };
 
   // what other files add to a pack's page (pack_views.js: referral, school accounts, one person; packs_ops.js:
