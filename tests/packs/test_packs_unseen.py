@@ -59,6 +59,16 @@ def _records() -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return records, sent
 
 
+def headline_of(tmp_path: Any, records: list[dict[str, Any]], pack: str, timezone: str = "Europe/Berlin",
+                **options: Any) -> Any:
+    """A pack's headline on a new project that holds `records` (all accepted)."""
+    with Platform(Settings(data_dir=tmp_path / "data")).open() as platform:
+        project = platform.meta.create_project("Unseen", timezone).project
+        assert platform.ingestor.ingest(project, records).rejected == 0
+        platform.flush()
+        return PackService(platform).headline(project, pack, now=NOW, **options)
+
+
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Platform, Any, dict[str, Any]]]:
     records, sent = _records()
@@ -136,12 +146,8 @@ def _vendor() -> list[dict[str, Any]]:
 
 
 def test_b2b_health_lists_a_silent_customer_and_counts_staff_it_was_not_told(tmp_path: Any) -> None:
-    with Platform(Settings(data_dir=tmp_path / "data")).open() as platform:
-        project = platform.meta.create_project("Vendor", "America/New_York").project
-        assert platform.ingestor.ingest(project, _vendor()).rejected == 0
-        platform.flush()
-        found = PackService(platform).headline(project, "b2b_health", date_from="2026-11-01",
-                                               date_to="2026-11-30", now=NOW)
+    found = headline_of(tmp_path, _vendor(), "b2b_health", "America/New_York", date_from="2026-11-01",
+                        date_to="2026-11-30")
     rows = {r.institution_id: r for r in found.institutions}
     assert set(rows) == {"north", "east", "west"}
     # 30 November is a Monday: the last 7 days hold 5 working days; November 2026 has 21
@@ -191,12 +197,7 @@ def test_every_school_has_its_ledger_row_even_without_app_use(tmp_path: Any) -> 
                      "distinct_id_type": "login_id", "time": at, "groups": {"school": key},
                      "properties": {"platform": "school_app", "role": role}}
                     for role, n in (("parent", parents), ("teacher", teachers)) for j in range(n)]
-    with Platform(Settings(data_dir=tmp_path / "data")).open() as platform:
-        project = platform.meta.create_project("Bezirk", "Europe/Berlin").project
-        assert platform.ingestor.ingest(project, records).rejected == 0
-        platform.flush()
-        found = PackService(platform).headline(project, "school_accounts", date_from="2026-11-01",
-                                               date_to="2026-11-30", now=NOW)
+    found = headline_of(tmp_path, records, "school_accounts", date_from="2026-11-01", date_to="2026-11-30")
     rows = {r.school_id: r for r in found.schools}
     assert set(rows) == set(schools)
     mitte, nord, sued = rows["gs-mitte"], rows["gs-nord"], rows["gs-sued"]
@@ -222,11 +223,7 @@ def test_a_moved_lesson_counts_once_in_a_students_course(tmp_path: Any) -> None:
     records = [lesson("amy", "L1", day(11, 10)), lesson("amy", "L2", day(11, 17)), lesson("amy", "L2", day(11, 18)),
                lesson("amy", "L3", day(12, 8)),
                *[lesson("ben", f"L{i + 1}", day(11, 10) + dt.timedelta(days=7 * i)) for i in range(4)]]
-    with Platform(Settings(data_dir=tmp_path / "data")).open() as platform:
-        project = platform.meta.create_project("Kurse", "Europe/Berlin").project
-        assert platform.ingestor.ingest(project, records).rejected == 0
-        platform.flush()
-        found = PackService(platform).headline(project, "renewal", now=NOW)
+    found = headline_of(tmp_path, records, "renewal")
     ending = {e.identities["login_id"][0]: e for e in found.ending}
     assert (ending["amy"].lessons_scheduled, ending["amy"].lessons, ending["amy"].estimated) == (3, 4, True)
     assert ending["amy"].ends_at.startswith("2026-12-22")  # 8 December and the 14-day pace of her lessons
@@ -246,12 +243,7 @@ def test_courses_come_from_the_lessons_when_classes_do_not_name_theirs(tmp_path:
                          "properties": {"lesson_id": f"{klass}-L1", "course_id": course, "starts_at": at.isoformat()}},
                         {**base, "event": "lesson_attended", "time": at.isoformat(),
                          "properties": {"lesson_id": f"{klass}-L1"}}]
-    with Platform(Settings(data_dir=tmp_path / "data")).open() as platform:
-        project = platform.meta.create_project("Klassen", "Europe/Berlin").project
-        assert platform.ingestor.ingest(project, records).rejected == 0
-        platform.flush()
-        found = PackService(platform).headline(project, "learning_indicators", date_from="2026-11-01",
-                                               date_to="2026-11-30", now=NOW)
+    found = headline_of(tmp_path, records, "learning_indicators", date_from="2026-11-01", date_to="2026-11-30")
     assert {(c.course_id, c.scheduled_lessons, c.attendance_rate) for c in found.courses} == {
         ("DE-A1", 3, 1.0), ("MATH-7", 2, 1.0)}
     assert {c.class_id for c in found.classes} == {"DE-A1-K0", "MATH-7-K1"}
