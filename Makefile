@@ -67,7 +67,7 @@ bench-query: install
 # Regenerate the lock file after changing dependencies in pyproject.toml.
 lock:
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra postgres --extra clickhouse --extra dev --generate-hashes -q \
+	$(BIN)/uv pip compile pyproject.toml --extra postgres --extra clickhouse --extra ml --extra excel --extra dev --generate-hashes -q \
 	  --python-version 3.11 -o requirements.lock
 
 clean:

@@ -30,14 +30,14 @@ KIND_HELP = {
 
 @click.group("import")
 def import_group() -> None:
-    """Import history and business data from CSV, JSON Lines or Parquet files (see docs/import.md)."""
+    """Import history and business data from CSV, JSON Lines, Parquet or Excel (.xlsx) files (see docs/import.md)."""
 
 
 def _options(func: Callable[..., Any]) -> Callable[..., Any]:
     decorators: list[Callable[[Any], Any]] = [
         click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
         click.option("--project", "project_name", required=True, help="Project to import into."),
-        click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default=None,
+        click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "xlsx"]), default=None,
                      help="File format (default: from the file name)."),
         click.option("--map", "maps", multiple=True, metavar="TARGET=COLUMN",
                      help="Read TARGET from COLUMN, e.g. --map distinct_id=user_id (repeatable)."),

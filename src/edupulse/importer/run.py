@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from edupulse.importer.events import EventsImporter
+from edupulse.importer.excel import open_workbook
 from edupulse.importer.job import ChunkResult, ImportProblem, Job
 from edupulse.importer.mapping import ColumnMapping, resolve
 from edupulse.importer.people import IdentitiesImporter, ProfilesImporter
@@ -100,7 +101,8 @@ def run_import(platform: Platform, options: ImportOptions, progress: Progress | 
         names = ", ".join(p.name for p in platform.meta.projects()) or "none"
         raise ImportProblem(f"no project named {options.project!r} (projects: {names})")
     fmt = detect_format(options.path, options.format)
-    source = open_source(options.path, fmt, options.chunk_rows, options.encoding)
+    source = open_workbook(options.path, options.chunk_rows) if fmt == "xlsx" else open_source(
+        options.path, fmt, options.chunk_rows, options.encoding)
     try:
         now = dt.datetime.now(dt.UTC)
         job = Job(

@@ -1,4 +1,5 @@
-"""Import files as chunks of rows: CSV, JSON Lines and Parquet, read by pyarrow, and where each row came from.
+"""Import files as chunks of rows: CSV, JSON Lines and Parquet, read by pyarrow, and where each row came from
+(Excel workbooks: excel.py).
 
 A chunk is an Arrow table (or, for JSON Lines that pyarrow cannot type, plain rows) plus the index of its
 first record in the file. Rows are numbered in file order from 0; `Source.locate` turns those numbers into
@@ -23,9 +24,10 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-FORMATS = ("csv", "jsonl", "parquet")
+FORMATS = ("csv", "jsonl", "parquet", "xlsx")  # xlsx: importer/excel.py
 _SUFFIXES = {
     ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet",
+    ".xlsx": "xlsx",
 }
 _COMPRESSED = (".gz", ".bz2", ".zst")
 _BLOCK_BYTES = 8 << 20
@@ -64,7 +66,8 @@ class Chunk:
 
 
 def detect_format(path: Path, override: str | None = None) -> str:
-    """The format from `--format`, else from the file name (`.csv`, `.jsonl`/`.ndjson`/`.json`, `.parquet`)."""
+    """The format from `--format`, else from the file name (`.csv`, `.jsonl`/`.ndjson`/`.json`, `.parquet`,
+    `.xlsx`)."""
     if override:
         if override not in FORMATS:
             raise SourceError(f"unknown format {override!r}; use one of {', '.join(FORMATS)}")
@@ -79,6 +82,7 @@ def detect_format(path: Path, override: str | None = None) -> str:
 
 
 def open_source(path: Path, fmt: str, chunk_rows: int, encoding: str = "utf-8") -> Source:
+    """A text or Parquet file (a workbook is excel.XlsxSource)."""
     if not path.is_file():
         raise SourceError(f"{path} does not exist or is not a file")
     if fmt == "csv":
