@@ -425,3 +425,24 @@ def test_imported_exposures_must_name_an_experiment_and_variant(platform: Platfo
     reasons = sorted(e["reason"] for e in quarantine(platform))
     assert "is not a variant of experiment 'price_page'" in reasons[0]
     assert "'no_such' is not an experiment of this project" in reasons[1]
+
+
+@pytest.mark.parametrize(("name", "delimiter"), [("orders.csv", ";"), ("orders.tsv", "\t"), ("orders.csv.gz", ";")])
+def test_a_csv_with_semicolons_or_tabs_is_read_by_its_header(platform: Platform, tmp_path: Path, name: str,
+                                                              delimiter: str) -> None:
+    """Excel in many European locales saves CSV with semicolons; other exports are tab-separated. A header with
+    no comma and such separators sets the delimiter, and bad lines are still named."""
+    lines = ["event;distinct_id;time;amount;note", "order_paid;u1;2026-10-02T20:15:00+08:00;1999.5;erste, Rate",
+             "order_paid;u2;2026-10-02T21:15:00+08:00;zu viel;", "order_paid;u3;2026-10-02T22:15:00+08:00;99;"]
+    text = "\n".join(line.replace(";", delimiter) for line in lines) + "\n"
+    path = tmp_path / name
+    if name.endswith(".gz"):
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text, encoding="utf-8")
+    summary = imp(platform, "events", path)
+    assert (summary.imported, summary.rejected) == (2, 1)
+    assert rows(platform, "SELECT distinct_id, prop_amount, properties->>'note' FROM events ORDER BY time") == [
+        ("u1", 1999.5, "erste, Rate"), ("u3", 99.0, None)]
+    [entry] = quarantine(platform)
+    assert entry["location"] == f"{name} line 3 column amount"

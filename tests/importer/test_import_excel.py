@@ -118,3 +118,4 @@ def test_the_command_reads_a_workbook(tmp_path: Path) -> None:
     done = runner.invoke(main, [*data_dir, "import", "events", str(path), "--project", PROJECT])
     assert done.exit_code == 0, done.output
     assert "(xlsx)" in done.output
+

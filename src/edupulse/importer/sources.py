@@ -26,8 +26,8 @@ import pyarrow.parquet as pq
 
 FORMATS = ("csv", "jsonl", "parquet", "xlsx")  # xlsx: importer/excel.py
 _SUFFIXES = {
-    ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet",
-    ".xlsx": "xlsx",
+    ".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet",
+    ".pq": "parquet", ".xlsx": "xlsx",
 }
 _COMPRESSED = (".gz", ".bz2", ".zst")
 _BLOCK_BYTES = 8 << 20
@@ -135,6 +135,7 @@ class CsvSource(Source):
     def __init__(self, path: Path, chunk_rows: int, encoding: str) -> None:
         super().__init__(path, chunk_rows)
         self.encoding = encoding
+        self.delimiter = ","
         self.columns = self._header()
         self._invalid = 0
         self._scanner: _CsvScanner | None = None
@@ -142,7 +143,9 @@ class CsvSource(Source):
     def _header(self) -> list[str]:
         try:
             with _text_stream(self.path, self.encoding) as stream:
-                header = next(csv.reader(stream), None)
+                self.delimiter = _delimiter(stream.readline())
+            with _text_stream(self.path, self.encoding) as stream:  # opened again: a compressed one cannot seek
+                header = next(csv.reader(stream, delimiter=self.delimiter), None)
         except UnicodeDecodeError as exc:
             raise SourceError(
                 f"{self.name} is not {self.encoding} text ({exc.reason} at byte {exc.start}); "
@@ -167,7 +170,8 @@ class CsvSource(Source):
         reader = pacsv.open_csv(
             str(self.path),
             read_options=pacsv.ReadOptions(block_size=_BLOCK_BYTES, encoding=self.encoding),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=self._on_invalid),
+            parse_options=pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True,
+                                             invalid_row_handler=self._on_invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(self.columns, pa.string()), strings_can_be_null=True
             ),
@@ -205,7 +209,7 @@ class CsvSource(Source):
 
     def scanner(self) -> _CsvScanner:
         if self._scanner is None:
-            self._scanner = _CsvScanner(self.path, self.encoding, len(self.columns))
+            self._scanner = _CsvScanner(self.path, self.encoding, len(self.columns), self.delimiter)
         return self._scanner
 
     def locate(self, indexes: list[int]) -> dict[int, int]:
@@ -216,6 +220,14 @@ class CsvSource(Source):
             self._scanner.close()
 
 
+def _delimiter(header: str) -> str:
+    """A comma, unless the header line has none and has semicolons (Excel in many European locales) or tabs
+    (a tab-separated export): then that."""
+    if "," in header:
+        return ","
+    return max((";", "\t"), key=header.count) if (";" in header or "\t" in header) else ","
+
+
 class _CsvScanner:
     """Finds the lines of records, reading the file once, forward, and only as far as asked.
 
@@ -223,9 +235,9 @@ class _CsvScanner:
     value may span lines.
     """
 
-    def __init__(self, path: Path, encoding: str, columns: int) -> None:
+    def __init__(self, path: Path, encoding: str, columns: int, delimiter: str = ",") -> None:
         self._stream = _text_stream(path, encoding)
-        self._reader = csv.reader(self._stream)
+        self._reader = csv.reader(self._stream, delimiter=delimiter)
         self._columns = columns
         next(self._reader, None)  # the header
         self._last_line = self._reader.line_num
