@@ -209,6 +209,16 @@ def test_every_school_has_its_ledger_row_even_without_app_use(tmp_path: Any) -> 
     assert sued.teacher_adoption == 0.0
 
 
+def test_an_advisors_school_ledger_lists_the_schools_too(tmp_path: Any) -> None:
+    """With an advisor's person scope the headline still runs (the roster of schools is not personal)."""
+    from edupulse.queries.service import PersonScope
+
+    records = [{"type": "group_set", "group_type": "school", "group_key": "gs-ost", "time": "2026-09-01T00:00:00Z",
+                "properties": {"students": 500, "teachers": 30}}]
+    found = headline_of(tmp_path, records, "school_accounts", scope=PersonScope((("login_id", "nobody"),)))
+    assert [(r.school_id, r.tier, r.active_parents) for r in found.schools] == [("gs-ost", "C", 0)]
+
+
 def test_a_moved_lesson_counts_once_in_a_students_course(tmp_path: Any) -> None:
     """A lesson scheduled again (moved to another day) is one lesson of the course, so a student who has had it
     moved is not taken for one whose schedule is complete."""
