@@ -18,7 +18,7 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict
 
-from edupulse.packs.headline import Card, Headline, PackRun
+from edupulse.packs.headline import Card, Headline, PackRun, whole_number
 from edupulse.packs.spec import DashboardPart, Pack, ReportPart, Stage
 
 NAME = "b2b_health"
@@ -81,7 +81,7 @@ def _facts(run: PackRun, start: dt.date, end: dt.date) -> dict[str, tuple[str | 
         if s.breakdown and s.breakdown[0] not in (None, "$other"):
             name, staff = s.breakdown[1], s.breakdown[2]
             out[str(s.breakdown[0])] = (None if name is None else str(name),
-                                        None if staff is None else int(float(str(staff))), int(s.aggregated_value or 0))
+                                        whole_number(staff), int(s.aggregated_value or 0))
     return out
 
 

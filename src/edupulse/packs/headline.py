@@ -62,6 +62,17 @@ class Headline(BaseModel):
         return self
 
 
+def whole_number(value: Any) -> int | None:
+    """A count sent as a group property (a school's students, an institution's staff) as an int; None when it
+    is missing or not a number ("about 400", "inf"), so it reads as unknown rather than failing the headline."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(float(str(value)))
+    except (ValueError, OverflowError):
+        return None
+
+
 def masked_identities(identities: Mapping[str, list[str]], masker: Masker) -> dict[str, list[str]]:
     """A person's identities with the personal ones (a mobile number, an email) in their shown-safe form."""
     return {kind: [masker.value(kind, v) for v in values] if masker.personal(kind) else list(values)

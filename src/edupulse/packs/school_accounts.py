@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.school_accounts import AccountInfo, SchoolAccounts
-from edupulse.packs.headline import Card, Headline, PackRun, ratio
+from edupulse.packs.headline import Card, Headline, PackRun, ratio, whole_number
 from edupulse.packs.spec import DashboardPart, Pack, ReportPart, Stage
 
 NAME = "school_accounts"
@@ -91,15 +91,6 @@ def _rows(run: PackRun, query: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
     return out
 
 
-def _int(value: Any) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(float(str(value)))
-    except ValueError:  # a size sent as words: unknown, not an error
-        return None
-
-
 ROSTER = ("SELECT entity_key, properties FROM entities WHERE kind = 'group' AND entity_type = 'school' "
           "ORDER BY entity_key")
 
@@ -149,8 +140,8 @@ def headline(run: PackRun) -> SchoolAccountsHeadline:
     rows = []
     for school in sorted({*sizes, *roster, *accounts}):
         described = roster.get(school, {})
-        students, staff = (_int(sizes[school][1]), _int(sizes[school][2])) if school in sizes else (
-            _int(described.get("students")), _int(described.get("teachers")))
+        students, staff = (whole_number(sizes[school][1]), whole_number(sizes[school][2])) if school in sizes else (
+            whole_number(described.get("students")), whole_number(described.get("teachers")))
         influence, relationship = standing[school][1:] if school in standing else (
             described.get("influence"), described.get("relationship"))
         active_parents, active_teachers = parents.get(school, (0,))[0], teachers.get(school, (0,))[0]

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from edupulse.packs.headline import PackError, PackRun, ratio
+from edupulse.packs.headline import PackError, PackRun, ratio, whole_number
 from edupulse.queries.common import local_midnight
 from edupulse.store.base import EventStore
 
@@ -55,13 +55,6 @@ def _usage(school: str) -> dict[str, Any]:
         {"event": "page_view", "filters": mine}]}
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return None if value is None else int(float(str(value)))
-    except ValueError:
-        return None
-
-
 def size_history(store: EventStore, project_id: int, school: str) -> list[tuple[int, int | None, int | None, Any]]:
     """(time µs, students, teachers, name) of each `group_set` of the school that set any of them, in order."""
     ops = sorted(store.entity_ops(project_id, [("group", "school", school)]), key=lambda op: (op[3], op[4]))
@@ -69,7 +62,8 @@ def size_history(store: EventStore, project_id: int, school: str) -> list[tuple[
     for _kind, _type, _key, time_us, _seq, text in ops:
         props = orjson.loads(text) if text else {}
         if isinstance(props, dict) and {"students", "teachers", "name"} & set(props):
-            out.append((time_us, _int(props.get("students")), _int(props.get("teachers")), props.get("name")))
+            out.append((time_us, whole_number(props.get("students")), whole_number(props.get("teachers")),
+                        props.get("name")))
     return out
 
 
