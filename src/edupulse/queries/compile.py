@@ -218,6 +218,15 @@ class Context:
 
     # time ------------------------------------------------------------------------------------------
 
+    def moment(self, name: str, where: str) -> exp.Expr:
+        """An event's instant read from its time property `name` (a lesson's starts_at), the event's own time where
+        it has none; a QueryError naming `where` when `name` is not a time property of the project."""
+        expression, kind = self.property(name)
+        if kind is not PropertyType.TIME:
+            raise QueryError(f"{where}: property {name!r} is not a time property of this project (such as "
+                             "starts_at); declare it with type time")
+        return exp.func("coalesce", expression, exp.column("time", EVENTS))
+
     def in_time(self, low: dt.datetime, high: dt.datetime, table: str = EVENTS) -> list[exp.Expr]:
         """low <= time < high."""
         d = self.dialect

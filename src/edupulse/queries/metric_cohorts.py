@@ -33,8 +33,6 @@ from sqlglot import exp
 from edupulse.queries.common import Filter, Model, PropertyName, local_midnight
 from edupulse.queries.compile import EVENTS, Context
 from edupulse.queries.dialect import DAY_US, local_us, truncate_us
-from edupulse.queries.errors import QueryError
-from edupulse.store.schema import PropertyType
 
 NONE = "$none"
 
@@ -291,11 +289,7 @@ def _moment(ctx: Context, cohort: Cohort) -> exp.Expr:
     property is missing."""
     if cohort.time is None:
         return exp.column("time", EVENTS)
-    expression, kind = ctx.property(cohort.time)
-    if kind is not PropertyType.TIME:
-        raise QueryError(f"cohort.time: property {cohort.time!r} is not a time property of this project (such as "
-                         "starts_at); declare it with type time")
-    return exp.func("coalesce", expression, exp.column("time", EVENTS))
+    return ctx.moment(cohort.time, "cohort.time")
 
 
 def _unless(ctx: Context, cohort: Cohort, unless: Unless, entries: exp.Select, who: exp.Expr,

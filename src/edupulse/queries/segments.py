@@ -40,7 +40,6 @@ from edupulse.queries.person import (
     persons_table,
 )
 from edupulse.queries.results import Result, Table
-from edupulse.store.schema import PropertyType
 
 AGGREGATE = "a"
 
@@ -244,11 +243,7 @@ def _moment_test(node: EventCondition, ctx: Context) -> list[exp.Expr]:
     """The window on the event's `time` property (the event's own time where it has none), up to now: a lesson
     counts once it has started."""
     assert node.time is not None
-    expression, kind = ctx.property(node.time)
-    if kind is not PropertyType.TIME:
-        raise QueryError(f"time: property {node.time!r} is not a time property of this project (such as starts_at); "
-                         "declare it with type time")
-    moment = exp.func("coalesce", expression, exp.column("time", EVENTS))
+    moment = ctx.moment(node.time, "time")
     now = ctx.now or dt.datetime.now(dt.UTC)
     low, high = node.window.bounds(ctx) if node.window is not None else (None, None)
     d = ctx.dialect
