@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import delete
 
 from edupulse.meta.db import MetadataError
-from edupulse.meta.school_accounts import AccountInfo, SchoolAccounts
+from edupulse.meta.school_accounts import AccountInfo, SchoolAccount, SchoolAccounts
 from edupulse.packs import school_accounts
 from edupulse.packs.headline import PackError
 from edupulse.packs.school_ledger import ledger
@@ -128,11 +129,16 @@ def test_owners_backups_and_targets(school: Any) -> None:
         store.save(project.id, AccountInfo(first, wang, wang), "tester")
     with pytest.raises(MetadataError, match="parent_target"):
         store.save(project.id, AccountInfo(first, wang, li, parent_target=1.5), "tester")
-    for k in range(1, 5):
-        store.save(project.id, AccountInfo(f"extra-{k}", wang, zhang), "tester")
-    with pytest.raises(MetadataError, match="at most 5"):
-        store.save(project.id, AccountInfo("extra-5", wang, zhang), "tester")
-    store.save(project.id, AccountInfo("extra-5", zhang, wang), "tester")  # Wang backs up a 1st school
-    store.save(project.id, AccountInfo(first, wang, li, parent_target=0.6), "tester")  # his own school again
-    assert store.get(project.id, first).parent_target == 0.6
-    assert store.get(project.id, first).teacher_target is None  # left out: cleared
+    try:
+        for k in range(1, 5):
+            store.save(project.id, AccountInfo(f"extra-{k}", wang, zhang), "tester")
+        with pytest.raises(MetadataError, match="at most 5"):
+            store.save(project.id, AccountInfo("extra-5", wang, zhang), "tester")
+        store.save(project.id, AccountInfo("extra-5", zhang, wang), "tester")  # Wang backs up a 1st school
+        store.save(project.id, AccountInfo(first, wang, li, parent_target=0.6), "tester")  # his own school again
+        assert store.get(project.id, first).parent_target == 0.6
+        assert store.get(project.id, first).teacher_target is None  # left out: cleared
+    finally:  # the made-up schools leave the shared school (an owned school is listed in its headline)
+        with platform.meta.session() as s, s.begin():
+            s.execute(delete(SchoolAccount).where(SchoolAccount.project_id == project.id,
+                                                  SchoolAccount.school_id.like("extra-%")))
