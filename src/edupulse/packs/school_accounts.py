@@ -28,17 +28,16 @@ SCHOOL = "group.school"
 APP = [{"property": "platform", "op": "eq", "value": "school_app"}]
 
 
-def _active(role: str | None, extra: list[str] | None = None) -> dict[str, Any]:
+def _active(role: str | None) -> dict[str, Any]:
     filters = [*APP, *([{"property": "role", "op": "eq", "value": role}] if role else [])]
     return {"kind": "trends", "granularity": "month", "date_range": {"date_from": "-29d"},
             "series": [{"event": "page_view", "math": "unique", "filters": filters}],
-            "breakdown": {"properties": [SCHOOL, *(extra or [])], "limit": 100}}
+            "breakdown": {"properties": [SCHOOL], "limit": 100}}
 
 
 PARENTS = _active("parent")
 TEACHERS = _active("teacher")
-SIZES = _active(None, ["group.school.students", "group.school.teachers"])
-STANDING = _active(None, ["group.school.influence", "group.school.relationship"])
+USED = _active(None)  # schools with any school-app use (their properties come from the roster)
 REPORTS = (
     ReportPart("parents", "各校活跃家长 Active parents per school", PARENTS, view={"chart": "bar"}, width=12),
     ReportPart("teachers", "各校活跃老师 Active teachers per school", TEACHERS, view={"chart": "bar"}, width=12),
@@ -82,13 +81,10 @@ def tier_of(students: int | None) -> str | None:
     return "A" if students > 2000 else "B" if students >= 1000 else "C"
 
 
-def _rows(run: PackRun, query: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
-    """school -> (count, the breakdown's other values...)."""
-    out: dict[str, tuple[Any, ...]] = {}
-    for s in run.trends(query).series:
-        if s.breakdown and s.breakdown[0] not in (None, "$other"):
-            out[str(s.breakdown[0])] = (int(s.aggregated_value or 0), *s.breakdown[1:])
-    return out
+def _rows(run: PackRun, query: dict[str, Any]) -> dict[str, int]:
+    """school -> the persons counted."""
+    return {str(s.breakdown[0]): int(s.aggregated_value or 0) for s in run.trends(query).series
+            if s.breakdown and s.breakdown[0] not in (None, "$other")}
 
 
 ROSTER = ("SELECT entity_key, properties FROM entities WHERE kind = 'group' AND entity_type = 'school' "
@@ -106,6 +102,11 @@ def _roster(run: PackRun) -> dict[str, dict[str, Any]]:
             found = None
         out[str(key)] = found if isinstance(found, dict) else {}
     return out
+
+
+def _text(value: Any) -> str | None:
+    """A group property as a breakdown shows it: text as it is, other values as JSON writes them."""
+    return None if value is None else value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
 def _decided(meta: MetadataStore | None, project_id: int) -> tuple[dict[str, AccountInfo], dict[int, str]]:
@@ -133,22 +134,18 @@ def _decisions(account: AccountInfo, names: dict[int, str], parent_adoption: flo
 
 
 def headline(run: PackRun) -> SchoolAccountsHeadline:
-    parents, teachers = _rows(run, PARENTS), _rows(run, TEACHERS)
-    sizes, standing = _rows(run, SIZES), _rows(run, STANDING)
+    parents, teachers, used = _rows(run, PARENTS), _rows(run, TEACHERS), _rows(run, USED)
     accounts, names = _decided(run.meta, run.project.id)
     roster = _roster(run)
     rows = []
-    for school in sorted({*sizes, *roster, *accounts}):
+    for school in sorted({*used, *roster, *accounts}):
         described = roster.get(school, {})
-        students, staff = (whole_number(sizes[school][1]), whole_number(sizes[school][2])) if school in sizes else (
-            whole_number(described.get("students")), whole_number(described.get("teachers")))
-        influence, relationship = standing[school][1:] if school in standing else (
-            described.get("influence"), described.get("relationship"))
-        active_parents, active_teachers = parents.get(school, (0,))[0], teachers.get(school, (0,))[0]
+        students, staff = whole_number(described.get("students")), whole_number(described.get("teachers"))
+        influence, relationship = _text(described.get("influence")), _text(described.get("relationship"))
+        active_parents, active_teachers = parents.get(school, 0), teachers.get(school, 0)
         adoption = ratio(active_parents, students), ratio(active_teachers, staff)
         rows.append(School(school_id=school, tier=tier_of(students), students=students, teachers=staff,
-                           influence=None if influence is None else str(influence),
-                           relationship=None if relationship is None else str(relationship),
+                           influence=influence, relationship=relationship,
                            active_parents=active_parents, active_teachers=active_teachers,
                            parent_adoption=adoption[0], teacher_adoption=adoption[1],
                            **_decisions(accounts.get(school, AccountInfo(school)), names, *adoption)))
