@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edupulse.importer.sources import Chunk, Source, SourceError
+from edupulse.importer.sources import COMPRESSED, Chunk, Source, SourceError, checked_header
 
 EXTRA = "the excel extra (pip install 'edupulse[excel]'; make install has it)"
 
@@ -24,7 +24,7 @@ EXTRA = "the excel extra (pip install 'edupulse[excel]'; make install has it)"
 def open_workbook(path: Path, chunk_rows: int) -> XlsxSource:
     if not path.is_file():
         raise SourceError(f"{path} does not exist or is not a file")
-    if path.suffix.lower() != ".xlsx" and path.suffixes and path.suffixes[-1].lower() in (".gz", ".bz2", ".zst"):
+    if path.suffix.lower() in COMPRESSED:
         raise SourceError(f"{path.name}: a workbook is compressed already; give the .xlsx file itself")
     return XlsxSource(path, chunk_rows)
 
@@ -61,14 +61,7 @@ class XlsxSource(Source):
         names = [None if cell is None else str(cell).strip() for cell in row]
         while names and names[-1] is None:  # trailing empty cells of a wider sheet
             names.pop()
-        seen: set[str] = set()
-        for name in names:
-            if not name:
-                raise SourceError(f"{where}: a column has no name; name every column in the header")
-            if name in seen:
-                raise SourceError(f"{where}: column {name!r} appears twice in the header")
-            seen.add(name)
-        return [str(name) for name in names]
+        return checked_header(names, where)
 
     def chunks(self) -> Iterator[Chunk]:
         width = len(self.columns)

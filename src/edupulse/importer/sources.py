@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ _SUFFIXES = {
     ".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet",
     ".pq": "parquet", ".xlsx": "xlsx",
 }
-_COMPRESSED = (".gz", ".bz2", ".zst")
+COMPRESSED = (".gz", ".bz2", ".zst")
 _BLOCK_BYTES = 8 << 20
 
 
@@ -65,6 +65,18 @@ class Chunk:
         return self.rows if self.rows is not None else (self.table.to_pylist() if self.table is not None else [])
 
 
+def checked_header(names: Sequence[str | None], where: str) -> list[str]:
+    """The column names of a header row; SourceError (at `where`) for a column without a name or named twice."""
+    seen: set[str] = set()
+    for name in names:
+        if name is None or not name.strip():
+            raise SourceError(f"{where}: a column has no name; name every column in the header")
+        if name in seen:
+            raise SourceError(f"{where}: column {name!r} appears twice in the header")
+        seen.add(name)
+    return [str(name) for name in names]
+
+
 def detect_format(path: Path, override: str | None = None) -> str:
     """The format from `--format`, else from the file name (`.csv`, `.jsonl`/`.ndjson`/`.json`, `.parquet`,
     `.xlsx`)."""
@@ -73,7 +85,7 @@ def detect_format(path: Path, override: str | None = None) -> str:
             raise SourceError(f"unknown format {override!r}; use one of {', '.join(FORMATS)}")
         return override
     suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in _COMPRESSED:
+    if suffixes and suffixes[-1] in COMPRESSED:
         suffixes = suffixes[:-1]
     found = _SUFFIXES.get(suffixes[-1]) if suffixes else None
     if found is None:
@@ -153,14 +165,7 @@ class CsvSource(Source):
             ) from None
         if not header:
             raise SourceError(f"{self.name} is empty: the first line must name the columns")
-        seen: set[str] = set()
-        for name in header:
-            if not name.strip():
-                raise SourceError(f"{self.name} line 1: a column has no name; name every column in the header")
-            if name in seen:
-                raise SourceError(f"{self.name} line 1: column {name!r} appears twice in the header")
-            seen.add(name)
-        return header
+        return checked_header(header, f"{self.name} line 1")
 
     def _on_invalid(self, _row: Any) -> str:
         self._invalid += 1
