@@ -88,7 +88,7 @@ class TagValue:
         if tag.spec.definition.type == "model":
             out["score"], out["tier"] = self.number, self.value
             out["reasons"] = _reasons(self.detail)
-            out["reasons_zh"] = reason_texts(self.detail, "zh") if self.detail else []
+            out["reasons_zh"] = reason_texts(self.detail, "zh")
         elif self.number is not None and tag.spec.value_type.value not in ("number", "time"):
             out["number"] = self.number
         if self.detail is not None and tag.spec.definition.type != "model":
