@@ -96,6 +96,8 @@
     if (n >= 1e4) return +(value / 1e3).toFixed(1) + "k";
     return EP.fmt(value);
   };
+  // a model score's reasons in the page's language (values carry `reasons` and `reasons_zh`)
+  EP.reasons = (v) => (((document.documentElement.lang || "").startsWith("zh") ? v.reasons_zh : v.reasons) || []);
   EP.pct = (v) => (v === null || v === undefined || isNaN(v) ? "—" : (Math.round(v * 1000) / 10).toFixed(1) + "%");
 
   /* A table from column titles and rows of cells (a cell is text or {text, attrs, style}). */

@@ -5,7 +5,6 @@
   const EP = window.EP, el = EP.el, t = EP.t;
   const parts = EP.packPage, R = parts.RENDER;
   const sortable = parts.sortable, stat = parts.stat, fill = parts.fill;
-  const zh = () => (document.documentElement.lang || "").startsWith("zh");
   const pct = (v) => EP.pct(v);
   const yes = (v) => t(v ? "packs.ops.yes" : "packs.ops.no");
   const tierName = (v) => (v ? t("packs.ops.tier." + v) : "—");
@@ -15,7 +14,7 @@
     const ids = identities || {};
     return (ids.login_id || ids.mobile || ids.crm_lead_id || ["#" + id])[0];
   };
-  const reasons = (row) => ((zh() ? row.reasons_zh : row.reasons) || []).join("; ");
+  const reasons = (row) => EP.reasons(row).join("; ");
   const col = (key, extra) => Object.assign({ key: key, label: "packs.ops.col." + key }, extra || {});
   const notice = (id, text) => el("p.notice", { id: id, text: text });
 

@@ -5,8 +5,6 @@
   const EP = window.EP, el = EP.el, t = EP.t, P = EP.pages;
   const $ = (id) => document.getElementById(id);
   const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, k) => (values[k] === undefined ? "" : values[k]));
-  // a score's reasons in the page's language
-  const reasonsOf = (v) => ((document.documentElement.lang || "").startsWith("zh") ? v.reasons_zh : v.reasons) || [];
   // words of a type, a status and a change (each key written out, so the catalogue test sees it)
   const TYPE = () => ({ custom_tiers: t("tags.type.custom_tiers"), metric_tiers: t("tags.type.metric_tiers"),
     first_event: t("tags.type.first_event"), last_event: t("tags.type.last_event"), preference: t("tags.type.preference"),
@@ -122,7 +120,7 @@
       $("tag-values").replaceChildren(EP.table(columns, values.values.map((v) => {
         const who = v.identities ? Object.values(v.identities).flat()[0] || "" : v.group_key;
         const row = [{ text: who, user: true }, { text: shown(v.value), user: true }];
-        if (model) row.push(v.score === null ? "—" : v.score.toFixed(3), { node: document.createTextNode(reasonsOf(v).join("; ")), cls: "wrap" });
+        if (model) row.push(v.score === null ? "—" : v.score.toFixed(3), { node: document.createTextNode(EP.reasons(v).join("; ")), cls: "wrap" });
         row.push(v.since);
         return row;
       })));
@@ -188,7 +186,7 @@
         tags.replaceChildren(entries.length ? EP.table([t("tags.name"), t("tags.value"), t("tags.since")],
           entries.map(([name, v]) => [el("a", { href: "/tags/" + encodeURIComponent(name), translate: "no", text: EP.userText(name) }),
             { node: el("span", { translate: "no" }, EP.userText(shown(v.value) + (v.score !== undefined && v.score !== null ? " (" + v.score.toFixed(2) + ")" : "")),
-              reasonsOf(v).length ? el("div.muted.reasons", { title: t("tags.reasons"), text: reasonsOf(v).join("; ") }) : ""), cls: "wrap" },
+              EP.reasons(v).length ? el("div.muted.reasons", { title: t("tags.reasons"), text: EP.reasons(v).join("; ") }) : ""), cls: "wrap" },
             v.since])) : el("div.empty", { text: t("tags.person_none") }));
         $("person-tag-history").replaceChildren(EP.table([t("tags.day"), t("tags.name"), t("tags.value")],
           found.history.map((h) => [h.day, { text: h.tag, user: true }, h.value === null ? t("tags.lost") : { text: shown(h.value), user: true }])));
