@@ -23,6 +23,7 @@ database or schema: the bench creates its project there).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -34,6 +35,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,37 @@ def native(i: int) -> dict[str, Any]:
             "distinct_id_type": "login_id", "event_id": uuid.uuid4().hex,
             "properties": {"lesson_id": f"https://school.example/course/math/lesson/{i % 40}",
                            "course_id": "https://school.example/course/math", "duration_s": 2700}}
+
+
+@contextlib.contextmanager
+def running_server(tmp: str, metadata_url: str | None = None) -> Iterator[tuple[str, dict[str, Any], int]]:
+    """`edupulse serve` on a free loopback port with a fresh data directory under `tmp` and a project "Bench":
+    (its base URL, the project's keys, the server's process id), stopped at the end."""
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("EDUPULSE_")},
+           "EDUPULSE_DATA_DIR": str(Path(tmp) / "data"), "EDUPULSE_HOST": "127.0.0.1", "EDUPULSE_PORT": str(port)}
+    if metadata_url:
+        env["EDUPULSE_METADATA_URL"] = metadata_url
+    created = subprocess.run([sys.executable, "-m", "edupulse", "project", "create", "Bench", "--json"],
+                             env=env, check=True, capture_output=True, text=True)
+    keys = json.loads(created.stdout)
+    server = subprocess.Popen([sys.executable, "-m", "edupulse", "serve"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/api/v1/status").status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.1)
+        yield base, keys, server.pid
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=120)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -117,48 +150,24 @@ def main() -> None:
                         help="native events: the records the statements become (default), or smaller ones")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("EDUPULSE_")},
-               "EDUPULSE_DATA_DIR": str(Path(tmp) / "data"), "EDUPULSE_HOST": "127.0.0.1", "EDUPULSE_PORT": str(port)}
-        if args.metadata_url:
-            env["EDUPULSE_METADATA_URL"] = args.metadata_url
-        created = subprocess.run([sys.executable, "-m", "edupulse", "project", "create", "Bench", "--json"],
-                                 env=env, check=True, capture_output=True, text=True)
-        keys = json.loads(created.stdout)
-        server = subprocess.Popen([sys.executable, "-m", "edupulse", "serve"], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/api/v1/status").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                time.sleep(0.1)
-            loads = {
-                "xapi": (f"{base}/xapi/statements", statement, lambda batch: batch,
-                         {"auth": (keys["write_key"], ""), "headers": {"X-Experience-API-Version": "1.0.3"}}),
-                "native": (f"{base}/api/v1/ingest", mapped if args.baseline == "mapped" else native,
-                           lambda batch: {"batch": batch},
-                           {"headers": {"Authorization": f"Bearer {keys['write_key']}"}}),
-            }
-            totals = {name: [0, 0.0, 0.0] for name in loads}  # records, seconds, server CPU seconds
-            for round_ in range(args.rounds):
-                for name in (("xapi", "native") if round_ % 2 == 0 else ("native", "xapi")):
-                    cpu = cpu_seconds(server.pid)
-                    records, took = load(*loads[name], args, args.seconds / args.rounds)
-                    totals[name][0] += records
-                    totals[name][1] += took
-                    totals[name][2] += cpu_seconds(server.pid) - cpu
-            xapi, baseline = (totals[name][0] / totals[name][1] for name in ("xapi", "native"))
-            cpu_ms = {name: round(1e6 * totals[name][2] / max(totals[name][0], 1), 1) for name in loads}
-        finally:
-            server.send_signal(signal.SIGINT)
-            server.wait(timeout=120)
+    with tempfile.TemporaryDirectory() as tmp, running_server(tmp, args.metadata_url) as (base, keys, pid):
+        loads = {
+            "xapi": (f"{base}/xapi/statements", statement, lambda batch: batch,
+                     {"auth": (keys["write_key"], ""), "headers": {"X-Experience-API-Version": "1.0.3"}}),
+            "native": (f"{base}/api/v1/ingest", mapped if args.baseline == "mapped" else native,
+                       lambda batch: {"batch": batch},
+                       {"headers": {"Authorization": f"Bearer {keys['write_key']}"}}),
+        }
+        totals = {name: [0, 0.0, 0.0] for name in loads}  # records, seconds, server CPU seconds
+        for round_ in range(args.rounds):
+            for name in (("xapi", "native") if round_ % 2 == 0 else ("native", "xapi")):
+                cpu = cpu_seconds(pid)
+                records, took = load(*loads[name], args, args.seconds / args.rounds)
+                totals[name][0] += records
+                totals[name][1] += took
+                totals[name][2] += cpu_seconds(pid) - cpu
+        xapi, baseline = (totals[name][0] / totals[name][1] for name in ("xapi", "native"))
+        cpu_ms = {name: round(1e6 * totals[name][2] / max(totals[name][0], 1), 1) for name in loads}
     result = {"xapi_statements_per_s": round(xapi), "native_events_per_s": round(baseline),
               "ratio": round(xapi / baseline, 3), "baseline": args.baseline, "connections": args.connections,
               "batch": args.batch,
