@@ -144,7 +144,8 @@
     render(result, out, opts) {
       const models = result.models;
       const channels = result.channels.slice(0, 30);
-      const money = (v) => (v === null || v === undefined ? "—" : "¥" + EP.fmt(Math.round(v)));
+      // The value property is whatever the analysis names (an amount in any currency, points...): a plain number.
+      const money = (v) => (v === null || v === undefined ? "—" : EP.fmt(Math.round(v)));
       const model = (m) => t("attribution.model." + m, m);
       // Conversions per channel and model as bars (counts), revenue per model on a second axis as points.
       EP.chart(out.chart, {
