@@ -6,7 +6,11 @@ State documents, then runs each load in turn for `--seconds` from `--connections
 connections. Reads by many clients at once are what a metadata database's connection pool has to carry (each
 request holds a connection while it reads).
 
-    .venv/bin/python bench/xapi_reads.py [--seconds 10] [--connections 16] [--statements 1000] [--json]
+    .venv/bin/python bench/xapi_reads.py [--seconds 10] [--connections 16] [--statements 1000]
+        [--metadata-url postgresql://...] [--json]
+
+The metadata database is SQLite in the bench's data directory unless --metadata-url names another (an empty
+database or schema: the bench creates its project there).
 """
 
 from __future__ import annotations
@@ -60,9 +64,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="seconds of each load")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--statements", type=int, default=1000)
+    parser.add_argument("--metadata-url", help="metadata database (default: SQLite in the data directory)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, running_server(tmp) as (base, keys, _):
+    with tempfile.TemporaryDirectory() as tmp, running_server(tmp, args.metadata_url) as (base, keys, _):
         auth = (keys["write_key"], keys["api_key"])
         statements = [statement(i) for i in range(args.statements)]
         ids = [s["id"] for s in statements]
@@ -81,7 +86,7 @@ def main() -> None:
         rates = {name: load(base, auth, args.connections, args.seconds, request) for name, request in loads.items()}
     result = {**{f"{name}_per_s": round(rate) for name, rate in rates.items()},
               **{f"{name}_ratio": round(rate / rates["about"], 3) for name, rate in rates.items() if name != "about"},
-              "connections": args.connections}
+              "connections": args.connections, "metadata": (args.metadata_url or "sqlite").split(":", 1)[0]}
     if args.json:
         print(json.dumps(result))
         return

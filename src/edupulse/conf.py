@@ -157,6 +157,11 @@ class Settings(BaseSettings):
         10.0, gt=0, description="How long a request waits for the metadata database when another writer holds it "
                                 "(SQLite's busy timeout, PostgreSQL's lock_timeout) before it is answered 503 "
                                 "with Retry-After.")
+    metadata_pool_size: int | None = Field(
+        None, ge=1, le=1000,
+        description="Connections each server process keeps open to the metadata database (default: 40 on SQLite, "
+                    "one per thread of the server; 20 on PostgreSQL, which may open 10 more for a moment: keep the "
+                    "processes' sum under the PostgreSQL server's max_connections).")
     events_url: str = Field(
         "", description="Where events live: empty for the embedded store (DuckDB in the data directory); "
                         "clickhouse://user:password@host:8123/database (or clickhouses://, http://, https://) for "

@@ -53,7 +53,8 @@ class Platform:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.meta = MetadataStore(settings.resolved_metadata_url,
-                                  busy_timeout_seconds=settings.metadata_busy_timeout_seconds)
+                                  busy_timeout_seconds=settings.metadata_busy_timeout_seconds,
+                                  pool_size=settings.metadata_pool_size)
         self.store = make_store(settings)
         self.wal = WriteAheadLog(settings.data_dir / "wal", settings.ingest.wal_segment_bytes)
         self.graph = IdentityGraph()

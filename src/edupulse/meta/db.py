@@ -73,20 +73,24 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-# Connections a SQLite metadata database keeps open: as many as the server's threads that may hold one at once (its
-# thread pool runs 40). With SQLAlchemy's default of 5, every request beyond the fifth at a time opened a connection
-# (and set its pragmas, journal_mode taking a lock) and closed it again: GET of a statement by id, 16 at a time,
-# ran at 656-681 a second with the default and 834-851 with enough connections kept.
-SQLITE_POOL = 40
+# Connections the metadata database keeps open by default (`metadata_pool_size`). SQLite: as many as the server's
+# threads that may hold one at once (its thread pool runs 40); with SQLAlchemy's default of 5, every request beyond the
+# fifth at a time opened a connection (and set its pragmas, journal_mode taking a lock) and closed it again: GET of a
+# statement by id, 16 at a time, ran at 669-675 a second with 5 and 823-846 with 40. PostgreSQL: 20, where 16
+# readers at a time ran at 421-431 with 5, 476-518 with 10, 536-563 with 20 and 530-567 with 40, and where several
+# server processes share the server's max_connections (each may open 10 more than its pool for a moment).
+POOL_SIZE = {"sqlite": 40, "postgresql": 20}
 
 
-def _engine(url: str) -> Engine:
-    """The engine of a metadata database. A SQLite file keeps SQLITE_POOL connections and does not ping them on
-    checkout (a file does not go away as a server's connection may); PostgreSQL keeps the defaults and pings."""
+def _engine(url: str, pool_size: int | None = None) -> Engine:
+    """The engine of a metadata database, keeping `pool_size` connections (default POOL_SIZE). A SQLite file does
+    not ping them on checkout (a file does not go away as a server's connection may); PostgreSQL does."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        return create_engine(url, pool_size=SQLITE_POOL, pool_pre_ping=False)
-    return create_engine(url, pool_pre_ping=True)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+        return create_engine(url)  # one connection per thread, SQLAlchemy's pool for an in-memory database
+    size = pool_size or POOL_SIZE.get(backend, 5)
+    return create_engine(url, pool_size=size, pool_pre_ping=backend != "sqlite")
 
 
 def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
@@ -130,7 +134,7 @@ def _info(p: Project) -> ProjectInfo:
 class MetadataStore:
     """Projects, keys, users, quarantine and identity warnings, on SQLite or PostgreSQL."""
 
-    def __init__(self, url: str, busy_timeout_seconds: float = 10.0) -> None:
+    def __init__(self, url: str, busy_timeout_seconds: float = 10.0, pool_size: int | None = None) -> None:
         self.url = url
         if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]
@@ -138,7 +142,7 @@ class MetadataStore:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
         elif url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-        self.engine: Engine = _engine(url)
+        self.engine: Engine = _engine(url, pool_size)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas(round(busy_timeout_seconds * 1000)))
         elif self.engine.dialect.name == "postgresql":
