@@ -230,3 +230,14 @@ def test_every_menu_entry_names_a_permission_and_a_message() -> None:
         assert item.needs is None or item.needs in {p.value for p in Permission}, item
         assert item.label in english, item
         assert item.section in ("main", "admin"), item
+
+
+def test_the_lrs_summary_is_for_those_who_watch_ingestion(site: Site) -> None:
+    with site.signed_in(ANALYST) as (http, _):
+        refused = http.get("/api/v1/xapi/summary")
+    assert refused.status_code == 403
+    assert "quarantine:view" in refused.text
+    with site.signed_in() as (http, _):
+        shown = http.get("/api/v1/xapi/summary")
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["endpoint"] == site.url + "/xapi/"

@@ -332,6 +332,26 @@ def test_other_pages_render_with_their_data(page: Any, site: Site) -> None:
     page.goto(site.url + "/ingestion")
     page.locator("#quarantine td.reason").first.wait_for()
     assert page.locator("#per-minute canvas").count() >= 1
+    page.locator("[data-testid=lrs-statements]").wait_for()
+    assert page.inner_text("#lrs-endpoint") == site.url + "/xapi/"
+    before = int(page.inner_text("[data-testid=lrs-statements]").split()[0].replace(",", ""))
+    sent = [{"actor": {"objectType": "Agent", "account": {"homePage": "https://lms.example", "name": f"stu-{i}"}},
+             "verb": {"id": f"http://adlnet.gov/expapi/verbs/{verb}", "display": {"en-US": verb, "zh-CN": zh}},
+             "object": {"id": "https://school.example/lesson/browser", "definition": {"name": {"en-US": "Fractions"}}}}
+            for i, (verb, zh) in enumerate([("attended", "出席"), ("attended", "出席"), ("answered", "作答")])]
+    xapi = httpx.post(site.url + "/xapi/statements", json=sent, auth=(site.project.write_key, ""), timeout=30,
+                      headers={"X-Experience-API-Version": "1.0.3"})
+    assert xapi.status_code == 200, xapi.text
+    page.reload()
+    page.locator("[data-testid=lrs-verb]").first.wait_for()
+    assert page.inner_text("[data-testid=lrs-statements]").startswith(str(before + 3))
+    assert page.locator("#lrs-recent tbody tr").count() == min(20, before + 3)
+    assert "stu-2" in page.inner_text("#lrs-recent tbody tr >> nth=0")
+    page.locator("[data-testid=lrs-verb]", has_text="answered").click()
+    page.locator("[data-testid=lrs-all]").wait_for()
+    assert page.locator("#lrs-recent tbody tr").count() == 1
+    page.locator("#lrs-recent summary").first.click()
+    assert '"stu-2"' in page.inner_text("#lrs-recent pre")
     shot(page, "ingestion")
     page.goto(site.url + "/settings")
     assert site.project.write_key in page.inner_text("#snippet")

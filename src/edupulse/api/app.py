@@ -38,6 +38,7 @@ from edupulse.api import (
     ui_admin,
     xapi,
     xapi_documents,
+    xapi_summary,
 )
 from edupulse.api.accounts import LoginLimiter
 from edupulse.api.openapi import document_dependencies, install_error_handlers
@@ -142,7 +143,7 @@ def create_app(settings: Settings, platform: Platform | None = None, run_schedul
     )
     for module in (ingest, admin, query, accounts, governance, signin, xapi, xapi_documents, tracker, segments,
                    tags, experiments, journeys, packs, alerts, collect_sensors, collect_posthog, collect_segment,
-                   pack_views):
+                   pack_views, xapi_summary):
         app.include_router(module.router)
     app.add_middleware(AlternateRequestSyntax, max_body_bytes=settings.ingest.max_body_bytes)
     app.add_middleware(compat.CollectionCORS)

@@ -419,6 +419,7 @@
         $("quarantine").replaceChildren(quarantine.records.length ? EP.table([t("ingestion.received"), t("ingestion.source"), t("ingestion.location"), t("ingestion.reason"), t("ingestion.record")],
           quarantine.records.map((r) => [EP.time(r.received_at, true), { text: r.source, user: true }, { text: r.location, user: true },
             { text: r.reason, attrs: { class: "reason" }, user: true }, el("code", { translate: "no", text: r.record.slice(0, 200) })])) : el("div.empty", { text: t("ingestion.quarantine_empty") }));
+        await EP.lrs.load();
         EP.showError($("error"), "");
       } catch (err) { EP.showError($("error"), err.message); }
     }
