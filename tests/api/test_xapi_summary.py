@@ -52,7 +52,8 @@ def test_an_empty_lrs_says_so_and_gives_its_endpoint(lrs: tuple[Server, ProjectK
     server, _, empty = lrs
     found = _summary(server, empty)
     assert found["endpoint"] == f"{server.url}/xapi/"
-    assert found["summary"] == {"statements": 0, "voided": 0, "last_stored": None, "verbs": [], "activities": 0,
+    assert found["summary"] == {"statements": 0, "voided": 0, "last_stored": None, "verbs": [], "verbs_of_latest": 0,
+                                "activities": 0,
                                 "documents": {"state": 0, "activity_profile": 0, "agent_profile": 0}, "recent": []}
 
 
@@ -83,6 +84,7 @@ def test_counts_verbs_documents_and_latest_statements_equal_what_was_sent(
     assert [(v["verb"], v["statements"]) for v in summary["verbs"]] == [
         (ADL + "attended", 3), (ADL + "completed", 2), (ADL + "voided", 1)]
     assert summary["verbs"][0]["display"] == {"en-US": "attended"}
+    assert summary["verbs_of_latest"] == 6
     assert summary["activities"] == 3  # lessons 1, 2 and 3 came with a definition
     assert summary["documents"] == {"state": 1, "activity_profile": 0, "agent_profile": 0}
 

@@ -412,3 +412,32 @@ def test_statement_references_are_followed_along_chains(meta: MetadataStore) -> 
     store.save(project, [new(first), new(second), new(third)])
     found = store.query(project, StatementFilter(activity="https://s.example/l/chain"), None, 10)
     assert ids(found) == [third["id"], second["id"], first["id"]]
+
+
+def test_lrs_summary(meta: MetadataStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from edupulse.meta import xapi_summary
+    from edupulse.meta.xapi_summary import summarize
+
+    project, other = meta.create_project("LMS").project.id, meta.create_project("Other").project.id
+    store = StatementStore(meta, deferred=True)
+    assert summarize(meta, project).statements == 0
+    late = stmt(who="late")  # voided before it arrives
+    early_void = stmt(verb="voided", object={"objectType": "StatementRef", "id": late["id"]})
+    sent = [stmt(), stmt(verb="completed"), stmt(verb="completed", who="b"), early_void]
+    store.save(project, [new(s) for s in sent])
+    store.save(other, [new(stmt(verb="failed")) for _ in range(3)])
+    voiding = stmt(verb="voided", object={"objectType": "StatementRef", "id": sent[0]["id"]})
+    store.save(project, [new(late), new(voiding)])
+    store.flush()
+    summary = summarize(meta, project)
+    assert (summary.statements, summary.voided) == (6, 2)
+    assert [(v.verb, v.statements) for v in summary.verbs] == [(ADL + "attended", 2), (ADL + "completed", 2),
+                                                               (ADL + "voided", 2)]  # ties by verb
+    assert [r.voided for r in summary.recent] == [False, True, False, False, False, True]
+    assert summarize(meta, other).voided == 0
+    assert [v.statements for v in summarize(meta, other).verbs] == [3]
+    monkeypatch.setattr(xapi_summary, "VERB_WINDOW", 2)  # the verbs of the latest two statements
+    windowed = summarize(meta, project, verb=ADL + "completed", recent=1)
+    assert windowed.verbs_of_latest == 2
+    assert sorted(v.verb for v in windowed.verbs) == [ADL + "attended", ADL + "voided"]
+    assert [r.id for r in windowed.recent] == [sent[2]["id"]]

@@ -51,6 +51,7 @@
       $("lrs-empty").hidden = s.statements > 0;
       $("lrs-data").hidden = s.statements === 0;
       $("lrs-verbs").replaceChildren(verbs(s));
+      $("lrs-window").textContent = t("lrs.verbs_window").replace("{n}", EP.fmt(s.verbs_of_latest));
       const shown = s.verbs.find((v) => v.verb === state.verb);
       $("lrs-filter").replaceChildren(...(state.verb ? [t("lrs.only"), " ", EP.u(shown ? inLang(shown.display, tail(state.verb)) : tail(state.verb)), " ",
         el("button.link", { type: "button", "data-testid": "lrs-all", text: t("lrs.all_verbs"), onclick: () => { state.verb = null; EP.lrs.load(); } })] : []));
