@@ -96,6 +96,8 @@ def test_counts_verbs_documents_and_latest_statements_equal_what_was_sent(
     assert [r["actor"] for r in recent] == ["teacher@school.example", "https://id.example/stu-9", "stu-7", "stu-7",
                                            "hanmei@school.example", "Li Lei"]
     assert [r["voided"] for r in recent] == [False, False, False, False, True, False]
+    assert [r["event"] for r in recent] == [None, "lesson_completed", "lesson_completed", "lesson_attended",
+                                           "lesson_attended", "lesson_attended"]
     assert recent[0]["object"] == sent[1]["id"]
     assert recent[0]["object_type"] == "StatementRef"
     assert recent[2]["object_name"] == {"en-US": "Fractions", "zh-CN": "分数"}

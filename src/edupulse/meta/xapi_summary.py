@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from edupulse.ingest.records import from_micros
+from edupulse.ingest.xapi_events import event_name
 from edupulse.ingest.xapi_types import format_timestamp
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.models import XapiStatement
@@ -44,6 +45,8 @@ class RecentStatement(BaseModel):
     object: str = Field(description="the object's id (an Activity's IRI, an Agent as `actor`, a statement's id)")
     object_name: dict[str, str] = Field(description="an Activity's name (language map), if its definition has one")
     object_type: str
+    event: str | None = Field(description="the education event the statement became (docs/xapi.md); none for a "
+                                          "voiding statement")
     voided: bool
     statement: dict[str, Any] | None = Field(description="the statement as stored (absent without personal:view)")
 
@@ -87,11 +90,12 @@ def _recent(document: str, stored_us: int, voided: bool, personal: bool, mask: C
     else:
         target = str(obj.get("id", ""))
     definition = obj.get("definition") if kind == "Activity" else None
+    event = event_name(statement["verb"]["id"], (definition or {}).get("type"))
     return RecentStatement(
         id=statement["id"], stored=format_timestamp(from_micros(stored_us)),
         actor=actor if personal else mask(actor), verb=statement["verb"]["id"],
         verb_display=statement["verb"].get("display", {}), object=target,
-        object_name=(definition or {}).get("name", {}), object_type=kind, voided=voided,
+        object_name=(definition or {}).get("name", {}), object_type=kind, event=event, voided=voided,
         statement=statement if personal else None)
 
 

@@ -33,9 +33,10 @@
 
   function recent(s) {
     if (!s.recent.length) return el("div.empty", { text: t("lrs.none_of_verb") });
-    return EP.table([t("lrs.stored"), t("lrs.actor"), t("lrs.verb"), t("lrs.object"), ""], s.recent.map((r) => [
+    return EP.table([t("lrs.stored"), t("lrs.actor"), t("lrs.verb"), t("lrs.object"), t("lrs.event"), ""], s.recent.map((r) => [
       EP.time(r.stored, true), { text: r.actor, user: true }, { text: inLang(r.verb_display, tail(r.verb)), user: true, title: r.verb },
       { text: inLang(r.object_name, r.object), user: true, title: r.object },
+      r.event ? el("span", { title: r.event }, EP.eventLabel(r.event)) : "—",
       el("span", {}, r.voided ? el("span.badge", { text: t("lrs.voided") }) : null,
         r.statement ? el("details", {}, el("summary", { text: t("lrs.json") }),
           el("pre", { translate: "no", text: JSON.stringify(r.statement, null, 1) })) : null)]), "grid lrs-recent");
