@@ -441,3 +441,26 @@ def test_lrs_summary(meta: MetadataStore, monkeypatch: pytest.MonkeyPatch) -> No
     assert windowed.verbs_of_latest == 2
     assert sorted(v.verb for v in windowed.verbs) == [ADL + "attended", ADL + "voided"]
     assert [r.id for r in windowed.recent] == [sent[2]["id"]]
+
+
+def test_lrs_summary_labels_every_kind_of_object(meta: MetadataStore) -> None:
+    from edupulse.meta.xapi_summary import summarize
+
+    project = meta.create_project("LMS").project.id
+    store = StatementStore(meta, deferred=True)
+    sub = {"objectType": "SubStatement", "actor": {"mbox": "mailto:x@s.example"}, "verb": {"id": ADL + "attended"},
+           "object": {"id": "https://s.example/l/9"}}
+    group = {"objectType": "Group", "member": [{"mbox": "mailto:m1@s.example"}, {"mbox": "mailto:m2@s.example"}]}
+    sent = [stmt(verb="planned", object=sub), stmt(verb="mentored", object={"objectType": "Agent", "name": "Wang",
+                                                                     "mbox": "mailto:w@s.example"}),
+            {**stmt(verb="attended"), "actor": group}]
+    store.save(project, [new(s) for s in sent])
+    store.flush()
+    recent = summarize(meta, project).recent
+    assert [(r.actor, r.object, r.object_type, r.event) for r in recent] == [
+        ("Group (2)", "https://s.example/l/1", "Activity", "lesson_attended"),
+        ("a@s.example", "Wang", "Agent", "xapi_mentored"),
+        ("a@s.example", f"SubStatement ({ADL}attended)", "SubStatement", "xapi_planned")]
+    masked = summarize(meta, project, personal=False, mask=lambda text: "*")
+    assert [(r.actor, r.object) for r in masked.recent] == [("*", "https://s.example/l/1"), ("*", "*"),
+                                                            ("*", f"SubStatement ({ADL}attended)")]

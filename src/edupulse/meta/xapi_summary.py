@@ -42,7 +42,8 @@ class RecentStatement(BaseModel):
                                    "or its members' count (masked without personal:view)")
     verb: str
     verb_display: dict[str, str]
-    object: str = Field(description="the object's id (an Activity's IRI, an Agent as `actor`, a statement's id)")
+    object: str = Field(description="the object's id (an Activity's IRI, an Agent as `actor`, a statement's id, a "
+                                    "SubStatement's verb)")
     object_name: dict[str, str] = Field(description="an Activity's name (language map), if its definition has one")
     object_type: str
     event: str | None = Field(description="the education event the statement became (docs/xapi.md); none for a "
@@ -87,6 +88,8 @@ def _recent(document: str, stored_us: int, voided: bool, personal: bool, mask: C
     if kind in ("Agent", "Group"):
         target = _agent_label(obj)
         target = target if personal else mask(target)
+    elif kind == "SubStatement":  # it has no id: what it says is done
+        target = f"SubStatement ({obj.get('verb', {}).get('id', '')})"
     else:
         target = str(obj.get("id", ""))
     definition = obj.get("definition") if kind == "Activity" else None
