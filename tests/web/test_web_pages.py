@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.routing import APIRoute
 from web_pages_support import (
@@ -48,7 +49,8 @@ def page_routes() -> list[str]:
 
 @pytest.fixture(scope="module")
 def shared_things(site: Site) -> None:
-    """Data every kind of page needs in order to be linked: a saved report on a shared dashboard, a segment."""
+    """Data every kind of page needs in order to be linked or filled: a saved report on a shared dashboard, a
+    segment, a journey, learning records (xAPI)."""
     with site.api() as http:
         board = http.post("/api/v1/dashboards", json={"name": "Crawl board"}).json()
         http.post("/api/v1/reports", json={"name": "Crawl report", "dashboard_id": board["id"], "query": {
@@ -61,6 +63,19 @@ def shared_things(site: Site) -> None:
                                             "steps": [{"wait": {"value": 1, "unit": "hour"}},
                                                       {"if": {"property": "person.grade", "op": "gte", "value": 3},
                                                        "then": [{"exit": True}]}]})
+    # Learning records for the ingestion page's LRS card: a standard verb, another one, a voided statement.
+    verbs = [("attended", "出席"), ("experienced", "体验"), ("attended", "出席")]
+    sent = [{"actor": {"objectType": "Agent", "name": "Crawl Learner", "mbox": "mailto:crawl@school.example"},
+             "verb": {"id": f"http://adlnet.gov/expapi/verbs/{verb}", "display": {"en-US": verb, "zh-CN": zh}},
+             "object": {"id": f"https://school.example/lesson/crawl-{i}",
+                        "definition": {"name": {"en-US": "Crawl lesson", "zh-CN": "巡检课"}}}}
+            for i, (verb, zh) in enumerate(verbs)]
+    headers = {"X-Experience-API-Version": "1.0.3"}
+    ids = httpx.post(site.url + "/xapi/statements", json=sent, auth=(site.project.write_key, ""), headers=headers,
+                     timeout=30).json()
+    httpx.post(site.url + "/xapi/statements", auth=(site.project.write_key, ""), headers=headers, timeout=30,
+               json={"actor": sent[0]["actor"], "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+                     "object": {"objectType": "StatementRef", "id": ids[2]}}).raise_for_status()
 
 
 def crawl(tab: Any, site: Site, lang: str, routes: list[str]) -> tuple[dict[str, list[str]], set[str]]:

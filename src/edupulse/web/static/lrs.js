@@ -27,16 +27,16 @@
 
   function verbs(s) {
     return EP.table([t("lrs.verb"), t("lrs.statements")], s.verbs.map((v) => [
-      el("button.link", { type: "button", title: v.verb, "data-testid": "lrs-verb", onclick: () => { state.verb = v.verb; EP.lrs.load(); } },
+      el("button.link", { type: "button", title: EP.userText(v.verb), "data-testid": "lrs-verb", onclick: () => { state.verb = v.verb; EP.lrs.load(); } },
         EP.u(inLang(v.display, tail(v.verb)))), v.statements]));
   }
 
   function recent(s) {
     if (!s.recent.length) return el("div.empty", { text: t("lrs.none_of_verb") });
     return EP.table([t("lrs.stored"), t("lrs.actor"), t("lrs.verb"), t("lrs.object"), t("lrs.event"), ""], s.recent.map((r) => [
-      EP.time(r.stored, true), { text: r.actor, user: true }, { text: inLang(r.verb_display, tail(r.verb)), user: true, title: r.verb },
-      { text: inLang(r.object_name, r.object), user: true, title: r.object },
-      r.event ? el("span", { title: r.event }, EP.eventLabel(r.event)) : "—",
+      EP.time(r.stored, true), { text: r.actor, user: true }, { text: inLang(r.verb_display, tail(r.verb)), user: true, title: EP.userText(r.verb) },
+      { text: inLang(r.object_name, r.object), user: true, title: EP.userText(r.object) },
+      r.event ? el("span", { title: EP.userText(r.event) }, EP.eventLabel(r.event)) : "—",
       el("span", {}, r.voided ? el("span.badge", { text: t("lrs.voided") }) : null,
         r.statement ? el("details", {}, el("summary", { text: t("lrs.json") }),
           el("pre", { translate: "no", text: JSON.stringify(r.statement, null, 1) })) : null)]), "grid lrs-recent");
