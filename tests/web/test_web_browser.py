@@ -352,6 +352,8 @@ def test_other_pages_render_with_their_data(page: Any, site: Site) -> None:
     assert page.locator("#lrs-recent tbody tr").count() == 1
     page.locator("#lrs-recent summary").first.click()
     assert '"stu-2"' in page.inner_text("#lrs-recent pre")
+    page.evaluate("EP.lrs.load()")  # the page's refresh keeps the JSON that was open
+    page.locator("#lrs-recent details[open] pre").wait_for()
     shot(page, "ingestion")
     page.goto(site.url + "/settings")
     assert site.project.write_key in page.inner_text("#snippet")

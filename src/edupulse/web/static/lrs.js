@@ -4,7 +4,7 @@
 (function () {
   const EP = window.EP, el = EP.el, t = EP.t;
   const $ = (id) => document.getElementById(id);
-  const state = { verb: null };
+  const state = { verb: null, open: new Set() };  // open: the statements whose JSON is shown (kept on refresh)
 
   /* A language map's text in the page's language (then English, then any), or `fallback`. */
   function inLang(map, fallback) {
@@ -38,7 +38,8 @@
       { text: inLang(r.object_name, r.object), user: true, title: EP.userText(r.object) },
       r.event ? el("span", { title: EP.userText(r.event) }, EP.eventLabel(r.event)) : "—",
       el("span", {}, r.voided ? el("span.badge", { text: t("lrs.voided") }) : null,
-        r.statement ? el("details", {}, el("summary", { text: t("lrs.json") }),
+        r.statement ? el("details", { open: state.open.has(r.id), ontoggle: (e) => state.open[e.target.open ? "add" : "delete"](r.id) },
+          el("summary", { text: t("lrs.json") }),
           el("pre", { translate: "no", text: JSON.stringify(r.statement, null, 1) })) : null)]), "grid lrs-recent");
   }
 
