@@ -14,6 +14,8 @@
     const found = pick(zh ? "zh" : "en") || pick(zh ? "en" : "zh") || entries[0];
     return found ? found[1] : fallback;
   }
+  /* Show another verb's statements (null: all); a failure shows in the page's error box. */
+  const filter = (verb) => { state.verb = verb; EP.lrs.load().catch((err) => EP.showError($("error"), err.message)); };
   const tail = (iri) => String(iri).replace(/[/#]+$/, "").split(/[/#]/).pop() || String(iri);
 
   function numbers(s) {
@@ -27,7 +29,7 @@
 
   function verbs(s) {
     return EP.table([t("lrs.verb"), t("lrs.statements")], s.verbs.map((v) => [
-      el("button.link", { type: "button", title: EP.userText(v.verb), "data-testid": "lrs-verb", onclick: () => { state.verb = v.verb; EP.lrs.load(); } },
+      el("button.link", { type: "button", title: EP.userText(v.verb), "data-testid": "lrs-verb", onclick: () => filter(v.verb) },
         EP.u(inLang(v.display, tail(v.verb)))), v.statements]));
   }
 
@@ -56,7 +58,7 @@
       $("lrs-window").textContent = t("lrs.verbs_window").replace("{n}", EP.fmt(s.verbs_of_latest));
       const shown = s.verbs.find((v) => v.verb === state.verb);
       $("lrs-filter").replaceChildren(...(state.verb ? [t("lrs.only"), " ", EP.u(shown ? inLang(shown.display, tail(state.verb)) : tail(state.verb)), " ",
-        el("button.link", { type: "button", "data-testid": "lrs-all", text: t("lrs.all_verbs"), onclick: () => { state.verb = null; EP.lrs.load(); } })] : []));
+        el("button.link", { type: "button", "data-testid": "lrs-all", text: t("lrs.all_verbs"), onclick: () => filter(null) })] : []));
       $("lrs-recent").replaceChildren(recent(s));
     },
   };
