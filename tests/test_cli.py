@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -154,6 +155,24 @@ def test_quarantine_list_when_nothing_is_quarantined(settings: Settings, project
     assert result.output == f"nothing quarantined in {project.name}\n"
     assert run(settings, "quarantine", "list", "--project", project.name, "--json").output == ""
     assert run(settings, "identity", "warnings", "--project", project.name).output == ""
+
+
+def test_quarantine_list_of_one_source(settings: Settings, project: ProjectKeys) -> None:
+    from edupulse.meta.db import QuarantineEntry
+
+    meta = MetadataStore(settings.resolved_metadata_url)
+    found = meta.project_by_name(project.name)
+    assert found is not None
+    now = dt.datetime.now(dt.UTC)
+    meta.add_quarantine([QuarantineEntry(project_id=found.id, received_at=now, source=source, location="statement.verb",
+                                         reason="is required", record="{}", dedupe_key=f"cli-{source}")
+                         for source in ("xapi", "native")])
+    meta.engine.dispose()
+    listed = run(settings, "quarantine", "list", "--project", project.name, "--source", "xapi", "--json")
+    assert [json.loads(line)["source"] for line in listed.output.splitlines()] == ["xapi"]
+    assert len(run(settings, "quarantine", "list", "--project", project.name, "--json").output.splitlines()) == 2
+    none = run(settings, "quarantine", "list", "--project", project.name, "--source", "sensors")
+    assert none.output == f"nothing quarantined in {project.name} from sensors\n"
 
 
 def test_db_upgrade_is_idempotent(settings: Settings) -> None:

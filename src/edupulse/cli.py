@@ -112,19 +112,20 @@ def quarantine() -> None:
 @quarantine.command("list")
 @click.option("--project", "project_name", required=True, help="Project name.")
 @click.option("--limit", default=50, show_default=True)
+@click.option("--source", default=None, help="Only records of this source (native, xapi, sensors, posthog, ...).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.pass_context
-def quarantine_list(ctx: click.Context, project_name: str, limit: int, as_json: bool) -> None:
+def quarantine_list(ctx: click.Context, project_name: str, limit: int, source: str | None, as_json: bool) -> None:
     """Show refused records, newest first, with the reason and where in the input."""
     meta = _meta(_settings(ctx))
     proj = _project(meta, project_name)
-    rows = meta.quarantine(proj.id, limit)
+    rows = meta.quarantine(proj.id, limit, source=source)
     if as_json:
         for row in rows:
             click.echo(json.dumps(row, ensure_ascii=False))
         return
     if not rows:
-        click.echo(f"nothing quarantined in {proj.name}")
+        click.echo(f"nothing quarantined in {proj.name}" + (f" from {source}" if source else ""))
     for row in rows:
         click.echo(
             f"{row['received_at']}  {row['source']}  {row['location']}\n  reason: {row['reason']}\n"

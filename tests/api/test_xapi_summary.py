@@ -108,6 +108,28 @@ def test_counts_verbs_documents_and_latest_statements_equal_what_was_sent(
     assert _summary(server, keys, verb=ADL + "failed")["summary"]["recent"] == []
 
 
+def test_refused_statements_are_counted_and_listed_by_source(lrs: tuple[Server, ProjectKeys, ProjectKeys]) -> None:
+    server, keys, _ = lrs
+    before = _summary(server, keys)
+    bad = {"actor": {"mbox": "mailto:x@school.example"}, "object": {"id": "https://school.example/lesson/1"}}
+    refused = httpx.post(f"{server.url}/xapi/statements", json=bad, headers=_xapi(keys), timeout=30)
+    assert refused.status_code == 400
+    native = httpx.post(f"{server.url}/api/v1/ingest", json={"batch": [{"type": "track", "event": ""}]}, timeout=30,
+                        headers={"Authorization": f"Bearer {keys.write_key}"})
+    assert native.status_code == 200
+    after = _summary(server, keys)
+    assert after["refused"] == before["refused"] + 1
+    assert after["summary"]["statements"] == before["summary"]["statements"]
+    auth = {"Authorization": f"Bearer {keys.api_key}"}
+    listed = httpx.get(f"{server.url}/api/v1/quarantine", params={"source": "xapi"}, headers=auth, timeout=30).json()
+    assert listed["total"] == after["refused"]
+    assert {r["source"] for r in listed["records"]} == {"xapi"}
+    assert listed["records"][0]["location"] == "statement.verb"
+    everything = httpx.get(f"{server.url}/api/v1/quarantine", headers=auth, timeout=30).json()
+    assert everything["sources"] == {"native": everything["total"] - listed["total"], "xapi": listed["total"]}
+    assert everything["sources"]["native"] >= 1
+
+
 def test_bad_parameters_and_callers_are_refused(lrs: tuple[Server, ProjectKeys, ProjectKeys]) -> None:
     server, keys, _ = lrs
     url = f"{server.url}/api/v1/xapi/summary"

@@ -354,6 +354,20 @@ def test_other_pages_render_with_their_data(page: Any, site: Site) -> None:
     assert '"stu-2"' in page.inner_text("#lrs-recent pre")
     page.evaluate("EP.lrs.load()")  # the page's refresh keeps the JSON that was open
     page.locator("#lrs-recent details[open] pre").wait_for()
+    bad = httpx.post(site.url + "/xapi/statements", json={**sent[0], "verb": {"id": "not an IRI"}}, timeout=30,
+                     auth=(site.project.write_key, ""), headers={"X-Experience-API-Version": "1.0.3"})
+    assert bad.status_code == 400
+    page.reload()
+    page.locator("[data-testid=lrs-refused-link]").click()  # why it was refused: the quarantine, xAPI only
+    page.wait_for_url("**/admin/quarantine?source=xapi")
+    page.locator(".quarantine-table tbody tr").first.wait_for()
+    assert page.input_value("[data-testid=quarantine-source]") == "xapi"
+    assert set(page.locator(".quarantine-table tbody tr td:nth-child(2)").all_inner_texts()) == {"xapi"}
+    page.select_option("[data-testid=quarantine-source]", "")
+    page.wait_for_url("**/admin/quarantine")
+    page.locator(".quarantine-table td", has_text="native").first.wait_for()
+    page.goto(site.url + "/ingestion")
+    page.locator("[data-testid=lrs-statements]").wait_for()
     shot(page, "ingestion")
     page.goto(site.url + "/settings")
     assert site.project.write_key in page.inner_text("#snippet")

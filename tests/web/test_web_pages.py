@@ -63,7 +63,8 @@ def shared_things(site: Site) -> None:
                                             "steps": [{"wait": {"value": 1, "unit": "hour"}},
                                                       {"if": {"property": "person.grade", "op": "gte", "value": 3},
                                                        "then": [{"exit": True}]}]})
-    # Learning records for the ingestion page's LRS card: a standard verb, another one, a voided statement.
+    # Learning records for the ingestion page's LRS card: a standard verb, another one, a voided statement,
+    # a refused one.
     verbs = [("attended", "出席"), ("experienced", "体验"), ("attended", "出席")]
     sent = [{"actor": {"objectType": "Agent", "name": "Crawl Learner", "mbox": "mailto:crawl@school.example"},
              "verb": {"id": f"http://adlnet.gov/expapi/verbs/{verb}", "display": {"en-US": verb, "zh-CN": zh}},
@@ -76,6 +77,9 @@ def shared_things(site: Site) -> None:
     httpx.post(site.url + "/xapi/statements", auth=(site.project.write_key, ""), headers=headers, timeout=30,
                json={"actor": sent[0]["actor"], "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
                      "object": {"objectType": "StatementRef", "id": ids[2]}}).raise_for_status()
+    refused = httpx.post(site.url + "/xapi/statements", json={**sent[0], "verb": {"id": "not an IRI"}}, timeout=30,
+                         auth=(site.project.write_key, ""), headers=headers)  # the quarantine shows its sources
+    assert refused.status_code == 400
 
 
 def crawl(tab: Any, site: Site, lang: str, routes: list[str]) -> tuple[dict[str, list[str]], set[str]]:

@@ -14,20 +14,24 @@ from edupulse.auth.permissions import Permission
 router = APIRouter(tags=["admin"])
 
 
-@router.get("/api/v1/quarantine", summary="Records refused at ingestion, newest first, with reasons")
+@router.get("/api/v1/quarantine", summary="Records refused at ingestion, newest first, with reasons (`total` of the "
+                                        "source asked for; `sources`: how many each source had refused)")
 def quarantine(
     request: Request,
     principal: Principal = Depends(require(Permission.quarantine_view)),
     limit: int = Query(100, ge=1, le=1000),
     offset: Annotated[Offset, Query()] = 0,
+    source: str | None = Query(None, min_length=1, max_length=32,
+                               description="only records of this source: native, xapi, sensors, posthog, segment..."),
 ) -> dict[str, Any]:
     project = principal.project
     assert project is not None
     meta = platform(request).meta
     return {
         "project": project.name,
-        "total": meta.quarantine_count(project.id),
-        "records": meta.quarantine(project.id, limit, offset),
+        "total": meta.quarantine_count(project.id, source),
+        "sources": meta.quarantine_sources(project.id),
+        "records": meta.quarantine(project.id, limit, offset, source),
     }
 
 

@@ -8,6 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from edupulse.api.auth import Principal, platform, require
+from edupulse.api.xapi import SOURCE
 from edupulse.api.xapi_common import lrs
 from edupulse.auth.masking import mask_value
 from edupulse.auth.permissions import Permission
@@ -18,6 +19,7 @@ router = APIRouter(tags=["admin"])
 
 class LrsOverview(BaseModel):
     endpoint: str = Field(description="the LRS endpoint to give LMSs and xAPI content (ends with /xapi/)")
+    refused: int = Field(description="statements refused (in the quarantine with source xapi)")
     summary: LrsSummary
 
 
@@ -41,4 +43,6 @@ async def xapi_summary(request: Request, principal: Principal = Depends(require(
         store.flush()  # statements answered with 200 are counted
         return summarize(platform(request).meta, project.id, verb=verb, recent=limit, personal=personal, mask=_mask)
 
-    return LrsOverview(endpoint=str(request.base_url) + "xapi/", summary=await run_in_threadpool(read))
+    refused = await run_in_threadpool(platform(request).meta.quarantine_count, project.id, SOURCE)
+    return LrsOverview(endpoint=str(request.base_url) + "xapi/", refused=refused,
+                       summary=await run_in_threadpool(read))

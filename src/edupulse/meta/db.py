@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Engine, create_engine, event, func, make_url, select, text
+from sqlalchemy import ColumnElement, Engine, create_engine, event, func, make_url, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from edupulse.auth.passwords import hash_password, verify_password
@@ -129,6 +129,13 @@ def wait_for_locks(conn: Any) -> None:
 
 def _info(p: Project) -> ProjectInfo:
     return ProjectInfo(id=p.id, name=p.name, timezone=p.timezone, write_key=p.write_key)
+
+
+def _quarantined(project_id: int, source: str | None) -> list[ColumnElement[bool]]:
+    where = [QuarantinedRecord.project_id == project_id]
+    if source is not None:
+        where.append(QuarantinedRecord.source == source)
+    return where
 
 
 class MetadataStore:
@@ -308,11 +315,13 @@ class MetadataStore:
         now = dt.datetime.now(dt.UTC)
         self._insert_ignore(IdentityWarning, [{**e.__dict__, "created_at": now} for e in entries])
 
-    def quarantine(self, project_id: int, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    def quarantine(self, project_id: int, limit: int = 100, offset: int = 0, source: str | None = None
+                   ) -> list[dict[str, Any]]:
+        """Refused records, newest first; with `source`, only those of that source (native, xapi, ...)."""
         with self.session() as s:
             rows = s.scalars(
                 select(QuarantinedRecord)
-                .where(QuarantinedRecord.project_id == project_id)
+                .where(*_quarantined(project_id, source))
                 .order_by(QuarantinedRecord.id.desc())
                 .limit(limit)
                 .offset(offset)
@@ -329,10 +338,18 @@ class MetadataStore:
                 for r in rows
             ]
 
-    def quarantine_count(self, project_id: int) -> int:
+    def quarantine_count(self, project_id: int, source: str | None = None) -> int:
         with self.session() as s:
             q = select(func.count()).select_from(QuarantinedRecord)
-            return int(s.scalar(q.where(QuarantinedRecord.project_id == project_id)) or 0)
+            return int(s.scalar(q.where(*_quarantined(project_id, source))) or 0)
+
+    def quarantine_sources(self, project_id: int) -> dict[str, int]:
+        """How many records each source had refused, by source name."""
+        with self.session() as s:
+            rows = s.execute(select(QuarantinedRecord.source, func.count()).where(
+                QuarantinedRecord.project_id == project_id).group_by(QuarantinedRecord.source)
+                .order_by(QuarantinedRecord.source))
+            return {source: int(n) for source, n in rows}
 
     def warnings(self, project_id: int, limit: int = 100) -> list[dict[str, Any]]:
         with self.session() as s:

@@ -256,9 +256,21 @@
   P["admin-quarantine"] = async function () {
     const list = el("div.table-wrap"), warnings = el("div.table-wrap"), total = el("strong");
     let offset = 0;
+    let source = new URLSearchParams(location.search).get("source") || "";  // the ingestion page links ?source=xapi
     const pages = el("span.inline");
+    const sources = el("select", { "aria-label": t("ingestion.source"), "data-testid": "quarantine-source", onchange: () => {
+      source = sources.value;
+      offset = 0;
+      history.replaceState(null, "", location.pathname + (source ? "?source=" + encodeURIComponent(source) : ""));
+      load().catch((err) => EP.toast(err.message, true));
+    } });
     async function load() {
-      const found = await EP.api("GET", "/api/v1/quarantine?limit=50&offset=" + offset);
+      const found = await EP.api("GET", "/api/v1/quarantine?limit=50&offset=" + offset + (source ? "&source=" + encodeURIComponent(source) : ""));
+      const counts = Object.assign({}, found.sources);
+      if (source && !(source in counts)) counts[source] = 0;
+      sources.replaceChildren(el("option", { value: "", text: t("quarantine.all_sources") }),
+        ...Object.entries(counts).map(([name, n]) => el("option", { value: name, text: EP.userText(name) + " (" + EP.fmt(n) + ")" })));
+      sources.value = source;
       total.textContent = t("quarantine.count").replace("{n}", EP.fmt(found.total));
       pages.replaceChildren(el("button", { type: "button", text: t("common.previous"), disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - 50); load(); } }),
         el("button", { type: "button", text: t("common.next"), disabled: offset + 50 >= found.total, onclick: () => { offset += 50; load(); } }));
@@ -270,7 +282,7 @@
       warnings.replaceChildren(warned.warnings.length ? EP.table([t("quarantine.when"), t("ingestion.reason")], warned.warnings.map((w) =>
         [EP.time(w.created_at || w.at, true), { text: w.reason || w.message || JSON.stringify(w), user: true, cls: "wrap" }]), "grid") : el("div.empty", { text: t("quarantine.no_warnings") }));
     }
-    root().replaceChildren(section(null, el("div.result-bar", {}, total, el("span.spacer"), pages), list), section(t("quarantine.identity_warnings"), warnings));
+    root().replaceChildren(section(null, el("div.result-bar", {}, total, sources, el("span.spacer"), pages), list), section(t("quarantine.identity_warnings"), warnings));
     await load();
   };
 })();

@@ -18,11 +18,13 @@
   const filter = (verb) => { state.verb = verb; EP.lrs.load().catch((err) => EP.showError($("error"), err.message)); };
   const tail = (iri) => String(iri).replace(/[/#]+$/, "").split(/[/#]/).pop() || String(iri);
 
-  function numbers(s) {
+  function numbers(s, refused) {
     const item = (key, value, id) => [el("dt", { text: t(key) }), el("dd", { "data-testid": id }, value)];
+    const why = refused ? el("a", { href: "/admin/quarantine?source=xapi", "data-testid": "lrs-refused-link" },
+      t("lrs.refused_link").replace("{n}", EP.fmt(refused))) : EP.fmt(0);
     const total = EP.fmt(s.statements) + (s.voided ? " " + t("lrs.voided_count").replace("{n}", EP.fmt(s.voided)) : "");
     return el("dl.kv", {}, item("lrs.statements", total, "lrs-statements"), item("lrs.last_stored", EP.time(s.last_stored, true), "lrs-last"),
-      item("lrs.activities", EP.fmt(s.activities), "lrs-activities"),
+      item("lrs.refused", why, "lrs-refused"), item("lrs.activities", EP.fmt(s.activities), "lrs-activities"),
       item("lrs.documents", t("lrs.documents_count").replace("{state}", EP.fmt(s.documents.state))
         .replace("{activity}", EP.fmt(s.documents.activity_profile)).replace("{agent}", EP.fmt(s.documents.agent_profile)), "lrs-documents"));
   }
@@ -51,7 +53,7 @@
       const found = await EP.api("GET", query);
       const s = found.summary;
       $("lrs-endpoint").textContent = found.endpoint;
-      $("lrs-numbers").replaceChildren(numbers(s));
+      $("lrs-numbers").replaceChildren(numbers(s, found.refused));
       $("lrs-empty").hidden = s.statements > 0;
       $("lrs-data").hidden = s.statements === 0;
       $("lrs-verbs").replaceChildren(verbs(s));
