@@ -4,7 +4,6 @@ arrived, the verbs used most, documents kept, the latest statements. See docs/xa
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from edupulse.api.auth import Principal, platform, require
@@ -29,20 +28,15 @@ def _mask(text: str) -> str:
 
 @router.get("/api/v1/xapi/summary", summary="The project's Learning Record Store: its endpoint, statements and "
                                             "documents kept, verbs used most, latest statements")
-async def xapi_summary(request: Request, principal: Principal = Depends(require(Permission.quarantine_view)),
-                       verb: str | None = Query(None, min_length=1, max_length=2048,
-                                                description="only statements of this verb (its IRI) in `recent`"),
-                       limit: int = Query(20, ge=1, le=100, description="how many latest statements")
-                       ) -> LrsOverview:
+def xapi_summary(request: Request, principal: Principal = Depends(require(Permission.quarantine_view)),
+                 verb: str | None = Query(None, min_length=1, max_length=2048,
+                                          description="only statements of this verb (its IRI) in `recent`"),
+                 limit: int = Query(20, ge=1, le=100, description="how many latest statements")) -> LrsOverview:
     project = principal.project
     assert project is not None
-    store = lrs(request).statements
-    personal = principal.can(Permission.personal_view)
-
-    def read() -> LrsSummary:
-        store.flush()  # statements answered with 200 are counted
-        return summarize(platform(request).meta, project.id, verb=verb, recent=limit, personal=personal, mask=_mask)
-
-    refused = await run_in_threadpool(platform(request).meta.quarantine_count, project.id, SOURCE)
-    return LrsOverview(endpoint=str(request.base_url) + "xapi/", refused=refused,
-                       summary=await run_in_threadpool(read))
+    lrs(request).statements.flush()  # statements answered with 200 are counted
+    meta = platform(request).meta
+    summary = summarize(meta, project.id, verb=verb, recent=limit, personal=principal.can(Permission.personal_view),
+                        mask=_mask)
+    return LrsOverview(endpoint=str(request.base_url) + "xapi/", refused=meta.quarantine_count(project.id, SOURCE),
+                       summary=summary)

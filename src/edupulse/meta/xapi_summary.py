@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from edupulse.ingest.records import from_micros
-from edupulse.ingest.xapi_events import event_name
+from edupulse.ingest.xapi_events import actor_identity, event_name
 from edupulse.ingest.xapi_types import format_timestamp
 from edupulse.meta.db import MetadataStore
 from edupulse.meta.models import XapiStatement
@@ -38,8 +38,9 @@ class VerbCount(BaseModel):
 class RecentStatement(BaseModel):
     id: str
     stored: str = Field(description="when the LRS stored it (ISO 8601, UTC)")
-    actor: str = Field(description="the actor: name, e-mail, account name, openid or hash; a Group by its name "
-                                   "or its members' count (masked without personal:view)")
+    actor: str = Field(description="the actor: its name, else its identity in One-ID (e-mail, account name, openid "
+                                   "or hash); an anonymous Group by its members' count (masked without "
+                                   "personal:view)")
     verb: str
     verb_display: dict[str, str]
     object: str = Field(description="the object's id (an Activity's IRI, an Agent as `actor`, a statement's id, a "
@@ -66,17 +67,12 @@ class LrsSummary(BaseModel):
 
 
 def _agent_label(agent: dict[str, Any]) -> str:
+    """An Agent or Group by its name, else the identity it has in One-ID (e-mail, account name, openid, hash),
+    else (an anonymous Group) its members' count."""
     if agent.get("name"):
         return str(agent["name"])
-    if "mbox" in agent:
-        return str(agent["mbox"]).removeprefix("mailto:")
-    if "account" in agent:
-        return str(agent["account"].get("name", ""))
-    if "openid" in agent:
-        return str(agent["openid"])
-    if "mbox_sha1sum" in agent:
-        return str(agent["mbox_sha1sum"])[:12]
-    return f"Group ({len(agent.get('member', []))})"
+    identity = actor_identity(agent)
+    return identity[1] if identity else f"Group ({len(agent.get('member', []))})"
 
 
 def _recent(document: str, stored_us: int, voided: bool, personal: bool, mask: Callable[[str], str]
